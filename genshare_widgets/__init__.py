@@ -1,0 +1,63 @@
+"""GenShare: explore shared public genomic cohorts in Jupyter.
+
+Importing the package is fast and touches neither disk nor network: the heavy modules
+(xarray, dask, zarr, cyvcf2, stdpopsim) load on first use of the functions that need them.
+
+Examples
+--------
+>>> import genshare_widgets as gs
+>>> cohort = gs.open_cohort("sim-ooa")  # doctest: +SKIP
+>>> cohort.populations()  # doctest: +SKIP
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from genshare_widgets._errors import (
+    CatalogError,
+    FetchError,
+    GenShareError,
+    GenShareWarning,
+    InputFormatError,
+)
+from genshare_widgets._version import __version__
+
+if TYPE_CHECKING:
+    from genshare_widgets.catalog import get_entry, load_catalog, search_catalog
+    from genshare_widgets.cohort import Cohort, open_cohort
+    from genshare_widgets.fetch import fetch_cohort, fetch_file
+
+_LAZY = {
+    "Cohort": "genshare_widgets.cohort",
+    "open_cohort": "genshare_widgets.cohort",
+    "load_catalog": "genshare_widgets.catalog",
+    "get_entry": "genshare_widgets.catalog",
+    "search_catalog": "genshare_widgets.catalog",
+    "fetch_file": "genshare_widgets.fetch",
+    "fetch_cohort": "genshare_widgets.fetch",
+}
+
+__all__ = [
+    "CatalogError",
+    "Cohort",
+    "FetchError",
+    "GenShareError",
+    "GenShareWarning",
+    "InputFormatError",
+    "__version__",
+    "fetch_cohort",
+    "fetch_file",
+    "get_entry",
+    "load_catalog",
+    "open_cohort",
+    "search_catalog",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'genshare_widgets' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from genshare_widgets.cli import main
+
+main()

@@ -1,0 +1,36 @@
+"""The cohort catalog: schema, loading and validation, search, DUO consent codes."""
+
+from genshare_widgets.catalog._duo import DUO_TERMS, DuoTerm, duo_term, forbids_ancestry_research
+from genshare_widgets.catalog._load import (
+    default_catalog_path,
+    get_entry,
+    load_catalog,
+    parse_catalog,
+    search_catalog,
+)
+from genshare_widgets.catalog._schema import (
+    Catalog,
+    CohortEntry,
+    FileSpec,
+    Population,
+    SampleTableSpec,
+    SimulationRecipe,
+)
+
+__all__ = [
+    "DUO_TERMS",
+    "Catalog",
+    "CohortEntry",
+    "DuoTerm",
+    "FileSpec",
+    "Population",
+    "SampleTableSpec",
+    "SimulationRecipe",
+    "default_catalog_path",
+    "duo_term",
+    "forbids_ancestry_research",
+    "get_entry",
+    "load_catalog",
+    "parse_catalog",
+    "search_catalog",
+]

@@ -1,0 +1,228 @@
+"""The catalog schema: what one cohort entry of ``data_catalog.yaml`` holds.
+
+Every model forbids unknown fields, so a typo in the YAML (``sha265:``) is an error naming the
+entry and the field rather than a silently ignored key.
+"""
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from genshare_widgets.catalog._duo import duo_term
+
+CohortKind = Literal["simulated", "vcf", "vcf-zarr", "plink", "hail-mt", "sites"]
+AccessTier = Literal["open", "registered", "controlled"]
+FileRole = Literal["genotypes", "index", "samples", "sites", "other"]
+
+_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileSpec(_Strict):
+    """One downloadable file of a cohort.
+
+    ``sha256`` may be null when the provider publishes none: the first fetch then records the
+    hash it saw and later fetches are checked against it (the catalog says so in ``notes``).
+    """
+
+    name: str = Field(description="file name in the cache and in an offline mirror")
+    url: str = Field(description="documented public location (https://, ftp://, gs:// or s3://)")
+    sha256: str | None = None
+    md5: str | None = None
+    size: int | None = Field(default=None, ge=0, description="bytes")
+    role: FileRole = "genotypes"
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if "/" in value or value in {"", ".", ".."}:
+            raise ValueError(f"file name {value!r} must be a plain file name without '/'")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not re.match(r"^(https?|ftp|gs|s3|az)://", value):
+            raise ValueError(f"url {value!r} must start with https://, http://, ftp://, gs://, s3:// or az://")
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256_hex(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA256.match(value):
+            raise ValueError(f"sha256 {value!r} is not 64 lowercase hex digits")
+        return value
+
+    @field_validator("md5")
+    @classmethod
+    def _md5_hex(cls, value: str | None) -> str | None:
+        if value is not None and not _MD5.match(value):
+            raise ValueError(f"md5 {value!r} is not 32 lowercase hex digits")
+        return value
+
+
+class SampleTableSpec(_Strict):
+    """Where the sample metadata lives and which columns mean what."""
+
+    file: str | None = Field(default=None, description="name of a files[] entry with role samples")
+    id_column: str = "sample"
+    population_column: str = "population"
+    superpopulation_column: str | None = None
+    sex_column: str | None = None
+    phenotype_columns: list[str] = Field(default_factory=list)
+    separator: str = "\t"
+
+
+class Population(_Strict):
+    """A population (group of samples) of a cohort, with its sampling location when known."""
+
+    code: str
+    name: str | None = None
+    superpopulation: str | None = None
+    n_samples: int | None = Field(default=None, ge=0)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+
+
+class SimulationRecipe(_Strict):
+    """How an embedded cohort is simulated: a stdpopsim model run with msprime.
+
+    ``samples`` maps each model population to a number of diploid individuals. The same recipe
+    with the same software versions gives byte-identical VCFs.
+    """
+
+    engine: Literal["msprime"] = "msprime"
+    species: str = "HomSap"
+    model: str
+    contig_name: str = "1"
+    length: int = Field(gt=0, le=50_000_000)
+    samples: dict[str, int]
+    seed: int
+    phenotype: str = Field(
+        default="height_like",
+        description="name of the simulated quantitative phenotype column",
+    )
+    n_causal: int = Field(default=50, ge=1)
+    heritability: float = Field(default=0.5, gt=0, lt=1)
+
+
+class CohortEntry(_Strict):
+    """One cohort of the catalog."""
+
+    id: str = Field(pattern=_ID_PATTERN)
+    title: str
+    description: str
+    kind: CohortKind
+    genome_build: str
+    files: list[FileSpec] = Field(default_factory=list)
+    mirrors: list[str] = Field(default_factory=list)
+    simulation: SimulationRecipe | None = None
+    samples: SampleTableSpec | None = Field(
+        default=None, description="sample metadata; null only for aggregate-only 'sites' entries"
+    )
+    populations: list[Population]
+    n_samples: int | None = Field(default=None, ge=0)
+    n_variants: int | str | None = None
+    access: AccessTier
+    duo: list[str] = Field(min_length=1)
+    licence: str
+    citation: str
+    homepage: str | None = None
+    version: str
+    notes: str | None = None
+    min_cell_count: int | None = Field(
+        default=None,
+        ge=1,
+        description="the entry's own small-count threshold; may lower the tier default",
+    )
+
+    @field_validator("duo")
+    @classmethod
+    def _known_duo(cls, codes: list[str]) -> list[str]:
+        out = []
+        for code in codes:
+            try:
+                out.append(duo_term(code).id)
+            except KeyError as exc:
+                raise ValueError(exc.args[0]) from None
+        return out
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CohortEntry":
+        if self.kind == "simulated":
+            if self.simulation is None:
+                raise ValueError("kind 'simulated' needs a 'simulation' recipe")
+            missing = {p.code for p in self.populations} ^ set(self.simulation.samples)
+            if missing:
+                raise ValueError(
+                    f"populations and simulation.samples disagree on {sorted(missing)}"
+                )
+            for pop in self.populations:
+                if pop.n_samples is not None and pop.n_samples != self.simulation.samples[pop.code]:
+                    raise ValueError(
+                        f"population {pop.code}: n_samples {pop.n_samples} but the recipe "
+                        f"simulates {self.simulation.samples[pop.code]}"
+                    )
+        else:
+            if self.simulation is not None:
+                raise ValueError(f"kind {self.kind!r} cannot have a 'simulation' recipe")
+            if not self.files:
+                raise ValueError(f"kind {self.kind!r} needs at least one entry in 'files'")
+        if self.samples is None and self.kind != "sites":
+            raise ValueError(f"kind {self.kind!r} needs a 'samples' block (sample metadata)")
+        names = [f.name for f in self.files]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"file names listed twice: {dupes}")
+        if self.samples and self.samples.file is not None and self.samples.file not in names:
+            raise ValueError(
+                f"samples.file {self.samples.file!r} is not one of this entry's files {names}"
+            )
+        codes = [p.code for p in self.populations]
+        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        if dupes:
+            raise ValueError(f"population codes listed twice: {dupes}")
+        counts = [p.n_samples for p in self.populations]
+        if self.n_samples is not None and counts and all(c is not None for c in counts):
+            total = sum(c for c in counts if c is not None)
+            if total != self.n_samples:
+                raise ValueError(
+                    f"n_samples is {self.n_samples} but the populations add up to {total}"
+                )
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        """True when the cohort can be built or fetched into a genotype store on this machine."""
+        return self.kind in {"simulated", "vcf", "vcf-zarr", "plink"}
+
+    def population(self, code: str) -> Population:
+        """The population with this code."""
+        for pop in self.populations:
+            if pop.code == code:
+                return pop
+        raise KeyError(f"cohort {self.id!r} has no population {code!r}")
+
+
+class Catalog(_Strict):
+    """The whole catalog: a version and its cohort entries (ids unique)."""
+
+    catalog_version: str
+    cohorts: list[CohortEntry]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Catalog":
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(self.cohorts):
+            if entry.id in seen:
+                raise ValueError(
+                    f"duplicate cohort id {entry.id!r} (entries {seen[entry.id]} and {i})"
+                )
+            seen[entry.id] = i
+        return self

@@ -1,0 +1,177 @@
+"""The ``genshare`` command: a thin layer over the Python API.
+
+User mistakes (unknown id, bad file, failed verification) print one clear message and exit
+with status 2; no traceback.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from genshare_widgets._errors import GenShareError
+from genshare_widgets._version import __version__
+
+
+class _FriendlyGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GenShareError as exc:
+            click.secho(f"genshare: error: {exc}", fg="red", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="genshare")
+def main() -> None:
+    """GenShare: explore shared public genomic cohorts.
+
+    \b
+    Start here:
+      genshare catalog list            what cohorts exist, where, under what consent
+      genshare catalog show sim-ooa    everything about one cohort
+      genshare prepare sim-ooa         fetch/build, verify and convert it once
+      genshare lab                     JupyterLab on the curated notebooks
+
+    Files are cached in $GENSHARE_CACHE (default ~/.cache/genshare); an offline copy of
+    catalog files can be given with GENSHARE_MIRROR=/folder.
+    """
+
+
+@main.group()
+def catalog() -> None:
+    """Browse and validate the cohort catalog (data_catalog.yaml)."""
+
+
+@catalog.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--search", "text", help="Text to find in id, title, description, populations.")
+@click.option("--access", type=click.Choice(["open", "registered", "controlled"]),
+              help="Only this access tier.")
+@click.option("--population", help="Only cohorts with this population or super-population.")
+def catalog_list(as_json: bool, text: str | None, access: str | None, population: str | None):
+    """List catalog cohorts (optionally filtered)."""
+    from genshare_widgets.catalog import load_catalog, search_catalog
+
+    cat = load_catalog()
+    entries = search_catalog(cat, text=text, access=access, population=population)
+    if as_json:
+        click.echo(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+        return
+    if not entries:
+        click.echo("no cohort matches those filters")
+        return
+    rows = [("ID", "KIND", "ACCESS", "BUILD", "SAMPLES", "POPS", "TITLE")]
+    for e in entries:
+        n = f"{e.n_samples:,}" if e.n_samples is not None else "?"
+        rows.append((e.id, e.kind, e.access, e.genome_build, n, str(len(e.populations)), e.title))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    click.echo(f"\n{len(entries)} of {len(cat.cohorts)} cohorts (catalog {cat.catalog_version})")
+
+
+@catalog.command("show")
+@click.argument("cohort_id")
+def catalog_show(cohort_id: str):
+    """Show everything the catalog says about one cohort."""
+    from genshare_widgets.catalog import duo_term, get_entry
+
+    e = get_entry(cohort_id)
+    click.secho(f"{e.id}: {e.title}", bold=True)
+    click.echo(e.description.strip())
+    click.echo(f"\nkind: {e.kind}    genome build: {e.genome_build}    version: {e.version}")
+    click.echo(f"access: {e.access}")
+    for code in e.duo:
+        t = duo_term(code)
+        click.echo(f"consent: {t.id} {t.shorthand} ({t.label})")
+    click.echo(f"licence: {e.licence}")
+    click.echo(f"citation: {e.citation}")
+    if e.homepage:
+        click.echo(f"homepage: {e.homepage}")
+    n = f"{e.n_samples:,}" if e.n_samples is not None else "unknown"
+    click.echo(f"samples: {n}    variants: {e.n_variants or 'unknown'}")
+    if e.simulation:
+        s = e.simulation
+        click.echo(f"simulation: stdpopsim {s.species}/{s.model}, {s.length:,} bp, seed {s.seed}")
+    click.echo("\npopulations:")
+    for p in e.populations:
+        count = "?" if p.n_samples is None else str(p.n_samples)
+        sup = f" [{p.superpopulation}]" if p.superpopulation else ""
+        click.echo(f"  {p.code:<10} {count:>6}  {p.name or ''}{sup}")
+    if e.files:
+        click.echo(f"\nfiles ({len(e.files)}):")
+        for f in e.files:
+            digest = f"sha256 {f.sha256[:12]}…" if f.sha256 else "sha256 unknown (recorded on first fetch)"
+            click.echo(f"  {f.role:<9} {f.url}  ({digest})")
+    for m in e.mirrors:
+        click.echo(f"  mirror: {m}")
+    if e.notes:
+        click.echo(f"\nnotes: {e.notes.strip()}")
+
+
+@catalog.command("validate")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def catalog_validate(path: Path | None):
+    """Validate a catalog file against the schema (default: the packaged catalog)."""
+    from genshare_widgets.catalog import default_catalog_path, load_catalog
+
+    target = path or default_catalog_path()
+    cat = load_catalog(target)
+    click.echo(f"{target}: valid ({len(cat.cohorts)} cohorts, catalog {cat.catalog_version})")
+
+
+@main.command()
+@click.argument("source", nargs=-1, required=True)
+@click.option("--engine", type=click.Choice(["dask", "hail"]), default="dask", show_default=True)
+@click.option("--samples", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Sample TSV with a header; first column is the sample id.")
+def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
+    """Fetch, verify and convert SOURCE once; print the store path.
+
+    SOURCE is a catalog id, VCF/BCF path(s) or glob, a VCF-Zarr store, or a PLINK 1 prefix.
+    """
+    from genshare_widgets.cohort import open_cohort
+
+    src = source[0] if len(source) == 1 else list(source)
+    cohort = open_cohort(src, engine=engine, samples=samples)
+    click.echo(
+        f"{cohort.id}: {cohort.n_samples:,} samples × {cohort.n_variants:,} variants", err=True
+    )
+    click.echo(str(cohort.store_path))
+
+
+def _notebooks_dir() -> Path:
+    env = os.environ.get("GENSHARE_NOTEBOOKS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--notebooks", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to open (default: the repository's notebooks/).")
+@click.argument("lab_args", nargs=-1, type=click.UNPROCESSED)
+def lab(notebooks: Path | None, lab_args: tuple[str, ...]):
+    """Start JupyterLab on the curated notebooks (extra arguments go to jupyter lab)."""
+    folder = notebooks or _notebooks_dir()
+    if not folder.is_dir():
+        raise GenShareError(f"notebook folder {folder} does not exist (use --notebooks DIR)")
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={folder}", *lab_args]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in lab_args:
+        cmd.append("--allow-root")
+    click.echo("starting: " + " ".join(cmd), err=True)
+    try:
+        raise SystemExit(subprocess.call(cmd))
+    except FileNotFoundError:
+        raise GenShareError(
+            'JupyterLab is not installed: pip install "genshare_widgets[lab]"'
+        ) from None
+
+
+if __name__ == "__main__":
+    main()

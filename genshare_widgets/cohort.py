@@ -1,0 +1,444 @@
+"""Open a cohort lazily: a catalog id, VCF/BCF file(s), a VCF-Zarr store or a PLINK 1 prefix.
+
+Opening converts genotype files into a VCF-Zarr store once (content-keyed cache, progress bar),
+then reads metadata only: later opens of a prepared cohort touch no genotype chunk.
+"""
+
+import glob
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from genshare_widgets._errors import GenShareError, InputFormatError
+from genshare_widgets._version import __version__
+from genshare_widgets.catalog import CohortEntry, SampleTableSpec, get_entry, load_catalog
+from genshare_widgets.engines import (
+    build_store,
+    file_sha256_cached,
+    ingest_plink,
+    ingest_vcfs,
+    open_store,
+    store_key,
+    store_path,
+    store_provenance,
+)
+from genshare_widgets.fetch import fetch_file
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("dask", "hail")
+_VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
+_CANONICAL = {"population_column": "population", "superpopulation_column": "superpopulation",
+              "sex_column": "sex"}
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A lazily opened cohort.
+
+    Attributes
+    ----------
+    id
+        Catalog id, or the file name for a path.
+    genotypes
+        xarray Dataset with sgkit names (``call_genotype`` int8 (variants, samples, ploidy),
+        -1 missing, -2 no allele; ``variant_contig``, ``variant_position``, ``variant_allele``,
+        ``sample_id``) plus the sample table as ``sample_<column>`` variables. Dask-backed.
+    samples
+        Sample table (pandas), indexed by sample id in genotype column order; canonical
+        columns ``population``, ``superpopulation``, ``sex`` where known.
+    store_path
+        The VCF-Zarr store the genotypes come from.
+    entry
+        The catalog entry, for catalog cohorts.
+    provenance
+        Source, catalog version, input file hashes, store key, package version.
+    sample_report
+        How the sample table matched the genotypes (counts of unmatched samples each way).
+    """
+
+    id: str
+    genotypes: Any
+    samples: pd.DataFrame
+    store_path: Path
+    entry: CohortEntry | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    sample_report: dict[str, Any] = field(default_factory=dict)
+    engine: str = "dask"
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples with genotypes."""
+        return int(self.genotypes.sizes["samples"])
+
+    @property
+    def n_variants(self) -> int:
+        """Number of variant records (multi-allelic sites count once)."""
+        return int(self.genotypes.sizes["variants"])
+
+    def populations(self, by: str = "population") -> pd.DataFrame:
+        """Samples per group: one row per value of ``by`` (plus super-population and the
+        catalog's expected count where known).
+
+        Examples
+        --------
+        >>> open_cohort("sim-ooa").populations()  # doctest: +SKIP
+          population  n_samples  catalog_n_samples
+        0        CEU        100                100
+        """
+        if by not in self.samples.columns:
+            raise GenShareError(
+                f"cohort {self.id!r} has no sample column {by!r}; columns: "
+                f"{list(self.samples.columns)}"
+            )
+        groups = self.samples[by].fillna("(no metadata)")
+        table = groups.value_counts().rename("n_samples").rename_axis(by).reset_index()
+        if by == "population" and "superpopulation" in self.samples.columns:
+            sup = self.samples.groupby("population")["superpopulation"].first()
+            table.insert(1, "superpopulation", table[by].map(sup))
+        if self.entry is not None and by == "population":
+            expected = {p.code: p.n_samples for p in self.entry.populations}
+            names = {p.code: p.name for p in self.entry.populations}
+            table["catalog_n_samples"] = table[by].map(expected).astype("Int64")
+            table.insert(1, "name", table[by].map(names))
+        return table.sort_values(by, ignore_index=True)
+
+    def __repr__(self) -> str:
+        groups = self.samples["population"].nunique() if "population" in self.samples else 0
+        return (
+            f"<Cohort {self.id!r}: {self.n_samples:,} samples × {self.n_variants:,} variants, "
+            f"{groups} populations, engine={self.engine}, store={self.store_path}>"
+        )
+
+
+def _progress(total: int | None, desc: str, enabled: bool | None):
+    from tqdm.auto import tqdm
+
+    if enabled is None:
+        enabled = os.environ.get("GENSHARE_PROGRESS", "1") != "0"
+    return tqdm(total=total, desc=desc, unit=" variants", disable=not enabled, leave=False)
+
+
+def _read_sample_table(path: Path, spec: SampleTableSpec) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, sep=spec.separator, dtype=str, keep_default_na=False,
+                            na_values=[""])
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputFormatError(f"{path}: the sample table cannot be read ({exc})") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    table = table.loc[:, [c for c in table.columns if c and not c.startswith("Unnamed:")]]
+    if spec.id_column not in table.columns:
+        raise InputFormatError(
+            f"{path}: no sample id column {spec.id_column!r}; its columns are "
+            f"{list(table.columns)}. Name the id column in the catalog (samples.id_column) or "
+            "put the ids in the first column of --samples."
+        )
+    ids = table[spec.id_column].astype(str).str.strip()
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        first = dup.index[:6]
+        where = ", ".join(f"{ids[i]!r} (line {i + 2})" for i in first)
+        raise InputFormatError(
+            f"{path}: {dup.nunique()} sample id(s) appear more than once: {where}. "
+            "Each sample must have exactly one row."
+        )
+    renames = {spec.id_column: "sample"}
+    for attr, canonical in _CANONICAL.items():
+        col = getattr(spec, attr)
+        if col is not None:
+            if col not in table.columns:
+                raise InputFormatError(
+                    f"{path}: no column {col!r} ({attr}); its columns are {list(table.columns)}"
+                )
+            renames[col] = canonical
+    table = table.rename(columns=renames)
+    table["sample"] = ids
+    for col in table.columns:
+        if col != "sample":
+            numeric = pd.to_numeric(table[col], errors="coerce")
+            if numeric.notna().sum() == table[col].notna().sum() and table[col].notna().any():
+                table[col] = numeric
+    return table.set_index("sample")
+
+
+def _join_samples(
+    sample_ids: list[str], table: pd.DataFrame | None, *, table_name: str
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Align the sample table to genotype column order; say what did not match."""
+    if table is None:
+        return pd.DataFrame(index=pd.Index(sample_ids, name="sample")), {"metadata": None}
+    in_geno = pd.Index(sample_ids)
+    only_geno = in_geno.difference(table.index)
+    only_meta = table.index.difference(in_geno)
+    if len(only_geno) == len(in_geno):
+        raise InputFormatError(
+            f"none of the {len(in_geno)} genotype samples (e.g. {list(in_geno[:3])}) appear in "
+            f"{table_name} (ids there look like {list(table.index[:3])}). Is the right file or "
+            "id column given?"
+        )
+    report = {
+        "metadata": table_name,
+        "n_genotype_samples": len(in_geno),
+        "n_without_metadata": len(only_geno),
+        "n_metadata_without_genotypes": len(only_meta),
+    }
+    if len(only_geno):
+        warnings.warn(
+            f"{len(only_geno)} of {len(in_geno)} genotype samples have no row in {table_name} "
+            f"(e.g. {list(only_geno[:5])}); they stay in the cohort with empty metadata and "
+            "are left out of any grouping.",
+            _warning_category(),
+            stacklevel=3,
+        )
+    if len(only_meta):
+        log.info("%d samples of %s have no genotypes here (e.g. %s); they are ignored",
+                 len(only_meta), table_name, list(only_meta[:5]))
+    joined = table.reindex(in_geno)
+    joined.index.name = "sample"
+    return joined, report
+
+
+def _warning_category():
+    from genshare_widgets._errors import GenShareWarning
+
+    return GenShareWarning
+
+
+def _attach_samples(ds, samples: pd.DataFrame):
+    for col in samples.columns:
+        values = samples[col]
+        name = "sample_" + "".join(ch if ch.isalnum() else "_" for ch in str(col).lower())
+        if values.dtype == object or str(values.dtype).startswith("string"):
+            data = values.astype(object).where(values.notna(), "").to_numpy()
+        else:
+            data = values.to_numpy()
+        ds[name] = ("samples", data)
+    return ds
+
+
+def _expand_paths(source: str | Path | Sequence[str | Path]) -> list[Path]:
+    items = [source] if isinstance(source, (str, Path)) else list(source)
+    paths: list[Path] = []
+    for item in items:
+        text = str(item)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(glob.glob(os.path.expanduser(text)))
+            if not matches:
+                raise GenShareError(f"no file matches {text!r}")
+            paths.extend(Path(m) for m in matches)
+        else:
+            paths.append(Path(text).expanduser())
+    return paths
+
+
+def _looks_like_path(source: str) -> bool:
+    return (
+        os.sep in source
+        or source.startswith(".")
+        or any(ch in source for ch in "*?[")
+        or source.endswith((*_VCF_SUFFIXES, ".vcz", ".zarr", ".bed", ".bim", ".fam"))
+        or Path(source).exists()
+    )
+
+
+def _is_zarr_store(path: Path) -> bool:
+    return path.is_dir() and ((path / ".zgroup").is_file() or (path / "zarr.json").is_file())
+
+
+def _plink_prefix(path: Path) -> Path | None:
+    if path.suffix in (".bed", ".bim", ".fam"):
+        return path.with_suffix("")
+    if path.with_name(path.name + ".bed").is_file():
+        return path
+    return None
+
+
+def _ingest(kind: str, inputs: list[Path], chunks: int, progress: bool | None, attrs: dict):
+    def build(tmp: Path) -> dict:
+        with _progress(None, f"converting {inputs[0].name}", progress) as bar:
+            if kind == "plink":
+                return ingest_plink(inputs[0], tmp, variants_chunk_size=chunks,
+                                    on_record_block=bar.update, attrs=attrs)
+            return ingest_vcfs(inputs, tmp, variants_chunk_size=chunks,
+                               on_record_block=bar.update, attrs=attrs)
+
+    return build
+
+
+def _open_paths(paths: list[Path], chunks: int, progress: bool | None):
+    """→ (store path, cohort id, provenance files list)."""
+    for p in paths:
+        if not p.exists() and _plink_prefix(p) is None:
+            raise GenShareError(f"{p}: no such file or directory")
+    first = paths[0]
+    if len(paths) == 1 and _is_zarr_store(first):
+        return first, first.name, []
+    prefix = _plink_prefix(first) if len(paths) == 1 else None
+    if prefix is not None:
+        files = [prefix.with_name(prefix.name + s) for s in (".bed", ".bim", ".fam")]
+        hashes = [{"name": f.name, "sha256": file_sha256_cached(f)} for f in files if f.is_file()]
+        key = store_key({"plink": [h["sha256"] for h in hashes], "chunks": chunks})
+        build = _ingest("plink", [prefix], chunks, progress, {"source_files": hashes})
+        meta = {"source": str(prefix), "files": hashes}
+        return build_store(key, build, meta=meta), prefix.name, hashes
+    for p in paths:
+        if p.is_dir():
+            raise GenShareError(
+                f"{p}: a folder but not a VCF-Zarr store (no .zgroup or zarr.json inside)"
+            )
+    hashes = [{"name": p.name, "sha256": file_sha256_cached(p)} for p in paths]
+    key = store_key({"vcf": [h["sha256"] for h in hashes], "chunks": chunks})
+    build = _ingest("vcf", paths, chunks, progress, {"source_files": hashes})
+    store = build_store(key, build, meta={"source": [str(p) for p in paths], "files": hashes})
+    name = first.name if len(paths) == 1 else f"{first.name} (+{len(paths) - 1} files)"
+    return store, name, hashes
+
+
+def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
+    """→ (store path, sample table path or None, provenance files list)."""
+    if entry.kind == "simulated":
+        from genshare_widgets.simulate import build_simulated_cohort, recipe_key
+
+        assert entry.simulation is not None
+        key = store_key({"simulated": recipe_key(entry.simulation), "chunks": chunks})
+        vcf, table = build_simulated_cohort(entry)
+        hashes = [{"name": vcf.name, "sha256": file_sha256_cached(vcf)}]
+        build = _ingest("vcf", [vcf], chunks, progress, {"source_files": hashes})
+        store = build_store(key, build, meta={"source": entry.id, "files": hashes})
+        return store, table, hashes
+    if entry.kind in ("vcf", "plink"):
+        geno = [f for f in entry.files if f.role == "genotypes"]
+        known = all(f.sha256 for f in geno)
+        table = None
+        if entry.samples.file is not None:
+            spec = next(f for f in entry.files if f.name == entry.samples.file)
+            table = fetch_file(spec, cohort_id=entry.id)
+        if known:
+            hashes = [{"name": f.name, "sha256": f.sha256} for f in geno]
+            key = store_key({entry.kind: [h["sha256"] for h in hashes], "chunks": chunks})
+            if (store_path(key) / ".genshare_complete").is_file():
+                return store_path(key), table, hashes
+        local = [fetch_file(f, cohort_id=entry.id) for f in geno]
+        hashes = [{"name": p.name, "sha256": file_sha256_cached(p)} for p in local]
+        key = store_key({entry.kind: [h["sha256"] for h in hashes], "chunks": chunks})
+        if entry.kind == "plink":
+            beds = [p for p in local if p.suffix == ".bed"]
+            if len(beds) != 1:
+                raise GenShareError(f"catalog entry {entry.id!r}: a plink cohort needs one .bed")
+            inputs = [beds[0].with_suffix("")]
+        else:
+            inputs = local
+        build = _ingest(entry.kind, inputs, chunks, progress, {"source_files": hashes})
+        store = build_store(key, build, meta={"source": entry.id, "files": hashes})
+        return store, table, hashes
+    where = ", ".join(f.url for f in entry.files[:2])
+    raise GenShareError(
+        f"cohort {entry.id!r} is a {entry.kind!r} resource ({where}...): it has no "
+        "individual genotypes to open on this machine. "
+        + ("Open it with engine='hail' on a cloud Hail cluster that can read that bucket "
+           "(Hail from PyPI reads only local files)." if entry.kind == "hail-mt"
+           else "Aggregate-only entries are for comparison with frequencies, not for opening.")
+    )
+
+
+def open_cohort(
+    source: str | Path | Sequence[str | Path],
+    *,
+    engine: str = "dask",
+    samples: str | Path | None = None,
+    variants_chunk_size: int = 10_000,
+    progress: bool | None = None,
+) -> Cohort:
+    """Open a cohort lazily.
+
+    Parameters
+    ----------
+    source
+        A catalog id (``"sim-ooa"``), a VCF/BCF path (several paths or a glob allowed;
+        plain gzip accepted), a VCF-Zarr store folder, or a PLINK 1 prefix (``data/hm3``
+        or ``data/hm3.bed``).
+    engine
+        ``"dask"`` (default). ``"hail"`` is planned and raises a clear error for now.
+    samples
+        A TSV with a header whose first column is the sample id; it replaces the catalog's
+        sample table. Other columns become ``sample_<column>`` variables.
+    variants_chunk_size
+        Variants per chunk in the converted store (part of the cache key).
+    progress
+        Show a progress bar while converting (default: on unless ``GENSHARE_PROGRESS=0``).
+
+    Examples
+    --------
+    >>> cohort = open_cohort("sim-ooa")  # doctest: +SKIP
+    >>> cohort.populations()  # doctest: +SKIP
+    """
+    if engine not in ENGINES:
+        raise GenShareError(f"unknown engine {engine!r}; choose one of {ENGINES}")
+    if engine == "hail":
+        raise GenShareError(
+            "the Hail engine is not part of this version yet; use engine='dask' (the default)"
+        )
+    entry = None
+    table_path: Path | None = None
+    if isinstance(source, str) and not _looks_like_path(source):
+        catalog = load_catalog()
+        entry = get_entry(source, catalog=catalog)
+        store, table_path, hashes = _open_entry(entry, variants_chunk_size, progress)
+        cohort_id = entry.id
+        spec = entry.samples
+        catalog_version: str | None = catalog.catalog_version
+    else:
+        paths = _expand_paths(source)
+        store, cohort_id, hashes = _open_paths(paths, variants_chunk_size, progress)
+        spec = None
+        catalog_version = None
+    ds = open_store(store)
+    sample_ids = [str(s) for s in ds["sample_id"].values]
+    table = None
+    table_name = ""
+    if samples is not None:
+        samples_path = Path(samples)
+        if not samples_path.is_file():
+            raise GenShareError(f"--samples {samples_path}: no such file")
+        header = pd.read_csv(samples_path, sep="\t", nrows=0).columns
+        if len(header) == 0:
+            raise InputFormatError(f"{samples_path}: empty sample table (a header row is needed)")
+        user_spec = SampleTableSpec(
+            id_column=str(header[0]),
+            population_column=(spec.population_column if spec and spec.population_column in header
+                               else ("population" if "population" in header else str(header[0]))),
+        )
+        table = _read_sample_table(samples_path, user_spec)
+        table_name = str(samples_path)
+    elif table_path is not None and spec is not None:
+        table = _read_sample_table(table_path, spec)
+        table_name = table_path.name
+    joined, report = _join_samples(sample_ids, table, table_name=table_name)
+    ds = _attach_samples(ds, joined)
+    provenance = {
+        "source": str(source) if not isinstance(source, (list, tuple)) else [str(s) for s in source],
+        "cohort_id": cohort_id,
+        "catalog_version": catalog_version,
+        "entry_version": entry.version if entry else None,
+        "files": hashes,
+        "store": str(store),
+        "store_key": store_provenance(store).get("key"),
+        "engine": engine,
+        "genshare_version": __version__,
+    }
+    return Cohort(
+        id=cohort_id,
+        genotypes=ds,
+        samples=joined,
+        store_path=store,
+        entry=entry,
+        provenance=provenance,
+        sample_report=report,
+        engine=engine,
+    )

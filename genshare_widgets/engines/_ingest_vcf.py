@@ -1,0 +1,232 @@
+"""VCF/BCF (bgzip, plain gzip or uncompressed) → VCF-Zarr, with htslib via cyvcf2.
+
+What is kept: CHROM, POS, ID, REF, ALT (all alleles: multi-allelic sites, indels and symbolic
+alleles are stored as they are, never dropped), QUAL, FILTER and the GT field with its phasing.
+Genotype codes follow VCF-Zarr: allele index, -1 missing (``.``), -2 "no allele here" (the
+second slot of a haploid call such as chrX ``1`` in a male). A call written ``0/.`` stays
+``[0, -1]``: one called allele and one missing, so it adds one allele to the allele number.
+"""
+
+import gzip
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from genshare_widgets._errors import InputFormatError
+from genshare_widgets.engines._zarr_writer import VcfZarrWriter
+
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def check_compression(path: Path) -> None:
+    """Raise :class:`InputFormatError` when a (b)gzip file is visibly truncated.
+
+    A BGZF file must end with the 28-byte empty EOF block; without it the file was cut
+    (htslib would otherwise read what is there and stop quietly). A plain gzip file is
+    decompressed once to the end to check its trailer.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+        if head[:2] != b"\x1f\x8b":
+            return
+        is_bgzf = len(head) >= 16 and head[3] & 4 and head[12:14] == b"BC"
+        if is_bgzf:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(size - 28, 0))
+            if fh.read(28) != _BGZF_EOF:
+                raise InputFormatError(
+                    f"{path}: the bgzip file is truncated (no end-of-file block): the download "
+                    "or copy was interrupted. Fetch or copy the file again."
+                )
+            return
+    try:
+        with gzip.open(path, "rb") as gz:
+            while gz.read(1 << 22):
+                pass
+    except (EOFError, zlib.error, OSError) as exc:
+        raise InputFormatError(
+            f"{path}: the gzip stream is truncated or corrupt ({exc}): the download or copy was "
+            "interrupted. Fetch or copy the file again."
+        ) from None
+
+
+def vcf_samples(path: Path) -> list[str]:
+    """Sample ids in a VCF's header, in column order."""
+    import cyvcf2
+
+    try:
+        vcf = cyvcf2.VCF(str(path), lazy=True)
+    except (OSError, Exception) as exc:  # cyvcf2 raises bare Exception for unreadable headers
+        raise InputFormatError(f"{path}: not a readable VCF/BCF file ({exc})") from None
+    try:
+        return list(vcf.samples)
+    finally:
+        vcf.close()
+
+
+def _check_unique(path: Path, samples: list[str]) -> None:
+    seen: set[str] = set()
+    dupes = sorted({s for s in samples if s in seen or seen.add(s)})  # type: ignore[func-returns-value]
+    if dupes:
+        shown = ", ".join(dupes[:10]) + (" ..." if len(dupes) > 10 else "")
+        raise InputFormatError(
+            f"{path}: {len(dupes)} sample id(s) appear more than once in the header: {shown}. "
+            "Rename them (bcftools reheader) so every sample id is unique."
+        )
+
+
+def ingest_vcfs(
+    paths: list[Path],
+    store: Path,
+    *,
+    variants_chunk_size: int = 10_000,
+    samples_chunk_size: int | None = None,
+    on_record_block: Callable[[int], None] | None = None,
+    attrs: dict | None = None,
+) -> dict:
+    """Convert one or more VCF/BCF files with the same samples into a VCF-Zarr store.
+
+    Files are appended in the order given (e.g. chr1..chr22, X). Returns a summary
+    (records per file, sample count) that the caller stores as provenance.
+
+    Examples
+    --------
+    >>> ingest_vcfs([Path("chr21.vcf.gz")], Path("out.vcz"))  # doctest: +SKIP
+    {'n_variants': 1120, ...}
+    """
+    import cyvcf2
+
+    if not paths:
+        raise InputFormatError("no VCF files given")
+    samples = vcf_samples(paths[0])
+    if not samples:
+        raise InputFormatError(
+            f"{paths[0]}: the VCF has no sample columns (a sites-only file). GenShare needs "
+            "genotypes; for allele-frequency-only resources use a 'sites' catalog entry."
+        )
+    _check_unique(paths[0], samples)
+    for path in paths[1:]:
+        other = vcf_samples(path)
+        if other != samples:
+            extra = sorted(set(other) - set(samples))[:5]
+            missing = sorted(set(samples) - set(other))[:5]
+            detail = (
+                f"not in {paths[0].name}: {extra}; missing here: {missing}"
+                if extra or missing
+                else "same ids in another order"
+            )
+            raise InputFormatError(
+                f"{path}: its samples differ from {paths[0]} ({detail}). All files of one "
+                "cohort must list the same samples in the same order (bcftools merge or "
+                "bcftools view -s can align them)."
+            )
+
+    writer = VcfZarrWriter(
+        store,
+        samples,
+        variants_chunk_size=variants_chunk_size,
+        samples_chunk_size=samples_chunk_size,
+    )
+    n_samples = len(samples)
+    per_file = []
+    for path in paths:
+        check_compression(path)
+        vcf = cyvcf2.VCF(str(path), gts012=False, strict_gt=False)
+        header_lines = len(vcf.raw_header.rstrip("\n").split("\n"))
+        for rec in vcf.header_iter():
+            info = rec.info()
+            if rec.type == "CONTIG" and "ID" in info and "length" in info:
+                try:
+                    writer.contig_lengths[info["ID"]] = int(info["length"])
+                except ValueError:
+                    pass
+        n_file = 0
+        last = "the header"
+        buf_gt = np.empty((variants_chunk_size, n_samples, 2), dtype=np.int8)
+        buf_ph = np.empty((variants_chunk_size, n_samples), dtype=bool)
+        contig: list[int] = []
+        position: list[int] = []
+        alleles: list[list[str]] = []
+        ids: list[str] = []
+        quality: list[float] = []
+        filters: list[list[int]] = []
+
+        def flush() -> None:
+            k = len(position)
+            writer.add_chunk(
+                contig=np.array(contig),
+                position=np.array(position),
+                alleles=list(alleles),
+                ids=list(ids),
+                quality=list(quality),
+                filters=list(filters),
+                genotypes=buf_gt[:k],
+                phased=buf_ph[:k],
+            )
+            if on_record_block is not None:
+                on_record_block(k)
+            for lst in (contig, position, alleles, ids, quality, filters):
+                lst.clear()
+
+        iterator = iter(vcf)
+        while True:
+            try:
+                rec = next(iterator)
+            except StopIteration:
+                break
+            except Exception as exc:  # cyvcf2 raises bare Exception on htslib parse errors
+                vcf.close()
+                check_compression(path)
+                raise InputFormatError(
+                    f"{path}: line {header_lines + n_file + 1} (record {n_file + 1}, after "
+                    f"{last}) could not be parsed by htslib ({exc}). Fix or remove that line; "
+                    "'bcftools view' on the file shows the same error with more detail."
+                ) from None
+            gt = rec.genotype
+            if gt is None:
+                vcf.close()
+                raise InputFormatError(
+                    f"{path}: line {header_lines + n_file + 1} ({rec.CHROM}:{rec.POS}) has no GT "
+                    "field. GenShare reads genotypes from FORMAT/GT."
+                )
+            arr = gt.array()
+            ploidy = arr.shape[1] - 1
+            i = len(position)
+            if ploidy == 2:
+                buf_gt[i] = arr[:, :2]
+            elif ploidy == 1:
+                buf_gt[i, :, 0] = arr[:, 0]
+                buf_gt[i, :, 1] = -2
+            else:
+                vcf.close()
+                raise InputFormatError(
+                    f"{path}: line {header_lines + n_file + 1} ({rec.CHROM}:{rec.POS}) has "
+                    f"ploidy {ploidy}; GenShare handles haploid and diploid calls only."
+                )
+            buf_ph[i] = arr[:, ploidy] == 1
+            contig.append(writer.contig_code(rec.CHROM))
+            position.append(rec.POS)
+            alleles.append([rec.REF, *rec.ALT])
+            ids.append(rec.ID or "")
+            qual = rec.QUAL
+            quality.append(float("nan") if qual is None else float(qual))
+            flt = rec.FILTER
+            filters.append([writer.filter_code(f) for f in flt.split(";")] if flt else [0])
+            n_file += 1
+            last = f"{rec.CHROM}:{rec.POS}"
+            if len(position) == variants_chunk_size:
+                flush()
+        if position:
+            flush()
+        vcf.close()
+        per_file.append({"file": path.name, "n_records": n_file})
+    summary = {
+        "n_variants": writer.n_variants,
+        "n_samples": n_samples,
+        "records_per_file": per_file,
+    }
+    writer.finish({**(attrs or {}), "genshare_ingest": summary})
+    return summary

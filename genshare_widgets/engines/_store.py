@@ -1,0 +1,138 @@
+"""The converted-store cache: content-keyed, built once, atomically.
+
+A store's key is the sha256 of what determines its contents: the converter's format version,
+the input files' sha256 (or a simulation recipe) and the chunk shape. The store is written to
+``stores/<key>.vcz.partial-<pid>`` and renamed to ``stores/<key>.vcz`` only when complete (a
+``.genshare_complete`` marker is its last file), so an interrupted conversion never looks done:
+the next open removes the leftover and rebuilds.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from genshare_widgets.fetch import cache_dir, sha256_file
+
+INGEST_FORMAT_VERSION = 1
+COMPLETE_MARKER = ".genshare_complete"
+
+
+def store_key(inputs: dict[str, Any]) -> str:
+    """A short content key for a store built from ``inputs`` (JSON-serialisable)."""
+    payload = json.dumps(
+        {"ingest_format": INGEST_FORMAT_VERSION, **inputs}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def stores_dir() -> Path:
+    """Folder holding converted stores."""
+    return cache_dir() / "stores"
+
+
+def store_path(key: str) -> Path:
+    """Where the store with this key lives once complete."""
+    return stores_dir() / f"{key}.vcz"
+
+
+def is_complete(path: Path) -> bool:
+    """True when ``path`` is a finished store."""
+    return (path / COMPLETE_MARKER).is_file()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(key: str) -> list[Path]:
+    """Delete partial stores of ``key`` left by processes that no longer run."""
+    removed = []
+    root = stores_dir()
+    if not root.is_dir():
+        return removed
+    for partial in root.glob(f"{key}.vcz.partial-*"):
+        try:
+            pid = int(partial.name.rsplit("-", 1)[1])
+        except ValueError:
+            pid = -1
+        if pid == os.getpid() or pid < 0 or not _pid_alive(pid):
+            shutil.rmtree(partial, ignore_errors=True)
+            removed.append(partial)
+    return removed
+
+
+def build_store(key: str, build: Callable[[Path], dict], *, meta: dict[str, Any]) -> Path:
+    """Return the complete store for ``key``, building it with ``build(tmp_path)`` if needed.
+
+    ``build`` writes a store at the path it is given and returns a summary; on any error
+    (or KeyboardInterrupt) the partial folder is removed and nothing is left in the cache.
+    """
+    final = store_path(key)
+    if is_complete(final):
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(key)
+    if final.exists():  # an incomplete store from an older layout or a crash mid-rename
+        shutil.rmtree(final)
+    tmp = final.with_name(f"{final.name}.partial-{os.getpid()}")
+    try:
+        summary = build(tmp)
+        record = {"key": key, **meta, "summary": summary}
+        (tmp / "genshare_provenance.json").write_text(json.dumps(record, indent=2, default=str))
+        (tmp / COMPLETE_MARKER).write_text(key + "\n")
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not is_complete(final):  # lost a race with nobody: re-raise
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def store_provenance(path: Path) -> dict[str, Any]:
+    """The provenance record written beside a store's arrays (empty for foreign stores)."""
+    record = path / "genshare_provenance.json"
+    if record.is_file():
+        return json.loads(record.read_text())
+    return {}
+
+
+def _hash_index_path() -> Path:
+    return cache_dir() / "file_hashes.json"
+
+
+def file_sha256_cached(path: Path) -> str:
+    """sha256 of a local file, remembered by (real path, size, mtime) so re-opens are instant."""
+    real = path.resolve()
+    stat = real.stat()
+    ident = f"{real}|{stat.st_size}|{stat.st_mtime_ns}"
+    index_path = _hash_index_path()
+    index: dict[str, str] = {}
+    if index_path.is_file():
+        with contextlib.suppress(ValueError):
+            index = json.loads(index_path.read_text())
+    if ident in index:
+        return index[ident]
+    digest = sha256_file(real)
+    index[ident] = digest
+    index_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".file_hashes.", dir=index_path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(index, fh)
+    os.replace(tmp, index_path)
+    return digest

@@ -1,0 +1,206 @@
+"""Write genotype arrays into a VCF-Zarr store (Zarr format 2, sgkit/VCF-Zarr names).
+
+Genotypes stream in one variant chunk at a time (memory does not grow with the number of
+variants); per-variant fields are small and written once at the end, when the widest allele
+list is known.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from numcodecs import Blosc
+
+VCF_ZARR_VERSION = "0.4"
+_GENOTYPE_COMPRESSOR = Blosc(cname="zstd", clevel=7, shuffle=Blosc.BITSHUFFLE)
+_DEFAULT_COMPRESSOR = Blosc(cname="zstd", clevel=7, shuffle=Blosc.SHUFFLE)
+
+
+class VcfZarrWriter:
+    """Accumulates variants and writes a complete VCF-Zarr store at ``path``.
+
+    Parameters
+    ----------
+    path
+        Folder of the store (created; must not exist).
+    sample_id
+        Sample identifiers in column order.
+    ploidy
+        Maximum ploidy (2 for humans; haploid calls are padded with -2, the VCF-Zarr fill).
+    variants_chunk_size, samples_chunk_size
+        Chunk shape of ``call_genotype``.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        sample_id: list[str],
+        *,
+        ploidy: int = 2,
+        variants_chunk_size: int = 10_000,
+        samples_chunk_size: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.n_samples = len(sample_id)
+        self.ploidy = ploidy
+        self.vchunk = variants_chunk_size
+        schunk = min(samples_chunk_size or max(self.n_samples, 1), max(self.n_samples, 1))
+        self.root = zarr.open_group(str(self.path), mode="w-", zarr_format=2)
+        self.gt = self._array(
+            "call_genotype",
+            (0, self.n_samples, ploidy),
+            (self.vchunk, schunk, ploidy),
+            "i1",
+            ["variants", "samples", "ploidy"],
+            fill_value=-1,
+            compressor=_GENOTYPE_COMPRESSOR,
+            extra_attrs={"mixed_ploidy": True},
+        )
+        self.phased = self._array(
+            "call_genotype_phased",
+            (0, self.n_samples),
+            (self.vchunk, schunk),
+            "bool",
+            ["variants", "samples"],
+            fill_value=False,
+            compressor=_GENOTYPE_COMPRESSOR,
+        )
+        self._write_1d("sample_id", np.array(sample_id, dtype=object), "samples", str)
+        self.contigs: list[str] = []
+        self._contig_index: dict[str, int] = {}
+        self.contig_lengths: dict[str, int] = {}
+        self.filters: list[str] = ["PASS"]
+        self._filter_index = {"PASS": 0}
+        self._contig: list[np.ndarray] = []
+        self._position: list[np.ndarray] = []
+        self._alleles: list[list[str]] = []
+        self._ids: list[str] = []
+        self._quality: list[float] = []
+        self._filter_rows: list[list[int]] = []
+        self.n_variants = 0
+
+    def _array(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        chunks: tuple[int, ...],
+        dtype: Any,
+        dims: list[str],
+        *,
+        fill_value: Any,
+        compressor: Any = _DEFAULT_COMPRESSOR,
+        extra_attrs: dict[str, Any] | None = None,
+    ) -> zarr.Array:
+        attrs = {"_ARRAY_DIMENSIONS": dims, **(extra_attrs or {})}
+        return self.root.create_array(
+            name,
+            shape=shape,
+            chunks=tuple(max(c, 1) for c in chunks),
+            dtype=dtype,
+            fill_value=fill_value,
+            compressors=compressor,
+            attributes=attrs,
+        )
+
+    def _write_1d(self, name: str, values: np.ndarray, dim: str, dtype: Any) -> None:
+        fill: Any = "" if dtype is str else (False if dtype == "bool" else 0)
+        arr = self._array(
+            name, values.shape, (max(len(values), 1),), dtype, [dim], fill_value=fill
+        )
+        if len(values):
+            arr[:] = values
+
+    def contig_code(self, contig: str) -> int:
+        """Index of a contig, registering it on first sight."""
+        code = self._contig_index.get(contig)
+        if code is None:
+            code = len(self.contigs)
+            self.contigs.append(contig)
+            self._contig_index[contig] = code
+        return code
+
+    def filter_code(self, name: str) -> int:
+        """Index of a FILTER value, registering it on first sight."""
+        code = self._filter_index.get(name)
+        if code is None:
+            code = len(self.filters)
+            self.filters.append(name)
+            self._filter_index[name] = code
+        return code
+
+    def add_chunk(
+        self,
+        *,
+        contig: np.ndarray,
+        position: np.ndarray,
+        alleles: list[list[str]],
+        ids: list[str],
+        quality: list[float],
+        filters: list[list[int]],
+        genotypes: np.ndarray,
+        phased: np.ndarray,
+    ) -> None:
+        """Append one block of variants (genotypes int8 (variants, samples, ploidy))."""
+        n = len(position)
+        if n == 0:
+            return
+        start = self.n_variants
+        self.gt.resize((start + n, self.n_samples, self.ploidy))
+        self.gt[start : start + n] = genotypes
+        self.phased.resize((start + n, self.n_samples))
+        self.phased[start : start + n] = phased
+        self._contig.append(np.asarray(contig, dtype=np.int16))
+        self._position.append(np.asarray(position, dtype=np.int32))
+        self._alleles.extend(alleles)
+        self._ids.extend(ids)
+        self._quality.extend(quality)
+        self._filter_rows.extend(filters)
+        self.n_variants += n
+
+    def finish(self, attrs: dict[str, Any]) -> None:
+        """Write the per-variant fields and the store attributes."""
+        n = self.n_variants
+        vchunk = (self.vchunk,)
+        contig = np.concatenate(self._contig) if self._contig else np.zeros(0, np.int16)
+        position = np.concatenate(self._position) if self._position else np.zeros(0, np.int32)
+        for name, values, dtype, fill in (
+            ("variant_contig", contig, "i2", 0),
+            ("variant_position", position, "i4", 0),
+            ("variant_quality", np.asarray(self._quality, dtype=np.float32), "f4", np.nan),
+        ):
+            arr = self._array(name, (n,), vchunk, dtype, ["variants"], fill_value=fill)
+            if n:
+                arr[:] = values
+        width = max((len(a) for a in self._alleles), default=2)
+        width = max(width, 2)
+        allele = np.full((n, width), "", dtype=object)
+        for i, row in enumerate(self._alleles):
+            allele[i, : len(row)] = row
+        arr = self._array(
+            "variant_allele", (n, width), (self.vchunk, width), str, ["variants", "alleles"],
+            fill_value="",
+        )
+        if n:
+            arr[:] = allele
+        ids = np.array(self._ids, dtype=object)
+        arr = self._array("variant_id", (n,), vchunk, str, ["variants"], fill_value="")
+        if n:
+            arr[:] = ids
+        arr = self._array("variant_id_mask", (n,), vchunk, "bool", ["variants"], fill_value=True)
+        if n:
+            arr[:] = ids == ""
+        vfilter = np.zeros((n, len(self.filters)), dtype=bool)
+        for i, row in enumerate(self._filter_rows):
+            vfilter[i, row] = True
+        arr = self._array(
+            "variant_filter", (n, len(self.filters)), (self.vchunk, len(self.filters)), "bool",
+            ["variants", "filters"], fill_value=False,
+        )
+        if n:
+            arr[:] = vfilter
+        self._write_1d("filter_id", np.array(self.filters, dtype=object), "filters", str)
+        self._write_1d("contig_id", np.array(self.contigs, dtype=object), "contigs", str)
+        lengths = np.array([self.contig_lengths.get(c, -1) for c in self.contigs], dtype=np.int64)
+        self._write_1d("contig_length", lengths, "contigs", "i8")
+        self.root.attrs.update({"vcf_zarr_version": VCF_ZARR_VERSION, **attrs})

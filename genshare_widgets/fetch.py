@@ -1,0 +1,218 @@
+"""Verified, atomic fetching of catalog files into the local cache.
+
+Every file comes either from an offline mirror (``GENSHARE_MIRROR``: a folder searched
+recursively for the file's name) or from its documented URL via pooch, and is checked against
+the catalog's sha256 before it enters the cache. A file that fails the check is moved to
+``<cache>/quarantine/`` and never used. Files land in the cache through a temporary name and an
+atomic rename, so an interrupted fetch leaves nothing that looks complete.
+
+Where the catalog knows no sha256 (some providers publish only md5 or nothing), the first
+fetch records the hash it saw in ``<file>.sha256`` beside the cached file, and later fetches
+and opens are checked against that record.
+
+Cache layout (``GENSHARE_CACHE``, default ``~/.cache/genshare``)::
+
+    downloads/<cohort-id>/<file>      verified files
+    quarantine/<file>.<sha256>        files that failed verification
+    stores/<key>.vcz                  converted VCF-Zarr stores (see ``genshare_widgets.engines``)
+    simulated/<cohort-id>-<key>/      VCFs and sample tables built from simulation recipes
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from genshare_widgets._errors import FetchError
+from genshare_widgets.catalog import CohortEntry, FileSpec
+
+_CHUNK = 1 << 20
+
+
+def cache_dir() -> Path:
+    """The cache root: ``GENSHARE_CACHE`` or the user cache folder (``~/.cache/genshare``)."""
+    env = os.environ.get("GENSHARE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "genshare"
+
+
+def mirror_dirs() -> list[Path]:
+    """Offline mirror folders from ``GENSHARE_MIRROR`` (``os.pathsep``-separated)."""
+    env = os.environ.get("GENSHARE_MIRROR", "")
+    return [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"; _ = p.write_bytes(b"abc")
+    >>> sha256_file(p)[:8]
+    'ba7816bf'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _find_in_mirrors(name: str) -> Iterator[Path]:
+    for root in mirror_dirs():
+        if not root.is_dir():
+            continue
+        direct = root / name
+        if direct.is_file():
+            yield direct
+        for found in sorted(root.rglob(name)):
+            if found.is_file() and found != direct:
+                yield found
+
+
+def _atomic_copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, _CHUNK)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _quarantine(path: Path, got: str) -> Path:
+    qdir = cache_dir() / "quarantine"
+    qdir.mkdir(parents=True, exist_ok=True)
+    target = qdir / f"{path.name}.{got[:16]}"
+    os.replace(path, target)
+    return target
+
+
+def _expected_hash(spec: FileSpec, cached: Path) -> str | None:
+    if spec.sha256:
+        return spec.sha256
+    record = cached.with_name(cached.name + ".sha256")
+    if record.is_file():
+        return record.read_text().strip() or None
+    return None
+
+
+def _download(spec: FileSpec, dest: Path) -> Path:
+    """Download with pooch to a temporary name in ``dest``'s folder; return that path."""
+    import pooch
+
+    if not spec.url.startswith(("http://", "https://", "ftp://")):
+        raise FetchError(
+            f"{spec.name}: {spec.url} is a cloud bucket location that plain downloads cannot "
+            "read. Copy it with the provider's tool (gsutil / aws s3 cp / azcopy) into a folder "
+            "and set GENSHARE_MIRROR to that folder, or work on a cloud Hail cluster."
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp_name = f".{dest.name}.download"
+    try:
+        pooch.retrieve(
+            spec.url,
+            known_hash=None,
+            fname=tmp_name,
+            path=dest.parent,
+            progressbar=_progress_enabled(),
+        )
+    except Exception as exc:  # pooch raises requests/ftplib errors of many kinds
+        (dest.parent / tmp_name).unlink(missing_ok=True)
+        mirror = os.environ.get("GENSHARE_MIRROR")
+        raise FetchError(
+            f"could not download {spec.name} from {spec.url}: {type(exc).__name__}: {exc}.\n"
+            f"If this machine is offline, put {spec.name} in a folder and set "
+            f"GENSHARE_MIRROR=<that folder> (now: {mirror or 'unset'}), or copy it to {dest}."
+        ) from None
+    return dest.parent / tmp_name
+
+
+def fetch_file(spec: FileSpec, *, cohort_id: str) -> Path:
+    """Return the verified local path of one catalog file, fetching it if needed.
+
+    Order: the cache (re-verified by size and recorded hash), the offline mirrors, then the
+    URL. Raises :class:`~genshare_widgets.FetchError` naming the file, the URL and how to
+    provide it when no source works, and on any hash mismatch (the bad file is quarantined).
+
+    Examples
+    --------
+    >>> from genshare_widgets.catalog import get_entry
+    >>> entry = get_entry("1kg-phase3-subset")
+    >>> fetch_file(entry.files[0], cohort_id=entry.id)  # doctest: +SKIP
+    PosixPath('.../downloads/1kg-phase3-subset/1KG_phase3_subset_chr1.vcf.gz')
+    """
+    dest = cache_dir() / "downloads" / cohort_id / spec.name
+    if dest.is_file() and (spec.size is None or dest.stat().st_size == spec.size):
+        return dest
+
+    candidates: list[tuple[str, Path]] = [("mirror", p) for p in _find_in_mirrors(spec.name)]
+    mismatches = []
+    for origin, src in candidates:
+        if spec.size is not None and src.stat().st_size != spec.size:
+            mismatches.append(f"{src} has {src.stat().st_size} bytes, expected {spec.size}")
+            continue
+        got = sha256_file(src)
+        expected = _expected_hash(spec, dest)
+        if expected is not None and got != expected:
+            mismatches.append(f"{src} has sha256 {got}, expected {expected}")
+            continue
+        _atomic_copy(src, dest)
+        if expected is None:
+            _record_first_hash(dest, got)
+        return dest
+    if mismatches:
+        listing = "\n  ".join(mismatches)
+        raise FetchError(
+            f"{spec.name} ({cohort_id}): the mirror copies do not verify:\n  {listing}\n"
+            "Replace them with the original file or remove them from GENSHARE_MIRROR."
+        )
+
+    tmp = _download(spec, dest)
+    got = sha256_file(tmp)
+    expected = _expected_hash(spec, dest)
+    if expected is not None and got != expected:
+        where = _quarantine(tmp, got)
+        raise FetchError(
+            f"{spec.name} ({cohort_id}) downloaded from {spec.url} has sha256 {got} but the "
+            f"catalog expects {expected}. The file was quarantined at {where} and not cached. "
+            "The upstream file may have changed: check the provider, then update the catalog."
+        )
+    os.replace(tmp, dest)
+    if expected is None:
+        _record_first_hash(dest, got)
+    return dest
+
+
+def _record_first_hash(dest: Path, digest: str) -> None:
+    record = dest.with_name(dest.name + ".sha256")
+    fd, tmp = tempfile.mkstemp(prefix=f".{record.name}.", dir=dest.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(digest + "\n")
+    os.replace(tmp, record)
+
+
+def _progress_enabled() -> bool:
+    return os.environ.get("GENSHARE_PROGRESS", "1") != "0"
+
+
+def fetch_cohort(entry: CohortEntry, *, roles: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """Fetch every file of a catalog entry (optionally only some roles); name → local path.
+
+    Examples
+    --------
+    >>> from genshare_widgets.catalog import get_entry
+    >>> paths = fetch_cohort(get_entry("hapmap3"))  # doctest: +SKIP
+    """
+    out = {}
+    for spec in entry.files:
+        if roles is None or spec.role in roles:
+            out[spec.name] = fetch_file(spec, cohort_id=entry.id)
+    return out
