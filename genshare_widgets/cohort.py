@@ -23,6 +23,7 @@ from genshare_widgets.engines import (
     file_sha256_cached,
     ingest_plink,
     ingest_vcfs,
+    is_complete,
     open_store,
     store_key,
     store_path,
@@ -322,7 +323,7 @@ def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
         if known:
             hashes = [{"name": f.name, "sha256": f.sha256} for f in geno]
             key = store_key({entry.kind: [h["sha256"] for h in hashes], "chunks": chunks})
-            if (store_path(key) / ".genshare_complete").is_file():
+            if is_complete(store_path(key)):
                 return store_path(key), table, hashes
         local = [fetch_file(f, cohort_id=entry.id) for f in geno]
         hashes = [{"name": p.name, "sha256": file_sha256_cached(p)} for p in local]

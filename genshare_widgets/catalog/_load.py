@@ -19,6 +19,9 @@ from pydantic import ValidationError
 from genshare_widgets._errors import CatalogError
 from genshare_widgets.catalog._schema import Catalog, CohortEntry
 
+# libyaml's parser when PyYAML was built with it (10x faster on the 2,000-line catalog).
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def default_catalog_path() -> Path:
     """The catalog shipped with the package (``GENSHARE_CATALOG`` overrides it).
@@ -86,7 +89,14 @@ def _explain(path: Path, raw: Any, root: yaml.Node | None, exc: ValidationError)
     )
 
 
-def _check_duplicate_ids(path: Path, root: yaml.Node | None) -> None:
+def _check_duplicate_ids(path: Path, raw: dict, text: str) -> None:
+    items = raw.get("cohorts")
+    if not isinstance(items, list):
+        return
+    ids = [item.get("id") for item in items if isinstance(item, dict)]
+    if len(ids) == len(set(ids)):
+        return
+    root = yaml.compose(text, Loader=_FAST_LOADER)
     cohorts = _node_at(root, ["cohorts"])
     if not isinstance(cohorts, yaml.SequenceNode):
         return
@@ -114,8 +124,7 @@ def parse_catalog(text: str, *, path: Path | str = "<catalog>") -> Catalog:
     """
     path = Path(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_FAST_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -126,11 +135,12 @@ def parse_catalog(text: str, *, path: Path | str = "<catalog>") -> Catalog:
             f"{path}: the catalog must be a mapping with 'catalog_version' and 'cohorts', "
             f"not {type(raw).__name__}"
         )
-    _check_duplicate_ids(path, root)
+    # Line numbers are only needed to explain a problem: compose the node tree lazily.
+    _check_duplicate_ids(path, raw, text)
     try:
         return Catalog.model_validate(raw)
     except ValidationError as exc:
-        raise _explain(path, raw, root, exc) from None
+        raise _explain(path, raw, yaml.compose(text, Loader=_FAST_LOADER), exc) from None
 
 
 @functools.lru_cache(maxsize=8)

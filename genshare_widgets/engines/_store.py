@@ -2,9 +2,10 @@
 
 A store's key is the sha256 of what determines its contents: the converter's format version,
 the input files' sha256 (or a simulation recipe) and the chunk shape. The store is written to
-``stores/<key>.vcz.partial-<pid>`` and renamed to ``stores/<key>.vcz`` only when complete (a
-``.genshare_complete`` marker is its last file), so an interrupted conversion never looks done:
-the next open removes the leftover and rebuilds.
+``stores/<key>.vcz.partial-<pid>`` and renamed to ``stores/<key>.vcz`` only when complete (the
+rename is atomic and is the last step), so an interrupted conversion never looks done: the next
+open removes the leftover and rebuilds. The provenance record lives in the store's root
+attributes (``genshare_provenance``), so the folder stays a plain Zarr hierarchy.
 """
 
 import contextlib
@@ -17,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import zarr
+
 from genshare_widgets.fetch import cache_dir, sha256_file
 
 INGEST_FORMAT_VERSION = 1
-COMPLETE_MARKER = ".genshare_complete"
 
 
 def store_key(inputs: dict[str, Any]) -> str:
@@ -42,8 +44,8 @@ def store_path(key: str) -> Path:
 
 
 def is_complete(path: Path) -> bool:
-    """True when ``path`` is a finished store."""
-    return (path / COMPLETE_MARKER).is_file()
+    """True when ``path`` is a finished store (only complete stores ever get the final name)."""
+    return (path / ".zgroup").is_file()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -84,14 +86,14 @@ def build_store(key: str, build: Callable[[Path], dict], *, meta: dict[str, Any]
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(key)
-    if final.exists():  # an incomplete store from an older layout or a crash mid-rename
+    if final.exists():  # not a Zarr group: debris from a foreign tool or a damaged disk
         shutil.rmtree(final)
     tmp = final.with_name(f"{final.name}.partial-{os.getpid()}")
     try:
         summary = build(tmp)
         record = {"key": key, **meta, "summary": summary}
-        (tmp / "genshare_provenance.json").write_text(json.dumps(record, indent=2, default=str))
-        (tmp / COMPLETE_MARKER).write_text(key + "\n")
+        group = zarr.open_group(str(tmp), mode="r+", zarr_format=2)
+        group.attrs["genshare_provenance"] = json.loads(json.dumps(record, default=str))
         try:
             os.rename(tmp, final)
         except OSError:
@@ -105,10 +107,10 @@ def build_store(key: str, build: Callable[[Path], dict], *, meta: dict[str, Any]
 
 
 def store_provenance(path: Path) -> dict[str, Any]:
-    """The provenance record written beside a store's arrays (empty for foreign stores)."""
-    record = path / "genshare_provenance.json"
-    if record.is_file():
-        return json.loads(record.read_text())
+    """The provenance record in a store's root attributes (empty for foreign stores)."""
+    attrs_file = path / ".zattrs"
+    if attrs_file.is_file():
+        return json.loads(attrs_file.read_text()).get("genshare_provenance", {})
     return {}
 
 

@@ -1,0 +1,55 @@
+# GenShare — one-command set-up. `make lab` (main job) and `make test` (whole suite) create
+# the virtual environment .venv from the pinned lock when it is missing or out of date.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.genshare-installed
+MIRROR ?= $(abspath ../shared/data)
+PYTEST_ARGS ?=
+LAB_ARGS ?=
+
+.PHONY: env cohorts lab app test test-fast lint lock clean-cache help
+
+help:
+	@echo "make lab    set up, build the embedded cohorts, start JupyterLab on notebooks/"
+	@echo "make test   set up and run the whole test suite (real data from $(MIRROR))"
+	@echo "make lint   ruff check + format check"
+	@echo "make lock   re-pin environments/requirements.lock from pyproject.toml"
+
+$(STAMP): pyproject.toml environments/requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r environments/requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . \
+	  || $(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+env: $(STAMP)
+
+cohorts: env
+	GENSHARE_PROGRESS=1 $(BIN)/genshare prepare sim-ooa
+	GENSHARE_PROGRESS=1 $(BIN)/genshare prepare sim-admix
+
+lab: cohorts
+	$(BIN)/genshare lab $(LAB_ARGS)
+
+test: env
+	GENSHARE_MIRROR="$${GENSHARE_MIRROR:-$(MIRROR)}" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: env
+	GENSHARE_MIRROR="$${GENSHARE_MIRROR:-$(MIRROR)}" $(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+lint: env
+	$(BIN)/ruff check genshare_widgets tests
+	$(BIN)/ruff format --check genshare_widgets tests
+
+# Re-resolve the pins in a throw-away environment (needs the package registry).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet ".[dev]"
+	.lock-venv/bin/pip freeze --exclude genshare_widgets --exclude pip > environments/requirements.lock
+	rm -rf .lock-venv
+
+clean-cache:
+	rm -rf "$${GENSHARE_CACHE:-$$HOME/.cache/genshare}"
