@@ -22,7 +22,7 @@ from genshare_widgets._errors import (
 from genshare_widgets._version import __version__
 
 if TYPE_CHECKING:
-    from genshare_widgets.catalog import get_entry, load_catalog, search_catalog
+    from genshare_widgets.catalog import catalog_table, get_entry, load_catalog, search_catalog
     from genshare_widgets.cohort import Cohort, open_cohort
     from genshare_widgets.fetch import fetch_cohort, fetch_file
 
@@ -32,6 +32,7 @@ _LAZY = {
     "load_catalog": "genshare_widgets.catalog",
     "get_entry": "genshare_widgets.catalog",
     "search_catalog": "genshare_widgets.catalog",
+    "catalog_table": "genshare_widgets.catalog",
     "fetch_file": "genshare_widgets.fetch",
     "fetch_cohort": "genshare_widgets.fetch",
 }
@@ -44,6 +45,7 @@ __all__ = [
     "GenShareWarning",
     "InputFormatError",
     "__version__",
+    "catalog_table",
     "fetch_cohort",
     "fetch_file",
     "get_entry",

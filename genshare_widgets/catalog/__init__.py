@@ -2,6 +2,7 @@
 
 from genshare_widgets.catalog._duo import DUO_TERMS, DuoTerm, duo_term, forbids_ancestry_research
 from genshare_widgets.catalog._load import (
+    catalog_table,
     default_catalog_path,
     get_entry,
     load_catalog,
@@ -26,6 +27,7 @@ __all__ = [
     "Population",
     "SampleTableSpec",
     "SimulationRecipe",
+    "catalog_table",
     "default_catalog_path",
     "duo_term",
     "forbids_ancestry_research",

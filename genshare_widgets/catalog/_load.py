@@ -236,3 +236,33 @@ def search_catalog(
                 continue
         out.append(entry)
     return out
+
+
+def catalog_table(entries: list[CohortEntry] | None = None):  # -> pandas.DataFrame
+    """One row per cohort: id, title, kind, access, consent codes, samples, populations.
+
+    Examples
+    --------
+    >>> catalog_table().loc[0, "id"]
+    'sim-ooa'
+    """
+    import pandas as pd
+
+    from genshare_widgets.catalog._duo import duo_term
+
+    rows = entries if entries is not None else load_catalog().cohorts
+    return pd.DataFrame(
+        [
+            {
+                "id": e.id,
+                "title": e.title,
+                "kind": e.kind,
+                "build": e.genome_build,
+                "access": e.access,
+                "consent": ", ".join(duo_term(c).shorthand for c in e.duo),
+                "n_samples": e.n_samples,
+                "n_populations": len(e.populations),
+            }
+            for e in rows
+        ]
+    )

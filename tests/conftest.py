@@ -1,0 +1,92 @@
+"""Shared fixtures: one private cache per test session, the offline mirror, opened cohorts.
+
+Real-data tests read ../shared/data through GENSHARE_MIRROR (set by `make test`); when the
+folder is missing they skip with the reason. Fixtures are session-scoped: each cohort is built
+and converted once per session.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MIRROR = REPO.parent / "shared" / "data"
+
+
+def _mirror() -> Path | None:
+    env = os.environ.get("GENSHARE_MIRROR")
+    path = Path(env) if env else DEFAULT_MIRROR
+    return path if (path / "SHA256SUMS").is_file() else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def genshare_env(tmp_path_factory):
+    """Private cache and quiet progress for the whole session."""
+    cache = tmp_path_factory.mktemp("genshare-cache")
+    old = {k: os.environ.get(k) for k in ("GENSHARE_CACHE", "GENSHARE_PROGRESS", "GENSHARE_MIRROR")}
+    os.environ["GENSHARE_CACHE"] = str(cache)
+    os.environ["GENSHARE_PROGRESS"] = "0"
+    mirror = _mirror()
+    if mirror is not None:
+        os.environ["GENSHARE_MIRROR"] = str(mirror)
+    yield cache
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The offline mirror of real data (../shared/data); skips when absent."""
+    path = _mirror()
+    if path is None:
+        pytest.skip(
+            f"real-data mirror not found (GENSHARE_MIRROR unset and {DEFAULT_MIRROR} missing)"
+        )
+    return path
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch) -> Path:
+    """A fresh, empty cache for tests that check what gets (or does not get) written."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GENSHARE_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="session")
+def sim_ooa():
+    from genshare_widgets import open_cohort
+
+    return open_cohort("sim-ooa")
+
+
+@pytest.fixture(scope="session")
+def sim_admix():
+    from genshare_widgets import open_cohort
+
+    return open_cohort("sim-admix")
+
+
+@pytest.fixture(scope="session")
+def kg_subset(mirror):
+    from genshare_widgets import open_cohort
+
+    return open_cohort("1kg-phase3-subset")
+
+
+@pytest.fixture(scope="session")
+def chr1_region(mirror):
+    from genshare_widgets import open_cohort
+
+    return open_cohort("1kg-phase3-chr1-region")
+
+
+@pytest.fixture(scope="session")
+def hapmap3(mirror):
+    from genshare_widgets import open_cohort
+
+    return open_cohort("hapmap3")
