@@ -6,9 +6,10 @@ the catalog's sha256 before it enters the cache. A file that fails the check is 
 ``<cache>/quarantine/`` and never used. Files land in the cache through a temporary name and an
 atomic rename, so an interrupted fetch leaves nothing that looks complete.
 
-Where the catalog knows no sha256 (some providers publish only md5 or nothing), the first
-fetch records the hash it saw in ``<file>.sha256`` beside the cached file, and later fetches
-and opens are checked against that record.
+Beside each cached file, ``<file>.sha256`` records the hash, size and mtime it was verified
+with; a cached file whose size or mtime changed since is hashed again (and quarantined if it no
+longer verifies). Where the catalog knows no sha256 (some providers publish only md5 or
+nothing), the hash recorded at the first fetch is the one later fetches are checked against.
 
 Cache layout (``GENSHARE_CACHE``, default ``~/.cache/genshare``)::
 
@@ -95,13 +96,26 @@ def _quarantine(path: Path, got: str) -> Path:
     return target
 
 
-def _expected_hash(spec: FileSpec, cached: Path) -> str | None:
-    if spec.sha256:
-        return spec.sha256
-    record = cached.with_name(cached.name + ".sha256")
-    if record.is_file():
-        return record.read_text().strip() or None
-    return None
+def _record_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".sha256")
+
+
+def _read_record(dest: Path) -> tuple[str, int, int] | None:
+    """The (sha256, size, mtime_ns) recorded when ``dest`` entered the cache."""
+    try:
+        digest, size, mtime = _record_path(dest).read_text().split()
+        return digest, int(size), int(mtime)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _write_record(dest: Path, digest: str) -> None:
+    stat = dest.stat()
+    record = _record_path(dest)
+    fd, tmp = tempfile.mkstemp(prefix=f".{record.name}.", dir=dest.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{digest} {stat.st_size} {stat.st_mtime_ns}\n")
+    os.replace(tmp, record)
 
 
 def _download(spec: FileSpec, dest: Path) -> Path:
@@ -116,6 +130,7 @@ def _download(spec: FileSpec, dest: Path) -> Path:
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp_name = f".{dest.name}.download"
+    pooch.get_logger().setLevel("WARNING")  # our own messages say what happened
     try:
         pooch.retrieve(
             spec.url,
@@ -138,8 +153,8 @@ def _download(spec: FileSpec, dest: Path) -> Path:
 def fetch_file(spec: FileSpec, *, cohort_id: str) -> Path:
     """Return the verified local path of one catalog file, fetching it if needed.
 
-    Order: the cache (re-verified by size and recorded hash), the offline mirrors, then the
-    URL. Raises :class:`~genshare_widgets.FetchError` naming the file, the URL and how to
+    Order: the cache (re-hashed if touched since it was verified), the offline mirrors, then
+    the URL. Raises :class:`~genshare_widgets.FetchError` naming the file, the URL and how to
     provide it when no source works, and on any hash mismatch (the bad file is quarantined).
 
     Examples
@@ -150,23 +165,30 @@ def fetch_file(spec: FileSpec, *, cohort_id: str) -> Path:
     PosixPath('.../downloads/1kg-phase3-subset/1KG_phase3_subset_chr1.vcf.gz')
     """
     dest = cache_dir() / "downloads" / cohort_id / spec.name
-    if dest.is_file() and (spec.size is None or dest.stat().st_size == spec.size):
-        return dest
+    record = _read_record(dest)
+    expected = spec.sha256 or (record[0] if record else None)
+    if dest.is_file():
+        stat = dest.stat()
+        unchanged = record is not None and record[1:] == (stat.st_size, stat.st_mtime_ns)
+        if unchanged and expected == record[0]:
+            return dest
+        got = sha256_file(dest)  # touched since it was verified: check again
+        if expected is None or got == expected:
+            _write_record(dest, got)
+            return dest
+        _quarantine(dest, got)  # a damaged cached copy is never used; fetch it again
 
-    candidates: list[tuple[str, Path]] = [("mirror", p) for p in _find_in_mirrors(spec.name)]
     mismatches = []
-    for origin, src in candidates:
+    for src in _find_in_mirrors(spec.name):
         if spec.size is not None and src.stat().st_size != spec.size:
             mismatches.append(f"{src} has {src.stat().st_size} bytes, expected {spec.size}")
             continue
         got = sha256_file(src)
-        expected = _expected_hash(spec, dest)
         if expected is not None and got != expected:
             mismatches.append(f"{src} has sha256 {got}, expected {expected}")
             continue
         _atomic_copy(src, dest)
-        if expected is None:
-            _record_first_hash(dest, got)
+        _write_record(dest, got)
         return dest
     if mismatches:
         listing = "\n  ".join(mismatches)
@@ -177,26 +199,17 @@ def fetch_file(spec: FileSpec, *, cohort_id: str) -> Path:
 
     tmp = _download(spec, dest)
     got = sha256_file(tmp)
-    expected = _expected_hash(spec, dest)
     if expected is not None and got != expected:
         where = _quarantine(tmp, got)
         raise FetchError(
-            f"{spec.name} ({cohort_id}) downloaded from {spec.url} has sha256 {got} but the "
-            f"catalog expects {expected}. The file was quarantined at {where} and not cached. "
-            "The upstream file may have changed: check the provider, then update the catalog."
+            f"{spec.name} ({cohort_id}) downloaded from {spec.url} has sha256 {got} but "
+            f"{'the catalog' if spec.sha256 else 'the first fetch recorded'} {expected}. The "
+            f"file was quarantined at {where} and not cached. The upstream file may have "
+            "changed: check the provider, then update the catalog."
         )
     os.replace(tmp, dest)
-    if expected is None:
-        _record_first_hash(dest, got)
+    _write_record(dest, got)
     return dest
-
-
-def _record_first_hash(dest: Path, digest: str) -> None:
-    record = dest.with_name(dest.name + ".sha256")
-    fd, tmp = tempfile.mkstemp(prefix=f".{record.name}.", dir=dest.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(digest + "\n")
-    os.replace(tmp, record)
 
 
 def _progress_enabled() -> bool:
