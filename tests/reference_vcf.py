@@ -10,7 +10,17 @@ from pathlib import Path
 import numpy as np
 
 
+def _parse_gt(gt: str) -> tuple[list[int], bool]:
+    sep = "|" if "|" in gt else "/"
+    parts = gt.split(sep)
+    codes = [-1 if a == "." else int(a) for a in parts]
+    if len(codes) == 1:
+        codes.append(-2)
+    return codes, sep == "|" or len(parts) == 1  # htslib: a haploid call counts as phased
+
+
 def read_vcf_text(path: Path) -> dict:
+    memo: dict[str, tuple[list[int], bool]] = {}  # few distinct GT strings: parse each once
     opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
     samples: list[str] = []
     contig, position, alleles, ids, genotypes, phased = [], [], [], [], [], []
@@ -30,14 +40,12 @@ def read_vcf_text(path: Path) -> dict:
             gt_index = fields[8].split(":").index("GT")
             row, row_phased = [], []
             for cell in fields[9:]:
-                gt = cell.split(":")[gt_index]
-                sep = "|" if "|" in gt else "/"
-                parts = gt.split(sep)
-                codes = [-1 if a == "." else int(a) for a in parts]
-                if len(codes) == 1:
-                    codes.append(-2)
+                gt = cell.split(":")[gt_index] if gt_index else cell.split(":", 1)[0]
+                if gt not in memo:
+                    memo[gt] = _parse_gt(gt)
+                codes, is_phased = memo[gt]
                 row.append(codes)
-                row_phased.append(sep == "|" or len(parts) == 1)  # htslib: haploid = phased
+                row_phased.append(is_phased)
             genotypes.append(row)
             phased.append(row_phased)
     return {
