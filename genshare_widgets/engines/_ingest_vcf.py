@@ -53,13 +53,52 @@ def check_compression(path: Path) -> None:
         ) from None
 
 
+def _data_line_number(path: Path, record_index: int) -> str:
+    """'line N' of the record_index-th record (0-based) in a text VCF; 'record N' for BCF."""
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as fh:
+            first = fh.read(3)
+            if first == b"BCF":
+                return f"record {record_index + 1}"
+            fh.seek(0)
+            header = 0
+            for line in fh:
+                if not line.startswith(b"#"):
+                    break
+                header += 1
+    except (OSError, EOFError, zlib.error):
+        return f"record {record_index + 1}"
+    return f"line {header + record_index + 1} (record {record_index + 1}"
+
+
+def _text_header_samples(path: Path) -> list[str]:
+    """Sample names read from the #CHROM line by hand (for explaining header errors)."""
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rt") if compressed else open(path)) as fh:
+            for line in fh:
+                if line.startswith("#CHROM"):
+                    return line.rstrip("\n").split("\t")[9:]
+                if not line.startswith("#"):
+                    break
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+        pass
+    return []
+
+
 def vcf_samples(path: Path) -> list[str]:
     """Sample ids in a VCF's header, in column order."""
     import cyvcf2
 
     try:
         vcf = cyvcf2.VCF(str(path), lazy=True)
-    except (OSError, Exception) as exc:  # cyvcf2 raises bare Exception for unreadable headers
+    except Exception as exc:  # cyvcf2 raises bare Exception for unreadable headers
+        names = _text_header_samples(path)
+        if names:
+            _check_unique(path, names)  # htslib refuses duplicate names: say which
         raise InputFormatError(f"{path}: not a readable VCF/BCF file ({exc})") from None
     try:
         return list(vcf.samples)
@@ -135,7 +174,6 @@ def ingest_vcfs(
     for path in paths:
         check_compression(path)
         vcf = cyvcf2.VCF(str(path), gts012=False, strict_gt=False)
-        header_lines = len(vcf.raw_header.rstrip("\n").split("\n"))
         for rec in vcf.header_iter():
             info = rec.info()
             if rec.type == "CONTIG" and "ID" in info and "length" in info:
@@ -180,17 +218,19 @@ def ingest_vcfs(
             except Exception as exc:  # cyvcf2 raises bare Exception on htslib parse errors
                 vcf.close()
                 check_compression(path)
+                where = _data_line_number(path, n_file)
+                where += ", " if where.startswith("line") else " ("
                 raise InputFormatError(
-                    f"{path}: line {header_lines + n_file + 1} (record {n_file + 1}, after "
-                    f"{last}) could not be parsed by htslib ({exc}). Fix or remove that line; "
-                    "'bcftools view' on the file shows the same error with more detail."
+                    f"{path}: {where}after {last}) could not be parsed by htslib ({exc}). Fix or "
+                    "remove that line; 'bcftools view' on the file shows the same error with "
+                    "more detail."
                 ) from None
             gt = rec.genotype
             if gt is None:
                 vcf.close()
                 raise InputFormatError(
-                    f"{path}: line {header_lines + n_file + 1} ({rec.CHROM}:{rec.POS}) has no GT "
-                    "field. GenShare reads genotypes from FORMAT/GT."
+                    f"{path}: {_data_line_number(path, n_file)}, {rec.CHROM}:{rec.POS}) has no "
+                    "GT field. GenShare reads genotypes from FORMAT/GT."
                 )
             arr = gt.array()
             ploidy = arr.shape[1] - 1
@@ -203,7 +243,7 @@ def ingest_vcfs(
             else:
                 vcf.close()
                 raise InputFormatError(
-                    f"{path}: line {header_lines + n_file + 1} ({rec.CHROM}:{rec.POS}) has "
+                    f"{path}: {_data_line_number(path, n_file)}, {rec.CHROM}:{rec.POS}) has "
                     f"ploidy {ploidy}; GenShare handles haploid and diploid calls only."
                 )
             buf_ph[i] = arr[:, ploidy] == 1
