@@ -50,8 +50,11 @@ def catalog() -> None:
 @catalog.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--search", "text", help="Text to find in id, title, description, populations.")
-@click.option("--access", type=click.Choice(["open", "registered", "controlled"]),
-              help="Only this access tier.")
+@click.option(
+    "--access",
+    type=click.Choice(["open", "registered", "controlled"]),
+    help="Only this access tier.",
+)
 @click.option("--population", help="Only cohorts with this population or super-population.")
 def catalog_list(as_json: bool, text: str | None, access: str | None, population: str | None):
     """List catalog cohorts (optionally filtered)."""
@@ -106,7 +109,11 @@ def catalog_show(cohort_id: str):
     if e.files:
         click.echo(f"\nfiles ({len(e.files)}):")
         for f in e.files:
-            digest = f"sha256 {f.sha256[:12]}…" if f.sha256 else "sha256 unknown (recorded on first fetch)"
+            digest = (
+                f"sha256 {f.sha256[:12]}…"
+                if f.sha256
+                else "sha256 unknown (recorded on first fetch)"
+            )
             click.echo(f"  {f.role:<9} {f.url}  ({digest})")
     for m in e.mirrors:
         click.echo(f"  mirror: {m}")
@@ -128,8 +135,11 @@ def catalog_validate(path: Path | None):
 @main.command()
 @click.argument("source", nargs=-1, required=True)
 @click.option("--engine", type=click.Choice(["dask", "hail"]), default="dask", show_default=True)
-@click.option("--samples", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Sample TSV with a header; first column is the sample id.")
+@click.option(
+    "--samples",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Sample TSV with a header; first column is the sample id.",
+)
 def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
     """Fetch, verify and convert SOURCE once; print the store path.
 
@@ -153,8 +163,11 @@ def _notebooks_dir() -> Path:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.option("--notebooks", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to open (default: the repository's notebooks/).")
+@click.option(
+    "--notebooks",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to open (default: the repository's notebooks/).",
+)
 @click.argument("lab_args", nargs=-1, type=click.UNPROCESSED)
 def lab(notebooks: Path | None, lab_args: tuple[str, ...]):
     """Start JupyterLab on the curated notebooks (extra arguments go to jupyter lab)."""

@@ -35,8 +35,11 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("dask", "hail")
 _VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
-_CANONICAL = {"population_column": "population", "superpopulation_column": "superpopulation",
-              "sex_column": "sex"}
+_CANONICAL = {
+    "population_column": "population",
+    "superpopulation_column": "superpopulation",
+    "sex_column": "sex",
+}
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,9 @@ def _progress(total: int | None, desc: str, enabled: bool | None):
 
 def _read_sample_table(path: Path, spec: SampleTableSpec) -> pd.DataFrame:
     try:
-        table = pd.read_csv(path, sep=spec.separator, dtype=str, keep_default_na=False,
-                            na_values=[""])
+        table = pd.read_csv(
+            path, sep=spec.separator, dtype=str, keep_default_na=False, na_values=[""]
+        )
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputFormatError(f"{path}: the sample table cannot be read ({exc})") from None
     table.columns = [str(c).strip() for c in table.columns]
@@ -198,8 +202,12 @@ def _join_samples(
             stacklevel=3,
         )
     if len(only_meta):
-        log.info("%d samples of %s have no genotypes here (e.g. %s); they are ignored",
-                 len(only_meta), table_name, list(only_meta[:5]))
+        log.info(
+            "%d samples of %s have no genotypes here (e.g. %s); they are ignored",
+            len(only_meta),
+            table_name,
+            list(only_meta[:5]),
+        )
     joined = table.reindex(in_geno)
     joined.index.name = "sample"
     return joined, report
@@ -264,10 +272,16 @@ def _ingest(kind: str, inputs: list[Path], chunks: int, progress: bool | None, a
     def build(tmp: Path) -> dict:
         with _progress(None, f"converting {inputs[0].name}", progress) as bar:
             if kind == "plink":
-                return ingest_plink(inputs[0], tmp, variants_chunk_size=chunks,
-                                    on_record_block=bar.update, attrs=attrs)
-            return ingest_vcfs(inputs, tmp, variants_chunk_size=chunks,
-                               on_record_block=bar.update, attrs=attrs)
+                return ingest_plink(
+                    inputs[0],
+                    tmp,
+                    variants_chunk_size=chunks,
+                    on_record_block=bar.update,
+                    attrs=attrs,
+                )
+            return ingest_vcfs(
+                inputs, tmp, variants_chunk_size=chunks, on_record_block=bar.update, attrs=attrs
+            )
 
     return build
 
@@ -342,9 +356,12 @@ def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
     raise GenShareError(
         f"cohort {entry.id!r} is a {entry.kind!r} resource ({where}...): it has no "
         "individual genotypes to open on this machine. "
-        + ("Open it with engine='hail' on a cloud Hail cluster that can read that bucket "
-           "(Hail from PyPI reads only local files)." if entry.kind == "hail-mt"
-           else "Aggregate-only entries are for comparison with frequencies, not for opening.")
+        + (
+            "Open it with engine='hail' on a cloud Hail cluster that can read that bucket "
+            "(Hail from PyPI reads only local files)."
+            if entry.kind == "hail-mt"
+            else "Aggregate-only entries are for comparison with frequencies, not for opening."
+        )
     )
 
 
@@ -412,8 +429,11 @@ def open_cohort(
             raise InputFormatError(f"{samples_path}: empty sample table (a header row is needed)")
         user_spec = SampleTableSpec(
             id_column=str(header[0]),
-            population_column=(spec.population_column if spec and spec.population_column in header
-                               else ("population" if "population" in header else str(header[0]))),
+            population_column=(
+                spec.population_column
+                if spec and spec.population_column in header
+                else ("population" if "population" in header else str(header[0]))
+            ),
         )
         table = _read_sample_table(samples_path, user_spec)
         table_name = str(samples_path)
@@ -423,7 +443,9 @@ def open_cohort(
     joined, report = _join_samples(sample_ids, table, table_name=table_name)
     ds = _attach_samples(ds, joined)
     provenance = {
-        "source": str(source) if not isinstance(source, (list, tuple)) else [str(s) for s in source],
+        "source": str(source)
+        if not isinstance(source, (list, tuple))
+        else [str(s) for s in source],
         "cohort_id": cohort_id,
         "catalog_version": catalog_version,
         "entry_version": entry.version if entry else None,

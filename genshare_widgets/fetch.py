@@ -17,6 +17,9 @@ Cache layout (``GENSHARE_CACHE``, default ``~/.cache/genshare``)::
     quarantine/<file>.<sha256>        files that failed verification
     stores/<key>.vcz                  converted VCF-Zarr stores (see ``genshare_widgets.engines``)
     simulated/<cohort-id>-<key>/      VCFs and sample tables built from simulation recipes
+
+``GENSHARE_OFFLINE=1`` forbids any download except from this machine (loopback): files must
+then come from the cache or a mirror. The test suite runs that way.
 """
 
 import hashlib
@@ -25,6 +28,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 from genshare_widgets._errors import FetchError
 from genshare_widgets.catalog import CohortEntry, FileSpec
@@ -127,6 +131,13 @@ def _download(spec: FileSpec, dest: Path) -> Path:
             f"{spec.name}: {spec.url} is a cloud bucket location that plain downloads cannot "
             "read. Copy it with the provider's tool (gsutil / aws s3 cp / azcopy) into a folder "
             "and set GENSHARE_MIRROR to that folder, or work on a cloud Hail cluster."
+        )
+    host = urlparse(spec.url).hostname or ""
+    if os.environ.get("GENSHARE_OFFLINE") == "1" and host not in ("127.0.0.1", "localhost", "::1"):
+        raise FetchError(
+            f"{spec.name} is not in the cache and GENSHARE_OFFLINE=1 forbids downloading it from "
+            f"{spec.url}. Put the file in a folder and set GENSHARE_MIRROR=<that folder> "
+            f"(now: {os.environ.get('GENSHARE_MIRROR') or 'unset'}), or copy it to {dest}."
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp_name = f".{dest.name}.download"

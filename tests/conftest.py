@@ -22,11 +22,13 @@ def _mirror() -> Path | None:
 
 @pytest.fixture(scope="session", autouse=True)
 def genshare_env(tmp_path_factory):
-    """Private cache and quiet progress for the whole session."""
+    """Private cache, quiet progress and no internet for the whole session."""
     cache = tmp_path_factory.mktemp("genshare-cache")
-    old = {k: os.environ.get(k) for k in ("GENSHARE_CACHE", "GENSHARE_PROGRESS", "GENSHARE_MIRROR")}
+    names = ("GENSHARE_CACHE", "GENSHARE_PROGRESS", "GENSHARE_MIRROR", "GENSHARE_OFFLINE")
+    old = {k: os.environ.get(k) for k in names}
     os.environ["GENSHARE_CACHE"] = str(cache)
     os.environ["GENSHARE_PROGRESS"] = "0"
+    os.environ["GENSHARE_OFFLINE"] = "1"  # no test may reach beyond this machine
     mirror = _mirror()
     if mirror is not None:
         os.environ["GENSHARE_MIRROR"] = str(mirror)

@@ -22,9 +22,14 @@ HEADER = (
 
 
 def _vcf(path: Path, samples: list[str], records: list[str], *, compress: bool = True) -> Path:
-    text = HEADER + "\t".join(
-        ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
-    ) + "\n" + "".join(r + "\n" for r in records)
+    text = (
+        HEADER
+        + "\t".join(
+            ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
+        )
+        + "\n"
+        + "".join(r + "\n" for r in records)
+    )
     if compress:
         with gzip.open(path, "wt") as fh:
             fh.write(text)
@@ -62,7 +67,8 @@ def test_truncated_bgzip(mirror, tmp_path, isolated_cache):
 
 def test_malformed_record_names_the_line(tmp_path, isolated_cache):
     path = _vcf(
-        tmp_path / "bad.vcf.gz", ["s1", "s2"],
+        tmp_path / "bad.vcf.gz",
+        ["s1", "s2"],
         [_rec(10, "0|1", "1|1"), _rec(20, "0|0", "0|1"), _rec("abc", "0|1", "0|0")],
     )
     with pytest.raises(InputFormatError) as info:
@@ -77,7 +83,9 @@ def test_missing_gt_and_polyploid(tmp_path, isolated_cache):
     with pytest.raises(InputFormatError, match="ploidy 3"):
         open_cohort(path)
     sites = tmp_path / "sites.vcf"
-    sites.write_text(HEADER + "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t5\t.\tA\tG\t.\t.\t.\n")
+    sites.write_text(
+        HEADER + "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t5\t.\tA\tG\t.\t.\t.\n"
+    )
     with pytest.raises(InputFormatError, match="no sample columns"):
         open_cohort(sites)
     assert _stores(isolated_cache) == []
@@ -99,7 +107,8 @@ def test_files_with_different_samples(tmp_path, isolated_cache):
 
 def test_plain_vcf_haploid_missing_and_multiallelic(tmp_path, isolated_cache):
     path = _vcf(
-        tmp_path / "mix.vcf", ["s1", "s2"],
+        tmp_path / "mix.vcf",
+        ["s1", "s2"],
         [_rec(10, "0|1", "1"), _rec(20, "./.", "0/."), _rec(30, "2|1", "0|0", alt="G,T")],
         compress=False,
     )
@@ -122,7 +131,9 @@ def test_sample_table_mismatches(tmp_path, isolated_cache):
     cohort = open_cohort(vcf, samples=extra)
     assert cohort.sample_report["n_metadata_without_genotypes"] == 1
     missing = _table(tmp_path / "missing.tsv", [("s1", "A"), ("s2", "B")])
-    with pytest.warns(GenShareWarning, match=r"1 of 3 genotype samples have no row in .*missing\.tsv"):
+    with pytest.warns(
+        GenShareWarning, match=r"1 of 3 genotype samples have no row in .*missing\.tsv"
+    ):
         cohort = open_cohort(vcf, samples=missing)
     assert cohort.populations()["n_samples"].sum() == 3
     assert "(no metadata)" in set(cohort.populations()["population"])
@@ -135,7 +146,7 @@ def test_sample_table_mismatches(tmp_path, isolated_cache):
 
 
 def test_unknown_sources(tmp_path):
-    with pytest.raises(GenShareError, match="unknown cohort id 'sim-ofa'.*'sim-ooa'"):
+    with pytest.raises(GenShareError, match=r"unknown cohort id 'sim-ofa'.*'sim-ooa'"):
         open_cohort("sim-ofa")
     with pytest.raises(GenShareError, match="no such file"):
         open_cohort(tmp_path / "absent.vcf.gz")
@@ -157,7 +168,7 @@ def test_plink_problems(mirror, tmp_path, isolated_cache):
     with pytest.raises(InputFormatError, match=r"hm\.bed: \d+ bytes, but 14079 variants"):
         open_cohort(tmp_path / "hm")
     (tmp_path / "hm.bed").write_bytes(b"\x00\x00\x00" + bed[3:])
-    with pytest.raises(InputFormatError, match="not a SNP-major PLINK 1 .bed"):
+    with pytest.raises(InputFormatError, match=r"not a SNP-major PLINK 1 \.bed"):
         open_cohort(tmp_path / "hm")
     assert _stores(isolated_cache) == []
 
@@ -186,10 +197,7 @@ def test_interrupted_conversion_leaves_nothing(tmp_path, isolated_cache, monkeyp
 def test_killed_conversion_is_rebuilt(mirror, isolated_cache):
     """SIGKILL mid-conversion leaves a partial folder; the next open removes it and rebuilds."""
     vcf = mirror / "1kg_phase3_chr1_region" / "genotype_plot_example.vcf.gz"
-    code = (
-        "import genshare_widgets as gs; "
-        f"gs.open_cohort({str(vcf)!r}, variants_chunk_size=200)"
-    )
+    code = f"import genshare_widgets as gs; gs.open_cohort({str(vcf)!r}, variants_chunk_size=200)"
     proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
     stores = isolated_cache / "stores"
     deadline = time.monotonic() + 60

@@ -138,7 +138,9 @@ def test_typo_field_is_rejected():
 
 def test_duplicate_ids_name_both_lines():
     text = _catalog_text(_minimal_entry(), _minimal_entry())
-    with pytest.raises(CatalogError, match=r"duplicate cohort id 'tiny' \(first defined at line \d+\)"):
+    with pytest.raises(
+        CatalogError, match=r"duplicate cohort id 'tiny' \(first defined at line \d+\)"
+    ):
         parse_catalog(text)
 
 
@@ -147,7 +149,7 @@ def test_unknown_duo_code_and_inconsistent_counts():
         parse_catalog(_catalog_text(_minimal_entry(duo=["DUO:9999999"])))
     with pytest.raises(CatalogError, match="n_samples is 3 but the populations add up to 2"):
         parse_catalog(_catalog_text(_minimal_entry(n_samples=3)))
-    with pytest.raises(CatalogError, match="samples.file 'x.tsv' is not one of"):
+    with pytest.raises(CatalogError, match=r"samples\.file 'x\.tsv' is not one of"):
         parse_catalog(_catalog_text(_minimal_entry(samples={"file": "x.tsv"})))
 
 

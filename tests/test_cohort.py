@@ -98,7 +98,8 @@ def test_hapmap3_equals_plink2_dosages(hapmap3, mirror, tmp_path):
     prefix = mirror / "hapmap3" / "HM3_thinned_autosomal_overlap"
     subprocess.run(
         [plink2, "--bfile", str(prefix), "--export", "A", "--out", str(tmp_path / "hm3")],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     raw = pd.read_csv(tmp_path / "hm3.raw", sep="\t", dtype={"FID": str, "IID": str})
     dosage_cols = raw.columns[6:]
@@ -191,7 +192,7 @@ def test_non_local_entries_explain(mirror):
 
 def test_cohort_repr_and_unknown_group(sim_ooa):
     text = repr(sim_ooa)
-    assert "300 samples" in text and "47," in text or "variants" in text
+    assert ("300 samples" in text and "47," in text) or "variants" in text
     with pytest.raises(GenShareError, match="no sample column 'tribe'"):
         sim_ooa.populations(by="tribe")
     by_sex = sim_ooa.populations(by="sex")

@@ -20,7 +20,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep test output clean
         pass
 
-    def do_GET(self):  # noqa: N802 (http.server API)
+    def do_GET(self):
         if self.path.startswith("/truncated"):
             self.send_response(200)
             self.send_header("Content-Length", str(len(PAYLOAD)))
@@ -88,7 +88,7 @@ def test_hash_mismatch_quarantines(http_root, isolated_cache, monkeypatch):
 
 def test_interrupted_download_leaves_nothing(http_root, isolated_cache, monkeypatch):
     monkeypatch.delenv("GENSHARE_MIRROR", raising=False)
-    with pytest.raises(FetchError, match="could not download good.vcf"):
+    with pytest.raises(FetchError, match=r"could not download good\.vcf"):
         fetch_file(_spec(f"{http_root}/truncated/good.vcf", None), cohort_id="t")
     assert [p for p in _cache_files(isolated_cache) if "downloads" in p.parts] == []
 

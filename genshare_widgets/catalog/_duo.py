@@ -78,10 +78,15 @@ def forbids_ancestry_research(codes: list[str]) -> str | None:
     """
     terms = {duo_term(c).shorthand for c in codes}
     if "NPOA" in terms:
-        return "its consent carries NPOA (DUO:0000044): population origins or ancestry research is prohibited"
+        return (
+            "its consent carries NPOA (DUO:0000044): population origins or ancestry research "
+            "is prohibited"
+        )
     health_only = terms & {"HMB", "DS"}
     if health_only and not terms & {"POA", "GRU", "NRES"}:
-        which = ", ".join(f"{duo_term(t).shorthand} ({duo_term(t).id})" for t in sorted(health_only))
+        which = ", ".join(
+            f"{duo_term(t).shorthand} ({duo_term(t).id})" for t in sorted(health_only)
+        )
         return (
             f"its consent is limited to {which}, which does not include the study of population "
             "origins or ancestry"

@@ -251,7 +251,7 @@ def catalog_table(entries: list[CohortEntry] | None = None):  # -> pandas.DataFr
     from genshare_widgets.catalog._duo import duo_term
 
     rows = entries if entries is not None else load_catalog().cohorts
-    return pd.DataFrame(
+    table = pd.DataFrame(
         [
             {
                 "id": e.id,
@@ -266,3 +266,5 @@ def catalog_table(entries: list[CohortEntry] | None = None):  # -> pandas.DataFr
             for e in rows
         ]
     )
+    table["n_samples"] = table["n_samples"].astype("Int64")  # unknown stays <NA>, not NaN
+    return table

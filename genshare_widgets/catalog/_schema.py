@@ -49,7 +49,9 @@ class FileSpec(_Strict):
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         if not re.match(r"^(https?|ftp|gs|s3|az)://", value):
-            raise ValueError(f"url {value!r} must start with https://, http://, ftp://, gs://, s3:// or az://")
+            raise ValueError(
+                f"url {value!r} must start with https://, http://, ftp://, gs://, s3:// or az://"
+            )
         return value
 
     @field_validator("sha256")

@@ -38,7 +38,10 @@ def read_bim(path: Path) -> pd.DataFrame:
     """The .bim table: contig, id, cm, position, a1 (ALT), a2 (REF)."""
     try:
         bim = pd.read_csv(
-            path, sep=r"\s+", header=None, dtype={0: str, 1: str, 4: str, 5: str},
+            path,
+            sep=r"\s+",
+            header=None,
+            dtype={0: str, 1: str, 4: str, 5: str},
             engine="c",
         )
     except pd.errors.EmptyDataError:
@@ -73,7 +76,9 @@ def ingest_plink(
     >>> ingest_plink(Path("HM3_thinned_autosomal_overlap"), Path("hm3.vcz"))  # doctest: +SKIP
     {'n_variants': 14079, 'n_samples': 957, ...}
     """
-    bed_path, bim_path, fam_path = (prefix.with_name(prefix.name + s) for s in (".bed", ".bim", ".fam"))
+    bed_path, bim_path, fam_path = (
+        prefix.with_name(prefix.name + s) for s in (".bed", ".bim", ".fam")
+    )
     for p in (bed_path, bim_path, fam_path):
         if not p.is_file():
             raise InputFormatError(f"{p}: missing; a PLINK 1 fileset needs .bed, .bim and .fam")
@@ -103,7 +108,9 @@ def ingest_plink(
             f"{expected}: the file is truncated or does not match its .bim/.fam."
         )
     writer = VcfZarrWriter(
-        store, samples, variants_chunk_size=variants_chunk_size,
+        store,
+        samples,
+        variants_chunk_size=variants_chunk_size,
         samples_chunk_size=samples_chunk_size,
     )
     bed = np.memmap(bed_path, dtype=np.uint8, mode="r", offset=3, shape=(n_variants, per_variant))

@@ -7,6 +7,7 @@ second slot of a haploid call such as chrX ``1`` in a male). A call written ``0/
 ``[0, -1]``: one called allele and one missing, so it adds one allele to the allele number.
 """
 
+import contextlib
 import gzip
 import zlib
 from collections.abc import Callable
@@ -58,7 +59,7 @@ def _data_line_number(path: Path, record_index: int) -> str:
     with open(path, "rb") as fh:
         compressed = fh.read(2) == b"\x1f\x8b"
     try:
-        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as fh:
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as fh:
             first = fh.read(3)
             if first == b"BCF":
                 return f"record {record_index + 1}"
@@ -78,7 +79,7 @@ def _text_header_samples(path: Path) -> list[str]:
     with open(path, "rb") as fh:
         compressed = fh.read(2) == b"\x1f\x8b"
     try:
-        with (gzip.open(path, "rt") if compressed else open(path)) as fh:
+        with gzip.open(path, "rt") if compressed else open(path) as fh:
             for line in fh:
                 if line.startswith("#CHROM"):
                     return line.rstrip("\n").split("\t")[9:]
@@ -117,6 +118,115 @@ def _check_unique(path: Path, samples: list[str]) -> None:
         )
 
 
+class _RecordBlock:
+    """One variant chunk being filled: genotype buffers plus per-variant fields."""
+
+    def __init__(
+        self,
+        writer: VcfZarrWriter,
+        size: int,
+        n_samples: int,
+        on_flush: Callable[[int], None] | None,
+    ) -> None:
+        self.writer, self.size, self.on_flush = writer, size, on_flush
+        self.gt = np.empty((size, n_samples, 2), dtype=np.int8)
+        self.phased = np.empty((size, n_samples), dtype=bool)
+        self.fields: dict[str, list] = {
+            k: [] for k in ("contig", "position", "alleles", "ids", "quality", "filters")
+        }
+
+    def __len__(self) -> int:
+        return len(self.fields["position"])
+
+    def add(self, rec, calls: np.ndarray, ploidy: int) -> None:
+        """Append one cyvcf2 record whose ``genotype.array()`` is ``calls``."""
+        i = len(self)
+        if ploidy == 2:
+            self.gt[i] = calls[:, :2]
+        else:  # haploid: the second slot holds -2, "no allele"
+            self.gt[i, :, 0] = calls[:, 0]
+            self.gt[i, :, 1] = -2
+        self.phased[i] = calls[:, ploidy] == 1
+        f, w = self.fields, self.writer
+        f["contig"].append(w.contig_code(rec.CHROM))
+        f["position"].append(rec.POS)
+        f["alleles"].append([rec.REF, *rec.ALT])
+        f["ids"].append(rec.ID or "")
+        f["quality"].append(float("nan") if rec.QUAL is None else float(rec.QUAL))
+        flt = rec.FILTER
+        f["filters"].append([w.filter_code(x) for x in flt.split(";")] if flt else [0])
+        if len(self) == self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the block (if not empty) and start a new one."""
+        k = len(self)
+        if not k:
+            return
+        f = self.fields
+        self.writer.add_chunk(
+            contig=np.array(f["contig"]),
+            position=np.array(f["position"]),
+            alleles=f["alleles"],
+            ids=f["ids"],
+            quality=f["quality"],
+            filters=f["filters"],
+            genotypes=self.gt[:k],
+            phased=self.phased[:k],
+        )
+        self.fields = {key: [] for key in f}
+        if self.on_flush is not None:
+            self.on_flush(k)
+
+
+def _read_records(path: Path, writer: VcfZarrWriter, block: _RecordBlock) -> int:
+    """Stream one file's records into ``block``; return how many there were."""
+    import cyvcf2
+
+    vcf = cyvcf2.VCF(str(path), gts012=False, strict_gt=False)
+    try:
+        for hrec in vcf.header_iter():
+            info = hrec.info()
+            if hrec.type == "CONTIG" and "ID" in info and "length" in info:
+                with contextlib.suppress(ValueError):
+                    writer.contig_lengths[info["ID"]] = int(info["length"])
+        n_file, last = 0, "the header"
+        iterator = iter(vcf)
+        while True:
+            try:
+                rec = next(iterator)
+            except StopIteration:
+                break
+            except Exception as exc:  # cyvcf2 raises bare Exception on htslib parse errors
+                check_compression(path)
+                where = _data_line_number(path, n_file)
+                where += ", " if where.startswith("line") else " ("
+                raise InputFormatError(
+                    f"{path}: {where}after {last}) could not be parsed by htslib ({exc}). Fix or "
+                    "remove that line; 'bcftools view' on the file shows the same error with "
+                    "more detail."
+                ) from None
+            if rec.genotype is None:
+                raise InputFormatError(
+                    f"{path}: {_data_line_number(path, n_file)}, {rec.CHROM}:{rec.POS}) has no "
+                    "GT field. GenShare reads genotypes from FORMAT/GT."
+                )
+            calls = rec.genotype.array()
+            ploidy = calls.shape[1] - 1
+            if ploidy not in (1, 2):
+                raise InputFormatError(
+                    f"{path}: {_data_line_number(path, n_file)}, {rec.CHROM}:{rec.POS}) has "
+                    f"ploidy {ploidy}; GenShare handles haploid and diploid calls only."
+                )
+            block.add(rec, calls, ploidy)
+            n_file += 1
+            last = f"{rec.CHROM}:{rec.POS}"
+        block.flush()
+        return n_file
+    finally:
+        vcf.close()
+
+
 def ingest_vcfs(
     paths: list[Path],
     store: Path,
@@ -136,8 +246,6 @@ def ingest_vcfs(
     >>> ingest_vcfs([Path("chr21.vcf.gz")], Path("out.vcz"))  # doctest: +SKIP
     {'n_variants': 1120, ...}
     """
-    import cyvcf2
-
     if not paths:
         raise InputFormatError("no VCF files given")
     samples = vcf_samples(paths[0])
@@ -170,99 +278,11 @@ def ingest_vcfs(
         samples_chunk_size=samples_chunk_size,
     )
     n_samples = len(samples)
+    block = _RecordBlock(writer, variants_chunk_size, n_samples, on_record_block)
     per_file = []
     for path in paths:
         check_compression(path)
-        vcf = cyvcf2.VCF(str(path), gts012=False, strict_gt=False)
-        for rec in vcf.header_iter():
-            info = rec.info()
-            if rec.type == "CONTIG" and "ID" in info and "length" in info:
-                try:
-                    writer.contig_lengths[info["ID"]] = int(info["length"])
-                except ValueError:
-                    pass
-        n_file = 0
-        last = "the header"
-        buf_gt = np.empty((variants_chunk_size, n_samples, 2), dtype=np.int8)
-        buf_ph = np.empty((variants_chunk_size, n_samples), dtype=bool)
-        contig: list[int] = []
-        position: list[int] = []
-        alleles: list[list[str]] = []
-        ids: list[str] = []
-        quality: list[float] = []
-        filters: list[list[int]] = []
-
-        def flush() -> None:
-            k = len(position)
-            writer.add_chunk(
-                contig=np.array(contig),
-                position=np.array(position),
-                alleles=list(alleles),
-                ids=list(ids),
-                quality=list(quality),
-                filters=list(filters),
-                genotypes=buf_gt[:k],
-                phased=buf_ph[:k],
-            )
-            if on_record_block is not None:
-                on_record_block(k)
-            for lst in (contig, position, alleles, ids, quality, filters):
-                lst.clear()
-
-        iterator = iter(vcf)
-        while True:
-            try:
-                rec = next(iterator)
-            except StopIteration:
-                break
-            except Exception as exc:  # cyvcf2 raises bare Exception on htslib parse errors
-                vcf.close()
-                check_compression(path)
-                where = _data_line_number(path, n_file)
-                where += ", " if where.startswith("line") else " ("
-                raise InputFormatError(
-                    f"{path}: {where}after {last}) could not be parsed by htslib ({exc}). Fix or "
-                    "remove that line; 'bcftools view' on the file shows the same error with "
-                    "more detail."
-                ) from None
-            gt = rec.genotype
-            if gt is None:
-                vcf.close()
-                raise InputFormatError(
-                    f"{path}: {_data_line_number(path, n_file)}, {rec.CHROM}:{rec.POS}) has no "
-                    "GT field. GenShare reads genotypes from FORMAT/GT."
-                )
-            arr = gt.array()
-            ploidy = arr.shape[1] - 1
-            i = len(position)
-            if ploidy == 2:
-                buf_gt[i] = arr[:, :2]
-            elif ploidy == 1:
-                buf_gt[i, :, 0] = arr[:, 0]
-                buf_gt[i, :, 1] = -2
-            else:
-                vcf.close()
-                raise InputFormatError(
-                    f"{path}: {_data_line_number(path, n_file)}, {rec.CHROM}:{rec.POS}) has "
-                    f"ploidy {ploidy}; GenShare handles haploid and diploid calls only."
-                )
-            buf_ph[i] = arr[:, ploidy] == 1
-            contig.append(writer.contig_code(rec.CHROM))
-            position.append(rec.POS)
-            alleles.append([rec.REF, *rec.ALT])
-            ids.append(rec.ID or "")
-            qual = rec.QUAL
-            quality.append(float("nan") if qual is None else float(qual))
-            flt = rec.FILTER
-            filters.append([writer.filter_code(f) for f in flt.split(";")] if flt else [0])
-            n_file += 1
-            last = f"{rec.CHROM}:{rec.POS}"
-            if len(position) == variants_chunk_size:
-                flush()
-        if position:
-            flush()
-        vcf.close()
-        per_file.append({"file": path.name, "n_records": n_file})
+        per_file.append({"file": path.name, "n_records": _read_records(path, writer, block)})
     summary = {
         "n_variants": writer.n_variants,
         "n_samples": n_samples,

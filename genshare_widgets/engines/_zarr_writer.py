@@ -105,9 +105,7 @@ class VcfZarrWriter:
 
     def _write_1d(self, name: str, values: np.ndarray, dim: str, dtype: Any) -> None:
         fill: Any = "" if dtype is str else (False if dtype == "bool" else 0)
-        arr = self._array(
-            name, values.shape, (max(len(values), 1),), dtype, [dim], fill_value=fill
-        )
+        arr = self._array(name, values.shape, (max(len(values), 1),), dtype, [dim], fill_value=fill)
         if len(values):
             arr[:] = values
 
@@ -178,7 +176,11 @@ class VcfZarrWriter:
         for i, row in enumerate(self._alleles):
             allele[i, : len(row)] = row
         arr = self._array(
-            "variant_allele", (n, width), (self.vchunk, width), str, ["variants", "alleles"],
+            "variant_allele",
+            (n, width),
+            (self.vchunk, width),
+            str,
+            ["variants", "alleles"],
             fill_value="",
         )
         if n:
@@ -194,8 +196,12 @@ class VcfZarrWriter:
         for i, row in enumerate(self._filter_rows):
             vfilter[i, row] = True
         arr = self._array(
-            "variant_filter", (n, len(self.filters)), (self.vchunk, len(self.filters)), "bool",
-            ["variants", "filters"], fill_value=False,
+            "variant_filter",
+            (n, len(self.filters)),
+            (self.vchunk, len(self.filters)),
+            "bool",
+            ["variants", "filters"],
+            fill_value=False,
         )
         if n:
             arr[:] = vfilter

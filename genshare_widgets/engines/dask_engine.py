@@ -22,7 +22,10 @@ def open_store(path: Path | str):  # -> xarray.Dataset
     path = Path(path)
     try:
         ds = xr.open_zarr(
-            str(path), consolidated=False, mask_and_scale=False, concat_characters=False,
+            str(path),
+            consolidated=False,
+            mask_and_scale=False,
+            concat_characters=False,
             decode_times=False,
         )
     except (FileNotFoundError, KeyError, ValueError) as exc:
