@@ -13,7 +13,7 @@ LAB_ARGS ?=
 help:
 	@echo "make lab    set up, build the embedded cohorts, start JupyterLab on notebooks/"
 	@echo "make test   set up and run the whole test suite (real data from $(MIRROR))"
-	@echo "make lint   ruff check + format check"
+	@echo "make lint   ruff check, format check, mypy"
 	@echo "make lock   re-pin environments/requirements.lock from pyproject.toml"
 
 $(STAMP): pyproject.toml environments/requirements.lock
@@ -42,6 +42,7 @@ test-fast: env
 lint: env
 	$(BIN)/ruff check genshare_widgets tests
 	$(BIN)/ruff format --check genshare_widgets tests
+	$(BIN)/mypy
 
 # Re-resolve the pins in a throw-away environment (needs the package registry).
 lock:

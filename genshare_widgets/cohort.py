@@ -329,16 +329,16 @@ def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
         return store, table, hashes
     if entry.kind in ("vcf", "plink"):
         geno = [f for f in entry.files if f.role == "genotypes"]
-        known = all(f.sha256 for f in geno)
-        table = None
-        if entry.samples.file is not None:
+        table_path: Path | None = None
+        if entry.samples is not None and entry.samples.file is not None:
             spec = next(f for f in entry.files if f.name == entry.samples.file)
-            table = fetch_file(spec, cohort_id=entry.id)
-        if known:
-            hashes = [{"name": f.name, "sha256": f.sha256} for f in geno]
+            table_path = fetch_file(spec, cohort_id=entry.id)
+        published = [f.sha256 for f in geno if f.sha256 is not None]
+        if len(published) == len(geno):  # every hash is in the catalog: no need to fetch
+            hashes = [{"name": f.name, "sha256": h} for f, h in zip(geno, published, strict=True)]
             key = store_key({entry.kind: [h["sha256"] for h in hashes], "chunks": chunks})
             if is_complete(store_path(key)):
-                return store_path(key), table, hashes
+                return store_path(key), table_path, hashes
         local = [fetch_file(f, cohort_id=entry.id) for f in geno]
         hashes = [{"name": p.name, "sha256": file_sha256_cached(p)} for p in local]
         key = store_key({entry.kind: [h["sha256"] for h in hashes], "chunks": chunks})
@@ -351,7 +351,7 @@ def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
             inputs = local
         build = _ingest(entry.kind, inputs, chunks, progress, {"source_files": hashes})
         store = build_store(key, build, meta={"source": entry.id, "files": hashes})
-        return store, table, hashes
+        return store, table_path, hashes
     where = ", ".join(f.url for f in entry.files[:2])
     raise GenShareError(
         f"cohort {entry.id!r} is a {entry.kind!r} resource ({where}...): it has no "

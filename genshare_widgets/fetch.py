@@ -180,8 +180,7 @@ def fetch_file(spec: FileSpec, *, cohort_id: str) -> Path:
     expected = spec.sha256 or (record[0] if record else None)
     if dest.is_file():
         stat = dest.stat()
-        unchanged = record is not None and record[1:] == (stat.st_size, stat.st_mtime_ns)
-        if unchanged and expected == record[0]:
+        if record is not None and record == (expected, stat.st_size, stat.st_mtime_ns):
             return dest
         got = sha256_file(dest)  # touched since it was verified: check again
         if expected is None or got == expected:

@@ -76,9 +76,9 @@ def _phenotype(ts, recipe: SimulationRecipe, rng: np.random.Generator) -> np.nda
     n_ind = ts.num_individuals
     biallelic = [v for v in ts.variants() if len(v.alleles) == 2 and v.alleles[1] is not None]
     k = min(recipe.n_causal, len(biallelic))
-    chosen = rng.choice(len(biallelic), size=k, replace=False) if k else []
+    chosen = np.sort(rng.choice(len(biallelic), size=k, replace=False))
     g = np.zeros(n_ind)
-    for idx in sorted(chosen):
+    for idx in chosen:
         var = biallelic[idx]
         dosage = var.genotypes.reshape(n_ind, 2).sum(axis=1)
         g += rng.normal() * dosage

@@ -60,7 +60,7 @@ def _pid_alive(pid: int) -> bool:
 
 def remove_stale_partials(key: str) -> list[Path]:
     """Delete partial stores of ``key`` left by processes that no longer run."""
-    removed = []
+    removed: list[Path] = []
     root = stores_dir()
     if not root.is_dir():
         return removed

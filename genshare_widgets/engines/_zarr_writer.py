@@ -193,8 +193,8 @@ class VcfZarrWriter:
         if n:
             arr[:] = ids == ""
         vfilter = np.zeros((n, len(self.filters)), dtype=bool)
-        for i, row in enumerate(self._filter_rows):
-            vfilter[i, row] = True
+        for i, codes in enumerate(self._filter_rows):
+            vfilter[i, codes] = True
         arr = self._array(
             "variant_filter",
             (n, len(self.filters)),
