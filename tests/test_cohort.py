@@ -197,3 +197,35 @@ def test_cohort_repr_and_unknown_group(sim_ooa):
         sim_ooa.populations(by="tribe")
     by_sex = sim_ooa.populations(by="sex")
     assert by_sex["n_samples"].sum() == 300
+
+
+def test_bcf_input_equals_vcf(chr1_region, mirror, tmp_path):
+    bcftools = shutil.which("bcftools")
+    if bcftools is None:
+        pytest.skip("bcftools not installed (apt-get install bcftools; .ci/run installs it)")
+    vcf = mirror / "1kg_phase3_chr1_region" / "genotype_plot_example.vcf.gz"
+    bcf = tmp_path / "region.bcf"
+    subprocess.run([bcftools, "view", "-Ob", "-o", str(bcf), str(vcf)], check=True)
+    from_bcf = open_cohort(bcf)
+    np.testing.assert_array_equal(
+        from_bcf.genotypes["call_genotype"].values, chr1_region.genotypes["call_genotype"].values
+    )
+    np.testing.assert_array_equal(
+        from_bcf.genotypes["variant_allele"].values, chr1_region.genotypes["variant_allele"].values
+    )
+
+
+@pytest.mark.slow
+def test_vcf2zarr_store_opens_and_agrees(chr1_region, mirror, tmp_path):
+    """An independent converter (bio2zarr's vcf2zarr) gives the same arrays, and its stores open."""
+    pytest.importorskip("bio2zarr", reason='pip install "bio2zarr[vcf]" (in the dev extra)')
+    from bio2zarr import vcf as b2z
+
+    vcf = mirror / "1kg_phase3_chr1_region" / "genotype_plot_example.vcf.gz"
+    store = tmp_path / "b2z.vcz"
+    b2z.convert([str(vcf)], str(store), worker_processes=0, show_progress=False)
+    theirs = open_cohort(store).genotypes
+    ours = chr1_region.genotypes
+    for name in ("call_genotype", "call_genotype_phased", "variant_position", "variant_allele"):
+        np.testing.assert_array_equal(theirs[name].values, ours[name].values, err_msg=name)
+    assert list(theirs["sample_id"].values) == list(ours["sample_id"].values)
