@@ -1,0 +1,36 @@
+"""Engine-free statistics on a counts Dataset (see :mod:`genshare_widgets.counts`).
+
+Definitions (DESIGN.md "Statistics"; tests pin them):
+
+- allele frequency: ALT count / called alleles of the group (NaN when none is called);
+- Hudson Fst: Bhatia et al. 2013 eq. 10 per variant, genome-wide ratio of averages over
+  variants whose denominator is > 0 (and with at least 2 called alleles in both groups);
+- heterozygosity: observed = mean over variants of het / called genotypes; expected = mean over
+  variants of 2p(1-p)·n/(n-1), n = allele number (variants with n >= 2);
+- SFS: histogram of ALT allele counts per group (folded: minor allele counts); joint SFS per pair;
+- shared/private: a variant is present in a group when its ALT count there is > 0.
+"""
+
+from genshare_widgets.stats._diversity import heterozygosity
+from genshare_widgets.stats._frequency import allele_frequency, frequency_table
+from genshare_widgets.stats._fst import (
+    hudson_fst,
+    hudson_fst_matrix,
+    hudson_fst_per_variant,
+    hudson_fst_windows,
+)
+from genshare_widgets.stats._sfs import joint_sfs, sfs
+from genshare_widgets.stats._sharing import shared_private
+
+__all__ = [
+    "allele_frequency",
+    "frequency_table",
+    "heterozygosity",
+    "hudson_fst",
+    "hudson_fst_matrix",
+    "hudson_fst_per_variant",
+    "hudson_fst_windows",
+    "joint_sfs",
+    "sfs",
+    "shared_private",
+]

@@ -1,0 +1,43 @@
+"""Heterozygosity per group."""
+
+import numpy as np
+import pandas as pd
+
+
+def heterozygosity(counts) -> pd.DataFrame:
+    """Observed and expected (unbiased) heterozygosity per group.
+
+    - ``observed_het``: mean over variants (with at least one called genotype in the group) of
+      heterozygous / called genotypes (both alleles called; haploid and half-missing calls are
+      not genotypes here);
+    - ``expected_het``: mean over variants with allele number n >= 2 of
+      ``2 p (1 - p) n / (n - 1)``;
+    - ``n_variants``: variants entering the expected value.
+
+    Examples
+    --------
+    >>> heterozygosity(counts)  # doctest: +SKIP
+      group  n_samples  observed_het  expected_het  n_variants
+    """
+    ac = counts["allele_count"].values.astype(np.float64)
+    an = counts["allele_number"].values.astype(np.float64)
+    het = counts["het_count"].values.astype(np.float64)
+    called = counts["called_count"].values.astype(np.float64)
+    rows = []
+    for j, group in enumerate(counts["groups"].values):
+        ok_obs = called[:, j] > 0
+        observed = (het[ok_obs, j] / called[ok_obs, j]).mean() if ok_obs.any() else np.nan
+        ok = an[:, j] >= 2
+        n = an[ok, j]
+        p = ac[ok, j] / n
+        expected = (2 * p * (1 - p) * n / (n - 1)).mean() if ok.any() else np.nan
+        rows.append(
+            {
+                "group": str(group),
+                "n_samples": int(counts["group_n_samples"].values[j]),
+                "observed_het": observed,
+                "expected_het": expected,
+                "n_variants": int(ok.sum()),
+            }
+        )
+    return pd.DataFrame(rows)
