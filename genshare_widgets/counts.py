@@ -170,8 +170,10 @@ def allele_counts_by_group(
     onehot = np.zeros((len(codes), len(names)), dtype=np.float32)
     analysed = codes >= 0
     onehot[np.flatnonzero(analysed), codes[analysed]] = 1.0
-    raw = group_counts(sub["call_genotype"], onehot) if len(index) else np.zeros(
-        (0, len(names), len(FIELDS)), dtype=np.int32
+    raw = (
+        group_counts(sub["call_genotype"], onehot)
+        if len(index)
+        else np.zeros((0, len(names), len(FIELDS)), dtype=np.int32)
     )
     alleles = _strings(sub["variant_allele"].values)
     contigs = _strings(ds["contig_id"].values)
@@ -192,9 +194,7 @@ def allele_counts_by_group(
         contig_codes = sub["variant_contig"].values
     info["snps_only"] = snps_only
     info["n_variants_analysed"] = len(index)
-    data = {
-        name: (("variants", "groups"), raw[:, :, i]) for i, name in enumerate(FIELDS)
-    }
+    data = {name: (("variants", "groups"), raw[:, :, i]) for i, name in enumerate(FIELDS)}
     group_n = np.bincount(codes[analysed], minlength=len(names))
     counts = xr.Dataset(
         {

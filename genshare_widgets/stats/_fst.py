@@ -125,7 +125,12 @@ def hudson_fst_windows(
             d = csum_den[hi] - csum_den[lo]
             value = (csum_num[hi] - csum_num[lo]) / d if n and d > 0 else np.nan
             rows.append(
-                {"contig": contig, "start": start, "end": end - 1, "n_variants": n,
-                 "hudson_fst": value}
+                {
+                    "contig": contig,
+                    "start": start,
+                    "end": end - 1,
+                    "n_variants": n,
+                    "hudson_fst": value,
+                }
             )
     return pd.DataFrame(rows, columns=["contig", "start", "end", "n_variants", "hudson_fst"])

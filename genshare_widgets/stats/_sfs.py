@@ -31,10 +31,14 @@ def sfs(counts, *, folded: bool = False) -> pd.DataFrame:
         ac, size = _allele_counts(counts, j, folded)
         hist = np.bincount(ac, minlength=size + 1)
         frames.append(
-            pd.DataFrame({"group": str(group), "alt_count": np.arange(len(hist)), "n_variants": hist})
+            pd.DataFrame(
+                {"group": str(group), "alt_count": np.arange(len(hist)), "n_variants": hist}
+            )
         )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["group", "alt_count", "n_variants"]
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["group", "alt_count", "n_variants"])
     )
 
 

@@ -20,12 +20,15 @@ def shared_private(counts) -> pd.DataFrame:
     groups = [str(g) for g in counts["groups"].values]
     present = counts["allele_count"].values > 0
     order = np.argsort(groups)
-    weights = (1 << np.arange(len(groups), dtype=np.int64))
+    weights = 1 << np.arange(len(groups), dtype=np.int64)
     keys = present[:, order].astype(np.int64) @ weights
     values, n = np.unique(keys[keys > 0], return_counts=True)
     names = [groups[k] for k in order]
     rows = [
-        {"groups": "+".join(name for b, name in enumerate(names) if key >> b & 1), "n_variants": int(c)}
+        {
+            "groups": "+".join(name for b, name in enumerate(names) if key >> b & 1),
+            "n_variants": int(c),
+        }
         for key, c in zip(values, n, strict=True)
     ]
     table = pd.DataFrame(rows, columns=["groups", "n_variants"])
