@@ -47,7 +47,7 @@ def hudson_fst_per_variant(counts, pop1: str, pop2: str) -> pd.DataFrame:
     """
     i, j = _group_index(counts, pop1), _group_index(counts, pop2)
     ac, an = counts["allele_count"].values, counts["allele_number"].values
-    num, den, ok = _num_den(ac[:, i], an[:, i], ac[:, j], an[:, j])
+    num, den, _ok = _num_den(ac[:, i], an[:, i], ac[:, j], an[:, j])
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = num / den
     return pd.DataFrame(
