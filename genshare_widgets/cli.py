@@ -155,6 +155,115 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
     click.echo(str(cohort.store_path))
 
 
+@main.command()
+@click.argument("source", nargs=-1, required=True)
+@click.option(
+    "--samples",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Sample TSV with a header; first column is the sample id.",
+)
+@click.option(
+    "--by",
+    default="population",
+    show_default=True,
+    help="Sample column that defines the groups (population, superpopulation, sex...).",
+)
+@click.option("--engine", type=click.Choice(["dask", "hail"]), default="dask", show_default=True)
+@click.option("--region", help="CHR or CHR:START-END (1-based, inclusive).")
+@click.option(
+    "--min-maf", type=float, help="Keep variants with MAF >= F over all analysed samples."
+)
+@click.option(
+    "--snps-only", is_flag=True, help="Keep only single-base REF/ALT (drops indels, SVs)."
+)
+@click.option("--freq", "want_freq", is_flag=True, help="freq.tsv: AC, AN, AF per group.")
+@click.option("--fst", "want_fst", is_flag=True, help="fst.tsv: Hudson Fst for every pair.")
+@click.option(
+    "--fst-window",
+    type=int,
+    metavar="BP",
+    help="fst_windows.tsv: Hudson Fst in windows of BP base pairs, every pair.",
+)
+@click.option("--het", "want_het", is_flag=True, help="het.tsv: observed/expected heterozygosity.")
+@click.option("--sfs", "want_sfs", is_flag=True, help="sfs.tsv: site frequency spectrum per group.")
+@click.option("--folded", is_flag=True, help="Fold the SFS (minor allele counts).")
+@click.option("--shared", "want_shared", is_flag=True, help="shared.tsv: shared/private variants.")
+@click.option(
+    "--sample-stats",
+    is_flag=True,
+    help="samples.tsv: per-sample observed heterozygosity and missingness.",
+)
+@click.option(
+    "--pca", "pca_k", type=int, metavar="K", help="pca.tsv + pca_eigenvalues.tsv: top K PCs."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the result files (created).",
+)
+def stats(
+    source,
+    samples,
+    by,
+    engine,
+    region,
+    min_maf,
+    snps_only,
+    want_freq,
+    want_fst,
+    fst_window,
+    want_het,
+    want_sfs,
+    folded,
+    want_shared,
+    sample_stats,
+    pca_k,
+    out_dir,
+):
+    """Cross-population statistics of SOURCE, written as tab-separated files in --out.
+
+    Without a statistic flag, freq, fst, het, sfs and shared are all written. Only biallelic
+    variants are analysed; provenance.json records the source, filters and versions.
+
+    \b
+    Example:
+      genshare stats 1kg-phase3-subset --by superpopulation --fst --het --out results/
+    """
+    from genshare_widgets._stats_run import STATISTICS, run_stats
+    from genshare_widgets.cohort import open_cohort
+
+    flags = {
+        "freq": want_freq,
+        "fst": want_fst,
+        "het": want_het,
+        "sfs": want_sfs,
+        "shared": want_shared,
+    }
+    wanted = [name for name, on in flags.items() if on]
+    if not wanted and not (pca_k or fst_window or sample_stats):
+        wanted = list(STATISTICS)
+    src = source[0] if len(source) == 1 else list(source)
+    cohort = open_cohort(src, engine=engine, samples=samples)
+    written = run_stats(
+        cohort,
+        out_dir,
+        by=by,
+        wanted=wanted,
+        pca_k=pca_k,
+        region=region,
+        min_maf=min_maf,
+        snps_only=snps_only,
+        folded=folded,
+        fst_window=fst_window,
+        sample_table=sample_stats,
+        command=["genshare", *sys.argv[1:]],
+    )
+    for path in written.values():
+        click.echo(str(path))
+
+
 def _notebooks_dir() -> Path:
     env = os.environ.get("GENSHARE_NOTEBOOKS")
     if env:

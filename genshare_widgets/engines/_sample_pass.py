@@ -1,0 +1,88 @@
+"""The Dask engine's per-sample passes: heterozygosity/missingness and the PCA Gram matrix.
+
+Both reduce each variant chunk to a small per-sample array and add the chunks up, so memory
+stays bounded by a few chunks of genotypes plus a (samples, samples) matrix for PCA.
+"""
+
+import numpy as np
+
+SAMPLE_FIELDS = ("n_called", "n_het", "n_missing", "n_partial")
+
+
+def sample_block_counts(gt: np.ndarray) -> np.ndarray:
+    """Per-sample counts over one block of variants → int64 (1, samples, 4).
+
+    ``n_called``: both alleles called; ``n_het``: called and heterozygous (two different allele
+    codes); ``n_missing``: no allele called; ``n_partial``: one allele called (haploid calls and
+    ``0/.``).
+    """
+    a0, a1 = gt[..., 0], gt[..., 1]
+    c0, c1 = a0 >= 0, a1 >= 0
+    called = c0 & c1
+    out = np.empty((1, gt.shape[1], len(SAMPLE_FIELDS)), dtype=np.int64)
+    out[0, :, 0] = called.sum(axis=0)
+    out[0, :, 1] = (called & (a0 != a1)).sum(axis=0)
+    out[0, :, 2] = (~c0 & ~c1).sum(axis=0)
+    out[0, :, 3] = (c0 ^ c1).sum(axis=0)
+    return out
+
+
+def sample_counts(call_genotype) -> np.ndarray:
+    """Sum :func:`sample_block_counts` over all variant chunks → int64 (samples, 4)."""
+    import dask.array as da
+
+    arr = call_genotype.data if hasattr(call_genotype, "data") else call_genotype
+    if not isinstance(arr, da.Array):
+        return sample_block_counts(np.asarray(arr))[0]
+    arr = arr.rechunk({1: -1, 2: -1})
+    blocks = arr.map_blocks(
+        sample_block_counts,
+        dtype=np.int64,
+        chunks=((1,) * arr.numblocks[0], (arr.shape[1],), (len(SAMPLE_FIELDS),)),
+    )
+    return blocks.sum(axis=0).compute()
+
+
+def standardized_block(gt: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Patterson et al. (2006) standardisation of one block → float32 (variants, samples).
+
+    ``(g - 2p) / sqrt(p (1 - p))`` with g the ALT dosage of a fully called genotype; genotypes
+    with a missing allele get 0 (the mean).
+    """
+    a0, a1 = gt[..., 0], gt[..., 1]
+    called = (a0 >= 0) & (a1 >= 0)
+    dosage = (a0 == 1).astype(np.float32) + (a1 == 1)
+    p32 = p.astype(np.float32)[:, None]
+    scale = np.sqrt(p32 * (1 - p32))
+    x = (dosage - 2 * p32) / scale
+    x[~called] = 0.0
+    return x
+
+
+def _gram_block(gt: np.ndarray, p: np.ndarray) -> np.ndarray:
+    from scipy.linalg.blas import ssyrk
+
+    x = standardized_block(gt, p.reshape(-1))
+    upper = ssyrk(1.0, x, trans=1)  # x.T @ x, upper triangle, float32 BLAS
+    return upper.astype(np.float64)[None]
+
+
+def gram_matrix(call_genotype, p: np.ndarray) -> np.ndarray:
+    """Σ over chunks of Xᵀ X (samples × samples, float64) for the standardised genotypes."""
+    import dask.array as da
+
+    arr = call_genotype.data if hasattr(call_genotype, "data") else call_genotype
+    if not isinstance(arr, da.Array):
+        arr = da.from_array(np.asarray(arr), chunks=(10_000, -1, -1))
+    arr = arr.rechunk({1: -1, 2: -1})
+    p_blocks = da.from_array(np.asarray(p, dtype=np.float64), chunks=(arr.chunks[0],))
+    n = arr.shape[1]
+    blocks = da.map_blocks(
+        _gram_block,
+        arr,
+        p_blocks[:, None, None],
+        dtype=np.float64,
+        chunks=((1,) * arr.numblocks[0], (n,), (n,)),
+    )
+    upper = blocks.sum(axis=0).compute()
+    return np.triu(upper) + np.triu(upper, 1).T

@@ -1,0 +1,219 @@
+"""Per-sample statistics: observed heterozygosity, missingness, and PCA.
+
+PCA (Patterson, Price & Reich 2006): genotypes of the variants passing the filters (default
+MAF >= 0.05 over all samples, biallelic only) are standardised as ``(g - 2p)/sqrt(p(1-p))``,
+p estimated from the fully called genotypes of all samples, missing genotypes set to 0 (the
+mean). ``X`` is samples × M variants; the principal components are the eigenvectors of
+``X Xᵀ / M`` (unit length, as PLINK 2 writes them), its eigenvalues are reported (PLINK 2's
+are half of these, since it scales by sqrt(2p(1-p))), and variance explained is each eigenvalue
+over the trace. Signs are fixed so that each component's largest-magnitude sample coordinate is
+positive.
+
+``method="exact"`` forms ``X Xᵀ`` in one streaming pass and diagonalises it (best up to several
+thousand samples); ``"randomized"`` runs Halko et al.'s randomized range finder with power
+iterations over the same streaming passes and never forms a samples × samples matrix.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genshare_widgets._errors import GenShareError
+from genshare_widgets.counts import _subset_variants, allele_counts_by_group, variant_selection
+
+
+def sample_stats(cohort, *, region: str | None = None, snps_only: bool = False) -> pd.DataFrame:
+    """Observed heterozygosity and missingness of every sample over the selected variants.
+
+    Biallelic variants only (as everywhere). Columns: ``n_variants``, ``n_called`` (both
+    alleles called), ``n_het``, ``observed_het`` (= n_het / n_called), ``n_missing`` (no allele
+    called), ``missingness`` (= n_missing / n_variants), ``n_partial`` (one allele called:
+    haploid or half-missing calls).
+
+    Examples
+    --------
+    >>> sample_stats(open_cohort("sim-ooa")).head()  # doctest: +SKIP
+    """
+    from genshare_widgets.engines._sample_pass import SAMPLE_FIELDS, sample_counts
+
+    ds = cohort.genotypes
+    index, _ = variant_selection(ds, region=region, snps_only=snps_only)
+    sub = _subset_variants(ds, index)
+    raw = (
+        sample_counts(sub["call_genotype"])
+        if len(index)
+        else np.zeros((ds.sizes["samples"], len(SAMPLE_FIELDS)), np.int64)
+    )
+    table = pd.DataFrame(raw, columns=list(SAMPLE_FIELDS), index=cohort.samples.index)
+    table.insert(0, "n_variants", len(index))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["observed_het"] = table["n_het"] / table["n_called"]
+        table["missingness"] = table["n_missing"] / table["n_variants"]
+    for col in ("population", "superpopulation"):
+        if col in cohort.samples.columns:
+            table.insert(0, col, cohort.samples[col])
+    return table
+
+
+@dataclass
+class PCAResult:
+    """PCA output: per-sample coordinates and per-component eigenvalues."""
+
+    coordinates: pd.DataFrame
+    eigenvalues: pd.DataFrame
+    n_variants: int
+    method: str
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+def _fix_signs(vectors: np.ndarray) -> np.ndarray:
+    idx = np.argmax(np.abs(vectors), axis=0)
+    signs = np.sign(vectors[idx, np.arange(vectors.shape[1])])
+    signs[signs == 0] = 1
+    return vectors * signs
+
+
+def _randomized_eigs(
+    arr, p: np.ndarray, k: int, *, seed: int, oversample: int = 10, n_iter: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k eigenpairs of X Xᵀ by a randomized range finder over streaming passes."""
+    import dask.array as da
+
+    from genshare_widgets.engines._sample_pass import standardized_block
+
+    arr = arr.rechunk({1: -1, 2: -1})
+    n = arr.shape[1]
+    width = min(k + oversample, n)
+    rng = np.random.default_rng(seed)
+    p_da = da.from_array(np.asarray(p, dtype=np.float64), chunks=(arr.chunks[0],))
+
+    def times_xt(q: np.ndarray) -> np.ndarray:
+        """X Xᵀ q, computed as Σ_chunks X_cᵀ (X_c q) without storing X."""
+
+        def block(gt, pb):
+            x = standardized_block(gt, pb[:, 0, 0])
+            return (x.T @ (x @ q.astype(np.float32))).astype(np.float64)[None]
+
+        parts = da.map_blocks(
+            block,
+            arr,
+            p_da[:, None, None],
+            dtype=np.float64,
+            chunks=((1,) * arr.numblocks[0], (n,), (q.shape[1],)),
+        )
+        return parts.sum(axis=0).compute()
+
+    q, _ = np.linalg.qr(times_xt(rng.standard_normal((n, width))))
+    for _ in range(n_iter):
+        q, _ = np.linalg.qr(times_xt(q))
+    small = q.T @ times_xt(q)
+    values, vectors = np.linalg.eigh((small + small.T) / 2)
+    order = np.argsort(values)[::-1][:k]
+    return values[order], q @ vectors[:, order]
+
+
+def pca(
+    cohort,
+    *,
+    k: int = 10,
+    by: str | Mapping[str, str] | None = "population",
+    min_maf: float = 0.05,
+    region: str | None = None,
+    snps_only: bool = False,
+    method: str = "auto",
+    seed: int = 0,
+) -> PCAResult:
+    """Principal components of the samples (see the module docstring for the method).
+
+    ``by`` only labels the samples in the output (``group`` column); every sample enters the
+    PCA. ``method`` is ``"exact"``, ``"randomized"`` or ``"auto"`` (exact up to 5,000 samples).
+
+    Examples
+    --------
+    >>> result = pca(open_cohort("hapmap3"), k=4)  # doctest: +SKIP
+    >>> result.coordinates[["PC1", "PC2"]].head()  # doctest: +SKIP
+    """
+    from genshare_widgets.engines._sample_pass import gram_matrix
+
+    n_samples = cohort.n_samples
+    if not 1 <= k < n_samples:
+        raise GenShareError(f"PCA needs 1 <= k < number of samples ({n_samples}); got k={k}")
+    if method == "auto":
+        method = "exact" if n_samples <= 5000 else "randomized"
+    if method not in ("exact", "randomized"):
+        raise GenShareError(f"unknown PCA method {method!r}; use 'exact' or 'randomized'")
+    everyone = pd.Series("all", index=cohort.samples.index, name="all")
+    counts = allele_counts_by_group(
+        cohort, by=everyone, region=region, min_maf=min_maf, snps_only=snps_only
+    )
+    called = counts["called_count"].values[:, 0].astype(np.float64)
+    dosage_sum = 2.0 * counts["hom_alt_count"].values[:, 0] + counts["het_count"].values[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = dosage_sum / (2 * called)
+    usable = (called > 0) & (p > 0) & (p < 1)
+    index = counts["variant_index"].values[usable]
+    p = p[usable]
+    if len(index) < 2:
+        raise GenShareError(
+            f"only {len(index)} variants pass the PCA filters (min_maf={min_maf}); relax them"
+        )
+    genotypes = _subset_variants(cohort.genotypes, index)["call_genotype"]
+    m = len(index)
+    if method == "exact":
+        gram = gram_matrix(genotypes, p) / m
+        values, vectors = np.linalg.eigh(gram)
+        order = np.argsort(values)[::-1]
+        trace = float(np.trace(gram))
+        values, vectors = values[order][:k], vectors[:, order][:, :k]
+    else:
+        import dask.array as da
+
+        arr = (
+            genotypes.data
+            if isinstance(genotypes.data, da.Array)
+            else da.from_array(genotypes.values, chunks=(10_000, -1, -1))
+        )
+        values, vectors = _randomized_eigs(arr, p, k, seed=seed)
+        values = values / m
+        trace = float(_trace(genotypes, p) / m)
+    vectors = _fix_signs(vectors)
+    names = [f"PC{i + 1}" for i in range(k)]
+    coords = pd.DataFrame(vectors, columns=names, index=cohort.samples.index)
+    if by is not None:
+        from genshare_widgets.counts import resolve_groups
+
+        codes, groups, _ = resolve_groups(cohort.samples, by)
+        coords.insert(0, "group", [groups[c] if c >= 0 else "" for c in codes])
+    eig = pd.DataFrame(
+        {"pc": np.arange(1, k + 1), "eigenvalue": values, "variance_explained": values / trace}
+    )
+    filters = {**counts.attrs["filters"], "n_variants_pca": m}
+    return PCAResult(
+        coordinates=coords, eigenvalues=eig, n_variants=m, method=method, filters=filters
+    )
+
+
+def _trace(genotypes, p: np.ndarray) -> float:
+    """Σ over variants and samples of the squared standardised genotypes (= trace of X Xᵀ)."""
+    import dask.array as da
+
+    from genshare_widgets.engines._sample_pass import standardized_block
+
+    arr = (
+        genotypes.data
+        if isinstance(genotypes.data, da.Array)
+        else da.from_array(genotypes.values, chunks=(10_000, -1, -1))
+    )
+    arr = arr.rechunk({1: -1, 2: -1})
+    p_da = da.from_array(np.asarray(p, dtype=np.float64), chunks=(arr.chunks[0],))
+    parts = da.map_blocks(
+        lambda gt, pb: np.array([[[float((standardized_block(gt, pb[:, 0, 0]) ** 2).sum())]]]),
+        arr,
+        p_da[:, None, None],
+        dtype=np.float64,
+        chunks=((1,) * arr.numblocks[0], (1,), (1,)),
+    )
+    return float(parts.sum().compute())

@@ -1,0 +1,159 @@
+"""Per-sample statistics and PCA: naive references, PLINK 2, scikit-allel, determinism."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genshare_widgets import GenShareError, open_cohort
+from genshare_widgets.samples import pca, sample_stats
+
+
+def _naive_standardized(gt: np.ndarray, min_maf: float) -> np.ndarray:
+    """samples × variants Patterson matrix, built the obvious way (biallelic input)."""
+    columns = []
+    for v in range(gt.shape[0]):
+        called = (gt[v, :, 0] >= 0) & (gt[v, :, 1] >= 0)
+        dosage = (gt[v, :, 0] == 1).astype(float) + (gt[v, :, 1] == 1)
+        p = dosage[called].sum() / (2 * called.sum())
+        if not min_maf <= min(p, 1 - p) or p in (0, 1):
+            continue
+        col = np.where(called, (dosage - 2 * p) / np.sqrt(p * (1 - p)), 0.0)
+        columns.append(col)
+    return np.array(columns).T
+
+
+def _corr(a, b) -> float:
+    return abs(float(np.corrcoef(a, b)[0, 1]))
+
+
+def test_sample_stats_equal_naive(sim_ooa):
+    table = sample_stats(sim_ooa)
+    alleles = np.asarray(sim_ooa.genotypes["variant_allele"].values, dtype=object)
+    bi = (alleles != "").sum(axis=1) == 2
+    gt = sim_ooa.genotypes["call_genotype"].values[bi]
+    het = (gt[..., 0] != gt[..., 1]).sum(axis=0)
+    assert table["n_variants"].iloc[0] == bi.sum()
+    np.testing.assert_array_equal(table["n_het"], het)
+    np.testing.assert_allclose(table["observed_het"], het / bi.sum())
+    assert (table["missingness"] == 0).all()
+    assert list(table.index) == list(sim_ooa.samples.index)
+
+
+def test_sample_stats_missing_and_haploid(hapmap3, kg_subset):
+    hm = sample_stats(hapmap3)
+    gt = hapmap3.genotypes["call_genotype"].values
+    missing = ((gt[..., 0] < 0) & (gt[..., 1] < 0)).sum(axis=0)
+    np.testing.assert_array_equal(hm["n_missing"], missing)
+    assert 0.0005 < hm["missingness"].mean() < 0.003
+    x = sample_stats(kg_subset, region="X:2,699,521-154,931,043")
+    males = kg_subset.samples["sex"] == "male"
+    assert (x.loc[males, "n_called"] == 0).all() and (x.loc[males, "n_partial"] > 900).all()
+    assert x.loc[males, "observed_het"].isna().all()
+    assert (x.loc[~males, "n_partial"] == 0).all()
+
+
+def test_pca_equals_naive_svd(hapmap3):
+    result = pca(hapmap3, k=4, method="exact")
+    gt = hapmap3.genotypes["call_genotype"].values
+    x = _naive_standardized(gt, 0.05)
+    assert result.n_variants == x.shape[1]
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    eig = s**2 / x.shape[1]
+    np.testing.assert_allclose(result.eigenvalues["eigenvalue"], eig[:4], rtol=1e-4)
+    np.testing.assert_allclose(
+        result.eigenvalues["variance_explained"], eig[:4] / eig.sum(), rtol=1e-4
+    )
+    for i in range(4):
+        assert _corr(result.coordinates[f"PC{i + 1}"], u[:, i]) > 0.99999
+
+
+def test_pca_randomized_equals_exact_and_signs_are_fixed(hapmap3):
+    exact = pca(hapmap3, k=5, method="exact")
+    fast = pca(hapmap3, k=5, method="randomized", seed=7)
+    for i in range(1, 6):
+        col = f"PC{i}"
+        assert _corr(exact.coordinates[col], fast.coordinates[col]) > 0.999
+        v = exact.coordinates[col].to_numpy()
+        assert v[np.argmax(np.abs(v))] > 0  # sign rule
+    np.testing.assert_allclose(
+        exact.eigenvalues["eigenvalue"][:3], fast.eigenvalues["eigenvalue"][:3], rtol=1e-4
+    )
+    again = pca(hapmap3, k=5, method="exact")
+    pd.testing.assert_frame_equal(exact.coordinates, again.coordinates)
+    with pytest.raises(GenShareError, match="1 <= k <"):
+        pca(hapmap3, k=0)
+    with pytest.raises(GenShareError, match="unknown PCA method"):
+        pca(hapmap3, k=2, method="magic")
+
+
+def _plink2_pca(args: list[str], out) -> tuple[pd.DataFrame, np.ndarray]:
+    plink2 = shutil.which("plink2")
+    if plink2 is None:
+        pytest.skip("plink2 not installed (apt-get install plink2; .ci/run installs it)")
+    subprocess.run(
+        [plink2, *args, "--maf", "0.05", "--pca", "4", "--threads", "2", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    vec = pd.read_csv(f"{out}.eigenvec", sep="\t", dtype=str).rename(columns={"#IID": "IID"})
+    vec = vec.set_index("IID").drop(columns=["#FID"], errors="ignore").astype(float)
+    val = pd.read_csv(f"{out}.eigenval", header=None)[0].to_numpy()
+    return vec, val
+
+
+@pytest.mark.realdata
+def test_pca_equals_plink2_on_hapmap3(hapmap3, mirror, tmp_path):
+    prefix = mirror / "hapmap3" / "HM3_thinned_autosomal_overlap"
+    vec, val = _plink2_pca(["--bfile", str(prefix)], tmp_path / "hm3")
+    ours = pca(hapmap3, k=4)
+    assert ours.n_variants == 13691  # what plink2 keeps after --maf 0.05 (its log)
+    for i in range(1, 5):
+        assert _corr(ours.coordinates[f"PC{i}"], vec.loc[ours.coordinates.index, f"PC{i}"]) > 0.9999
+    # Patterson scaling uses sqrt(p(1-p)), PLINK 2 sqrt(2p(1-p)): eigenvalues differ by 2.
+    np.testing.assert_allclose(ours.eigenvalues["eigenvalue"] / val, 2.0, rtol=0.01)
+
+
+@pytest.mark.realdata
+def test_pca_equals_plink2_on_1000g_subset(mirror, tmp_path):
+    bcftools = shutil.which("bcftools")
+    if bcftools is None:
+        pytest.skip("bcftools not installed (apt-get install bcftools; .ci/run installs it)")
+    folder = mirror / "1kg_phase3_subset"
+    vcfs = [folder / f"1KG_phase3_subset_chr{c}.vcf.gz" for c in range(1, 23)]
+    cohort = open_cohort(vcfs, samples=folder / "samples_pop.tsv")
+    merged = tmp_path / "auto.vcf.gz"
+    subprocess.run(
+        [bcftools, "concat", "-Oz", "-o", str(merged), *map(str, vcfs)],
+        check=True,
+        capture_output=True,
+    )
+    vec, _ = _plink2_pca(["--vcf", str(merged), "--max-alleles", "2"], tmp_path / "kg")
+    ours = pca(cohort, k=4, by="pop")
+    for i in range(1, 4):
+        assert _corr(ours.coordinates[f"PC{i}"], vec.loc[ours.coordinates.index, f"PC{i}"]) > 0.999
+    # Continental structure: PC1 separates AFR from the rest.
+    pc1 = ours.coordinates.groupby("group")["PC1"].mean()
+    afr = pc1[["YRI", "LWK", "ACB"]]
+    others = pc1[["CEU", "CHB", "JPT", "GBR"]]
+    assert (np.sign(afr).nunique() == 1) and np.sign(afr.iloc[0]) != np.sign(others.mean())
+
+
+def test_pca_agrees_with_scikit_allel(sim_ooa):
+    """On complete data (simulated: no missing calls) scikit-allel's Patterson PCA is ours."""
+    allel = pytest.importorskip("allel")
+    ours = pca(sim_ooa, k=3)
+    alleles = np.asarray(sim_ooa.genotypes["variant_allele"].values, dtype=object)
+    gt = sim_ooa.genotypes["call_genotype"].values[(alleles != "").sum(axis=1) == 2]
+    gn = (gt == 1).sum(axis=2)
+    p = gn.mean(axis=1) / 2
+    common = np.minimum(p, 1 - p) >= 0.05
+    assert common.sum() == ours.n_variants
+    coords, model = allel.pca(gn[common], n_components=3, scaler="patterson")
+    for i in range(3):
+        assert _corr(coords[:, i], ours.coordinates[f"PC{i + 1}"]) > 0.9999
+    np.testing.assert_allclose(
+        model.explained_variance_ratio_, ours.eigenvalues["variance_explained"], rtol=1e-3
+    )
