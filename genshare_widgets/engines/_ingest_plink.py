@@ -5,6 +5,7 @@ so a genotype's ALT count is the number of A1 alleles. Calls are unphased; ``0``
 (monomorphic placeholders) become an empty ALT.
 """
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,28 +117,33 @@ def ingest_plink(
     bed = np.memmap(bed_path, dtype=np.uint8, mode="r", offset=3, shape=(n_variants, per_variant))
     shifts = np.array([0, 2, 4, 6], dtype=np.uint8)
     contig_codes = np.array([writer.contig_code(str(c)) for c in bim["contig"]], dtype=np.int16)
-    for start in range(0, n_variants, variants_chunk_size):
-        stop = min(start + variants_chunk_size, n_variants)
-        block = np.asarray(bed[start:stop])
-        codes = ((block[:, :, None] >> shifts) & 3).reshape(stop - start, -1)[:, :n_samples]
-        gt = _CODE_TO_GT[codes]
-        part = bim.iloc[start:stop]
-        alleles = [
-            [a2 if a2 != "0" else "", a1 if a1 != "0" else ""]
-            for a1, a2 in zip(part["a1"], part["a2"], strict=True)
-        ]
-        writer.add_chunk(
-            contig=contig_codes[start:stop],
-            position=part["position"].to_numpy(),
-            alleles=alleles,
-            ids=["" if i == "." else i for i in part["id"]],
-            quality=[float("nan")] * (stop - start),
-            filters=[[0]] * (stop - start),
-            genotypes=gt,
-            phased=np.zeros((stop - start, n_samples), dtype=bool),
-        )
-        if on_record_block is not None:
-            on_record_block(stop - start)
+    try:
+        for start in range(0, n_variants, variants_chunk_size):
+            stop = min(start + variants_chunk_size, n_variants)
+            block = np.asarray(bed[start:stop])
+            codes = ((block[:, :, None] >> shifts) & 3).reshape(stop - start, -1)[:, :n_samples]
+            gt = _CODE_TO_GT[codes]
+            part = bim.iloc[start:stop]
+            alleles = [
+                [a2 if a2 != "0" else "", a1 if a1 != "0" else ""]
+                for a1, a2 in zip(part["a1"], part["a2"], strict=True)
+            ]
+            writer.add_chunk(
+                contig=contig_codes[start:stop],
+                position=part["position"].to_numpy(),
+                alleles=alleles,
+                ids=["" if i == "." else i for i in part["id"]],
+                quality=[float("nan")] * (stop - start),
+                filters=[[0]] * (stop - start),
+                genotypes=gt,
+                phased=np.zeros((stop - start, n_samples), dtype=bool),
+            )
+            if on_record_block is not None:
+                on_record_block(stop - start)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            writer.close()
+        raise
     summary = {"n_variants": n_variants, "n_samples": n_samples, "plink_prefix": prefix.name}
     writer.finish({**(attrs or {}), "genshare_ingest": summary})
     return summary

@@ -11,22 +11,35 @@ import contextlib
 import gzip
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from genshare_widgets._errors import InputFormatError
+from genshare_widgets.engines._vcf_text import TextVcfReader
 from genshare_widgets.engines._zarr_writer import VcfZarrWriter
 
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
-def check_compression(path: Path) -> None:
+def _is_bcf(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    try:
+        with gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb") as fh:
+            return fh.read(3) == b"BCF"
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
+def check_compression(path: Path, *, full: bool = True) -> None:
     """Raise :class:`InputFormatError` when a (b)gzip file is visibly truncated.
 
     A BGZF file must end with the 28-byte empty EOF block; without it the file was cut
-    (htslib would otherwise read what is there and stop quietly). A plain gzip file is
-    decompressed once to the end to check its trailer.
+    (htslib would otherwise read what is there and stop quietly). With ``full``, a plain gzip
+    file is decompressed once to the end to check its trailer (the text reader checks it
+    while reading, so it skips this pass).
     """
     with open(path, "rb") as fh:
         head = fh.read(18)
@@ -43,6 +56,8 @@ def check_compression(path: Path) -> None:
                     "or copy was interrupted. Fetch or copy the file again."
                 )
             return
+    if not full:
+        return
     try:
         with gzip.open(path, "rb") as gz:
             while gz.read(1 << 22):
@@ -221,7 +236,6 @@ def _read_records(path: Path, writer: VcfZarrWriter, block: _RecordBlock) -> int
             block.add(rec, calls, ploidy)
             n_file += 1
             last = f"{rec.CHROM}:{rec.POS}"
-        block.flush()
         return n_file
     finally:
         vcf.close()
@@ -280,9 +294,25 @@ def ingest_vcfs(
     n_samples = len(samples)
     block = _RecordBlock(writer, variants_chunk_size, n_samples, on_record_block)
     per_file = []
-    for path in paths:
-        check_compression(path)
-        per_file.append({"file": path.name, "n_records": _read_records(path, writer, block)})
+    # One accumulator for all files, so that chunks stay full across file boundaries (a
+    # partial chunk would be rewritten, compressed again, by the next file).
+    use_htslib = any(_is_bcf(p) for p in paths)
+    text = TextVcfReader(writer, variants_chunk_size, n_samples, on_record_block)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for path in paths:
+                check_compression(path, full=use_htslib)
+                if use_htslib:
+                    n_records = _read_records(path, writer, block)
+                else:
+                    n_records = text.run(path, pool)
+                per_file.append({"file": path.name, "n_records": n_records})
+        block.flush()
+        text.flush()
+    except BaseException:
+        with contextlib.suppress(Exception):  # the reading error is the one to report
+            writer.close()
+        raise
     summary = {
         "n_variants": writer.n_variants,
         "n_samples": n_samples,

