@@ -52,7 +52,7 @@ def _is_bgzf(head: bytes) -> bool:
 
 
 def _bgzf_blocks(data: memoryview, offset: int) -> tuple[list[tuple[int, int]], int]:
-    """Complete BGZF blocks in ``data[offset:]`` as (start, end) pairs, and where the rest starts."""
+    """Complete BGZF blocks in ``data[offset:]``: (start, end) pairs and where the rest starts."""
     blocks = []
     n = len(data)
     while offset + 18 <= n:
@@ -101,9 +101,9 @@ def decompressed_blocks(path: Path, pool: ThreadPoolExecutor) -> Iterator[bytes]
                     break
                 out = decomp.decompress(raw)
                 while decomp.eof and decomp.unused_data:  # concatenated gzip members
-                    rest = decomp.unused_data
+                    leftover = decomp.unused_data
                     decomp = zlib.decompressobj(31)
-                    out += decomp.decompress(rest)
+                    out += decomp.decompress(leftover)
                 yield out
             if not decomp.eof:
                 raise InputFormatError(
