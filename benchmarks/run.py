@@ -78,19 +78,17 @@ def build_cohort(n_per_pop: int, length: int, seed: int = 42) -> tuple[Path, Pat
 
 def run(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None) -> dict:
     """Run a whole process; wall seconds and peak RSS (MiB) of it and its children."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    out, err = proc.communicate()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.decode()[-3000:]}")
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a full pipe would block wait4
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, env={**os.environ, **(env or {})}, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            log.seek(0)
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{log.read().decode()[-3000:]}")
     return {"seconds": wall, "peak_mib": usage.ru_maxrss / 1024}
 
 
