@@ -8,11 +8,12 @@ MIRROR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 LAB_ARGS ?=
 
-.PHONY: env cohorts lab app test test-fast lint lock clean-cache help
+.PHONY: env cohorts lab app test test-fast bench lint lock clean-cache help
 
 help:
 	@echo "make lab    set up, build the embedded cohorts, start JupyterLab on notebooks/"
 	@echo "make test   set up and run the whole test suite (real data from $(MIRROR))"
+	@echo "make bench  side-by-side timings vs PLINK 2, vcf2zarr, scikit-allel (minutes)"
 	@echo "make lint   ruff check, format check, mypy"
 	@echo "make lock   re-pin environments/requirements.lock from pyproject.toml"
 
@@ -38,6 +39,9 @@ test: env
 
 test-fast: env
 	GENSHARE_MIRROR="$${GENSHARE_MIRROR:-$(MIRROR)}" $(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+bench: env
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 lint: env
 	$(BIN)/ruff check genshare_widgets tests

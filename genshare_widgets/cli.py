@@ -4,9 +4,9 @@ User mistakes (unknown id, bad file, failed verification) print one clear messag
 with status 2; no traceback.
 """
 
+import importlib.util
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -286,13 +286,13 @@ def lab(notebooks: Path | None, lab_args: tuple[str, ...]):
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={folder}", *lab_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in lab_args:
         cmd.append("--allow-root")
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise GenShareError('JupyterLab is not installed: pip install "genshare_widgets[lab]"')
     click.echo("starting: " + " ".join(cmd), err=True)
-    try:
-        raise SystemExit(subprocess.call(cmd))
-    except FileNotFoundError:
-        raise GenShareError(
-            'JupyterLab is not installed: pip install "genshare_widgets[lab]"'
-        ) from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become JupyterLab (no child process): stopping `genshare lab` stops the server.
+    os.execv(sys.executable, cmd)
 
 
 if __name__ == "__main__":

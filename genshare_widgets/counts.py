@@ -107,8 +107,9 @@ def resolve_groups(
 
 def variant_selection(
     ds, *, region: str | None = None, snps_only: bool = False
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Indices of the variants to analyse (before the MAF filter) and what was dropped."""
+) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
+    """Indices of the variants to analyse (before the MAF filter), what was dropped, and the
+    alleles of every variant of the store (fixed-width strings, read once)."""
     n = ds.sizes["variants"]
     keep = np.ones(n, dtype=bool)
     info: dict[str, Any] = {"n_variants_in_store": int(n)}
@@ -131,13 +132,19 @@ def variant_selection(
         alt_ok = np.isin(np.char.upper(alleles[:, 1]), list(_BASES))
         info["n_non_snp_excluded"] = int((keep & ~(ref_ok & alt_ok)).sum())
         keep &= ref_ok & alt_ok
-    return np.flatnonzero(keep), info
+    return np.flatnonzero(keep), info, alleles
 
 
-def _subset_variants(ds, index: np.ndarray):
-    if len(index) and index[-1] - index[0] + 1 == len(index):
-        return ds.isel(variants=slice(int(index[0]), int(index[-1]) + 1))
-    return ds.isel(variants=index)
+def variant_span(ds, index: np.ndarray):
+    """The contiguous slice of ``ds`` covering ``index`` and the rows of ``index`` within it.
+
+    Genotype passes run over the whole slice (contiguous chunks, no gather) and keep the rows
+    afterwards: much cheaper than fancy-indexing a chunked array.
+    """
+    if not len(index):
+        return ds.isel(variants=slice(0, 0)), index
+    lo, hi = int(index[0]), int(index[-1]) + 1
+    return ds.isel(variants=slice(lo, hi)), index - lo
 
 
 def allele_counts_by_group(
@@ -165,18 +172,18 @@ def allele_counts_by_group(
         raise GenShareError(f"--min-maf must be between 0 and 0.5, not {min_maf}")
     ds = cohort.genotypes
     codes, names, label = resolve_groups(cohort.samples, by)
-    index, info = variant_selection(ds, region=region, snps_only=snps_only)
-    sub = _subset_variants(ds, index)
-    onehot = np.zeros((len(codes), len(names)), dtype=np.float32)
+    index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
+    span, rows = variant_span(ds, index)
     analysed = codes >= 0
-    onehot[np.flatnonzero(analysed), codes[analysed]] = 1.0
     raw = (
-        group_counts(sub["call_genotype"], onehot)
+        group_counts(span["call_genotype"], codes, len(names))[rows]
         if len(index)
         else np.zeros((0, len(names), len(FIELDS)), dtype=np.int32)
     )
-    alleles = _strings(sub["variant_allele"].values)
+    alleles = all_alleles[index]
     contigs = _strings(ds["contig_id"].values)
+    position = ds["variant_position"].values[index]
+    contig_codes = ds["variant_contig"].values[index]
     if min_maf is not None and len(index):
         ac = raw[:, :, 0].sum(axis=1, dtype=np.int64)
         an = raw[:, :, 1].sum(axis=1, dtype=np.int64)
@@ -187,11 +194,7 @@ def allele_counts_by_group(
         info["n_below_min_maf"] = int((~passing).sum())
         info["min_maf"] = min_maf
         raw, alleles, index = raw[passing], alleles[passing], index[passing]
-        position = sub["variant_position"].values[passing]
-        contig_codes = sub["variant_contig"].values[passing]
-    else:
-        position = sub["variant_position"].values
-        contig_codes = sub["variant_contig"].values
+        position, contig_codes = position[passing], contig_codes[passing]
     info["snps_only"] = snps_only
     info["n_variants_analysed"] = len(index)
     data = {name: (("variants", "groups"), raw[:, :, i]) for i, name in enumerate(FIELDS)}

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from genshare_widgets._errors import GenShareError
-from genshare_widgets.counts import _subset_variants, allele_counts_by_group, variant_selection
+from genshare_widgets.counts import allele_counts_by_group, variant_selection, variant_span
 
 
 def sample_stats(cohort, *, region: str | None = None, snps_only: bool = False) -> pd.DataFrame:
@@ -40,10 +40,12 @@ def sample_stats(cohort, *, region: str | None = None, snps_only: bool = False) 
     from genshare_widgets.engines._sample_pass import SAMPLE_FIELDS, sample_counts
 
     ds = cohort.genotypes
-    index, _ = variant_selection(ds, region=region, snps_only=snps_only)
-    sub = _subset_variants(ds, index)
+    index, _, _ = variant_selection(ds, region=region, snps_only=snps_only)
+    span, rows = variant_span(ds, index)
+    keep = np.zeros(span.sizes["variants"], dtype=bool)
+    keep[rows] = True
     raw = (
-        sample_counts(sub["call_genotype"])
+        sample_counts(span["call_genotype"], keep)
         if len(index)
         else np.zeros((ds.sizes["samples"], len(SAMPLE_FIELDS)), np.int64)
     )
@@ -160,7 +162,11 @@ def pca(
         raise GenShareError(
             f"only {len(index)} variants pass the PCA filters (min_maf={min_maf}); relax them"
         )
-    genotypes = _subset_variants(cohort.genotypes, index)["call_genotype"]
+    span, rows = variant_span(cohort.genotypes, index)
+    genotypes = span["call_genotype"]
+    p_span = np.full(span.sizes["variants"], np.nan)  # NaN: variant not in the PCA
+    p_span[rows] = p
+    p = p_span
     m = len(index)
     if method == "exact":
         gram = gram_matrix(genotypes, p) / m

@@ -9,13 +9,15 @@ import numpy as np
 SAMPLE_FIELDS = ("n_called", "n_het", "n_missing", "n_partial")
 
 
-def sample_block_counts(gt: np.ndarray) -> np.ndarray:
+def sample_block_counts(gt: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
     """Per-sample counts over one block of variants → int64 (1, samples, 4).
 
     ``n_called``: both alleles called; ``n_het``: called and heterozygous (two different allele
     codes); ``n_missing``: no allele called; ``n_partial``: one allele called (haploid calls and
     ``0/.``).
     """
+    if keep is not None:  # (variants,) rows that count
+        gt = gt[np.asarray(keep).reshape(-1)]
     a0, a1 = gt[..., 0], gt[..., 1]
     c0, c1 = a0 >= 0, a1 >= 0
     called = c0 & c1
@@ -27,16 +29,19 @@ def sample_block_counts(gt: np.ndarray) -> np.ndarray:
     return out
 
 
-def sample_counts(call_genotype) -> np.ndarray:
-    """Sum :func:`sample_block_counts` over all variant chunks → int64 (samples, 4)."""
+def sample_counts(call_genotype, keep: np.ndarray) -> np.ndarray:
+    """Sum :func:`sample_block_counts` over the variant chunks (rows where ``keep``)."""
     import dask.array as da
 
     arr = call_genotype.data if hasattr(call_genotype, "data") else call_genotype
     if not isinstance(arr, da.Array):
-        return sample_block_counts(np.asarray(arr))[0]
+        return sample_block_counts(np.asarray(arr), keep)[0]
     arr = arr.rechunk({1: -1, 2: -1})
-    blocks = arr.map_blocks(
+    keep_da = da.from_array(np.asarray(keep, dtype=bool), chunks=(arr.chunks[0],))
+    blocks = da.map_blocks(
         sample_block_counts,
+        arr,
+        keep_da[:, None, None],
         dtype=np.int64,
         chunks=((1,) * arr.numblocks[0], (arr.shape[1],), (len(SAMPLE_FIELDS),)),
     )
@@ -47,8 +52,12 @@ def standardized_block(gt: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Patterson et al. (2006) standardisation of one block → float32 (variants, samples).
 
     ``(g - 2p) / sqrt(p (1 - p))`` with g the ALT dosage of a fully called genotype; genotypes
-    with a missing allele get 0 (the mean).
+    with a missing allele get 0 (the mean). Variants whose p is NaN (not in the analysis) are
+    left out: the result has one row per variant with a finite p.
     """
+    used = ~np.isnan(p)
+    if not used.all():  # drop rows outside the analysis before any arithmetic
+        gt, p = gt[used], p[used]
     a0, a1 = gt[..., 0], gt[..., 1]
     called = (a0 >= 0) & (a1 >= 0)
     dosage = (a0 == 1).astype(np.float32) + (a1 == 1)
