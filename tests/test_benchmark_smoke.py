@@ -14,9 +14,17 @@ REPO = Path(__file__).resolve().parents[1]
 def test_benchmark_smoke_run(tmp_path):
     env = {**os.environ, "GENSHARE_CACHE": str(tmp_path / "cache")}
     run = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--smoke", "--json",
-         str(tmp_path / "r.json")],
-        capture_output=True, text=True, env=env, timeout=900,
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "run.py"),
+            "--smoke",
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     table = run.stdout

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit("int32[:, :, ::1](int8[:, :, ::1], int64[::1], int64)", nogil=True, cache=True)
 def group_counts_kernel(gt: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
     """Per-group allele count, allele number, hom-alt, het and called genotypes.
 

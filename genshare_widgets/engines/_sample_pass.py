@@ -60,10 +60,11 @@ def standardized_block(gt: np.ndarray, p: np.ndarray) -> np.ndarray:
         gt, p = gt[used], p[used]
     a0, a1 = gt[..., 0], gt[..., 1]
     called = (a0 >= 0) & (a1 >= 0)
-    dosage = (a0 == 1).astype(np.float32) + (a1 == 1)
     p32 = p.astype(np.float32)[:, None]
-    scale = np.sqrt(p32 * (1 - p32))
-    x = (dosage - 2 * p32) / scale
+    x = (a0 == 1).astype(np.float32)  # in place from here on: one float array per block
+    x += a1 == 1
+    x -= 2 * p32
+    x /= np.sqrt(p32 * (1 - p32))
     x[~called] = 0.0
     return x
 
