@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from genshare_widgets._errors import GenShareError, InputFormatError
+from genshare_widgets._errors import GenShareError, GenShareWarning, InputFormatError
 from genshare_widgets._version import __version__
 from genshare_widgets.catalog import CohortEntry, SampleTableSpec, get_entry, load_catalog
 from genshare_widgets.engines import (
@@ -198,7 +198,7 @@ def _join_samples(
             f"{len(only_geno)} of {len(in_geno)} genotype samples have no row in {table_name} "
             f"(e.g. {list(only_geno[:5])}); they stay in the cohort with empty metadata and "
             "are left out of any grouping.",
-            _warning_category(),
+            GenShareWarning,
             stacklevel=3,
         )
     if len(only_meta):
@@ -211,12 +211,6 @@ def _join_samples(
     joined = table.reindex(in_geno)
     joined.index.name = "sample"
     return joined, report
-
-
-def _warning_category():
-    from genshare_widgets._errors import GenShareWarning
-
-    return GenShareWarning
 
 
 def _attach_samples(ds, samples: pd.DataFrame):

@@ -79,39 +79,24 @@ def _fix_signs(vectors: np.ndarray) -> np.ndarray:
 
 
 def _randomized_eigs(
-    arr, p: np.ndarray, k: int, *, seed: int, oversample: int = 10, n_iter: int = 4
+    genotypes, p: np.ndarray, k: int, *, seed: int, oversample: int = 10, n_iter: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k eigenpairs of X Xᵀ by a randomized range finder over streaming passes."""
-    import dask.array as da
+    """Top-k eigenpairs of X Xᵀ by a randomized range finder (Halko et al. 2011) with power
+    iterations; each product X Xᵀ q is one streaming pass, X is never stored."""
+    from genshare_widgets.engines._sample_pass import reduce_standardized
 
-    from genshare_widgets.engines._sample_pass import standardized_block
-
-    arr = arr.rechunk({1: -1, 2: -1})
-    n = arr.shape[1]
+    n = genotypes.shape[1]
     width = min(k + oversample, n)
     rng = np.random.default_rng(seed)
-    p_da = da.from_array(np.asarray(p, dtype=np.float64), chunks=(arr.chunks[0],))
 
-    def times_xt(q: np.ndarray) -> np.ndarray:
-        """X Xᵀ q, computed as Σ_chunks X_cᵀ (X_c q) without storing X."""
+    def times_xxt(q: np.ndarray) -> np.ndarray:
+        q32 = q.astype(np.float32)
+        return reduce_standardized(genotypes, p, lambda x: x.T @ (x @ q32), q.shape)
 
-        def block(gt, pb):
-            x = standardized_block(gt, pb[:, 0, 0])
-            return (x.T @ (x @ q.astype(np.float32))).astype(np.float64)[None]
-
-        parts = da.map_blocks(
-            block,
-            arr,
-            p_da[:, None, None],
-            dtype=np.float64,
-            chunks=((1,) * arr.numblocks[0], (n,), (q.shape[1],)),
-        )
-        return parts.sum(axis=0).compute()
-
-    q, _ = np.linalg.qr(times_xt(rng.standard_normal((n, width))))
+    q, _ = np.linalg.qr(times_xxt(rng.standard_normal((n, width))))
     for _ in range(n_iter):
-        q, _ = np.linalg.qr(times_xt(q))
-    small = q.T @ times_xt(q)
+        q, _ = np.linalg.qr(times_xxt(q))
+    small = q.T @ times_xxt(q)
     values, vectors = np.linalg.eigh((small + small.T) / 2)
     order = np.argsort(values)[::-1][:k]
     return values[order], q @ vectors[:, order]
@@ -175,16 +160,12 @@ def pca(
         trace = float(np.trace(gram))
         values, vectors = values[order][:k], vectors[:, order][:, :k]
     else:
-        import dask.array as da
+        from genshare_widgets.engines._sample_pass import reduce_standardized
 
-        arr = (
-            genotypes.data
-            if isinstance(genotypes.data, da.Array)
-            else da.from_array(genotypes.values, chunks=(10_000, -1, -1))
-        )
-        values, vectors = _randomized_eigs(arr, p, k, seed=seed)
+        values, vectors = _randomized_eigs(genotypes, p, k, seed=seed)
         values = values / m
-        trace = float(_trace(genotypes, p) / m)
+        # trace of X Xᵀ / M: the sum of squared standardised genotypes over M
+        trace = float(reduce_standardized(genotypes, p, lambda x: np.sum(x * x), ())) / m
     vectors = _fix_signs(vectors)
     names = [f"PC{i + 1}" for i in range(k)]
     coords = pd.DataFrame(vectors, columns=names, index=cohort.samples.index)
@@ -200,26 +181,3 @@ def pca(
     return PCAResult(
         coordinates=coords, eigenvalues=eig, n_variants=m, method=method, filters=filters
     )
-
-
-def _trace(genotypes, p: np.ndarray) -> float:
-    """Σ over variants and samples of the squared standardised genotypes (= trace of X Xᵀ)."""
-    import dask.array as da
-
-    from genshare_widgets.engines._sample_pass import standardized_block
-
-    arr = (
-        genotypes.data
-        if isinstance(genotypes.data, da.Array)
-        else da.from_array(genotypes.values, chunks=(10_000, -1, -1))
-    )
-    arr = arr.rechunk({1: -1, 2: -1})
-    p_da = da.from_array(np.asarray(p, dtype=np.float64), chunks=(arr.chunks[0],))
-    parts = da.map_blocks(
-        lambda gt, pb: np.array([[[float((standardized_block(gt, pb[:, 0, 0]) ** 2).sum())]]]),
-        arr,
-        p_da[:, None, None],
-        dtype=np.float64,
-        chunks=((1,) * arr.numblocks[0], (1,), (1,)),
-    )
-    return float(parts.sum().compute())

@@ -81,6 +81,11 @@ def test_pca_randomized_equals_exact_and_signs_are_fixed(hapmap3):
     np.testing.assert_allclose(
         exact.eigenvalues["eigenvalue"][:3], fast.eigenvalues["eigenvalue"][:3], rtol=1e-4
     )
+    np.testing.assert_allclose(
+        exact.eigenvalues["variance_explained"][:3],
+        fast.eigenvalues["variance_explained"][:3],
+        rtol=1e-4,
+    )
     again = pca(hapmap3, k=5, method="exact")
     pd.testing.assert_frame_equal(exact.coordinates, again.coordinates)
     with pytest.raises(GenShareError, match="1 <= k <"):

@@ -69,16 +69,13 @@ def standardized_block(gt: np.ndarray, p: np.ndarray) -> np.ndarray:
     return x
 
 
-def _gram_block(gt: np.ndarray, p: np.ndarray) -> np.ndarray:
-    from scipy.linalg.blas import ssyrk
+def reduce_standardized(call_genotype, p: np.ndarray, block_fn, shape: tuple[int, ...]):
+    """Σ over variant chunks of ``block_fn(X_c)``, X_c the standardised chunk (variants × samples).
 
-    x = standardized_block(gt, p.reshape(-1))
-    upper = ssyrk(1.0, x, trans=1)  # x.T @ x, upper triangle, float32 BLAS
-    return upper.astype(np.float64)[None]
-
-
-def gram_matrix(call_genotype, p: np.ndarray) -> np.ndarray:
-    """Σ over chunks of Xᵀ X (samples × samples, float64) for the standardised genotypes."""
+    The one streaming mechanism behind the PCA passes: ``block_fn`` maps a float32 chunk to a
+    float64 array of ``shape`` (e.g. Xᵀ X, Xᵀ X q, or the sum of squares). Rows whose ``p`` is
+    NaN are not in the analysis. Chunks run in Dask's threads; memory stays at a few chunks.
+    """
     import dask.array as da
 
     arr = call_genotype.data if hasattr(call_genotype, "data") else call_genotype
@@ -86,13 +83,31 @@ def gram_matrix(call_genotype, p: np.ndarray) -> np.ndarray:
         arr = da.from_array(np.asarray(arr), chunks=(10_000, -1, -1))
     arr = arr.rechunk({1: -1, 2: -1})
     p_blocks = da.from_array(np.asarray(p, dtype=np.float64), chunks=(arr.chunks[0],))
-    n = arr.shape[1]
+
+    def one_block(gt: np.ndarray, pb: np.ndarray) -> np.ndarray:
+        x = standardized_block(gt, pb.reshape(-1))
+        return np.asarray(block_fn(x), dtype=np.float64).reshape((1, *shape))
+
     blocks = da.map_blocks(
-        _gram_block,
+        one_block,
         arr,
-        p_blocks[:, None, None],
+        p_blocks[(slice(None),) + (None,) * (arr.ndim - 1)],
         dtype=np.float64,
-        chunks=((1,) * arr.numblocks[0], (n,), (n,)),
+        chunks=((1,) * arr.numblocks[0], *((n,) for n in shape)),
+        new_axis=list(range(arr.ndim, 1 + len(shape))) if len(shape) + 1 > arr.ndim else None,
+        drop_axis=list(range(1 + len(shape), arr.ndim)) if len(shape) + 1 < arr.ndim else None,
     )
-    upper = blocks.sum(axis=0).compute()
+    return blocks.sum(axis=0).compute()
+
+
+def _upper_gram(x: np.ndarray) -> np.ndarray:
+    from scipy.linalg.blas import ssyrk
+
+    return ssyrk(1.0, x, trans=1)  # xᵀ x, upper triangle only, float32 BLAS
+
+
+def gram_matrix(call_genotype, p: np.ndarray) -> np.ndarray:
+    """Σ over chunks of Xᵀ X (samples × samples, float64) for the standardised genotypes."""
+    n = call_genotype.shape[1]
+    upper = reduce_standardized(call_genotype, p, _upper_gram, (n, n))
     return np.triu(upper) + np.triu(upper, 1).T
