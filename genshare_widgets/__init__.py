@@ -24,7 +24,9 @@ from genshare_widgets._version import __version__
 if TYPE_CHECKING:
     from genshare_widgets.catalog import catalog_table, get_entry, load_catalog, search_catalog
     from genshare_widgets.cohort import Cohort, open_cohort
+    from genshare_widgets.counts import allele_counts_by_group
     from genshare_widgets.fetch import fetch_cohort, fetch_file
+    from genshare_widgets.samples import pca, sample_stats
 
 _LAZY = {
     "Cohort": "genshare_widgets.cohort",
@@ -35,6 +37,9 @@ _LAZY = {
     "catalog_table": "genshare_widgets.catalog",
     "fetch_file": "genshare_widgets.fetch",
     "fetch_cohort": "genshare_widgets.fetch",
+    "allele_counts_by_group": "genshare_widgets.counts",
+    "pca": "genshare_widgets.samples",
+    "sample_stats": "genshare_widgets.samples",
 }
 
 __all__ = [
@@ -45,17 +50,27 @@ __all__ = [
     "GenShareWarning",
     "InputFormatError",
     "__version__",
+    "allele_counts_by_group",
     "catalog_table",
     "fetch_cohort",
     "fetch_file",
     "get_entry",
     "load_catalog",
     "open_cohort",
+    "pca",
+    "sample_stats",
     "search_catalog",
+    "stats",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "stats":
+        import importlib
+
+        module = importlib.import_module("genshare_widgets.stats")
+        globals()["stats"] = module
+        return module
     if name in _LAZY:
         import importlib
 
