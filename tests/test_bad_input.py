@@ -214,3 +214,24 @@ def test_killed_conversion_is_rebuilt(mirror, isolated_cache):
     cohort = open_cohort(vcf, variants_chunk_size=200)
     assert cohort.n_variants == 4296
     assert [p.name for p in stores.iterdir()] == [cohort.store_path.name]
+
+
+def test_careful_path_records(tmp_path, isolated_cache):
+    """Records the compiled scan leaves to the careful path: extra FORMAT fields, alleles >= 10,
+    a missing trailing newline, CRLF line ends."""
+    alts = ",".join("CGTN"[i % 4] * (i + 1) for i in range(11))
+    text = HEADER + "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\ts2\n"
+    text += "1\t10\trs1\tA\tG\t50\tq10;lowdp\t.\tGT:DP\t0|1:7\t1/1:3\r\n"
+    text += f"1\t20\t.\tA\t{alts}\t.\tPASS\t.\tGT\t10|1\t0|11\n"
+    text += "1\t30\t.\tA\tG\t.\t.\t.\tGT\t0|0\t1|0"  # no final newline
+    path = tmp_path / "careful.vcf"
+    path.write_text(text)
+    ds = open_cohort(path).genotypes
+    np.testing.assert_array_equal(
+        ds["call_genotype"].values, [[[0, 1], [1, 1]], [[10, 1], [0, 11]], [[0, 0], [1, 0]]]
+    )
+    np.testing.assert_array_equal(ds["call_genotype_phased"].values, [[1, 0], [1, 1], [1, 1]])
+    assert list(ds["variant_id"].values) == ["rs1", "", ""]
+    assert list(ds["filter_id"].values) == ["PASS", "q10", "lowdp"]
+    assert ds["variant_filter"].values[0].tolist() == [False, True, True]
+    assert float(ds["variant_quality"].values[0]) == 50.0

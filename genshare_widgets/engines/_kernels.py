@@ -36,3 +36,97 @@ def group_counts_kernel(gt: np.ndarray, group: np.ndarray, n_groups: int) -> np.
                 elif alt == 1:
                     out[v, g, 3] += 1
     return out
+
+
+@numba.njit(nogil=True, cache=True)
+def scan_vcf_records(buf, start, n_samples, gt, phased, row0, fields, positions, fast):
+    """Scan complete VCF record lines of ``buf[start:]`` into preallocated chunk arrays.
+
+    For each line: the start of each of the first ten tab-separated fields (``fields[row, 0..9]``
+    and the line end in ``fields[row, 10]``), POS (``positions``; -1 when not a plain integer),
+    and, when FORMAT is exactly ``GT`` and every call is one-character diploid (``a|b``/``a/b``),
+    the genotypes and phasing (``fast[row] = True``). Other lines (``fast[row] = False``) are
+    parsed by the careful Python path, so the result equals the reference reader.
+
+    Fills rows ``row0 ..`` until the arrays are full or the buffer ends; returns
+    ``(rows filled, offset after the last consumed line)``.
+    """
+    n = len(buf)
+    cap = gt.shape[0]
+    row = row0
+    p = start
+    while p < n and row < cap:
+        end = p
+        while end < n and buf[end] != 10:
+            end += 1
+        if end >= n:
+            break  # incomplete line: the caller carries it over
+        line_end = end
+        if line_end > p and buf[line_end - 1] == 13:
+            line_end -= 1
+        if line_end == p:
+            p = end + 1
+            continue
+        # field starts
+        fields[row, 0] = p
+        k = 1
+        q = p
+        while k < 10 and q < line_end:
+            if buf[q] == 9:
+                fields[row, k] = q + 1
+                k += 1
+            q += 1
+        for j in range(k, 10):
+            fields[row, j] = line_end + 1
+        fields[row, 10] = line_end
+        # POS
+        value = 0
+        ok = fields[row, 1] < fields[row, 2] - 1
+        for q in range(fields[row, 1], fields[row, 2] - 1):
+            c = buf[q]
+            if c < 48 or c > 57:
+                ok = False
+                break
+            value = value * 10 + (c - 48)
+        positions[row] = value if ok else -1
+        # genotypes: fast path
+        good = k == 10
+        f8 = fields[row, 8]
+        if good:
+            good = fields[row, 9] - f8 == 3 and buf[f8] == 71 and buf[f8 + 1] == 84
+        g0 = fields[row, 9]
+        if good:
+            good = line_end - g0 == 4 * n_samples - 1
+        if good:
+            for s in range(n_samples):
+                o = g0 + 4 * s
+                c0 = buf[o]
+                sep = buf[o + 1]
+                c1 = buf[o + 2]
+                if s < n_samples - 1 and buf[o + 3] != 9:
+                    good = False
+                    break
+                if sep != 124 and sep != 47:
+                    good = False
+                    break
+                if 48 <= c0 <= 57:
+                    a0 = c0 - 48
+                elif c0 == 46:
+                    a0 = -1
+                else:
+                    good = False
+                    break
+                if 48 <= c1 <= 57:
+                    a1 = c1 - 48
+                elif c1 == 46:
+                    a1 = -1
+                else:
+                    good = False
+                    break
+                gt[row, s, 0] = a0
+                gt[row, s, 1] = a1
+                phased[row, s] = sep == 124
+        fast[row] = good
+        row += 1
+        p = end + 1
+    return row - row0, p

@@ -4,10 +4,11 @@ Why: htslib through cyvcf2 costs tens of microseconds of Python per record, far 
 hundreds of thousands of records × thousands of samples. This reader:
 
 - decompresses BGZF blocks in a thread pool (zlib releases the GIL), or streams plain gzip;
-- splits records with ``bytes.split`` and parses the eight fixed columns in Python;
-- parses genotypes of a whole chunk at once with numpy when every call has the common
-  one-character form ``a|b`` / ``a/b`` (``FORMAT`` exactly ``GT``); any other record (haploid
-  calls, multi-digit alleles, extra FORMAT fields) takes a per-call path with the same rules.
+- scans each decompressed piece with a compiled kernel that finds every line's fields and
+  decodes calls of the common one-character form ``a|b`` / ``a/b`` (``FORMAT`` exactly ``GT``)
+  straight into the chunk arrays;
+- reads CHROM/ID/REF/ALT/QUAL/FILTER by slicing, and parses any other record's calls
+  (haploid calls, multi-digit alleles, extra FORMAT fields) one by one with the same rules.
 
 It is tested equal to the htslib path and to an independent naive reader on real data. BCF
 files and anything this reader does not understand go through cyvcf2 instead.
@@ -26,25 +27,6 @@ from genshare_widgets.engines._zarr_writer import VcfZarrWriter
 # Compressed bytes per read. Genotype text compresses 20-60 fold, so 256 KiB of BGZF becomes
 # up to ~15 MiB of text: small reads keep peak memory flat whatever the file size.
 _READ = 1 << 18
-_PIPE, _SLASH, _TAB = ord("|"), ord("/"), ord("\t")
-
-
-def _pair_table() -> np.ndarray:
-    """Allele code of a little-endian byte pair (allele char, following char).
-
-    A one-character call ``a|b`` followed by a tab is the byte pairs ``(a, |)`` and ``(b, \t)``:
-    the code of ``a`` ('0'..'9' → 0..9, '.' → -1) is valid only when the next byte is ``|``,
-    ``/`` or a tab; anything else maps to -128 (invalid: the record takes the careful path).
-    """
-    table = np.full(1 << 16, -128, dtype=np.int8)
-    codes = {ord(str(d)): d for d in range(10)} | {ord("."): -1}
-    for char, code in codes.items():
-        for follower in (_PIPE, _SLASH, _TAB):
-            table[char | follower << 8] = code
-    return table
-
-
-_PAIR_CODE = _pair_table()
 
 
 def _is_bgzf(head: bytes) -> bool:
@@ -117,22 +99,6 @@ def decompressed_blocks(path: Path, pool: ThreadPoolExecutor) -> Iterator[bytes]
             yield raw
 
 
-def iter_lines(path: Path, pool: ThreadPoolExecutor) -> Iterator[list[bytes]]:
-    """Lists of complete lines (without newline)."""
-    carry = b""
-    for piece in decompressed_blocks(path, pool):
-        data = carry + piece
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            carry = data
-            continue
-        lines = data[:cut].split(b"\n")
-        carry = data[cut + 1 :]
-        yield lines
-    if carry:
-        yield [carry]
-
-
 def _parse_call(text: bytes) -> tuple[int, int, bool]:
     gt = text.split(b":", 1)[0]
     if b"|" in gt:
@@ -147,7 +113,13 @@ def _parse_call(text: bytes) -> tuple[int, int, bool]:
 
 
 class TextVcfReader:
-    """Stream text VCFs into a writer, one chunk of records at a time (chunks span files)."""
+    """Stream text VCFs into a writer, one chunk of records at a time (chunks span files).
+
+    The compiled :func:`~genshare_widgets.engines._kernels.scan_vcf_records` finds the fields
+    of every line and decodes one-character diploid calls straight into the chunk arrays;
+    Python then reads CHROM/ID/REF/ALT/QUAL/FILTER by slicing, and parses the remaining
+    records' calls one by one.
+    """
 
     def __init__(
         self,
@@ -159,13 +131,14 @@ class TextVcfReader:
         self.path = Path()
         self.writer, self.chunk, self.n = writer, chunk, n_samples
         self.on_flush = on_flush
+        self.gt = np.empty((chunk, n_samples, 2), dtype=np.int8)
+        self.phased = np.empty((chunk, n_samples), dtype=bool)
+        self.fields = np.empty((chunk, 11), dtype=np.int64)
+        self.positions = np.empty(chunk, dtype=np.int64)
+        self.fast = np.empty(chunk, dtype=bool)
+        self.filled = 0
         self.rows: list[tuple] = []
-        self.fast_rows: list[int] = []
-        self.fast_blobs: list[bytes] = []
-        self.fast_lines: list[int] = []
-        self.fast_paths: list[Path] = []
         self.slow: list[tuple[int, bytes, bytes, int, Path]] = []
-        self.first_line = 0  # line number of the first record of the chunk
 
     def _error(self, line_no: int, what: str) -> InputFormatError:
         return InputFormatError(
@@ -175,37 +148,75 @@ class TextVcfReader:
 
     def run(self, path: Path, pool: ThreadPoolExecutor) -> int:
         """Read one file's records; returns how many. Call :meth:`flush` after the last file."""
+        from genshare_widgets.engines._kernels import scan_vcf_records
+
         self.path = path
         n_records = 0
-        line_no = 0
+        header_lines = 0
         header_done = False
-        expected_tabs = 8 + self.n
-        for lines in iter_lines(self.path, pool):
-            for line in lines:
-                line_no += 1
-                if not header_done:
+        carry = b""
+        for piece in decompressed_blocks(path, pool):
+            data = carry + piece
+            offset = 0
+            if not header_done:
+                while True:
+                    nl = data.find(b"\n", offset)
+                    if nl < 0:
+                        break
+                    line = data[offset:nl]
+                    header_lines += 1
+                    offset = nl + 1
                     if line.startswith(b"##"):
                         self._header_line(line)
-                        continue
-                    if line.startswith(b"#CHROM"):
+                    elif line.startswith(b"#CHROM"):
                         header_done = True
-                        continue
-                    raise self._error(line_no, "a record before the #CHROM header line")
-                if not line or line == b"\r":
+                        break
+                    else:
+                        raise self._error(header_lines, "a record before the #CHROM header line")
+                if not header_done:
+                    carry = data[offset:]
                     continue
-                fields = line.split(b"\t", 9)
-                if len(fields) < 10:
-                    raise self._error(
-                        line_no, f"{len(fields)} columns, expected {expected_tabs + 1}"
-                    )
-                self._add(fields, line_no)
-                n_records += 1
-                if len(self.rows) == self.chunk:
+            buf = np.frombuffer(data, dtype=np.uint8)
+            while True:
+                rows, offset = scan_vcf_records(
+                    buf,
+                    offset,
+                    self.n,
+                    self.gt,
+                    self.phased,
+                    self.filled,
+                    self.fields,
+                    self.positions,
+                    self.fast,
+                )
+                first_line = header_lines + n_records + 1
+                self._collect(data, self.filled, self.filled + rows, first_line)
+                self.filled += rows
+                n_records += rows
+                if self.filled == self.chunk:
                     self.flush()
+                    continue
+                break
+            carry = data[offset:]
+        if carry.strip():
+            # A last line without a newline: scan it with one appended.
+            data = carry + b"\n"
+            rows, _ = scan_vcf_records(
+                np.frombuffer(data, dtype=np.uint8),
+                0,
+                self.n,
+                self.gt,
+                self.phased,
+                self.filled,
+                self.fields,
+                self.positions,
+                self.fast,
+            )
+            self._collect(data, self.filled, self.filled + rows, header_lines + n_records + 1)
+            self.filled += rows
+            n_records += rows
         if not header_done:
             raise InputFormatError(f"{self.path}: no #CHROM header line: not a VCF file")
-        # Records of this file still buffered are parsed at the next flush; their slow-path
-        # entries remember this file for error messages.
         return n_records
 
     def _header_line(self, line: bytes) -> None:
@@ -215,73 +226,53 @@ class TextVcfReader:
             if "ID" in items and items.get("length", "").isdigit():
                 self.writer.contig_lengths[items["ID"]] = int(items["length"])
 
-    def _add(self, fields: list[bytes], line_no: int) -> None:
+    def _collect(self, data: bytes, lo: int, hi: int, first_line: int) -> None:
+        """Per-variant fields of rows lo..hi (their genotypes are already in place or queued)."""
         w = self.writer
-        try:
-            pos = int(fields[1])
-        except ValueError:
-            raise self._error(
-                line_no, f"position {fields[1].decode(errors='replace')!r} is not an integer"
-            ) from None
-        alt = fields[4]
-        alleles = [fields[3].decode()] + ([] if alt == b"." else alt.decode().split(","))
-        qual = fields[5]
-        flt = fields[6]
-        row = (
-            w.contig_code(fields[0].decode()),
-            pos,
-            alleles,
-            "" if fields[2] == b"." else fields[2].decode(),
-            float("nan") if qual == b"." else float(qual),
-            [0] if flt in (b".", b"PASS") else [w.filter_code(f) for f in flt.decode().split(";")],
-        )
-        i = len(self.rows)
-        self.rows.append(row)
-        blob = fields[9]
-        if fields[8] == b"GT" and len(blob) == 4 * self.n - 1:
-            self.fast_rows.append(i)
-            self.fast_blobs.append(blob)
-            self.fast_lines.append(line_no)
-            self.fast_paths.append(self.path)
-        else:
-            self.slow.append((i, fields[8], blob, line_no, self.path))
+        fields = self.fields[lo:hi].tolist()
+        positions = self.positions[lo:hi].tolist()
+        fast = self.fast[lo:hi].tolist()
+        for j, (f, pos, is_fast) in enumerate(zip(fields, positions, fast, strict=True)):
+            line_no = first_line + j
+            if f[9] > f[10]:
+                n_cols = sum(1 for x in f[1:10] if x <= f[10]) + 1
+                raise self._error(line_no, f"{n_cols} columns, expected {9 + self.n}")
+            if pos < 0:
+                raise self._error(
+                    line_no,
+                    f"position {data[f[1] : f[2] - 1].decode(errors='replace')!r} is not "
+                    "an integer",
+                )
+            alt = data[f[4] : f[5] - 1]
+            qual = data[f[5] : f[6] - 1]
+            flt = data[f[6] : f[7] - 1]
+            ident = data[f[2] : f[3] - 1]
+            self.rows.append(
+                (
+                    w.contig_code(data[f[0] : f[1] - 1].decode()),
+                    pos,
+                    [data[f[3] : f[4] - 1].decode()]
+                    + ([] if alt == b"." else alt.decode().split(",")),
+                    "" if ident == b"." else ident.decode(),
+                    float("nan") if qual == b"." else float(qual),
+                    [0]
+                    if flt in (b".", b"PASS")
+                    else [w.filter_code(x) for x in flt.decode().split(";")],
+                )
+            )
+            if not is_fast:
+                self.slow.append(
+                    (lo + j, data[f[8] : f[9] - 1], data[f[9] : f[10]], line_no, self.path)
+                )
 
     def flush(self) -> None:
-        """Parse the buffered records' genotypes and write them as one chunk."""
-        k = len(self.rows)
+        """Parse the queued careful-path calls and write the buffered records as one chunk."""
+        k = self.filled
         if not k:
             return
-        gt = np.empty((k, self.n, 2), dtype=np.int8)
-        phased = np.empty((k, self.n), dtype=bool)
-        if self.fast_rows:
-            # Each call is 4 bytes "a|b\t" = two little-endian uint16 pairs: one table lookup
-            # gives both allele codes; the pair's high bytes hold the separator and the tab.
-            pairs = np.frombuffer(b"\t".join(self.fast_blobs) + b"\t", dtype="<u2").reshape(
-                len(self.fast_rows), self.n, 2
-            )
-            codes = _PAIR_CODE[pairs]
-            sep = (pairs[:, :, 0] >> 8).astype(np.uint8)
-            ok = (
-                (codes != -128).all(axis=(1, 2))
-                & (sep != _TAB).all(axis=1)
-                & ((pairs[:, :, 1] >> 8) == _TAB).all(axis=1)
-            )
-            idx = np.asarray(self.fast_rows)
-            if ok.all() and len(idx) == k:
-                gt = codes
-                phased = sep == _PIPE
-            else:
-                good = idx[ok]
-                gt[good] = codes[ok]
-                phased[good] = sep[ok] == _PIPE
-            for j in np.flatnonzero(~ok):  # looked simple but is not: take the careful path
-                i = int(idx[j])
-                self.slow.append(
-                    (i, b"GT", self.fast_blobs[j], self.fast_lines[j], self.fast_paths[j])
-                )
         for i, fmt, blob, line_no, path in self.slow:
             self.path = path
-            self._parse_slow(gt, phased, i, fmt, blob, line_no)
+            self._parse_slow(self.gt, self.phased, i, fmt, blob, line_no)
         rows = self.rows
         self.writer.add_chunk(
             contig=np.array([r[0] for r in rows]),
@@ -290,13 +281,12 @@ class TextVcfReader:
             ids=[r[3] for r in rows],
             quality=[r[4] for r in rows],
             filters=[r[5] for r in rows],
-            genotypes=gt,
-            phased=phased,
+            genotypes=self.gt[:k],
+            phased=self.phased[:k],
         )
         if self.on_flush is not None:
             self.on_flush(k)
-        self.rows, self.fast_rows, self.fast_blobs, self.slow = [], [], [], []
-        self.fast_lines, self.fast_paths = [], []
+        self.rows, self.slow, self.filled = [], [], 0
 
     def _parse_slow(self, gt, phased, i: int, fmt: bytes, blob: bytes, line_no: int) -> None:
         if not (fmt == b"GT" or fmt.startswith(b"GT:")):
