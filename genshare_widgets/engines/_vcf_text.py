@@ -148,8 +148,6 @@ class TextVcfReader:
 
     def run(self, path: Path, pool: ThreadPoolExecutor) -> int:
         """Read one file's records; returns how many. Call :meth:`flush` after the last file."""
-        from genshare_widgets.engines._kernels import scan_vcf_records
-
         self.path = path
         n_records = 0
         header_lines = 0
@@ -176,34 +174,28 @@ class TextVcfReader:
                 if not header_done:
                     carry = data[offset:]
                     continue
-            buf = np.frombuffer(data, dtype=np.uint8)
-            while True:
-                rows, offset = scan_vcf_records(
-                    buf,
-                    offset,
-                    self.n,
-                    self.gt,
-                    self.phased,
-                    self.filled,
-                    self.fields,
-                    self.positions,
-                    self.fast,
-                )
-                first_line = header_lines + n_records + 1
-                self._collect(data, self.filled, self.filled + rows, first_line)
-                self.filled += rows
-                n_records += rows
-                if self.filled == self.chunk:
-                    self.flush()
-                    continue
-                break
+            offset, added = self._scan(data, offset, header_lines + n_records + 1)
+            n_records += added
             carry = data[offset:]
-        if carry.strip():
-            # A last line without a newline: scan it with one appended.
-            data = carry + b"\n"
-            rows, _ = scan_vcf_records(
-                np.frombuffer(data, dtype=np.uint8),
-                0,
+        if not header_done:
+            raise InputFormatError(f"{self.path}: no #CHROM header line: not a VCF file")
+        if carry.strip():  # a last line without a newline
+            n_records += self._scan(carry + b"\n", 0, header_lines + n_records + 1)[1]
+        return n_records
+
+    def _scan(self, data: bytes, offset: int, first_line: int) -> tuple[int, int]:
+        """Scan complete lines of ``data[offset:]`` into the chunk, writing each full chunk.
+
+        Returns the offset after the last complete line and the number of records read.
+        """
+        from genshare_widgets.engines._kernels import scan_vcf_records
+
+        buf = np.frombuffer(data, dtype=np.uint8)
+        added = 0
+        while True:
+            rows, offset = scan_vcf_records(
+                buf,
+                offset,
                 self.n,
                 self.gt,
                 self.phased,
@@ -212,12 +204,12 @@ class TextVcfReader:
                 self.positions,
                 self.fast,
             )
-            self._collect(data, self.filled, self.filled + rows, header_lines + n_records + 1)
+            self._collect(data, self.filled, self.filled + rows, first_line + added)
             self.filled += rows
-            n_records += rows
-        if not header_done:
-            raise InputFormatError(f"{self.path}: no #CHROM header line: not a VCF file")
-        return n_records
+            added += rows
+            if self.filled < self.chunk:
+                return offset, added
+            self.flush()
 
     def _header_line(self, line: bytes) -> None:
         if line.startswith(b"##contig=<"):
