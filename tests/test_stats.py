@@ -17,6 +17,7 @@ from reference_stats import (
 from genshare_widgets import GenShareError, open_cohort, stats
 from genshare_widgets.counts import allele_counts_by_group, parse_region, resolve_groups
 from genshare_widgets.engines._group_counts import block_counts
+from genshare_widgets.engines._kernels import group_counts_kernel
 
 
 def _biallelic_genotypes(cohort, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -210,6 +211,9 @@ def test_block_counts_match_naive(gt, seed):
         if g is not None:
             onehot[s, names.index(g)] = 1
     got = block_counts(gt, onehot)
+    codes = np.array([names.index(g) if g is not None else -1 for g in labels], dtype=np.int64)
+    compiled = group_counts_kernel(np.ascontiguousarray(gt), codes, len(names))
+    np.testing.assert_array_equal(compiled, got)  # the production kernel equals the reference
     ref = naive_counts(gt, labels)
     for j, g in enumerate(names):
         for k, key in enumerate(("ac", "an", "hom_alt", "het", "called")):

@@ -38,6 +38,16 @@ def group_counts_kernel(gt: np.ndarray, group: np.ndarray, n_groups: int) -> np.
     return out
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _allele_code(c):
+    """One-character allele: '0'..'9' → 0..9, '.' → -1 (missing), anything else → -128."""
+    if 48 <= c <= 57:
+        return c - 48
+    if c == 46:
+        return -1
+    return -128
+
+
 @numba.njit(nogil=True, cache=True)
 def scan_vcf_records(buf, start, n_samples, gt, phased, row0, fields, positions, fast):
     """Scan complete VCF record lines of ``buf[start:]`` into preallocated chunk arrays.
@@ -109,18 +119,9 @@ def scan_vcf_records(buf, start, n_samples, gt, phased, row0, fields, positions,
                 if sep != 124 and sep != 47:
                     good = False
                     break
-                if 48 <= c0 <= 57:
-                    a0 = c0 - 48
-                elif c0 == 46:
-                    a0 = -1
-                else:
-                    good = False
-                    break
-                if 48 <= c1 <= 57:
-                    a1 = c1 - 48
-                elif c1 == 46:
-                    a1 = -1
-                else:
+                a0 = _allele_code(c0)
+                a1 = _allele_code(c1)
+                if a0 == -128 or a1 == -128:
                     good = False
                     break
                 gt[row, s, 0] = a0
