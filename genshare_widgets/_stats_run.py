@@ -13,11 +13,12 @@ import tempfile
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from genshare_widgets._errors import GenShareError
+
+if TYPE_CHECKING:  # pandas loads inside the functions: the direct hot path never needs it
+    import pandas as pd
 
 STATISTICS = ("freq", "fst", "het", "sfs", "shared")
 
@@ -45,24 +46,33 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _write_tsv(table: pd.DataFrame, path: Path) -> None:
-    """Tab-separated, header row, ``NA`` for undefined values, floats in shortest round-trip
-    form (Arrow's C++ writer: ten times faster than pandas on a 500,000-row freq.tsv)."""
-    import pyarrow as pa
+def write_arrow_tsv(table, path: Path) -> None:
+    """Write a ``pyarrow.Table``: tab-separated, header row, ``NA`` for nulls, floats in
+    shortest round-trip form (Arrow's C++ writer: ten times faster than pandas on a
+    500,000-row freq.tsv)."""
     from pyarrow import csv
 
     options = csv.WriteOptions(
         delimiter="\t", quoting_style="none", quoting_header="none", null_string="NA"
     )
-    csv.write_csv(pa.Table.from_pandas(table, preserve_index=False), str(path), options)
+    csv.write_csv(table, str(path), options)
+
+
+def _write_tsv(table: "pd.DataFrame", path: Path) -> None:
+    """A DataFrame through :func:`write_arrow_tsv` (NaN becomes ``NA``)."""
+    import pyarrow as pa
+
+    write_arrow_tsv(pa.Table.from_pandas(table, preserve_index=False), path)
 
 
 def _count_tables(
     counts, wanted: list[str], folded: bool, fst_window: int | None
-) -> dict[str, pd.DataFrame]:
+) -> "dict[str, pd.DataFrame]":
+    import pandas as pd
+
     from genshare_widgets import stats
 
-    tables: dict[str, pd.DataFrame] = {}
+    tables: dict[str, Any] = {}
     if "freq" in wanted:
         tables["freq.tsv"] = stats.frequency_table(counts)
     if "fst" in wanted:
@@ -149,46 +159,82 @@ def run_stats(
             }
         for name, table in tables.items():
             _write_tsv(table, tmp / name)
-        provenance: dict[str, Any] = {
-            "source": cohort.provenance.get("source"),
-            "cohort_id": cohort.id,
-            "catalog_version": cohort.provenance.get("catalog_version"),
-            "entry_version": cohort.provenance.get("entry_version"),
-            "files": cohort.provenance.get("files"),
-            "store_key": cohort.provenance.get("store_key"),
-            "engine": cohort.engine,
-            "by": by,
-            "statistics": sorted(tables),
-            "filters": {
+        provenance = stats_provenance(
+            cohort.provenance,
+            cohort_id=cohort.id,
+            engine=cohort.engine,
+            by=by,
+            files_written=sorted(tables),
+            filters={
                 "region": region,
                 "min_maf": min_maf,
                 "snps_only": snps_only,
-                "biallelic_only": True,
                 "folded_sfs": folded,
                 "fst_window": fst_window,
                 **(counts.attrs["filters"] if counts is not None else {}),
             },
-            "pca": pca_info,
-            "groups": (
-                {
-                    str(g): int(n)
-                    for g, n in zip(
-                        counts["groups"].values, counts["group_n_samples"].values, strict=True
+            pca_info=pca_info,
+            groups=(
+                dict(
+                    zip(
+                        (str(g) for g in counts["groups"].values),
+                        (int(n) for n in counts["group_n_samples"].values),
+                        strict=True,
                     )
-                }
+                )
                 if counts is not None
                 else None
             ),
-            "disclosure_policy": None,
-            "package_versions": package_versions(),
-            "command": command or sys.argv,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
+            genotype_pass="dask" if counts is not None or pca_k or sample_table else None,
+            command=command,
+        )
         (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
-        for item in sorted(tmp.iterdir()):
-            final = out / item.name
-            os.replace(item, final)
-            written[item.name] = final
+        written = publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return written
+
+
+def publish(tmp: Path, out: Path) -> dict[str, Path]:
+    """Move every finished file of ``tmp`` into ``out``; → {file name: final path}."""
+    written: dict[str, Path] = {}
+    for item in sorted(tmp.iterdir()):
+        final = out / item.name
+        os.replace(item, final)
+        written[item.name] = final
+    return written
+
+
+def stats_provenance(
+    source: dict[str, Any],
+    *,
+    cohort_id: str,
+    engine: str,
+    by: str,
+    files_written: list[str],
+    filters: dict[str, Any],
+    pca_info: dict[str, Any] | None,
+    groups: dict[str, int] | None,
+    genotype_pass: str | None,
+    command: list[str] | None,
+) -> dict[str, Any]:
+    """The provenance.json record of a ``genshare stats`` run."""
+    return {
+        "source": source.get("source"),
+        "cohort_id": cohort_id,
+        "catalog_version": source.get("catalog_version"),
+        "entry_version": source.get("entry_version"),
+        "files": source.get("files"),
+        "store_key": source.get("store_key"),
+        "engine": engine,
+        "genotype_pass": genotype_pass,
+        "by": by,
+        "statistics": files_written,
+        "filters": {"biallelic_only": True, **filters},
+        "pca": pca_info,
+        "groups": groups,
+        "disclosure_policy": None,
+        "package_versions": package_versions(),
+        "command": command or sys.argv,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -232,7 +232,6 @@ def stats(
       genshare stats 1kg-phase3-subset --by superpopulation --fst --het --out results/
     """
     from genshare_widgets._stats_run import STATISTICS, run_stats
-    from genshare_widgets.cohort import open_cohort
 
     flags = {
         "freq": want_freq,
@@ -244,6 +243,35 @@ def stats(
     wanted = [name for name, on in flags.items() if on]
     if not wanted and not (pca_k or fst_window or sample_stats):
         wanted = list(STATISTICS)
+    if (
+        engine == "dask"
+        and len(source) == 1
+        and not (pca_k or sample_stats)
+        and os.environ.get("GENSHARE_DIRECT", "1") != "0"
+    ):
+        # A prepared local store: count straight from its bit-plane chunks (no xarray/dask);
+        # None means the hot path does not apply and the ordinary path below runs.
+        from genshare_widgets._stats_direct import run_stats_direct
+
+        direct = run_stats_direct(
+            source[0],
+            out_dir,
+            samples=samples,
+            by=by,
+            wanted=wanted,
+            region=region,
+            min_maf=min_maf,
+            snps_only=snps_only,
+            folded=folded,
+            fst_window=fst_window,
+            command=["genshare", *sys.argv[1:]],
+        )
+        if direct is not None:
+            for path in direct.values():
+                click.echo(str(path))
+            return
+    from genshare_widgets.cohort import open_cohort
+
     src = source[0] if len(source) == 1 else list(source)
     cohort = open_cohort(src, engine=engine, samples=samples)
     written = run_stats(

@@ -25,12 +25,14 @@ Variant selection, applied in this order and recorded in ``attrs["filters"]``:
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from genshare_widgets._errors import GenShareError
+
+if TYPE_CHECKING:  # pandas is imported where it is used: the CLI hot path never needs it
+    import pandas as pd
 
 _REGION = re.compile(r"^(?P<contig>[^:]+)(?::(?P<start>[\d,]+)-(?P<end>[\d,]+))?$")
 _BASES = {"A", "C", "G", "T"}
@@ -73,12 +75,14 @@ def _contig_code(contigs: list[str], contig: str) -> int:
 
 
 def resolve_groups(
-    samples: pd.DataFrame, by: str | Mapping[str, str] | pd.Series
+    samples: "pd.DataFrame", by: "str | Mapping[str, str] | pd.Series"
 ) -> tuple[np.ndarray, list[str], str]:
     """Per-sample group codes (-1 = not analysed), sorted group names, and a label for ``by``.
 
     ``by`` is a sample column name, or a mapping / Series from sample id to group.
     """
+    import pandas as pd
+
     if isinstance(by, str):
         if by not in samples.columns:
             raise GenShareError(
@@ -105,34 +109,103 @@ def resolve_groups(
     return codes, names, label
 
 
-def variant_selection(
-    ds, *, region: str | None = None, snps_only: bool = False
-) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
-    """Indices of the variants to analyse (before the MAF filter), what was dropped, and the
-    alleles of every variant of the store (fixed-width strings, read once)."""
-    n = ds.sizes["variants"]
-    keep = np.ones(n, dtype=bool)
-    info: dict[str, Any] = {"n_variants_in_store": int(n)}
+def region_mask(
+    *,
+    contig_ids: np.ndarray,
+    variant_contig: np.ndarray,
+    variant_position: np.ndarray,
+    region: str | None,
+) -> np.ndarray:
+    """Boolean mask of the variants inside ``region`` (all True without one)."""
+    keep = np.ones(len(variant_position), dtype=bool)
     if region:
         contig, start, end = parse_region(region)
-        contigs = list(_strings(ds["contig_id"].values))
-        code = _contig_code(contigs, contig)
-        keep &= ds["variant_contig"].values == code
+        code = _contig_code([str(c) for c in contig_ids], contig)
+        keep &= variant_contig == code
         if start is not None:
-            pos = ds["variant_position"].values
-            keep &= (pos >= start) & (pos <= end)
+            keep &= (variant_position >= start) & (variant_position <= end)
+    return keep
+
+
+def select_variants(
+    *,
+    contig_ids: np.ndarray,
+    variant_contig: np.ndarray,
+    variant_position: np.ndarray,
+    alleles: np.ndarray,
+    region: str | None = None,
+    snps_only: bool = False,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Indices of the variants to analyse (before the MAF filter) and what was dropped.
+
+    The numpy core shared by every genotype pass: ``alleles`` is the store's
+    ``variant_allele`` (fixed-width or object strings, "" pads), ``contig_ids`` its contig
+    names.
+    """
+    n = len(variant_position)
+    keep = region_mask(
+        contig_ids=contig_ids,
+        variant_contig=variant_contig,
+        variant_position=variant_position,
+        region=region,
+    )
+    info: dict[str, Any] = {"n_variants_in_store": int(n)}
+    if region:
         info["region"] = region
-    alleles = _strings(ds["variant_allele"].values)
     n_alleles = (alleles != "").sum(axis=1)
     multi = keep & (n_alleles > 2)
     info["n_multiallelic_excluded"] = int(multi.sum())
     keep &= n_alleles == 2
     if snps_only:
-        ref_ok = np.isin(np.char.upper(alleles[:, 0]), list(_BASES))
-        alt_ok = np.isin(np.char.upper(alleles[:, 1]), list(_BASES))
+        ref_ok = np.isin(np.char.upper(alleles[:, 0].astype(str)), list(_BASES))
+        alt_ok = np.isin(np.char.upper(alleles[:, 1].astype(str)), list(_BASES))
         info["n_non_snp_excluded"] = int((keep & ~(ref_ok & alt_ok)).sum())
         keep &= ref_ok & alt_ok
-    return np.flatnonzero(keep), info, alleles
+    return np.flatnonzero(keep), info
+
+
+def variant_selection(
+    ds, *, region: str | None = None, snps_only: bool = False
+) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
+    """Indices of the variants to analyse (before the MAF filter), what was dropped, and the
+    alleles of every variant of the store (fixed-width strings, read once)."""
+    alleles = _strings(ds["variant_allele"].values)
+    index, info = select_variants(
+        contig_ids=_strings(ds["contig_id"].values),
+        variant_contig=ds["variant_contig"].values,
+        variant_position=ds["variant_position"].values,
+        alleles=alleles,
+        region=region,
+        snps_only=snps_only,
+    )
+    return index, info, alleles
+
+
+def apply_min_maf(
+    raw: np.ndarray, index: np.ndarray, info: dict[str, Any], min_maf: float | None
+) -> np.ndarray:
+    """Boolean mask of the rows of ``raw`` (variants, groups, FIELDS) passing ``min_maf``.
+
+    MAF is computed over all analysed samples (the sum over groups); a variant without any
+    called allele fails. Records the filter in ``info``.
+    """
+    if min_maf is None or not len(index):
+        return np.ones(len(index), dtype=bool)
+    ac = raw[:, :, 0].sum(axis=1, dtype=np.int64)
+    an = raw[:, :, 1].sum(axis=1, dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        af = np.where(an > 0, ac / np.maximum(an, 1), np.nan)
+    maf = np.minimum(af, 1 - af)
+    passing = maf >= min_maf  # NaN (no called allele) fails
+    info["n_below_min_maf"] = int((~passing).sum())
+    info["min_maf"] = min_maf
+    return passing
+
+
+def check_min_maf(min_maf: float | None) -> None:
+    """Refuse a MAF threshold outside [0, 0.5]."""
+    if min_maf is not None and not 0 <= min_maf <= 0.5:
+        raise GenShareError(f"--min-maf must be between 0 and 0.5, not {min_maf}")
 
 
 def variant_span(ds, index: np.ndarray):
@@ -150,7 +223,7 @@ def variant_span(ds, index: np.ndarray):
 def allele_counts_by_group(
     cohort,
     *,
-    by: str | Mapping[str, str] | pd.Series = "population",
+    by: "str | Mapping[str, str] | pd.Series" = "population",
     region: str | None = None,
     min_maf: float | None = None,
     snps_only: bool = False,
@@ -164,52 +237,66 @@ def allele_counts_by_group(
     >>> counts.sizes  # doctest: +SKIP
     Frozen({'variants': 47364, 'groups': 3})
     """
-    import xarray as xr
-
     from genshare_widgets.engines._group_counts import FIELDS, group_counts
 
-    if min_maf is not None and not 0 <= min_maf <= 0.5:
-        raise GenShareError(f"--min-maf must be between 0 and 0.5, not {min_maf}")
+    check_min_maf(min_maf)
     ds = cohort.genotypes
     codes, names, label = resolve_groups(cohort.samples, by)
     index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
     span, rows = variant_span(ds, index)
-    analysed = codes >= 0
     raw = (
         group_counts(span["call_genotype"], codes, len(names))[rows]
         if len(index)
         else np.zeros((0, len(names), len(FIELDS)), dtype=np.int32)
     )
-    alleles = all_alleles[index]
-    contigs = _strings(ds["contig_id"].values)
-    position = ds["variant_position"].values[index]
-    contig_codes = ds["variant_contig"].values[index]
-    if min_maf is not None and len(index):
-        ac = raw[:, :, 0].sum(axis=1, dtype=np.int64)
-        an = raw[:, :, 1].sum(axis=1, dtype=np.int64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            af = np.where(an > 0, ac / np.maximum(an, 1), np.nan)
-        maf = np.minimum(af, 1 - af)
-        passing = maf >= min_maf  # NaN (no called allele) fails
-        info["n_below_min_maf"] = int((~passing).sum())
-        info["min_maf"] = min_maf
-        raw, alleles, index = raw[passing], alleles[passing], index[passing]
-        position, contig_codes = position[passing], contig_codes[passing]
-    info["snps_only"] = snps_only
-    info["n_variants_analysed"] = len(index)
+    passing = apply_min_maf(raw, index, info, min_maf)
+    raw, index = raw[passing], index[passing]
+    return counts_dataset(
+        raw,
+        index=index,
+        info={**info, "snps_only": snps_only},
+        names=names,
+        label=label,
+        group_n=np.bincount(codes[codes >= 0], minlength=len(names)),
+        contig_ids=_strings(ds["contig_id"].values),
+        variant_contig=ds["variant_contig"].values[index],
+        variant_position=ds["variant_position"].values[index],
+        alleles=all_alleles[index],
+        cohort_id=cohort.id,
+    )
+
+
+def counts_dataset(
+    raw: np.ndarray,
+    *,
+    index: np.ndarray,
+    info: dict[str, Any],
+    names: list[str],
+    label: str,
+    group_n: np.ndarray,
+    contig_ids: np.ndarray,
+    variant_contig: np.ndarray,
+    variant_position: np.ndarray,
+    alleles: np.ndarray,
+    cohort_id: str,
+):  # -> xarray.Dataset
+    """Assemble the counts Dataset from a genotype pass's raw (variants, groups, FIELDS)."""
+    import xarray as xr
+
+    from genshare_widgets.engines._group_counts import FIELDS
+
+    info = {**info, "n_variants_analysed": len(index)}
     data = {name: (("variants", "groups"), raw[:, :, i]) for i, name in enumerate(FIELDS)}
-    group_n = np.bincount(codes[analysed], minlength=len(names))
-    counts = xr.Dataset(
+    return xr.Dataset(
         {
             **data,
-            "group_n_samples": (("groups",), group_n.astype(np.int64)),
-            "variant_contig": (("variants",), contigs[contig_codes]),
-            "variant_position": (("variants",), np.asarray(position, dtype=np.int64)),
+            "group_n_samples": (("groups",), np.asarray(group_n, dtype=np.int64)),
+            "variant_contig": (("variants",), contig_ids[variant_contig]),
+            "variant_position": (("variants",), np.asarray(variant_position, dtype=np.int64)),
             "variant_ref": (("variants",), alleles[:, 0]),
             "variant_alt": (("variants",), alleles[:, 1]),
             "variant_index": (("variants",), index.astype(np.int64)),
         },
         coords={"groups": names},
-        attrs={"by": label, "filters": info, "cohort": cohort.id},
+        attrs={"by": label, "filters": info, "cohort": cohort_id},
     )
-    return counts

@@ -1,20 +1,46 @@
 """Genotype engines: conversion into VCF-Zarr stores and lazy opening (Dask/xarray).
 
-The Hail engine (issue "Hail engine") will sit beside the Dask one and return the same counts.
+The names below load on first use: the CLI's direct hot path (``engines._direct``) must not
+pay for zarr, pandas or dask when it imports a sibling module.
 """
 
-from genshare_widgets.engines._ingest_plink import ingest_plink, read_bim, read_fam
-from genshare_widgets.engines._ingest_vcf import check_compression, ingest_vcfs, vcf_samples
-from genshare_widgets.engines._store import (
-    INGEST_FORMAT_VERSION,
-    build_store,
-    file_sha256_cached,
-    is_complete,
-    store_key,
-    store_path,
-    store_provenance,
-)
-from genshare_widgets.engines.dask_engine import open_store
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from genshare_widgets.engines._ingest_plink import ingest_plink, read_bim, read_fam
+    from genshare_widgets.engines._ingest_vcf import (
+        check_compression,
+        ingest_vcfs,
+        vcf_samples,
+    )
+    from genshare_widgets.engines._store import (
+        INGEST_FORMAT_VERSION,
+        build_store,
+        file_sha256_cached,
+        is_complete,
+        store_key,
+        store_path,
+        store_provenance,
+    )
+    from genshare_widgets.engines.dask_engine import open_store
+
+_LAZY = {
+    "ingest_plink": "_ingest_plink",
+    "read_bim": "_ingest_plink",
+    "read_fam": "_ingest_plink",
+    "check_compression": "_ingest_vcf",
+    "ingest_vcfs": "_ingest_vcf",
+    "vcf_samples": "_ingest_vcf",
+    "INGEST_FORMAT_VERSION": "_store",
+    "build_store": "_store",
+    "file_sha256_cached": "_store",
+    "is_complete": "_store",
+    "store_key": "_store",
+    "store_path": "_store",
+    "store_provenance": "_store",
+    "open_store": "dask_engine",
+}
 
 __all__ = [
     "INGEST_FORMAT_VERSION",
@@ -32,3 +58,15 @@ __all__ = [
     "store_provenance",
     "vcf_samples",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f"genshare_widgets.engines.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'genshare_widgets.engines' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

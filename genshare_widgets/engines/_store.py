@@ -22,7 +22,7 @@ import zarr
 
 from genshare_widgets.fetch import cache_dir, sha256_file
 
-INGEST_FORMAT_VERSION = 1
+INGEST_FORMAT_VERSION = 2  # 2: call_genotype_packed + variant_genotype_packable
 
 
 def store_key(inputs: dict[str, Any]) -> str:

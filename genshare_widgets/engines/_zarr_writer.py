@@ -17,6 +17,7 @@ VCF_ZARR_VERSION = "0.4"
 # zstd level 3: 5x faster to write than level 7 for ~40 % more bytes (genotypes still compress
 # about 70-fold); decompression speed is the same.
 _GENOTYPE_COMPRESSOR = Blosc(cname="zstd", clevel=3, shuffle=Blosc.BITSHUFFLE)
+_PACKED_COMPRESSOR = Blosc(cname="zstd", clevel=3, shuffle=Blosc.NOSHUFFLE)  # bit planes
 _DEFAULT_COMPRESSOR = Blosc(cname="zstd", clevel=5, shuffle=Blosc.SHUFFLE)
 
 
@@ -69,6 +70,35 @@ class VcfZarrWriter:
             fill_value=False,
             compressor=_GENOTYPE_COMPRESSOR,
         )
+        # The bit-plane copy for the counting hot path (engines/_packed.py); diploid only.
+        self.packed = None
+        self.packable = None
+        self.n_words = (self.n_samples + 63) // 64
+        if ploidy == 2:
+            self.packed = self._array(
+                "call_genotype_bitplanes",
+                (0, 2, self.n_words),
+                (self.vchunk, 2, max(self.n_words, 1)),
+                "<u8",
+                ["variants", "bitplanes", "sample_words"],
+                fill_value=0,
+                compressor=_PACKED_COMPRESSOR,
+                extra_attrs={
+                    "description": (
+                        "diploid calls as two bit planes (sample s = bit s%64 of word s//64): "
+                        "lo only = heterozygous, hi only = homozygous ALT, both = missing; "
+                        "all zero where variant_genotype_packable is false (use call_genotype)"
+                    )
+                },
+            )
+            self.packable = self._array(
+                "variant_genotype_packable",
+                (0,),
+                (self.vchunk,),
+                "bool",
+                ["variants"],
+                fill_value=False,
+            )
         self._write_1d("sample_id", np.array(sample_id, dtype=object), "samples", str)
         self.contigs: list[str] = []
         self._contig_index: dict[str, int] = {}
@@ -173,6 +203,14 @@ class VcfZarrWriter:
         self.gt[start : start + n] = genotypes
         self.phased.resize((start + n, self.n_samples))
         self.phased[start : start + n] = phased
+        if self.packed is not None and self.packable is not None:
+            from genshare_widgets.engines._packed import pack_diploid_planes
+
+            packed, packable = pack_diploid_planes(np.ascontiguousarray(genotypes))
+            self.packed.resize((start + n, 2, self.n_words))
+            self.packed[start : start + n] = packed
+            self.packable.resize((start + n,))
+            self.packable[start : start + n] = packable
 
     def close(self) -> None:
         """Wait for the last genotype write (re-raising its error) and stop the writer thread."""

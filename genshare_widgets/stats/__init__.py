@@ -11,16 +11,48 @@ Definitions (DESIGN.md "Statistics"; tests pin them):
 - shared/private: a variant is present in a group when its ALT count there is > 0.
 """
 
-from genshare_widgets.stats._diversity import heterozygosity
-from genshare_widgets.stats._frequency import allele_frequency, frequency_table
-from genshare_widgets.stats._fst import (
-    hudson_fst,
-    hudson_fst_matrix,
-    hudson_fst_per_variant,
-    hudson_fst_windows,
-)
-from genshare_widgets.stats._sfs import joint_sfs, sfs
-from genshare_widgets.stats._sharing import shared_private
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from genshare_widgets.stats._diversity import heterozygosity
+    from genshare_widgets.stats._frequency import allele_frequency, frequency_table
+    from genshare_widgets.stats._fst import (
+        hudson_fst,
+        hudson_fst_matrix,
+        hudson_fst_per_variant,
+        hudson_fst_windows,
+    )
+    from genshare_widgets.stats._sfs import joint_sfs, sfs
+    from genshare_widgets.stats._sharing import shared_private
+
+# Loaded on first use (pandas is heavy; the CLI's hot path uses only the numpy cores in
+# stats._hudson).
+_LAZY = {
+    "heterozygosity": "_diversity",
+    "allele_frequency": "_frequency",
+    "frequency_table": "_frequency",
+    "hudson_fst": "_fst",
+    "hudson_fst_matrix": "_fst",
+    "hudson_fst_per_variant": "_fst",
+    "hudson_fst_windows": "_fst",
+    "joint_sfs": "_sfs",
+    "sfs": "_sfs",
+    "shared_private": "_sharing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f"genshare_widgets.stats.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'genshare_widgets.stats' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "allele_frequency",

@@ -1,7 +1,8 @@
 """Allele frequencies per group."""
 
-import numpy as np
 import pandas as pd
+
+from genshare_widgets.stats._hudson import frequencies
 
 
 def allele_frequency(counts):  # -> xarray.DataArray (variants, groups)
@@ -16,9 +17,9 @@ def allele_frequency(counts):  # -> xarray.DataArray (variants, groups)
     >>> float(af.sel(groups="YRI")[0])  # doctest: +SKIP
     0.0324
     """
-    ac = counts["allele_count"]
-    an = counts["allele_number"]
-    af = (ac / an.where(an > 0)).astype(np.float64)
+    af = counts["allele_count"].copy(
+        data=frequencies(counts["allele_count"].values, counts["allele_number"].values)
+    )
     af.name = "allele_frequency"
     return af
 

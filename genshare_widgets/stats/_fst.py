@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from genshare_widgets._errors import GenShareError
+from genshare_widgets.stats._hudson import hudson_ratio_of_averages, hudson_terms
 
 
 def _group_index(counts, group: str) -> int:
@@ -23,19 +24,6 @@ def _group_index(counts, group: str) -> int:
     if group not in groups:
         raise GenShareError(f"no group {group!r}; groups are {groups}")
     return groups.index(group)
-
-
-def _num_den(ac1, an1, ac2, an2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ac1, an1, ac2, an2 = (np.asarray(x, dtype=np.float64) for x in (ac1, an1, ac2, an2))
-    ok = (an1 >= 2) & (an2 >= 2)
-    n1 = np.where(ok, an1, 2.0)
-    n2 = np.where(ok, an2, 2.0)
-    p1 = ac1 / n1
-    p2 = ac2 / n2
-    num = (p1 - p2) ** 2 - p1 * (1 - p1) / (n1 - 1) - p2 * (1 - p2) / (n2 - 1)
-    den = p1 * (1 - p2) + p2 * (1 - p1)
-    ok &= den > 0
-    return np.where(ok, num, np.nan), np.where(ok, den, np.nan), ok
 
 
 def hudson_fst_per_variant(counts, pop1: str, pop2: str) -> pd.DataFrame:
@@ -47,7 +35,7 @@ def hudson_fst_per_variant(counts, pop1: str, pop2: str) -> pd.DataFrame:
     """
     i, j = _group_index(counts, pop1), _group_index(counts, pop2)
     ac, an = counts["allele_count"].values, counts["allele_number"].values
-    num, den, _ok = _num_den(ac[:, i], an[:, i], ac[:, j], an[:, j])
+    num, den, _ok = hudson_terms(ac[:, i], an[:, i], ac[:, j], an[:, j])
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = num / den
     return pd.DataFrame(
@@ -79,10 +67,8 @@ def hudson_fst(counts, *, pairs: list[tuple[str, str]] | None = None) -> pd.Data
     for a, b in wanted:
         a, b = sorted((a, b))
         i, j = _group_index(counts, a), _group_index(counts, b)
-        num, den, ok = _num_den(ac[:, i], an[:, i], ac[:, j], an[:, j])
-        total_den = den[ok].sum()
-        value = num[ok].sum() / total_den if ok.any() and total_den > 0 else np.nan
-        rows.append({"pop1": a, "pop2": b, "hudson_fst": value, "n_variants": int(ok.sum())})
+        value, n = hudson_ratio_of_averages(ac[:, i], an[:, i], ac[:, j], an[:, j])
+        rows.append({"pop1": a, "pop2": b, "hudson_fst": value, "n_variants": n})
     return pd.DataFrame(rows, columns=["pop1", "pop2", "hudson_fst", "n_variants"])
 
 

@@ -1,0 +1,45 @@
+"""numpy cores of the frequency and Hudson Fst estimators (no pandas, no xarray).
+
+The Dataset-level functions of this package and the CLI's direct hot path both call these, so
+there is one implementation of each formula.
+"""
+
+import numpy as np
+
+
+def frequencies(ac: np.ndarray, an: np.ndarray) -> np.ndarray:
+    """ALT allele frequency ``ac / an`` as float64; NaN where no allele was called."""
+    ac = np.asarray(ac, dtype=np.float64)
+    an = np.asarray(an, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(an > 0, ac / np.where(an > 0, an, 1.0), np.nan)
+
+
+def hudson_terms(ac1, an1, ac2, an2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-variant numerator N, denominator D (NaN where undefined) and the defined mask.
+
+    Bhatia et al. 2013 eq. 10 with sample allele frequencies p1, p2 from n1, n2 alleles::
+
+        N = (p1 - p2)**2 - p1 (1 - p1) / (n1 - 1) - p2 (1 - p2) / (n2 - 1)
+        D = p1 (1 - p2) + p2 (1 - p1)
+
+    Defined where n1, n2 >= 2 and D > 0.
+    """
+    ac1, an1, ac2, an2 = (np.asarray(x, dtype=np.float64) for x in (ac1, an1, ac2, an2))
+    ok = (an1 >= 2) & (an2 >= 2)
+    n1 = np.where(ok, an1, 2.0)
+    n2 = np.where(ok, an2, 2.0)
+    p1 = ac1 / n1
+    p2 = ac2 / n2
+    num = (p1 - p2) ** 2 - p1 * (1 - p1) / (n1 - 1) - p2 * (1 - p2) / (n2 - 1)
+    den = p1 * (1 - p2) + p2 * (1 - p1)
+    ok &= den > 0
+    return np.where(ok, num, np.nan), np.where(ok, den, np.nan), ok
+
+
+def hudson_ratio_of_averages(ac1, an1, ac2, an2) -> tuple[float, int]:
+    """Genome-wide Hudson Fst ``sum(N) / sum(D)`` over defined variants, and their number."""
+    num, den, ok = hudson_terms(ac1, an1, ac2, an2)
+    total_den = den[ok].sum()
+    value = float(num[ok].sum() / total_den) if ok.any() and total_den > 0 else float("nan")
+    return value, int(ok.sum())
