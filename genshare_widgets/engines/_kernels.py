@@ -66,26 +66,68 @@ def scan_vcf_records(buf, start, n_samples, gt, phased, row0, fields, positions,
     row = row0
     p = start
     while p < n and row < cap:
-        end = p
-        while end < n and buf[end] != 10:
-            end += 1
-        if end >= n:
-            break  # incomplete line: the caller carries it over
+        # Field starts: tabs up to the tenth field (or the newline, or the buffer's end).
+        fields[row, 0] = p
+        k = 1
+        q = p
+        while q < n:
+            c = buf[q]
+            if c == 10:
+                break
+            if c == 9:
+                fields[row, k] = q + 1
+                k += 1
+                if k == 10:
+                    q += 1
+                    break
+            q += 1
+        # Fast path: FORMAT is GT and every call is one-character diploid, so the line ends
+        # exactly 4 * samples - 1 bytes after the tenth field starts: check that byte instead
+        # of scanning the whole line for its newline, then check every call.
+        good = False
+        end = -1
+        if k == 10:
+            f8 = fields[row, 8]
+            g0 = fields[row, 9]
+            cand = g0 + 4 * n_samples - 1
+            if g0 - f8 == 3 and buf[f8] == 71 and buf[f8 + 1] == 84 and cand < n:
+                if buf[cand] == 10:
+                    end = cand
+                elif buf[cand] == 13 and cand + 1 < n and buf[cand + 1] == 10:
+                    end = cand + 1
+            if end >= 0:
+                good = True
+                for s in range(n_samples):
+                    o = g0 + 4 * s
+                    sep = buf[o + 1]
+                    if s < n_samples - 1 and buf[o + 3] != 9:
+                        good = False
+                        break
+                    if sep != 124 and sep != 47:
+                        good = False
+                        break
+                    a0 = _allele_code(buf[o])
+                    a1 = _allele_code(buf[o + 2])
+                    if a0 == -128 or a1 == -128:
+                        good = False
+                        break
+                    gt[row, s, 0] = a0
+                    gt[row, s, 1] = a1
+                    phased[row, s] = sep == 124
+        if not good:
+            # Any other line: find its newline (a newline inside the GT block made the
+            # fast check fail, so the first newline after q is this line's end).
+            end = q
+            while end < n and buf[end] != 10:
+                end += 1
+            if end >= n:
+                break  # incomplete line: the caller carries it over
         line_end = end
         if line_end > p and buf[line_end - 1] == 13:
             line_end -= 1
         if line_end == p:
             p = end + 1
             continue
-        # field starts
-        fields[row, 0] = p
-        k = 1
-        q = p
-        while k < 10 and q < line_end:
-            if buf[q] == 9:
-                fields[row, k] = q + 1
-                k += 1
-            q += 1
         for j in range(k, 10):
             fields[row, j] = line_end + 1
         fields[row, 10] = line_end
@@ -99,34 +141,6 @@ def scan_vcf_records(buf, start, n_samples, gt, phased, row0, fields, positions,
                 break
             value = value * 10 + (c - 48)
         positions[row] = value if ok else -1
-        # genotypes: fast path
-        good = k == 10
-        f8 = fields[row, 8]
-        if good:
-            good = fields[row, 9] - f8 == 3 and buf[f8] == 71 and buf[f8 + 1] == 84
-        g0 = fields[row, 9]
-        if good:
-            good = line_end - g0 == 4 * n_samples - 1
-        if good:
-            for s in range(n_samples):
-                o = g0 + 4 * s
-                c0 = buf[o]
-                sep = buf[o + 1]
-                c1 = buf[o + 2]
-                if s < n_samples - 1 and buf[o + 3] != 9:
-                    good = False
-                    break
-                if sep != 124 and sep != 47:
-                    good = False
-                    break
-                a0 = _allele_code(c0)
-                a1 = _allele_code(c1)
-                if a0 == -128 or a1 == -128:
-                    good = False
-                    break
-                gt[row, s, 0] = a0
-                gt[row, s, 1] = a1
-                phased[row, s] = sep == 124
         fast[row] = good
         row += 1
         p = end + 1

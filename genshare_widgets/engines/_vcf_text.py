@@ -112,12 +112,20 @@ def _parse_call(text: bytes) -> tuple[int, int, bool]:
     return codes[0], codes[1] if len(codes) == 2 else -2, phased
 
 
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 class TextVcfReader:
     """Stream text VCFs into a writer, one chunk of records at a time (chunks span files).
 
     The compiled :func:`~genshare_widgets.engines._kernels.scan_vcf_records` finds the fields
     of every line and decodes one-character diploid calls straight into the chunk arrays;
-    Python then reads CHROM/ID/REF/ALT/QUAL/FILTER by slicing, and parses the remaining
+    Python then reads CHROM/ID/REF/ALT/QUAL/FILTER column-wise, and parses the remaining
     records' calls one by one.
     """
 
@@ -137,7 +145,7 @@ class TextVcfReader:
         self.positions = np.empty(chunk, dtype=np.int64)
         self.fast = np.empty(chunk, dtype=bool)
         self.filled = 0
-        self.rows: list[tuple] = []
+        self.blocks: list[tuple] = []  # per-variant columns of the rows scanned so far
         self.slow: list[tuple[int, bytes, bytes, int, Path]] = []
 
     def _error(self, line_no: int, what: str) -> InputFormatError:
@@ -219,43 +227,72 @@ class TextVcfReader:
                 self.writer.contig_lengths[items["ID"]] = int(items["length"])
 
     def _collect(self, data: bytes, lo: int, hi: int, first_line: int) -> None:
-        """Per-variant fields of rows lo..hi (their genotypes are already in place or queued)."""
+        """Per-variant fields of rows lo..hi (their genotypes are already in place or queued).
+
+        Column-wise: the CHROM..FILTER text of every row is joined and split once (C loops),
+        so no Python work is done per record except for rare multi-allelic or non-PASS rows.
+        """
+        if hi <= lo:
+            return
+        f = self.fields[lo:hi]
+        bad = np.flatnonzero(f[:, 9] > f[:, 10])
+        if len(bad):
+            row = f[bad[0]].tolist()
+            n_cols = sum(1 for x in row[1:10] if x <= row[10]) + 1
+            raise self._error(first_line + int(bad[0]), f"{n_cols} columns, expected {9 + self.n}")
+        bad = np.flatnonzero(self.positions[lo:hi] < 0)
+        if len(bad):
+            row = f[bad[0]].tolist()
+            raise self._error(
+                first_line + int(bad[0]),
+                f"position {data[row[1] : row[2] - 1].decode(errors='replace')!r} is not "
+                "an integer",
+            )
+        starts, ends = f[:, 0].tolist(), (f[:, 7] - 1).tolist()
+        text = b"\t".join([data[a:b] for a, b in zip(starts, ends, strict=True)])
+        cols = text.decode().split("\t")
+        if len(cols) != 7 * (hi - lo):
+            raise self._error(first_line, "a record's first seven columns cannot be read")
         w = self.writer
-        fields = self.fields[lo:hi].tolist()
-        positions = self.positions[lo:hi].tolist()
-        fast = self.fast[lo:hi].tolist()
-        for j, (f, pos, is_fast) in enumerate(zip(fields, positions, fast, strict=True)):
-            line_no = first_line + j
-            if f[9] > f[10]:
-                n_cols = sum(1 for x in f[1:10] if x <= f[10]) + 1
-                raise self._error(line_no, f"{n_cols} columns, expected {9 + self.n}")
-            if pos < 0:
-                raise self._error(
-                    line_no,
-                    f"position {data[f[1] : f[2] - 1].decode(errors='replace')!r} is not "
-                    "an integer",
-                )
-            alt = data[f[4] : f[5] - 1]
-            qual = data[f[5] : f[6] - 1]
-            flt = data[f[6] : f[7] - 1]
-            ident = data[f[2] : f[3] - 1]
-            self.rows.append(
+        known = w._contig_index
+        contig = [known.get(c) if c in known else w.contig_code(c) for c in cols[0::7]]
+        ref, alt = cols[3::7], cols[4::7]
+        multi = [j for j, a in enumerate(alt) if "," in a]
+        width = 2 + (max(alt[j].count(",") for j in multi) if multi else 0)
+        alleles = np.full((hi - lo, width), "", dtype=object)
+        alleles[:, 0] = ref
+        alleles[:, 1] = alt
+        alleles[:, 1][alleles[:, 1] == "."] = ""
+        for j in multi:
+            parts = alt[j].split(",")
+            alleles[j, 1 : 1 + len(parts)] = parts
+        ids = np.array(cols[2::7], dtype=object)
+        ids[ids == "."] = ""
+        quals = cols[5::7]
+        try:
+            quality = np.array([q if q != "." else "nan" for q in quals]).astype(np.float64)
+        except ValueError:
+            j = next(i for i, q in enumerate(quals) if q != "." and not _is_float(q))
+            raise self._error(first_line + j, f"QUAL {quals[j]!r} is not a number") from None
+        filter_memo: dict[str, list[int]] = {".": [0], "PASS": [0]}
+        filters = []
+        for flt in cols[6::7]:
+            codes = filter_memo.get(flt)
+            if codes is None:
+                codes = filter_memo[flt] = [w.filter_code(x) for x in flt.split(";")]
+            filters.append(codes)
+        self.blocks.append((contig, alleles, ids, quality, filters))
+        for j in np.flatnonzero(~self.fast[lo:hi]).tolist():
+            row = f[j].tolist()
+            self.slow.append(
                 (
-                    w.contig_code(data[f[0] : f[1] - 1].decode()),
-                    pos,
-                    [data[f[3] : f[4] - 1].decode()]
-                    + ([] if alt == b"." else alt.decode().split(",")),
-                    "" if ident == b"." else ident.decode(),
-                    float("nan") if qual == b"." else float(qual),
-                    [0]
-                    if flt in (b".", b"PASS")
-                    else [w.filter_code(x) for x in flt.decode().split(";")],
+                    lo + j,
+                    data[row[8] : row[9] - 1],
+                    data[row[9] : row[10]],
+                    first_line + j,
+                    self.path,
                 )
             )
-            if not is_fast:
-                self.slow.append(
-                    (lo + j, data[f[8] : f[9] - 1], data[f[9] : f[10]], line_no, self.path)
-                )
 
     def flush(self) -> None:
         """Parse the queued careful-path calls and write the buffered records as one chunk."""
@@ -265,20 +302,26 @@ class TextVcfReader:
         for i, fmt, blob, line_no, path in self.slow:
             self.path = path
             self._parse_slow(self.gt, self.phased, i, fmt, blob, line_no)
-        rows = self.rows
+        blocks = self.blocks
+        width = max(b[1].shape[1] for b in blocks)
+        alleles = np.full((k, width), "", dtype=object)
+        row = 0
+        for b in blocks:
+            alleles[row : row + len(b[1]), : b[1].shape[1]] = b[1]
+            row += len(b[1])
         self.writer.add_chunk(
-            contig=np.array([r[0] for r in rows]),
-            position=np.array([r[1] for r in rows]),
-            alleles=[r[2] for r in rows],
-            ids=[r[3] for r in rows],
-            quality=[r[4] for r in rows],
-            filters=[r[5] for r in rows],
+            contig=np.concatenate([np.asarray(b[0], dtype=np.int16) for b in blocks]),
+            position=self.positions[:k].copy(),
+            alleles=alleles,
+            ids=np.concatenate([b[2] for b in blocks]),
+            quality=np.concatenate([b[3] for b in blocks]),
+            filters=[codes for b in blocks for codes in b[4]],
             genotypes=self.gt[:k],
             phased=self.phased[:k],
         )
         if self.on_flush is not None:
             self.on_flush(k)
-        self.rows, self.slow, self.filled = [], [], 0
+        self.blocks, self.slow, self.filled = [], [], 0
 
     def _parse_slow(self, gt, phased, i: int, fmt: bytes, blob: bytes, line_no: int) -> None:
         if not (fmt == b"GT" or fmt.startswith(b"GT:")):

@@ -107,9 +107,9 @@ class VcfZarrWriter:
         self._filter_index = {"PASS": 0}
         self._contig: list[np.ndarray] = []
         self._position: list[np.ndarray] = []
-        self._alleles: list[list[str]] = []
-        self._ids: list[str] = []
-        self._quality: list[float] = []
+        self._alleles: list[np.ndarray] = []  # object (variants, alleles) blocks
+        self._ids: list[np.ndarray] = []
+        self._quality: list[np.ndarray] = []
         self._filter_rows: list[list[int]] = []
         self.n_variants = 0
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genshare-zarr")
@@ -167,14 +167,19 @@ class VcfZarrWriter:
         *,
         contig: np.ndarray,
         position: np.ndarray,
-        alleles: list[list[str]],
-        ids: list[str],
-        quality: list[float],
+        alleles: list[list[str]] | np.ndarray,
+        ids: list[str] | np.ndarray,
+        quality: list[float] | np.ndarray,
         filters: list[list[int]],
         genotypes: np.ndarray,
         phased: np.ndarray,
     ) -> None:
-        """Append one block of variants (genotypes int8 (variants, samples, ploidy))."""
+        """Append one block of variants (genotypes int8 (variants, samples, ploidy)).
+
+        ``alleles`` is a list of allele lists (REF first) or an object array (variants,
+        width) padded with ""; ``ids`` uses "" for a missing ID; ``filters`` lists FILTER codes
+        per variant (see :meth:`filter_code`).
+        """
         n = len(position)
         if n == 0:
             return
@@ -191,9 +196,14 @@ class VcfZarrWriter:
         )
         self._contig.append(np.asarray(contig, dtype=np.int16))
         self._position.append(np.asarray(position, dtype=np.int32))
-        self._alleles.extend(alleles)
-        self._ids.extend(ids)
-        self._quality.extend(quality)
+        if not isinstance(alleles, np.ndarray):
+            block = np.full((n, max((len(a) for a in alleles), default=2)), "", dtype=object)
+            for i, row in enumerate(alleles):
+                block[i, : len(row)] = row
+            alleles = block
+        self._alleles.append(alleles)
+        self._ids.append(np.asarray(ids, dtype=object))
+        self._quality.append(np.asarray(quality, dtype=np.float32))
         self._filter_rows.extend(filters)
         self.n_variants += n
 
@@ -231,16 +241,22 @@ class VcfZarrWriter:
         for name, values, dtype, fill in (
             ("variant_contig", contig, "i2", 0),
             ("variant_position", position, "i4", 0),
-            ("variant_quality", np.asarray(self._quality, dtype=np.float32), "f4", np.nan),
+            (
+                "variant_quality",
+                np.concatenate(self._quality) if self._quality else np.zeros(0, np.float32),
+                "f4",
+                np.nan,
+            ),
         ):
             arr = self._array(name, (n,), vchunk, dtype, ["variants"], fill_value=fill)
             if n:
                 arr[:] = values
-        width = max((len(a) for a in self._alleles), default=2)
-        width = max(width, 2)
+        width = max(max((a.shape[1] for a in self._alleles), default=2), 2)
         allele = np.full((n, width), "", dtype=object)
-        for i, row in enumerate(self._alleles):
-            allele[i, : len(row)] = row
+        row = 0
+        for block in self._alleles:
+            allele[row : row + len(block), : block.shape[1]] = block
+            row += len(block)
         arr = self._array(
             "variant_allele",
             (n, width),
@@ -251,7 +267,7 @@ class VcfZarrWriter:
         )
         if n:
             arr[:] = allele
-        ids = np.array(self._ids, dtype=object)
+        ids = np.concatenate(self._ids) if self._ids else np.zeros(0, dtype=object)
         arr = self._array("variant_id", (n,), vchunk, str, ["variants"], fill_value="")
         if n:
             arr[:] = ids
@@ -259,8 +275,11 @@ class VcfZarrWriter:
         if n:
             arr[:] = ids == ""
         vfilter = np.zeros((n, len(self.filters)), dtype=bool)
-        for i, codes in enumerate(self._filter_rows):
-            vfilter[i, codes] = True
+        single = np.array([c[0] if len(c) == 1 else -1 for c in self._filter_rows], np.int64)
+        one = np.flatnonzero(single >= 0)
+        vfilter[one, single[one]] = True
+        for i in np.flatnonzero(single < 0):  # no FILTER code, or several
+            vfilter[i, self._filter_rows[i]] = True
         arr = self._array(
             "variant_filter",
             (n, len(self.filters)),
