@@ -32,6 +32,8 @@ def package_versions() -> dict[str, str]:
         "xarray",
         "dask",
         "zarr",
+        "distributed",
+        "fsspec",
         "cyvcf2",
         "msprime",
         "stdpopsim",
@@ -102,7 +104,8 @@ def run_stats(
     command: list[str] | None = None,
 ) -> dict[str, Path]:
     """Compute and write the requested statistics; returns {file name: final path}."""
-    from genshare_widgets.counts import allele_counts_by_group
+    from genshare_widgets.counts import allele_counts_by_group, pass_scheduler
+    from genshare_widgets.engines._distributed import resolve_scheduler
     from genshare_widgets.samples import pca, sample_stats
 
     if by not in cohort.samples.columns:
@@ -157,6 +160,7 @@ def run_stats(
             "files": cohort.provenance.get("files"),
             "store_key": cohort.provenance.get("store_key"),
             "engine": cohort.engine,
+            "dask_scheduler": resolve_scheduler(pass_scheduler(cohort)) or "local threads",
             "by": by,
             "statistics": sorted(tables),
             "filters": {

@@ -14,7 +14,7 @@ from genshare_widgets.engines._store import (
     store_path,
     store_provenance,
 )
-from genshare_widgets.engines.dask_engine import open_store
+from genshare_widgets.engines.dask_engine import is_url, open_store
 
 __all__ = [
     "INGEST_FORMAT_VERSION",
@@ -24,6 +24,7 @@ __all__ = [
     "ingest_plink",
     "ingest_vcfs",
     "is_complete",
+    "is_url",
     "open_store",
     "read_bim",
     "read_fam",
