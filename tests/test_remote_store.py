@@ -35,13 +35,22 @@ class _LoggingHandler(SimpleHTTPRequestHandler):
         return
 
 
+class _NoListingHandler(_LoggingHandler):
+    """Like a static host or a bucket's HTTPS endpoint: files only, no folder listings."""
+
+    def list_directory(self, path):
+        self.send_error(404, "no listing")
+        return None
+
+
 class CountingServer(ThreadingHTTPServer):
     """A loopback HTTP server over ``root`` that remembers the paths it was asked for."""
 
     daemon_threads = True
 
-    def __init__(self, root) -> None:
-        super().__init__(("127.0.0.1", 0), functools.partial(_LoggingHandler, directory=root))
+    def __init__(self, root, *, listings: bool = True) -> None:
+        handler = _LoggingHandler if listings else _NoListingHandler
+        super().__init__(("127.0.0.1", 0), functools.partial(handler, directory=root))
         self.lock = threading.Lock()
         self.requests: list[str] = []
 
@@ -134,6 +143,38 @@ def test_remote_errors_name_the_url(store_server, monkeypatch):
         open_cohort("https://example.org/cohort.vcz")  # refused before any network access
     with pytest.raises(GenShareError, match="storage_options apply to a URL"):
         open_cohort("sim-ooa", storage_options={"anon": True})
+
+
+def test_consolidated_store_needs_no_folder_listing(sim_ooa, populations_tsv, tmp_path):
+    """A server without folder listings serves a store with consolidated metadata; without
+    it, the error names the URL."""
+    import shutil
+
+    import zarr
+
+    plain = tmp_path / "plain.vcz"
+    shutil.copytree(sim_ooa.store_path, plain)
+    consolidated = tmp_path / "consolidated.vcz"
+    shutil.copytree(sim_ooa.store_path, consolidated)
+    zarr.consolidate_metadata(str(consolidated), zarr_format=2)
+    server = CountingServer(tmp_path, listings=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        remote = open_cohort(f"{base}/consolidated.vcz", samples=populations_tsv)
+        region = "1:2000000-3000000"
+        xr.testing.assert_identical(
+            allele_counts_by_group(remote, region=region).drop_attrs(),
+            allele_counts_by_group(sim_ooa, region=region).drop_attrs(),
+        )
+        assert not any(p.endswith("/") for p in server.requests)  # nothing was listed
+        with pytest.raises(GenShareError, match=re.escape(f"{base}/plain.vcz") + ".*list"):
+            open_cohort(f"{base}/plain.vcz", samples=populations_tsv)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 @pytest.mark.slow

@@ -2,8 +2,10 @@
 
 A store is a local folder or a URL that fsspec understands (``https://``, ``s3://``,
 ``gs://``, ``file://``...). A remote store is read in place: opening fetches its metadata
-(``.zgroup``, ``.zattrs``, ``.zarray`` files, and the small variant arrays when a statistic
-needs them); a genotype pass then fetches only the ``call_genotype`` chunks it touches.
+(``.zgroup``, ``.zattrs``, ``.zarray`` files, or one ``.zmetadata`` when the store has
+consolidated metadata; then the small variant arrays when a statistic needs them); a genotype
+pass fetches only the ``call_genotype`` chunks it touches. Without consolidated metadata the
+store's folder must be listable (object stores are; a plain HTTP server must list folders).
 """
 
 import os
@@ -64,10 +66,12 @@ def _open_remote(url: str, storage_options: dict[str, Any] | None, kwargs: dict[
         raise GenShareError(f"{url}: this kind of URL needs another package ({exc})") from None
     errors = _remote_errors()
     try:
-        # One metadata request tells a store from anything else, before xarray lists the
-        # folder (an HTTP server must list folders: python -m http.server does).
-        zarr.open_group(store, mode="r", zarr_format=2)
-        return xr.open_zarr(store, consolidated=False, **kwargs)
+        # A few metadata requests tell a store from anything else. With consolidated
+        # metadata (.zmetadata) the arrays are known at once; without it xarray lists the
+        # folder, which an HTTP server must then allow (python -m http.server does).
+        group = zarr.open_group(store, mode="r", zarr_format=2)
+        consolidated = group.metadata.consolidated_metadata is not None
+        ds = xr.open_zarr(store, consolidated=consolidated, **kwargs)
     except errors as exc:
         raise InputFormatError(
             f"{url}: not a reachable VCF-Zarr store ({type(exc).__name__}: {exc}). Check the "
@@ -75,6 +79,13 @@ def _open_remote(url: str, storage_options: dict[str, Any] | None, kwargs: dict[
             "this machine can reach it; a public bucket may need storage options such as "
             "{'anon': True} (s3) or {'token': 'anon'} (gs)."
         ) from None
+    if not ds.data_vars and not consolidated:
+        raise InputFormatError(
+            f"{url}: the store's root answers but no array could be found: the server does not "
+            "list folders. Serve the store with folder listings, or consolidate its metadata "
+            "once where it is written (zarr.consolidate_metadata(STORE, zarr_format=2))."
+        )
+    return ds
 
 
 def open_store(path: Path | str, *, storage_options: dict[str, Any] | None = None):
