@@ -2,7 +2,9 @@
 
 Every row is a whole process (imports included) timed from the outside, with its peak resident
 memory from the kernel (``wait4`` rusage). Ratios compare GenShare with each peer *in the same
-run*. Usage::
+run*. The ``freq+fst/dask-distributed`` row is GenShare itself with ``--scheduler``: a local
+Dask scheduler and two single-threaded workers, started and warmed up before the timing (the
+workers' memory is not in the row's peak: it is the client process's). Usage::
 
     python benchmarks/run.py                 # 1,500 samples (3 × 500), 15 Mb and 30 Mb
     python benchmarks/run.py --smoke         # tiny, for the test suite (checks the script works)
@@ -155,6 +157,26 @@ def bench_size(n_per_pop: int, length: int, work: Path, pca_k: int) -> dict:
         ],
         env=env,
     )
+    # The same command on a Dask cluster: a scheduler + 2 single-threaded workers started (and
+    # warmed up: imports, compiled kernel) outside the timed region, on this same machine.
+    from genshare_widgets.engines._cluster_processes import LocalDaskProcesses
+
+    with LocalDaskProcesses(work / "dask-cluster", n_workers=2, nthreads=1) as cluster:
+        freq_fst = [
+            *genshare,
+            "stats",
+            str(store),
+            "--samples",
+            str(pops),
+            "--freq",
+            "--fst",
+            "--scheduler",
+            cluster.address,
+        ]
+        run([*freq_fst, "--region", "1:1-200000", "--out", str(work / "gs_warmup")], env=env)
+        rows["freq+fst/dask-distributed"] = run(
+            [*freq_fst, "--out", str(work / "gs_stats_distributed")], env=env
+        )
     if plink2:
         pheno = work / "pheno.tsv"
         pheno.write_text(

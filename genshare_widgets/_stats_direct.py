@@ -285,6 +285,7 @@ def run_stats_direct(
             },
             cohort_id=path.name,
             engine="dask",
+            dask_scheduler="local threads",
             by=by,
             files_written=written_names,
             filters={

@@ -33,6 +33,8 @@ def package_versions() -> dict[str, str]:
         "xarray",
         "dask",
         "zarr",
+        "distributed",
+        "fsspec",
         "cyvcf2",
         "msprime",
         "stdpopsim",
@@ -112,7 +114,8 @@ def run_stats(
     command: list[str] | None = None,
 ) -> dict[str, Path]:
     """Compute and write the requested statistics; returns {file name: final path}."""
-    from genshare_widgets.counts import allele_counts_by_group
+    from genshare_widgets.counts import allele_counts_by_group, pass_scheduler
+    from genshare_widgets.engines._distributed import resolve_scheduler
     from genshare_widgets.samples import pca, sample_stats
 
     if by not in cohort.samples.columns:
@@ -163,6 +166,7 @@ def run_stats(
             cohort.provenance,
             cohort_id=cohort.id,
             engine=cohort.engine,
+            dask_scheduler=resolve_scheduler(pass_scheduler(cohort)) or "local threads",
             by=by,
             files_written=sorted(tables),
             filters={
@@ -210,6 +214,7 @@ def stats_provenance(
     *,
     cohort_id: str,
     engine: str,
+    dask_scheduler: str,
     by: str,
     files_written: list[str],
     filters: dict[str, Any],
@@ -227,6 +232,7 @@ def stats_provenance(
         "files": source.get("files"),
         "store_key": source.get("store_key"),
         "engine": engine,
+        "dask_scheduler": dask_scheduler,
         "genotype_pass": genotype_pass,
         "by": by,
         "statistics": files_written,

@@ -169,6 +169,13 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
     help="Sample column that defines the groups (population, superpopulation, sex...).",
 )
 @click.option("--engine", type=click.Choice(["dask", "hail"]), default="dask", show_default=True)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run the genotype passes on this Dask cluster (tcp://HOST:PORT); its workers must "
+    "reach SOURCE (shared file system or URL). Default: $GENSHARE_DASK_SCHEDULER, else this "
+    "machine.",
+)
 @click.option("--region", help="CHR or CHR:START-END (1-based, inclusive).")
 @click.option(
     "--min-maf", type=float, help="Keep variants with MAF >= F over all analysed samples."
@@ -208,6 +215,7 @@ def stats(
     samples,
     by,
     engine,
+    scheduler,
     region,
     min_maf,
     snps_only,
@@ -226,10 +234,13 @@ def stats(
 
     Without a statistic flag, freq, fst, het, sfs and shared are all written. Only biallelic
     variants are analysed; provenance.json records the source, filters and versions.
+    SOURCE may also be the URL of a VCF-Zarr store (https://, s3://, gs://), read in place.
 
     \b
-    Example:
+    Examples:
       genshare stats 1kg-phase3-subset --by superpopulation --fst --het --out results/
+      genshare stats /shared/cohort.vcz --samples pops.tsv --scheduler tcp://10.0.0.5:8786 \\
+          --fst --out results/
     """
     from genshare_widgets._stats_run import STATISTICS, run_stats
 
@@ -247,6 +258,7 @@ def stats(
         engine == "dask"
         and len(source) == 1
         and not (pca_k or sample_stats)
+        and not (scheduler or os.environ.get("GENSHARE_DASK_SCHEDULER"))
         and os.environ.get("GENSHARE_DIRECT", "1") != "0"
     ):
         # A prepared local store: count straight from its bit-plane chunks (no xarray/dask);
@@ -273,7 +285,7 @@ def stats(
     from genshare_widgets.cohort import open_cohort
 
     src = source[0] if len(source) == 1 else list(source)
-    cohort = open_cohort(src, engine=engine, samples=samples)
+    cohort = open_cohort(src, engine=engine, samples=samples, scheduler=scheduler)
     written = run_stats(
         cohort,
         out_dir,

@@ -1,7 +1,9 @@
 """Open a cohort lazily: a catalog id, VCF/BCF file(s), a VCF-Zarr store or a PLINK 1 prefix.
 
 Opening converts genotype files into a VCF-Zarr store once (content-keyed cache, progress bar),
-then reads metadata only: later opens of a prepared cohort touch no genotype chunk.
+then reads metadata only: later opens of a prepared cohort touch no genotype chunk. A store at
+a URL (``https://.../cohort.vcz``, ``s3://...``, ``gs://...``) is read in place: never copied,
+converted or hashed; its provenance records the URL.
 """
 
 import glob
@@ -24,6 +26,7 @@ from genshare_widgets.engines import (
     ingest_plink,
     ingest_vcfs,
     is_complete,
+    is_url,
     open_store,
     store_key,
     store_path,
@@ -58,23 +61,30 @@ class Cohort:
         Sample table (pandas), indexed by sample id in genotype column order; canonical
         columns ``population``, ``superpopulation``, ``sex`` where known.
     store_path
-        The VCF-Zarr store the genotypes come from.
+        The VCF-Zarr store the genotypes come from: a local folder, or the URL of a remote
+        store (a string).
     entry
         The catalog entry, for catalog cohorts.
     provenance
         Source, catalog version, input file hashes, store key, package version.
     sample_report
         How the sample table matched the genotypes (counts of unmatched samples each way).
+    engine
+        ``"dask"``.
+    scheduler
+        Where genotype passes run by default: a Dask cluster address (``tcp://HOST:PORT``), a
+        local Dask scheduler name, or None (``$GENSHARE_DASK_SCHEDULER``, else local threads).
     """
 
     id: str
     genotypes: Any
     samples: pd.DataFrame
-    store_path: Path
+    store_path: Path | str
     entry: CohortEntry | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     sample_report: dict[str, Any] = field(default_factory=dict)
     engine: str = "dask"
+    scheduler: str | None = None
 
     @property
     def n_samples(self) -> int:
@@ -366,6 +376,8 @@ def open_cohort(
     samples: str | Path | None = None,
     variants_chunk_size: int = 10_000,
     progress: bool | None = None,
+    scheduler: str | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> Cohort:
     """Open a cohort lazily.
 
@@ -373,8 +385,9 @@ def open_cohort(
     ----------
     source
         A catalog id (``"sim-ooa"``), a VCF/BCF path (several paths or a glob allowed;
-        plain gzip accepted), a VCF-Zarr store folder, or a PLINK 1 prefix (``data/hm3``
-        or ``data/hm3.bed``).
+        plain gzip accepted), a VCF-Zarr store folder or the URL of one (``https://``,
+        ``s3://``, ``gs://``, any fsspec URL; read in place, chunk by chunk), or a PLINK 1
+        prefix (``data/hm3`` or ``data/hm3.bed``).
     engine
         ``"dask"`` (default). ``"hail"`` is planned and raises a clear error for now.
     samples
@@ -384,12 +397,25 @@ def open_cohort(
         Variants per chunk in the converted store (part of the cache key).
     progress
         Show a progress bar while converting (default: on unless ``GENSHARE_PROGRESS=0``).
+    scheduler
+        Where the genotype passes run: the address of a ``dask.distributed`` scheduler
+        (``tcp://HOST:PORT``), whose workers must reach the store (shared file system or a
+        URL), or a local Dask scheduler name. Default: ``$GENSHARE_DASK_SCHEDULER``, else
+        Dask's local threads. The client connects at the first genotype pass.
+    storage_options
+        Options for the fsspec file system of a URL source (e.g. ``{"anon": True}`` for a
+        public S3 bucket, ``{"token": "anon"}`` for a public Google Cloud bucket).
 
     Examples
     --------
     >>> cohort = open_cohort("sim-ooa")  # doctest: +SKIP
     >>> cohort.populations()  # doctest: +SKIP
+    >>> remote = open_cohort("https://example.org/cohort.vcz", samples="pops.tsv")  # doctest: +SKIP
     """
+    from genshare_widgets.engines._distributed import check_scheduler
+
+    if scheduler is not None:
+        check_scheduler(scheduler)
     if engine not in ENGINES:
         raise GenShareError(f"unknown engine {engine!r}; choose one of {ENGINES}")
     if engine == "hail":
@@ -398,19 +424,29 @@ def open_cohort(
         )
     entry = None
     table_path: Path | None = None
-    if isinstance(source, str) and not _looks_like_path(source):
+    store: Path | str
+    catalog_version: str | None = None
+    spec: SampleTableSpec | None = None
+    hashes: list[dict[str, str]] = []
+    remote = is_url(source)
+    if storage_options is not None and not remote:
+        raise GenShareError(
+            f"storage_options apply to a URL source; {source!r} is not a URL (https://, s3://...)"
+        )
+    if isinstance(source, str) and remote:  # read in place: not converted, not hashed
+        store = source.rstrip("/")
+        cohort_id = store.rsplit("/", 1)[-1]
+    elif isinstance(source, str) and not _looks_like_path(source):
         catalog = load_catalog()
         entry = get_entry(source, catalog=catalog)
         store, table_path, hashes = _open_entry(entry, variants_chunk_size, progress)
         cohort_id = entry.id
         spec = entry.samples
-        catalog_version: str | None = catalog.catalog_version
+        catalog_version = catalog.catalog_version
     else:
         paths = _expand_paths(source)
         store, cohort_id, hashes = _open_paths(paths, variants_chunk_size, progress)
-        spec = None
-        catalog_version = None
-    ds = open_store(store)
+    ds = open_store(store, storage_options=storage_options)
     sample_ids = [str(s) for s in ds["sample_id"].values]
     table = None
     table_name = ""
@@ -436,6 +472,8 @@ def open_cohort(
         table_name = table_path.name
     joined, report = _join_samples(sample_ids, table, table_name=table_name)
     ds = _attach_samples(ds, joined)
+    # A remote store's record comes with its root attributes (already fetched by the open).
+    record = ds.attrs.get("genshare_provenance", {}) if remote else store_provenance(Path(store))
     provenance = {
         "source": str(source)
         if not isinstance(source, (list, tuple))
@@ -445,7 +483,8 @@ def open_cohort(
         "entry_version": entry.version if entry else None,
         "files": hashes,
         "store": str(store),
-        "store_key": store_provenance(store).get("key"),
+        "store_key": record.get("key"),
+        "remote": remote,
         "engine": engine,
         "genshare_version": __version__,
     }
@@ -458,4 +497,5 @@ def open_cohort(
         provenance=provenance,
         sample_report=report,
         engine=engine,
+        scheduler=scheduler,
     )

@@ -220,6 +220,13 @@ def variant_span(ds, index: np.ndarray):
     return ds.isel(variants=slice(lo, hi)), index - lo
 
 
+def pass_scheduler(cohort, scheduler: str | None = None) -> str | None:
+    """Where a genotype pass over ``cohort`` runs: ``scheduler`` if given, else the cohort's
+    (``open_cohort(..., scheduler=...)``); None lets ``$GENSHARE_DASK_SCHEDULER`` or Dask's
+    local threads decide."""
+    return scheduler or getattr(cohort, "scheduler", None)
+
+
 def allele_counts_by_group(
     cohort,
     *,
@@ -227,8 +234,13 @@ def allele_counts_by_group(
     region: str | None = None,
     min_maf: float | None = None,
     snps_only: bool = False,
+    scheduler: str | None = None,
 ):  # -> xarray.Dataset
     """Per-group allele counts in one genotype pass (see the module docstring for fields).
+
+    The pass runs where ``scheduler`` says: a Dask cluster address (``tcp://HOST:PORT``) or a
+    local scheduler name; by default the cohort's ``scheduler``, else
+    ``$GENSHARE_DASK_SCHEDULER``, else Dask's local threads. Results are the same everywhere.
 
     Examples
     --------
@@ -245,7 +257,9 @@ def allele_counts_by_group(
     index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
     span, rows = variant_span(ds, index)
     raw = (
-        group_counts(span["call_genotype"], codes, len(names))[rows]
+        group_counts(
+            span["call_genotype"], codes, len(names), scheduler=pass_scheduler(cohort, scheduler)
+        )[rows]
         if len(index)
         else np.zeros((0, len(names), len(FIELDS)), dtype=np.int32)
     )

@@ -22,16 +22,24 @@ import numpy as np
 import pandas as pd
 
 from genshare_widgets._errors import GenShareError
-from genshare_widgets.counts import allele_counts_by_group, variant_selection, variant_span
+from genshare_widgets.counts import (
+    allele_counts_by_group,
+    pass_scheduler,
+    variant_selection,
+    variant_span,
+)
 
 
-def sample_stats(cohort, *, region: str | None = None, snps_only: bool = False) -> pd.DataFrame:
+def sample_stats(
+    cohort, *, region: str | None = None, snps_only: bool = False, scheduler: str | None = None
+) -> pd.DataFrame:
     """Observed heterozygosity and missingness of every sample over the selected variants.
 
     Biallelic variants only (as everywhere). Columns: ``n_variants``, ``n_called`` (both
     alleles called), ``n_het``, ``observed_het`` (= n_het / n_called), ``n_missing`` (no allele
     called), ``missingness`` (= n_missing / n_variants), ``n_partial`` (one allele called:
-    haploid or half-missing calls).
+    haploid or half-missing calls). ``scheduler``: where the pass runs, as in
+    :func:`~genshare_widgets.counts.allele_counts_by_group`.
 
     Examples
     --------
@@ -45,7 +53,7 @@ def sample_stats(cohort, *, region: str | None = None, snps_only: bool = False) 
     keep = np.zeros(span.sizes["variants"], dtype=bool)
     keep[rows] = True
     raw = (
-        sample_counts(span["call_genotype"], keep)
+        sample_counts(span["call_genotype"], keep, scheduler=pass_scheduler(cohort, scheduler))
         if len(index)
         else np.zeros((ds.sizes["samples"], len(SAMPLE_FIELDS)), np.int64)
     )
@@ -79,7 +87,14 @@ def _fix_signs(vectors: np.ndarray) -> np.ndarray:
 
 
 def _randomized_eigs(
-    genotypes, p: np.ndarray, k: int, *, seed: int, oversample: int = 10, n_iter: int = 4
+    genotypes,
+    p: np.ndarray,
+    k: int,
+    *,
+    seed: int,
+    oversample: int = 10,
+    n_iter: int = 4,
+    scheduler: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k eigenpairs of X Xᵀ by a randomized range finder (Halko et al. 2011) with power
     iterations; each product X Xᵀ q is one streaming pass, X is never stored."""
@@ -91,7 +106,9 @@ def _randomized_eigs(
 
     def times_xxt(q: np.ndarray) -> np.ndarray:
         q32 = q.astype(np.float32)
-        return reduce_standardized(genotypes, p, lambda x: x.T @ (x @ q32), q.shape)
+        return reduce_standardized(
+            genotypes, p, lambda x: x.T @ (x @ q32), q.shape, scheduler=scheduler
+        )
 
     q, _ = np.linalg.qr(times_xxt(rng.standard_normal((n, width))))
     for _ in range(n_iter):
@@ -112,11 +129,14 @@ def pca(
     snps_only: bool = False,
     method: str = "auto",
     seed: int = 0,
+    scheduler: str | None = None,
 ) -> PCAResult:
     """Principal components of the samples (see the module docstring for the method).
 
     ``by`` only labels the samples in the output (``group`` column); every sample enters the
     PCA. ``method`` is ``"exact"``, ``"randomized"`` or ``"auto"`` (exact up to 5,000 samples).
+    ``scheduler``: where the genotype passes run, as in
+    :func:`~genshare_widgets.counts.allele_counts_by_group`.
 
     Examples
     --------
@@ -133,8 +153,14 @@ def pca(
     if method not in ("exact", "randomized"):
         raise GenShareError(f"unknown PCA method {method!r}; use 'exact' or 'randomized'")
     everyone = pd.Series("all", index=cohort.samples.index, name="all")
+    scheduler = pass_scheduler(cohort, scheduler)
     counts = allele_counts_by_group(
-        cohort, by=everyone, region=region, min_maf=min_maf, snps_only=snps_only
+        cohort,
+        by=everyone,
+        region=region,
+        min_maf=min_maf,
+        snps_only=snps_only,
+        scheduler=scheduler,
     )
     called = counts["called_count"].values[:, 0].astype(np.float64)
     dosage_sum = 2.0 * counts["hom_alt_count"].values[:, 0] + counts["het_count"].values[:, 0]
@@ -154,7 +180,7 @@ def pca(
     p = p_span
     m = len(index)
     if method == "exact":
-        gram = gram_matrix(genotypes, p) / m
+        gram = gram_matrix(genotypes, p, scheduler=scheduler) / m
         values, vectors = np.linalg.eigh(gram)
         order = np.argsort(values)[::-1]
         trace = float(np.trace(gram))
@@ -162,10 +188,13 @@ def pca(
     else:
         from genshare_widgets.engines._sample_pass import reduce_standardized
 
-        values, vectors = _randomized_eigs(genotypes, p, k, seed=seed)
+        values, vectors = _randomized_eigs(genotypes, p, k, seed=seed, scheduler=scheduler)
         values = values / m
         # trace of X Xᵀ / M: the sum of squared standardised genotypes over M
-        trace = float(reduce_standardized(genotypes, p, lambda x: np.sum(x * x), ())) / m
+        squares = reduce_standardized(
+            genotypes, p, lambda x: np.sum(x * x), (), scheduler=scheduler
+        )
+        trace = float(squares) / m
     vectors = _fix_signs(vectors)
     names = [f"PC{i + 1}" for i in range(k)]
     coords = pd.DataFrame(vectors, columns=names, index=cohort.samples.index)

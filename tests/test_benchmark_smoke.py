@@ -28,7 +28,12 @@ def test_benchmark_smoke_run(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     table = run.stdout
-    for row in ("| ingest | genshare |", "| freq+fst | genshare |", "| pca | genshare |"):
+    for row in (
+        "| ingest | genshare |",
+        "| freq+fst | genshare |",
+        "| freq+fst | dask-distributed |",
+        "| pca | genshare |",
+    ):
         assert row in table
     assert "| ingest | plink2 |" in table and "| freq+fst | scikit-allel |" in table
     assert (tmp_path / "r.json").is_file()

@@ -73,11 +73,12 @@ def test_engine_not_yet_available_is_explained(engine):
 
 
 def test_import_is_light():
-    """Importing the package touches no heavy module (xarray, dask, zarr, numba) and no network."""
+    """Importing the package touches no heavy module (xarray, dask, dask.distributed, zarr,
+    numba, fsspec) and no network."""
     code = (
         "import sys, genshare_widgets as gs; "
-        "print(sorted(m for m in ('xarray', 'dask', 'zarr', 'numba', 'cyvcf2', 'pooch') "
-        "if m in sys.modules))"
+        "print(sorted(m for m in ('xarray', 'dask', 'zarr', 'numba', 'cyvcf2', 'pooch', "
+        "'distributed', 'fsspec', 'aiohttp') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

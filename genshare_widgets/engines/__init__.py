@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         store_path,
         store_provenance,
     )
-    from genshare_widgets.engines.dask_engine import open_store
+    from genshare_widgets.engines.dask_engine import is_url, open_store
 
 _LAZY = {
     "ingest_plink": "_ingest_plink",
@@ -40,6 +40,7 @@ _LAZY = {
     "store_path": "_store",
     "store_provenance": "_store",
     "open_store": "dask_engine",
+    "is_url": "dask_engine",
 }
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "ingest_plink",
     "ingest_vcfs",
     "is_complete",
+    "is_url",
     "open_store",
     "read_bim",
     "read_fam",

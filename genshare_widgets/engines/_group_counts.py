@@ -2,8 +2,8 @@
 
 Each variant chunk of ``call_genotype`` is reduced to five (variants, groups) integer arrays by
 one matrix product with a one-hot (samples, groups) matrix; chunks run in Dask's threaded
-scheduler (numpy releases the GIL), so memory is bounded by a few chunks whatever the number
-of variants.
+scheduler (numpy releases the GIL) or on a Dask cluster, so memory is bounded by a few chunks
+whatever the number of variants.
 
 Counting rules (DESIGN.md "Statistics"):
 - an allele is *called* when its code is >= 0 (-1 missing, -2 no allele for haploid calls);
@@ -49,6 +49,14 @@ def block_counts(gt: np.ndarray, onehot: np.ndarray) -> np.ndarray:
     return out
 
 
+def _count_block(block: np.ndarray, *, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """One chunk through the compiled kernel. A module-level function, so a Dask cluster's
+    workers import it (and the kernel's on-disk compile cache) instead of unpickling it."""
+    from genshare_widgets.engines._kernels import group_counts_kernel
+
+    return group_counts_kernel(np.ascontiguousarray(block), group, n_groups)
+
+
 def group_counts(
     call_genotype, group: np.ndarray, n_groups: int, *, scheduler: str | None = None
 ) -> np.ndarray:
@@ -56,12 +64,14 @@ def group_counts(
 
     ``group`` gives each sample's group index (-1: not analysed). Chunks run the compiled
     :func:`~genshare_widgets.engines._kernels.group_counts_kernel` (equal to
-    :func:`block_counts`, tested) in Dask's threads. The samples dimension is rechunked to
-    one chunk; the variants chunking of the store is kept.
+    :func:`block_counts`, tested) in Dask's threads, or on the Dask cluster named by
+    ``scheduler`` / ``$GENSHARE_DASK_SCHEDULER`` (see
+    :mod:`genshare_widgets.engines._distributed`). The samples dimension is rechunked to one
+    chunk; the variants chunking of the store is kept.
     """
-    import dask
     import dask.array as da
 
+    from genshare_widgets.engines._distributed import compute
     from genshare_widgets.engines._kernels import group_counts_kernel
 
     group = np.ascontiguousarray(group, dtype=np.int64)
@@ -70,9 +80,10 @@ def group_counts(
         return group_counts_kernel(np.ascontiguousarray(arr, dtype=np.int8), group, n_groups)
     arr = arr.rechunk({1: -1, 2: -1})
     counts = arr.map_blocks(
-        lambda block: group_counts_kernel(np.ascontiguousarray(block), group, n_groups),
+        _count_block,
+        group=group,
+        n_groups=n_groups,
         dtype=np.int32,
         chunks=(arr.chunks[0], (n_groups,), (len(FIELDS),)),
     )
-    with dask.config.set(scheduler=scheduler or dask.config.get("scheduler", "threads")):
-        return counts.compute()
+    return compute(counts, scheduler=scheduler)

@@ -1,7 +1,9 @@
 """The Dask engine's per-sample passes: heterozygosity/missingness and the PCA Gram matrix.
 
 Both reduce each variant chunk to a small per-sample array and add the chunks up, so memory
-stays bounded by a few chunks of genotypes plus a (samples, samples) matrix for PCA.
+stays bounded by a few chunks of genotypes plus a (samples, samples) matrix for PCA. Each pass
+takes ``scheduler``: None (``$GENSHARE_DASK_SCHEDULER`` or Dask's local threads), a local
+scheduler name, or a Dask cluster address (see :mod:`genshare_widgets.engines._distributed`).
 """
 
 import numpy as np
@@ -29,9 +31,11 @@ def sample_block_counts(gt: np.ndarray, keep: np.ndarray | None = None) -> np.nd
     return out
 
 
-def sample_counts(call_genotype, keep: np.ndarray) -> np.ndarray:
+def sample_counts(call_genotype, keep: np.ndarray, *, scheduler: str | None = None) -> np.ndarray:
     """Sum :func:`sample_block_counts` over the variant chunks (rows where ``keep``)."""
     import dask.array as da
+
+    from genshare_widgets.engines._distributed import compute
 
     arr = call_genotype.data if hasattr(call_genotype, "data") else call_genotype
     if not isinstance(arr, da.Array):
@@ -45,7 +49,7 @@ def sample_counts(call_genotype, keep: np.ndarray) -> np.ndarray:
         dtype=np.int64,
         chunks=((1,) * arr.numblocks[0], (arr.shape[1],), (len(SAMPLE_FIELDS),)),
     )
-    return blocks.sum(axis=0).compute()
+    return compute(blocks.sum(axis=0), scheduler=scheduler)
 
 
 def standardized_block(gt: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -69,14 +73,34 @@ def standardized_block(gt: np.ndarray, p: np.ndarray) -> np.ndarray:
     return x
 
 
-def reduce_standardized(call_genotype, p: np.ndarray, block_fn, shape: tuple[int, ...]):
+def _standardized_reduction(
+    gt: np.ndarray, pb: np.ndarray, *, block_fn, shape: tuple[int, ...]
+) -> np.ndarray:
+    """``block_fn`` of one standardised chunk, as a (1, *shape) float64 block (module level, so
+    a Dask cluster's workers import it rather than unpickle it)."""
+    x = standardized_block(gt, pb.reshape(-1))
+    return np.asarray(block_fn(x), dtype=np.float64).reshape((1, *shape))
+
+
+def reduce_standardized(
+    call_genotype,
+    p: np.ndarray,
+    block_fn,
+    shape: tuple[int, ...],
+    *,
+    scheduler: str | None = None,
+):
     """Σ over variant chunks of ``block_fn(X_c)``, X_c the standardised chunk (variants × samples).
 
     The one streaming mechanism behind the PCA passes: ``block_fn`` maps a float32 chunk to a
     float64 array of ``shape`` (e.g. Xᵀ X, Xᵀ X q, or the sum of squares). Rows whose ``p`` is
-    NaN are not in the analysis. Chunks run in Dask's threads; memory stays at a few chunks.
+    NaN are not in the analysis. Chunks run in Dask's threads or on a Dask cluster
+    (``scheduler``); memory stays at a few chunks. ``block_fn`` travels to the cluster's
+    workers by pickle: a module-level function or a lambda of numpy code.
     """
     import dask.array as da
+
+    from genshare_widgets.engines._distributed import compute
 
     arr = call_genotype.data if hasattr(call_genotype, "data") else call_genotype
     if not isinstance(arr, da.Array):
@@ -84,20 +108,18 @@ def reduce_standardized(call_genotype, p: np.ndarray, block_fn, shape: tuple[int
     arr = arr.rechunk({1: -1, 2: -1})
     p_blocks = da.from_array(np.asarray(p, dtype=np.float64), chunks=(arr.chunks[0],))
 
-    def one_block(gt: np.ndarray, pb: np.ndarray) -> np.ndarray:
-        x = standardized_block(gt, pb.reshape(-1))
-        return np.asarray(block_fn(x), dtype=np.float64).reshape((1, *shape))
-
     blocks = da.map_blocks(
-        one_block,
+        _standardized_reduction,
         arr,
         p_blocks[(slice(None),) + (None,) * (arr.ndim - 1)],
         dtype=np.float64,
         chunks=((1,) * arr.numblocks[0], *((n,) for n in shape)),
         new_axis=list(range(arr.ndim, 1 + len(shape))) if len(shape) + 1 > arr.ndim else None,
         drop_axis=list(range(1 + len(shape), arr.ndim)) if len(shape) + 1 < arr.ndim else None,
+        block_fn=block_fn,
+        shape=shape,
     )
-    return blocks.sum(axis=0).compute()
+    return compute(blocks.sum(axis=0), scheduler=scheduler)
 
 
 def _upper_gram(x: np.ndarray) -> np.ndarray:
@@ -106,8 +128,8 @@ def _upper_gram(x: np.ndarray) -> np.ndarray:
     return ssyrk(1.0, x, trans=1)  # xᵀ x, upper triangle only, float32 BLAS
 
 
-def gram_matrix(call_genotype, p: np.ndarray) -> np.ndarray:
+def gram_matrix(call_genotype, p: np.ndarray, *, scheduler: str | None = None) -> np.ndarray:
     """Σ over chunks of Xᵀ X (samples × samples, float64) for the standardised genotypes."""
     n = call_genotype.shape[1]
-    upper = reduce_standardized(call_genotype, p, _upper_gram, (n, n))
+    upper = reduce_standardized(call_genotype, p, _upper_gram, (n, n), scheduler=scheduler)
     return np.triu(upper) + np.triu(upper, 1).T
