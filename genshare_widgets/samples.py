@@ -86,29 +86,40 @@ def _fix_signs(vectors: np.ndarray) -> np.ndarray:
     return vectors * signs
 
 
-def _randomized_eigs(
-    genotypes,
-    p: np.ndarray,
-    k: int,
-    *,
-    seed: int,
-    oversample: int = 10,
-    n_iter: int = 4,
-    scheduler: str | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k eigenpairs of X Xᵀ by a randomized range finder (Halko et al. 2011) with power
-    iterations; each product X Xᵀ q is one streaming pass, X is never stored."""
+def _standardized_pass(cohort, index: np.ndarray, p: np.ndarray, scheduler: str | None):
+    """``reduce(block_fn, shape)``: Σ of ``block_fn`` over blocks of the standardised genotypes
+    of variants ``index`` (ALT frequencies ``p``). Local GenShare stores stream their bit
+    planes (:func:`engines._direct.direct_reduce_standardized`); otherwise the Dask pass runs
+    over ``call_genotype`` (on ``scheduler`` when given)."""
+    from genshare_widgets.counts import _direct_store
+
+    direct = _direct_store(cohort) if scheduler is None else None
+    if direct is not None:
+        from genshare_widgets.engines._direct import direct_reduce_standardized
+
+        return lambda block_fn, shape: direct_reduce_standardized(direct, index, p, block_fn, shape)
     from genshare_widgets.engines._sample_pass import reduce_standardized
 
-    n = genotypes.shape[1]
+    span, rows = variant_span(cohort.genotypes, index)
+    p_span = np.full(span.sizes["variants"], np.nan)  # NaN: variant not in the PCA
+    p_span[rows] = p
+    genotypes = span["call_genotype"]
+    return lambda block_fn, shape: reduce_standardized(
+        genotypes, p_span, block_fn, shape, scheduler=scheduler
+    )
+
+
+def _randomized_eigs(
+    reduce, n: int, k: int, *, seed: int, oversample: int = 10, n_iter: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k eigenpairs of X Xᵀ by a randomized range finder (Halko et al. 2011) with power
+    iterations; each product X Xᵀ q is one streaming pass (``reduce``), X is never stored."""
     width = min(k + oversample, n)
     rng = np.random.default_rng(seed)
 
     def times_xxt(q: np.ndarray) -> np.ndarray:
         q32 = q.astype(np.float32)
-        return reduce_standardized(
-            genotypes, p, lambda x: x.T @ (x @ q32), q.shape, scheduler=scheduler
-        )
+        return reduce(lambda x: x.T @ (x @ q32), q.shape)
 
     q, _ = np.linalg.qr(times_xxt(rng.standard_normal((n, width))))
     for _ in range(n_iter):
@@ -143,8 +154,6 @@ def pca(
     >>> result = pca(open_cohort("hapmap3"), k=4)  # doctest: +SKIP
     >>> result.coordinates[["PC1", "PC2"]].head()  # doctest: +SKIP
     """
-    from genshare_widgets.engines._sample_pass import gram_matrix
-
     n_samples = cohort.n_samples
     if not 1 <= k < n_samples:
         raise GenShareError(f"PCA needs 1 <= k < number of samples ({n_samples}); got k={k}")
@@ -173,28 +182,23 @@ def pca(
         raise GenShareError(
             f"only {len(index)} variants pass the PCA filters (min_maf={min_maf}); relax them"
         )
-    span, rows = variant_span(cohort.genotypes, index)
-    genotypes = span["call_genotype"]
-    p_span = np.full(span.sizes["variants"], np.nan)  # NaN: variant not in the PCA
-    p_span[rows] = p
-    p = p_span
+    from genshare_widgets.engines._sample_pass import _upper_gram
+
+    reduce = _standardized_pass(cohort, index, p, scheduler)
     m = len(index)
+    n = cohort.n_samples
     if method == "exact":
-        gram = gram_matrix(genotypes, p, scheduler=scheduler) / m
+        upper = reduce(_upper_gram, (n, n))
+        gram = (np.triu(upper) + np.triu(upper, 1).T) / m
         values, vectors = np.linalg.eigh(gram)
         order = np.argsort(values)[::-1]
         trace = float(np.trace(gram))
         values, vectors = values[order][:k], vectors[:, order][:, :k]
     else:
-        from genshare_widgets.engines._sample_pass import reduce_standardized
-
-        values, vectors = _randomized_eigs(genotypes, p, k, seed=seed, scheduler=scheduler)
+        values, vectors = _randomized_eigs(reduce, n, k, seed=seed)
         values = values / m
         # trace of X Xᵀ / M: the sum of squared standardised genotypes over M
-        squares = reduce_standardized(
-            genotypes, p, lambda x: np.sum(x * x), (), scheduler=scheduler
-        )
-        trace = float(squares) / m
+        trace = float(reduce(lambda x: np.sum(x * x), ())) / m
     vectors = _fix_signs(vectors)
     names = [f"PC{i + 1}" for i in range(k)]
     coords = pd.DataFrame(vectors, columns=names, index=cohort.samples.index)

@@ -118,7 +118,13 @@ def _direct_vs_dask(cohort, by, region=None):
     index, _, _ = variant_selection(cohort.genotypes, region=region)
     store = open_direct(cohort.store_path)
     got = direct_group_counts(store, codes, len(names), index, threads=2)
-    counts = allele_counts_by_group(cohort, by=by, region=region)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENSHARE_DIRECT", "0")  # the Dask pass over call_genotype
+        counts = allele_counts_by_group(cohort, by=by, region=region)
+    np.testing.assert_array_equal(
+        allele_counts_by_group(cohort, by=by, region=region)["allele_count"].values,
+        counts["allele_count"].values,
+    )
     np.testing.assert_array_equal(counts["variant_index"].values, index)
     expected = np.stack([counts[f].values for f in FIELDS], axis=-1)
     np.testing.assert_array_equal(got, expected)
@@ -223,3 +229,23 @@ def test_cli_hot_path_imports_no_heavy_module(kg_subset, kg_table, tmp_path):
     assert json.loads((tmp_path / "provenance.json").read_text())["genotype_pass"] == (
         "direct-bitplanes"
     )
+
+
+@pytest.mark.parametrize("method", ["exact", "randomized"])
+def test_direct_pca_equals_dask_pca(kg_subset, monkeypatch, method):
+    """The bit-plane PCA pass standardises exactly as the Dask pass (chrX haploid rows go
+    through call_genotype): same eigenvalues and coordinates."""
+    from genshare_widgets.samples import pca
+
+    fast = pca(kg_subset, k=4, method=method)
+    monkeypatch.setenv("GENSHARE_DIRECT", "0")
+    slow = pca(kg_subset, k=4, method=method)
+    np.testing.assert_allclose(
+        fast.eigenvalues["eigenvalue"], slow.eigenvalues["eigenvalue"], rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        fast.coordinates[["PC1", "PC2", "PC3", "PC4"]].to_numpy(),
+        slow.coordinates[["PC1", "PC2", "PC3", "PC4"]].to_numpy(),
+        atol=1e-9,
+    )
+    assert fast.n_variants == slow.n_variants

@@ -34,8 +34,10 @@ def small_sim(sim_ooa):
     return gt, index, naive_counts(gt, groups)
 
 
+@pytest.mark.parametrize("direct", ["1", "0"], ids=["bitplanes", "dask"])
 @pytest.mark.parametrize("chunks", [None, 777, 512])
-def test_counts_equal_naive_reference(sim_ooa, small_sim, chunks):
+def test_counts_equal_naive_reference(sim_ooa, small_sim, chunks, direct, monkeypatch):
+    monkeypatch.setenv("GENSHARE_DIRECT", direct)
     _gt, index, ref = small_sim
     cohort = sim_ooa if chunks is None else open_cohort("sim-ooa", variants_chunk_size=chunks)
     counts = allele_counts_by_group(cohort, by="population")
