@@ -11,7 +11,6 @@ import shutil
 import sys
 import tempfile
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +22,26 @@ if TYPE_CHECKING:  # pandas loads inside the functions: the direct hot path neve
 STATISTICS = ("freq", "fst", "het", "sfs", "shared")
 
 
+def _dist_info_versions() -> dict[str, str]:
+    """{normalised distribution name: version} from the ``*.dist-info`` folder names on
+    ``sys.path`` — what ``importlib.metadata`` reads, without its half-second of imports."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for item in names:
+            if item.endswith(".dist-info") and "-" in item:
+                name, _, ver = item[: -len(".dist-info")].rpartition("-")
+                found.setdefault(name.lower().replace("-", "_").replace(".", "_"), ver)
+    return found
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the packages a result depends on."""
     out = {}
+    installed = _dist_info_versions()
     for name in (
         "genshare_widgets",
         "numpy",
@@ -40,6 +56,11 @@ def package_versions() -> dict[str, str]:
         "stdpopsim",
         "scipy",
     ):
+        if name in installed:
+            out[name] = installed[name]
+            continue
+        from importlib.metadata import PackageNotFoundError, version
+
         try:
             out[name] = version(name)
         except PackageNotFoundError:
