@@ -174,7 +174,8 @@ def variant_card(
     projection, so that pies drawn in degrees stay round). plotly has no geographic pie trace,
     so each pie is drawn as filled polygons in longitude/latitude
     (``go.Scattergeo(fill="toself")``): the ALT slice clockwise from north in dark blue, the
-    REF rest in light grey. Pies that would overlap (e.g. GBR, ITU and STU, all sampled at Birmingham) are spread on a small ring, each with a thin line to its
+    REF rest in light grey. Pies that would overlap (e.g. GBR, ITU and STU, all sampled at
+    Birmingham) are spread on a small ring, each with a thin line to its
     true location. Groups without coordinates are in the bars only (listed under the map).
 
     Parameters
