@@ -1,9 +1,10 @@
 """Figure builders: stored expected figures on sim-ooa, colours, provenance, the variant card.
 
 Each builder's figure is compared with ``tests/expected_figures/<name>.json`` after
-normalisation (floats to 6 significant digits, the plotly template and version strings left
-out, arrays longer than 200 items replaced by their length and a digest). Regenerate with ``pytest tests/test_plots.py --overwrite-figures`` (or
-``GENSHARE_OVERWRITE_FIGURES=1``) after an intended change, and look at the diff.
+normalisation (floats to 6 significant digits; the plotly template and version strings left
+out; arrays longer than 200 items replaced by their length and a digest). Regenerate with
+``pytest tests/test_plots.py --overwrite-figures`` (or ``GENSHARE_OVERWRITE_FIGURES=1``)
+after an intended change, and look at the diff.
 """
 
 import hashlib
