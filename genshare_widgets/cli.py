@@ -304,6 +304,144 @@ def stats(
         click.echo(str(path))
 
 
+_FIGURE_KINDS = (
+    "pca",
+    "fst",
+    "fst-windows",
+    "af-compare",
+    "het",
+    "sfs",
+    "joint-sfs",
+    "shared",
+    "representation",
+    "variant",
+)
+
+
+@main.command()
+@click.argument("source", nargs=-1)
+@click.option(
+    "--kind",
+    type=click.Choice(_FIGURE_KINDS),
+    help="Which figure (fst = the pairwise heatmap).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="FILE.png, .svg, .pdf (kaleido), .html (self-contained) or .json.",
+)
+@click.option(
+    "--from",
+    "recipe",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rebuild the figure of a FILE.provenance.json sidecar (--out to write elsewhere).",
+)
+@click.option(
+    "--samples",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Sample TSV with a header; first column is the sample id.",
+)
+@click.option("--by", default="population", show_default=True, help="Grouping sample column.")
+@click.option("--region", help="CHR or CHR:START-END (1-based, inclusive).")
+@click.option("--min-maf", type=float, help="Keep variants with MAF >= F (PCA default 0.05).")
+@click.option("--snps-only", is_flag=True, help="Keep only single-base REF/ALT.")
+@click.option("--groups", help="A,B: the two groups of af-compare and joint-sfs.")
+@click.option("--variant", help="CHR:POS or an rsID (from the VCF ID column), for --kind variant.")
+@click.option("--pca-k", type=click.IntRange(1), default=4, show_default=True, help="PCs computed.")
+@click.option("--color-by", help="Sample column colouring the PCA (default: --by).")
+@click.option(
+    "--dims", type=click.Choice(["2", "3"]), default="2", show_default=True, help="2-D or 3-D PCA."
+)
+@click.option(
+    "--fst-window",
+    type=click.IntRange(1),
+    default=500_000,
+    show_default=True,
+    metavar="BP",
+    help="Window size of fst-windows.",
+)
+@click.option("--folded", is_flag=True, help="Folded SFS / joint SFS.")
+@click.option(
+    "--min-samples",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="Representation: groups below this are flagged.",
+)
+def figure(
+    source,
+    kind,
+    out,
+    recipe,
+    samples,
+    by,
+    region,
+    min_maf,
+    snps_only,
+    groups,
+    variant,
+    pca_k,
+    color_by,
+    dims,
+    fst_window,
+    folded,
+    min_samples,
+):
+    """Draw one figure of SOURCE and export it; a FILE.provenance.json recipe goes beside it.
+
+    \b
+    Examples:
+      genshare figure sim-ooa --kind pca --out pca.png
+      genshare figure 1kg-phase3-subset --kind variant --variant rs17160776 --out card.html
+      genshare figure --from pca.png.provenance.json --out again.svg
+    """
+    from genshare_widgets._figure_run import output_format, run_figure, run_from_recipe
+
+    if recipe is not None:
+        if source or kind:
+            raise click.UsageError(
+                "--from FILE rebuilds a recorded figure: give no SOURCE or --kind"
+            )
+        if out is not None:
+            output_format(out)
+        written = run_from_recipe(recipe, out=out)
+    else:
+        if not source:
+            raise click.UsageError(
+                "give a SOURCE (catalog id or path), or --from FILE.provenance.json"
+            )
+        if kind is None:
+            raise click.UsageError(
+                "missing option '--kind'; choose from: " + ", ".join(_FIGURE_KINDS)
+            )
+        if out is None:
+            raise click.UsageError("missing option '--out' (FILE.png|svg|pdf|html|json)")
+        try:
+            output_format(out)
+        except GenShareError as exc:
+            raise click.BadParameter(
+                str(exc).removeprefix(f"--out {out}: "), param_hint="'--out'"
+            ) from None
+        options = {
+            "samples": str(samples) if samples else None,
+            "by": by,
+            "region": region,
+            "min_maf": min_maf,
+            "snps_only": snps_only,
+            "groups": groups,
+            "variant": variant,
+            "pca_k": pca_k,
+            "color_by": color_by,
+            "dims": int(dims),
+            "fst_window": fst_window,
+            "folded": folded,
+            "min_samples": min_samples,
+        }
+        written = run_figure(list(source), kind=kind, out=out, options=options)
+    for path in written.values():
+        click.echo(str(path))
+
+
 def _notebooks_dir() -> Path:
     env = os.environ.get("GENSHARE_NOTEBOOKS")
     if env:

@@ -338,3 +338,32 @@ def counts_dataset(
         coords={"groups": names},
         attrs={"by": label, "filters": info, "cohort": cohort_id},
     )
+
+
+def with_variant_ids(counts, cohort):  # -> xarray.Dataset
+    """``counts`` with a ``variant_id`` (variants) variable: the store's ID column (rsIDs for
+    1000 Genomes; ``""`` where the VCF had ``.``), read at the counts' ``variant_index``.
+
+    Kept out of :func:`allele_counts_by_group` so the counting hot path never reads the IDs;
+    call it when a variant is to be found by its ID (e.g. ``variant_card(..., rsid=...)``).
+
+    Examples
+    --------
+    >>> counts = with_variant_ids(allele_counts_by_group(cohort), cohort)  # doctest: +SKIP
+    >>> str(counts["variant_id"].values[1])  # doctest: +SKIP
+    'rs17160776'
+    """
+    ds = cohort.genotypes
+    if "variant_id" not in ds:
+        raise GenShareError(
+            f"cohort {cohort.id!r} has no variant IDs in its store; find variants by CHR:POS"
+        )
+    if counts.attrs.get("cohort") not in (None, cohort.id):
+        raise GenShareError(
+            f"these counts come from cohort {counts.attrs.get('cohort')!r}, not {cohort.id!r}"
+        )
+    index = counts["variant_index"].values
+    ids = _strings(ds["variant_id"].values[index]) if len(index) else np.zeros(0, dtype=str)
+    if "variant_id_mask" in ds and len(index):
+        ids = np.where(ds["variant_id_mask"].values[index], "", ids)
+    return counts.assign(variant_id=(("variants",), ids))

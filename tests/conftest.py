@@ -20,6 +20,23 @@ def _mirror() -> Path | None:
     return path if (path / "SHA256SUMS").is_file() else None
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--overwrite-figures",
+        action="store_true",
+        help="rewrite tests/expected_figures/*.json from the current builders "
+        "(or set GENSHARE_OVERWRITE_FIGURES=1)",
+    )
+
+
+@pytest.fixture(scope="session")
+def overwrite_figures(request) -> bool:
+    """True when the expected figure JSON files are to be regenerated, not compared."""
+    return bool(request.config.getoption("--overwrite-figures")) or (
+        os.environ.get("GENSHARE_OVERWRITE_FIGURES") == "1"
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def genshare_env(tmp_path_factory):
     """Private cache, quiet progress and no internet for the whole session."""

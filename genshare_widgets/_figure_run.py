@@ -1,0 +1,403 @@
+"""`genshare figure`: build one figure from a source and export it, with a recipe sidecar.
+
+The sidecar ``FILE.provenance.json`` records the kind, source, every option, the cohort's
+identity (catalog and entry versions, store key, input file hashes), package versions and the
+exact ``genshare figure ...`` command; ``genshare figure --from FILE.provenance.json`` rebuilds
+the identical figure (same figure JSON, same HTML bytes). Figures hold no time stamps; the HTML
+has a fixed div id and embeds plotly.js (and, for maps, the world outline), so it is
+self-contained and byte-stable. Every file is written to a temporary name beside its target and
+renamed into place only when complete.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from genshare_widgets._errors import GenShareError
+
+KINDS = (
+    "pca",
+    "fst",
+    "fst-windows",
+    "af-compare",
+    "het",
+    "sfs",
+    "joint-sfs",
+    "shared",
+    "representation",
+    "variant",
+)
+FORMATS = ("png", "svg", "pdf", "html", "json")
+HTML_DIV_ID = "genshare-figure"
+RECIPE_VERSION = 1
+#: Export size (px) per kind; PNG is rendered at twice this for sharpness.
+SIZES = {
+    "pca": (900, 650),
+    "fst": (760, 650),
+    "fst-windows": (1000, 520),
+    "af-compare": (760, 720),
+    "het": (900, 560),
+    "sfs": (900, 560),
+    "joint-sfs": (780, 700),
+    "shared": (1000, 560),
+    "representation": (900, 560),
+    "variant": (1000, 720),
+}
+#: Every option of the command with its default: the recipe always records all of them.
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "samples": None,
+    "by": "population",
+    "region": None,
+    "min_maf": None,
+    "snps_only": False,
+    "groups": None,
+    "variant": None,
+    "pca_k": 4,
+    "color_by": None,
+    "dims": 2,
+    "fst_window": 500_000,
+    "folded": False,
+    "min_samples": 20,
+}
+_POSITION = re.compile(r"^[^:\s]+:[\d,]+$")
+_ASSETS = Path(__file__).resolve().parent / "plots" / "_assets"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _two_groups(options: Mapping[str, Any], kind: str) -> tuple[str, str]:
+    groups = options.get("groups")
+    names = [g.strip() for g in groups.split(",")] if groups else []
+    if len(names) != 2 or not all(names):
+        raise GenShareError(
+            f"--kind {kind} needs --groups A,B (two groups of --by {options['by']}), got {groups!r}"
+        )
+    return names[0], names[1]
+
+
+def check_options(kind: str, options: Mapping[str, Any]) -> None:
+    """Refuse option combinations that cannot make the figure, naming the option."""
+    if kind not in KINDS:
+        raise GenShareError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")
+    if kind in ("af-compare", "joint-sfs"):
+        _two_groups(options, kind)
+    if kind == "variant" and not options.get("variant"):
+        raise GenShareError("--kind variant needs --variant CHR:POS or --variant rsID")
+    if options.get("dims") not in (2, 3):
+        raise GenShareError(f"--dims must be 2 or 3, not {options.get('dims')}")
+    if kind == "pca" and options["pca_k"] < options["dims"]:
+        raise GenShareError(f"--pca-k {options['pca_k']} is smaller than --dims {options['dims']}")
+    if options.get("fst_window") is not None and options["fst_window"] <= 0:
+        raise GenShareError(
+            f"--fst-window must be a positive number of bp, not {options['fst_window']}"
+        )
+
+
+def build_figure(cohort, kind: str, options: Mapping[str, Any]):
+    """The figure of ``kind`` for ``cohort`` with the command's ``options`` (a plain dict)."""
+    import pandas as pd
+
+    from genshare_widgets import plots, stats
+    from genshare_widgets.counts import allele_counts_by_group, with_variant_ids
+
+    check_options(kind, options)
+    by = options["by"]
+    if by not in cohort.samples.columns:
+        raise GenShareError(
+            f"--by {by!r}: the cohort's sample table has columns {list(cohort.samples.columns)}"
+        )
+    colors = plots.cohort_colors(cohort, by=by)
+    selection = {
+        "region": options["region"],
+        "min_maf": options["min_maf"],
+        "snps_only": options["snps_only"],
+    }
+    if kind == "pca":
+        from genshare_widgets.samples import pca
+
+        min_maf = 0.05 if options["min_maf"] is None else options["min_maf"]
+        result = pca(cohort, k=options["pca_k"], by=by, **{**selection, "min_maf": min_maf})
+        color_by = options["color_by"]
+        if color_by is not None and color_by not in cohort.samples.columns:
+            raise GenShareError(
+                f"--color-by {color_by!r}: the sample table has {list(cohort.samples.columns)}"
+            )
+        prov = plots.figure_provenance(
+            cohort, by=by, filters=result.filters, extra={"pca": {"method": result.method}}
+        )
+        return plots.pca_scatter(
+            result,
+            samples=cohort.samples,
+            color_by=None if color_by == by else color_by,
+            dims=options["dims"],
+            colors=plots.cohort_colors(cohort, by=color_by or by),
+            provenance=prov,
+        )
+    if kind == "representation":
+        table = cohort.populations(by=by)
+        prov = plots.figure_provenance(cohort, by=by)
+        return plots.representation_panel(
+            table, min_samples=options["min_samples"], colors=colors, provenance=prov
+        )
+    counts = allele_counts_by_group(cohort, by=by, **selection)
+    prov = plots.figure_provenance(cohort, counts)
+    if kind == "fst":
+        return plots.fst_heatmap(counts, colors=colors, provenance=prov)
+    if kind == "fst-windows":
+        groups = sorted(str(g) for g in counts["groups"].values)
+        frames = []
+        for i, a in enumerate(groups):
+            for b in groups[i + 1 :]:
+                window = stats.hudson_fst_windows(counts, a, b, size=options["fst_window"])
+                window.insert(0, "pop2", b)
+                window.insert(0, "pop1", a)
+                frames.append(window)
+        if not frames:
+            raise GenShareError(f"--kind fst-windows needs at least two groups of --by {by}")
+        prov = {**prov, "fst_window": options["fst_window"]}
+        return plots.fst_windows_plot(pd.concat(frames, ignore_index=True), provenance=prov)
+    if kind == "af-compare":
+        a, b = _two_groups(options, kind)
+        return plots.af_compare(counts, a, b, colors=colors, provenance=prov)
+    if kind == "het":
+        return plots.heterozygosity_plot(
+            stats.heterozygosity(counts), colors=colors, provenance=prov
+        )
+    if kind == "sfs":
+        return plots.sfs_plot(
+            stats.sfs(counts, folded=options["folded"]), colors=colors, provenance=prov
+        )
+    if kind == "joint-sfs":
+        a, b = _two_groups(options, kind)
+        return plots.joint_sfs_heatmap(counts, a, b, folded=options["folded"], provenance=prov)
+    if kind == "shared":
+        return plots.shared_private_plot(
+            stats.shared_private(counts), colors=colors, provenance=prov
+        )
+    # variant
+    variant = str(options["variant"]).strip()
+    by_position = bool(_POSITION.match(variant))
+    if not by_position:
+        counts = with_variant_ids(counts, cohort)
+    populations = (
+        cohort.entry.populations if cohort.entry is not None and by == "population" else None
+    )
+    return plots.variant_card(
+        counts,
+        position=variant if by_position else None,
+        rsid=None if by_position else variant,
+        populations=populations,
+        colors=colors,
+        provenance=prov,
+    )
+
+
+def figure_json(fig) -> str:
+    """The figure's JSON, compact and deterministic (standard-library encoder)."""
+    import plotly.io as pio
+
+    return pio.to_json(fig, validate=False, pretty=False, engine="json")
+
+
+def figure_html(fig) -> str:
+    """Self-contained, byte-stable HTML: plotly.js inline, a fixed div id, and for maps the
+    world outline (``window.PlotlyGeoAssets``) so nothing is fetched when it is opened."""
+    html = fig.to_html(
+        include_plotlyjs=True,
+        full_html=True,
+        div_id=HTML_DIV_ID,
+        config={"responsive": True, "displaylogo": False},
+    )
+    if any(getattr(trace, "type", "") == "scattergeo" for trace in fig.data):
+        topo = (_ASSETS / "world_110m.json").read_text()
+        assets = (
+            "<script>window.PlotlyGeoAssets = window.PlotlyGeoAssets || {topojson: {}};"
+            f"window.PlotlyGeoAssets.topojson['world_110m'] = {topo};</script>"
+        )
+        html = html.replace("<body>", "<body>\n" + assets, 1)
+    return html
+
+
+def _kaleido_scope():
+    """plotly's kaleido scope, offline: no MathJax, the bundled world outline for maps."""
+    import plotly.io as pio
+
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        raise GenShareError(
+            'PNG/SVG/PDF export needs kaleido 0.2.1: pip install "genshare_widgets[lab]" '
+            "(or write .html / .json)"
+        ) from None
+    scope = pio.kaleido.scope
+    scope.mathjax = None
+    scope.topojson = _ASSETS.as_uri() + "/"
+    return scope
+
+
+def figure_bytes(fig, fmt: str, *, kind: str) -> bytes:
+    """The exported file's content in format ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "json":
+        return figure_json(fig).encode()
+    if fmt == "html":
+        return figure_html(fig).encode()
+    _kaleido_scope()
+    width, height = SIZES.get(kind, (900, 600))
+    height = int(fig.layout.height or height)
+    try:
+        return fig.to_image(format=fmt, width=width, height=height, scale=2 if fmt == "png" else 1)
+    except ValueError as exc:
+        raise GenShareError(f"kaleido could not export the {fmt.upper()} ({exc})") from None
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # not a context manager: the file must outlive the handle to be renamed into place
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False
+    )
+    try:
+        with handle:
+            handle.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)  # temp files are 0600; results are not secret
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def output_format(out: Path) -> str:
+    """The export format named by ``out``'s suffix, or a clear error."""
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise GenShareError(
+            f"--out {out}: unknown format {out.suffix or '(no suffix)'!r}; "
+            f"use one of {', '.join('.' + f for f in FORMATS)}"
+        )
+    return fmt
+
+
+def sidecar_path(out: Path) -> Path:
+    """``fig.png`` → ``fig.png.provenance.json``."""
+    return out.with_name(out.name + ".provenance.json")
+
+
+def recipe_command(source: list[str], kind: str, options: Mapping[str, Any], out: Path) -> str:
+    """The exact ``genshare figure`` command line for a recipe (options that differ from the
+    defaults, in a fixed order)."""
+    words = ["genshare", "figure", *source, "--kind", kind]
+    for key, default in DEFAULT_OPTIONS.items():
+        value = options.get(key, default)
+        if value == default:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(flag)
+        else:
+            words += [flag, str(value)]
+    words += ["--out", str(out)]
+    return shlex.join(words)
+
+
+def run_figure(
+    source: list[str], *, kind: str, out: Path, options: Mapping[str, Any]
+) -> dict[str, Path]:
+    """Open ``source``, build the figure, write ``out`` and its sidecar; → {role: path}."""
+    from genshare_widgets._stats_run import package_versions
+    from genshare_widgets.cohort import open_cohort
+
+    out = Path(out)
+    fmt = output_format(out)
+    opts = {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k in DEFAULT_OPTIONS}}
+    check_options(kind, opts)
+    src: str | list[str] = source[0] if len(source) == 1 else list(source)
+    cohort = open_cohort(src, samples=opts["samples"])
+    fig = build_figure(cohort, kind, opts)
+    content = figure_bytes(fig, fmt, kind=kind)
+    prov = cohort.provenance
+    samples_hash = _sha256(Path(opts["samples"])) if opts["samples"] else None
+    recipe = {
+        "recipe_version": RECIPE_VERSION,
+        "kind": kind,
+        "source": list(source),
+        "options": opts,
+        "output": out.name,
+        "format": fmt,
+        "command": recipe_command(list(source), kind, opts, out),
+        "cohort": {
+            "id": cohort.id,
+            "catalog_version": prov.get("catalog_version"),
+            "entry_version": prov.get("entry_version"),
+            "store_key": prov.get("store_key"),
+            "files": prov.get("files"),
+            "samples_sha256": samples_hash,
+        },
+        "figure_json_sha256": hashlib.sha256(figure_json(fig).encode()).hexdigest(),
+        "package_versions": {**package_versions(), **_plot_versions()},
+    }
+    atomic_write(out, content)
+    side = sidecar_path(out)
+    atomic_write(side, (json.dumps(recipe, indent=2, default=str) + "\n").encode())
+    return {"figure": out, "provenance": side}
+
+
+def _plot_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("plotly", "kaleido"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def run_from_recipe(recipe_path: Path, *, out: Path | None = None) -> dict[str, Path]:
+    """Rebuild the figure of a sidecar; refuses when the source data changed."""
+    from genshare_widgets.cohort import open_cohort
+
+    recipe_path = Path(recipe_path)
+    try:
+        recipe = json.loads(recipe_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GenShareError(f"--from {recipe_path}: not a readable recipe ({exc})") from None
+    missing = {"kind", "source", "options", "output", "cohort"} - set(recipe)
+    if missing or recipe.get("recipe_version") != RECIPE_VERSION:
+        raise GenShareError(
+            f"--from {recipe_path}: not a genshare figure recipe (missing {sorted(missing)} or "
+            f"recipe_version {recipe.get('recipe_version')!r} ≠ {RECIPE_VERSION})"
+        )
+    target = Path(out) if out is not None else recipe_path.parent / recipe["output"]
+    options = recipe["options"]
+    if options.get("samples"):
+        samples = Path(options["samples"])
+        if not samples.is_file():
+            raise GenShareError(f"--from: the recipe's sample table {samples} is missing")
+        if _sha256(samples) != recipe["cohort"].get("samples_sha256"):
+            raise GenShareError(f"--from: the sample table {samples} changed since the figure")
+    source = recipe["source"]
+    cohort = open_cohort(source[0] if len(source) == 1 else source, samples=options["samples"])
+    recorded = [(f["name"], f["sha256"]) for f in recipe["cohort"].get("files") or []]
+    now = [(f["name"], f["sha256"]) for f in cohort.provenance.get("files") or []]
+    if recorded != now:
+        raise GenShareError(
+            f"--from: the source data of {recipe['cohort']['id']!r} changed since the figure "
+            f"(recorded files {recorded}, now {now}); the figure cannot be reproduced"
+        )
+    return run_figure(source, kind=recipe["kind"], out=target, options=options)

@@ -1,0 +1,92 @@
+"""Figures: pure plotly builders — data in, ``plotly.graph_objects.Figure`` out.
+
+Every builder takes the data first and options keyword-only, never shows or writes anything,
+uses the one colour scheme of :mod:`genshare_widgets.plots._colors` (same group, same colour in
+every figure of a cohort) and stamps ``provenance`` into ``fig.layout.meta`` and a footer.
+
+===========================  ==========================================================
+``pca_scatter``              samples on PCs, 2-D or 3-D, coloured by any sample column
+``af_compare``               ALT frequency of two groups (scatter; density above 20,000)
+``fst_heatmap``              pairwise Hudson Fst, average-linkage order
+``fst_windows_plot``         Fst in windows along the genome, one line per pair
+``heterozygosity_plot``      observed vs expected heterozygosity per group
+``sfs_plot``                 site frequency spectrum per group
+``joint_sfs_heatmap``        joint SFS of two groups, log colour
+``shared_private_plot``      UpSet plot of shared/private variants
+``representation_panel``     samples per group, small groups flagged
+``variant_card``             one variant: bars + pies on a world map
+===========================  ==========================================================
+
+plotly is imported when a builder runs, never when ``genshare_widgets`` is imported.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from genshare_widgets.plots._cohort_colors import cohort_colors, superpopulations_of
+    from genshare_widgets.plots._colors import group_colors
+    from genshare_widgets.plots._diversity import (
+        heterozygosity_plot,
+        joint_sfs_heatmap,
+        sfs_plot,
+    )
+    from genshare_widgets.plots._frequency import af_compare
+    from genshare_widgets.plots._fst import cluster_order, fst_heatmap, fst_windows_plot
+    from genshare_widgets.plots._pca import pca_scatter
+    from genshare_widgets.plots._provenance import figure_provenance, footer_of
+    from genshare_widgets.plots._representation import representation_panel
+    from genshare_widgets.plots._sharing import shared_private_plot
+    from genshare_widgets.plots._variant import find_variant, variant_card
+
+_LAZY = {
+    "af_compare": "_frequency",
+    "cluster_order": "_fst",
+    "cohort_colors": "_cohort_colors",
+    "figure_provenance": "_provenance",
+    "find_variant": "_variant",
+    "footer_of": "_provenance",
+    "fst_heatmap": "_fst",
+    "fst_windows_plot": "_fst",
+    "group_colors": "_colors",
+    "heterozygosity_plot": "_diversity",
+    "joint_sfs_heatmap": "_diversity",
+    "pca_scatter": "_pca",
+    "representation_panel": "_representation",
+    "sfs_plot": "_diversity",
+    "shared_private_plot": "_sharing",
+    "superpopulations_of": "_cohort_colors",
+    "variant_card": "_variant",
+}
+
+__all__ = [
+    "af_compare",
+    "cluster_order",
+    "cohort_colors",
+    "figure_provenance",
+    "find_variant",
+    "footer_of",
+    "fst_heatmap",
+    "fst_windows_plot",
+    "group_colors",
+    "heterozygosity_plot",
+    "joint_sfs_heatmap",
+    "pca_scatter",
+    "representation_panel",
+    "sfs_plot",
+    "shared_private_plot",
+    "superpopulations_of",
+    "variant_card",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f"genshare_widgets.plots.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'genshare_widgets.plots' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,186 @@
+"""Provenance of a figure: what data, which filters, which versions — in the figure itself.
+
+Every builder writes its provenance into ``fig.layout.meta`` (machine-readable) and a small
+footer annotation (human-readable). The record holds nothing that changes between two runs on
+the same inputs (no time stamps, no cache paths), so the same inputs give identical figures.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from genshare_widgets._version import __version__
+
+FOOTER_MARGIN = 84  # px below the plotting area: room for the x-axis title, then the footer
+_FOOTER_NAME = "genshare-footer"
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays, tuples and paths turned into plain JSON types."""
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def figure_provenance(
+    cohort=None,
+    counts=None,
+    *,
+    by: str | None = None,
+    filters: Mapping[str, Any] | None = None,
+    disclosure_policy: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The provenance record of a figure, from a Cohort and/or the counts it was drawn from.
+
+    Parameters
+    ----------
+    cohort
+        The :class:`~genshare_widgets.cohort.Cohort` (id, catalog and entry versions, input
+        file hashes, store key). Optional.
+    counts
+        The counts Dataset (grouping, variant filters, samples per group). Optional.
+    by, filters
+        Grouping and filters when there are no counts (e.g. a PCA figure).
+    disclosure_policy
+        The disclosure policy applied to the aggregates; ``None`` until the disclosure room
+        exists (recorded as such, so figures say that nothing was suppressed).
+    extra
+        Anything else worth recording (e.g. ``{"pca": {...}}``).
+
+    Returns
+    -------
+    dict
+        ``cohort_id, entry_version, catalog_version, source, store_key, files, by, filters,
+        groups, disclosure_policy, genshare_version, plotly_version`` (+ ``extra`` keys).
+
+    Examples
+    --------
+    >>> prov = figure_provenance(cohort, counts)  # doctest: +SKIP
+    >>> fst_heatmap(counts, provenance=prov)  # doctest: +SKIP
+    """
+    import plotly
+
+    record: dict[str, Any] = {
+        "cohort_id": None,
+        "entry_version": None,
+        "catalog_version": None,
+        "source": None,
+        "store_key": None,
+        "files": [],
+        "by": by,
+        "filters": dict(filters or {}),
+        "groups": None,
+        "disclosure_policy": disclosure_policy,
+        "genshare_version": __version__,
+        "plotly_version": plotly.__version__,
+    }
+    if cohort is not None:
+        prov = cohort.provenance
+        record.update(
+            cohort_id=cohort.id,
+            entry_version=prov.get("entry_version"),
+            catalog_version=prov.get("catalog_version"),
+            source=prov.get("source"),
+            store_key=prov.get("store_key"),
+            files=[{"name": f["name"], "sha256": f["sha256"]} for f in prov.get("files") or []],
+        )
+    if counts is not None:
+        record["cohort_id"] = record["cohort_id"] or counts.attrs.get("cohort")
+        record["by"] = counts.attrs.get("by", by)
+        record["filters"] = {**dict(counts.attrs.get("filters", {})), **record["filters"]}
+        record["groups"] = dict(
+            zip(
+                (str(g) for g in counts["groups"].values),
+                (int(n) for n in counts["group_n_samples"].values),
+                strict=True,
+            )
+        )
+    if extra:
+        record.update(extra)
+    return jsonable(record)
+
+
+def filters_summary(filters: Mapping[str, Any]) -> str:
+    """A short human-readable line: ``region 1:1-2000, MAF ≥ 0.05, SNPs only, 9,321 variants``."""
+    parts = ["biallelic"]
+    if filters.get("region"):
+        parts.append(f"region {filters['region']}")
+    if filters.get("min_maf") is not None:
+        parts.append(f"MAF ≥ {filters['min_maf']:g}")
+    if filters.get("snps_only"):
+        parts.append("SNPs only")
+    n = filters.get("n_variants_pca", filters.get("n_variants_analysed"))
+    if n is not None:
+        parts.append(f"{int(n):,} variants")
+    return ", ".join(parts)
+
+
+def footer_text(provenance: Mapping[str, Any] | None) -> str:
+    """The footer line: cohort and version, grouping, filters, disclosure, genshare version."""
+    prov = provenance or {}
+    pieces = []
+    if prov.get("cohort_id"):
+        version = f" v{prov['entry_version']}" if prov.get("entry_version") else ""
+        pieces.append(f"{prov['cohort_id']}{version}")
+    if prov.get("by"):
+        pieces.append(f"by {prov['by']}")
+    if prov.get("filters"):
+        pieces.append(filters_summary(prov["filters"]))
+    policy = prov.get("disclosure_policy")
+    pieces.append("no disclosure control" if policy is None else f"disclosure: {policy}")
+    pieces.append(f"genshare {prov.get('genshare_version', __version__)}")
+    return " · ".join(pieces)
+
+
+def stamp(
+    fig,
+    *,
+    builder: str,
+    provenance: Mapping[str, Any] | None,
+    details: Mapping[str, Any] | None = None,
+):
+    """Write ``provenance`` into ``fig.layout.meta`` and a small grey footer; return ``fig``.
+
+    ``meta`` is ``{"genshare_builder": name, "provenance": {...}, "details": {...}}``.
+    """
+    record = jsonable(dict(provenance)) if provenance is not None else None
+    meta = {"genshare_builder": builder, "provenance": record}
+    if details:
+        meta["details"] = jsonable(dict(details))
+    fig.update_layout(meta=meta)
+    bottom = fig.layout.margin.b
+    margin = max(FOOTER_MARGIN, bottom if bottom is not None else 0)
+    fig.update_layout(margin={"b": margin})
+    fig.add_annotation(
+        name=_FOOTER_NAME,
+        text=footer_text(record),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=0,
+        xanchor="left",
+        yanchor="top",
+        yshift=-(margin - 20),
+        showarrow=False,
+        align="left",
+        font={"size": 10, "color": "#777777"},
+    )
+    return fig
+
+
+def footer_of(fig) -> str | None:
+    """The footer text of a figure made by a GenShare builder (None if it has none)."""
+    for annotation in fig.layout.annotations:
+        if annotation.name == _FOOTER_NAME:
+            return annotation.text
+    return None

@@ -1,0 +1,153 @@
+"""`genshare figure`: every kind on sim-ooa, kaleido exports, the --from round trip, errors."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from genshare_widgets.cli import main
+
+KIND_ARGS = {
+    "pca": ["--pca-k", "3", "--color-by", "population"],
+    "fst": [],
+    "fst-windows": ["--fst-window", "1000000"],
+    "af-compare": ["--groups", "CEU,YRI"],
+    "het": [],
+    "sfs": ["--folded"],
+    "joint-sfs": ["--groups", "CEU,YRI"],
+    "shared": [],
+    "representation": ["--min-samples", "150"],
+    "variant": ["--variant", "VARIANT"],
+}
+
+
+@pytest.fixture(scope="module")
+def kind_args(sim_ooa):
+    """The arguments of each kind; the variant is one that passes MAF >= 0.05."""
+    from genshare_widgets.counts import allele_counts_by_group
+
+    counts = allele_counts_by_group(sim_ooa, min_maf=0.05)
+    variant = f"1:{int(counts['variant_position'].values[10])}"
+    return {k: [variant if a == "VARIANT" else a for a in v] for k, v in KIND_ARGS.items()}
+
+
+def run(*args: str):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result
+
+
+@pytest.fixture(scope="module")
+def sim_figures(sim_ooa, kind_args, tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    written = {}
+    for kind, extra in kind_args.items():
+        for fmt in ("html", "json"):
+            target = out / f"{kind}.{fmt}"
+            result = run(
+                "figure",
+                "sim-ooa",
+                "--kind",
+                kind,
+                "--min-maf",
+                "0.05",
+                *extra,
+                "--out",
+                str(target),
+            )
+            assert result.exit_code == 0, result.output
+            written[kind, fmt] = target
+    return written
+
+
+@pytest.mark.parametrize("kind", list(KIND_ARGS))
+def test_every_kind_writes_html_json_and_a_recipe(sim_figures, kind):
+    html, js = sim_figures[kind, "html"], sim_figures[kind, "json"]
+    figure = json.loads(js.read_text())
+    assert figure["layout"]["meta"]["provenance"]["cohort_id"] == "sim-ooa"
+    text = html.read_text()
+    assert '<div id="genshare-figure"' in text
+    assert "cdn.plot.ly" not in text.split("<script", 2)[1][:200]  # plotly.js is inline
+    recipe = json.loads((js.parent / f"{js.name}.provenance.json").read_text())
+    assert recipe["kind"] == kind and recipe["source"] == ["sim-ooa"]
+    assert recipe["command"].startswith(f"genshare figure sim-ooa --kind {kind}")
+    assert recipe["cohort"]["files"][0]["sha256"]
+    assert recipe["package_versions"]["plotly"]
+    assert not [p for p in js.parent.iterdir() if p.name.endswith(".part")]
+
+
+def test_map_html_is_self_contained(sim_figures):
+    text = sim_figures["variant", "html"].read_text()
+    assert "window.PlotlyGeoAssets.topojson['world_110m']" in text
+
+
+def test_representation_threshold_reaches_the_figure(sim_figures):
+    figure = json.loads(sim_figures["representation", "json"].read_text())
+    assert figure["data"][0]["marker"]["pattern"]["shape"] == ["x", "x", "x"]
+
+
+def test_from_round_trip_is_identical(sim_figures, tmp_path):
+    for fmt in ("json", "html"):
+        first = sim_figures["pca", fmt]
+        again = tmp_path / f"again.{fmt}"
+        result = run(
+            "figure",
+            "--from",
+            str(first.parent / f"{first.name}.provenance.json"),
+            "--out",
+            str(again),
+        )
+        assert result.exit_code == 0, result.output
+        assert again.read_bytes() == first.read_bytes()
+    recorded = json.loads((first.parent / "pca.json.provenance.json").read_text())
+    rebuilt = json.loads((tmp_path / "again.json.provenance.json").read_text())
+    assert rebuilt["figure_json_sha256"] == recorded["figure_json_sha256"]
+
+
+def test_kaleido_exports_png_svg_pdf(sim_ooa, kind_args, tmp_path):
+    pytest.importorskip("kaleido")
+    for kind, fmt in (("fst", "png"), ("het", "svg"), ("variant", "pdf")):
+        target = tmp_path / f"{kind}.{fmt}"
+        result = run(
+            "figure",
+            "sim-ooa",
+            "--kind",
+            kind,
+            "--min-maf",
+            "0.05",
+            *kind_args[kind],
+            "--out",
+            str(target),
+        )
+        assert result.exit_code == 0, result.output
+        data = target.read_bytes()
+        magic = {"png": b"\x89PNG", "svg": b"<svg", "pdf": b"%PDF"}[fmt]
+        assert data[:4] == magic or magic in data[:200]
+        assert len(data) > 5000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kind", "violin", "--out", "x.png"], "'violin' is not one of"),
+        (["--kind", "fst", "--out", "x.gif"], "unknown format '.gif'"),
+        (["--kind", "af-compare", "--out", "x.json"], "--groups A,B"),
+        (["--kind", "af-compare", "--groups", "CEU,XXX", "--out", "x.json"], "no group 'XXX'"),
+        (["--kind", "variant", "--out", "x.json"], "--variant CHR:POS"),
+        (["--kind", "variant", "--variant", "rs0", "--out", "x.json"], "no analysed variant"),
+        (["--kind", "pca", "--color-by", "nope", "--out", "x.json"], "--color-by 'nope'"),
+    ],
+)
+def test_bad_options_are_clear_errors(sim_ooa, tmp_path, args, message):
+    args = [a if a != "x.json" and not a.startswith("x.") else str(tmp_path / a) for a in args]
+    result = CliRunner().invoke(main, ["figure", "sim-ooa", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_from_refuses_a_foreign_file(tmp_path):
+    bad = tmp_path / "x.provenance.json"
+    bad.write_text("{}")
+    result = CliRunner().invoke(main, ["figure", "--from", str(bad)])
+    assert result.exit_code == 2
+    assert "not a genshare figure recipe" in result.output

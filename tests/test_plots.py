@@ -1,0 +1,275 @@
+"""Figure builders: stored expected figures on sim-ooa, colours, provenance, the variant card.
+
+Each builder's figure is compared with ``tests/expected_figures/<name>.json`` after
+normalisation (floats to 6 significant digits; the plotly template and version strings left
+out; arrays longer than 200 items replaced by their length and a digest). Regenerate with
+``pytest tests/test_plots.py --overwrite-figures`` (or ``GENSHARE_OVERWRITE_FIGURES=1``)
+after an intended change, and look at the diff.
+"""
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genshare_widgets import GenShareError, plots, stats
+from genshare_widgets.counts import allele_counts_by_group, with_variant_ids
+from genshare_widgets.samples import pca
+
+EXPECTED = Path(__file__).parent / "expected_figures"
+
+
+def _normalise(value):
+    if isinstance(value, float):
+        return float(f"{value:.6g}") if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {
+            k: _normalise(v)
+            for k, v in value.items()
+            if k not in ("template", "genshare_version", "plotly_version")
+        }
+    if isinstance(value, list):
+        items = [_normalise(v) for v in value]
+        if len(items) > 200:  # long arrays: compared through a digest to keep files small
+            text = json.dumps(items, sort_keys=True)
+            return {"n": len(items), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+        return items
+    if isinstance(value, str) and value.startswith("sim-ooa v"):  # the footer's version
+        return value.rsplit(" · genshare ", 1)[0]
+    return value
+
+
+def figure_record(fig) -> dict:
+    return _normalise(json.loads(fig.to_json()))
+
+
+@pytest.fixture(scope="module")
+def counts(sim_ooa):
+    return allele_counts_by_group(sim_ooa, by="population", min_maf=0.05)
+
+
+@pytest.fixture(scope="module")
+def small_counts(sim_ooa):
+    """A region small enough for a point-per-variant scatter in a stored figure."""
+    return allele_counts_by_group(sim_ooa, by="population", region="1:1-400000", min_maf=0.05)
+
+
+@pytest.fixture(scope="module")
+def prov(sim_ooa, counts):
+    return plots.figure_provenance(sim_ooa, counts)
+
+
+@pytest.fixture(scope="module")
+def colors(sim_ooa):
+    return plots.cohort_colors(sim_ooa)
+
+
+@pytest.fixture(scope="module")
+def pca_result(sim_ooa):
+    return pca(sim_ooa, k=3)
+
+
+@pytest.fixture(scope="module")
+def figures(sim_ooa, counts, small_counts, prov, colors, pca_result):
+    windows = []
+    for a, b in (("CEU", "CHB"), ("CEU", "YRI"), ("CHB", "YRI")):
+        w = stats.hudson_fst_windows(counts, a, b, size=500_000)
+        w.insert(0, "pop2", b)
+        w.insert(0, "pop1", a)
+        windows.append(w)
+    position = f"1:{int(counts['variant_position'].values[500])}"
+    pca_prov = plots.figure_provenance(sim_ooa, by="population", filters=pca_result.filters)
+    return {
+        "pca_2d": plots.pca_scatter(
+            pca_result, samples=sim_ooa.samples, colors=colors, provenance=pca_prov
+        ),
+        "pca_3d": plots.pca_scatter(
+            pca_result, samples=sim_ooa.samples, dims=3, colors=colors, provenance=pca_prov
+        ),
+        "af_compare_scatter": plots.af_compare(
+            small_counts, "CEU", "YRI", colors=colors, provenance=prov
+        ),
+        "af_compare_density": plots.af_compare(
+            counts, "CEU", "YRI", density_threshold=1000, bins=40, colors=colors, provenance=prov
+        ),
+        "fst_heatmap": plots.fst_heatmap(counts, colors=colors, provenance=prov),
+        "fst_windows": plots.fst_windows_plot(pd.concat(windows), provenance=prov),
+        "heterozygosity": plots.heterozygosity_plot(
+            stats.heterozygosity(counts), colors=colors, provenance=prov
+        ),
+        "sfs": plots.sfs_plot(stats.sfs(counts), colors=colors, provenance=prov),
+        "joint_sfs": plots.joint_sfs_heatmap(counts, "CEU", "YRI", folded=True, provenance=prov),
+        "shared": plots.shared_private_plot(
+            stats.shared_private(counts), colors=colors, provenance=prov
+        ),
+        "representation": plots.representation_panel(
+            sim_ooa.populations(), colors=colors, provenance=prov
+        ),
+        "variant_card": plots.variant_card(
+            counts,
+            position=position,
+            populations=sim_ooa.entry.populations,
+            colors=colors,
+            provenance=prov,
+        ),
+    }
+
+
+NAMES = [
+    "pca_2d",
+    "pca_3d",
+    "af_compare_scatter",
+    "af_compare_density",
+    "fst_heatmap",
+    "fst_windows",
+    "heterozygosity",
+    "sfs",
+    "joint_sfs",
+    "shared",
+    "representation",
+    "variant_card",
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_builder_matches_stored_figure(figures, name, overwrite_figures):
+    record = figure_record(figures[name])
+    path = EXPECTED / f"{name}.json"
+    if overwrite_figures:
+        EXPECTED.mkdir(exist_ok=True)
+        path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        pytest.skip(f"rewrote {path.name}")
+    assert path.is_file(), f"{path} missing: run pytest tests/test_plots.py --overwrite-figures"
+    expected = json.loads(path.read_text())
+    assert record == expected, f"{name} differs from {path.name} (regenerate if intended)"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_provenance_in_meta_and_footer(figures, name):
+    fig = figures[name]
+    meta = fig.layout.meta
+    assert meta["provenance"]["cohort_id"] == "sim-ooa"
+    assert meta["provenance"]["files"][0]["sha256"]
+    assert "disclosure_policy" in meta["provenance"]
+    assert meta["genshare_builder"]
+    footer = plots.footer_of(fig)
+    assert footer.startswith("sim-ooa v1 · by population")
+    assert "genshare " in footer and "no disclosure control" in footer
+
+
+def test_same_inputs_same_figure(sim_ooa, counts, prov, colors):
+    one = plots.fst_heatmap(counts, colors=colors, provenance=prov).to_json()
+    two = plots.fst_heatmap(counts, colors=colors, provenance=prov).to_json()
+    assert one == two
+
+
+def _trace_colors(fig) -> dict[str, str]:
+    return {t.name: t.marker.color for t in fig.data if t.name in ("CEU", "CHB", "YRI")}
+
+
+def test_same_group_same_colour_everywhere(figures, colors):
+    assert colors == {"CEU": "#0072B2", "CHB": "#009E73", "YRI": "#E69F00"}
+    assert _trace_colors(figures["pca_2d"]) == colors
+    het = figures["heterozygosity"].data[0]
+    assert dict(zip(het.x, het.marker.color, strict=True)) == colors
+    rep = figures["representation"].data[0]
+    assert dict(zip(rep.y, rep.marker.color, strict=True)) == colors
+    card = figures["variant_card"].data[0]
+    assert dict(zip(card.x, card.marker.color, strict=True)) == colors
+    sfs = figures["sfs"]
+    assert {t.name: t.line.color for t in sfs.data} == colors
+
+
+def test_superpopulation_colours_are_shared_by_their_populations():
+    sup = {"YRI": "AFR", "LWK": "AFR", "CEU": "EUR", "GBR": "EUR", "TSI": "EUR", "CHB": "EAS"}
+    by_pop = plots.group_colors(sup, superpopulation_of=sup)
+    by_sup = plots.group_colors(["AFR", "EUR", "EAS"])
+    assert by_pop["CHB"] == by_sup["EAS"]  # alone in its super-population: the same colour
+    assert len(set(by_pop.values())) == len(by_pop)  # shades differ within a super-population
+    # more groups than Okabe-Ito colours still get distinct colours up to 16
+    many = plots.group_colors([f"G{i:02d}" for i in range(16)])
+    assert len(set(many.values())) == 16
+
+
+def test_fst_heatmap_cluster_order_is_average_linkage():
+    m = pd.DataFrame(
+        [[0, 0.01, 0.2, 0.21], [0.01, 0, 0.19, 0.2], [0.2, 0.19, 0, 0.02], [0.21, 0.2, 0.02, 0]],
+        index=["D", "A", "C", "B"],
+        columns=["D", "A", "C", "B"],
+    )
+    order = plots.cluster_order(m)
+    # D-A and C-B are the tight pairs: they must be adjacent
+    assert {frozenset(order[:2]), frozenset(order[2:])} == {
+        frozenset({"A", "D"}),
+        frozenset({"B", "C"}),
+    }
+    fig = plots.fst_heatmap(m)
+    assert list(fig.data[0].x) == order
+
+
+def test_af_compare_switches_to_density(counts):
+    fig = plots.af_compare(counts, "CEU", "YRI", density_threshold=1000, bins=40)
+    assert fig.data[0].type == "heatmap"
+    total = int(np.asarray(fig.data[0].customdata).sum())
+    af = stats.allele_frequency(counts).sel(groups=["CEU", "YRI"]).values
+    assert total == int((~np.isnan(af).any(axis=1)).sum())
+    scatter = plots.af_compare(counts, "CEU", "YRI")
+    assert scatter.data[0].type == "scatter" and len(scatter.data[0].x) == total
+
+
+def test_representation_flags_small_groups(sim_ooa):
+    table = pd.DataFrame({"population": ["A", "B"], "n_samples": [12, 40]})
+    fig = plots.representation_panel(table, min_samples=20)
+    bar = fig.data[0]
+    assert list(bar.marker.pattern.shape) == ["x", ""]
+    assert "below 20" in bar.hovertext[0] and "below" not in bar.hovertext[1]
+    assert "n < 20" in bar.text[0]
+
+
+def test_shared_plot_bars_are_the_table(counts):
+    table = stats.shared_private(counts)
+    fig = plots.shared_private_plot(table)
+    bars = fig.data[0]
+    assert list(bars.y) == list(table["n_variants"].head(25))
+
+
+def test_bad_inputs_name_the_problem(counts, pca_result):
+    with pytest.raises(GenShareError, match="no group 'XXX'"):
+        plots.af_compare(counts, "CEU", "XXX")
+    with pytest.raises(GenShareError, match="dims must be 2 or 3"):
+        plots.pca_scatter(pca_result, dims=4)
+    with pytest.raises(GenShareError, match="no analysed variant"):
+        plots.variant_card(counts, position="1:1")
+    with pytest.raises(GenShareError, match="with_variant_ids"):
+        plots.variant_card(counts, rsid="rs1")
+
+
+@pytest.mark.realdata
+def test_variant_card_by_position_and_rsid_on_1000_genomes(kg_subset):
+    counts = with_variant_ids(allele_counts_by_group(kg_subset, by="population"), kg_subset)
+    ids = counts["variant_id"].values.astype(str)
+    row = int(np.flatnonzero(np.char.startswith(ids, "rs"))[0])
+    rsid = ids[row]
+    position = f"{counts['variant_contig'].values[row]}:{counts['variant_position'].values[row]}"
+    populations = kg_subset.entry.populations
+    by_id = plots.variant_card(counts, rsid=rsid, populations=populations)
+    by_pos = plots.variant_card(counts, position=position, populations=populations)
+    expected = counts["allele_count"].values[row] / counts["allele_number"].values[row]
+    for fig in (by_id, by_pos):
+        bars = fig.data[0]
+        assert list(bars.x) == [str(g) for g in counts["groups"].values]
+        np.testing.assert_allclose(bars.y, expected, rtol=1e-12)
+        assert fig.layout.meta["details"]["variant"]["id"] == rsid
+        geo = [t for t in fig.data if t.type == "scattergeo"]
+        assert geo, "the card has a map"
+        hover = next(t for t in geo if t.hovertext)
+        assert len(hover.hovertext) == 12  # every population of the subset has coordinates
+    assert rsid in by_id.layout.title.text
+    # pies: the ALT slices' polygons exist for the populations with ALT > 0
+    alt = next(t for t in by_id.data if t.name and t.name.startswith("ALT"))
+    n_alt_pies = sum(1 for v in alt.lat if v is None)
+    assert n_alt_pies == int(((expected > 0) & (expected < 1.0 + 1e-12)).sum())
