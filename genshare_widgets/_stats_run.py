@@ -40,7 +40,7 @@ def _dist_info_versions() -> dict[str, str]:
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages a result depends on."""
-    out = {}
+    out: dict[str, str] = {}
     installed = _dist_info_versions()
     for name in (
         "genshare_widgets",

@@ -93,7 +93,7 @@ class CatalogBrowser:
         w = _require_ipywidgets()
         self.catalog = catalog if catalog is not None else load_catalog()
         self.open_kwargs = dict(open_kwargs or {})
-        self.cohort = None
+        self.cohort: Any = None
         self._callbacks: list[Callable[[Any], None]] = []
         entries = self.catalog.cohorts
         populations = sorted(
@@ -184,13 +184,14 @@ class CatalogBrowser:
             return
         self.status.value = f"opening <code>{escape(entry.id)}</code>…"
         try:
-            self.cohort = open_cohort(entry.id, **self.open_kwargs)
+            cohort = open_cohort(entry.id, **self.open_kwargs)
         except GenShareError as exc:
             self.status.value = f'<span style="color:#b00020">{escape(str(exc))}</span>'
             return
+        self.cohort = cohort
         self.status.value = (
-            f"opened <code>{escape(entry.id)}</code>: {self.cohort.n_samples:,} samples × "
-            f"{self.cohort.n_variants:,} variants"
+            f"opened <code>{escape(entry.id)}</code>: {cohort.n_samples:,} samples × "
+            f"{cohort.n_variants:,} variants"
         )
         for callback in self._callbacks:
             callback(self.cohort)
