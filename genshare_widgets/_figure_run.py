@@ -64,6 +64,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "fst_window": 500_000,
     "folded": False,
     "min_samples": 20,
+    "keep_groups": None,
 }
 _POSITION = re.compile(r"^[^:\s]+:[\d,]+$")
 _ASSETS = Path(__file__).resolve().parent / "plots" / "_assets"
@@ -105,8 +106,23 @@ def check_options(kind: str, options: Mapping[str, Any]) -> None:
         )
 
 
-def build_figure(cohort, kind: str, options: Mapping[str, Any]):
-    """The figure of ``kind`` for ``cohort`` with the command's ``options`` (a plain dict)."""
+def kept_groups(options: Mapping[str, Any]) -> list[str] | None:
+    """``--keep-groups A,B,C`` as a list (None: every group)."""
+    value = options.get("keep_groups")
+    if not value:
+        return None
+    names = [g.strip() for g in str(value).split(",") if g.strip()]
+    return names or None
+
+
+def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None):
+    """The figure of ``kind`` for ``cohort`` with the command's ``options`` (a plain dict).
+
+    ``counts``: unfiltered counts of ``cohort`` for ``options``' grouping, region and SNP
+    filter, when the caller already has them (the explorer); otherwise one genotype pass runs.
+    ``--keep-groups`` and ``--min-maf`` are applied to them with
+    :func:`~genshare_widgets.counts.select_groups`.
+    """
     import pandas as pd
 
     from genshare_widgets import plots, stats
@@ -147,11 +163,20 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any]):
         )
     if kind == "representation":
         table = cohort.populations(by=by)
+        keep = kept_groups(options)
+        if keep is not None:
+            table = table[table[by].astype(str).isin(keep)].reset_index(drop=True)
         prov = plots.figure_provenance(cohort, by=by)
         return plots.representation_panel(
             table, min_samples=options["min_samples"], colors=colors, provenance=prov
         )
-    counts = allele_counts_by_group(cohort, by=by, **selection)
+    from genshare_widgets.counts import select_groups
+
+    if counts is None:
+        counts = allele_counts_by_group(
+            cohort, by=by, region=options["region"], snps_only=options["snps_only"]
+        )
+    counts = select_groups(counts, groups=kept_groups(options), min_maf=options["min_maf"])
     prov = plots.figure_provenance(cohort, counts)
     if kind == "fst":
         return plots.fst_heatmap(counts, colors=colors, provenance=prov)
@@ -318,16 +343,28 @@ def run_figure(
     source: list[str], *, kind: str, out: Path, options: Mapping[str, Any]
 ) -> dict[str, Path]:
     """Open ``source``, build the figure, write ``out`` and its sidecar; → {role: path}."""
-    from genshare_widgets._stats_run import package_versions
     from genshare_widgets.cohort import open_cohort
 
     out = Path(out)
-    fmt = output_format(out)
+    output_format(out)  # refuse an unknown extension before any work
     opts = {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k in DEFAULT_OPTIONS}}
     check_options(kind, opts)
     src: str | list[str] = source[0] if len(source) == 1 else list(source)
     cohort = open_cohort(src, samples=opts["samples"])
     fig = build_figure(cohort, kind, opts)
+    return export_figure(fig, cohort, source=list(source), kind=kind, out=out, options=opts)
+
+
+def export_figure(
+    fig, cohort, *, source: list[str], kind: str, out: Path, options: Mapping[str, Any]
+) -> dict[str, Path]:
+    """Write ``fig`` (built by :func:`build_figure` with ``options``) to ``out`` and its recipe
+    sidecar; → {"figure": path, "provenance": path}. Used by the CLI and the export widget."""
+    from genshare_widgets._stats_run import package_versions
+
+    out = Path(out)
+    fmt = output_format(out)
+    opts = {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k in DEFAULT_OPTIONS}}
     content = figure_bytes(fig, fmt, kind=kind)
     prov = cohort.provenance
     samples_hash = _sha256(Path(opts["samples"])) if opts["samples"] else None

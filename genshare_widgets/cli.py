@@ -368,6 +368,11 @@ _FIGURE_KINDS = (
     show_default=True,
     help="Representation: groups below this are flagged.",
 )
+@click.option(
+    "--keep-groups",
+    metavar="A,B,...",
+    help="Only these groups of --by (the others' samples leave the analysis, MAF included).",
+)
 def figure(
     source,
     kind,
@@ -386,6 +391,7 @@ def figure(
     fst_window,
     folded,
     min_samples,
+    keep_groups,
 ):
     """Draw one figure of SOURCE and export it; a FILE.provenance.json recipe goes beside it.
 
@@ -436,6 +442,7 @@ def figure(
             "fst_window": fst_window,
             "folded": folded,
             "min_samples": min_samples,
+            "keep_groups": keep_groups,
         }
         written = run_figure(list(source), kind=kind, out=out, options=options)
     for path in written.values():

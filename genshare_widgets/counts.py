@@ -367,3 +367,38 @@ def with_variant_ids(counts, cohort):  # -> xarray.Dataset
     if "variant_id_mask" in ds and len(index):
         ids = np.where(ds["variant_id_mask"].values[index], "", ids)
     return counts.assign(variant_id=(("variants",), ids))
+
+
+def select_groups(counts, *, groups: list[str] | None = None, min_maf: float | None = None):
+    """Keep some groups of a counts Dataset, then apply a MAF filter over the kept groups.
+
+    Counts add up over groups, so this equals :func:`allele_counts_by_group` with a grouping
+    that leaves every other sample out (MAF over all *analysed* samples): the explorer keeps
+    one unfiltered counts object per selection and derives each view from it without a new
+    genotype pass. ``attrs["filters"]`` records what was applied.
+
+    Examples
+    --------
+    >>> view = select_groups(counts, groups=["CEU", "YRI"], min_maf=0.05)  # doctest: +SKIP
+    """
+    check_min_maf(min_maf)
+    names = [str(g) for g in counts["groups"].values]
+    if groups is not None:
+        unknown = [g for g in groups if g not in names]
+        if unknown or not groups:
+            raise GenShareError(f"groups {unknown or groups} are not among {names}")
+        counts = counts.isel(groups=[names.index(g) for g in groups])
+    info = dict(counts.attrs.get("filters", {}))
+    if min_maf is not None:
+        if "min_maf" in info:
+            raise GenShareError("these counts already have a MAF filter; start from unfiltered")
+        from genshare_widgets.engines._group_counts import FIELDS
+
+        raw = np.stack([counts[f].values for f in FIELDS], axis=-1)
+        index = counts["variant_index"].values
+        passing = apply_min_maf(raw, index, info, min_maf)
+        counts = counts.isel(variants=np.flatnonzero(passing))
+    info["n_variants_analysed"] = int(counts.sizes["variants"])
+    if groups is not None:
+        info["groups_kept"] = list(groups)
+    return counts.assign_attrs(filters=info)

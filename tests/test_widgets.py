@@ -53,3 +53,66 @@ def test_catalog_browser_shows_errors_in_the_widget(monkeypatch, tmp_path):
     browser.open_button.click()
     assert browser.cohort is None
     assert "color:#b00020" in browser.status.value
+
+
+def test_explorer_updates_views_from_cached_counts(sim_ooa):
+    from genshare_widgets.widgets import CohortExplorer
+
+    explorer = CohortExplorer(sim_ooa)
+    fst = explorer.figures["fst"]
+    assert len(fst.data) == 1 and sorted(fst.data[0].x) == ["CEU", "CHB", "YRI"]
+    counted = dict(explorer._counts)
+    explorer.groups.value = ("CEU", "YRI")
+    assert sorted(explorer.figures["fst"].data[0].x) == ["CEU", "YRI"]
+    assert explorer._counts.keys() == counted.keys()  # no new genotype pass
+    assert "updated in" in explorer.status.value
+    assert explorer.last_update_seconds > 0
+    # the AF comparison follows the pair and the MAF slider
+    explorer.tabs.selected_index = [k for _t, k in explorer_tabs()].index("af-compare")
+    explorer.pair_a.value, explorer.pair_b.value = "CEU", "YRI"
+
+    def shown() -> int:
+        return explorer.figures["af-compare"].layout.meta["provenance"]["filters"][
+            "n_variants_analysed"
+        ]
+
+    n_all = shown()
+    explorer.min_maf.value = 0.2
+    assert 0 < shown() < n_all
+    assert explorer.figures["af-compare"].layout.meta["provenance"]["filters"]["min_maf"] == 0.2
+    # a bad region is reported in the widget, the figure stays
+    explorer.region.value = "nochr:1-2"
+    assert "color:#b00020" in explorer.status.value and "nochr" in explorer.status.value
+
+
+def explorer_tabs():
+    from genshare_widgets.widgets import TABS
+
+    return TABS
+
+
+def test_export_control_writes_a_rebuildable_figure(sim_ooa, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from genshare_widgets.widgets import CohortExplorer
+
+    explorer = CohortExplorer(sim_ooa)
+    explorer.groups.value = ("CEU", "CHB")
+    explorer.export.folder = tmp_path
+    explorer.export.format.value = "json"
+    explorer.export.button.click()
+    written = explorer.export.written
+    assert written["figure"].is_file() and written["provenance"].is_file()
+    recipe = json.loads(written["provenance"].read_text())
+    assert "--keep-groups CEU,CHB" in recipe["command"]
+    assert "genshare figure sim-ooa --kind fst" in explorer.export.result.value
+    again = tmp_path / "again.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "genshare_widgets", "figure", "--from", str(written["provenance"]),
+         "--out", str(again)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert again.read_bytes() == written["figure"].read_bytes()

@@ -1,4 +1,4 @@
-"""ipywidgets for exploring cohorts: the catalog browser (more arrive with the figure work).
+"""ipywidgets for exploring cohorts: catalog browser, cohort explorer, figure export.
 
 Widgets are thin: each composes the package's plain functions (catalog search, open_cohort,
 counts, statistics, plot builders), which carry the logic and are tested on their own; the
@@ -7,5 +7,6 @@ ipywidgets comes with the ``[lab]`` extra.
 """
 
 from genshare_widgets.widgets._catalog_browser import CatalogBrowser, entry_details_html
+from genshare_widgets.widgets._explorer import TABS, CohortExplorer, ExportControl
 
-__all__ = ["CatalogBrowser", "entry_details_html"]
+__all__ = ["TABS", "CatalogBrowser", "CohortExplorer", "ExportControl", "entry_details_html"]

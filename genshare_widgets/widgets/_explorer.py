@@ -1,0 +1,252 @@
+"""Cohort explorer: pick groups and filters, see the comparisons update, export a figure.
+
+One unfiltered counts object is kept per (grouping, region, SNP filter); choosing groups or a
+MAF threshold derives each view from it (:func:`~genshare_widgets.counts.select_groups`), so
+an update on a prepared cohort is numpy work plus building one figure — no genotype pass.
+Figures come from the same :func:`genshare_widgets._figure_run.build_figure` as
+``genshare figure``, so every view can be exported with the exact command that rebuilds it.
+"""
+
+import time
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from genshare_widgets._errors import GenShareError
+from genshare_widgets.widgets._catalog_browser import _require_ipywidgets
+
+#: (tab title, figure kind) in tab order; PCA last (it runs its own genotype pass).
+TABS = (
+    ("Fst", "fst"),
+    ("AF compare", "af-compare"),
+    ("Heterozygosity", "het"),
+    ("SFS", "sfs"),
+    ("Shared / private", "shared"),
+    ("Samples", "representation"),
+    ("PCA", "pca"),
+)
+
+
+def _error_html(exc: Exception) -> str:
+    return f'<span style="color:#b00020">{escape(str(exc))}</span>'
+
+
+class CohortExplorer:
+    """Explore one cohort: group picker, MAF and region controls, statistic tabs, export.
+
+    Parameters
+    ----------
+    cohort
+        An opened :class:`~genshare_widgets.Cohort`.
+    by
+        The sample column defining groups (a dropdown lets the user change it).
+    source
+        What ``genshare figure`` should be given as SOURCE to rebuild an export (default:
+        the cohort's catalog id or the path it was opened from).
+
+    Attributes
+    ----------
+    last_update_seconds
+        Python time of the last view update (counts reused; the figure built and shown).
+
+    Examples
+    --------
+    >>> explorer = CohortExplorer(open_cohort("sim-ooa"))  # doctest: +SKIP
+    >>> explorer  # in a notebook: the widget  # doctest: +SKIP
+    >>> explorer.groups.value = ("CEU", "YRI")  # the figures follow  # doctest: +SKIP
+    """
+
+    def __init__(self, cohort, *, by: str = "population", source: list[str] | None = None):
+        import plotly.graph_objects as go
+
+        w = _require_ipywidgets()
+        self.cohort = cohort
+        self.source = source or self._default_source(cohort)
+        self._counts: dict[tuple, Any] = {}
+        self._figures: dict[str, Any] = {}
+        self.last_update_seconds = 0.0
+        columns = [str(c) for c in cohort.samples.columns]
+        if by not in columns:
+            raise GenShareError(f"cannot group by {by!r}: the sample table has {columns}")
+        self.by = w.Dropdown(options=columns, value=by, description="Group by")
+        self.groups = w.SelectMultiple(options=[], rows=6, description="Groups")
+        self.pair_a = w.Dropdown(options=[], description="Group A")
+        self.pair_b = w.Dropdown(options=[], description="Group B")
+        self.min_maf = w.FloatSlider(
+            value=0.0, min=0.0, max=0.5, step=0.01, description="Min MAF", continuous_update=False
+        )
+        self.region = w.Text(
+            placeholder="CHR or CHR:START-END", description="Region", continuous_update=False
+        )
+        self.snps_only = w.Checkbox(value=False, description="SNPs only")
+        self.progress = w.IntProgress(value=0, min=0, max=1, layout={"width": "30%"})
+        self.progress.layout.visibility = "hidden"
+        self.status = w.HTML()
+        self.figures = {kind: go.FigureWidget() for _title, kind in TABS}
+        self.tabs = w.Tab(children=[self.figures[kind] for _title, kind in TABS])
+        for i, (title, _kind) in enumerate(TABS):
+            self.tabs.set_title(i, title)
+        self.export = ExportControl(self)
+        self._set_group_options()
+        self.by.observe(self._on_by, names="value")
+        for control in (self.groups, self.pair_a, self.pair_b, self.min_maf, self.snps_only):
+            control.observe(self._update, names="value")
+        self.region.observe(self._update, names="value")
+        self.tabs.observe(self._update, names="selected_index")
+        self.widget = w.VBox(
+            [
+                w.HBox([w.VBox([self.by, self.groups]), w.VBox([self.pair_a, self.pair_b])]),
+                w.HBox([self.min_maf, self.region, self.snps_only]),
+                w.HBox([self.progress, self.status]),
+                self.tabs,
+                self.export.widget,
+            ]
+        )
+        self._update()
+
+    # --- logic ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _default_source(cohort) -> list[str]:
+        src = cohort.provenance.get("source")
+        return [str(s) for s in src] if isinstance(src, list) else [str(src)]
+
+    @property
+    def kind(self) -> str:
+        """The figure kind of the selected tab."""
+        return TABS[self.tabs.selected_index or 0][1]
+
+    def options(self) -> dict[str, Any]:
+        """The ``genshare figure`` options of the current view."""
+        names = list(self.groups.options)
+        chosen = list(self.groups.value)
+        return {
+            "by": self.by.value,
+            "region": self.region.value.strip() or None,
+            "min_maf": float(self.min_maf.value) if self.min_maf.value > 0 else None,
+            "snps_only": bool(self.snps_only.value),
+            "keep_groups": None if sorted(chosen) == sorted(names) else ",".join(chosen),
+            "groups": (
+                f"{self.pair_a.value},{self.pair_b.value}"
+                if self.kind in ("af-compare", "joint-sfs")
+                else None
+            ),
+        }
+
+    def counts(self):
+        """Unfiltered counts for the current grouping, region and SNP filter (cached)."""
+        from genshare_widgets.counts import allele_counts_by_group
+
+        opts = self.options()
+        key = (opts["by"], opts["region"], opts["snps_only"])
+        if key not in self._counts:
+            self.progress.layout.visibility = "visible"
+            self.progress.value = 0
+            self.status.value = "counting alleles (one genotype pass)…"
+            try:
+                self._counts[key] = allele_counts_by_group(
+                    self.cohort, by=opts["by"], region=opts["region"], snps_only=opts["snps_only"]
+                )
+            finally:
+                self.progress.value = 1
+                self.progress.layout.visibility = "hidden"
+        return self._counts[key]
+
+    def figure(self, kind: str | None = None):
+        """The ``plotly`` figure of ``kind`` (default: the selected tab) for the current view."""
+        from genshare_widgets._figure_run import DEFAULT_OPTIONS, build_figure
+
+        kind = kind or self.kind
+        opts = {**DEFAULT_OPTIONS, **self.options()}
+        if kind == "pca":  # its own pass (all samples); cache by what changes it
+            key = repr((opts["region"], opts["min_maf"], opts["snps_only"], opts["by"]))
+            if self._figures.get("pca-key") != key:
+                self._figures["pca"] = build_figure(self.cohort, kind, opts)
+                self._figures["pca-key"] = key
+            return self._figures["pca"]
+        counts = None if kind == "representation" else self.counts()
+        return build_figure(self.cohort, kind, opts, counts=counts)
+
+    # --- wiring ---------------------------------------------------------------------------
+
+    def _set_group_options(self) -> None:
+        values = self.cohort.samples[self.by.value].dropna().astype(str)
+        names = sorted(set(values))
+        self.groups.options = names
+        self.groups.value = tuple(names)
+        self.pair_a.options = names
+        self.pair_b.options = names
+        if names:
+            self.pair_a.value = names[0]
+            self.pair_b.value = names[1] if len(names) > 1 else names[0]
+
+    def _on_by(self, _change=None) -> None:
+        self._set_group_options()
+        self._update()
+
+    def _update(self, _change=None) -> None:
+        started = time.perf_counter()
+        kind = self.kind
+        try:
+            fig = self.figure(kind)
+        except GenShareError as exc:
+            self.status.value = _error_html(exc)
+            return
+        target = self.figures[kind]
+        with target.batch_update():
+            target.data = ()
+            target.add_traces(list(fig.data))
+            target.layout = fig.layout
+        self.last_update_seconds = time.perf_counter() - started
+        self.status.value = f"{kind}: updated in {1000 * self.last_update_seconds:.0f} ms"
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+class ExportControl:
+    """Export the explorer's current figure: PNG/SVG/PDF (kaleido), HTML or JSON, with the
+    provenance sidecar and the exact ``genshare figure`` command that rebuilds it."""
+
+    FORMATS = ("png", "svg", "pdf", "html", "json")
+
+    def __init__(self, explorer: CohortExplorer, *, folder: str | Path = ".") -> None:
+        w = _require_ipywidgets()
+        self.explorer = explorer
+        self.folder = Path(folder)
+        self.name = w.Text(value="genshare-figure", description="File")
+        self.format = w.Dropdown(options=self.FORMATS, value="png", description="Format")
+        self.button = w.Button(description="Export", icon="download")
+        self.result = w.HTML()
+        self.written: dict[str, Path] = {}
+        self.button.on_click(self._export)
+        self.widget = w.VBox([w.HBox([self.name, self.format, self.button]), self.result])
+
+    def target(self) -> Path:
+        """Where the next export goes."""
+        stem = self.name.value.strip() or "genshare-figure"
+        return self.folder / f"{stem}.{self.format.value}"
+
+    def _export(self, _button=None) -> None:
+        from genshare_widgets._figure_run import DEFAULT_OPTIONS, export_figure
+
+        ex = self.explorer
+        kind = ex.kind
+        opts = {**DEFAULT_OPTIONS, **ex.options()}
+        out = self.target()
+        self.result.value = f"exporting {escape(str(out))}…"
+        try:
+            self.written = export_figure(
+                ex.figure(kind), ex.cohort, source=ex.source, kind=kind, out=out, options=opts
+            )
+        except GenShareError as exc:
+            self.result.value = _error_html(exc)
+            return
+        import json
+
+        command = json.loads(self.written["provenance"].read_text())["command"]
+        self.result.value = (
+            f"wrote <code>{escape(str(self.written['figure']))}</code> and "
+            f"<code>{escape(str(self.written['provenance']))}</code><br>"
+            f"rebuild with: <code>{escape(command)}</code>"
+        )
