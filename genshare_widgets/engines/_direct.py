@@ -328,10 +328,21 @@ def direct_reduce_standardized(
             total += np.asarray(block_fn(standardized_block(gt, pc[slow])), dtype=np.float64)
         return total
 
+    # One running total per worker, each over a fixed stride of chunks (worker i takes chunks
+    # i, i + W, ...): memory stays at W totals whatever the number of variants, and the
+    # summation order is fixed, so the result is deterministic.
+    workers = max(1, threads or min(len(starts), os.cpu_count() or 1))
+    spans = list(zip(starts, ends, strict=True))
+
+    def worker_total(first: int) -> np.ndarray:
+        total = np.zeros(shape, dtype=np.float64)
+        for a, b in spans[first::workers]:
+            total += one_chunk(a, b)
+        return total
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        totals = [f.result() for f in [pool.submit(worker_total, i) for i in range(workers)]]
     result = np.zeros(shape, dtype=np.float64)
-    workers = threads or min(len(starts), os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-        futures = [pool.submit(one_chunk, a, b) for a, b in zip(starts, ends, strict=True)]
-        for future in futures:
-            result += future.result()
+    for total in totals:
+        result += total
     return result
