@@ -147,6 +147,26 @@ def variant_span(ds, index: np.ndarray):
     return ds.isel(variants=slice(lo, hi)), index - lo
 
 
+def _dask_group_counts(
+    ds, codes: np.ndarray, n_groups: int, *, region: str | None, snps_only: bool
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+    """The Dask engine's pass: (raw counts, store index, selection info, alleles, contig
+    names, positions) of the selected variants, in store order."""
+    from genshare_widgets.engines._group_counts import FIELDS, group_counts
+
+    index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
+    span, rows = variant_span(ds, index)
+    raw = (
+        group_counts(span["call_genotype"], codes, n_groups)[rows]
+        if len(index)
+        else np.zeros((0, n_groups, len(FIELDS)), dtype=np.int32)
+    )
+    contigs = _strings(ds["contig_id"].values)
+    position = ds["variant_position"].values[index]
+    contig_codes = ds["variant_contig"].values[index]
+    return raw, index, info, all_alleles[index], contigs[contig_codes], position
+
+
 def allele_counts_by_group(
     cohort,
     *,
@@ -166,24 +186,30 @@ def allele_counts_by_group(
     """
     import xarray as xr
 
-    from genshare_widgets.engines._group_counts import FIELDS, group_counts
+    from genshare_widgets.engines._group_counts import FIELDS
 
     if min_maf is not None and not 0 <= min_maf <= 0.5:
         raise GenShareError(f"--min-maf must be between 0 and 0.5, not {min_maf}")
-    ds = cohort.genotypes
     codes, names, label = resolve_groups(cohort.samples, by)
-    index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
-    span, rows = variant_span(ds, index)
     analysed = codes >= 0
-    raw = (
-        group_counts(span["call_genotype"], codes, len(names))[rows]
-        if len(index)
-        else np.zeros((0, len(names), len(FIELDS)), dtype=np.int32)
-    )
-    alleles = all_alleles[index]
-    contigs = _strings(ds["contig_id"].values)
-    position = ds["variant_position"].values[index]
-    contig_codes = ds["variant_contig"].values[index]
+    if getattr(cohort, "engine", "dask") == "hail":
+        from genshare_widgets.engines import hail_engine
+
+        selected = hail_engine.group_counts(
+            cohort.genotypes,
+            codes,
+            len(names),
+            region=region,
+            snps_only=snps_only,
+            store=cohort.provenance.get("hail_store"),
+        )
+        raw, index, info = selected.raw, selected.variant_index, selected.info
+        alleles = np.stack([selected.ref, selected.alt], axis=1).reshape(-1, 2)
+        contig_names, position = selected.contig, selected.position
+    else:
+        raw, index, info, alleles, contig_names, position = _dask_group_counts(
+            cohort.genotypes, codes, len(names), region=region, snps_only=snps_only
+        )
     if min_maf is not None and len(index):
         ac = raw[:, :, 0].sum(axis=1, dtype=np.int64)
         an = raw[:, :, 1].sum(axis=1, dtype=np.int64)
@@ -194,7 +220,7 @@ def allele_counts_by_group(
         info["n_below_min_maf"] = int((~passing).sum())
         info["min_maf"] = min_maf
         raw, alleles, index = raw[passing], alleles[passing], index[passing]
-        position, contig_codes = position[passing], contig_codes[passing]
+        position, contig_names = position[passing], contig_names[passing]
     info["snps_only"] = snps_only
     info["n_variants_analysed"] = len(index)
     data = {name: (("variants", "groups"), raw[:, :, i]) for i, name in enumerate(FIELDS)}
@@ -203,7 +229,7 @@ def allele_counts_by_group(
         {
             **data,
             "group_n_samples": (("groups",), group_n.astype(np.int64)),
-            "variant_contig": (("variants",), contigs[contig_codes]),
+            "variant_contig": (("variants",), contig_names),
             "variant_position": (("variants",), np.asarray(position, dtype=np.int64)),
             "variant_ref": (("variants",), alleles[:, 0]),
             "variant_alt": (("variants",), alleles[:, 1]),
