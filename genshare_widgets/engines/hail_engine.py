@@ -297,9 +297,9 @@ def sample_counts(
     """
     hl = hail_session()
     selected, _ = select_variants(mt, region=region, snps_only=snps_only, store=store)
-    selected = selected.filter_rows(selected.genshare_keep)
+    selected = selected.filter_rows(selected.genshare_keep).add_col_index("genshare_col")
     gt = selected.GT
-    selected = selected.add_col_index("genshare_col").annotate_cols(
+    selected = selected.annotate_cols(
         n_called=hl.agg.count_where(gt.ploidy == 2),
         n_het=hl.agg.count_where((gt.ploidy == 2) & gt.is_het()),
         n_missing=hl.agg.count_where(hl.is_missing(gt)),
