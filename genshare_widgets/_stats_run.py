@@ -22,10 +22,12 @@ from genshare_widgets._errors import GenShareError
 STATISTICS = ("freq", "fst", "het", "sfs", "shared")
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of the packages a result depends on."""
+def package_versions(*, engine: str = "dask") -> dict[str, str]:
+    """Versions of the packages a result depends on (Hail and PySpark for engine "hail")."""
     out = {}
+    extra = ("hail", "pyspark") if engine == "hail" else ()
     for name in (
+        *extra,
         "genshare_widgets",
         "numpy",
         "pandas",
@@ -180,7 +182,7 @@ def run_stats(
                 else None
             ),
             "disclosure_policy": None,
-            "package_versions": package_versions(),
+            "package_versions": package_versions(engine=cohort.engine),
             "command": command or sys.argv,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
