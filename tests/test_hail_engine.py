@@ -130,6 +130,16 @@ def test_filtered_counts_and_pca_equal_dask_on_simulated(sim_ooa_hail, sim_ooa):
     assert list(hail_pca.coordinates["group"]) == list(dask_pca.coordinates["group"])
 
 
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_plink_cohort_counts_equal_dask(hail_session, hapmap3):
+    """PLINK 1 input (A2 = REF); chr1 whole, whose last SNP sits on the last known base."""
+    hail = open_cohort("hapmap3", engine="hail")
+    ours = allele_counts_by_group(hail, by="population", region="1")
+    _assert_same_counts(allele_counts_by_group(hapmap3, by="population", region="1"), ours)
+    assert ours.sizes["variants"] == 1119
+
+
 def _write_vcf(path: Path) -> None:
     rows = [
         ("1", 100, "A", "C", ["0/.", "./1", "1|.", "1", "0/1", "1/1"]),

@@ -37,7 +37,7 @@ from genshare_widgets._errors import InputFormatError
 from genshare_widgets.engines._hail_session import hail_dir, hail_session
 from genshare_widgets.engines._store import remove_stale_partials, store_key
 
-HAIL_FORMAT_VERSION = 1
+HAIL_FORMAT_VERSION = 2  # 2: contig lengths one past the last base (see reference_genome)
 PROVENANCE_FILE = "genshare_provenance.json"
 # One missing allele in a diploid call → the haploid call of the other allele (Java regex).
 PARTIAL_CALL_REWRITE = (r"\t(?:([0-9]+)[/|]\.|\.[/|]([0-9]+))(?=[:\t]|$)", "\t$1$2")
@@ -160,6 +160,10 @@ def reference_genome(name: str, contigs: Sequence[tuple[str, int]]):  # -> hl.Re
     with contextlib.suppress(KeyError):  # the key is content-derived: same name, same contigs
         return hl.get_reference(name)
     names = [c for c, _ in contigs]
+    # One base of margin: Hail turns a filter on the contig alone into the interval
+    # [contig:1, contig:length), which loses a variant on the very last base (seen with PLINK
+    # inputs, whose lengths are the last position).
+    lengths = {c: int(n) + 1 for c, n in contigs}
 
     def like(*options: str) -> list[str]:
         return [c for c in names if c in options]
@@ -167,7 +171,7 @@ def reference_genome(name: str, contigs: Sequence[tuple[str, int]]):  # -> hl.Re
     return hl.ReferenceGenome(
         name,
         contigs=names,
-        lengths={c: int(n) for c, n in contigs},
+        lengths=lengths,
         x_contigs=like("X", "chrX", "23"),
         y_contigs=like("Y", "chrY", "24"),
         mt_contigs=like("MT", "chrM", "chrMT", "M", "26"),
