@@ -1,7 +1,10 @@
 """The counts object: the engine boundary between genotypes and statistics.
 
 :func:`allele_counts_by_group` makes one pass over the genotypes and returns an xarray Dataset
-with dims ``(variants, groups)``:
+with dims ``(variants, groups)``. The pass runs on the cohort's engine: Dask (the VCF-Zarr
+store) or Hail (:func:`genshare_widgets.engines.hail_engine.group_counts` over the
+MatrixTable); both give the identical Dataset (``variant_index`` is the row in the engine's
+store, which follows file order in both):
 
 ``allele_count`` (int32)
     ALT allele copies among called alleles of the group.

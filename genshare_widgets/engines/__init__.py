@@ -1,6 +1,6 @@
-"""Genotype engines: conversion into VCF-Zarr stores and lazy opening (Dask/xarray).
-
-The Hail engine (issue "Hail engine") will sit beside the Dask one and return the same counts.
+"""Genotype engines: conversion into VCF-Zarr stores and lazy opening (Dask/xarray), and the
+Hail engine beside it (:mod:`genshare_widgets.engines.hail_engine`, imported only when used:
+``open_cohort(..., engine="hail")``), whose passes return the same counts.
 """
 
 from genshare_widgets.engines._ingest_plink import ingest_plink, read_bim, read_fam
