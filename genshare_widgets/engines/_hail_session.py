@@ -167,7 +167,6 @@ def hail_session():  # -> the hail module, initialised
                     spark_conf={
                         "spark.ui.enabled": "false",
                         "spark.ui.showConsoleProgress": "false",
-                        "spark.local.dir": str(tmp),
                     },
                 )
             except Exception as exc:
