@@ -273,6 +273,17 @@ def test_java_home_pointing_nowhere_is_named(monkeypatch, tmp_path):
         find_java()
 
 
+def test_session_tmp_folder_is_private_and_stale_ones_go(hail_session):
+    from genshare_widgets.engines import _hail_session
+
+    own = _hail_session.session_tmp_dir()
+    assert own.is_dir() and own.name == f"session-{os.getpid()}"
+    stale = own.parent / "session-999999999"  # no such process
+    stale.mkdir()
+    _hail_session._remove_stale_tmp_dirs()
+    assert not stale.exists() and own.is_dir()
+
+
 def test_vcf_zarr_store_is_refused_with_the_way_out(sim_ooa):
     with pytest.raises(GenShareError, match="Hail cannot read"):
         open_cohort(sim_ooa.store_path, engine="hail")

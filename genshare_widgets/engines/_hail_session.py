@@ -5,8 +5,8 @@ time any Hail-engine function needs it; later calls return the same module at on
 
 - master: ``GENSHARE_SPARK_MASTER`` (e.g. ``spark://host:7077``) or ``local[N]``, N the number
   of cores of this machine;
-- Hail's temporary files and its log live in the cache (``$GENSHARE_CACHE/hail/tmp`` and
-  ``$GENSHARE_CACHE/hail/logs``), never in the working directory;
+- Hail's temporary files and its log live in the cache (``$GENSHARE_CACHE/hail/tmp/session-<pid>``,
+  removed at exit, and ``$GENSHARE_CACHE/hail/logs``), never in the working directory;
 - quiet: no progress bars, no Spark UI.
 
 Hail needs Java. Without it, :func:`hail_session` raises a :class:`GenShareError` that says what
@@ -95,6 +95,28 @@ def spark_master() -> str:
     return os.environ.get("GENSHARE_SPARK_MASTER") or f"local[{os.cpu_count() or 1}]"
 
 
+def session_tmp_dir() -> Path:
+    """This process's temporary folder for Hail (``$GENSHARE_CACHE/hail/tmp/session-<pid>``),
+    removed when the session stops."""
+    return hail_dir() / "tmp" / f"session-{os.getpid()}"
+
+
+def _remove_stale_tmp_dirs() -> None:
+    """Temporary folders of Hail sessions whose process is gone (killed, crashed)."""
+    from genshare_widgets.engines._store import _pid_alive
+
+    root = hail_dir() / "tmp"
+    if not root.is_dir():
+        return
+    for folder in root.glob("session-*"):
+        try:
+            pid = int(folder.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _stop() -> None:
     hl = _STATE.get("hl")
     if hl is None:
@@ -103,6 +125,7 @@ def _stop() -> None:
         hl.stop()
     except Exception as exc:  # interpreter shutdown: report, never hide
         log.info("stopping Hail at exit failed: %s", exc)
+    shutil.rmtree(session_tmp_dir(), ignore_errors=True)
     _STATE.clear()
 
 
@@ -142,7 +165,8 @@ def hail_session():  # -> the hail module, initialised
                 major,
             )
         root = hail_dir()
-        tmp = root / "tmp"
+        _remove_stale_tmp_dirs()
+        tmp = session_tmp_dir()
         logs = root / "logs"
         tmp.mkdir(parents=True, exist_ok=True)
         logs.mkdir(parents=True, exist_ok=True)

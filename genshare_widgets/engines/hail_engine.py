@@ -25,7 +25,7 @@ import pandas as pd
 
 from genshare_widgets._errors import InputFormatError
 from genshare_widgets.engines._group_counts import FIELDS
-from genshare_widgets.engines._hail_session import hail_dir, hail_session
+from genshare_widgets.engines._hail_session import hail_session, session_tmp_dir
 from genshare_widgets.engines._sample_pass import SAMPLE_FIELDS
 
 _INDEX = "genshare_variant_index"
@@ -191,7 +191,7 @@ def _export(ht, name: str) -> pd.DataFrame:
     import pyarrow as pa
     from pyarrow import csv
 
-    tmp = hail_dir() / "tmp" / f"{name}-{np.random.default_rng().integers(1 << 62):x}.tsv"
+    tmp = session_tmp_dir() / f"{name}-{np.random.default_rng().integers(1 << 62):x}.tsv"
     tmp.parent.mkdir(parents=True, exist_ok=True)
     try:
         ht.export(str(tmp), delimiter="\t")
