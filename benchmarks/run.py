@@ -1,4 +1,4 @@
-"""Side-by-side benchmarks: GenShare vs PLINK 2, vcf2zarr, scikit-allel (and Hail when present).
+"""Side-by-side benchmarks: GenShare vs PLINK 2, vcf2zarr, scikit-allel, and Hail when installed.
 
 Every row is a whole process (imports included) timed from the outside, with its peak resident
 memory from the kernel (``wait4`` rusage). Ratios compare GenShare with each peer *in the same
@@ -11,6 +11,11 @@ workers' memory is not in the row's peak: it is the client process's). Usage::
 
 The simulated cohort is stdpopsim's OutOfAfrica_3G09 (YRI, CEU, CHB), built once per size and
 kept in ``$GENSHARE_CACHE/bench/``.
+
+Hail rows (when ``hail`` imports and Java is found): ``ingest/hail`` is ``genshare prepare VCF
+--engine hail`` (Hail's ``import_vcf`` into the cached MatrixTable); ``freq+fst/hail`` is a
+plain Hail script: import hail, ``hl.init`` on local[2], read that MatrixTable, per-population
+``hl.agg.call_stats`` (written out as a TSV) and Hudson Fst for every pair.
 """
 
 import argparse
@@ -122,6 +127,47 @@ for i, a in enumerate(names):
 """
 
 
+HAIL_SCRIPT = r"""
+import sys, warnings
+import hail as hl
+mt_path, pops, out, tmp = sys.argv[1:5]
+warnings.simplefilter("ignore")
+hl.init(master="local[2]", quiet=True, tmp_dir=tmp, local_tmpdir=tmp, log=f"{tmp}/hail.log",
+        spark_conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"})
+mt = hl.read_matrix_table(mt_path)
+table = hl.import_table(pops, key="sample")
+mt = mt.annotate_cols(pop=table[mt.s].population)
+mt = mt.filter_rows(hl.len(mt.alleles) == 2)
+names = sorted(mt.aggregate_cols(hl.agg.collect_as_set(mt.pop)))
+mt = mt.annotate_rows(cs=hl.agg.group_by(mt.pop, hl.agg.call_stats(mt.GT, mt.alleles)))
+rows = mt.rows().checkpoint(f"{tmp}/call_stats.ht")
+freq = {f"{p}_{k}": v for p in names
+        for k, v in (("ac", rows.cs[p].AC[1]), ("an", rows.cs[p].AN), ("af", rows.cs[p].AF[1]))}
+rows.select(**freq).export(out)
+sums = {}
+for i, a in enumerate(names):
+    for b in names[i + 1:]:
+        n1, n2 = hl.float64(rows.cs[a].AN), hl.float64(rows.cs[b].AN)
+        p1, p2 = rows.cs[a].AC[1] / n1, rows.cs[b].AC[1] / n2
+        num = (p1 - p2) ** 2 - p1 * (1 - p1) / (n1 - 1) - p2 * (1 - p2) / (n2 - 1)
+        den = p1 * (1 - p2) + p2 * (1 - p1)
+        ok = (n1 >= 2) & (n2 >= 2) & (den > 0)
+        sums[f"{a}|{b}"] = hl.struct(num=hl.agg.filter(ok, hl.agg.sum(num)),
+                                     den=hl.agg.filter(ok, hl.agg.sum(den)))
+for pair, r in rows.aggregate(hl.struct(**sums)).items():
+    print(*pair.split("|"), r.num / r.den)
+"""
+
+
+def hail_available() -> bool:
+    """Hail importable (without importing it) and a Java for it."""
+    import importlib.util
+
+    java_home = os.environ.get("JAVA_HOME")
+    java = Path(java_home, "bin", "java").is_file() if java_home else shutil.which("java")
+    return importlib.util.find_spec("hail") is not None and bool(java)
+
+
 def bench_size(n_per_pop: int, length: int, work: Path, pca_k: int) -> dict:
     vcf, pops = build_cohort(n_per_pop, length)
     n_variants = json.loads((vcf.parent / ".done").read_text())["variants"]
@@ -141,6 +187,11 @@ def bench_size(n_per_pop: int, length: int, work: Path, pca_k: int) -> dict:
     if vcf2zarr:
         rows["ingest/vcf2zarr"] = run(
             [vcf2zarr, "convert", "-p", "2", str(vcf), str(work / "b2z.vcz")]
+        )
+    if hail_available():
+        hail_env = {**env, "GENSHARE_SPARK_MASTER": "local[2]"}
+        rows["ingest/hail"] = run(
+            [*genshare, "prepare", str(vcf), "--engine", "hail"], env=hail_env
         )
     # --- freq + Fst ---
     rows["freq+fst/genshare"] = run(
@@ -230,6 +281,21 @@ def bench_size(n_per_pop: int, length: int, work: Path, pca_k: int) -> dict:
         rows["freq+fst/scikit-allel"] = run([sys.executable, str(script), str(store), str(pops)])
     except ImportError:
         pass
+    if "ingest/hail" in rows:
+        matrix_table = next((cache / "hail").glob("*.mt"))
+        script = work / "hail_fst.py"
+        script.write_text(HAIL_SCRIPT)
+        (work / "hail_tmp").mkdir()
+        rows["freq+fst/hail"] = run(
+            [
+                sys.executable,
+                str(script),
+                str(matrix_table),
+                str(pops),
+                str(work / "hail_freq.tsv"),
+                str(work / "hail_tmp"),
+            ]
+        )
     # --- PCA ---
     rows["pca/genshare"] = run(
         [
@@ -266,12 +332,10 @@ def bench_size(n_per_pop: int, length: int, work: Path, pca_k: int) -> dict:
 
 def report(results: list[dict]) -> str:
     lines = []
-    try:
-        import hail  # noqa: F401
-    except ImportError:
+    if not hail_available():
         lines.append(
-            "Hail: not installed in this environment (its engine arrives with the Hail "
-            "issue), so it has no row."
+            "Hail: not installed here or no Java (pip install 'genshare_widgets[hail]'; "
+            "Java 11), so it has no rows."
         )
     for res in results:
         lines.append(

@@ -38,11 +38,13 @@ def _dist_info_versions() -> dict[str, str]:
     return found
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of the packages a result depends on."""
+def package_versions(*, engine: str = "dask") -> dict[str, str]:
+    """Versions of the packages a result depends on (Hail and PySpark for engine "hail")."""
     out: dict[str, str] = {}
     installed = _dist_info_versions()
+    extra = ("hail", "pyspark") if engine == "hail" else ()
     for name in (
+        *extra,
         "genshare_widgets",
         "numpy",
         "pandas",
@@ -210,7 +212,9 @@ def run_stats(
                 if counts is not None
                 else None
             ),
-            genotype_pass="dask" if counts is not None or pca_k or sample_table else None,
+            genotype_pass=_genotype_pass(cohort)
+            if counts is not None or pca_k or sample_table
+            else None,
             command=command,
         )
         (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
@@ -218,6 +222,17 @@ def run_stats(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return written
+
+
+def _genotype_pass(cohort) -> str:
+    """Which genotype pass ran: "hail", "bitplanes" (local store, this machine) or "dask"."""
+    from genshare_widgets.counts import _direct_store, pass_scheduler
+
+    if cohort.engine == "hail":
+        return "hail"
+    if pass_scheduler(cohort) is None and _direct_store(cohort) is not None:
+        return "bitplanes"
+    return "dask"
 
 
 def publish(tmp: Path, out: Path) -> dict[str, Path]:
@@ -261,7 +276,7 @@ def stats_provenance(
         "pca": pca_info,
         "groups": groups,
         "disclosure_policy": None,
-        "package_versions": package_versions(),
+        "package_versions": package_versions(engine=engine),
         "command": command or sys.argv,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

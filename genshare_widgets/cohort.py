@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("dask", "hail")
 _VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
+_REMOTE = ("gs://", "s3://", "s3a://", "hdfs://", "abfs://", "http://", "https://")
 _CANONICAL = {
     "population_column": "population",
     "superpopulation_column": "superpopulation",
@@ -54,23 +55,26 @@ class Cohort:
     id
         Catalog id, or the file name for a path.
     genotypes
-        xarray Dataset with sgkit names (``call_genotype`` int8 (variants, samples, ploidy),
-        -1 missing, -2 no allele; ``variant_contig``, ``variant_position``, ``variant_allele``,
-        ``sample_id``) plus the sample table as ``sample_<column>`` variables. Dask-backed.
+        Engine ``"dask"``: xarray Dataset with sgkit names (``call_genotype`` int8 (variants,
+        samples, ploidy), -1 missing, -2 no allele; ``variant_contig``, ``variant_position``,
+        ``variant_allele``, ``sample_id``) plus the sample table as ``sample_<column>``
+        variables, Dask-backed. Engine ``"hail"``: a lazy Hail MatrixTable (entry ``GT``, rows
+        keyed by ``locus``/``alleles``, columns by ``s``, sample table as ``sample_<column>``
+        column fields).
     samples
         Sample table (pandas), indexed by sample id in genotype column order; canonical
         columns ``population``, ``superpopulation``, ``sex`` where known.
     store_path
         The VCF-Zarr store the genotypes come from: a local folder, or the URL of a remote
-        store (a string).
+        store (a string); with engine ``"hail"``, the MatrixTable.
     entry
         The catalog entry, for catalog cohorts.
     provenance
-        Source, catalog version, input file hashes, store key, package version.
+        Source, catalog version, input file hashes, store key, engine, package version.
     sample_report
         How the sample table matched the genotypes (counts of unmatched samples each way).
     engine
-        ``"dask"``.
+        ``"dask"`` or ``"hail"``: which engine's genotype passes run on ``genotypes``.
     scheduler
         Where genotype passes run by default: a Dask cluster address (``tcp://HOST:PORT``), a
         local Dask scheduler name, or None (``$GENSHARE_DASK_SCHEDULER``, else local threads).
@@ -89,11 +93,16 @@ class Cohort:
     @property
     def n_samples(self) -> int:
         """Number of samples with genotypes."""
+        if self.engine == "hail":
+            return len(self.samples)
         return int(self.genotypes.sizes["samples"])
 
     @property
     def n_variants(self) -> int:
         """Number of variant records (multi-allelic sites count once)."""
+        if self.engine == "hail":
+            known = self.provenance.get("n_variants")
+            return int(known) if known is not None else int(self.genotypes.count_rows())
         return int(self.genotypes.sizes["variants"])
 
     def populations(self, by: str = "population") -> pd.DataFrame:
@@ -255,7 +264,7 @@ def _looks_like_path(source: str) -> bool:
         os.sep in source
         or source.startswith(".")
         or any(ch in source for ch in "*?[")
-        or source.endswith((*_VCF_SUFFIXES, ".vcz", ".zarr", ".bed", ".bim", ".fam"))
+        or source.endswith((*_VCF_SUFFIXES, ".vcz", ".zarr", ".mt", ".bed", ".bim", ".fam"))
         or Path(source).exists()
     )
 
@@ -369,6 +378,82 @@ def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
     )
 
 
+def _hail_open_paths(paths: list[Path]):
+    """Engine "hail": → (MatrixTable path, cohort id, provenance files list)."""
+    from genshare_widgets.engines._hail_store import is_matrix_table, prepare_matrix_table
+
+    for p in paths:
+        if not p.exists() and _plink_prefix(p) is None:
+            raise GenShareError(f"{p}: no such file or directory")
+    first = paths[0]
+    if len(paths) == 1 and is_matrix_table(first):
+        return first, first.name, []
+    if len(paths) == 1 and _is_zarr_store(first):
+        raise GenShareError(
+            f"{first}: a VCF-Zarr store, which Hail cannot read. Open it with engine='dask', or "
+            "give the Hail engine the VCF or PLINK files it was made from."
+        )
+    prefix = _plink_prefix(first) if len(paths) == 1 else None
+    if prefix is not None:
+        files = [prefix.with_name(prefix.name + s) for s in (".bed", ".bim", ".fam")]
+        hashes = [{"name": f.name, "sha256": file_sha256_cached(f)} for f in files if f.is_file()]
+        return prepare_matrix_table("plink", [prefix], hashes), prefix.name, hashes
+    for p in paths:
+        if p.is_dir():
+            raise GenShareError(
+                f"{p}: a folder but neither a Hail MatrixTable (no metadata.json.gz and "
+                "entries/ inside) nor a VCF-Zarr store"
+            )
+    hashes = [{"name": p.name, "sha256": file_sha256_cached(p)} for p in paths]
+    name = first.name if len(paths) == 1 else f"{first.name} (+{len(paths) - 1} files)"
+    return prepare_matrix_table("vcf", paths, hashes), name, hashes
+
+
+def _hail_open_entry(entry: CohortEntry):
+    """Engine "hail": → (MatrixTable path or URL, sample table path or None, files list)."""
+    from genshare_widgets.engines._hail_store import (
+        is_complete_matrix_table,
+        matrix_table_key,
+        matrix_table_path,
+        prepare_matrix_table,
+    )
+
+    if entry.kind == "simulated":
+        from genshare_widgets.simulate import build_simulated_cohort
+
+        vcf, table = build_simulated_cohort(entry)
+        hashes = [{"name": vcf.name, "sha256": file_sha256_cached(vcf)}]
+        return prepare_matrix_table("vcf", [vcf], hashes), table, hashes
+    table_path: Path | None = None
+    if entry.samples is not None and entry.samples.file is not None:
+        spec = next(f for f in entry.files if f.name == entry.samples.file)
+        table_path = fetch_file(spec, cohort_id=entry.id)
+    if entry.kind == "hail-mt":
+        # Readable only where Hail has the bucket's connector (a cloud Hail cluster).
+        url = next(f.url for f in entry.files if f.role == "genotypes" and f.url.endswith(".mt"))
+        return url, table_path, []
+    if entry.kind not in ("vcf", "plink"):
+        raise GenShareError(
+            f"cohort {entry.id!r} is a {entry.kind!r} resource: it has no individual genotypes "
+            "for the Hail engine to open"
+        )
+    geno = [f for f in entry.files if f.role == "genotypes"]
+    published = [f.sha256 for f in geno if f.sha256 is not None]
+    if len(published) == len(geno):  # every hash is in the catalog: no need to fetch
+        hashes = [{"name": f.name, "sha256": h} for f, h in zip(geno, published, strict=True)]
+        ready = matrix_table_path(matrix_table_key({entry.kind: published}))
+        if is_complete_matrix_table(ready):
+            return ready, table_path, hashes
+    local = [fetch_file(f, cohort_id=entry.id) for f in geno]
+    hashes = [{"name": p.name, "sha256": file_sha256_cached(p)} for p in local]
+    if entry.kind == "plink":
+        beds = [p for p in local if p.suffix == ".bed"]
+        if len(beds) != 1:
+            raise GenShareError(f"catalog entry {entry.id!r}: a plink cohort needs one .bed")
+        return prepare_matrix_table("plink", [beds[0].with_suffix("")], hashes), table_path, hashes
+    return prepare_matrix_table("vcf", local, hashes), table_path, hashes
+
+
 def open_cohort(
     source: str | Path | Sequence[str | Path],
     *,
@@ -389,7 +474,10 @@ def open_cohort(
         ``s3://``, ``gs://``, any fsspec URL; read in place, chunk by chunk), or a PLINK 1
         prefix (``data/hm3`` or ``data/hm3.bed``).
     engine
-        ``"dask"`` (default). ``"hail"`` is planned and raises a clear error for now.
+        ``"dask"`` (default): a VCF-Zarr store read through xarray/Dask. ``"hail"``: a Hail
+        MatrixTable (VCF and PLINK inputs are converted once into ``$GENSHARE_CACHE/hail/``;
+        a ``*.mt`` folder is read as it is). Needs ``pip install 'genshare_widgets[hail]'``
+        and Java; see :mod:`genshare_widgets.engines._hail_store` for how calls are imported.
     samples
         A TSV with a header whose first column is the sample id; it replaces the catalog's
         sample table. Other columns become ``sample_<column>`` variables.
@@ -418,36 +506,47 @@ def open_cohort(
         check_scheduler(scheduler)
     if engine not in ENGINES:
         raise GenShareError(f"unknown engine {engine!r}; choose one of {ENGINES}")
-    if engine == "hail":
-        raise GenShareError(
-            "the Hail engine is not part of this version yet; use engine='dask' (the default)"
-        )
     entry = None
     table_path: Path | None = None
     store: Path | str
     catalog_version: str | None = None
     spec: SampleTableSpec | None = None
     hashes: list[dict[str, str]] = []
+    hail = engine == "hail"
     remote = is_url(source)
     if storage_options is not None and not remote:
         raise GenShareError(
             f"storage_options apply to a URL source; {source!r} is not a URL (https://, s3://...)"
         )
-    if isinstance(source, str) and remote:  # read in place: not converted, not hashed
+    if isinstance(source, str) and remote and not hail:  # read in place: not converted
         store = source.rstrip("/")
         cohort_id = store.rsplit("/", 1)[-1]
     elif isinstance(source, str) and not _looks_like_path(source):
         catalog = load_catalog()
         entry = get_entry(source, catalog=catalog)
-        store, table_path, hashes = _open_entry(entry, variants_chunk_size, progress)
+        if hail:
+            store, table_path, hashes = _hail_open_entry(entry)
+        else:
+            store, table_path, hashes = _open_entry(entry, variants_chunk_size, progress)
         cohort_id = entry.id
         spec = entry.samples
         catalog_version = catalog.catalog_version
     else:
         paths = _expand_paths(source)
-        store, cohort_id, hashes = _open_paths(paths, variants_chunk_size, progress)
-    ds = open_store(store, storage_options=storage_options)
-    sample_ids = [str(s) for s in ds["sample_id"].values]
+        if hail:
+            store, cohort_id, hashes = _hail_open_paths(paths)
+        else:
+            store, cohort_id, hashes = _open_paths(paths, variants_chunk_size, progress)
+    if hail:
+        from genshare_widgets.engines._hail_store import read_provenance
+        from genshare_widgets.engines.hail_engine import open_matrix_table, sample_ids
+
+        record = read_provenance(Path(store)) if not str(store).startswith(_REMOTE) else {}
+        summary = record.get("summary", {})
+        sample_ids_ = summary.get("samples") or sample_ids(open_matrix_table(store))
+    else:
+        ds = open_store(store, storage_options=storage_options)
+        sample_ids_ = [str(s) for s in ds["sample_id"].values]
     table = None
     table_name = ""
     if samples is not None:
@@ -470,10 +569,15 @@ def open_cohort(
     elif table_path is not None and spec is not None:
         table = _read_sample_table(table_path, spec)
         table_name = table_path.name
-    joined, report = _join_samples(sample_ids, table, table_name=table_name)
-    ds = _attach_samples(ds, joined)
-    # A remote store's record comes with its root attributes (already fetched by the open).
-    record = ds.attrs.get("genshare_provenance", {}) if remote else store_provenance(Path(store))
+    joined, report = _join_samples(sample_ids_, table, table_name=table_name)
+    if hail:
+        genotypes = open_matrix_table(store, joined)
+    else:
+        genotypes = _attach_samples(ds, joined)
+        # A remote store's record comes with its root attributes (already fetched by the open).
+        record = (
+            ds.attrs.get("genshare_provenance", {}) if remote else store_provenance(Path(store))
+        )
     provenance = {
         "source": str(source)
         if not isinstance(source, (list, tuple))
@@ -488,9 +592,16 @@ def open_cohort(
         "engine": engine,
         "genshare_version": __version__,
     }
+    if hail:
+        provenance["n_variants"] = summary.get("n_variants")
+        provenance["hail_store"] = {
+            k: summary[k] for k in ("n_variants", "contigs", "allele_width") if k in summary
+        }
+        provenance["hail_reference_genome"] = summary.get("reference_genome")
+        provenance["partial_calls"] = summary.get("partial_calls")
     return Cohort(
         id=cohort_id,
-        genotypes=ds,
+        genotypes=genotypes,
         samples=joined,
         store_path=store,
         entry=entry,

@@ -1,7 +1,11 @@
 """The counts object: the engine boundary between genotypes and statistics.
 
 :func:`allele_counts_by_group` makes one pass over the genotypes and returns an xarray Dataset
-with dims ``(variants, groups)``:
+with dims ``(variants, groups)``. The pass runs on the cohort's engine: Dask (the VCF-Zarr
+store; on this machine through its bit planes, see :mod:`engines._direct`) or Hail
+(:func:`genshare_widgets.engines.hail_engine.group_counts` over the MatrixTable); all give the
+identical Dataset (``variant_index`` is the row in the engine's store, which follows file order
+in both):
 
 ``allele_count`` (int32)
     ALT allele copies among called alleles of the group.
@@ -275,31 +279,52 @@ def allele_counts_by_group(
     check_min_maf(min_maf)
     ds = cohort.genotypes
     codes, names, label = resolve_groups(cohort.samples, by)
-    index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
-    where = pass_scheduler(cohort, scheduler)
-    direct = _direct_store(cohort) if where is None else None
-    if not len(index):
-        raw = np.zeros((0, len(names), len(FIELDS)), dtype=np.int32)
-    elif direct is not None:
-        from genshare_widgets.engines._direct import direct_group_counts
+    if getattr(cohort, "engine", "dask") == "hail":
+        from genshare_widgets.engines import hail_engine
 
-        raw = direct_group_counts(direct, codes, len(names), index)
+        selected = hail_engine.group_counts(
+            cohort.genotypes,
+            codes,
+            len(names),
+            region=region,
+            snps_only=snps_only,
+            store=cohort.provenance.get("hail_store"),
+        )
+        raw, index, info = selected.raw, selected.variant_index, selected.info
+        alleles = np.stack([selected.ref, selected.alt], axis=1).reshape(-1, 2)
+        contig_ids, contig_codes = np.unique(
+            np.asarray(selected.contig, dtype=str), return_inverse=True
+        )
+        position = np.asarray(selected.position)
     else:
-        span, rows = variant_span(ds, index)
-        raw = group_counts(span["call_genotype"], codes, len(names), scheduler=where)[rows]
+        index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
+        where = pass_scheduler(cohort, scheduler)
+        direct = _direct_store(cohort) if where is None else None
+        if not len(index):
+            raw = np.zeros((0, len(names), len(FIELDS)), dtype=np.int32)
+        elif direct is not None:
+            from genshare_widgets.engines._direct import direct_group_counts
+
+            raw = direct_group_counts(direct, codes, len(names), index)
+        else:
+            span, rows = variant_span(ds, index)
+            raw = group_counts(span["call_genotype"], codes, len(names), scheduler=where)[rows]
+        alleles = all_alleles[index]
+        contig_ids = _strings(ds["contig_id"].values)
+        contig_codes = ds["variant_contig"].values[index]
+        position = ds["variant_position"].values[index]
     passing = apply_min_maf(raw, index, info, min_maf)
-    raw, index = raw[passing], index[passing]
     return counts_dataset(
-        raw,
-        index=index,
+        raw[passing],
+        index=index[passing],
         info={**info, "snps_only": snps_only},
         names=names,
         label=label,
         group_n=np.bincount(codes[codes >= 0], minlength=len(names)),
-        contig_ids=_strings(ds["contig_id"].values),
-        variant_contig=ds["variant_contig"].values[index],
-        variant_position=ds["variant_position"].values[index],
-        alleles=all_alleles[index],
+        contig_ids=contig_ids,
+        variant_contig=contig_codes[passing],
+        variant_position=position[passing],
+        alleles=alleles[passing],
         cohort_id=cohort.id,
     )
 

@@ -12,6 +12,10 @@ positive.
 ``method="exact"`` forms ``X Xᵀ`` in one streaming pass and diagonalises it (best up to several
 thousand samples); ``"randomized"`` runs Halko et al.'s randomized range finder with power
 iterations over the same streaming passes and never forms a samples × samples matrix.
+
+Engine ``"hail"``: the same counts (through :func:`allele_counts_by_group`) and the same
+standardisation, with ``X Xᵀ`` computed by Hail as a BlockMatrix product (float64; the Dask
+engine standardises in float32), then diagonalised here: always ``"exact"``.
 """
 
 from collections.abc import Mapping
@@ -47,18 +51,29 @@ def sample_stats(
     """
     from genshare_widgets.engines._sample_pass import SAMPLE_FIELDS, sample_counts
 
-    ds = cohort.genotypes
-    index, _, _ = variant_selection(ds, region=region, snps_only=snps_only)
-    span, rows = variant_span(ds, index)
-    keep = np.zeros(span.sizes["variants"], dtype=bool)
-    keep[rows] = True
-    raw = (
-        sample_counts(span["call_genotype"], keep, scheduler=pass_scheduler(cohort, scheduler))
-        if len(index)
-        else np.zeros((ds.sizes["samples"], len(SAMPLE_FIELDS)), np.int64)
-    )
+    if getattr(cohort, "engine", "dask") == "hail":
+        from genshare_widgets.engines import hail_engine
+
+        n_variants, raw = hail_engine.sample_counts(
+            cohort.genotypes,
+            region=region,
+            snps_only=snps_only,
+            store=cohort.provenance.get("hail_store"),
+        )
+    else:
+        ds = cohort.genotypes
+        index, _, _ = variant_selection(ds, region=region, snps_only=snps_only)
+        span, rows = variant_span(ds, index)
+        keep = np.zeros(span.sizes["variants"], dtype=bool)
+        keep[rows] = True
+        raw = (
+            sample_counts(span["call_genotype"], keep, scheduler=pass_scheduler(cohort, scheduler))
+            if len(index)
+            else np.zeros((ds.sizes["samples"], len(SAMPLE_FIELDS)), np.int64)
+        )
+        n_variants = len(index)
     table = pd.DataFrame(raw, columns=list(SAMPLE_FIELDS), index=cohort.samples.index)
-    table.insert(0, "n_variants", len(index))
+    table.insert(0, "n_variants", n_variants)
     with np.errstate(invalid="ignore", divide="ignore"):
         table["observed_het"] = table["n_het"] / table["n_called"]
         table["missingness"] = table["n_missing"] / table["n_variants"]
@@ -155,12 +170,18 @@ def pca(
     >>> result.coordinates[["PC1", "PC2"]].head()  # doctest: +SKIP
     """
     n_samples = cohort.n_samples
+    hail = getattr(cohort, "engine", "dask") == "hail"
     if not 1 <= k < n_samples:
         raise GenShareError(f"PCA needs 1 <= k < number of samples ({n_samples}); got k={k}")
     if method == "auto":
-        method = "exact" if n_samples <= 5000 else "randomized"
+        method = "exact" if n_samples <= 5000 or hail else "randomized"
     if method not in ("exact", "randomized"):
         raise GenShareError(f"unknown PCA method {method!r}; use 'exact' or 'randomized'")
+    if hail and method != "exact":
+        raise GenShareError(
+            "the Hail engine computes PCA exactly (a BlockMatrix Gram matrix); use "
+            "method='exact', or engine='dask' for the randomized method"
+        )
     everyone = pd.Series("all", index=cohort.samples.index, name="all")
     scheduler = pass_scheduler(cohort, scheduler)
     counts = allele_counts_by_group(
@@ -184,12 +205,18 @@ def pca(
         )
     from genshare_widgets.engines._sample_pass import _upper_gram
 
-    reduce = _standardized_pass(cohort, index, p, scheduler)
     m = len(index)
     n = cohort.n_samples
+    if hail:
+        from genshare_widgets.engines import hail_engine
+
+        gram = hail_engine.gram_matrix(cohort.genotypes, index, p) / m
+    else:
+        reduce = _standardized_pass(cohort, index, p, scheduler)
     if method == "exact":
-        upper = reduce(_upper_gram, (n, n))
-        gram = (np.triu(upper) + np.triu(upper, 1).T) / m
+        if not hail:
+            upper = reduce(_upper_gram, (n, n))
+            gram = (np.triu(upper) + np.triu(upper, 1).T) / m
         values, vectors = np.linalg.eigh(gram)
         order = np.argsort(values)[::-1]
         trace = float(np.trace(gram))

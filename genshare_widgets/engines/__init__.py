@@ -1,4 +1,6 @@
-"""Genotype engines: conversion into VCF-Zarr stores and lazy opening (Dask/xarray).
+"""Genotype engines: conversion into VCF-Zarr stores and lazy opening (Dask/xarray), and the
+Hail engine beside it (:mod:`genshare_widgets.engines.hail_engine`, imported only when used:
+``open_cohort(..., engine="hail")``), whose passes return the same counts.
 
 The names below load on first use: the CLI's direct hot path (``engines._direct``) must not
 pay for zarr, pandas or dask when it imports a sibling module.

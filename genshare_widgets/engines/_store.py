@@ -58,13 +58,16 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_partials(key: str) -> list[Path]:
-    """Delete partial stores of ``key`` left by processes that no longer run."""
+def remove_stale_partials(
+    key: str, *, root: Path | None = None, suffix: str = ".vcz"
+) -> list[Path]:
+    """Delete partial stores ``<root>/<key><suffix>.partial-<pid>`` of processes that no longer
+    run (``root`` defaults to the VCF-Zarr stores folder)."""
     removed: list[Path] = []
-    root = stores_dir()
+    root = stores_dir() if root is None else root
     if not root.is_dir():
         return removed
-    for partial in root.glob(f"{key}.vcz.partial-*"):
+    for partial in root.glob(f"{key}{suffix}.partial-*"):
         try:
             pid = int(partial.name.rsplit("-", 1)[1])
         except ValueError:
