@@ -168,7 +168,9 @@ def hail_available() -> bool:
     return importlib.util.find_spec("hail") is not None and bool(java)
 
 
-def bench_size(n_per_pop: int, length: int, work: Path, pca_k: int) -> dict:
+def bench_size(
+    n_per_pop: int, length: int, work: Path, pca_k: int, skip: frozenset[str] = frozenset()
+) -> dict:
     vcf, pops = build_cohort(n_per_pop, length)
     n_variants = json.loads((vcf.parent / ".done").read_text())["variants"]
     genshare = [sys.executable, "-m", "genshare_widgets"]
@@ -184,11 +186,11 @@ def bench_size(n_per_pop: int, length: int, work: Path, pca_k: int) -> dict:
             [plink2, "--vcf", str(vcf), "--make-pgen", "--threads", "2", "--out", str(work / "pg")]
         )
     vcf2zarr = shutil.which("vcf2zarr", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    if vcf2zarr:
+    if vcf2zarr and "vcf2zarr" not in skip:
         rows["ingest/vcf2zarr"] = run(
             [vcf2zarr, "convert", "-p", "2", str(vcf), str(work / "b2z.vcz")]
         )
-    if hail_available():
+    if hail_available() and "hail" not in skip:
         hail_env = {**env, "GENSHARE_SPARK_MASTER": "local[2]"}
         rows["ingest/hail"] = run(
             [*genshare, "prepare", str(vcf), "--engine", "hail"], env=hail_env
@@ -210,24 +212,25 @@ def bench_size(n_per_pop: int, length: int, work: Path, pca_k: int) -> dict:
     )
     # The same command on a Dask cluster: a scheduler + 2 single-threaded workers started (and
     # warmed up: imports, compiled kernel) outside the timed region, on this same machine.
-    from genshare_widgets.engines._cluster_processes import LocalDaskProcesses
+    if "dask-distributed" not in skip:
+        from genshare_widgets.engines._cluster_processes import LocalDaskProcesses
 
-    with LocalDaskProcesses(work / "dask-cluster", n_workers=2, nthreads=1) as cluster:
-        freq_fst = [
-            *genshare,
-            "stats",
-            str(store),
-            "--samples",
-            str(pops),
-            "--freq",
-            "--fst",
-            "--scheduler",
-            cluster.address,
-        ]
-        run([*freq_fst, "--region", "1:1-200000", "--out", str(work / "gs_warmup")], env=env)
-        rows["freq+fst/dask-distributed"] = run(
-            [*freq_fst, "--out", str(work / "gs_stats_distributed")], env=env
-        )
+        with LocalDaskProcesses(work / "dask-cluster", n_workers=2, nthreads=1) as cluster:
+            freq_fst = [
+                *genshare,
+                "stats",
+                str(store),
+                "--samples",
+                str(pops),
+                "--freq",
+                "--fst",
+                "--scheduler",
+                cluster.address,
+            ]
+            run([*freq_fst, "--region", "1:1-200000", "--out", str(work / "gs_warmup")], env=env)
+            rows["freq+fst/dask-distributed"] = run(
+                [*freq_fst, "--out", str(work / "gs_stats_distributed")], env=env
+            )
     if plink2:
         pheno = work / "pheno.tsv"
         pheno.write_text(
@@ -364,6 +367,11 @@ def main() -> None:
     parser.add_argument("--lengths", default="15,30", help="Mb, comma-separated")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--build-only", action="store_true", help="only simulate the cohorts")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="peers to leave out, comma-separated (vcf2zarr, dask-distributed, hail)",
+    )
     args = parser.parse_args()
     sizes = (
         [(20, 1_000_000)]
@@ -377,7 +385,10 @@ def main() -> None:
     results = []
     for n_per_pop, length in sizes:
         with tempfile.TemporaryDirectory(prefix="genshare-bench-") as tmp:
-            results.append(bench_size(n_per_pop, length, Path(tmp), pca_k=4 if args.smoke else 10))
+            skip = frozenset(x.strip() for x in args.skip.split(",") if x.strip())
+            results.append(
+                bench_size(n_per_pop, length, Path(tmp), pca_k=4 if args.smoke else 10, skip=skip)
+            )
     print(report(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
