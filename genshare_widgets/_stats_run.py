@@ -75,12 +75,38 @@ def write_arrow_tsv(table, path: Path) -> None:
     """Write a ``pyarrow.Table``: tab-separated, header row, ``NA`` for nulls, floats in
     shortest round-trip form (Arrow's C++ writer: ten times faster than pandas on a
     500,000-row freq.tsv)."""
+    import pyarrow as pa
     from pyarrow import csv
 
-    options = csv.WriteOptions(
-        delimiter="\t", quoting_style="none", quoting_header="none", null_string="NA"
-    )
-    csv.write_csv(table, str(path), options)
+    def options(header: bool):
+        return csv.WriteOptions(
+            include_header=header,
+            delimiter="\t",
+            quoting_style="none",
+            quoting_header="none",
+            null_string="NA",
+        )
+
+    if table.num_rows < 200_000:
+        csv.write_csv(table, str(path), options(True))
+        return
+    # Large tables: format two halves at once (Arrow releases the GIL), then write in order.
+    from concurrent.futures import ThreadPoolExecutor
+
+    half = table.num_rows // 2
+
+    def render(part, header: bool):
+        sink = pa.BufferOutputStream()
+        csv.write_csv(part, sink, options(header))
+        return sink.getvalue()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(render, table.slice(0, half), True)
+        second = pool.submit(render, table.slice(half), False)
+        parts = [first.result(), second.result()]
+    with open(path, "wb") as out:
+        for buffer in parts:
+            out.write(buffer)
 
 
 def _write_tsv(table: "pd.DataFrame", path: Path) -> None:

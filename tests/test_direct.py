@@ -250,3 +250,28 @@ def test_direct_pca_equals_dask_pca(kg_subset, monkeypatch, method):
         atol=1e-6,
     )
     assert fast.n_variants == slow.n_variants
+
+
+def test_large_tables_are_written_in_two_halves_identically(tmp_path):
+    import pyarrow as pa
+    from pyarrow import csv
+
+    from genshare_widgets._stats_run import write_arrow_tsv
+
+    n = 250_001
+    rng = np.random.default_rng(1)
+    af = rng.random(n)
+    af[rng.random(n) < 0.1] = np.nan
+    table = pa.table(
+        {
+            "contig": pa.array(["1"] * n),
+            "position": pa.array(np.arange(n, dtype=np.int64)),
+            "x_af": pa.array(af, from_pandas=True),
+        }
+    )
+    write_arrow_tsv(table, tmp_path / "split.tsv")
+    options = csv.WriteOptions(
+        delimiter="\t", quoting_style="none", quoting_header="none", null_string="NA"
+    )
+    csv.write_csv(table, str(tmp_path / "whole.tsv"), options)
+    assert (tmp_path / "split.tsv").read_bytes() == (tmp_path / "whole.tsv").read_bytes()

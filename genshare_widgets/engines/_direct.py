@@ -235,16 +235,19 @@ class DirectCounter:
             member = np.flatnonzero(self.group >= 0)
             onehot[member, self.group[member]] = 1
             chunk_of = index // self.step
-            for c in np.unique(chunk_of):
-                where = np.flatnonzero(chunk_of == c)
-                rows = index[where] - c * self.step
-                counts, packable = self._chunks[int(c)].result()
+            cuts = np.flatnonzero(np.diff(chunk_of)) + 1  # index is sorted: runs per chunk
+            for a, b in zip(
+                np.concatenate([[0], cuts]), np.concatenate([cuts, [len(index)]]), strict=True
+            ):
+                c = int(chunk_of[a])
+                rows = index[a:b] - c * self.step
+                counts, packable = self._chunks[c].result()
                 part = counts[rows]
                 exact = ~packable[rows]
                 if exact.any():
-                    gt = self.store.read_chunk("call_genotype", int(c))[rows[exact]]
+                    gt = self.store.read_chunk("call_genotype", c)[rows[exact]]
                     part[exact] = block_counts(gt, onehot)
-                out[where] = part
+                out[a:b] = part
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
         return out
