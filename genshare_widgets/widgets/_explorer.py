@@ -83,6 +83,10 @@ class CohortExplorer:
         self.progress.layout.visibility = "hidden"
         self.status = w.HTML()
         self.figures = {kind: go.FigureWidget() for _title, kind in TABS}
+        # CSS classes name the parts in the page (browser tests and custom styles find them)
+        self.groups.add_class("genshare-groups")
+        for kind, figure in self.figures.items():
+            figure.add_class(f"genshare-figure-{kind}")
         self.tabs = w.Tab(children=[self.figures[kind] for _title, kind in TABS])
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
@@ -102,6 +106,7 @@ class CohortExplorer:
                 self.export.widget,
             ]
         )
+        self.widget.add_class("genshare-explorer")
         self._update()
 
     # --- logic ----------------------------------------------------------------------------
