@@ -511,7 +511,7 @@ def app(
 
     The page has a cohort picker (cohorts that open offline: the simulated ones and those
     already in the cache or a GENSHARE_MIRROR folder) above the explorer. It listens on
-    127.0.0.1 only; extra arguments go to voila (e.g. --Voila.ip=0.0.0.0 to share it).
+    127.0.0.1 by default; extra arguments go to voila (e.g. --Voila.ip=0.0.0.0 to share it).
 
     \b
     Example:

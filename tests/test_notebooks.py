@@ -66,7 +66,9 @@ def _outputs(path: Path) -> list[dict]:
 def test_quickstart_shows_the_widgets_a_figure_and_an_export(tmp_path, sim_ooa):
     path = next(p for p in NOTEBOOKS if p.stem == "00_quickstart")
     outputs = _outputs(_run(path, tmp_path))
-    widget_views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    widget_views = [
+        o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
     assert len(widget_views) >= 3  # catalog browser, explorer, export result
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
     text = "\n".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)

@@ -27,6 +27,23 @@ TABS = (
 )
 
 
+def _widget_safe(trace):
+    """Make a trace sendable to a ``FigureWidget``: its n-d arrays (n > 1) travel as JSON
+    lists, where NaN is not allowed (jupyter_client warns, the browser drops the message), so
+    non-finite values become None — plotly draws those cells as gaps, as it does for NaN."""
+    import numpy as np
+
+    for key, value in trace.to_plotly_json().items():
+        if (
+            isinstance(value, np.ndarray)
+            and value.ndim > 1
+            and value.dtype.kind == "f"
+            and not np.isfinite(value).all()
+        ):
+            trace[key] = np.where(np.isfinite(value), value.astype(object), None).tolist()
+    return trace
+
+
 def _error_html(exc: Exception) -> str:
     return f'<span style="color:#b00020">{escape(str(exc))}</span>'
 
@@ -121,8 +138,10 @@ class CohortExplorer:
         """The figure kind of the selected tab."""
         return TABS[self.tabs.selected_index or 0][1]
 
-    def options(self) -> dict[str, Any]:
-        """The ``genshare figure`` options of the current view."""
+    def options(self, kind: str | None = None) -> dict[str, Any]:
+        """The ``genshare figure`` options of the current view (for ``kind``, default: the
+        selected tab's)."""
+        kind = kind or self.kind
         names = list(self.groups.options)
         chosen = list(self.groups.value)
         return {
@@ -133,7 +152,7 @@ class CohortExplorer:
             "keep_groups": None if sorted(chosen) == sorted(names) else ",".join(chosen),
             "groups": (
                 f"{self.pair_a.value},{self.pair_b.value}"
-                if self.kind in ("af-compare", "joint-sfs")
+                if kind in ("af-compare", "joint-sfs")
                 else None
             ),
         }
@@ -162,7 +181,7 @@ class CohortExplorer:
         from genshare_widgets._figure_run import DEFAULT_OPTIONS, build_figure
 
         kind = kind or self.kind
-        opts = {**DEFAULT_OPTIONS, **self.options()}
+        opts = {**DEFAULT_OPTIONS, **self.options(kind)}
         if kind == "pca":  # its own pass (all samples); cache by what changes it
             key = repr((opts["region"], opts["min_maf"], opts["snps_only"], opts["by"]))
             if self._figures.get("pca-key") != key:
@@ -200,8 +219,13 @@ class CohortExplorer:
         target = self.figures[kind]
         with target.batch_update():
             target.data = ()
-            target.add_traces(list(fig.data))
+            target.add_traces([_widget_safe(trace) for trace in fig.data])
             target.layout = fig.layout
+            # The widget is as wide as the page: a square heatmap (scaleanchor) would float
+            # away from its axis labels; shrinking the axis domain keeps labels beside cells.
+            # (constrain only acts on axes tied by scaleanchor, so other figures are unchanged)
+            target.update_xaxes(constrain="domain")
+            target.update_yaxes(constrain="domain")
         self.last_update_seconds = time.perf_counter() - started
         self.status.value = f"{kind}: updated in {1000 * self.last_update_seconds:.0f} ms"
 
