@@ -40,7 +40,9 @@ def _widget_safe(trace):
             and value.dtype.kind == "f"
             and not np.isfinite(value).all()
         ):
-            trace[key] = np.where(np.isfinite(value), value.astype(object), None).tolist()
+            safe = value.astype(object)
+            safe[~np.isfinite(value)] = None
+            trace[key] = safe
     return trace
 
 
