@@ -190,6 +190,7 @@ def test_quickstart_in_real_browser(lab_server):
         news = page.get_by_role("button", name="No", exact=True)  # JupyterLab's news prompt
         if news.count():
             news.first.click()
+            news.first.wait_for(state="detached", timeout=10_000)
         page.get_by_role("heading", name="Who is in it?").scroll_into_view_if_needed()
         page.screenshot(path=str(RESULTS / "quickstart.png"))
         # the explorer: all three groups, then one fewer after a click in the group list

@@ -34,9 +34,23 @@ def _run(path: Path, tmp_path: Path, **parameters) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory, sim_ooa):
+    """Each notebook run once with its default parameters (+ quick), in its own folder."""
+    done: dict[str, Path] = {}
+
+    def run(stem: str) -> Path:
+        if stem not in done:
+            path = next(p for p in NOTEBOOKS if p.stem == stem)
+            done[stem] = _run(path, tmp_path_factory.mktemp(stem))
+        return done[stem]
+
+    return run
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, tmp_path, sim_ooa):
-    out = _run(path, tmp_path)
+def test_notebook_runs(path, executed):
+    out = executed(path.stem)
     nb = nbformat.read(out, as_version=4)
     errors = [
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
@@ -63,9 +77,9 @@ def _outputs(path: Path) -> list[dict]:
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
 
 
-def test_quickstart_shows_the_widgets_a_figure_and_an_export(tmp_path, sim_ooa):
-    path = next(p for p in NOTEBOOKS if p.stem == "00_quickstart")
-    outputs = _outputs(_run(path, tmp_path))
+def test_quickstart_shows_the_widgets_a_figure_and_an_export(executed):
+    out = executed("00_quickstart")
+    outputs = _outputs(out)
     widget_views = [
         o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
     ]
@@ -73,9 +87,9 @@ def test_quickstart_shows_the_widgets_a_figure_and_an_export(tmp_path, sim_ooa):
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
     text = "\n".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
     assert "hudson_fst" in text and "CEU" in text
-    exported = tmp_path / "exports" / "sim-ooa-fst.png"
+    exported = out.parent / "exports" / "sim-ooa-fst.png"
     assert exported.stat().st_size > 10_000
-    recipe = (tmp_path / "exports" / "sim-ooa-fst.png.provenance.json").read_text()
+    recipe = (out.parent / "exports" / "sim-ooa-fst.png.provenance.json").read_text()
     assert "genshare figure sim-ooa --kind fst" in recipe
 
 

@@ -142,3 +142,17 @@ def test_explorer_app_shows_open_errors_in_the_page(monkeypatch, tmp_path, sim_o
     assert app.explorer is None
     assert "color:#b00020" in app.status.value
     assert "1kg-phase3" not in [v for _l, v in app.picker.options][1:]
+
+
+def test_explorer_pair_follows_the_chosen_groups(sim_ooa):
+    from genshare_widgets.widgets import TABS, CohortExplorer
+
+    explorer = CohortExplorer(sim_ooa)
+    explorer.tabs.selected_index = [k for _t, k in TABS].index("af-compare")
+    assert (explorer.pair_a.value, explorer.pair_b.value) == ("CEU", "CHB")
+    explorer.groups.value = ("CEU", "YRI")  # CHB dropped: B moves to a chosen group
+    assert explorer.pair_b.options == ("CEU", "YRI")
+    assert (explorer.pair_a.value, explorer.pair_b.value) == ("CEU", "YRI")
+    assert "color:#b00020" not in explorer.status.value
+    title = explorer.figures["af-compare"].layout.title.text
+    assert "CEU vs YRI" in title

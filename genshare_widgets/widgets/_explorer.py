@@ -110,9 +110,11 @@ class CohortExplorer:
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
         self.export = ExportControl(self)
+        self._quiet = False  # True while controls are set in bulk: one update at the end
         self._set_group_options()
         self.by.observe(self._on_by, names="value")
-        for control in (self.groups, self.pair_a, self.pair_b, self.min_maf, self.snps_only):
+        self.groups.observe(self._on_groups, names="value")
+        for control in (self.pair_a, self.pair_b, self.min_maf, self.snps_only):
             control.observe(self._update, names="value")
         self.region.observe(self._update, names="value")
         self.tabs.observe(self._update, names="selected_index")
@@ -198,19 +200,45 @@ class CohortExplorer:
     def _set_group_options(self) -> None:
         values = self.cohort.samples[self.by.value].dropna().astype(str)
         names = sorted(set(values))
-        self.groups.options = names
-        self.groups.value = tuple(names)
-        self.pair_a.options = names
-        self.pair_b.options = names
-        if names:
-            self.pair_a.value = names[0]
-            self.pair_b.value = names[1] if len(names) > 1 else names[0]
+        self._quiet = True
+        try:
+            self.groups.options = names
+            self.groups.value = tuple(names)
+        finally:
+            self._quiet = False
+        self._sync_pair()
+
+    def _sync_pair(self) -> None:
+        """Offer only the chosen groups as the pair A / B (keeping the pair when possible)."""
+        chosen = list(self.groups.value) or list(self.groups.options)
+        a, b = self.pair_a.value, self.pair_b.value
+        a = a if a in chosen else (chosen[0] if chosen else None)
+        others = [g for g in chosen if g != a]
+        b = b if b in others else (others[0] if others else a)
+        self._quiet = True
+        try:
+            for control, value in ((self.pair_a, a), (self.pair_b, b)):
+                if list(control.options) != chosen:
+                    control.options = chosen
+                control.value = value
+        finally:
+            self._quiet = False
 
     def _on_by(self, _change=None) -> None:
+        if self._quiet:
+            return
         self._set_group_options()
         self._update()
 
+    def _on_groups(self, _change=None) -> None:
+        if self._quiet:
+            return
+        self._sync_pair()
+        self._update()
+
     def _update(self, _change=None) -> None:
+        if self._quiet:
+            return
         started = time.perf_counter()
         kind = self.kind
         try:
