@@ -144,7 +144,7 @@ def _toggle_group(page, name: str) -> None:
 
 
 def test_quickstart_in_real_browser(lab_server):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     url, token = lab_server
     RESULTS.mkdir(exist_ok=True)
@@ -193,6 +193,12 @@ def test_quickstart_in_real_browser(lab_server):
             news.first.wait_for(state="detached", timeout=10_000)
         page.get_by_role("heading", name="Who is in it?").scroll_into_view_if_needed()
         page.screenshot(path=str(RESULTS / "quickstart.png"))
+        # the catalog browser: its result list holds the catalog, the details pane the cohort
+        catalog = page.locator(".genshare-catalog-browser").first
+        catalog.scroll_into_view_if_needed()
+        assert catalog.locator("select option").count() >= 5
+        expect(catalog).to_contain_text("Consent (GA4GH DUO)", timeout=30_000)
+        page.screenshot(path=str(RESULTS / "quickstart_catalog.png"))
         # the explorer: all three groups, then one fewer after a click in the group list
         page.locator(".genshare-explorer").first.scroll_into_view_if_needed()
         _wait_for_ticks(page, ["CEU", "CHB", "YRI"])
