@@ -7,11 +7,13 @@ STAMP  := $(VENV)/.genshare-installed
 MIRROR ?= $(abspath ../shared/data)
 PYTEST_ARGS ?=
 LAB_ARGS ?=
+APP_ARGS ?=
 
 .PHONY: env cohorts lab app test test-fast bench lint lock clean-cache help
 
 help:
 	@echo "make lab    set up, build the embedded cohorts, start JupyterLab on notebooks/"
+	@echo "make app    set up, build the embedded cohorts, serve the explorer web page (Voila)"
 	@echo "make test   set up and run the whole test suite (real data from $(MIRROR))"
 	@echo "make bench  side-by-side timings vs PLINK 2, vcf2zarr, scikit-allel (minutes)"
 	@echo "make lint   ruff check, format check, mypy"
@@ -33,6 +35,9 @@ cohorts: env
 
 lab: cohorts
 	$(BIN)/genshare lab $(LAB_ARGS)
+
+app: cohorts
+	$(BIN)/genshare app $(APP_ARGS)
 
 test: env
 	GENSHARE_MIRROR="$${GENSHARE_MIRROR:-$(MIRROR)}" $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -36,6 +36,7 @@ def main() -> None:
       genshare catalog show sim-ooa    everything about one cohort
       genshare prepare sim-ooa         fetch/build, verify and convert it once
       genshare lab                     JupyterLab on the curated notebooks
+      genshare app                     the cohort explorer as a web page (Voilà)
 
     Files are cached in $GENSHARE_CACHE (default ~/.cache/genshare); an offline copy of
     catalog files can be given with GENSHARE_MIRROR=/folder.
@@ -477,6 +478,68 @@ def lab(notebooks: Path | None, lab_args: tuple[str, ...]):
     sys.stdout.flush()
     sys.stderr.flush()
     # Become JupyterLab (no child process): stopping `genshare lab` stops the server.
+    os.execv(sys.executable, cmd)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--port", type=int, help="Port to serve on (default: Voilà's, 8866).")
+@click.option("--no-browser", is_flag=True, help="Do not open a web browser.")
+@click.option(
+    "--cohort",
+    "cohort_id",
+    metavar="ID",
+    help="Cohort shown first (default: the first one that opens offline, sim-ooa).",
+)
+@click.option(
+    "--by", default="population", show_default=True, help="Sample column that defines groups."
+)
+@click.option(
+    "--notebook",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The app notebook to serve (default: the repository's notebooks/app.ipynb).",
+)
+@click.argument("voila_args", nargs=-1, type=click.UNPROCESSED)
+def app(
+    port: int | None,
+    no_browser: bool,
+    cohort_id: str | None,
+    by: str,
+    notebook: Path | None,
+    voila_args: tuple[str, ...],
+):
+    """Serve the cohort explorer as a standalone web page (Voilà), code hidden.
+
+    The page has a cohort picker (cohorts that open offline: the simulated ones and those
+    already in the cache or a GENSHARE_MIRROR folder) above the explorer. It listens on
+    127.0.0.1 by default; extra arguments go to voila (e.g. --Voila.ip=0.0.0.0 to share it).
+
+    \b
+    Example:
+      genshare app --cohort sim-admix --port 8866 --no-browser
+    """
+    from genshare_widgets.catalog import get_entry
+
+    path = notebook or _notebooks_dir() / "app.ipynb"
+    if not path.is_file():
+        raise GenShareError(f"app notebook {path} does not exist (use --notebook FILE.ipynb)")
+    if importlib.util.find_spec("voila") is None:
+        raise GenShareError('Voilà is not installed: pip install "genshare_widgets[lab]"')
+    if cohort_id is not None:
+        get_entry(cohort_id)  # an unknown id is one clear line here, not an error in the page
+        os.environ["GENSHARE_APP_COHORT"] = cohort_id
+    os.environ["GENSHARE_APP_BY"] = by
+    cmd = [sys.executable, "-m", "voila", str(path)]
+    if not any(a.startswith(("--Voila.ip", "--ip")) for a in voila_args):
+        cmd.append("--Voila.ip=127.0.0.1")
+    if port is not None:
+        cmd.append(f"--port={port}")
+    if no_browser:
+        cmd.append("--no-browser")
+    cmd += list(voila_args)
+    click.echo("starting: " + " ".join(cmd), err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become Voilà (no child process): stopping `genshare app` stops the server and kernels.
     os.execv(sys.executable, cmd)
 
 

@@ -1,7 +1,8 @@
-"""A person's path: `genshare lab`, open the quickstart in real Chromium, run it, look at it.
+"""A person's path in real Chromium: `genshare lab` and the quickstart, `genshare app`.
 
-Uses Debian's /usr/bin/chromium through Playwright (no browser download). The screenshot lands
-in test-results/quickstart.png for a human to look at.
+Uses Debian's /usr/bin/chromium through Playwright (no browser download). Each test clicks in
+the explorer's group list and checks, in the page's DOM, that the Fst heatmap follows.
+Screenshots land in test-results/ for a human to look at.
 """
 
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -28,11 +30,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def lab_server(tmp_path, sim_ooa):
+def _need_browser() -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium not installed (apt-get install chromium; .ci/run installs it)")
     pytest.importorskip("playwright.sync_api", reason='pip install "genshare_widgets[dev]"')
+
+
+def _wait_for_http(url: str, proc: subprocess.Popen, log: Path, seconds: float = 90) -> None:
+    """Return once ``url`` answers (any HTTP status); fail with the server log otherwise."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return  # the server answered
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(log.read_text()) from None
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer in {seconds:.0f} s:\n{log.read_text()}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def lab_server(tmp_path, sim_ooa):
+    _need_browser()
     notebooks = tmp_path / "notebooks"
     shutil.copytree(REPO / "notebooks", notebooks)  # autosave must not touch the repository
     port, token = _free_port(), "genshare-test"
@@ -54,34 +85,71 @@ def lab_server(tmp_path, sim_ooa):
     log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 (open for the server's whole life)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError((tmp_path / "lab.log").read_text()) from None
-            time.sleep(0.5)
-    yield url, token
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        _wait_for_http(f"{url}/api/status?token={token}", proc, tmp_path / "lab.log")
+        yield url, token
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@pytest.fixture
+def app_server(tmp_path, sim_ooa):
+    _need_browser()
+    notebook = tmp_path / "app.ipynb"
+    shutil.copy(REPO / "notebooks" / "app.ipynb", notebook)  # exports land in tmp_path
+    port = _free_port()
+    cmd = [sys.executable, "-m", "genshare_widgets", "app", "--notebook", str(notebook),
+           "--no-browser", f"--port={port}", "--cohort", "sim-ooa"]  # fmt: skip
+    log = open(tmp_path / "app.log", "w")  # noqa: SIM115 (open for the server's whole life)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(), cwd=tmp_path
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_http(f"{url}/favicon.ico", proc, tmp_path / "app.log")
+        yield url, tmp_path / "app.log"
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _launch(p):
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
+
+
+FST_TICKS = ".genshare-explorer .genshare-figure-fst .xtick text"
+
+
+def _wait_for_ticks(page, names: list[str], timeout: float = 60_000) -> None:
+    """Wait until the explorer's Fst heatmap shows exactly these groups on its x axis."""
+    page.wait_for_function(
+        """([selector, names]) => {
+            const ticks = [...document.querySelectorAll(selector)].map(t => t.textContent);
+            return ticks.length === names.length && names.every(n => ticks.includes(n));
+        }""",
+        arg=[FST_TICKS, names],
+        timeout=timeout,
+    )
+
+
+def _toggle_group(page, name: str) -> None:
+    """Ctrl-click one option of the explorer's group list (a person toggling it)."""
+    option = page.locator(".genshare-explorer .genshare-groups select option", has_text=name)
+    option.scroll_into_view_if_needed()
+    option.click(modifiers=["Control"])
 
 
 def test_quickstart_in_real_browser(lab_server):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     url, token = lab_server
     RESULTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = _launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{url}/lab/tree/00_quickstart.ipynb?token={token}", timeout=60_000)
         page.wait_for_function(
@@ -91,14 +159,74 @@ def test_quickstart_in_real_browser(lab_server):
             timeout=90_000,
         )
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        # JupyterLab renders only the cells near the viewport (windowing): read the notebook
+        # model, not the page text, to know that every cell has run
         page.wait_for_function(
-            "() => document.body.innerText.includes('multi-allelic')", timeout=120_000
+            """() => {
+                const panel = window.jupyterapp.shell.currentWidget;
+                const cells = panel.content.model.cells;
+                for (let i = 0; i < cells.length; i++) {
+                    const cell = cells.get(i);
+                    if (cell.type === "code" && !cell.executionCount) return false;
+                }
+                return panel.sessionContext.session.kernel.status === "idle";
+            }""",
+            timeout=180_000,
         )
-        text = page.inner_text(".jp-Notebook")
-        assert "Yoruba in Ibadan, Nigeria (simulated)" in text
-        assert "300 samples" in text
-        assert page.locator("[data-mime-type='application/vnd.jupyter.error']").count() == 0
-        assert "Traceback" not in text
+        outputs = page.evaluate(
+            """() => {
+                const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+                const out = [];
+                for (let i = 0; i < cells.length; i++) {
+                    const cell = cells.get(i);
+                    if (cell.type === "code") out.push(...cell.outputs.toJSON());
+                }
+                return JSON.stringify(out);
+            }"""
+        )
+        assert '"output_type":"error"' not in outputs and "Traceback" not in outputs
+        assert "Yoruba in Ibadan, Nigeria (simulated)" in outputs
+        assert "300 samples" in outputs and "multi-allelic" in outputs
+        news = page.get_by_role("button", name="No", exact=True)  # JupyterLab's news prompt
+        if news.count():
+            news.first.click()
+            news.first.wait_for(state="detached", timeout=10_000)
         page.get_by_role("heading", name="Who is in it?").scroll_into_view_if_needed()
         page.screenshot(path=str(RESULTS / "quickstart.png"))
+        # the catalog browser: its result list holds the catalog, the details pane the cohort
+        catalog = page.locator(".genshare-catalog-browser").first
+        catalog.scroll_into_view_if_needed()
+        assert catalog.locator("select option").count() >= 5
+        expect(catalog).to_contain_text("Consent (GA4GH DUO)", timeout=30_000)
+        page.screenshot(path=str(RESULTS / "quickstart_catalog.png"))
+        # the explorer: all three groups, then one fewer after a click in the group list
+        page.locator(".genshare-explorer").first.scroll_into_view_if_needed()
+        _wait_for_ticks(page, ["CEU", "CHB", "YRI"])
+        _toggle_group(page, "CHB")
+        _wait_for_ticks(page, ["CEU", "YRI"])
+        assert page.locator(".genshare-explorer").first.inner_text().count("updated in") == 1
+        page.screenshot(path=str(RESULTS / "quickstart_explorer.png"))
+        browser.close()
+
+
+def test_app_in_real_browser(app_server):
+    from playwright.sync_api import sync_playwright
+
+    url, log = app_server
+    RESULTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 820})
+        page.goto(url, timeout=60_000)
+        _wait_for_ticks(page, ["CEU", "CHB", "YRI"], timeout=120_000)
+        text = page.inner_text("body")
+        assert "GenShare cohort explorer" in text
+        assert "sim-ooa: 300 samples" in text.replace("\n", " ")
+        assert "cohort_id" not in text  # no code on the page
+        _toggle_group(page, "YRI")
+        _wait_for_ticks(page, ["CEU", "CHB"])
+        _toggle_group(page, "YRI")  # Ctrl-click again: back in
+        _wait_for_ticks(page, ["CEU", "CHB", "YRI"])
+        assert "Traceback" not in page.inner_text("body"), log.read_text()
+        page.screenshot(path=str(RESULTS / "app.png"))
         browser.close()

@@ -64,6 +64,14 @@ def test_lab_refuses_missing_folder(tmp_path):
     assert out.returncode == 2 and "does not exist" in out.stderr
 
 
+def test_app_refuses_missing_notebook_and_unknown_cohort(tmp_path):
+    out = _genshare("app", "--notebook", str(tmp_path / "nope.ipynb"), "--no-browser")
+    assert out.returncode == 2 and "does not exist" in out.stderr
+    out = _genshare("app", "--cohort", "no-such-cohort", "--no-browser")
+    assert out.returncode == 2 and "unknown cohort id 'no-such-cohort'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_import_is_light():
     """Importing the package touches no heavy module (xarray, dask, dask.distributed, zarr,
     numba, fsspec, hail, pyspark) and no network."""

@@ -18,19 +18,39 @@ def test_notebook_is_stored_without_outputs(path):
     assert len(tagged) == 1, f"{path.name} needs one papermill 'parameters' cell"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, tmp_path, sim_ooa):
+def _run(path: Path, tmp_path: Path, **parameters) -> Path:
+    """Execute a copy of the notebook in ``tmp_path`` (what it writes stays there)."""
     import papermill
 
-    out = tmp_path / path.name
+    out = tmp_path / f"executed-{path.name}"
     papermill.execute_notebook(
         str(path),
         str(out),
-        parameters={"quick": True},
+        parameters={"quick": True, **parameters},
         kernel_name="python3",
         progress_bar=False,
-        cwd=str(path.parent),
+        cwd=str(tmp_path),
     )
+    return out
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory, sim_ooa):
+    """Each notebook run once with its default parameters (+ quick), in its own folder."""
+    done: dict[str, Path] = {}
+
+    def run(stem: str) -> Path:
+        if stem not in done:
+            path = next(p for p in NOTEBOOKS if p.stem == stem)
+            done[stem] = _run(path, tmp_path_factory.mktemp(stem))
+        return done[stem]
+
+    return run
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs(path, executed):
+    out = executed(path.stem)
     nb = nbformat.read(out, as_version=4)
     errors = [
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
@@ -39,17 +59,8 @@ def test_notebook_runs(path, tmp_path, sim_ooa):
 
 
 def test_quickstart_shows_populations(tmp_path, sim_ooa):
-    import papermill
-
     path = next(p for p in NOTEBOOKS if p.stem == "00_quickstart")
-    out = tmp_path / "q.ipynb"
-    papermill.execute_notebook(
-        str(path),
-        str(out),
-        parameters={"cohort_id": "sim-admix", "quick": True},
-        kernel_name="python3",
-        progress_bar=False,
-    )
+    out = _run(path, tmp_path, cohort_id="sim-admix")
     text = "\n".join(
         str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", ""))
         for c in nbformat.read(out, as_version=4).cells
@@ -59,3 +70,39 @@ def test_quickstart_shows_populations(tmp_path, sim_ooa):
     for pop in ("AFR", "EUR", "ASIA", "ADMIX"):
         assert pop in text
     assert "240 samples" in text
+
+
+def _outputs(path: Path) -> list[dict]:
+    nb = nbformat.read(path, as_version=4)
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+
+
+def test_quickstart_shows_the_widgets_a_figure_and_an_export(executed):
+    out = executed("00_quickstart")
+    outputs = _outputs(out)
+    widget_views = [
+        o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert len(widget_views) >= 3  # catalog browser, explorer, export result
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
+    text = "\n".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "hudson_fst" in text and "CEU" in text
+    exported = out.parent / "exports" / "sim-ooa-fst.png"
+    assert exported.stat().st_size > 10_000
+    recipe = (out.parent / "exports" / "sim-ooa-fst.png.provenance.json").read_text()
+    assert "genshare figure sim-ooa --kind fst" in recipe
+
+
+def test_app_notebook_takes_the_cohort_from_the_environment(tmp_path, sim_admix, monkeypatch):
+    monkeypatch.setenv("GENSHARE_APP_COHORT", "sim-admix")
+    path = next(p for p in NOTEBOOKS if p.stem == "app")
+    out = _run(path, tmp_path)
+    outputs = _outputs(out)
+    assert [o["output_type"] for o in outputs] == ["execute_result"]  # the page, no code output
+    assert "application/vnd.jupyter.widget-view+json" in outputs[0]["data"]
+    # nbclient stores the widget models: the status line says which cohort was opened
+    state = nbformat.read(out, as_version=4).metadata["widgets"][
+        "application/vnd.jupyter.widget-state+json"
+    ]["state"]
+    values = [str(m["state"].get("value", "")) for m in state.values()]
+    assert any("<code>sim-admix</code>: 240 samples" in v for v in values)

@@ -116,3 +116,43 @@ def test_export_control_writes_a_rebuildable_figure(sim_ooa, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert again.read_bytes() == written["figure"].read_bytes()
+
+
+def test_explorer_app_lists_offline_cohorts_and_swaps_the_explorer(sim_ooa, sim_admix):
+    from genshare_widgets.widgets import ExplorerApp, offline_cohort_ids
+
+    ids = offline_cohort_ids()
+    assert ids[:2] == ["sim-ooa", "sim-admix"]
+    assert "gnomad-v4-sites" not in ids  # aggregate-only: nothing to open
+    app = ExplorerApp("sim-ooa")
+    assert [v for _l, v in app.picker.options] == ids
+    assert app.explorer is not None and app.explorer.cohort.id == "sim-ooa"
+    assert app.body.children == (app.explorer.widget,)
+    app.picker.value = "sim-admix"
+    assert app.explorer.cohort.id == "sim-admix"
+    assert sorted(app.explorer.figures["fst"].data[0].x) == ["ADMIX", "AFR", "ASIA", "EUR"]
+    assert "240 samples" in app.status.value
+
+
+def test_explorer_app_shows_open_errors_in_the_page(monkeypatch, tmp_path, sim_ooa):
+    from genshare_widgets.widgets import ExplorerApp
+
+    monkeypatch.setenv("GENSHARE_MIRROR", str(tmp_path))  # nothing of 1kg-phase3 here
+    app = ExplorerApp("1kg-phase3")
+    assert app.explorer is None
+    assert "color:#b00020" in app.status.value
+    assert "1kg-phase3" not in [v for _l, v in app.picker.options][1:]
+
+
+def test_explorer_pair_follows_the_chosen_groups(sim_ooa):
+    from genshare_widgets.widgets import TABS, CohortExplorer
+
+    explorer = CohortExplorer(sim_ooa)
+    explorer.tabs.selected_index = [k for _t, k in TABS].index("af-compare")
+    assert (explorer.pair_a.value, explorer.pair_b.value) == ("CEU", "CHB")
+    explorer.groups.value = ("CEU", "YRI")  # CHB dropped: B moves to a chosen group
+    assert explorer.pair_b.options == ("CEU", "YRI")
+    assert (explorer.pair_a.value, explorer.pair_b.value) == ("CEU", "YRI")
+    assert "color:#b00020" not in explorer.status.value
+    title = explorer.figures["af-compare"].layout.title.text
+    assert "CEU vs YRI" in title

@@ -85,11 +85,14 @@ def shared_private_plot(
         row=1,
         col=2,
     )
+    # The dot matrix is one or two traces per combination: added in one call, because each
+    # add_trace(row=, col=) re-validates the figure (about 40% of this builder's time).
+    matrix = []
     for xi, combo in zip(x, shown["groups"], strict=True):
         inside = combo.split("+")
         if len(inside) > 1:
             rows = [g for g in groups if g in inside]
-            fig.add_trace(
+            matrix.append(
                 go.Scatter(
                     x=[xi, xi],
                     y=[rows[0], rows[-1]],
@@ -97,11 +100,9 @@ def shared_private_plot(
                     line={"color": _PRESENT, "width": 2.5},
                     hoverinfo="skip",
                     showlegend=False,
-                ),
-                row=2,
-                col=2,
+                )
             )
-        fig.add_trace(
+        matrix.append(
             go.Scatter(
                 x=[xi] * len(groups),
                 y=groups,
@@ -112,10 +113,10 @@ def shared_private_plot(
                 },
                 hoverinfo="skip",
                 showlegend=False,
-            ),
-            row=2,
-            col=2,
+            )
         )
+    if matrix:
+        fig.add_traces(matrix, rows=[2] * len(matrix), cols=[2] * len(matrix))
     fig.add_trace(
         go.Bar(
             x=[set_size[g] for g in groups],

@@ -6,7 +6,16 @@ widgets themselves are tested headless by setting their controls and clicking th
 ipywidgets comes with the ``[lab]`` extra.
 """
 
+from genshare_widgets.widgets._app import ExplorerApp, offline_cohort_ids
 from genshare_widgets.widgets._catalog_browser import CatalogBrowser, entry_details_html
 from genshare_widgets.widgets._explorer import TABS, CohortExplorer, ExportControl
 
-__all__ = ["TABS", "CatalogBrowser", "CohortExplorer", "ExportControl", "entry_details_html"]
+__all__ = [
+    "TABS",
+    "CatalogBrowser",
+    "CohortExplorer",
+    "ExplorerApp",
+    "ExportControl",
+    "entry_details_html",
+    "offline_cohort_ids",
+]

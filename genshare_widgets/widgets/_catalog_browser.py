@@ -130,6 +130,7 @@ class CatalogBrowser:
                 self.details,
             ]
         )
+        self.widget.add_class("genshare-catalog-browser")  # named in the page (browser tests)
         self._refresh()
 
     # --- logic (plain Python, tested without a browser) -----------------------------------

@@ -27,6 +27,25 @@ TABS = (
 )
 
 
+def _widget_safe(trace):
+    """Make a trace sendable to a ``FigureWidget``: its n-d arrays (n > 1) travel as JSON
+    lists, where NaN is not allowed (jupyter_client warns, the browser drops the message), so
+    non-finite values become None — plotly draws those cells as gaps, as it does for NaN."""
+    import numpy as np
+
+    for key, value in trace.to_plotly_json().items():
+        if (
+            isinstance(value, np.ndarray)
+            and value.ndim > 1
+            and value.dtype.kind == "f"
+            and not np.isfinite(value).all()
+        ):
+            safe = value.astype(object)
+            safe[~np.isfinite(value)] = None
+            trace[key] = safe
+    return trace
+
+
 def _error_html(exc: Exception) -> str:
     return f'<span style="color:#b00020">{escape(str(exc))}</span>'
 
@@ -83,13 +102,19 @@ class CohortExplorer:
         self.progress.layout.visibility = "hidden"
         self.status = w.HTML()
         self.figures = {kind: go.FigureWidget() for _title, kind in TABS}
+        # CSS classes name the parts in the page (browser tests and custom styles find them)
+        self.groups.add_class("genshare-groups")
+        for kind, figure in self.figures.items():
+            figure.add_class(f"genshare-figure-{kind}")
         self.tabs = w.Tab(children=[self.figures[kind] for _title, kind in TABS])
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
         self.export = ExportControl(self)
+        self._quiet = False  # True while controls are set in bulk: one update at the end
         self._set_group_options()
         self.by.observe(self._on_by, names="value")
-        for control in (self.groups, self.pair_a, self.pair_b, self.min_maf, self.snps_only):
+        self.groups.observe(self._on_groups, names="value")
+        for control in (self.pair_a, self.pair_b, self.min_maf, self.snps_only):
             control.observe(self._update, names="value")
         self.region.observe(self._update, names="value")
         self.tabs.observe(self._update, names="selected_index")
@@ -102,6 +127,7 @@ class CohortExplorer:
                 self.export.widget,
             ]
         )
+        self.widget.add_class("genshare-explorer")
         self._update()
 
     # --- logic ----------------------------------------------------------------------------
@@ -116,8 +142,10 @@ class CohortExplorer:
         """The figure kind of the selected tab."""
         return TABS[self.tabs.selected_index or 0][1]
 
-    def options(self) -> dict[str, Any]:
-        """The ``genshare figure`` options of the current view."""
+    def options(self, kind: str | None = None) -> dict[str, Any]:
+        """The ``genshare figure`` options of the current view (for ``kind``, default: the
+        selected tab's)."""
+        kind = kind or self.kind
         names = list(self.groups.options)
         chosen = list(self.groups.value)
         return {
@@ -128,7 +156,7 @@ class CohortExplorer:
             "keep_groups": None if sorted(chosen) == sorted(names) else ",".join(chosen),
             "groups": (
                 f"{self.pair_a.value},{self.pair_b.value}"
-                if self.kind in ("af-compare", "joint-sfs")
+                if kind in ("af-compare", "joint-sfs")
                 else None
             ),
         }
@@ -157,7 +185,7 @@ class CohortExplorer:
         from genshare_widgets._figure_run import DEFAULT_OPTIONS, build_figure
 
         kind = kind or self.kind
-        opts = {**DEFAULT_OPTIONS, **self.options()}
+        opts = {**DEFAULT_OPTIONS, **self.options(kind)}
         if kind == "pca":  # its own pass (all samples); cache by what changes it
             key = repr((opts["region"], opts["min_maf"], opts["snps_only"], opts["by"]))
             if self._figures.get("pca-key") != key:
@@ -172,19 +200,45 @@ class CohortExplorer:
     def _set_group_options(self) -> None:
         values = self.cohort.samples[self.by.value].dropna().astype(str)
         names = sorted(set(values))
-        self.groups.options = names
-        self.groups.value = tuple(names)
-        self.pair_a.options = names
-        self.pair_b.options = names
-        if names:
-            self.pair_a.value = names[0]
-            self.pair_b.value = names[1] if len(names) > 1 else names[0]
+        self._quiet = True
+        try:
+            self.groups.options = names
+            self.groups.value = tuple(names)
+        finally:
+            self._quiet = False
+        self._sync_pair()
+
+    def _sync_pair(self) -> None:
+        """Offer only the chosen groups as the pair A / B (keeping the pair when possible)."""
+        chosen = list(self.groups.value) or list(self.groups.options)
+        a, b = self.pair_a.value, self.pair_b.value
+        a = a if a in chosen else (chosen[0] if chosen else None)
+        others = [g for g in chosen if g != a]
+        b = b if b in others else (others[0] if others else a)
+        self._quiet = True
+        try:
+            for control, value in ((self.pair_a, a), (self.pair_b, b)):
+                if list(control.options) != chosen:
+                    control.options = chosen
+                control.value = value
+        finally:
+            self._quiet = False
 
     def _on_by(self, _change=None) -> None:
+        if self._quiet:
+            return
         self._set_group_options()
         self._update()
 
+    def _on_groups(self, _change=None) -> None:
+        if self._quiet:
+            return
+        self._sync_pair()
+        self._update()
+
     def _update(self, _change=None) -> None:
+        if self._quiet:
+            return
         started = time.perf_counter()
         kind = self.kind
         try:
@@ -195,8 +249,13 @@ class CohortExplorer:
         target = self.figures[kind]
         with target.batch_update():
             target.data = ()
-            target.add_traces(list(fig.data))
+            target.add_traces([_widget_safe(trace) for trace in fig.data])
             target.layout = fig.layout
+            # The widget is as wide as the page: a square heatmap (scaleanchor) would float
+            # away from its axis labels; shrinking the axis domain keeps labels beside cells.
+            # (constrain only acts on axes tied by scaleanchor, so other figures are unchanged)
+            target.update_xaxes(constrain="domain")
+            target.update_yaxes(constrain="domain")
         self.last_update_seconds = time.perf_counter() - started
         self.status.value = f"{kind}: updated in {1000 * self.last_update_seconds:.0f} ms"
 

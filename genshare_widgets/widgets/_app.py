@@ -1,0 +1,141 @@
+"""The explorer as one page: a cohort picker above a :class:`CohortExplorer`.
+
+This is what ``genshare app`` serves with Voilà (``notebooks/app.ipynb`` displays it). The
+picker lists only cohorts that open without the internet: the simulated ones (built on this
+machine) and catalog entries whose files are already in the cache or in an offline mirror
+(``GENSHARE_MIRROR``). Errors (a cohort that fails to open, a bad region) appear in the page's
+status lines, never as a traceback.
+"""
+
+from html import escape
+from typing import Any
+
+from genshare_widgets._errors import GenShareError
+from genshare_widgets.widgets._catalog_browser import _require_ipywidgets
+from genshare_widgets.widgets._explorer import CohortExplorer, _error_html
+
+_OPENABLE_KINDS = ("simulated", "vcf", "plink")
+
+
+def offline_cohort_ids(catalog=None) -> list[str]:
+    """Catalog ids that open on this machine without the internet, in catalog order.
+
+    Simulated entries always do (they are built locally). A ``vcf`` or ``plink`` entry does
+    when every one of its files is already in the cache (``GENSHARE_CACHE/downloads/<id>/``)
+    or found by name in a ``GENSHARE_MIRROR`` folder; the hashes are checked when it opens.
+    Aggregate-only entries (``sites``, ``hail-mt``) hold no genotypes and are never listed.
+
+    Examples
+    --------
+    >>> "sim-ooa" in offline_cohort_ids()
+    True
+    """
+    from genshare_widgets.catalog import load_catalog
+    from genshare_widgets.fetch import _find_in_mirrors, cache_dir
+
+    catalog = catalog if catalog is not None else load_catalog()
+    downloads = cache_dir() / "downloads"
+    ids = []
+    for entry in catalog.cohorts:
+        if entry.kind not in _OPENABLE_KINDS:
+            continue
+        if entry.kind == "simulated" or all(
+            (downloads / entry.id / spec.name).is_file()
+            or next(_find_in_mirrors(spec.name), None) is not None
+            for spec in entry.files
+        ):
+            ids.append(entry.id)
+    return ids
+
+
+class ExplorerApp:
+    """A cohort picker and the :class:`CohortExplorer` of the chosen cohort.
+
+    Parameters
+    ----------
+    cohort_id
+        The cohort shown first (default: the first offline cohort, ``sim-ooa``).
+    by
+        The sample column that defines groups at first.
+    catalog
+        A loaded catalog (default: the packaged one).
+
+    Attributes
+    ----------
+    explorer
+        The :class:`CohortExplorer` on screen (None when no cohort could be opened).
+
+    Examples
+    --------
+    >>> app = ExplorerApp("sim-ooa")  # doctest: +SKIP
+    >>> app  # in a notebook or Voilà: the page  # doctest: +SKIP
+    >>> app.picker.value = "sim-admix"  # opens it and swaps the explorer  # doctest: +SKIP
+    """
+
+    def __init__(self, cohort_id: str | None = None, *, by: str = "population", catalog=None):
+        from genshare_widgets.catalog import load_catalog
+
+        w = _require_ipywidgets()
+        self.catalog = catalog if catalog is not None else load_catalog()
+        self.by = by
+        self.explorer: CohortExplorer | None = None
+        titles = {e.id: e.title for e in self.catalog.cohorts}
+        ids = offline_cohort_ids(self.catalog)
+        if cohort_id is not None and cohort_id not in ids:
+            ids.insert(0, cohort_id)  # asked for by name: try it, errors show in the page
+        self.picker = w.Dropdown(
+            options=[(f"{i} — {titles.get(i, 'not in the catalog')}", i) for i in ids],
+            value=None,
+            description="Cohort",
+            layout=w.Layout(width="60%"),
+            style={"description_width": "initial"},
+        )
+        self.status = w.HTML()
+        self.body = w.VBox()
+        self.widget = w.VBox(
+            [
+                w.HTML(
+                    "<h2 style='margin:0.2em 0'>GenShare cohort explorer</h2>"
+                    "<p style='margin:0 0 0.5em 0;color:#555'>Pick a cohort, choose groups "
+                    "and filters; each tab compares the groups. Export writes the figure with "
+                    "the <code>genshare figure</code> command that rebuilds it.</p>"
+                ),
+                w.HBox([self.picker, self.status]),
+                self.body,
+            ]
+        )
+        self.picker.observe(self._open, names="value")
+        first = cohort_id or (ids[0] if ids else None)
+        if first is None:
+            self.status.value = _error_html(
+                GenShareError("no cohort opens offline here: run `genshare prepare sim-ooa`")
+            )
+        else:
+            self.picker.value = first
+
+    def _open(self, _change: Any = None) -> None:
+        from genshare_widgets.cohort import open_cohort
+
+        cohort_id = self.picker.value
+        if cohort_id is None:
+            return
+        self.status.value = f"opening <code>{escape(cohort_id)}</code>…"
+        try:
+            cohort = open_cohort(cohort_id, progress=False)
+            columns = [str(c) for c in cohort.samples.columns]
+            if not columns:
+                raise GenShareError(f"{cohort_id}: the sample table has no column to group by")
+            by = self.by if self.by in columns else columns[0]
+            explorer = CohortExplorer(cohort, by=by)
+        except GenShareError as exc:
+            self.status.value = _error_html(exc)
+            return
+        self.explorer = explorer
+        self.body.children = (explorer.widget,)
+        self.status.value = (
+            f"<code>{escape(cohort.id)}</code>: {cohort.n_samples:,} samples × "
+            f"{cohort.n_variants:,} variants"
+        )
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
