@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from genshare_widgets._errors import GenShareError
+from genshare_widgets._figure_run import KINDS as FIGURE_KINDS
 from genshare_widgets._version import __version__
 
 
@@ -305,25 +306,11 @@ def stats(
         click.echo(str(path))
 
 
-_FIGURE_KINDS = (
-    "pca",
-    "fst",
-    "fst-windows",
-    "af-compare",
-    "het",
-    "sfs",
-    "joint-sfs",
-    "shared",
-    "representation",
-    "variant",
-)
-
-
 @main.command()
 @click.argument("source", nargs=-1)
 @click.option(
     "--kind",
-    type=click.Choice(_FIGURE_KINDS),
+    type=click.Choice(FIGURE_KINDS),
     help="Which figure (fst = the pairwise heatmap).",
 )
 @click.option(
@@ -419,7 +406,7 @@ def figure(
             )
         if kind is None:
             raise click.UsageError(
-                "missing option '--kind'; choose from: " + ", ".join(_FIGURE_KINDS)
+                "missing option '--kind'; choose from: " + ", ".join(FIGURE_KINDS)
             )
         if out is None:
             raise click.UsageError("missing option '--out' (FILE.png|svg|pdf|html|json)")

@@ -6,8 +6,9 @@ The names below load on first use: the CLI's direct hot path (``engines._direct`
 pay for zarr, pandas or dask when it imports a sibling module.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from genshare_widgets._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from genshare_widgets.engines._ingest_plink import ingest_plink, read_bim, read_fam
@@ -64,13 +65,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f"genshare_widgets.engines.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'genshare_widgets.engines' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

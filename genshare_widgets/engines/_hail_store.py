@@ -35,7 +35,7 @@ from typing import Any
 
 from genshare_widgets._errors import InputFormatError
 from genshare_widgets.engines._hail_session import hail_dir, hail_session
-from genshare_widgets.engines._store import remove_stale_partials, store_key
+from genshare_widgets.engines._store import move_into_place, remove_stale_partials, store_key
 
 HAIL_FORMAT_VERSION = 2  # 2: contig lengths one past the last base (see reference_genome)
 PROVENANCE_FILE = "genshare_provenance.json"
@@ -86,12 +86,7 @@ def build_matrix_table(
         summary = build(tmp)
         record = {"key": key, "engine": "hail", **meta, "summary": summary}
         (tmp / PROVENANCE_FILE).write_text(json.dumps(record, indent=1, default=str))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not is_complete_matrix_table(final):
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
+        move_into_place(tmp, final, complete=is_complete_matrix_table)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -126,10 +126,3 @@ def _upper_gram(x: np.ndarray) -> np.ndarray:
     from scipy.linalg.blas import ssyrk
 
     return ssyrk(1.0, x, trans=1)  # xᵀ x, upper triangle only, float32 BLAS
-
-
-def gram_matrix(call_genotype, p: np.ndarray, *, scheduler: str | None = None) -> np.ndarray:
-    """Σ over chunks of Xᵀ X (samples × samples, float64) for the standardised genotypes."""
-    n = call_genotype.shape[1]
-    upper = reduce_standardized(call_genotype, p, _upper_gram, (n, n), scheduler=scheduler)
-    return np.triu(upper) + np.triu(upper, 1).T

@@ -97,16 +97,22 @@ def build_store(key: str, build: Callable[[Path], dict], *, meta: dict[str, Any]
         record = {"key": key, **meta, "summary": summary}
         group = zarr.open_group(str(tmp), mode="r+", zarr_format=2)
         group.attrs["genshare_provenance"] = json.loads(json.dumps(record, default=str))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not is_complete(final):  # lost a race with nobody: re-raise
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
+        move_into_place(tmp, final, complete=is_complete)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def move_into_place(tmp: Path, final: Path, *, complete: Callable[[Path], bool]) -> None:
+    """Rename a finished build folder to its final name; when another process got there
+    first (``final`` exists and ``complete(final)``), drop ours instead."""
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not complete(final):  # not a lost race: re-raise
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
 
 
 def store_provenance(path: Path) -> dict[str, Any]:

@@ -20,8 +20,9 @@ every figure of a cohort) and stamps ``provenance`` into ``fig.layout.meta`` and
 plotly is imported when a builder runs, never when ``genshare_widgets`` is imported.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from genshare_widgets._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from genshare_widgets.plots._cohort_colors import cohort_colors, superpopulations_of
@@ -80,13 +81,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f"genshare_widgets.plots.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'genshare_widgets.plots' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

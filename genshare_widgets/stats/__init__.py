@@ -11,8 +11,9 @@ Definitions (DESIGN.md "Statistics"; tests pin them):
 - shared/private: a variant is present in a group when its ALT count there is > 0.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from genshare_widgets._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from genshare_widgets.stats._diversity import heterozygosity
@@ -42,18 +43,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f"genshare_widgets.stats.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'genshare_widgets.stats' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
-
 __all__ = [
     "allele_frequency",
     "frequency_table",
@@ -66,3 +55,5 @@ __all__ = [
     "sfs",
     "shared_private",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
