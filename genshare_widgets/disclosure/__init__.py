@@ -1,0 +1,61 @@
+"""Disclosure control: every aggregate leaves the counts boundary through this room.
+
+- :class:`DisclosurePolicy` / :func:`policy_for`: minimum cell count k per access tier (open →
+  none; registered/controlled → 20) and optional differential privacy;
+- :func:`release_counts`: noise (when epsilon is set), then primary and complementary
+  suppression, on a counts Dataset; the result never holds a suppressed value;
+- released tables (:func:`released_tables`, :func:`frequency_table`, ...): the ``genshare stats``
+  files and the figure inputs computed only from released cells;
+- :class:`PrivacyBudget`: the epsilon a session may spend;
+- consent and access (DUO codes, credentials, declared purpose) and the re-identification risk
+  lab (:mod:`genshare_widgets.disclosure.risk`).
+
+Heavy modules load on first use.
+"""
+
+from typing import TYPE_CHECKING
+
+from genshare_widgets._lazy import lazy_exports
+from genshare_widgets.disclosure._policy import (
+    NO_POLICY,
+    TIER_MIN_COUNT,
+    DisclosurePolicy,
+    policy_for,
+)
+
+if TYPE_CHECKING:
+    from genshare_widgets.disclosure._dp import (
+        COUNT_SENSITIVITY,
+        PrivacyBudget,
+        PrivacyBudgetExceeded,
+        discrete_laplace,
+        discrete_laplace_pmf,
+        privatize_counts,
+        release_sensitivity,
+    )
+
+_LAZY = {
+    "COUNT_SENSITIVITY": "_dp",
+    "PrivacyBudget": "_dp",
+    "PrivacyBudgetExceeded": "_dp",
+    "discrete_laplace": "_dp",
+    "discrete_laplace_pmf": "_dp",
+    "privatize_counts": "_dp",
+    "release_sensitivity": "_dp",
+}
+
+__all__ = [
+    "COUNT_SENSITIVITY",
+    "NO_POLICY",
+    "TIER_MIN_COUNT",
+    "DisclosurePolicy",
+    "PrivacyBudget",
+    "PrivacyBudgetExceeded",
+    "discrete_laplace",
+    "discrete_laplace_pmf",
+    "policy_for",
+    "privatize_counts",
+    "release_sensitivity",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
