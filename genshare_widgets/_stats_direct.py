@@ -190,6 +190,7 @@ def run_stats_direct(
         region_mask,
         select_variants,
     )
+    from genshare_widgets.disclosure._policy import NO_POLICY
     from genshare_widgets.engines._direct import DirectCounter, UnsupportedStoreError, open_direct
 
     if samples is None or not set(wanted) <= set(STATISTICS) or "://" in source:
@@ -300,6 +301,7 @@ def run_stats_direct(
             groups={name: int(n) for name, n in zip(names, group_n, strict=True)},
             genotype_pass="direct-bitplanes",
             command=command,
+            policy=NO_POLICY,
         )
         (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
         return publish(tmp, out)

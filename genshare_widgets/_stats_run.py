@@ -19,6 +19,8 @@ from genshare_widgets._errors import GenShareError
 if TYPE_CHECKING:  # pandas loads inside the functions: the direct hot path never needs it
     import pandas as pd
 
+    from genshare_widgets.disclosure import DisclosurePolicy
+
 STATISTICS = ("freq", "fst", "het", "sfs", "shared")
 
 
@@ -161,11 +163,30 @@ def run_stats(
     fst_window: int | None = None,
     sample_table: bool = False,
     command: list[str] | None = None,
+    policy: "DisclosurePolicy | None" = None,
+    budget=None,
 ) -> dict[str, Path]:
-    """Compute and write the requested statistics; returns {file name: final path}."""
+    """Compute and write the requested statistics; returns {file name: final path}.
+
+    ``policy`` (default: the cohort's tier default, :func:`disclosure.policy_for`) decides
+    what leaves: under suppression or noise every table comes from the release
+    (:mod:`genshare_widgets.disclosure._release`); ``budget`` is charged for noise (default:
+    the cohort's ledger under ``$GENSHARE_CACHE/privacy``).
+    """
     from genshare_widgets.counts import allele_counts_by_group, pass_scheduler
+    from genshare_widgets.disclosure import policy_for, release_counts
+    from genshare_widgets.disclosure._release import release_group_sizes, withheld_groups
     from genshare_widgets.engines._distributed import resolve_scheduler
     from genshare_widgets.samples import pca, sample_stats
+
+    if policy is None:
+        policy = policy_for(cohort.entry)
+    if policy.epsilon is not None and (pca_k or sample_table):
+        raise GenShareError(
+            "--epsilon covers counts only: PCA and per-sample statistics are individual-level "
+            "outputs with no differentially private release here; drop --pca/--sample-stats "
+            "or --epsilon"
+        )
 
     if by not in cohort.samples.columns:
         columns = list(cohort.samples.columns)
@@ -180,16 +201,35 @@ def run_stats(
     written: dict[str, Path] = {}
     try:
         needs_counts = bool(set(wanted) & set(STATISTICS)) or bool(fst_window)
+        # Under noise the MAF filter runs on the noisy counts (post-processing): choosing
+        # variants from exact counts would itself leak.
+        exact_maf = None if policy.epsilon is not None else min_maf
         counts = (
             allele_counts_by_group(
-                cohort, by=by, region=region, min_maf=min_maf, snps_only=snps_only
+                cohort, by=by, region=region, min_maf=exact_maf, snps_only=snps_only
             )
             if needs_counts
             else None
         )
-        tables = _count_tables(counts, wanted, folded, fst_window) if counts is not None else {}
+        group_sizes = _group_sizes(cohort, by)
+        withheld = withheld_groups(group_sizes, policy)
+        if counts is not None and policy.active:
+            counts = release_counts(
+                counts,
+                policy,
+                budget=budget if budget is not None else _cohort_budget(cohort),
+                min_maf=min_maf if policy.epsilon is not None else None,
+                what=f"genshare stats {cohort.id} --by {by} ({', '.join(wanted)})",
+            )
+            tables = _released_tables(counts, wanted, folded, fst_window)
+        elif counts is not None:
+            tables = _count_tables(counts, wanted, folded, fst_window)
+        else:
+            tables = {}
         if sample_table:
             per = sample_stats(cohort, region=region, snps_only=snps_only)
+            if withheld:
+                per = per[~cohort.samples.loc[per.index, by].astype(str).isin(list(withheld))]
             tables["samples.tsv"] = per.reset_index()
         pca_info = None
         if pca_k:
@@ -202,6 +242,8 @@ def run_stats(
                 snps_only=snps_only,
             )
             coords = result.coordinates.reset_index().rename(columns={"index": "sample"})
+            if withheld:
+                coords = coords[~coords["group"].astype(str).isin(list(withheld))]
             tables["pca.tsv"] = coords
             tables["pca_eigenvalues.tsv"] = result.eigenvalues
             pca_info = {
@@ -228,16 +270,14 @@ def run_stats(
             },
             pca_info=pca_info,
             groups=(
-                dict(
-                    zip(
-                        (str(g) for g in counts["groups"].values),
-                        (int(n) for n in counts["group_n_samples"].values),
-                        strict=True,
-                    )
+                release_group_sizes(
+                    {g: n for g, n in group_sizes.items() if g in _names(counts)}, policy
                 )
                 if counts is not None
                 else None
             ),
+            policy=policy,
+            withheld_groups=withheld,
             genotype_pass=_genotype_pass(cohort)
             if counts is not None or pca_k or sample_table
             else None,
@@ -248,6 +288,46 @@ def run_stats(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return written
+
+
+def _names(counts) -> set[str]:
+    return {str(g) for g in counts["groups"].values} | set(counts.attrs.get("withheld_groups", {}))
+
+
+def _group_sizes(cohort, by: str) -> dict[str, int]:
+    """Samples per group of ``by`` (samples without a value are not in any group)."""
+    column = cohort.samples[by].dropna().astype(str)
+    return {str(g): int(n) for g, n in column.value_counts().sort_index().items()}
+
+
+def _cohort_budget(cohort):
+    """The CLI's privacy ledger of this cohort (one per store, kept in the cache)."""
+    from genshare_widgets.disclosure import PrivacyBudget
+    from genshare_widgets.disclosure._dp import ledger_for
+
+    return PrivacyBudget(ledger=ledger_for(cohort.provenance.get("store_key") or cohort.id))
+
+
+def _released_tables(
+    released, wanted: list[str], folded: bool, fst_window: int | None
+) -> "dict[str, pd.DataFrame]":
+    """The count tables of a release (disclosure room), same files as :func:`_count_tables`."""
+    from genshare_widgets import disclosure
+
+    tables: dict[str, Any] = {}
+    if "freq" in wanted:
+        tables["freq.tsv"] = disclosure.frequency_table(released)
+    if "fst" in wanted:
+        tables["fst.tsv"] = disclosure.hudson_fst(released)
+    if fst_window:
+        tables["fst_windows.tsv"] = disclosure.fst_windows(released, size=fst_window)
+    if "het" in wanted:
+        tables["het.tsv"] = disclosure.heterozygosity(released)
+    if "sfs" in wanted:
+        tables["sfs.tsv"] = disclosure.sfs(released, folded=folded)
+    if "shared" in wanted:
+        tables["shared.tsv"] = disclosure.shared_private(released)
+    return tables
 
 
 def _genotype_pass(cohort) -> str:
@@ -284,6 +364,8 @@ def stats_provenance(
     groups: dict[str, int] | None,
     genotype_pass: str | None,
     command: list[str] | None,
+    policy=None,
+    withheld_groups: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The provenance.json record of a ``genshare stats`` run."""
     return {
@@ -301,7 +383,8 @@ def stats_provenance(
         "filters": {"biallelic_only": True, **filters},
         "pca": pca_info,
         "groups": groups,
-        "disclosure_policy": None,
+        "disclosure_policy": policy.to_dict() if policy is not None else None,
+        "withheld_groups": withheld_groups or {},
         "package_versions": package_versions(engine=engine),
         "command": command or sys.argv,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

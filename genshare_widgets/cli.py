@@ -206,6 +206,20 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
     "--pca", "pca_k", type=int, metavar="K", help="pca.tsv + pca_eigenvalues.tsv: top K PCs."
 )
 @click.option(
+    "--min-count",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Show person counts in 1..N-1 as <N (default: the access tier's; users may only "
+    "raise it).",
+)
+@click.option(
+    "--epsilon",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="E",
+    help="Differentially private release with total epsilon E (charged to the cohort's "
+    "privacy budget, GENSHARE_EPSILON_BUDGET).",
+)
+@click.option(
     "--out",
     "out_dir",
     required=True,
@@ -230,6 +244,8 @@ def stats(
     want_shared,
     sample_stats,
     pca_k,
+    min_count,
+    epsilon,
     out_dir,
 ):
     """Cross-population statistics of SOURCE, written as tab-separated files in --out.
@@ -260,6 +276,8 @@ def stats(
         engine == "dask"
         and len(source) == 1
         and not (pca_k or sample_stats)
+        and min_count is None
+        and epsilon is None
         and not (scheduler or os.environ.get("GENSHARE_DASK_SCHEDULER"))
         and os.environ.get("GENSHARE_DIRECT", "1") != "0"
     ):
@@ -285,6 +303,7 @@ def stats(
                 click.echo(str(path))
             return
     from genshare_widgets.cohort import open_cohort
+    from genshare_widgets.disclosure import policy_for
 
     src = source[0] if len(source) == 1 else list(source)
     cohort = open_cohort(src, engine=engine, samples=samples, scheduler=scheduler)
@@ -301,6 +320,7 @@ def stats(
         fst_window=fst_window,
         sample_table=sample_stats,
         command=["genshare", *sys.argv[1:]],
+        policy=policy_for(cohort.entry, min_count=min_count, epsilon=epsilon),
     )
     for path in written.values():
         click.echo(str(path))

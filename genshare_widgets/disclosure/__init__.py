@@ -33,6 +33,20 @@ if TYPE_CHECKING:
         privatize_counts,
         release_sensitivity,
     )
+    from genshare_widgets.disclosure._release import (
+        frequency_table,
+        fst_windows,
+        heterozygosity,
+        hudson_fst,
+        is_released,
+        joint_sfs,
+        release_counts,
+        session_budget,
+        sfs,
+        shared_private,
+        usable_counts,
+    )
+    from genshare_widgets.disclosure._suppress import complementary_suppression, suppress_counts
 
 _LAZY = {
     "COUNT_SENSITIVITY": "_dp",
@@ -42,6 +56,19 @@ _LAZY = {
     "discrete_laplace_pmf": "_dp",
     "privatize_counts": "_dp",
     "release_sensitivity": "_dp",
+    "fst_windows": "_release",
+    "frequency_table": "_release",
+    "heterozygosity": "_release",
+    "hudson_fst": "_release",
+    "is_released": "_release",
+    "joint_sfs": "_release",
+    "release_counts": "_release",
+    "session_budget": "_release",
+    "sfs": "_release",
+    "shared_private": "_release",
+    "usable_counts": "_release",
+    "complementary_suppression": "_suppress",
+    "suppress_counts": "_suppress",
 }
 
 __all__ = [
@@ -51,11 +78,24 @@ __all__ = [
     "DisclosurePolicy",
     "PrivacyBudget",
     "PrivacyBudgetExceeded",
+    "complementary_suppression",
     "discrete_laplace",
     "discrete_laplace_pmf",
+    "frequency_table",
+    "fst_windows",
+    "heterozygosity",
+    "hudson_fst",
+    "is_released",
+    "joint_sfs",
     "policy_for",
     "privatize_counts",
+    "release_counts",
     "release_sensitivity",
+    "session_budget",
+    "sfs",
+    "shared_private",
+    "suppress_counts",
+    "usable_counts",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -63,7 +63,7 @@ handful of whole-region releases at epsilon ~ 10^4 (the scale at which allele fr
 ~10^4 variants stay useful; see the risk lab)."""
 
 
-class PrivacyBudgetExceeded(GenShareError):
+class PrivacyBudgetExceeded(GenShareError):  # noqa: N818 -- reads as the event it reports
     """A release would spend more epsilon than the session has left."""
 
 
@@ -116,7 +116,8 @@ def privatize_counts(counts, *, epsilon: float, rng: np.random.Generator, variab
 
     Examples
     --------
-    >>> noisy = privatize_counts(counts, epsilon=1e4, rng=np.random.default_rng(1))  # doctest: +SKIP
+    >>> rng = np.random.default_rng(1)
+    >>> noisy = privatize_counts(counts, epsilon=1e4, rng=rng)  # doctest: +SKIP
     """
     names = [v for v in (variables or COUNT_SENSITIVITY) if v in counts]
     n_variants = int(counts.sizes["variants"])

@@ -161,5 +161,5 @@ def policy_for(
         epsilon=epsilon,
         seed=seed,
         tier=tier,
-        origin=origin if k is not None and k >= 2 else origin,
+        origin=origin,
     )

@@ -17,8 +17,14 @@ def shared_private(counts) -> pd.DataFrame:
              groups  n_variants
     0           YRI       20112
     """
-    groups = [str(g) for g in counts["groups"].values]
-    present = counts["allele_count"].values > 0
+    return shared_private_from_presence(
+        counts["allele_count"].values > 0, [str(g) for g in counts["groups"].values]
+    )
+
+
+def shared_private_from_presence(present: np.ndarray, groups: list[str]) -> pd.DataFrame:
+    """:func:`shared_private` from a (variants, groups) presence matrix (the disclosure room
+    derives presence from a release, where a suppressed count is present but not shown)."""
     order = np.argsort(groups)
     weights = 1 << np.arange(len(groups), dtype=np.int64)
     keys = present[:, order].astype(np.int64) @ weights
