@@ -65,6 +65,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "folded": False,
     "min_samples": 20,
     "keep_groups": None,
+    "min_count": None,
+    "epsilon": None,
 }
 _POSITION = re.compile(r"^[^:\s]+:[\d,]+$")
 _ASSETS = Path(__file__).resolve().parent / "plots" / "_assets"
@@ -115,18 +117,22 @@ def kept_groups(options: Mapping[str, Any]) -> list[str] | None:
     return names or None
 
 
-def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None):
+def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, budget=None):
     """The figure of ``kind`` for ``cohort`` with the command's ``options`` (a plain dict).
 
     ``counts``: unfiltered counts of ``cohort`` for ``options``' grouping, region and SNP
     filter, when the caller already has them (the explorer); otherwise one genotype pass runs.
     ``--keep-groups`` and ``--min-maf`` are applied to them with
     :func:`~genshare_widgets.counts.select_groups`.
-    """
-    import pandas as pd
 
-    from genshare_widgets import plots, stats
+    Every aggregate goes through the disclosure policy of the cohort's access tier and the
+    options ``min_count``/``epsilon`` (:func:`genshare_widgets.disclosure.policy_for`);
+    ``budget`` is the privacy budget charged under an epsilon (default: the session's).
+    """
+    from genshare_widgets import disclosure, plots
+    from genshare_widgets._stats_run import _group_sizes
     from genshare_widgets.counts import allele_counts_by_group, with_variant_ids
+    from genshare_widgets.disclosure._release import release_group_sizes, withheld_groups
 
     check_options(kind, options)
     by = options["by"]
@@ -134,6 +140,10 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None):
         raise GenShareError(
             f"--by {by!r}: the cohort's sample table has columns {list(cohort.samples.columns)}"
         )
+    policy = disclosure.policy_for(
+        cohort.entry, min_count=options.get("min_count"), epsilon=options.get("epsilon")
+    )
+    policy_record = policy.to_dict()
     colors = plots.cohort_colors(cohort, by=by)
     selection = {
         "region": options["region"],
@@ -143,6 +153,11 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None):
     if kind == "pca":
         from genshare_widgets.samples import pca
 
+        if policy.epsilon is not None:
+            raise GenShareError(
+                "--epsilon covers counts only: a PCA shows individual samples and has no "
+                "differentially private release here; drop --epsilon"
+            )
         min_maf = 0.05 if options["min_maf"] is None else options["min_maf"]
         result = pca(cohort, k=options["pca_k"], by=by, **{**selection, "min_maf": min_maf})
         color_by = options["color_by"]
@@ -150,12 +165,24 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None):
             raise GenShareError(
                 f"--color-by {color_by!r}: the sample table has {list(cohort.samples.columns)}"
             )
+        withheld = withheld_groups(_group_sizes(cohort, by), policy)
+        samples = cohort.samples
+        if withheld:
+            import dataclasses
+
+            keep = ~samples.loc[result.coordinates.index, by].astype(str).isin(list(withheld))
+            result = dataclasses.replace(result, coordinates=result.coordinates.loc[keep])
+            samples = samples.loc[result.coordinates.index]
         prov = plots.figure_provenance(
-            cohort, by=by, filters=result.filters, extra={"pca": {"method": result.method}}
+            cohort,
+            by=by,
+            filters=result.filters,
+            disclosure_policy=policy_record,
+            extra={"pca": {"method": result.method}, "withheld_groups": withheld},
         )
         return plots.pca_scatter(
             result,
-            samples=cohort.samples,
+            samples=samples,
             color_by=None if color_by == by else color_by,
             dims=options["dims"],
             colors=plots.cohort_colors(cohort, by=color_by or by),
@@ -166,9 +193,15 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None):
         keep = kept_groups(options)
         if keep is not None:
             table = table[table[by].astype(str).isin(keep)].reset_index(drop=True)
-        prov = plots.figure_provenance(cohort, by=by)
+        prov = plots.figure_provenance(cohort, by=by, disclosure_policy=policy_record)
+        if prov.get("groups") is None:
+            prov["groups"] = release_group_sizes(_group_sizes(cohort, by), policy)
         return plots.representation_panel(
-            table, min_samples=options["min_samples"], colors=colors, provenance=prov
+            table,
+            min_samples=options["min_samples"],
+            min_count=policy.min_count if policy.suppresses else None,
+            colors=colors,
+            provenance=prov,
         )
     from genshare_widgets.counts import select_groups
 
@@ -176,51 +209,66 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None):
         counts = allele_counts_by_group(
             cohort, by=by, region=options["region"], snps_only=options["snps_only"]
         )
-    counts = select_groups(counts, groups=kept_groups(options), min_maf=options["min_maf"])
-    prov = plots.figure_provenance(cohort, counts)
+    noisy = policy.epsilon is not None
+    counts = select_groups(
+        counts, groups=kept_groups(options), min_maf=None if noisy else options["min_maf"]
+    )
+    if kind == "variant" and not _POSITION.match(str(options["variant"]).strip()):
+        counts = with_variant_ids(counts, cohort)
+    released = disclosure.release_counts(
+        counts,
+        policy,
+        budget=budget,
+        min_maf=options["min_maf"] if noisy else None,
+        what=f"figure {kind} of {cohort.id} by {by}",
+    )
+    hidden = released.attrs.get("withheld_groups", {})
+    for name in ("groups",):
+        wanted = options.get(name)
+        for group in str(wanted).split(",") if wanted else []:
+            if group.strip() in hidden:
+                raise GenShareError(
+                    f"group {group.strip()!r} is withheld under this cohort's disclosure policy "
+                    f"({hidden[group.strip()]}; {policy.describe()}); choose another group"
+                )
+    view = disclosure.usable_counts(released)
+    prov = plots.figure_provenance(cohort, released, disclosure_policy=policy_record)
+    if hidden:
+        prov["withheld_groups"] = dict(hidden)
     if kind == "fst":
-        return plots.fst_heatmap(counts, colors=colors, provenance=prov)
+        return plots.fst_heatmap(view, colors=colors, provenance=prov)
     if kind == "fst-windows":
-        groups = sorted(str(g) for g in counts["groups"].values)
-        frames = []
-        for i, a in enumerate(groups):
-            for b in groups[i + 1 :]:
-                window = stats.hudson_fst_windows(counts, a, b, size=options["fst_window"])
-                window.insert(0, "pop2", b)
-                window.insert(0, "pop1", a)
-                frames.append(window)
-        if not frames:
+        windows = disclosure.fst_windows(released, size=options["fst_window"])
+        if windows.empty:
             raise GenShareError(f"--kind fst-windows needs at least two groups of --by {by}")
         prov = {**prov, "fst_window": options["fst_window"]}
-        return plots.fst_windows_plot(pd.concat(frames, ignore_index=True), provenance=prov)
+        return plots.fst_windows_plot(windows, provenance=prov)
     if kind == "af-compare":
         a, b = _two_groups(options, kind)
-        return plots.af_compare(counts, a, b, colors=colors, provenance=prov)
+        return plots.af_compare(view, a, b, colors=colors, provenance=prov)
     if kind == "het":
         return plots.heterozygosity_plot(
-            stats.heterozygosity(counts), colors=colors, provenance=prov
+            disclosure.heterozygosity(released), colors=colors, provenance=prov
         )
     if kind == "sfs":
         return plots.sfs_plot(
-            stats.sfs(counts, folded=options["folded"]), colors=colors, provenance=prov
+            disclosure.sfs(released, folded=options["folded"]), colors=colors, provenance=prov
         )
     if kind == "joint-sfs":
         a, b = _two_groups(options, kind)
-        return plots.joint_sfs_heatmap(counts, a, b, folded=options["folded"], provenance=prov)
+        return plots.joint_sfs_heatmap(released, a, b, folded=options["folded"], provenance=prov)
     if kind == "shared":
         return plots.shared_private_plot(
-            stats.shared_private(counts), colors=colors, provenance=prov
+            disclosure.shared_private(released), colors=colors, provenance=prov
         )
     # variant
     variant = str(options["variant"]).strip()
     by_position = bool(_POSITION.match(variant))
-    if not by_position:
-        counts = with_variant_ids(counts, cohort)
     populations = (
         cohort.entry.populations if cohort.entry is not None and by == "population" else None
     )
     return plots.variant_card(
-        counts,
+        released,
         position=variant if by_position else None,
         rsid=None if by_position else variant,
         populations=populations,
@@ -351,7 +399,12 @@ def run_figure(
     check_options(kind, opts)
     src: str | list[str] = source[0] if len(source) == 1 else list(source)
     cohort = open_cohort(src, samples=opts["samples"])
-    fig = build_figure(cohort, kind, opts)
+    budget = None
+    if opts["epsilon"] is not None:
+        from genshare_widgets._stats_run import _cohort_budget
+
+        budget = _cohort_budget(cohort)
+    fig = build_figure(cohort, kind, opts, budget=budget)
     return export_figure(fig, cohort, source=list(source), kind=kind, out=out, options=opts)
 
 
@@ -422,6 +475,12 @@ def run_from_recipe(recipe_path: Path, *, out: Path | None = None) -> dict[str, 
         )
     target = Path(out) if out is not None else recipe_path.parent / recipe["output"]
     options = recipe["options"]
+    if options.get("epsilon") is not None:
+        raise GenShareError(
+            f"--from {recipe_path}: a differentially private figure cannot be rebuilt "
+            "identically: its noise was drawn once, and drawing again would spend the privacy "
+            "budget again (and averaging draws weakens the guarantee)"
+        )
     if options.get("samples"):
         samples = Path(options["samples"])
         if not samples.is_file():

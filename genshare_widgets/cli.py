@@ -157,6 +157,22 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
     click.echo(str(cohort.store_path))
 
 
+#: The disclosure options of every command that releases aggregates (stats, figure).
+MIN_COUNT_OPTION = click.option(
+    "--min-count",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Show person counts below N as <N (default: the access tier's; users may only raise it).",
+)
+EPSILON_OPTION = click.option(
+    "--epsilon",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="E",
+    help="Differentially private release with total epsilon E (charged to the cohort's "
+    "privacy budget, GENSHARE_EPSILON_BUDGET).",
+)
+
+
 @main.command()
 @click.argument("source", nargs=-1, required=True)
 @click.option(
@@ -205,20 +221,8 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
 @click.option(
     "--pca", "pca_k", type=int, metavar="K", help="pca.tsv + pca_eigenvalues.tsv: top K PCs."
 )
-@click.option(
-    "--min-count",
-    type=click.IntRange(1),
-    metavar="N",
-    help="Show person counts in 1..N-1 as <N (default: the access tier's; users may only "
-    "raise it).",
-)
-@click.option(
-    "--epsilon",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="E",
-    help="Differentially private release with total epsilon E (charged to the cohort's "
-    "privacy budget, GENSHARE_EPSILON_BUDGET).",
-)
+@MIN_COUNT_OPTION
+@EPSILON_OPTION
 @click.option(
     "--out",
     "out_dir",
@@ -381,6 +385,8 @@ def stats(
     metavar="A,B,...",
     help="Only these groups of --by (the others' samples leave the analysis, MAF included).",
 )
+@MIN_COUNT_OPTION
+@EPSILON_OPTION
 def figure(
     source,
     kind,
@@ -400,6 +406,8 @@ def figure(
     folded,
     min_samples,
     keep_groups,
+    min_count,
+    epsilon,
 ):
     """Draw one figure of SOURCE and export it; a FILE.provenance.json recipe goes beside it.
 
@@ -451,6 +459,8 @@ def figure(
             "folded": folded,
             "min_samples": min_samples,
             "keep_groups": keep_groups,
+            "min_count": min_count,
+            "epsilon": epsilon,
         }
         written = run_figure(list(source), kind=kind, out=out, options=options)
     for path in written.values():

@@ -109,7 +109,7 @@ class DisclosurePolicy:
             return "no disclosure control"
         parts = []
         if self.suppresses:
-            parts.append(f"counts 1-{self.min_count - 1} shown as {self.marker}")
+            parts.append(f"counts below {self.min_count} shown as {self.marker}")
         if self.epsilon is not None:
             parts.append(f"differential privacy ε={self.epsilon:g}")
         return "disclosure: " + ", ".join(parts) + f" ({self.tier} tier)"

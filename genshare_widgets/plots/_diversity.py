@@ -111,8 +111,13 @@ def sfs_plot(
     if not need <= set(sfs_table.columns):
         raise GenShareError(f"the SFS table needs {sorted(need)}; it has {list(sfs_table.columns)}")
     table = sfs_table.assign(group=sfs_table["group"].astype(str))
+    # A release under a minimum cell count has text classes ("<20", "NA"): a category axis.
+    classes = table["alt_count"].astype(str)
+    categorical = not classes.str.fullmatch(r"\d+").all()
     if not include_monomorphic:
-        table = table[table["alt_count"] > 0]
+        table = table[classes != "0"]
+    if categorical:
+        table = table[table["alt_count"].astype(str) != "NA"]
     groups = sorted(set(sfs_table["group"].astype(str)))
     palette = dict(colors or group_colors(groups))
     fig = go.Figure()
@@ -123,7 +128,9 @@ def sfs_plot(
             y = np.where(y > 0, y, np.nan)
         fig.add_trace(
             go.Scatter(
-                x=part["alt_count"].to_numpy(),
+                x=part["alt_count"].astype(str).to_numpy()
+                if categorical
+                else part["alt_count"].to_numpy(),
                 y=y,
                 mode="lines+markers",
                 name=group,
@@ -136,6 +143,12 @@ def sfs_plot(
         )
     apply_style(fig, title=title or "Site frequency spectrum per group", legend_title="group")
     fig.update_xaxes(title_text="ALT allele count in the group")
+    if categorical:
+        fig.update_xaxes(
+            type="category",
+            title_text="ALT allele count in the group (counts below the policy's minimum are "
+            "pooled)",
+        )
     fig.update_yaxes(title_text="variants", type="log" if log_y else "linear")
     return stamp(fig, builder="sfs_plot", provenance=provenance)
 
@@ -170,10 +183,15 @@ def joint_sfs_heatmap(
     """
     import plotly.graph_objects as go
 
-    from genshare_widgets import stats
+    from genshare_widgets import disclosure
 
     check_groups([group_a, group_b], counts["groups"].values)
-    jsfs = stats.joint_sfs(counts, group_a, group_b, folded=folded).astype(np.int64)
+    # A release under a minimum cell count pools counts 1..k-1 in one "<k" class per axis.
+    jsfs, labels_a, labels_b = disclosure.joint_sfs(counts, group_a, group_b, folded=folded)
+    jsfs = jsfs.astype(np.int64)
+    categorical = labels_a != [str(i) for i in range(jsfs.shape[0])] or labels_b != [
+        str(i) for i in range(jsfs.shape[1])
+    ]
     absent = int(jsfs[0, 0]) if jsfs.size else 0
     shown = jsfs.astype(float)
     if shown.size:
@@ -184,8 +202,8 @@ def joint_sfs_heatmap(
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=np.arange(jsfs.shape[0]),
-            y=np.arange(jsfs.shape[1]),
+            x=labels_a if categorical else np.arange(jsfs.shape[0]),
+            y=labels_b if categorical else np.arange(jsfs.shape[1]),
             customdata=jsfs.T,
             colorscale="Viridis",
             zmin=0,
@@ -211,4 +229,7 @@ def joint_sfs_heatmap(
     )
     fig.update_xaxes(title_text=f"{what} allele count in {group_a}", showgrid=False)
     fig.update_yaxes(title_text=f"{what} allele count in {group_b}", showgrid=False)
+    if categorical:
+        fig.update_xaxes(type="category")
+        fig.update_yaxes(type="category")
     return stamp(fig, builder="joint_sfs_heatmap", provenance=provenance)

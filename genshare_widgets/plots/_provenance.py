@@ -52,8 +52,9 @@ def figure_provenance(
     by, filters
         Grouping and filters when there are no counts (e.g. a PCA figure).
     disclosure_policy
-        The disclosure policy applied to the aggregates; ``None`` until the disclosure room
-        exists (recorded as such, so figures say that nothing was suppressed).
+        The disclosure policy record (:meth:`DisclosurePolicy.to_dict`) applied to the
+        aggregates; default: the one a release carries in ``counts.attrs["disclosure"]``,
+        else ``None`` (no control; the footer says so).
     extra
         Anything else worth recording (e.g. ``{"pca": {...}}``).
 
@@ -95,6 +96,10 @@ def figure_provenance(
             files=[{"name": f["name"], "sha256": f["sha256"]} for f in prov.get("files") or []],
         )
     if counts is not None:
+        if record["disclosure_policy"] is None and "disclosure" in counts.attrs:
+            record["disclosure_policy"] = dict(counts.attrs["disclosure"])
+        if counts.attrs.get("withheld_groups"):
+            record["withheld_groups"] = dict(counts.attrs["withheld_groups"])
         record["cohort_id"] = record["cohort_id"] or counts.attrs.get("cohort")
         record["by"] = counts.attrs.get("by", by)
         record["filters"] = {**dict(counts.attrs.get("filters", {})), **record["filters"]}
@@ -125,6 +130,19 @@ def filters_summary(filters: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def policy_text(policy: Mapping[str, Any] | None) -> str:
+    """``counts below 20 shown as <20, ε=1000`` from a policy record (``None``: no control)."""
+    if not policy or (policy.get("min_count") is None and policy.get("epsilon") is None):
+        return "no disclosure control"
+    parts = []
+    if policy.get("min_count") is not None:
+        k = int(policy["min_count"])
+        parts.append(f"counts below {k} shown as <{k}")
+    if policy.get("epsilon") is not None:
+        parts.append(f"differential privacy ε={policy['epsilon']:g}")
+    return "disclosure: " + ", ".join(parts)
+
+
 def footer_text(provenance: Mapping[str, Any] | None) -> str:
     """The footer line: cohort and version, grouping, filters, disclosure, genshare version."""
     prov = provenance or {}
@@ -136,8 +154,7 @@ def footer_text(provenance: Mapping[str, Any] | None) -> str:
         pieces.append(f"by {prov['by']}")
     if prov.get("filters"):
         pieces.append(filters_summary(prov["filters"]))
-    policy = prov.get("disclosure_policy")
-    pieces.append("no disclosure control" if policy is None else f"disclosure: {policy}")
+    pieces.append(policy_text(prov.get("disclosure_policy")))
     pieces.append(f"genshare {prov.get('genshare_version', __version__)}")
     return " · ".join(pieces)
 

@@ -39,6 +39,7 @@ def representation_panel(
     data,
     *,
     min_samples: int = MIN_SAMPLES,
+    min_count: int | None = None,
     colors: Mapping[str, str] | None = None,
     provenance: Mapping[str, Any] | None = None,
     title: str | None = None,
@@ -55,6 +56,10 @@ def representation_panel(
     data
         The counts Dataset (``group_n_samples``) or a table with a group column and
         ``n_samples`` (``cohort.populations()``, whose ``name`` column goes into hover).
+    min_count
+        The disclosure policy's minimum cell count k: a group with 1..k-1 samples is drawn
+        without a bar and labelled ``<k`` (its size, its standard error and the cohort total
+        are not shown).
     min_samples
         Threshold for stable estimates (default 20).
     colors, provenance, title
@@ -71,11 +76,21 @@ def representation_panel(
     groups = [groups[i] for i in order]
     n = n[order]
     palette = dict(colors or group_colors(groups))
-    small = n < min_samples
+    hidden = (n >= 1) & (n < min_count) if min_count else np.zeros(len(n), dtype=bool)
+    n = np.where(hidden, 0, n)
+    marker = f"<{min_count}"
+    small = (n < min_samples) | hidden
     se = 0.5 / np.sqrt(2 * np.maximum(n, 1))
     hover = []
-    for g, k, s, flag in zip(groups, n, se, small, strict=True):
-        line = f"<b>{g}</b>" + (f" ({names[g]})" if g in names else "") + f"<br>{k:,} samples"
+    for g, k, s, flag, secret in zip(groups, n, se, small, hidden, strict=True):
+        line = f"<b>{g}</b>" + (f" ({names[g]})" if g in names else "")
+        if secret:
+            hover.append(
+                line + f"<br>{marker} samples: the exact number is suppressed "
+                f"(disclosure policy: counts below {min_count} are not shown)"
+            )
+            continue
+        line += f"<br>{k:,} samples"
         if flag:
             line += (
                 f"<br><b>below {min_samples}</b>: estimates unstable"
@@ -94,8 +109,8 @@ def representation_panel(
                 "pattern": {"shape": ["x" if f else "" for f in small], "solidity": 0.5},
             },
             text=[
-                f"{k:,}" + (f"  n < {min_samples}" if f else "")
-                for k, f in zip(n, small, strict=True)
+                marker if secret else f"{k:,}" + (f"  n < {min_samples}" if f else "")
+                for k, f, secret in zip(n, small, hidden, strict=True)
             ],
             textposition="outside",
             cliponaxis=False,
@@ -107,9 +122,9 @@ def representation_panel(
     fig.add_vline(x=min_samples, line={"color": "#D55E00", "dash": "dash", "width": 1.5})
     flagged = int(small.sum())
     note = f"{flagged} below {min_samples}" if flagged else f"all ≥ {min_samples}"
-    apply_style(
-        fig, title=title or f"Samples per group ({len(groups)} groups, {n.sum():,} samples; {note})"
-    )
+    # With a suppressed group the total would give its size away (total - the others).
+    total = f"{n.sum():,} samples" if not hidden.any() else f"{int(hidden.sum())} with {marker}"
+    apply_style(fig, title=title or f"Samples per group ({len(groups)} groups, {total}; {note})")
     fig.update_xaxes(
         title_text=f"samples (dashed line: {min_samples}, the minimum for stable estimates;"
         " hatched bars are below it)",

@@ -17,6 +17,21 @@ _POSITION = re.compile(r"^(?P<contig>[^:\s]+):(?P<pos>[\d,]+)$")
 _PIE_STEPS = 64  # polygon points for a full circle
 
 
+def _cell_text(counts, name: str, row: int) -> list[str]:
+    """One variant's counts as text: the number, ``<k`` (suppressed) or ``NA`` (withheld)."""
+    values = counts[name].values[row].astype(np.int64)
+    status = (
+        counts[f"{name}_status"].values[row]
+        if f"{name}_status" in counts
+        else np.zeros(len(values), dtype=np.int8)
+    )
+    marker = f"<{counts.attrs.get('min_count', '')}"
+    return [
+        str(v) if s == 0 else (marker if s == 1 else "NA")
+        for v, s in zip(values, status, strict=True)
+    ]
+
+
 def find_variant(
     counts, *, position: str | None = None, rsid: str | None = None, alt: str | None = None
 ) -> int:
@@ -208,8 +223,22 @@ def variant_card(
     groups = [str(g) for g in counts["groups"].values]
     ac = counts["allele_count"].values[row].astype(np.int64)
     an = counts["allele_number"].values[row].astype(np.int64)
+    usable = (
+        counts["allele_usable"].values[row]
+        if "allele_usable" in counts
+        else np.ones(len(groups), dtype=bool)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
-        af = np.where(an > 0, ac / np.maximum(an, 1), np.nan)
+        af = np.where((an > 0) & usable, ac / np.maximum(an, 1), np.nan)
+    # Under a disclosure policy a count may be "<k" (suppressed) or "NA" (withheld).
+    ac_text, an_text = (_cell_text(counts, name, row) for name in ("allele_count", "allele_number"))
+    marker = f"<{counts.attrs.get('min_count', '')}"
+    bar_text = [
+        f"{f:.2f}"
+        if not np.isnan(f)
+        else (marker if "<" in a + n else ("withheld" if "NA" in (a, n) else "no data"))
+        for f, a, n in zip(af, ac_text, an_text, strict=True)
+    ]
     contig = str(counts["variant_contig"].values[row])
     pos = int(counts["variant_position"].values[row])
     ref, alt_allele = str(counts["variant_ref"].values[row]), str(counts["variant_alt"].values[row])
@@ -234,12 +263,12 @@ def variant_card(
         )
     else:
         fig = go.Figure()
-    custom = np.stack([ac, an], axis=1)
+    custom = np.stack([np.asarray(ac_text, dtype=object), np.asarray(an_text, dtype=object)], 1)
     bars = go.Bar(
         x=groups,
         y=af,
         marker_color=[palette.get(g, "#999999") for g in groups],
-        text=[("no data" if np.isnan(f) else f"{f:.2f}") for f in af],
+        text=bar_text,
         textposition="outside",
         cliponaxis=False,
         customdata=custom,
@@ -249,10 +278,25 @@ def variant_card(
         ),
         showlegend=False,
     )
-    if with_map:
-        fig.add_trace(bars, row=2, col=1)
-    else:
-        fig.add_trace(bars)
+    missing = np.isnan(af)
+    notes = go.Scatter(  # bars without a frequency say why where the bar would stand
+        x=[g for g, m in zip(groups, missing, strict=True) if m],
+        y=[0.04] * int(missing.sum()),
+        mode="text",
+        text=[t for t, m in zip(bar_text, missing, strict=True) if m],
+        textfont={"size": 12, "color": "#555555"},
+        customdata=custom[missing],
+        hovertemplate=(
+            "<b>%{x}</b><br>frequency not shown<br>%{customdata[0]} of %{customdata[1]} "
+            "alleles<extra></extra>"
+        ),
+        showlegend=False,
+    )
+    for trace in (bars, notes):
+        if with_map:
+            fig.add_trace(trace, row=2, col=1)
+        else:
+            fig.add_trace(trace)
     if with_map:
         lats = [c[0] for c in coords.values()]
         lons = [c[1] for c in coords.values()]
@@ -266,19 +310,26 @@ def variant_card(
         ref_lon: list[float | None] = []
         lead_lat: list[float | None] = []
         lead_lon: list[float | None] = []
+        unknown_lat: list[float | None] = []
+        unknown_lon: list[float | None] = []
         drawn = [g for g in groups if g in centres]
         for g in drawn:
             clat, clon = centres[g][:2]
             j = groups.index(g)
-            f = 0.0 if np.isnan(af[j]) else float(af[j])
-            if f > 0:
-                la, lo = pie_polygon(clat, clon, radius, 0.0, f)
-                alt_lat += [*la, None]
-                alt_lon += [*lo, None]
-            if f < 1:
-                la, lo = pie_polygon(clat, clon, radius, f, 1.0)
-                ref_lat += [*la, None]
-                ref_lon += [*lo, None]
+            if np.isnan(af[j]):  # no data, or not released: a grey disc, not a REF pie
+                la, lo = pie_polygon(clat, clon, radius, 0.0, 1.0)
+                unknown_lat += [*la, None]
+                unknown_lon += [*lo, None]
+            else:
+                f = float(af[j])
+                if f > 0:
+                    la, lo = pie_polygon(clat, clon, radius, 0.0, f)
+                    alt_lat += [*la, None]
+                    alt_lon += [*lo, None]
+                if f < 1:
+                    la, lo = pie_polygon(clat, clon, radius, f, 1.0)
+                    ref_lat += [*la, None]
+                    ref_lon += [*lo, None]
             if centres[g][:2] != coords[g]:
                 lead_lat += [coords[g][0], clat, None]
                 lead_lon += [coords[g][1], clon, None]
@@ -311,6 +362,8 @@ def variant_card(
             (f"REF allele {ref}", ref_lat, ref_lon, REF_COLOR),
             (f"ALT allele {alt_allele}", alt_lat, alt_lon, ALT_COLOR),
         )
+        if unknown_lat:
+            slices = (*slices, ("frequency not shown", unknown_lat, unknown_lon, "#FFFFFF"))
         for name, la, lo, color in slices:
             fig.add_trace(
                 go.Scattergeo(
@@ -319,7 +372,11 @@ def variant_card(
                     mode="lines",
                     fill="toself",
                     fillcolor=color,
-                    line={"color": "#444444", "width": 0.6},
+                    line={
+                        "color": "#444444",
+                        "width": 0.6,
+                        "dash": "dot" if color == "#FFFFFF" else "solid",
+                    },
                     name=name,
                     hoverinfo="skip",
                 ),
@@ -329,7 +386,7 @@ def variant_card(
         hover = [
             f"<b>{g}</b><br>ALT frequency "
             + ("n/a" if np.isnan(af[groups.index(g)]) else f"{af[groups.index(g)]:.4f}")
-            + f"<br>{ac[groups.index(g)]} of {an[groups.index(g)]} alleles"
+            + f"<br>{ac_text[groups.index(g)]} of {an_text[groups.index(g)]} alleles"
             for g in drawn
         ]
         fig.add_trace(
