@@ -1,0 +1,458 @@
+"""Disclosure control: no released output holds a person count in 1..k-1, suppressed cells
+cannot be recovered, derived values use released cells only, and DP noise and budget behave as
+documented."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genshare_widgets import disclosure, stats
+from genshare_widgets._errors import GenShareError
+from genshare_widgets.counts import allele_counts_by_group
+from genshare_widgets.disclosure import DisclosurePolicy, policy_for
+
+K = 20
+INT = re.compile(r"^-?\d+$")
+
+
+def _genshare(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "genshare_widgets", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=900,
+    )
+
+
+def _is_safe(value, k: int) -> bool:
+    """A released person count: 0, >= k, ``<k`` or ``NA`` — never 1..k-1."""
+    text = str(value).strip()
+    if text in {"NA", f"<{k}", "nan"}:
+        return True
+    assert INT.match(text), f"not a count: {text!r}"
+    number = int(text)
+    return number == 0 or number >= k
+
+
+# ---------------------------------------------------------------- policy
+
+
+def test_policy_defaults_per_tier():
+    assert not policy_for(None).active
+    assert not policy_for(SimpleNamespace(access="open", min_cell_count=None, id="o")).active
+    for tier in ("registered", "controlled"):
+        policy = policy_for(SimpleNamespace(access=tier, min_cell_count=None, id="r"))
+        assert policy.min_count == 20 and policy.marker == "<20" and policy.tier == tier
+    # users may raise the threshold, never lower it; the entry may lower it
+    entry = SimpleNamespace(access="registered", min_cell_count=None, id="r")
+    assert policy_for(entry, min_count=50).min_count == 50
+    with pytest.raises(GenShareError, match="below this cohort's minimum cell count 20"):
+        policy_for(entry, min_count=10)
+    lowered = SimpleNamespace(access="controlled", min_cell_count=5, id="c")
+    assert policy_for(lowered).min_count == 5
+    assert policy_for(None, min_count=5).min_count == 5
+    with pytest.raises(GenShareError, match="positive"):
+        DisclosurePolicy(epsilon=-1.0)
+
+
+# ---------------------------------------------------------------- suppression rules
+
+
+def test_complementary_suppression_by_hand():
+    parts = np.array([[3, 40, 57], [0, 5, 95], [0, 0, 10], [30, 30, 40], [0, 3, 2]])
+    total = parts.sum(axis=1)
+    got = disclosure.complementary_suppression(parts, total, 20)
+    assert got.tolist() == [[1, 2, 0], [0, 1, 2], [0, 0, 1], [0, 0, 0], [0, 1, 1]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.integers(0, 60), min_size=2, max_size=4).filter(lambda r: True),
+        min_size=1,
+        max_size=20,
+    ).filter(lambda rows: len({len(r) for r in rows}) == 1),
+    st.integers(2, 30),
+)
+def test_no_suppressed_part_is_recoverable(rows, k):
+    parts = np.array(rows, dtype=np.int64)
+    total = parts.sum(axis=1)
+    status = disclosure.complementary_suppression(parts, total, k)
+    released = status == 0
+    # no released part is in 1..k-1
+    assert not (released & (parts >= 1) & (parts < k)).any()
+    total_released = ~((total >= 1) & (total < k))
+    for i in range(len(parts)):
+        hidden = ~released[i]
+        if total_released[i] and hidden.any():
+            # the total minus the released parts is shared by >= 2 hidden parts
+            assert hidden.sum() >= 2
+
+
+def _tiny_counts():
+    from genshare_widgets.counts import counts_dataset
+
+    # variants × groups × FIELDS (allele_count, allele_number, hom_alt, het, called)
+    from genshare_widgets.engines._group_counts import FIELDS
+
+    ac = np.array([[0, 5], [195, 50], [60, 0], [3, 100]])
+    an = np.array([[200, 200], [200, 200], [200, 10], [200, 200]])
+    het = np.minimum(ac, 30)
+    called = an // 2
+    hom = (ac - het) // 2
+    raw = np.zeros((4, 2, len(FIELDS)), dtype=np.int32)
+    values = {
+        "allele_count": ac,
+        "allele_number": an,
+        "het_count": het,
+        "hom_alt_count": hom,
+        "called_count": called,
+    }
+    for i, name in enumerate(FIELDS):
+        raw[:, :, i] = values[name]
+    return counts_dataset(
+        raw,
+        index=np.arange(4),
+        info={},
+        names=["A", "B"],
+        label="population",
+        group_n=np.array([100, 100]),
+        contig_ids=np.array(["1"]),
+        variant_contig=np.zeros(4, dtype=int),
+        variant_position=np.array([10, 20, 30, 40]),
+        alleles=np.array([["C", "T"]] * 4),
+        cohort_id="tiny",
+    )
+
+
+def test_release_by_hand():
+    released = disclosure.release_counts(_tiny_counts(), DisclosurePolicy(min_count=20))
+    ac = released["allele_count_status"].values.tolist()
+    an = released["allele_number_status"].values.tolist()
+    # AC 5 -> <k; AC 195 of 200 -> REF 5 -> AC withheld; AN 10 -> <k; AC 3 -> <k
+    assert ac == [[0, 1], [2, 0], [0, 0], [1, 0]]
+    assert an == [[0, 0], [0, 0], [0, 1], [0, 0]]
+    # nothing unreleased is kept in the released object
+    assert released["allele_count"].values.tolist() == [[0, 0], [0, 50], [60, 0], [0, 100]]
+    assert released["allele_number"].values[2, 1] == 0
+    table = disclosure.frequency_table(released)
+    assert table["A_ac"].tolist() == ["0", "NA", "60", "<20"]
+    assert table["B_an"].tolist() == ["200", "200", "<20", "200"]
+    assert np.isnan(table["A_af"][1]) and table["A_af"][2] == 60 / 200
+    # Fst only over variants released in both groups: here none is
+    fst = disclosure.hudson_fst(released)
+    assert fst["n_variants"].tolist() == [0] and np.isnan(fst["hudson_fst"][0])
+    # shared: a suppressed or withheld AC is present, never 0
+    shared = disclosure.shared_private(released).set_index("groups")["n_variants"]
+    assert shared.to_dict() == {"A+B": 2, "A": 1, "B": 1}
+
+
+def test_withheld_groups_leave_every_table(sim_ooa):
+    counts = allele_counts_by_group(sim_ooa, region="1:1-2000000")
+    released = disclosure.release_counts(counts, DisclosurePolicy(min_count=101))
+    assert released.sizes["groups"] == 0
+    assert set(released.attrs["withheld_groups"]) == {"CEU", "CHB", "YRI"}
+
+
+# ---------------------------------------------------------------- rendered CLI files
+
+
+def _split_samples(cohort, path):
+    """sim-ooa with a tiny group (8 of CHB) and a 25-strong one, to exercise withholding."""
+    table = cohort.samples[["population"]].copy()
+    chb = table.index[table["population"] == "CHB"]
+    table.loc[chb[:8], "population"] = "CHBtiny"
+    table.loc[chb[8:33], "population"] = "CHBsmall"
+    table.index.name = "sample"
+    table.to_csv(path, sep="\t")
+    return path
+
+
+def _check_files(out, k, *, withheld=()):
+    freq = pd.read_csv(out / "freq.tsv", sep="\t", dtype=str, keep_default_na=False)
+    groups = [c[:-3] for c in freq.columns if c.endswith("_ac")]
+    assert not set(groups) & set(withheld)
+    for col in freq.columns:
+        if col.endswith(("_ac", "_an")):
+            bad = [v for v in freq[col] if not _is_safe(v, k)]
+            assert not bad, (col, bad[:5])
+    for g in groups:
+        ac, an, af = freq[f"{g}_ac"], freq[f"{g}_an"], freq[f"{g}_af"]
+        numeric = ac.str.match(r"^\d+$") & an.str.match(r"^\d+$")
+        # the implicit REF count of a released pair is never in 1..k-1
+        ref = an[numeric].astype(int) - ac[numeric].astype(int)
+        assert not ((ref >= 1) & (ref < k)).any()
+        # AF is given exactly where both counts are, and equals AC/AN there
+        assert (af[~numeric] == "NA").all()
+        got = af[numeric & (an != "0")].astype(float)
+        want = ac[numeric & (an != "0")].astype(int) / an[numeric & (an != "0")].astype(int)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    het = pd.read_csv(out / "het.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert all(_is_safe(v, k) for v in het["n_samples"])
+    assert not set(het["group"]) & set(withheld)
+    sfs = pd.read_csv(out / "sfs.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert all(_is_safe(v, k) for v in sfs["alt_count"])
+    fst = pd.read_csv(out / "fst.tsv", sep="\t", dtype=str)
+    assert not (set(fst["pop1"]) | set(fst["pop2"])) & set(withheld)
+    shared = pd.read_csv(out / "shared.tsv", sep="\t", dtype=str)
+    assert not {g for combo in shared["groups"] for g in combo.split("+")} & set(withheld)
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["disclosure_policy"]["min_count"] == k
+    assert set(prov["withheld_groups"]) == set(withheld)
+    for group, n in prov["groups"].items():
+        assert _is_safe(n, k), (group, n)
+    text = "\n".join(p.read_text() for p in out.glob("*.tsv"))
+    assert f"<{k}" in text  # something was suppressed: the check above was not vacuous
+    return freq
+
+
+def test_cli_files_hold_no_small_count(sim_ooa, tmp_path):
+    samples = _split_samples(sim_ooa, tmp_path / "split.tsv")
+    out = tmp_path / "out"
+    run = _genshare(
+        "stats",
+        "sim-ooa",
+        "--samples",
+        str(samples),
+        "--region",
+        "1:1-5000000",
+        "--min-count",
+        str(K),
+        "--pca",
+        "2",
+        "--freq",
+        "--fst",
+        "--het",
+        "--sfs",
+        "--shared",
+        "--out",
+        str(out),
+    )
+    assert run.returncode == 0, run.stderr
+    _check_files(out, K, withheld=("CHBtiny",))
+    pcs = pd.read_csv(out / "pca.tsv", sep="\t")
+    assert "CHBtiny" not in set(pcs["group"]) and "CHBsmall" in set(pcs["group"])
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["groups"]["CHBtiny"] == f"<{K}" and prov["groups"]["CHBsmall"] == 25
+
+
+def test_cli_real_data_under_a_policy(kg_subset, tmp_path):
+    # ASW has 61 samples in the subset: k = 62 withholds it, and suppresses many cells
+    out = tmp_path / "kg"
+    run = _genshare(
+        "stats", "1kg-phase3-subset", "--min-count", "62", "--region", "22", "--out", str(out)
+    )
+    assert run.returncode == 0, run.stderr
+    _check_files(out, 62, withheld=("ASW",))
+
+
+def test_released_fst_uses_released_cells_only(sim_ooa):
+    counts = allele_counts_by_group(sim_ooa, region="1:1-5000000")
+    released = disclosure.release_counts(counts, DisclosurePolicy(min_count=K))
+    usable = released["allele_usable"].values
+    got = disclosure.hudson_fst(released).set_index(["pop1", "pop2"])
+    names = [str(g) for g in counts["groups"].values]
+    for (a, b), row in got.iterrows():
+        i, j = names.index(a), names.index(b)
+        keep = np.flatnonzero(usable[:, i] & usable[:, j])
+        want = stats.hudson_fst(counts.isel(variants=keep), pairs=[(a, b)])
+        assert row["hudson_fst"] == pytest.approx(float(want["hudson_fst"][0]), rel=1e-12)
+        assert row["n_variants"] == int(want["n_variants"][0])
+    exact = stats.hudson_fst(counts).set_index(["pop1", "pop2"])
+    # the utility cost is real but modest on common variants
+    assert (got["n_variants"] < exact["n_variants"]).all()
+
+
+def test_no_policy_gives_the_plain_statistics(sim_ooa):
+    counts = allele_counts_by_group(sim_ooa, region="1:1-2000000")
+    released = disclosure.release_counts(counts, policy_for(None))
+    pd.testing.assert_frame_equal(
+        disclosure.frequency_table(released), stats.frequency_table(counts)
+    )
+    pd.testing.assert_frame_equal(disclosure.sfs(released), stats.sfs(counts))
+
+
+# ---------------------------------------------------------------- rendered figures
+
+
+def _customdata_counts(trace, columns):
+    data = np.asarray(trace.get("customdata") or [], dtype=object)
+    if data.size == 0:
+        return []
+    data = data.reshape(len(data), -1)
+    return [data[i, c] for i in range(len(data)) for c in columns]
+
+
+FIGURE_KINDS = ["af-compare", "variant", "sfs", "joint-sfs", "het", "representation", "pca"]
+
+
+@pytest.mark.parametrize("kind", FIGURE_KINDS)
+def test_figures_hold_no_small_count(sim_ooa, tmp_path, kind):
+    from genshare_widgets._figure_run import DEFAULT_OPTIONS, build_figure
+    from genshare_widgets.cohort import open_cohort
+
+    samples = _split_samples(sim_ooa, tmp_path / "split.tsv")
+    cohort = open_cohort("sim-ooa", samples=samples)
+    options = {
+        **DEFAULT_OPTIONS,
+        "samples": str(samples),
+        "region": "1:1-3000000",
+        "min_count": K,
+        "groups": "CEU,YRI",
+        "variant": None,
+    }
+    if kind == "variant":  # a variant with a suppressed cell: rare in YRI
+        counts = allele_counts_by_group(cohort, region="1:1-3000000")
+        j = [str(g) for g in counts["groups"].values].index("YRI")
+        ac = counts["allele_count"].values[:, j]
+        row = int(np.flatnonzero((ac > 0) & (ac < K))[0])
+        options["variant"] = (
+            f"{counts['variant_contig'].values[row]}:{counts['variant_position'].values[row]}"
+        )
+    fig = json.loads(build_figure(cohort, kind, options).to_json())  # as rendered
+    seen = []
+    for trace in fig["data"]:
+        if kind == "af-compare" and trace.get("type") == "scatter" and trace.get("customdata"):
+            seen += _customdata_counts(trace, [1, 2, 3, 4])
+        if kind == "variant" and trace.get("customdata") is not None:
+            seen += _customdata_counts(trace, [0, 1])
+        if kind == "variant" and trace.get("hovertext"):
+            for line in trace["hovertext"]:
+                found = re.search(r"<br>(<?\w+) of (<?\w+) alleles", line)
+                seen += list(found.groups()) if found else []
+        if kind == "sfs":
+            seen += list(trace["x"])
+        if kind == "joint-sfs":
+            seen += list(trace["x"]) + list(trace["y"])
+        if kind == "het":
+            seen += _customdata_counts(trace, [0])
+        if kind == "representation":
+            seen += [t.split()[0].replace(",", "") for t in trace["text"]]
+            seen += list(trace["x"])
+            for line in trace["hovertext"]:
+                found = re.search(r"<br>([\d,]+|<\d+) samples", line)
+                seen += [found.group(1).replace(",", "")] if found else []
+        if kind == "pca":
+            ids = {row[0] for row in trace.get("customdata") or []}
+            tiny = set(cohort.samples.index[cohort.samples["population"] == "CHBtiny"])
+            assert not ids & tiny
+            seen.append(str(len(ids)))  # a drawn group is at least k strong
+    assert seen, "the check found nothing to check"
+    bad = [v for v in seen if not _is_safe(v, K)]
+    assert not bad, bad[:10]
+    meta = fig["layout"]["meta"]["provenance"]
+    assert meta["disclosure_policy"]["min_count"] == K
+    for n in (meta.get("groups") or {}).values():
+        assert _is_safe(n, K)
+    footer = [a["text"] for a in fig["layout"]["annotations"] if a.get("name") == "genshare-footer"]
+    assert "shown as <20" in footer[0]
+    if kind == "variant":
+        assert f"<{K}" in json.dumps(fig["data"])
+
+
+def test_representation_hides_a_small_group_and_the_total(sim_ooa, tmp_path):
+    from genshare_widgets._figure_run import DEFAULT_OPTIONS, build_figure
+    from genshare_widgets.cohort import open_cohort
+
+    samples = _split_samples(sim_ooa, tmp_path / "split.tsv")
+    cohort = open_cohort("sim-ooa", samples=samples)
+    fig = build_figure(
+        cohort, "representation", {**DEFAULT_OPTIONS, "samples": str(samples), "min_count": K}
+    )
+    assert "300" not in fig.layout.title.text  # the total would give CHBtiny away
+    assert "8" not in "".join(str(t) for t in fig.data[0].text)
+
+
+# ---------------------------------------------------------------- differential privacy
+
+
+def test_discrete_laplace_has_the_stated_distribution():
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(20261125)
+    epsilon, sensitivity = 1.0, 4
+    z = disclosure.discrete_laplace(200_000, epsilon=epsilon, sensitivity=sensitivity, rng=rng)
+    support = np.arange(-25, 26)
+    observed = np.array([(z == v).sum() for v in support] + [(np.abs(z) > 25).sum()])
+    pmf = disclosure.discrete_laplace_pmf(support, epsilon=epsilon, sensitivity=sensitivity)
+    expected = np.append(pmf, 1 - pmf.sum()) * len(z)
+    chi2, p = sps.chisquare(observed, expected)
+    assert p > 1e-3, (chi2, p)
+    a = np.exp(-epsilon / sensitivity)
+    assert z.var() == pytest.approx(2 * a / (1 - a) ** 2, rel=0.03)
+    assert abs(z.mean()) < 0.05
+
+
+def test_privatized_counts_noise_scale_and_clamping(sim_ooa):
+    counts = allele_counts_by_group(sim_ooa, region="1:1-1000000")
+    n = counts.sizes["variants"]
+    epsilon = 50.0 * n  # noise sd ~ 0.3: keeps clamping rare on AN, shows the scale
+    noisy = disclosure.privatize_counts(counts, epsilon=epsilon, rng=np.random.default_rng(3))
+    sens = disclosure.release_sensitivity(n, list(disclosure.COUNT_SENSITIVITY))
+    assert noisy.attrs["dp"]["l1_sensitivity"] == sens == n * 7
+    diff = noisy["allele_number"].values.astype(int) - counts["allele_number"].values
+    a = np.exp(-epsilon / sens)
+    assert diff.var() == pytest.approx(2 * a / (1 - a) ** 2, rel=0.15)
+    ac, an = noisy["allele_count"].values, noisy["allele_number"].values
+    assert (ac >= 0).all() and (ac <= an).all()
+    assert (
+        noisy["het_count"].values + noisy["hom_alt_count"].values <= noisy["called_count"].values
+    ).all()
+
+
+def test_budget_refuses_once_spent_and_persists(tmp_path):
+    ledger = tmp_path / "ledger.json"
+    budget = disclosure.PrivacyBudget(10.0, ledger=ledger)
+    assert budget.charge(6.0, "first") == pytest.approx(4.0)
+    again = disclosure.PrivacyBudget(10.0, ledger=ledger)  # another process, same ledger
+    assert again.spent == pytest.approx(6.0)
+    with pytest.raises(disclosure.PrivacyBudgetExceeded, match="only 4 of the session's 10"):
+        again.charge(5.0, "too much")
+    assert again.spent == pytest.approx(6.0)  # a refused release costs nothing
+    again.charge(4.0)
+    assert again.remaining == pytest.approx(0.0)
+    ledger.write_text("{not json")
+    with pytest.raises(GenShareError, match="never reset silently"):
+        _ = disclosure.PrivacyBudget(10.0, ledger=ledger).spent
+
+
+def test_same_release_is_charged_once(sim_ooa):
+    counts = allele_counts_by_group(sim_ooa, region="1:1-1000000")
+    budget = disclosure.PrivacyBudget(100.0)
+    policy = DisclosurePolicy(epsilon=30.0, seed=1)
+    first = disclosure.release_counts(counts, policy, budget=budget)
+    second = disclosure.release_counts(counts, policy, budget=budget)
+    assert first is second and budget.spent == pytest.approx(30.0)
+    disclosure.release_counts(counts, DisclosurePolicy(epsilon=30.0, seed=2), budget=budget)
+    assert budget.spent == pytest.approx(60.0)
+
+
+def test_cli_epsilon_spends_the_ledger(sim_ooa, tmp_path, isolated_cache):
+    env = {"GENSHARE_EPSILON_BUDGET": "100000"}
+    common = ["stats", "sim-ooa", "--region", "1:1-2000000", "--fst", "--freq"]
+    run = _genshare(*common, "--epsilon", "60000", "--out", str(tmp_path / "a"), env=env)
+    assert run.returncode == 0, run.stderr
+    prov = json.loads((tmp_path / "a" / "provenance.json").read_text())
+    assert prov["disclosure_policy"]["epsilon"] == 60000
+    run = _genshare(*common, "--epsilon", "60000", "--out", str(tmp_path / "b"), env=env)
+    assert run.returncode != 0 and "refused" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "b").exists() or list((tmp_path / "b").iterdir()) == []
+    run = _genshare(*common, "--epsilon", "40000", "--out", str(tmp_path / "c"), env=env)
+    assert run.returncode == 0, run.stderr
+    ledger = json.loads(next((isolated_cache / "privacy").glob("*.json")).read_text())
+    assert [r["epsilon"] for r in ledger["releases"]] == [60000, 40000]
+
+
+def test_pca_refused_under_epsilon(sim_ooa, tmp_path):
+    run = _genshare("stats", "sim-ooa", "--pca", "2", "--epsilon", "10", "--out", str(tmp_path))
+    assert run.returncode != 0 and "individual-level" in run.stderr
