@@ -456,3 +456,35 @@ def test_cli_epsilon_spends_the_ledger(sim_ooa, tmp_path, isolated_cache):
 def test_pca_refused_under_epsilon(sim_ooa, tmp_path):
     run = _genshare("stats", "sim-ooa", "--pca", "2", "--epsilon", "10", "--out", str(tmp_path))
     assert run.returncode != 0 and "individual-level" in run.stderr
+
+
+# ---------------------------------------------------------------- widgets
+
+
+def test_explorer_applies_the_policy(sim_ooa, tmp_path):
+    pytest.importorskip("ipywidgets")
+    from genshare_widgets.cohort import open_cohort
+    from genshare_widgets.widgets import CohortExplorer
+    from genshare_widgets.widgets._explorer import TABS
+
+    samples = _split_samples(sim_ooa, tmp_path / "split.tsv")
+    cohort = open_cohort("sim-ooa", samples=samples)
+    budget = disclosure.PrivacyBudget(1e9)
+    explorer = CohortExplorer(cohort, min_count=K, epsilon=1e7, budget=budget)
+    explorer.region.value = "1:1-2000000"
+    assert "counts below 20 shown as &lt;20" in explorer.disclosure.value
+    kinds = [kind for _title, kind in TABS]
+    explorer.tabs.selected_index = kinds.index("sfs")
+    xs = [x for trace in explorer.figures["sfs"].data for x in trace.x]
+    assert xs and all(_is_safe(x, K) for x in xs)
+    assert "CHBtiny" not in {trace.name for trace in explorer.figures["sfs"].data}
+    spent = budget.spent
+    assert spent >= 1e7 and "privacy budget left" in explorer.disclosure.value
+    explorer.tabs.selected_index = kinds.index("het")
+    assert all(
+        _is_safe(row[0], K) for trace in explorer.figures["het"].data for row in trace.customdata
+    )
+    # the same counts are released once: changing tab does not spend again
+    assert budget.spent == spent
+    options = explorer.options()
+    assert options["min_count"] == K and options["epsilon"] == 1e7

@@ -62,6 +62,13 @@ class CohortExplorer:
     source
         What ``genshare figure`` should be given as SOURCE to rebuild an export (default:
         the cohort's catalog id or the path it was opened from).
+    min_count, epsilon
+        Disclosure options as for ``genshare figure`` (default: the access tier's policy,
+        :func:`genshare_widgets.disclosure.policy_for`); a banner above the tabs says what
+        applies. Every figure and export goes through it.
+    budget
+        The :class:`~genshare_widgets.disclosure.PrivacyBudget` charged under ``epsilon``
+        (default: the notebook session's); the banner shows what is left.
 
     Attributes
     ----------
@@ -75,11 +82,25 @@ class CohortExplorer:
     >>> explorer.groups.value = ("CEU", "YRI")  # the figures follow  # doctest: +SKIP
     """
 
-    def __init__(self, cohort, *, by: str = "population", source: list[str] | None = None):
+    def __init__(
+        self,
+        cohort,
+        *,
+        by: str = "population",
+        source: list[str] | None = None,
+        min_count: int | None = None,
+        epsilon: float | None = None,
+        budget=None,
+    ):
         import plotly.graph_objects as go
+
+        from genshare_widgets.disclosure import policy_for
 
         w = _require_ipywidgets()
         self.cohort = cohort
+        self.policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon)
+        self._disclosure_options = {"min_count": min_count, "epsilon": epsilon}
+        self.budget = budget
         self.source = source or self._default_source(cohort)
         self._counts: dict[tuple, Any] = {}
         self._figures: dict[str, Any] = {}
@@ -101,6 +122,8 @@ class CohortExplorer:
         self.progress = w.IntProgress(value=0, min=0, max=1, layout={"width": "30%"})
         self.progress.layout.visibility = "hidden"
         self.status = w.HTML()
+        self.disclosure = w.HTML(value=self._policy_html())
+        self.disclosure.add_class("genshare-disclosure")
         self.figures = {kind: go.FigureWidget() for _title, kind in TABS}
         # CSS classes name the parts in the page (browser tests and custom styles find them)
         self.groups.add_class("genshare-groups")
@@ -123,6 +146,7 @@ class CohortExplorer:
                 w.HBox([w.VBox([self.by, self.groups]), w.VBox([self.pair_a, self.pair_b])]),
                 w.HBox([self.min_maf, self.region, self.snps_only]),
                 w.HBox([self.progress, self.status]),
+                self.disclosure,
                 self.tabs,
                 self.export.widget,
             ]
@@ -159,7 +183,17 @@ class CohortExplorer:
                 if kind in ("af-compare", "joint-sfs")
                 else None
             ),
+            **self._disclosure_options,
         }
+
+    def _policy_html(self) -> str:
+        text = escape(self.policy.describe())
+        if self.policy.epsilon is not None:
+            from genshare_widgets.disclosure import session_budget
+
+            budget = self.budget if self.budget is not None else session_budget()
+            text += f" · privacy budget left: ε={budget.remaining:g} of {budget.total:g}"
+        return f'<span style="color:#555555;font-size:90%">{text}</span>'
 
     def counts(self):
         """Unfiltered counts for the current grouping, region and SNP filter (cached)."""
@@ -193,7 +227,10 @@ class CohortExplorer:
                 self._figures["pca-key"] = key
             return self._figures["pca"]
         counts = None if kind == "representation" else self.counts()
-        return build_figure(self.cohort, kind, opts, counts=counts)
+        try:
+            return build_figure(self.cohort, kind, opts, counts=counts, budget=self.budget)
+        finally:
+            self.disclosure.value = self._policy_html()  # the budget may have been charged
 
     # --- wiring ---------------------------------------------------------------------------
 
