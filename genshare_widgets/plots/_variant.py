@@ -263,7 +263,11 @@ def variant_card(
         )
     else:
         fig = go.Figure()
-    custom = np.stack([np.asarray(ac_text, dtype=object), np.asarray(an_text, dtype=object)], 1)
+    custom = (
+        np.stack([np.asarray(ac_text, dtype=object), np.asarray(an_text, dtype=object)], 1)
+        if "allele_count_status" in counts
+        else np.stack([ac, an], axis=1)
+    )
     bars = go.Bar(
         x=groups,
         y=af,
@@ -292,7 +296,7 @@ def variant_card(
         ),
         showlegend=False,
     )
-    for trace in (bars, notes):
+    for trace in (bars, notes) if missing.any() else (bars,):
         if with_map:
             fig.add_trace(trace, row=2, col=1)
         else:
