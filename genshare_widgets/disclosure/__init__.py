@@ -26,15 +26,6 @@ from genshare_widgets.disclosure._policy import (
 )
 
 if TYPE_CHECKING:
-    from genshare_widgets.disclosure._dp import (
-        COUNT_SENSITIVITY,
-        PrivacyBudget,
-        PrivacyBudgetExceeded,
-        discrete_laplace,
-        discrete_laplace_pmf,
-        privatize_counts,
-        release_sensitivity,
-    )
     from genshare_widgets.disclosure._consent import (
         AccessDecision,
         AccessDenied,
@@ -49,6 +40,15 @@ if TYPE_CHECKING:
         match_purpose,
         parse_purpose,
         permissions_summary,
+    )
+    from genshare_widgets.disclosure._dp import (
+        COUNT_SENSITIVITY,
+        PrivacyBudget,
+        PrivacyBudgetExceeded,
+        discrete_laplace,
+        discrete_laplace_pmf,
+        privatize_counts,
+        release_sensitivity,
     )
     from genshare_widgets.disclosure._gate import (
         check_grouping,

@@ -77,11 +77,11 @@ _OBLIGATIONS = {
 }
 
 
-class AccessDenied(GenShareError):
+class AccessDenied(GenShareError):  # noqa: N818 (reads as the verdict it reports)
     """A catalog cohort may not be opened: missing or non-matching purpose or credential."""
 
 
-class AnalysisRefused(GenShareError):
+class AnalysisRefused(GenShareError):  # noqa: N818 (reads as the verdict it reports)
     """An analysis is not permitted by the cohort's consent codes or the declared purpose."""
 
 
@@ -127,9 +127,7 @@ class Purpose:
 
     def __post_init__(self) -> None:
         if self.primary not in PRIMARY_PURPOSES:
-            raise GenShareError(
-                f"unknown research purpose {self.primary!r}; {_PURPOSE_HELP}"
-            )
+            raise GenShareError(f"unknown research purpose {self.primary!r}; {_PURPOSE_HELP}")
         if self.primary == "DS" and (self.disease is None or not _DISEASE.match(self.disease)):
             raise GenShareError(
                 f"purpose DS needs the disease as a MONDO id (DS:MONDO:0005148), not "
@@ -308,8 +306,10 @@ def load_credential(path: str | Path) -> Credential:
             raise GenShareError(f"{where}: unknown field(s) {extra}")
         cohorts = item.get("cohorts", item.get("cohort"))
         cohorts = [cohorts] if isinstance(cohorts, str) else cohorts
-        if not isinstance(cohorts, list) or not cohorts or not all(
-            isinstance(c, str) for c in cohorts
+        if (
+            not isinstance(cohorts, list)
+            or not cohorts
+            or not all(isinstance(c, str) for c in cohorts)
         ):
             raise GenShareError(f"{where}.cohorts: list the approved cohort id(s)")
         project = item.get("project")
@@ -561,8 +561,7 @@ def permissions_summary(entry) -> list[str]:
     }[entry.access]
     lines = [f"access: {entry.access} — {tier}"]
     allowed = [
-        p for p in PRIMARY_PURPOSES
-        if match_purpose(entry, _example_purpose(entry, p)).allowed
+        p for p in PRIMARY_PURPOSES if match_purpose(entry, _example_purpose(entry, p)).allowed
     ]
     lines.append("purposes permitted: " + (", ".join(allowed) or "none"))
     codes = _codes(entry)

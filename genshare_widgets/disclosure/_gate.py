@@ -109,7 +109,8 @@ def check_grouping(cohort, by, *, codes=None, analysis: str = "a per-group analy
     if access and not access.get("allowed", True):
         raise AnalysisRefused(
             f"cohort {entry.id!r} refuses {analysis}: the declared purpose "
-            f"{access.get('purpose')!r} is not permitted — " + "; ".join(access["reasons"])
+            f"{access.get('purpose')!r} is not permitted — "
+            + "; ".join(access["reasons"])
             + f". Declare a permitted purpose ({PURPOSE_ENV} or --purpose)."
         )
     why = forbids_ancestry_research(list(entry.duo))
@@ -156,9 +157,10 @@ def governing_entry(store: Path):
 
         chunks = _json.loads(zarray.read_text())["chunks"][0]
         for e in catalog.cohorts:
-            if e.simulation is not None and e not in owners:
-                if store_key({"simulated": recipe_key(e.simulation), "chunks": chunks}) == key:
-                    owners.append(e)
+            if e.simulation is None or e in owners:
+                continue
+            if store_key({"simulated": recipe_key(e.simulation), "chunks": chunks}) == key:
+                owners.append(e)
     if any(freely_usable(e) for e in owners):
         return None
     return owners[0]
