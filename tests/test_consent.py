@@ -290,7 +290,7 @@ def test_schema_ds_needs_a_disease():
     text = yaml.safe_dump(
         {"catalog_version": "t", "cohorts": [_entry(["GRU"]).model_dump(mode="json")]}
     )
-    with pytest.raises(CatalogError, match="DS .* needs the disease"):
+    with pytest.raises(CatalogError, match=r"DS .* needs the disease"):
         parse_catalog(text.replace("DUO:0000042", "DUO:0000007"))
     with pytest.raises(CatalogError, match="duo_disease"):
         parse_catalog(text.replace("duo_disease: null", "duo_disease: diabetes"))
