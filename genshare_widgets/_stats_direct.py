@@ -8,11 +8,13 @@ from numpy with the same estimator code (``stats._hudson``) as the Dataset funct
 other count statistic is computed by the ordinary table code on a counts Dataset built from
 the same raw counts. The files are tested equal to the Dask path's. Anything outside those
 conditions returns ``None`` and the caller takes the ordinary path (which also produces the
-ordinary errors and warnings).
+ordinary errors and warnings); so does a store converted from a catalog entry with consent
+terms (not open, or ancestry research forbidden): the ordinary path applies the gate.
 """
 
 import csv
 import json
+import re
 import shutil
 import tempfile
 from itertools import combinations
@@ -66,6 +68,31 @@ def _read_groups(path: Path, sample_ids: list[str], by: str) -> tuple[np.ndarray
     names = sorted(set(present))
     code = {name: i for i, name in enumerate(names)}
     return np.array([code[v] if v != "" else -1 for v in values], dtype=np.int64), names
+
+
+def _gated_store(path: Path) -> bool:
+    """True unless the store is plainly free of consent terms: a store converted from a
+    catalog entry that is not open or whose codes forbid ancestry research goes through the
+    ordinary path, where ``open_cohort`` applies the access check and the analysis gate."""
+    attrs = path / ".zattrs"
+    try:
+        record = json.loads(attrs.read_text()).get("genshare_provenance", {})
+    except (OSError, ValueError):
+        return False  # not a GenShare store: open_direct decides
+    source = record.get("source")
+    if not isinstance(source, str) or not re.match(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$", source):
+        return False  # converted from the user's own files: never gated
+    terms = record.get("terms")
+    if terms is None:  # stores built before terms were recorded: ask the catalog
+        from genshare_widgets.catalog import load_catalog
+
+        entry = next((e for e in load_catalog().cohorts if e.id == source), None)
+        if entry is None:
+            return False
+        terms = {"access": entry.access, "duo": list(entry.duo)}
+    from genshare_widgets.catalog._duo import forbids_ancestry_research
+
+    return terms.get("access") != "open" or forbids_ancestry_research(terms["duo"]) is not None
 
 
 # Arrow arrays are built from numpy buffers: ``pyarrow.array()`` imports pandas (half a second)
@@ -196,7 +223,7 @@ def run_stats_direct(
     if samples is None or not set(wanted) <= set(STATISTICS) or "://" in source:
         return None
     path = Path(source)
-    if not path.is_dir():
+    if not path.is_dir() or _gated_store(path):
         return None
     try:
         store = open_direct(path)

@@ -195,12 +195,16 @@ def run_stats(
             f"{columns if columns else 'no columns'}. Give --samples TSV (first column = "
             "sample id) and name a column of it with --by."
         )
+    needs_counts = bool(set(wanted) & set(STATISTICS)) or bool(fst_window)
+    if cohort.entry is not None and (needs_counts or pca_k):  # refuse before writing anything
+        from genshare_widgets.disclosure._gate import check_grouping
+
+        check_grouping(cohort, by, analysis="per-group statistics" if needs_counts else "PCA")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".genshare-stats-", dir=out))
     written: dict[str, Path] = {}
     try:
-        needs_counts = bool(set(wanted) & set(STATISTICS)) or bool(fst_window)
         # Under noise the MAF filter runs on the noisy counts (post-processing): choosing
         # variants from exact counts would itself leak.
         exact_maf = None if policy.epsilon is not None else min_maf
@@ -385,6 +389,7 @@ def stats_provenance(
         "groups": groups,
         "disclosure_policy": policy.to_dict() if policy is not None else None,
         "withheld_groups": withheld_groups or {},
+        "access": source.get("access"),
         "package_versions": package_versions(engine=engine),
         "command": command or sys.argv,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

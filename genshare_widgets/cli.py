@@ -26,6 +26,53 @@ class _FriendlyGroup(click.Group):
             ctx.exit(2)
 
 
+def _declare(env_name: str):
+    """An option callback that declares its value through ``env_name`` for this command only
+    (the Python API reads ``GENSHARE_PURPOSE``/``GENSHARE_CREDENTIAL``; `app` hands them to
+    the Voilà kernel)."""
+
+    def callback(ctx: click.Context, _param: click.Parameter, value):
+        if value is None:
+            return
+        if env_name == "GENSHARE_PURPOSE":
+            from genshare_widgets.disclosure import parse_purpose
+
+            try:
+                parse_purpose(value, where="--purpose")
+            except GenShareError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--purpose'") from None
+        old = os.environ.get(env_name)
+        os.environ[env_name] = str(value)
+        ctx.call_on_close(
+            lambda: (
+                os.environ.pop(env_name, None)
+                if old is None
+                else os.environ.__setitem__(env_name, old)
+            )
+        )
+
+    return callback
+
+
+def _consent_options(command):
+    """--purpose and --credential (see README "Consent and access")."""
+    command = click.option(
+        "--credential",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_declare("GENSHARE_CREDENTIAL"),
+        help="YAML/JSON credential approving controlled cohorts (or $GENSHARE_CREDENTIAL).",
+    )(command)
+    return click.option(
+        "--purpose",
+        metavar="TEXT",
+        expose_value=False,
+        callback=_declare("GENSHARE_PURPOSE"),
+        help="Declared research purpose, e.g. 'HMB;non-commercial;irb=REF;publish' "
+        "(or $GENSHARE_PURPOSE).",
+    )(command)
+
+
 @click.group(cls=_FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="genshare")
 def main() -> None:
@@ -94,6 +141,12 @@ def catalog_show(cohort_id: str):
     for code in e.duo:
         t = duo_term(code)
         click.echo(f"consent: {t.id} {t.shorthand} ({t.label})")
+    if e.duo_disease:
+        click.echo(f"disease (DS): {e.duo_disease}")
+    from genshare_widgets.disclosure import permissions_summary
+
+    for line in permissions_summary(e):
+        click.echo(f"  {line}")
     click.echo(f"licence: {e.licence}")
     click.echo(f"citation: {e.citation}")
     if e.homepage:
@@ -135,6 +188,7 @@ def catalog_validate(path: Path | None):
 
 
 @main.command()
+@_consent_options
 @click.argument("source", nargs=-1, required=True)
 @click.option("--engine", type=click.Choice(["dask", "hail"]), default="dask", show_default=True)
 @click.option(
@@ -174,6 +228,7 @@ EPSILON_OPTION = click.option(
 
 
 @main.command()
+@_consent_options
 @click.argument("source", nargs=-1, required=True)
 @click.option(
     "--samples",
@@ -331,6 +386,7 @@ def stats(
 
 
 @main.command()
+@_consent_options
 @click.argument("source", nargs=-1)
 @click.option(
     "--kind",
@@ -499,6 +555,7 @@ def lab(notebooks: Path | None, lab_args: tuple[str, ...]):
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
+@_consent_options
 @click.option("--port", type=int, help="Port to serve on (default: Voilà's, 8866).")
 @click.option("--no-browser", is_flag=True, help="Do not open a web browser.")
 @click.option(

@@ -20,6 +20,8 @@ import pandas as pd
 from genshare_widgets._errors import GenShareError, GenShareWarning, InputFormatError
 from genshare_widgets._version import __version__
 from genshare_widgets.catalog import CohortEntry, SampleTableSpec, get_entry, load_catalog
+from genshare_widgets.disclosure._consent import check_access
+from genshare_widgets.disclosure._gate import governing_entry
 from genshare_widgets.engines import (
     build_store,
     file_sha256_cached,
@@ -328,6 +330,13 @@ def _open_paths(paths: list[Path], chunks: int, progress: bool | None):
     return store, name, hashes
 
 
+def _entry_meta(entry: CohortEntry, hashes: list[dict[str, str]]) -> dict[str, Any]:
+    """Store provenance of a catalog entry's store: its id, files, and consent terms (read by
+    the ``genshare stats`` direct path to step aside for gated stores)."""
+    terms = {"access": entry.access, "duo": list(entry.duo)}
+    return {"source": entry.id, "files": hashes, "terms": terms}
+
+
 def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
     """→ (store path, sample table path or None, provenance files list)."""
     if entry.kind == "simulated":
@@ -338,7 +347,7 @@ def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
         vcf, table = build_simulated_cohort(entry)
         hashes = [{"name": vcf.name, "sha256": file_sha256_cached(vcf)}]
         build = _ingest("vcf", [vcf], chunks, progress, {"source_files": hashes})
-        store = build_store(key, build, meta={"source": entry.id, "files": hashes})
+        store = build_store(key, build, meta=_entry_meta(entry, hashes))
         return store, table, hashes
     if entry.kind in ("vcf", "plink"):
         geno = [f for f in entry.files if f.role == "genotypes"]
@@ -363,7 +372,7 @@ def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
         else:
             inputs = local
         build = _ingest(entry.kind, inputs, chunks, progress, {"source_files": hashes})
-        store = build_store(key, build, meta={"source": entry.id, "files": hashes})
+        store = build_store(key, build, meta=_entry_meta(entry, hashes))
         return store, table_path, hashes
     where = ", ".join(f.url for f in entry.files[:2])
     raise GenShareError(
@@ -463,6 +472,8 @@ def open_cohort(
     progress: bool | None = None,
     scheduler: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    purpose: Any = None,
+    credential: Any = None,
 ) -> Cohort:
     """Open a cohort lazily.
 
@@ -493,6 +504,18 @@ def open_cohort(
     storage_options
         Options for the fsspec file system of a URL source (e.g. ``{"anon": True}`` for a
         public S3 bucket, ``{"token": "anon"}`` for a public Google Cloud bucket).
+    purpose
+        The declared research purpose (a :class:`~genshare_widgets.disclosure.Purpose` or its
+        text form, e.g. ``"HMB;non-commercial;irb=IRB-2026-017"``); default
+        ``$GENSHARE_PURPOSE``. ``registered`` catalog entries need one that their DUO codes
+        permit.
+    credential
+        A credential file (or :class:`~genshare_widgets.disclosure.Credential`) approving the
+        cohort; default the file named by ``$GENSHARE_CREDENTIAL``. ``controlled`` entries
+        need one. Refusals raise :class:`~genshare_widgets.disclosure.AccessDenied` before any
+        work; the decision (purpose, project, obligations, credential holder) is recorded in
+        ``provenance["access"]``. The user's own files are not gated, except a store converted
+        from a gated catalog entry, which keeps that entry's terms.
 
     Examples
     --------
@@ -513,6 +536,7 @@ def open_cohort(
     spec: SampleTableSpec | None = None
     hashes: list[dict[str, str]] = []
     hail = engine == "hail"
+    access = None
     remote = is_url(source)
     if storage_options is not None and not remote:
         raise GenShareError(
@@ -524,6 +548,7 @@ def open_cohort(
     elif isinstance(source, str) and not _looks_like_path(source):
         catalog = load_catalog()
         entry = get_entry(source, catalog=catalog)
+        access = check_access(entry, purpose=purpose, credential=credential)
         if hail:
             store, table_path, hashes = _hail_open_entry(entry)
         else:
@@ -533,6 +558,10 @@ def open_cohort(
         catalog_version = catalog.catalog_version
     else:
         paths = _expand_paths(source)
+        if len(paths) == 1 and _is_zarr_store(paths[0]) and not hail:
+            entry = governing_entry(paths[0])  # a store keeps its catalog entry's terms
+            if entry is not None:
+                access = check_access(entry, purpose=purpose, credential=credential)
         if hail:
             store, cohort_id, hashes = _hail_open_paths(paths)
         else:
@@ -592,6 +621,8 @@ def open_cohort(
         "engine": engine,
         "genshare_version": __version__,
     }
+    if access is not None:
+        provenance["access"] = access.record()
     if hail:
         provenance["n_variants"] = summary.get("n_variants")
         provenance["hail_store"] = {

@@ -267,6 +267,10 @@ def allele_counts_by_group(
     counted from its bit-plane copy in threads (:mod:`engines._direct`; ``GENSHARE_DIRECT=0``
     forces the Dask pass); results are the same everywhere, and the tests hold them equal.
 
+    A catalog cohort whose consent codes forbid ancestry research refuses a grouping that
+    compares populations (:func:`genshare_widgets.disclosure.check_grouping` raises
+    :class:`~genshare_widgets.disclosure.AnalysisRefused`).
+
     Examples
     --------
     >>> from genshare_widgets import open_cohort
@@ -278,6 +282,10 @@ def allele_counts_by_group(
 
     check_min_maf(min_maf)
     ds = cohort.genotypes
+    if getattr(cohort, "entry", None) is not None:  # consent: ancestry comparisons may be refused
+        from genshare_widgets.disclosure._gate import check_grouping
+
+        check_grouping(cohort, by, analysis="per-group allele counts")
     codes, names, label = resolve_groups(cohort.samples, by)
     if getattr(cohort, "engine", "dask") == "hail":
         from genshare_widgets.engines import hail_engine

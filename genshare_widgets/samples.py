@@ -160,7 +160,9 @@ def pca(
     """Principal components of the samples (see the module docstring for the method).
 
     ``by`` only labels the samples in the output (``group`` column); every sample enters the
-    PCA. ``method`` is ``"exact"``, ``"randomized"`` or ``"auto"`` (exact up to 5,000 samples).
+    PCA; ``by=None`` leaves them unlabelled (always permitted), while a population labelling
+    of a cohort whose consent forbids ancestry research is refused. ``method`` is
+    ``"exact"``, ``"randomized"`` or ``"auto"`` (exact up to 5,000 samples).
     ``scheduler``: where the genotype passes run, as in
     :func:`~genshare_widgets.counts.allele_counts_by_group`.
 
@@ -169,6 +171,10 @@ def pca(
     >>> result = pca(open_cohort("hapmap3"), k=4)  # doctest: +SKIP
     >>> result.coordinates[["PC1", "PC2"]].head()  # doctest: +SKIP
     """
+    if by is not None and getattr(cohort, "entry", None) is not None:
+        from genshare_widgets.disclosure._gate import check_grouping
+
+        check_grouping(cohort, by, analysis="PCA labelled by group")
     n_samples = cohort.n_samples
     hail = getattr(cohort, "engine", "dask") == "hail"
     if not 1 <= k < n_samples:

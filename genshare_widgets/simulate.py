@@ -88,11 +88,38 @@ def _phenotype(ts, recipe: SimulationRecipe, rng: np.random.Generator) -> np.nda
     return np.round(g + e, 4)
 
 
+def _link_same_recipe(folder: Path, tmp: Path, cohort_id: str) -> bool:
+    """Fill ``tmp`` from a finished build of the same recipe under another catalog id (the
+    consent-teaching entries reuse sim-ooa's recipe): the files hold no id, so they are the
+    same bytes under this entry's names. False when there is none to reuse."""
+    key = folder.name.rsplit("-", 1)[1]
+    for other in sorted(folder.parent.glob(f"*-{key}")):
+        if other == folder or not (other / ".complete").is_file():
+            continue
+        other_id = other.name[: -len(key) - 1]
+        names = {
+            f"{other_id}.vcf.gz": f"{cohort_id}.vcf.gz",
+            f"{other_id}.vcf.gz.tbi": f"{cohort_id}.vcf.gz.tbi",
+            f"{other_id}_samples.tsv": f"{cohort_id}_samples.tsv",
+            ".complete": ".complete",
+        }
+        if not all((other / name).is_file() for name in names):
+            continue
+        for name, new in names.items():
+            try:
+                os.link(other / name, tmp / new)
+            except OSError:  # another file system, or links not allowed: copy
+                shutil.copyfile(other / name, tmp / new)
+        return True
+    return False
+
+
 def build_simulated_cohort(entry: CohortEntry) -> tuple[Path, Path]:
     """Build (or find in the cache) the VCF and sample table of a simulated catalog entry.
 
     Returns ``(vcf_gz_path, samples_tsv_path)``; the VCF is bgzipped with a ``.tbi`` index.
-    Files appear atomically: a half-built folder is never reused.
+    Files appear atomically: a half-built folder is never reused. An entry whose recipe was
+    already built under another id reuses those files (linked, not simulated again).
 
     Examples
     --------
@@ -114,6 +141,9 @@ def build_simulated_cohort(entry: CohortEntry) -> tuple[Path, Path]:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
+        if _link_same_recipe(folder, tmp, entry.id):
+            os.rename(tmp, folder)
+            return vcf_gz, table
         ts = simulate_tree_sequence(recipe)
         names, pops = _sample_names(ts, recipe)
         plain = tmp / f"{entry.id}.vcf"

@@ -167,10 +167,15 @@ def test_search_filters():
     assert [e.id for e in search_catalog(population="CEU")][:1] == ["sim-ooa"]
     assert {e.id for e in search_catalog(text="hapmap")} == {"hapmap3"}
     assert all(e.access == "open" for e in search_catalog(access="open"))
-    assert search_catalog(access="controlled") == []
+    assert {e.id for e in search_catalog(access="controlled")} == {
+        "sim-ooa-hmb-controlled",
+        "sim-ooa-ds-controlled",
+    }
     assert {e.id for e in search_catalog(kind="plink")} == {"hapmap3"}
     assert "sim-admix" in {e.id for e in search_catalog(population="admix")}
-    assert len(search_catalog(duo="NRES")) == len(load_catalog().cohorts)
+    consent_teaching = [e for e in load_catalog().cohorts if e.id.startswith("sim-ooa-")]
+    assert len(consent_teaching) == 4  # the consent-teaching entries carry other codes
+    assert len(search_catalog(duo="NRES")) == len(load_catalog().cohorts) - 4
 
 
 def test_duo_terms_and_ancestry_gating():
@@ -198,13 +203,13 @@ def test_cli_catalog_commands(tmp_path):
     out = runner.invoke(main, ["catalog", "list", "--json", "--population", "YRI"])
     ids = [e["id"] for e in json.loads(out.output)]
     assert "sim-ooa" in ids and "hapmap3" in ids and "sim-admix" not in ids
-    out = runner.invoke(main, ["catalog", "list", "--access", "controlled"])
-    assert "no cohort matches" in out.output
+    out = runner.invoke(main, ["catalog", "list", "--access", "registered"])
+    assert "sim-ooa-gru-registered" in out.output and "hapmap3" not in out.output
     out = runner.invoke(main, ["catalog", "show", "1kg-phase3-subset"])
     assert out.exit_code == 0
     assert "NRES" in out.output and "ACB" in out.output and "sha256 6ff95342f48f" in out.output
     out = runner.invoke(main, ["catalog", "validate"])
-    assert out.exit_code == 0 and "valid (9 cohorts" in out.output
+    assert out.exit_code == 0 and "valid (13 cohorts" in out.output
     bad = tmp_path / "bad.yaml"
     bad.write_text(_catalog_text(_minimal_entry(kind="nonsense")))
     out = runner.invoke(main, ["catalog", "validate", str(bad)])

@@ -133,6 +133,11 @@ class CohortEntry(_Strict):
     n_variants: int | str | None = None
     access: AccessTier
     duo: list[str] = Field(min_length=1)
+    duo_disease: str | None = Field(
+        default=None,
+        pattern=r"^(MONDO:\d{7}|DOID:\d+)$",
+        description="the disease of a DS (DUO:0000007) code: a MONDO (or DOID) id",
+    )
     licence: str
     citation: str
     homepage: str | None = None
@@ -157,6 +162,11 @@ class CohortEntry(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "CohortEntry":
+        has_ds = "DUO:0000007" in self.duo
+        if has_ds and self.duo_disease is None:
+            raise ValueError("DS (DUO:0000007) needs the disease: set duo_disease (MONDO id)")
+        if self.duo_disease is not None and not has_ds:
+            raise ValueError("duo_disease is only meaningful with DS (DUO:0000007) in duo")
         if self.kind == "simulated":
             if self.simulation is None:
                 raise ValueError("kind 'simulated' needs a 'simulation' recipe")

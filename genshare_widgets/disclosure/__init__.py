@@ -7,8 +7,10 @@
 - released tables (:func:`released_tables`, :func:`frequency_table`, ...): the ``genshare stats``
   files and the figure inputs computed only from released cells;
 - :class:`PrivacyBudget`: the epsilon a session may spend;
-- consent and access (DUO codes, credentials, declared purpose) and the re-identification risk
-  lab (:mod:`genshare_widgets.disclosure.risk`).
+- consent and access: :class:`Purpose` (declared research purpose), :class:`Credential`
+  (approvals from a file), :func:`match_purpose` / :func:`check_access` (DUO matching, access
+  tiers), :func:`check_grouping` (ancestry comparisons refused where the codes forbid them);
+- the re-identification risk lab (:mod:`genshare_widgets.disclosure.risk`).
 
 Heavy modules load on first use.
 """
@@ -24,6 +26,21 @@ from genshare_widgets.disclosure._policy import (
 )
 
 if TYPE_CHECKING:
+    from genshare_widgets.disclosure._consent import (
+        AccessDecision,
+        AccessDenied,
+        AnalysisRefused,
+        Approval,
+        Credential,
+        Purpose,
+        check_access,
+        declared_credential,
+        declared_purpose,
+        load_credential,
+        match_purpose,
+        parse_purpose,
+        permissions_summary,
+    )
     from genshare_widgets.disclosure._dp import (
         COUNT_SENSITIVITY,
         PrivacyBudget,
@@ -32,6 +49,11 @@ if TYPE_CHECKING:
         discrete_laplace_pmf,
         privatize_counts,
         release_sensitivity,
+    )
+    from genshare_widgets.disclosure._gate import (
+        check_grouping,
+        governing_entry,
+        is_ancestry_grouping,
     )
     from genshare_widgets.disclosure._release import (
         frequency_table,
@@ -69,24 +91,56 @@ _LAZY = {
     "usable_counts": "_release",
     "complementary_suppression": "_suppress",
     "suppress_counts": "_suppress",
+    "AccessDecision": "_consent",
+    "AccessDenied": "_consent",
+    "AnalysisRefused": "_consent",
+    "Approval": "_consent",
+    "Credential": "_consent",
+    "Purpose": "_consent",
+    "check_access": "_consent",
+    "declared_credential": "_consent",
+    "declared_purpose": "_consent",
+    "load_credential": "_consent",
+    "match_purpose": "_consent",
+    "parse_purpose": "_consent",
+    "permissions_summary": "_consent",
+    "check_grouping": "_gate",
+    "governing_entry": "_gate",
+    "is_ancestry_grouping": "_gate",
 }
 
 __all__ = [
     "COUNT_SENSITIVITY",
     "NO_POLICY",
     "TIER_MIN_COUNT",
+    "AccessDecision",
+    "AccessDenied",
+    "AnalysisRefused",
+    "Approval",
+    "Credential",
     "DisclosurePolicy",
     "PrivacyBudget",
     "PrivacyBudgetExceeded",
+    "Purpose",
+    "check_access",
+    "check_grouping",
     "complementary_suppression",
+    "declared_credential",
+    "declared_purpose",
     "discrete_laplace",
     "discrete_laplace_pmf",
     "frequency_table",
     "fst_windows",
+    "governing_entry",
     "heterozygosity",
     "hudson_fst",
+    "is_ancestry_grouping",
     "is_released",
     "joint_sfs",
+    "load_credential",
+    "match_purpose",
+    "parse_purpose",
+    "permissions_summary",
     "policy_for",
     "privatize_counts",
     "release_counts",

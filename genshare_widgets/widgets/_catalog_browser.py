@@ -24,8 +24,32 @@ def _require_ipywidgets():
     return ipywidgets
 
 
-def entry_details_html(entry) -> str:
-    """The details pane of one catalog entry (HTML, every value escaped)."""
+def access_html(entry, *, purpose=None, credential=None) -> str:
+    """The access decision for the session's declared purpose and credential (default
+    ``$GENSHARE_PURPOSE`` / ``$GENSHARE_CREDENTIAL``): allowed, or refused with reasons, and
+    the obligations; HTML, every value escaped."""
+    from genshare_widgets.disclosure._consent import check_access
+
+    head = "<p><b>Access for your declared purpose:</b> "
+    try:
+        decision = check_access(entry, purpose=purpose, credential=credential)
+    except GenShareError as exc:
+        return f'{head}<span style="color:#b00020">refused — {escape(str(exc))}</span></p>'
+    said = f" ({escape(decision.purpose)})" if decision.purpose else " (none declared)"
+    if decision.allowed:
+        verdict = f'<span style="color:#1b7837">allowed</span>{said}'
+    else:
+        why = "; ".join(decision.reasons)
+        verdict = f'<span style="color:#b00020">analyses refused</span>{said}: {escape(why)}'
+    if decision.ancestry:
+        verdict += f"<br>ancestry comparisons refused: {escape(decision.ancestry)}"
+    items = "".join(f"<li>{escape(o)}</li>" for o in decision.obligations)
+    return head + verdict + "</p>" + (f"<p>Obligations:</p><ul>{items}</ul>" if items else "")
+
+
+def entry_details_html(entry, *, purpose=None, credential=None) -> str:
+    """The details pane of one catalog entry (HTML, every value escaped), with the access
+    decision for the declared ``purpose``/``credential`` (see :func:`access_html`)."""
     from genshare_widgets.catalog._duo import duo_term
 
     consent = "".join(
@@ -58,7 +82,8 @@ def entry_details_html(entry) -> str:
         f"<p>{escape(entry.description)}</p><table>{table}</table>"
         f"<p><b>Populations:</b> {pops or 'none listed'}</p>"
         f"<p><b>Consent (GA4GH DUO):</b></p><ul>{consent}</ul>"
-        f"<p><b>Cite:</b> {escape(entry.citation)}</p>{link}"
+        + access_html(entry, purpose=purpose, credential=credential)
+        + f"<p><b>Cite:</b> {escape(entry.citation)}</p>{link}"
         + (f"<p><i>{escape(entry.notes)}</i></p>" if entry.notes else "")
     )
 
@@ -174,7 +199,15 @@ class CatalogBrowser:
 
     def _show_details(self, _change=None) -> None:
         entry = self.selected()
-        self.details.value = entry_details_html(entry) if entry is not None else ""
+        self.details.value = (
+            entry_details_html(
+                entry,
+                purpose=self.open_kwargs.get("purpose"),
+                credential=self.open_kwargs.get("credential"),
+            )
+            if entry is not None
+            else ""
+        )
         self.open_button.disabled = entry is None
 
     def _open(self, _button=None) -> None:
