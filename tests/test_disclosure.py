@@ -488,3 +488,33 @@ def test_explorer_applies_the_policy(sim_ooa, tmp_path):
     assert budget.spent == spent
     options = explorer.options()
     assert options["min_count"] == K and options["epsilon"] == 1e7
+
+
+def test_registered_entry_gets_the_tier_default(sim_ooa, tmp_path):
+    out = tmp_path / "reg"
+    run = _genshare(
+        "stats",
+        "sim-ooa-gru-registered",
+        "--purpose",
+        "GRU;publish",
+        "--region",
+        "1:1-3000000",
+        "--out",
+        str(out),
+    )
+    assert run.returncode == 0, run.stderr
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["disclosure_policy"]["min_count"] == 20
+    assert prov["disclosure_policy"]["tier"] == "registered"
+    _check_files(out, 20)
+    run = _genshare(
+        "stats",
+        "sim-ooa-gru-registered",
+        "--purpose",
+        "GRU",
+        "--min-count",
+        "5",
+        "--out",
+        str(tmp_path / "low"),
+    )
+    assert run.returncode != 0 and "users may only raise it" in run.stderr
