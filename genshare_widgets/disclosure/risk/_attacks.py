@@ -177,7 +177,9 @@ def beacon_yes_probabilities(
         in:   C = x + C',  C' ~ Binomial(2N - 2, p); with probability delta the target's
               allele is missed (sequencing error, mismatch), so C = C'
 
-    Without noise and k = 1 these are Shringarpure & Bustamante (2015)'s
+    With noise the released AC is also clamped to the noisy AN (``2N + Z'``, all calls
+    present), so a "yes" needs ``2N + Z' >= 1`` too. Without noise and k = 1 these are
+    Shringarpure & Bustamante (2015)'s
     ``1 - D_N`` and ``1 - delta D_{N-1}`` with ``D_N = (1 - p)^{2N}``, the probability that
     none of N individuals carries the allele (their D_N averages over a Beta allele
     frequency spectrum; the lab gives the attacker per-SNP reference frequencies, a stronger
@@ -202,6 +204,8 @@ def beacon_yes_probabilities(
     n2 = 2 * n_individuals
     grid = np.arange(n2 + 3)
     yes_given = _noise_at_least(min_count - grid, noise_parameter_a)  # P(yes | C = c)
+    if noise_parameter_a > 0:  # the noisy AC is clamped to the noisy AN = 2N + Z' (>= 1 needed)
+        yes_given = yes_given * _noise_at_least(np.array(1 - n2), noise_parameter_a)
     out = binom.pmf(grid[None, : n2 + 1], n2, p) @ yes_given[: n2 + 1]
     pmf_rest = binom.pmf(grid[None, : n2 - 1], n2 - 2, p)
     missed = pmf_rest @ yes_given[: n2 - 1]

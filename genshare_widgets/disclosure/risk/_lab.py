@@ -47,6 +47,17 @@ ATTACKS = ("homer", "lrt", "beacon")
 """``homer``: Homer et al. 2008 distance test; ``lrt``: Sankararaman et al. 2009 likelihood
 ratio on frequencies; ``beacon``: Shringarpure & Bustamante 2015 Beacon likelihood ratio."""
 DEFAULT_EPSILONS = (1e2, 1e3, 1e4, 1e5, 1e6)
+_SCORE_COLUMNS = (
+    "attack",
+    "protection",
+    "min_count",
+    "epsilon",
+    "label",
+    "sample",
+    "member",
+    "score",
+    "n_snps_released",
+)
 
 
 def _releases(
@@ -157,7 +168,7 @@ def attack_scores(
     member = np.r_[np.ones(len(data.members), bool), np.zeros(len(data.nonmembers), bool)]
     exact = exact_release(data.members)
     reference = exact_release(data.reference)
-    frames = []
+    columns: dict[str, list] = {k: [] for k in _SCORE_COLUMNS}
     for release in _releases(data, min_count=min_count, epsilons=epsilons, seed=seed):
         for name in attacks:
             scores, n_released = _attack(
@@ -170,22 +181,27 @@ def attack_scores(
                 delta=delta,
                 max_queries=max_queries,
             )
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "attack": name,
-                        "protection": release.protection,
-                        "min_count": release.min_count,
-                        "epsilon": release.epsilon,
-                        "label": release.label,
-                        "sample": samples,
-                        "member": member,
-                        "score": scores,
-                        "n_snps_released": n_released,
-                    }
-                )
-            )
-    return pd.concat(frames, ignore_index=True)
+            n = len(samples)
+            values = {
+                "attack": [name] * n,
+                "protection": [release.protection] * n,
+                "min_count": [release.min_count] * n,
+                "epsilon": [release.epsilon] * n,
+                "label": [release.label] * n,
+                "sample": samples,
+                "member": member,
+                "score": scores,
+                "n_snps_released": [n_released] * n,
+            }
+            for key, value in values.items():
+                columns[key].extend(np.asarray(value, dtype=object).tolist())
+    table = pd.DataFrame(columns)
+    table["member"] = table["member"].astype(bool)
+    table["score"] = table["score"].astype(np.float64)
+    table["n_snps_released"] = table["n_snps_released"].astype(np.int64)
+    table["epsilon"] = table["epsilon"].astype(np.float64)
+    table["min_count"] = table["min_count"].astype("Int64")
+    return table
 
 
 def _groups(scores: pd.DataFrame):
