@@ -403,4 +403,6 @@ def utility_vs_epsilon(
         table += rows("dp", float(eps), None, draws)
     out = pd.DataFrame(table)
     out["n_variants"] = out["n_variants"].round().astype(int)
+    out["min_count"] = out["min_count"].astype("Int64")
+    out["epsilon"] = out["epsilon"].astype(np.float64)
     return out
