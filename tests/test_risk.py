@@ -342,21 +342,19 @@ def test_attacks_on_real_1000_genomes_population(kg_subset):
     split = risk.membership_split(
         kg_subset, population="CEU", n_members=20, n_nonmembers=30, seed=1
     )
-    autosomes = [risk.split_genotypes(kg_subset, split, region=str(c)) for c in (1, 2, 3, 4, 5, 6)]
-    data = risk.SplitGenotypes(
-        members=np.hstack([d.members for d in autosomes]),
-        nonmembers=np.hstack([d.nonmembers for d in autosomes]),
-        reference=np.hstack([d.reference for d in autosomes]),
-        variants=pd.concat([d.variants for d in autosomes], ignore_index=True),
-        split=split,
-        cohort_id=kg_subset.id,
-    )
+    data = risk.split_genotypes(kg_subset, split, region=[str(c) for c in range(1, 23)])
+    assert set(data.variants["contig"]) == {str(c) for c in range(1, 23)}
     table = risk.attack_power(data, min_count=20, epsilons=[1e2], seed=1)
     assert _power(table, "lrt", "none") >= 0.9
     assert _power(table, "beacon", "none") >= 0.9
     for attack in risk.ATTACKS:
         assert _power(table, attack, "ε=100") <= 0.3
-    assert _power(table, "beacon", "k=20") <= _power(table, "beacon", "none") - 0.3
+    # suppression at k = 20 withholds most frequencies and most Beacon "yes" answers, but on
+    # ~5,000 independent real SNPs it does not reliably stop an attacker who knows k (measured
+    # over several splits: README "Re-identification risk lab"); only DP does here
+    answered = table.set_index(["attack", "label"])["n_snps_released"]
+    assert answered[("lrt", "k=20")] < answered[("lrt", "none")] / 2
+    assert answered[("beacon", "k=20")] < answered[("beacon", "none")] / 2
 
 
 # ---------------------------------------------------------------- figures

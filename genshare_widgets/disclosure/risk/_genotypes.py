@@ -217,24 +217,31 @@ def split_genotypes(
     cohort,
     split: MembershipSplit,
     *,
-    region: str | None = None,
+    region: str | Sequence[str] | None = None,
     max_variants: int | None = None,
     snps_only: bool = True,
 ) -> SplitGenotypes:
     """The dosages of a split's three sets over the lab's SNP panel.
 
-    The panel: biallelic SNPs of ``region`` (see :func:`dosage_matrix`) that carry at least one
-    ALT allele among the split's samples (sites monomorphic in all of them carry no
-    information), then the first ``max_variants`` of those.
+    The panel: biallelic SNPs of ``region`` (one region, or several in turn, e.g. the
+    autosomes; see :func:`dosage_matrix`) that carry at least one ALT allele among the
+    split's samples (sites monomorphic in all of them carry no information), then the first
+    ``max_variants`` of those.
 
     Examples
     --------
-    >>> data = split_genotypes(cohort, split, region="1")  # doctest: +SKIP
+    >>> autosomes = [str(c) for c in range(1, 23)]
+    >>> data = split_genotypes(cohort, split, region=autosomes)  # doctest: +SKIP
     >>> data.members.shape  # doctest: +SKIP
     (30, 19873)
     """
     everyone = [*split.members, *split.nonmembers, *split.reference]
-    dosage, variants = dosage_matrix(cohort, samples=everyone, region=region, snps_only=snps_only)
+    regions = [region] if region is None or isinstance(region, str) else list(region)
+    parts = [
+        dosage_matrix(cohort, samples=everyone, region=r, snps_only=snps_only) for r in regions
+    ]
+    dosage = np.hstack([p[0] for p in parts])
+    variants = pd.concat([p[1] for p in parts], ignore_index=True)
     keep = np.flatnonzero(np.nansum(dosage, axis=0) > 0)
     if max_variants is not None:
         keep = keep[:max_variants]

@@ -306,7 +306,8 @@ def utility_vs_epsilon(
     epsilon, ``n_repeats`` draws, errors averaged over draws. Suppression at k: released
     frequencies are exact (AF error 0); what is lost is the ``fraction_withheld`` cells, and
     Fst is computed only over variants whose AC, AN and REF cells are released in both groups.
-    ``protection="none"`` gives the zero row.
+    ``protection="none"`` gives the zero row. Under DP, ``fraction_withheld`` is the share of
+    cells whose noisy AN was clamped to 0 (no frequency to show).
 
     Returns
     -------
