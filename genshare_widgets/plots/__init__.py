@@ -15,6 +15,9 @@ every figure of a cohort) and stamps ``provenance`` into ``fig.layout.meta`` and
 ``shared_private_plot``      UpSet plot of shared/private variants
 ``representation_panel``     samples per group, small groups flagged
 ``variant_card``             one variant: bars + pies on a world map
+``roc_plot``                 membership attacks: ROC per attack × protection (risk lab)
+``power_vs_epsilon_plot``    attack power versus DP epsilon (risk lab)
+``utility_vs_epsilon_plot``  AF and Fst error versus DP epsilon (risk lab)
 ===========================  ==========================================================
 
 plotly is imported when a builder runs, never when ``genshare_widgets`` is imported.
@@ -37,6 +40,11 @@ if TYPE_CHECKING:
     from genshare_widgets.plots._pca import pca_scatter
     from genshare_widgets.plots._provenance import figure_provenance, footer_of
     from genshare_widgets.plots._representation import representation_panel
+    from genshare_widgets.plots._risk import (
+        power_vs_epsilon_plot,
+        roc_plot,
+        utility_vs_epsilon_plot,
+    )
     from genshare_widgets.plots._sharing import shared_private_plot
     from genshare_widgets.plots._variant import find_variant, variant_card
 
@@ -53,10 +61,13 @@ _LAZY = {
     "heterozygosity_plot": "_diversity",
     "joint_sfs_heatmap": "_diversity",
     "pca_scatter": "_pca",
+    "power_vs_epsilon_plot": "_risk",
     "representation_panel": "_representation",
+    "roc_plot": "_risk",
     "sfs_plot": "_diversity",
     "shared_private_plot": "_sharing",
     "superpopulations_of": "_cohort_colors",
+    "utility_vs_epsilon_plot": "_risk",
     "variant_card": "_variant",
 }
 
@@ -73,10 +84,13 @@ __all__ = [
     "heterozygosity_plot",
     "joint_sfs_heatmap",
     "pca_scatter",
+    "power_vs_epsilon_plot",
     "representation_panel",
+    "roc_plot",
     "sfs_plot",
     "shared_private_plot",
     "superpopulations_of",
+    "utility_vs_epsilon_plot",
     "variant_card",
 ]
 
