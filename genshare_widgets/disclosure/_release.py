@@ -144,7 +144,11 @@ def release_counts(
         )
     if min_maf is not None:
         noisy = select_groups(noisy, min_maf=min_maf)
-    out = suppress_counts(noisy, policy.min_count) if policy.suppresses else _all_released(noisy)
+    out = (
+        suppress_counts(noisy, int(policy.min_count or 1))
+        if policy.suppresses
+        else _all_released(noisy)
+    )
     out.attrs["disclosure"] = policy.to_dict()
     if policy.epsilon is not None:
         _RELEASED[key] = out

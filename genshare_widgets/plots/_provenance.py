@@ -130,8 +130,10 @@ def filters_summary(filters: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def policy_text(policy: Mapping[str, Any] | None) -> str:
+def policy_text(policy: Mapping[str, Any] | str | None) -> str:
     """``counts below 20 shown as <20, ε=1000`` from a policy record (``None``: no control)."""
+    if isinstance(policy, str):  # a builder's own description (e.g. the risk lab's)
+        return f"disclosure: {policy}"
     if not policy or (policy.get("min_count") is None and policy.get("epsilon") is None):
         return "no disclosure control"
     parts = []

@@ -3,10 +3,10 @@
 The risk lab models exactly what GenShare releases:
 
 - **none**: the pool's exact ALT count (AC) and allele number (AN) per SNP;
-- **suppression at k** (:func:`released_under_min_count`): the rule of
-  ``disclosure.release_counts`` for one group. A cell (AC, AN, or the REF count AN - AC) in
-  1..k-1 is suppressed (shown ``<k``) and a SNP with any such cell is withheld: its
-  frequency is not shown. The attacker sees AF = AC/AN only where AC, AN and AN - AC are each
+- **suppression at k** (:func:`suppressed_release`): ``disclosure.release_counts`` on the
+  pool's one-group counts (:func:`released_under_min_count` is its allele rule). A cell
+  (AC, AN, or the REF count AN - AC) in 1..k-1 is suppressed (shown ``<k``) and a SNP with
+  any such cell is withheld: its frequency is not shown. The attacker sees AF = AC/AN only where AC, AN and AN - AC are each
   0 or >= k. (The Beacon answers under k are :func:`beacon_answers`: "yes" only when AC >= k.)
 - **DP at epsilon** (:func:`dp_release`): :func:`~genshare_widgets.disclosure.privatize_counts`
   on the pool's one-group counts Dataset (AC, AN, het, hom-alt and called counts: L1
@@ -73,13 +73,10 @@ def released_under_min_count(
     """
     if min_count < 1:
         raise GenShareError(f"min_count must be >= 1 (got {min_count})")
-    ac = np.asarray(allele_count, dtype=np.int64)
-    an = np.asarray(allele_number, dtype=np.int64)
+    from genshare_widgets.disclosure._suppress import allele_statuses
 
-    def shown(cell: np.ndarray) -> np.ndarray:
-        return (cell == 0) | (cell >= min_count)
-
-    return shown(ac) & shown(an) & shown(an - ac)
+    ac_status, an_status = allele_statuses(allele_count, allele_number, min_count)
+    return (ac_status == 0) & (an_status == 0)
 
 
 def pool_counts(dosages: np.ndarray):  # -> xarray.Dataset
@@ -144,12 +141,17 @@ def suppressed_release(dosages: np.ndarray, *, min_count: int) -> PoolRelease:
     >>> suppressed_release(np.ones((3, 2)), min_count=5).released.tolist()
     [False, False]
     """
-    exact = exact_release(dosages)
-    shown = released_under_min_count(exact.allele_count, exact.allele_number, min_count=min_count)
-    shown &= exact.allele_number > 0
+    from genshare_widgets.disclosure import DisclosurePolicy, release_counts
+
+    released = release_counts(pool_counts(dosages), DisclosurePolicy(min_count=min_count))
+    n = np.asarray(dosages).shape[1]
+    if released.sizes["groups"] == 0:  # a pool smaller than k is withheld whole
+        zeros = np.zeros(n, dtype=np.int64)
+        return PoolRelease(zeros, zeros, np.zeros(n, bool), "suppression", min_count=min_count)
+    shown = released["allele_usable"].values[:, 0] & (released["allele_number"].values[:, 0] > 0)
     return PoolRelease(
-        np.where(shown, exact.allele_count, 0),
-        np.where(shown, exact.allele_number, 0),
+        np.where(shown, released["allele_count"].values[:, 0], 0).astype(np.int64),
+        np.where(shown, released["allele_number"].values[:, 0], 0).astype(np.int64),
         shown,
         "suppression",
         min_count=min_count,
