@@ -7,7 +7,8 @@ The risk lab models exactly what GenShare releases:
   pool's one-group counts (:func:`released_under_min_count` is its allele rule). A cell
   (AC, AN, or the REF count AN - AC) in 1..k-1 is suppressed (shown ``<k``) and a SNP with
   any such cell is withheld: its frequency is not shown. The attacker sees AF = AC/AN only
-  where AC, AN and AN - AC are each 0 or >= k. (The Beacon answers under k are :func:`beacon_answers`: "yes" only when AC >= k.)
+  where AC, AN and AN - AC are each 0 or >= k. (The Beacon answers under k are
+  :func:`beacon_answers`: "yes" only when AC >= k.)
 - **DP at epsilon** (:func:`dp_release`): :func:`~genshare_widgets.disclosure.privatize_counts`
   on the pool's one-group counts Dataset (AC, AN, het, hom-alt and called counts: L1
   sensitivity ``V x 7`` for V SNPs), the noise GenShare adds to ``genshare stats --epsilon``.
