@@ -51,6 +51,7 @@ def entry_details_html(entry, *, purpose=None, credential=None) -> str:
     """The details pane of one catalog entry (HTML, every value escaped), with the access
     decision for the declared ``purpose``/``credential`` (see :func:`access_html`)."""
     from genshare_widgets.catalog._duo import duo_term
+    from genshare_widgets.disclosure import policy_for
 
     consent = "".join(
         f"<li><b>{escape(duo_term(c).shorthand)}</b> ({escape(c)}): "
@@ -68,6 +69,7 @@ def entry_details_html(entry, *, purpose=None, credential=None) -> str:
         ("Samples", n_samples),
         ("Variants", str(entry.n_variants) if entry.n_variants is not None else "unknown"),
         ("Access tier", entry.access),
+        ("Released numbers", policy_for(entry).describe()),
         ("Licence", entry.licence),
         ("Version", entry.version),
     ]
