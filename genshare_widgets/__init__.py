@@ -22,6 +22,7 @@ from genshare_widgets._errors import (
 from genshare_widgets._version import __version__
 
 if TYPE_CHECKING:
+    from genshare_widgets._figure_run import figure, figure_command
     from genshare_widgets.catalog import catalog_table, get_entry, load_catalog, search_catalog
     from genshare_widgets.cohort import Cohort, open_cohort
     from genshare_widgets.counts import allele_counts_by_group
@@ -39,6 +40,8 @@ _LAZY = {
     "fetch_cohort": "genshare_widgets.fetch",
     "allele_counts_by_group": "genshare_widgets.counts",
     "pca": "genshare_widgets.samples",
+    "figure": "genshare_widgets._figure_run",
+    "figure_command": "genshare_widgets._figure_run",
     "sample_stats": "genshare_widgets.samples",
 }
 
@@ -54,6 +57,8 @@ __all__ = [
     "catalog_table",
     "fetch_cohort",
     "fetch_file",
+    "figure",
+    "figure_command",
     "get_entry",
     "load_catalog",
     "open_cohort",

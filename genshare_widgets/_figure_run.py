@@ -497,3 +497,45 @@ def run_from_recipe(recipe_path: Path, *, out: Path | None = None) -> dict[str, 
             f"(recorded files {recorded}, now {now}); the figure cannot be reproduced"
         )
     return run_figure(source, kind=recipe["kind"], out=target, options=options)
+
+
+def _options(options: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
+    if unknown:
+        raise GenShareError(
+            f"unknown figure option(s) {unknown}; the options are {sorted(DEFAULT_OPTIONS)} "
+            "(those of `genshare figure`, with _ for -)"
+        )
+    return {**DEFAULT_OPTIONS, **options}
+
+
+def figure(cohort, kind: str, **options: Any):
+    """The figure ``genshare figure SOURCE --kind KIND [options]`` draws, for an opened cohort.
+
+    ``options`` are the command's options with ``_`` for ``-`` (``by``, ``region``,
+    ``min_maf``, ``groups="CEU,YRI"``, ``variant``, ``keep_groups``, ``min_count``,
+    ``epsilon``...). The cohort's disclosure policy applies as on the command line.
+
+    Examples
+    --------
+    >>> fig = figure(open_cohort("sim-ooa"), "fst", region="1")  # doctest: +SKIP
+    """
+    if kind not in KINDS:
+        raise GenShareError(f"unknown figure kind {kind!r}; choose one of {', '.join(KINDS)}")
+    return build_figure(cohort, kind, _options(options))
+
+
+def figure_command(cohort, kind: str, *, out: str | Path = "figure.png", **options: Any) -> str:
+    """The ``genshare figure`` command that draws :func:`figure`'s figure into ``out`` (the
+    "reproduce this figure" line of a notebook).
+
+    Examples
+    --------
+    >>> figure_command(open_cohort("sim-ooa"), "pca", out="pca.png")  # doctest: +SKIP
+    'genshare figure sim-ooa --kind pca --out pca.png'
+    """
+    if kind not in KINDS:
+        raise GenShareError(f"unknown figure kind {kind!r}; choose one of {', '.join(KINDS)}")
+    src = cohort.provenance.get("source")
+    source = [str(s) for s in src] if isinstance(src, list) else [str(src)]
+    return recipe_command(source, kind, _options(options), Path(out))
