@@ -159,7 +159,13 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
                 "differentially private release here; drop --epsilon"
             )
         min_maf = 0.05 if options["min_maf"] is None else options["min_maf"]
-        result = pca(cohort, k=options["pca_k"], by=by, **{**selection, "min_maf": min_maf})
+        result = pca(
+            cohort,
+            k=options["pca_k"],
+            by=by,
+            keep_groups=kept_groups(options),
+            **{**selection, "min_maf": min_maf},
+        )
         color_by = options["color_by"]
         if color_by is not None and color_by not in cohort.samples.columns:
             raise GenShareError(

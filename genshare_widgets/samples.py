@@ -156,12 +156,16 @@ def pca(
     method: str = "auto",
     seed: int = 0,
     scheduler: str | None = None,
+    keep_groups: list[str] | None = None,
 ) -> PCAResult:
     """Principal components of the samples (see the module docstring for the method).
 
-    ``by`` only labels the samples in the output (``group`` column); every sample enters the
-    PCA; ``by=None`` leaves them unlabelled (always permitted), while a population labelling
-    of a cohort whose consent forbids ancestry research is refused. ``method`` is
+    ``by`` labels the samples in the output (``group`` column); every sample enters the PCA
+    unless ``keep_groups`` names the groups of ``by`` to keep: then only their samples enter
+    it (allele frequencies and the MAF filter come from them too, as if the others were not
+    in the cohort). ``by=None`` leaves samples unlabelled (always permitted), while a
+    population labelling of a cohort whose consent forbids ancestry research is refused.
+    ``method`` is
     ``"exact"``, ``"randomized"`` or ``"auto"`` (exact up to 5,000 samples).
     ``scheduler``: where the genotype passes run, as in
     :func:`~genshare_widgets.counts.allele_counts_by_group`.
@@ -188,7 +192,24 @@ def pca(
             "the Hail engine computes PCA exactly (a BlockMatrix Gram matrix); use "
             "method='exact', or engine='dask' for the randomized method"
         )
-    everyone = pd.Series("all", index=cohort.samples.index, name="all")
+    everyone = pd.Series("all", index=cohort.samples.index, name="all", dtype=object)
+    keep = np.ones(n_samples, dtype=bool)
+    if keep_groups is not None:
+        if by is None:
+            raise GenShareError("keep_groups needs by= (the column whose groups are kept)")
+        from genshare_widgets.counts import resolve_groups
+
+        codes, names, _ = resolve_groups(cohort.samples, by)
+        unknown = sorted(set(keep_groups) - set(names))
+        if unknown or not keep_groups:
+            raise GenShareError(f"keep_groups {unknown or keep_groups} are not among {names}")
+        wanted = [names.index(g) for g in keep_groups]
+        keep = np.isin(codes, wanted)
+        if keep.sum() <= k:
+            raise GenShareError(
+                f"PCA needs more than k={k} samples; keep_groups {keep_groups} keep {keep.sum()}"
+            )
+        everyone = everyone.where(keep, None)
     scheduler = pass_scheduler(cohort, scheduler)
     counts = allele_counts_by_group(
         cohort,
@@ -213,37 +234,49 @@ def pca(
 
     m = len(index)
     n = cohort.n_samples
+    n_kept = int(keep.sum())
+    subset = n_kept < n
     if hail:
         from genshare_widgets.engines import hail_engine
 
         gram = hail_engine.gram_matrix(cohort.genotypes, index, p) / m
     else:
         reduce = _standardized_pass(cohort, index, p, scheduler)
+        if subset:  # each sample's standardised row depends only on p: restrict to the kept
+            full_reduce = reduce
+
+            def reduce(block_fn, shape):  # type: ignore[no-redef]
+                return full_reduce(lambda x: block_fn(x[:, keep]), shape)
+
     if method == "exact":
         if not hail:
-            upper = reduce(_upper_gram, (n, n))
+            upper = reduce(_upper_gram, (n_kept, n_kept))
             gram = (np.triu(upper) + np.triu(upper, 1).T) / m
+        elif subset:
+            gram = gram[np.ix_(keep, keep)]
         values, vectors = np.linalg.eigh(gram)
         order = np.argsort(values)[::-1]
         trace = float(np.trace(gram))
         values, vectors = values[order][:k], vectors[:, order][:, :k]
     else:
-        values, vectors = _randomized_eigs(reduce, n, k, seed=seed)
+        values, vectors = _randomized_eigs(reduce, n_kept, k, seed=seed)
         values = values / m
         # trace of X Xᵀ / M: the sum of squared standardised genotypes over M
         trace = float(reduce(lambda x: np.sum(x * x), ())) / m
     vectors = _fix_signs(vectors)
     names = [f"PC{i + 1}" for i in range(k)]
-    coords = pd.DataFrame(vectors, columns=names, index=cohort.samples.index)
+    coords = pd.DataFrame(vectors, columns=names, index=cohort.samples.index[keep])
     if by is not None:
         from genshare_widgets.counts import resolve_groups
 
         codes, groups, _ = resolve_groups(cohort.samples, by)
-        coords.insert(0, "group", [groups[c] if c >= 0 else "" for c in codes])
+        coords.insert(0, "group", [groups[c] if c >= 0 else "" for c in codes[keep]])
     eig = pd.DataFrame(
         {"pc": np.arange(1, k + 1), "eigenvalue": values, "variance_explained": values / trace}
     )
     filters = {**counts.attrs["filters"], "n_variants_pca": m}
+    if keep_groups is not None:
+        filters["groups_kept"] = list(keep_groups)
     return PCAResult(
         coordinates=coords, eigenvalues=eig, n_variants=m, method=method, filters=filters
     )
