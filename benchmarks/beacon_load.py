@@ -90,9 +90,7 @@ def main() -> None:
     startup = time.perf_counter() - t0
     counts = allele_counts_by_group(cohort, by="population")
     with RunningServer(app) as server:
-        report = run_load(
-            server.url, counts, clients=args.clients, queries_per_client=args.queries
-        )
+        report = run_load(server.url, counts, clients=args.clients, queries_per_client=args.queries)
     report = {"cohort": args.cohort, "app_startup_s": round(startup, 2), **report}
     print(json.dumps(report, indent=2))
 

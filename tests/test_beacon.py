@@ -199,7 +199,10 @@ def test_present_and_absent_alleles_at_each_granularity(open_beacon, sim_counts,
     i = _pick(sim_counts, 1, 5)  # a rare allele: present, there is no policy on sim-ooa
     query = _variant(sim_counts, i)
     hit = open_beacon.variants(**query, requestedGranularity=granularity)
-    absent = {**query, "alternateBases": _absent_alt(query["referenceBases"], query["alternateBases"])}
+    absent = {
+        **query,
+        "alternateBases": _absent_alt(query["referenceBases"], query["alternateBases"]),
+    }
     miss = open_beacon.variants(**absent, requestedGranularity=granularity)
     assert hit["meta"]["returnedGranularity"] == granularity
     assert hit["responseSummary"]["exists"] is True
@@ -316,8 +319,12 @@ def test_no_endpoint_returns_individual_level_data(open_beacon, sim_ooa):
     texts = [open_beacon.get(path).text for path in INFORMATIONAL]
     texts.append(
         open_beacon.get(
-            "/g_variants", referenceName="1", start=0, end=5_000_000,
-            requestedGranularity="record", limit=0,
+            "/g_variants",
+            referenceName="1",
+            start=0,
+            end=5_000_000,
+            requestedGranularity="record",
+            limit=0,
         ).text
     )
     ids = [str(s) for s in sim_ooa.samples.index]
@@ -377,8 +384,12 @@ def test_rare_alleles_answer_false_under_the_minimum_count(
 
 def test_no_count_below_k_anywhere_and_no_lone_hidden_population(registered_beacon, sim_counts):
     answer = registered_beacon.variants(
-        token=REGISTERED_TOKEN, referenceName="1", start=0, end=600_000,
-        requestedGranularity="record", limit=0,
+        token=REGISTERED_TOKEN,
+        referenceName="1",
+        start=0,
+        end=600_000,
+        requestedGranularity="record",
+        limit=0,
     )
     results = answer["response"]["resultSets"][0]["results"]
     assert len(results) == 100
@@ -455,8 +466,12 @@ def test_real_1000_genomes_variant_matches_the_freq_table(kg_subset, validators)
     server, client = _serve(kg_subset, validators, granularity="record")
     try:
         answer = client.variants(
-            referenceName="1", start=985_899, referenceBases="C", alternateBases="T",
-            requestedGranularity="record", assemblyId="GRCh37",
+            referenceName="1",
+            start=985_899,
+            referenceBases="C",
+            alternateBases="T",
+            requestedGranularity="record",
+            assemblyId="GRCh37",
         )
         (record,) = answer["response"]["resultSets"][0]["results"]
         assert record["identifiers"]["variantAlternativeIds"] == [{"id": "dbSNP:rs17160776"}]

@@ -25,7 +25,12 @@ from typing import Any
 
 from genshare_widgets._errors import GenShareError
 from genshare_widgets.beacon._documents import _ORDER, SECURITY_LEVELS, BeaconDescription
-from genshare_widgets.beacon._query import BadRequest, match_rows, normalize_granularity, parse_query
+from genshare_widgets.beacon._query import (
+    BeaconRequestError,
+    match_rows,
+    normalize_granularity,
+    parse_query,
+)
 from genshare_widgets.beacon._security import RateLimiter, as_token_table, authenticate
 
 TIER_SECURITY = {"open": "PUBLIC", "registered": "REGISTERED", "controlled": "CONTROLLED"}
@@ -185,8 +190,10 @@ def _build_app(description: BeaconDescription, *, level: str, table, limiter):
     async def guard(request: Request, call_next):
         holder = authenticate(request.headers.get("authorization"), table)
         if limiter is not None:
-            client = f"token:{holder.name}" if holder else (
-                request.client.host if request.client else "unknown"
+            client = (
+                f"token:{holder.name}"
+                if holder
+                else (request.client.host if request.client else "unknown")
             )
             wait = limiter.check(client)
             if wait:
@@ -257,13 +264,15 @@ def _build_app(description: BeaconDescription, *, level: str, table, limiter):
     @app.get("/datasets/{dataset_id}")
     def dataset(dataset_id: str):
         if dataset_id != description.cohort_id:
-            return error(404, f"no dataset {dataset_id!r}; this Beacon serves {description.cohort_id!r}")
+            return error(
+                404, f"no dataset {dataset_id!r}; this Beacon serves {description.cohort_id!r}"
+            )
         return description.datasets_response(requested="record")
 
     def answer(params: dict[str, Any]) -> JSONResponse:
         try:
             q = parse_query(params, default_granularity="boolean")
-        except BadRequest as exc:
+        except BeaconRequestError as exc:
             return error(400, str(exc))
         returned = min(q.granularity, description.granularity, key=_ORDER.__getitem__)
         rows, notes = match_rows(description.release, q, genome_build=description.genome_build)
@@ -305,7 +314,7 @@ def _build_app(description: BeaconDescription, *, level: str, table, limiter):
 def _granularity_or_record(value: str) -> str:
     try:
         return normalize_granularity(value)
-    except BadRequest:
+    except BeaconRequestError:
         return "record"
 
 

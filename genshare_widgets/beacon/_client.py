@@ -42,7 +42,9 @@ def serve_beacon(
     Examples
     --------
     >>> server = serve_beacon("sim-ooa", granularity="record")  # doctest: +SKIP
-    >>> beacon_query(server.url, reference_name="1", start=17, alternate_bases="T")  # doctest: +SKIP
+    >>> answer = beacon_query(
+    ...     server.url, reference_name="1", start=17, alternate_bases="T"
+    ... )  # doctest: +SKIP
     >>> server.stop()  # doctest: +SKIP
     """
     from genshare_widgets._serve import RunningServer
@@ -64,6 +66,38 @@ def serve_beacon(
             raise GenShareError("TLS needs both ssl_certfile and ssl_keyfile (PEM files)")
         tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
     return RunningServer(app, host=host, port=port, **tls).start()
+
+
+def serve_beacon_forever(
+    source,
+    *,
+    samples=None,
+    host: str,
+    port: int,
+    ssl_certfile=None,
+    ssl_keyfile=None,
+    epsilon: float | None = None,
+    **app_options: Any,
+) -> None:
+    """``genshare beacon serve``: open ``source``, release its counts, serve in the foreground.
+
+    Under ``epsilon`` the budget is the cohort's CLI ledger (``$GENSHARE_CACHE/privacy``), so
+    restarting the server charges it again (a new noisy release).
+    """
+    import click
+
+    from genshare_widgets._serve import serve_forever
+    from genshare_widgets._stats_run import _cohort_budget
+    from genshare_widgets.beacon._app import beacon_app
+    from genshare_widgets.cohort import open_cohort
+
+    cohort = open_cohort(source, samples=samples)
+    budget = _cohort_budget(cohort) if epsilon is not None else None
+    app = beacon_app(cohort, epsilon=epsilon, budget=budget, **app_options)
+    tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
+    scheme = "https" if ssl_certfile else "http"
+    click.echo(f"Beacon v2 for {cohort.id} on {scheme}://{host}:{port} (Ctrl-C stops)", err=True)
+    serve_forever(app, host=host, port=port, **(tls if ssl_certfile else {}))
 
 
 def beacon_query(

@@ -357,7 +357,9 @@ class BeaconDescription:
             limit=limit,
             filters=q.filters,
         )
-        info: dict[str, Any] = {"genshare": {"presenceRule": self.disclosure_info()["presenceRule"]}}
+        info: dict[str, Any] = {
+            "genshare": {"presenceRule": self.disclosure_info()["presenceRule"]}
+        }
         if q.filters:
             notes = [*notes, "filters are not supported by this Beacon and were ignored"]
         if _ORDER[q.granularity] > _ORDER[returned]:
@@ -366,7 +368,7 @@ class BeaconDescription:
             info["genshare"]["notes"] = notes
         if returned == "boolean":
             return {"meta": meta, "responseSummary": {"exists": exists}, "info": info}
-        summary = {"exists": exists, "numTotalResults": int(len(present))}
+        summary = {"exists": exists, "numTotalResults": len(present)}
         if returned == "count":
             return {"meta": meta, "responseSummary": summary, "info": info}
         page = present[q.skip * limit : q.skip * limit + limit]
@@ -374,7 +376,7 @@ class BeaconDescription:
             "id": self.cohort_id,
             "setType": "dataset",
             "exists": exists,
-            "resultsCount": int(len(present)),
+            "resultsCount": len(present),
             "results": [self.variant_record(int(row)) for row in page],
         }
         keep = {"ALL": True, "HIT": exists, "MISS": not exists, "NONE": False}[q.include]

@@ -35,7 +35,7 @@ _ASSEMBLY_ALIASES = {
 MAX_LIMIT = 100
 
 
-class BadRequest(ValueError):
+class BeaconRequestError(ValueError):
     """A malformed Beacon request (answered with a 400 Beacon error response)."""
 
 
@@ -65,7 +65,7 @@ def normalize_granularity(value: Any, *, where: str = "requestedGranularity") ->
     if text == "aggregated":
         return "record"
     if text not in GRANULARITIES:
-        raise BadRequest(
+        raise BeaconRequestError(
             f"{where} {value!r} is not one of boolean, count, aggregated, record"
         )
     return text
@@ -73,13 +73,13 @@ def normalize_granularity(value: Any, *, where: str = "requestedGranularity") ->
 
 def _integer(name: str, value: Any, *, minimum: int) -> int:
     if isinstance(value, bool):
-        raise BadRequest(f"{name} must be an integer (got {value!r})")
+        raise BeaconRequestError(f"{name} must be an integer (got {value!r})")
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise BadRequest(f"{name} must be an integer (got {value!r})") from None
+        raise BeaconRequestError(f"{name} must be an integer (got {value!r})") from None
     if number < minimum:
-        raise BadRequest(f"{name} must be >= {minimum} (got {number})")
+        raise BeaconRequestError(f"{name} must be >= {minimum} (got {number})")
     return number
 
 
@@ -90,7 +90,7 @@ def _coordinate(name: str, value: Any, *, minimum: int) -> int | None:
         return None
     values = value if isinstance(value, list) else str(value).split(",")
     if len(values) != 1:
-        raise BadRequest(
+        raise BeaconRequestError(
             f"{name} has {len(values)} values: bracket queries are not supported by this "
             "Beacon; give one start (and one end for a range query)"
         )
@@ -102,7 +102,7 @@ def _bases(name: str, value: Any) -> str | None:
         return None
     text = str(value).strip().upper()
     if not _BASES.match(text):
-        raise BadRequest(f"{name} {value!r} must be bases A, C, G, T or N")
+        raise BeaconRequestError(f"{name} {value!r} must be bases A, C, G, T or N")
     return text
 
 
@@ -112,7 +112,7 @@ def parse_query(params: dict[str, Any], *, default_granularity: str = "boolean")
     ``params`` holds the request parameters (``referenceName``, ``start``, ``end``,
     ``referenceBases``, ``alternateBases``, ``variantType``, ``assemblyId``) and the query
     options (``requestedGranularity``, ``skip``, ``limit``, ``includeResultsetResponses``,
-    ``filters``). Raises :class:`BadRequest` for a malformed request.
+    ``filters``). Raises :class:`BeaconRequestError` for a malformed request.
 
     Examples
     --------
@@ -120,13 +120,17 @@ def parse_query(params: dict[str, Any], *, default_granularity: str = "boolean")
     >>> (q.start, q.alternate_bases, q.granularity)
     (17, 'T', 'boolean')
     """
-    unsupported = [p for p in ("geneId", "aminoacidChange", "genomicAlleleShortForm") if p in params]
+    unsupported = [
+        p for p in ("geneId", "aminoacidChange", "genomicAlleleShortForm") if p in params
+    ]
     if unsupported:
-        raise BadRequest(f"parameters {unsupported} are not supported by this Beacon")
+        raise BeaconRequestError(f"parameters {unsupported} are not supported by this Beacon")
     q = VariantQuery()
-    q.reference_name = (str(params["referenceName"]).strip() or None) if params.get(
-        "referenceName"
-    ) is not None else None
+    q.reference_name = (
+        (str(params["referenceName"]).strip() or None)
+        if params.get("referenceName") is not None
+        else None
+    )
     q.start = _coordinate("start", params.get("start"), minimum=0)
     q.end = _coordinate("end", params.get("end"), minimum=1)
     q.reference_bases = _bases("referenceBases", params.get("referenceBases"))
@@ -135,28 +139,30 @@ def parse_query(params: dict[str, Any], *, default_granularity: str = "boolean")
     q.variant_type = str(vtype).strip().upper() if vtype not in (None, "") else None
     assembly = params.get("assemblyId")
     q.assembly_id = str(assembly).strip() if assembly not in (None, "") else None
-    q.granularity = normalize_granularity(
-        params.get("requestedGranularity") or default_granularity
-    )
+    q.granularity = normalize_granularity(params.get("requestedGranularity") or default_granularity)
     q.skip = _integer("skip", params.get("skip", 0), minimum=0)
     q.limit = _integer("limit", params.get("limit", 10), minimum=0)
     include = str(params.get("includeResultsetResponses") or "HIT").upper()
     if include not in ("ALL", "HIT", "MISS", "NONE"):
-        raise BadRequest(f"includeResultsetResponses {include!r} is not ALL, HIT, MISS or NONE")
+        raise BeaconRequestError(
+            f"includeResultsetResponses {include!r} is not ALL, HIT, MISS or NONE"
+        )
     q.include = include
     filters = params.get("filters") or []
     q.filters = filters if isinstance(filters, list) else [f for f in str(filters).split(",") if f]
     if q.reference_name is None or q.start is None:
-        raise BadRequest(
+        raise BeaconRequestError(
             "a g_variants query needs referenceName and start (0-based), e.g. "
             "?referenceName=1&start=985899&referenceBases=C&alternateBases=T"
         )
     if q.end is None and q.alternate_bases is None and q.variant_type is None:
-        raise BadRequest(
+        raise BeaconRequestError(
             "a sequence query needs alternateBases (or variantType); a range query needs end"
         )
     if q.end is not None and q.end <= q.start:
-        raise BadRequest(f"end {q.end} must be greater than start {q.start} (0-based, half-open)")
+        raise BeaconRequestError(
+            f"end {q.end} must be greater than start {q.start} (0-based, half-open)"
+        )
     q.received = {
         key: value
         for key, value in {
@@ -210,10 +216,11 @@ def match_rows(release, q: VariantQuery, *, genome_build: str | None) -> tuple[n
     contig = release.contig_index(q.reference_name or "")
     if contig is None:
         return empty, notes
+    start = int(q.start or 0)
     if q.end is None:
-        rows = release.rows_at(contig, q.start + 1)  # 0-based start -> 1-based VCF POS
+        rows = release.rows_at(contig, start + 1)  # 0-based start -> 1-based VCF POS
     else:
-        rows = release.rows_overlapping(contig, q.start, q.end)
+        rows = release.rows_overlapping(contig, start, q.end)
     if not len(rows):
         return rows, notes
     keep = _match_bases(q.reference_bases, release.ref[rows])

@@ -109,7 +109,7 @@ class BeaconRelease:
     @property
     def threshold(self) -> int:
         """The smallest ALT count reported as present: k under a policy, else 1."""
-        return int(self.policy.min_count) if self.policy.suppresses else 1
+        return int(self.policy.min_count or 1) if self.policy.suppresses else 1
 
     @property
     def max_ref_len(self) -> int:
@@ -240,7 +240,8 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
 
     Examples
     --------
-    >>> release = beacon_release(open_cohort("sim-ooa"), policy=DisclosurePolicy())  # doctest: +SKIP
+    >>> cohort = open_cohort("sim-ooa")  # doctest: +SKIP
+    >>> release = beacon_release(cohort, policy=DisclosurePolicy())  # doctest: +SKIP
     >>> release.groups  # doctest: +SKIP
     ['CEU', 'CHB', 'YRI']
     """
@@ -282,7 +283,7 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
         ac = noisy["allele_count"].values.astype(np.int64)
         an = noisy["allele_number"].values.astype(np.int64)
         dp = dict(noisy.attrs["dp"])
-    k = int(policy.min_count) if policy.suppresses else 1
+    k = int(policy.min_count or 1) if policy.suppresses else 1
     real = [j for j, g in enumerate(names) if g not in (NO_GROUP, TOTAL)]
     withheld = {
         names[j]: f"fewer than {k} samples" for j in real if policy.suppresses and sizes[j] < k
@@ -290,12 +291,8 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
     shown_cols = [j for j in real if names[j] not in withheld]
     total_ac, total_an = ac.sum(axis=1), an.sum(axis=1)
     rest = [j for j in range(len(names)) if j not in shown_cols]
-    table_ac = np.column_stack(
-        [total_ac, *(ac[:, j] for j in shown_cols), ac[:, rest].sum(axis=1)]
-    )
-    table_an = np.column_stack(
-        [total_an, *(an[:, j] for j in shown_cols), an[:, rest].sum(axis=1)]
-    )
+    table_ac = np.column_stack([total_ac, *(ac[:, j] for j in shown_cols), ac[:, rest].sum(axis=1)])
+    table_an = np.column_stack([total_an, *(an[:, j] for j in shown_cols), an[:, rest].sum(axis=1)])
     if policy.suppresses:
         never = np.zeros(table_ac.shape[1] - 1, dtype=bool)
         never[-1] = True  # the remainder is never shown (but counts as a part of the total)

@@ -89,7 +89,9 @@ def load_tokens(path: "str | Path | None" = None) -> dict[str, TokenHolder]:
         if not file.is_file():
             raise GenShareError(f"token file {file} does not exist (--token-file FILE)")
         text = file.read_text()
-        stripped = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        stripped = [
+            ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+        ]
         if stripped and stripped[0].lstrip().startswith("-"):
             import yaml
 
