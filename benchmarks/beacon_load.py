@@ -17,7 +17,8 @@ import numpy as np
 
 def _queries(counts, n: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
-    rows = rng.integers(0, counts.sizes["variants"], n)
+    plain = np.flatnonzero(~np.char.startswith(counts["variant_alt"].values.astype(str), "<"))
+    rows = rng.choice(plain, n)  # symbolic ALTs (<CN0>) are found by variantType, not bases
     granularities = rng.choice(["boolean", "count", "record"], n)
     absent = rng.random(n) < 0.3
     out = []

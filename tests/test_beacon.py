@@ -589,3 +589,27 @@ def test_load_smoke(open_beacon, sim_counts):
     report = run_load(open_beacon.url, sim_counts, clients=4, queries_per_client=50)
     assert report["errors"] == 0 and report["queries"] == 200
     assert report["throughput_qps"] > 0 and report["p99_ms"] >= report["p50_ms"]
+
+
+@pytest.mark.realdata
+def test_symbolic_alleles_are_found_by_variant_type(kg_subset, validators):
+    from genshare_widgets import allele_counts_by_group
+
+    counts = allele_counts_by_group(kg_subset, by="population")
+    alt = counts["variant_alt"].values.astype(str)
+    total = counts["allele_count"].values.sum(axis=1)
+    i = int(np.flatnonzero((alt == "<CN0>") & (total > 0))[0])
+    contig = str(counts["variant_contig"].values[i])
+    pos = int(counts["variant_position"].values[i])
+    server, client = _serve(kg_subset, validators, granularity="record")
+    try:
+        answer = client.variants(
+            referenceName=contig, start=pos - 1, end=pos, variantType="DEL",
+            requestedGranularity="record",
+        )  # fmt: skip
+        records = answer["response"]["resultSets"][0]["results"]
+        mine = [r for r in records if r.get("info", {}).get("vcfAlt") == "<CN0>"]
+        assert mine and mine[0]["variation"]["variantType"] == "DEL"
+        assert mine[0]["variation"]["alternateBases"] == "N"
+    finally:
+        server.stop()

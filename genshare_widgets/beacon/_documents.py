@@ -300,7 +300,9 @@ class BeaconDescription:
             "variation": {
                 "variantType": vtype,
                 "referenceBases": ref,
-                "alternateBases": alt,
+                # a symbolic ALT (<CN0>, <INS:ME:ALU>) is described by variantType; its
+                # bases are unknown: N (the specification's wildcard)
+                "alternateBases": "N" if alt.startswith("<") else alt,
                 "location": {
                     "type": "SequenceLocation",
                     "sequence_id": f"{self.genome_build or 'unknown'}:{contig}",
@@ -312,6 +314,8 @@ class BeaconDescription:
                 },
             },
         }
+        if alt.startswith("<"):
+            record["info"] = {"vcfAlt": alt}
         if r.variant_id[row].startswith("rs"):
             record["identifiers"] = {
                 "variantAlternativeIds": [{"id": f"dbSNP:{r.variant_id[row]}"}]

@@ -190,14 +190,28 @@ def _match_bases(pattern: str | None, values: np.ndarray) -> np.ndarray:
 
 def variant_types(ref: np.ndarray, alt: np.ndarray) -> np.ndarray:
     """``SNP`` (one base each), ``MNP`` (same length > 1), ``DEL``/``INS`` (shorter/longer
-    ALT), ``SV`` (symbolic ALT like ``<DEL>``)."""
+    ALT); a symbolic ALT is ``DEL`` (``<DEL>``, ``<CN0>``), ``DUP`` (``<DUP>``, ``<CN2>``...),
+    ``INS`` (``<INS...>``), ``INV`` or else ``SV``."""
     ref_len = np.char.str_len(ref.astype(str))
     alt_len = np.char.str_len(alt.astype(str))
     out = np.where(ref_len == alt_len, np.where(ref_len == 1, "SNP", "MNP"), "")
     out = np.where(alt_len < ref_len, "DEL", out)
     out = np.where(alt_len > ref_len, "INS", out)
     symbolic = np.char.startswith(alt.astype(str), "<")
-    return np.where(symbolic, "SV", out)
+    if symbolic.any():
+        out = out.astype("<U3")
+        for i in np.flatnonzero(symbolic):
+            out[i] = _symbolic_type(str(alt[i]))
+    return out
+
+
+def _symbolic_type(alt: str) -> str:
+    tag = alt.strip("<>").upper()
+    if tag.startswith("DEL") or tag == "CN0":
+        return "DEL"
+    if tag.startswith("DUP") or (tag.startswith("CN") and tag[2:].isdigit()):
+        return "DUP"
+    return next((t for t in ("INS", "INV") if tag.startswith(t)), "SV")
 
 
 _TYPE_ALIASES = {"SNV": "SNP", "INDEL": "INDEL", "EFO:0001059": "SNP"}
