@@ -613,3 +613,57 @@ def test_symbolic_alleles_are_found_by_variant_type(kg_subset, validators):
         assert mine[0]["variation"]["alternateBases"] == "N"
     finally:
         server.stop()
+
+
+def test_samples_list_splits_a_cohort_and_small_groups_stay_hidden(
+    sim_ooa, sim_counts, validators, tmp_path
+):
+    from genshare_widgets import GenShareWarning, open_cohort
+
+    table = sim_ooa.samples.reset_index()[["sample", "population"]]
+    site = table[table["population"] == "CEU"]
+    tsv = tmp_path / "site.tsv"
+    site.to_csv(tsv, sep="\t", index=False)
+    with pytest.warns(GenShareWarning, match="no row"):
+        cohort = open_cohort("sim-ooa", samples=tsv)  # the other samples leave every grouping
+    i = _pick(sim_counts, 60, 500)
+    query = _variant(sim_counts, i)
+    server, client = _serve(cohort, validators, granularity="record")
+    try:
+        answer = client.variants(**query, requestedGranularity="record")
+        rows = answer["response"]["resultSets"][0]["results"][0]["frequencyInPopulations"][0]
+        by_pop = {f["population"]: f for f in rows["frequencies"]}
+        ceu = [str(g) for g in sim_counts["groups"].values].index("CEU")
+        assert sorted(by_pop) == ["ALL", "CEU"]
+        assert by_pop["ALL"]["alleleNumber"] == 200
+        assert by_pop["ALL"]["alleleCount"] == int(sim_counts["allele_count"].values[i, ceu])
+    finally:
+        server.stop()
+    tiny = pd_concat_tiny(table, site, tmp_path)
+    with pytest.warns(GenShareWarning):
+        cohort = open_cohort("sim-ooa", samples=tiny)
+    server, client = _serve(cohort, validators, granularity="record")
+    try:
+        answer = client.variants(referenceName="1", start=0, end=300_000, limit=0,
+                                 requestedGranularity="record")  # fmt: skip
+        for record in answer["response"]["resultSets"][0]["results"]:
+            block = record["frequencyInPopulations"][0]
+            assert "YRI" not in {f["population"] for f in block["frequencies"]}  # 3 samples
+            shown = {f["population"]: f for f in block["frequencies"]}
+            if {"ALL", "CEU"} <= set(shown):  # ALL − CEU would be the 3 YRI samples' counts
+                assert shown["ALL"]["alleleCount"] == shown["CEU"]["alleleCount"]
+                assert shown["ALL"]["alleleNumber"] == shown["CEU"]["alleleNumber"]
+        info = client.get("/datasets").json()["response"]["collections"][0]["info"]
+        assert info["groupSizes"]["YRI"] == "<5"
+    finally:
+        server.stop()
+
+
+def pd_concat_tiny(table, site, tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "tiny.tsv"
+    pd.concat([site, table[table["population"] == "YRI"].head(3)]).to_csv(
+        path, sep="\t", index=False
+    )
+    return path

@@ -1,8 +1,11 @@
 """What the Beacon may say about each variant: counts computed once, released once.
 
-At start-up :func:`beacon_release` makes ONE genotype pass over the cohort with a grouping that
-covers every sample — each group of ``by`` (e.g. population), plus ``(no group)`` for samples
-without a value — so the cohort-wide total is the exact sum of its parts. When the entry's
+At start-up :func:`beacon_release` makes ONE genotype pass over the cohort grouped by ``by``
+(e.g. population); the cohort-wide total (``ALL``) is the exact sum of the groups. As in every
+GenShare grouping, samples without a value of ``by`` are left out (a ``--samples`` list that
+names some samples serves only those: one VCF can be split into several Beacons). Groups with
+fewer than :data:`MIN_GROUP_SIZE` samples (or k under a policy) are never shown on their own,
+even for open cohorts: a group of one person's AC is that person's genotype. When the entry's
 consent forbids ancestry comparisons (:func:`~genshare_widgets.disclosure.check_grouping`
 refuses the grouping, e.g. NPOA), the pass groups the whole cohort as one group instead and the
 Beacon answers with cohort-wide frequencies only; the refusal's reason is kept for the
@@ -38,11 +41,11 @@ from typing import Any
 
 import numpy as np
 
+from genshare_widgets._errors import GenShareError
 from genshare_widgets.disclosure._policy import DisclosurePolicy
 
 TOTAL = "ALL"
-NO_GROUP = "(no group)"
-_HIDDEN_NOTE = "not shown: {marker} (small count) or withheld (complementary suppression)"
+MIN_GROUP_SIZE = 5  # smallest group shown on its own, whatever the policy
 
 
 @dataclass
@@ -71,7 +74,7 @@ class BeaconRelease:
     withheld_groups
         Groups of ``by`` never shown (fewer than k samples), with the reason.
     group_sizes
-        Samples per shown group, and per withheld group as the marker ``<k``.
+        Samples per shown group; a withheld group gets the marker ``<floor``.
     policy
         The :class:`DisclosurePolicy` applied.
     """
@@ -155,7 +158,8 @@ def _lonely_parts(parts: np.ndarray, hidden: np.ndarray, total_hidden: np.ndarra
     with the hidden cells given rather than derived from the values)."""
     nonzero = parts > 0
     hidden = hidden | (total_hidden[:, None] & nonzero)
-    lonely = ~total_hidden & (hidden.sum(axis=1) == 1)
+    # a hidden zero part gives nothing away: count the hidden non-zero parts
+    lonely = ~total_hidden & ((hidden & nonzero).sum(axis=1) == 1)
     if lonely.any():
         rows = np.flatnonzero(lonely)
         big = np.iinfo(np.int64).max
@@ -207,16 +211,19 @@ def suppress_with_total(
     return ac_hidden, an_hidden
 
 
-def _partition(cohort, by: str):
-    """Each sample's group of ``by``, with ``(no group)`` for samples without a value."""
+def _partition(cohort, by: str, *, whole: bool = False):
+    """Each sample's group of ``by`` (None without a value); ``whole``: one group ``ALL``."""
     import pandas as pd
 
     from genshare_widgets.counts import resolve_groups
 
     resolve_groups(cohort.samples, by)  # a clear error for an unknown column
-    labels = cohort.samples[by].astype(object)
-    labels = labels.where(labels.notna(), NO_GROUP).astype(str)
-    return pd.Series(labels.to_numpy(), index=cohort.samples.index, name=by)
+    column = cohort.samples[by]
+    labels = [
+        (TOTAL if whole else str(v)) if ok else None
+        for v, ok in zip(column, column.notna(), strict=True)
+    ]
+    return pd.Series(labels, index=cohort.samples.index, name="cohort" if whole else by)
 
 
 def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, budget=None):
@@ -245,7 +252,6 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
     >>> release.groups  # doctest: +SKIP
     ['CEU', 'CHB', 'YRI']
     """
-    import pandas as pd
 
     from genshare_widgets.counts import allele_counts_by_group
     from genshare_widgets.disclosure._consent import AnalysisRefused
@@ -259,7 +265,7 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
         except AnalysisRefused as exc:
             refused = str(exc)
     if refused is not None:
-        grouping = pd.Series(TOTAL, index=cohort.samples.index, name="cohort")
+        grouping = _partition(cohort, by, whole=True)
         # a purpose the codes do not permit refuses the whole-cohort answer too: raise it here
         check_grouping(cohort, grouping, analysis="a Beacon")
     counts = allele_counts_by_group(cohort, by=grouping)
@@ -284,25 +290,24 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
         an = noisy["allele_number"].values.astype(np.int64)
         dp = dict(noisy.attrs["dp"])
     k = int(policy.min_count or 1) if policy.suppresses else 1
-    real = [j for j, g in enumerate(names) if g not in (NO_GROUP, TOTAL)]
-    withheld = {
-        names[j]: f"fewer than {k} samples" for j in real if policy.suppresses and sizes[j] < k
-    }
+    floor = max(k, MIN_GROUP_SIZE)
+    if int(sizes.sum()) < floor:
+        raise GenShareError(
+            f"cohort {cohort.id!r} has {int(sizes.sum())} samples with a {by!r} value; a Beacon "
+            f"needs at least {floor} (its answers would describe individuals)"
+        )
+    real = [j for j, g in enumerate(names) if g != TOTAL]
+    withheld = {names[j]: f"fewer than {floor} samples" for j in real if sizes[j] < floor}
     shown_cols = [j for j in real if names[j] not in withheld]
     total_ac, total_an = ac.sum(axis=1), an.sum(axis=1)
     rest = [j for j in range(len(names)) if j not in shown_cols]
     table_ac = np.column_stack([total_ac, *(ac[:, j] for j in shown_cols), ac[:, rest].sum(axis=1)])
     table_an = np.column_stack([total_an, *(an[:, j] for j in shown_cols), an[:, rest].sum(axis=1)])
-    if policy.suppresses:
-        never = np.zeros(table_ac.shape[1] - 1, dtype=bool)
-        never[-1] = True  # the remainder is never shown (but counts as a part of the total)
-        ac_hidden, an_hidden = suppress_with_total(
-            table_ac, table_an, k, always_hidden=np.broadcast_to(never, table_ac[:, 1:].shape)
-        )
-    else:
-        ac_hidden = np.zeros(table_ac.shape, dtype=bool)
-        an_hidden = np.zeros(table_ac.shape, dtype=bool)
-        ac_hidden[:, -1] = an_hidden[:, -1] = True
+    never = np.zeros(table_ac.shape[1] - 1, dtype=bool)
+    never[-1] = True  # the remainder (withheld groups) is never shown, but is a part
+    ac_hidden, an_hidden = suppress_with_total(
+        table_ac, table_an, k, always_hidden=np.broadcast_to(never, table_ac[:, 1:].shape)
+    )
     shown = ~(ac_hidden | an_hidden)[:, :-1]
     out_ac = np.where(shown, table_ac[:, :-1], 0)
     out_an = np.where(shown, table_an[:, :-1], 0)
@@ -318,7 +323,7 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
     except Exception:  # no ID column in this store: variants are found by position only
         ids = np.full(len(position), "", dtype=object).astype(str)
     group_sizes: dict[str, Any] = {names[j]: int(sizes[j]) for j in shown_cols}
-    group_sizes.update({g: policy.marker for g in withheld})
+    group_sizes.update({g: f"<{floor}" for g in withheld})
     return BeaconRelease(
         contigs=contigs,
         contig_code=code[order],
