@@ -523,6 +523,84 @@ def figure(
         click.echo(str(path))
 
 
+@main.group()
+def beacon() -> None:
+    """GA4GH Beacon v2 API for one cohort (see README "GA4GH Beacon v2")."""
+
+
+@beacon.command("serve")
+@_consent_options
+@click.argument("source", nargs=-1, required=True)
+@click.option(
+    "--samples",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Sample TSV with a header; first column is the sample id.",
+)
+@click.option(
+    "--by",
+    default="population",
+    show_default=True,
+    help="Sample column whose groups get frequencyInPopulations rows.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=5050, show_default=True)
+@click.option(
+    "--granularity",
+    type=click.Choice(["boolean", "count", "record", "aggregated"]),
+    help="Most detailed answer (default: record if open, else count).",
+)
+@click.option(
+    "--security",
+    type=click.Choice(["PUBLIC", "REGISTERED", "CONTROLLED"]),
+    help="Default: from the access tier; may be raised, never lowered.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Bearer tokens: one per line, or a YAML list (or $GENSHARE_BEACON_TOKENS).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(1),
+    metavar="N",
+    help="At most N requests per minute per client (token, else address).",
+)
+@MIN_COUNT_OPTION
+@EPSILON_OPTION
+@click.option(
+    "--ssl-certfile", type=click.Path(exists=True, dir_okay=False), help="TLS cert (PEM)."
+)
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS key (PEM).")
+def beacon_serve(source, samples, by, host, port, granularity, security, token_file,
+                 rate_limit, min_count, epsilon, ssl_certfile, ssl_keyfile):  # fmt: skip
+    """Serve SOURCE as a GA4GH Beacon v2 API (counts released once at start-up).
+
+    \b
+    Example:
+      genshare beacon serve sim-ooa --granularity record --port 5050
+      curl 'http://127.0.0.1:5050/g_variants?referenceName=1&start=17&alternateBases=T'
+    """
+    from genshare_widgets.beacon._client import serve_beacon_forever
+
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise click.UsageError("TLS needs both --ssl-certfile and --ssl-keyfile")
+    serve_beacon_forever(
+        source[0] if len(source) == 1 else list(source),
+        samples=samples,
+        host=host,
+        port=port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        by=by,
+        granularity=granularity,
+        security=security,
+        tokens=token_file,
+        min_count=min_count,
+        epsilon=epsilon,
+        rate_limit=rate_limit,
+    )
+
+
 def _notebooks_dir() -> Path:
     env = os.environ.get("GENSHARE_NOTEBOOKS")
     if env:

@@ -1,0 +1,164 @@
+"""Notebook helpers: start a Beacon in the background, and ask one a question."""
+
+from pathlib import Path
+from typing import Any
+
+from genshare_widgets._errors import GenShareError
+
+
+def serve_beacon(
+    cohort_or_source,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    samples: "str | Path | None" = None,
+    purpose: Any = None,
+    credential: Any = None,
+    ssl_certfile: "str | Path | None" = None,
+    ssl_keyfile: "str | Path | None" = None,
+    **app_options: Any,
+):
+    """Start a Beacon v2 server for a cohort in a background thread; returns it running.
+
+    Parameters
+    ----------
+    cohort_or_source
+        An opened :class:`~genshare_widgets.Cohort`, or anything
+        :func:`~genshare_widgets.open_cohort` takes (catalog id, VCF path(s), store, PLINK
+        prefix), opened with ``samples``, ``purpose`` and ``credential``.
+    host, port
+        Where to listen (default loopback; ``port=0`` picks a free port, see ``.url``).
+    ssl_certfile, ssl_keyfile
+        PEM files to serve HTTPS (uvicorn's TLS); or put a TLS-terminating proxy in front.
+    **app_options
+        Passed to :func:`~genshare_widgets.beacon.beacon_app` (``by``, ``granularity``,
+        ``security``, ``tokens``, ``min_count``, ``epsilon``, ``rate_limit``...).
+
+    Returns
+    -------
+    genshare_widgets._serve.RunningServer
+        ``.url`` is the Beacon's base URL; ``.stop()`` ends it.
+
+    Examples
+    --------
+    >>> server = serve_beacon("sim-ooa", granularity="record")  # doctest: +SKIP
+    >>> answer = beacon_query(
+    ...     server.url, reference_name="1", start=17, alternate_bases="T"
+    ... )  # doctest: +SKIP
+    >>> server.stop()  # doctest: +SKIP
+    """
+    from genshare_widgets._serve import RunningServer
+    from genshare_widgets.beacon._app import beacon_app
+
+    cohort = cohort_or_source
+    if not hasattr(cohort, "genotypes"):
+        from genshare_widgets.cohort import open_cohort
+
+        cohort = open_cohort(
+            cohort_or_source, samples=samples, purpose=purpose, credential=credential
+        )
+    elif samples is not None:
+        raise GenShareError("samples= applies to a source being opened, not to an opened cohort")
+    app = beacon_app(cohort, **app_options)
+    tls = {}
+    if ssl_certfile or ssl_keyfile:
+        if not (ssl_certfile and ssl_keyfile):
+            raise GenShareError("TLS needs both ssl_certfile and ssl_keyfile (PEM files)")
+        tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
+    return RunningServer(app, host=host, port=port, **tls).start()
+
+
+def serve_beacon_forever(
+    source,
+    *,
+    samples=None,
+    host: str,
+    port: int,
+    ssl_certfile=None,
+    ssl_keyfile=None,
+    epsilon: float | None = None,
+    **app_options: Any,
+) -> None:
+    """``genshare beacon serve``: open ``source``, release its counts, serve in the foreground.
+
+    Under ``epsilon`` the budget is the cohort's CLI ledger (``$GENSHARE_CACHE/privacy``), so
+    restarting the server charges it again (a new noisy release).
+    """
+    import click
+
+    from genshare_widgets._serve import serve_forever
+    from genshare_widgets._stats_run import _cohort_budget
+    from genshare_widgets.beacon._app import beacon_app
+    from genshare_widgets.cohort import open_cohort
+
+    cohort = open_cohort(source, samples=samples)
+    budget = _cohort_budget(cohort) if epsilon is not None else None
+    app = beacon_app(cohort, epsilon=epsilon, budget=budget, **app_options)
+    tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
+    scheme = "https" if ssl_certfile else "http"
+    click.echo(f"Beacon v2 for {cohort.id} on {scheme}://{host}:{port} (Ctrl-C stops)", err=True)
+    serve_forever(app, host=host, port=port, **(tls if ssl_certfile else {}))
+
+
+def beacon_query(
+    url: str,
+    *,
+    reference_name: str,
+    start: int,
+    end: int | None = None,
+    reference_bases: str | None = None,
+    alternate_bases: str | None = None,
+    variant_type: str | None = None,
+    assembly_id: str | None = None,
+    granularity: str = "boolean",
+    token: str | None = None,
+    limit: int | None = None,
+    timeout: float = 10.0,
+    verify: "bool | str" = True,
+) -> dict[str, Any]:
+    """Ask a Beacon v2 ``/g_variants`` one question (GET); returns the JSON response.
+
+    ``start`` is 0-based (Beacon v2): the VCF record at POS is ``start=POS - 1``. Raises
+    :class:`~genshare_widgets.GenShareError` with the Beacon's error message on 4xx/5xx.
+
+    Examples
+    --------
+    >>> answer = beacon_query(url, reference_name="1", start=985899, reference_bases="C",
+    ...                       alternate_bases="T", granularity="record")  # doctest: +SKIP
+    >>> answer["responseSummary"]["exists"]  # doctest: +SKIP
+    True
+    """
+    import httpx
+
+    params: dict[str, Any] = {
+        "referenceName": reference_name,
+        "start": int(start),
+        "requestedGranularity": granularity,
+    }
+    optional = {
+        "end": end,
+        "referenceBases": reference_bases,
+        "alternateBases": alternate_bases,
+        "variantType": variant_type,
+        "assemblyId": assembly_id,
+        "limit": limit,
+    }
+    params.update({k: v for k, v in optional.items() if v is not None})
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.get(
+            url.rstrip("/") + "/g_variants",
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            verify=verify,
+        )
+    except httpx.HTTPError as exc:
+        raise GenShareError(f"Beacon {url} did not answer: {exc}") from None
+    if response.status_code >= 400:
+        try:
+            message = response.json()["error"]["errorMessage"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:200]
+        raise GenShareError(f"Beacon {url} answered {response.status_code}: {message}")
+    return response.json()

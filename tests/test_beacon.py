@@ -1,0 +1,669 @@
+"""The GA4GH Beacon v2 service: real HTTP against servers on 127.0.0.1 (port 0).
+
+Every response is validated against the JSON Schemas in tests/schemas/beacon/, written from the
+Beacon v2 specification (each cites the file it follows).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+httpx = pytest.importorskip("httpx")
+jsonschema = pytest.importorskip("jsonschema")
+
+SCHEMAS = Path(__file__).parent / "schemas" / "beacon"
+REPO = Path(__file__).resolve().parents[1]
+CONTROLLED_TOKEN = "controlled-token-0123456789abcdef"
+REGISTERED_TOKEN = "registered-token-0123456789abcdef"
+TOKENS = [
+    {"name": "alice", "token": CONTROLLED_TOKEN, "level": "controlled"},
+    {"name": "bob", "token": REGISTERED_TOKEN, "level": "registered"},
+]
+PEOPLE_COUNT_KEYS = {"alleleCount", "alleleNumber"}
+INFORMATIONAL = {
+    "/": "info",
+    "/info": "info",
+    "/service-info": "service_info",
+    "/configuration": "configuration",
+    "/map": "map",
+    "/entry_types": "entry_types",
+    "/filtering_terms": "filtering_terms",
+    "/datasets": "collections",
+}
+
+
+@pytest.fixture(scope="session")
+def validators():
+    from referencing import Registry, Resource
+
+    docs = {p.stem: json.loads(p.read_text()) for p in SCHEMAS.glob("*.json")}
+    registry = Registry().with_resources(
+        (doc["$id"], Resource.from_contents(doc)) for doc in docs.values()
+    )
+    out = {}
+    for name, doc in docs.items():
+        jsonschema.Draft202012Validator.check_schema(doc)
+        assert "$comment" in doc, f"{name}.json must cite the specification it follows"
+        out[name] = jsonschema.Draft202012Validator(doc, registry=registry)
+    return out
+
+
+def _schema_for(path: str, response: httpx.Response) -> str:
+    if response.status_code >= 400:
+        return "error"
+    if path.split("?")[0].rstrip("/").startswith("/g_variants"):
+        return {"boolean": "boolean", "count": "count", "record": "resultsets"}[
+            response.json()["meta"]["returnedGranularity"]
+        ]
+    if path.startswith("/datasets"):
+        return "collections"
+    return INFORMATIONAL[path.split("?")[0]]
+
+
+class Client:
+    """GETs and POSTs that validate every response against its schema."""
+
+    def __init__(self, url: str, validators) -> None:
+        self.url = url
+        self.validators = validators
+        self.http = httpx.Client(base_url=url, timeout=10.0)
+
+    def _check(self, path: str, response: httpx.Response) -> httpx.Response:
+        name = _schema_for(path, response)
+        errors = sorted(self.validators[name].iter_errors(response.json()), key=str)
+        assert not errors, f"{path} does not follow {name}.json: {errors[0].message}"
+        return response
+
+    def get(self, path: str, *, token: str | None = None, **params) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self._check(path, self.http.get(path, params=params, headers=headers))
+
+    def post(self, path: str, body, *, token: str | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self._check(path, self.http.post(path, json=body, headers=headers))
+
+    def variants(self, *, token=None, expect=200, **params) -> dict:
+        response = self.get("/g_variants", token=token, **params)
+        assert response.status_code == expect, response.text
+        return response.json()
+
+
+def _serve(cohort, validators, **options):
+    from genshare_widgets._serve import RunningServer
+    from genshare_widgets.beacon import beacon_app
+
+    server = RunningServer(beacon_app(cohort, **options), host="127.0.0.1", port=0).start()
+    return server, Client(server.url, validators)
+
+
+@pytest.fixture(scope="session")
+def sim_counts(sim_ooa):
+    from genshare_widgets import allele_counts_by_group
+
+    return allele_counts_by_group(sim_ooa, by="population")
+
+
+@pytest.fixture(scope="session")
+def open_beacon(sim_ooa, validators):
+    server, client = _serve(sim_ooa, validators, granularity="record")
+    yield client
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def registered_beacon(sim_ooa, validators):
+    from genshare_widgets import open_cohort
+
+    cohort = open_cohort("sim-ooa-gru-registered", purpose="GRU")
+    server, client = _serve(cohort, validators, granularity="record", tokens=TOKENS)
+    yield client
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def controlled_beacon(sim_ooa, validators):
+    server, client = _serve(
+        sim_ooa, validators, granularity="count", security="CONTROLLED", tokens=TOKENS
+    )
+    yield client
+    server.stop()
+
+
+def _variant(counts, i: int) -> dict:
+    return {
+        "referenceName": str(counts["variant_contig"].values[i]),
+        "start": int(counts["variant_position"].values[i]) - 1,  # Beacon v2 start is 0-based
+        "referenceBases": str(counts["variant_ref"].values[i]),
+        "alternateBases": str(counts["variant_alt"].values[i]),
+    }
+
+
+def _pick(counts, low: int, high: int) -> int:
+    total = counts["allele_count"].values.sum(axis=1)
+    pos = counts["variant_position"].values
+    unique = np.r_[True, pos[1:] != pos[:-1]] & np.r_[pos[:-1] != pos[1:], True]
+    return int(np.flatnonzero((total >= low) & (total <= high) & unique)[0])
+
+
+def _absent_alt(ref: str, alt: str) -> str:
+    return next(b for b in "ACGT" if b not in (ref, alt))
+
+
+def _walk(doc, key=None):
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _walk(v, k)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from _walk(v, key)
+    else:
+        yield key, doc
+
+
+# -- informational endpoints ------------------------------------------------------------------
+@pytest.mark.parametrize("path", sorted(INFORMATIONAL))
+def test_informational_endpoints_follow_the_spec(open_beacon, path):
+    response = open_beacon.get(path)
+    assert response.status_code == 200
+
+
+def test_configuration_and_datasets_carry_security_granularity_and_duo(registered_beacon):
+    config = registered_beacon.get("/configuration").json()["response"]
+    assert config["securityAttributes"] == {
+        "defaultGranularity": "record",
+        "securityLevels": ["REGISTERED"],
+    }
+    collections = registered_beacon.get("/datasets", token=REGISTERED_TOKEN).json()
+    dataset = collections["response"]["collections"][0]
+    assert dataset["id"] == "sim-ooa-gru-registered"
+    assert [d["id"] for d in dataset["dataUseConditions"]["duoDataUse"]] == [
+        "DUO:0000042",
+        "DUO:0000019",
+    ]
+    assert dataset["info"]["genshare"]["disclosure"]["min_count"] == 20
+    one = registered_beacon.get("/datasets/sim-ooa-gru-registered", token=REGISTERED_TOKEN)
+    assert one.status_code == 200
+    assert registered_beacon.get("/datasets/other", token=REGISTERED_TOKEN).status_code == 404
+
+
+# -- queries on an open cohort: counts equal the cohort's --------------------------------------
+@pytest.mark.parametrize("granularity", ["boolean", "count", "record"])
+def test_present_and_absent_alleles_at_each_granularity(open_beacon, sim_counts, granularity):
+    i = _pick(sim_counts, 1, 5)  # a rare allele: present, there is no policy on sim-ooa
+    query = _variant(sim_counts, i)
+    hit = open_beacon.variants(**query, requestedGranularity=granularity)
+    absent = {
+        **query,
+        "alternateBases": _absent_alt(query["referenceBases"], query["alternateBases"]),
+    }
+    miss = open_beacon.variants(**absent, requestedGranularity=granularity)
+    assert hit["meta"]["returnedGranularity"] == granularity
+    assert hit["responseSummary"]["exists"] is True
+    assert miss["responseSummary"]["exists"] is False
+    if granularity != "boolean":
+        assert hit["responseSummary"]["numTotalResults"] == 1
+        assert miss["responseSummary"]["numTotalResults"] == 0
+    if granularity == "record":
+        (record,) = hit["response"]["resultSets"][0]["results"]
+        rows = {f["population"]: f for f in record["frequencyInPopulations"][0]["frequencies"]}
+        groups = [str(g) for g in sim_counts["groups"].values]
+        assert sorted(rows) == sorted(["ALL", *groups])
+        for j, group in enumerate(groups):
+            assert rows[group]["alleleCount"] == int(sim_counts["allele_count"].values[i, j])
+            assert rows[group]["alleleNumber"] == int(sim_counts["allele_number"].values[i, j])
+        assert rows["ALL"]["alleleCount"] == int(sim_counts["allele_count"].values[i].sum())
+        assert miss["response"]["resultSets"] == []  # includeResultsetResponses HIT
+
+
+def test_aggregated_means_record_level_aggregated_records(open_beacon, sim_counts):
+    query = _variant(sim_counts, _pick(sim_counts, 30, 600))
+    answer = open_beacon.variants(**query, requestedGranularity="aggregated")
+    assert answer["meta"]["returnedGranularity"] == "record"
+    assert answer["response"]["resultSets"][0]["results"][0]["frequencyInPopulations"]
+
+
+def test_start_is_zero_based(open_beacon, sim_counts):
+    i = _pick(sim_counts, 30, 600)
+    query = _variant(sim_counts, i)
+    pos = int(sim_counts["variant_position"].values[i])
+    assert query["start"] == pos - 1
+    answer = open_beacon.variants(**query, requestedGranularity="record")
+    record = answer["response"]["resultSets"][0]["results"][0]
+    assert record["variantInternalId"].split(":")[1] == str(pos)  # VCF POS, 1-based
+    assert record["variation"]["location"]["interval"]["start"]["value"] == pos - 1
+    shifted = open_beacon.variants(**{**query, "start": pos}, requestedGranularity="count")
+    assert shifted["responseSummary"]["numTotalResults"] == 0  # a 1-based start misses
+
+
+def test_range_query_counts_the_variants_present(open_beacon, sim_counts):
+    pos = sim_counts["variant_position"].values
+    present = sim_counts["allele_count"].values.sum(axis=1) > 0
+    start0, end0 = 100_000, 130_000  # 0-based half-open: POS in 100001..130000 (SNVs)
+    snv = np.char.str_len(sim_counts["variant_ref"].values.astype(str)) == 1
+    expected = int(((pos > start0) & (pos <= end0) & present & snv).sum())
+    answer = open_beacon.variants(
+        referenceName="1", start=start0, end=end0, requestedGranularity="record", limit=0
+    )
+    assert answer["responseSummary"]["numTotalResults"] == expected > 10
+    results = answer["response"]["resultSets"][0]["results"]
+    assert len(results) == min(expected, 100)
+    page2 = open_beacon.variants(
+        referenceName="1", start=start0, end=end0, requestedGranularity="record", limit=5, skip=1
+    )
+    assert [r["variantInternalId"] for r in page2["response"]["resultSets"][0]["results"]] == [
+        r["variantInternalId"] for r in results[5:10]
+    ]
+
+
+def test_post_body_answers_like_get(open_beacon, sim_counts):
+    query = _variant(sim_counts, _pick(sim_counts, 30, 600))
+    body = {
+        "meta": {"apiVersion": "v2.0.0"},
+        "query": {
+            "requestParameters": {**query, "start": [query["start"]]},
+            "requestedGranularity": "record",
+            "pagination": {"skip": 0, "limit": 10},
+        },
+    }
+    posted = open_beacon.post("/g_variants", body)
+    assert posted.status_code == 200
+    got = open_beacon.variants(**query, requestedGranularity="record")
+    assert posted.json()["response"] == got["response"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"referenceName": "1"},  # no start
+        {"referenceName": "1", "start": "x", "alternateBases": "T"},
+        {"referenceName": "1", "start": "17", "alternateBases": "Z"},
+        {"referenceName": "1", "start": "17"},  # neither alternateBases nor end
+        {"referenceName": "1", "start": "10,20", "end": "30,40"},  # bracket query
+        {"referenceName": "1", "start": "50", "end": "20"},
+        {"referenceName": "1", "start": "17", "alternateBases": "T", "requestedGranularity": "x"},
+        {"referenceName": "1", "start": "-1", "alternateBases": "T"},
+    ],
+)
+def test_malformed_requests_get_a_400_beacon_error(open_beacon, params):
+    answer = open_beacon.variants(expect=400, **params)
+    assert answer["error"]["errorCode"] == 400 and answer["error"]["errorMessage"]
+
+
+def test_malformed_post_body_gets_a_400(open_beacon):
+    response = open_beacon.http.post("/g_variants", content=b"{not json")
+    assert response.status_code == 400
+    assert not list(open_beacon.validators["error"].iter_errors(response.json()))
+    bad = open_beacon.post("/g_variants", {"query": {"requestParameters": {"nope": 1}}})
+    assert bad.status_code == 400
+
+
+def test_unknown_reference_name_or_assembly_is_an_empty_answer(open_beacon):
+    answer = open_beacon.variants(
+        referenceName="22", start=100, alternateBases="A", requestedGranularity="count"
+    )
+    assert answer["responseSummary"] == {"exists": False, "numTotalResults": 0}
+    other = open_beacon.variants(
+        referenceName="1", start=17, alternateBases="T", assemblyId="GRCh38"
+    )
+    assert other["responseSummary"]["exists"] is False
+
+
+def test_no_endpoint_returns_individual_level_data(open_beacon, sim_ooa):
+    texts = [open_beacon.get(path).text for path in INFORMATIONAL]
+    texts.append(
+        open_beacon.get(
+            "/g_variants",
+            referenceName="1",
+            start=0,
+            end=5_000_000,
+            requestedGranularity="record",
+            limit=0,
+        ).text
+    )
+    ids = [str(s) for s in sim_ooa.samples.index]
+    for text in texts:
+        assert not any(s in text for s in ids)
+        for word in ("caseLevelData", "biosampleId", "individualId", "genotype", "zygosity"):
+            assert word not in text
+
+
+# -- security levels --------------------------------------------------------------------------
+def test_registered_beacon_needs_a_token(registered_beacon, sim_counts):
+    query = _variant(sim_counts, _pick(sim_counts, 30, 600))
+    for path in ("/", "/info", "/service-info", "/configuration", "/map", "/entry_types"):
+        assert registered_beacon.get(path).status_code == 200  # public metadata
+    for token in (None, "wrong-token-0123456789abcdef"):
+        refused = registered_beacon.variants(token=token, expect=401, **query)
+        assert refused["error"]["errorCode"] == 401
+        assert registered_beacon.get("/datasets", token=token).status_code == 401
+        assert registered_beacon.get("/filtering_terms", token=token).status_code == 401
+    for token in (REGISTERED_TOKEN, CONTROLLED_TOKEN):
+        assert registered_beacon.variants(token=token, **query)["responseSummary"]["exists"]
+
+
+def test_controlled_beacon_needs_an_approved_token(controlled_beacon, sim_counts):
+    query = _variant(sim_counts, _pick(sim_counts, 30, 600))
+    controlled_beacon.variants(token=None, expect=401, **query)
+    controlled_beacon.variants(token=REGISTERED_TOKEN, expect=403, **query)
+    answer = controlled_beacon.variants(
+        token=CONTROLLED_TOKEN, requestedGranularity="record", **query
+    )
+    assert answer["meta"]["returnedGranularity"] == "count"  # capped at the configured level
+    assert answer["responseSummary"] == {"exists": True, "numTotalResults": 1}
+
+
+def test_security_may_not_be_lowered_and_needs_tokens(sim_ooa):
+    from genshare_widgets import GenShareError, open_cohort
+    from genshare_widgets.beacon import beacon_app
+
+    cohort = open_cohort("sim-ooa-gru-registered", purpose="GRU")
+    with pytest.raises(GenShareError, match="never lowered"):
+        beacon_app(cohort, security="PUBLIC")
+    with pytest.raises(GenShareError, match="GENSHARE_BEACON_TOKENS"):
+        beacon_app(cohort)
+
+
+# -- disclosure ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("granularity", ["boolean", "count", "record"])
+def test_rare_alleles_answer_false_under_the_minimum_count(
+    registered_beacon, sim_counts, granularity
+):
+    rare = _variant(sim_counts, _pick(sim_counts, 1, 19))
+    common = _variant(sim_counts, _pick(sim_counts, 60, 500))
+    kw = {"token": REGISTERED_TOKEN, "requestedGranularity": granularity}
+    assert registered_beacon.variants(**rare, **kw)["responseSummary"]["exists"] is False
+    assert registered_beacon.variants(**common, **kw)["responseSummary"]["exists"] is True
+
+
+def test_no_count_below_k_anywhere_and_no_lone_hidden_population(registered_beacon, sim_counts):
+    answer = registered_beacon.variants(
+        token=REGISTERED_TOKEN,
+        referenceName="1",
+        start=0,
+        end=600_000,
+        requestedGranularity="record",
+        limit=0,
+    )
+    results = answer["response"]["resultSets"][0]["results"]
+    assert len(results) == 100
+    for key, value in _walk(answer):
+        if key in PEOPLE_COUNT_KEYS:
+            assert value == 0 or value >= 20, (key, value)
+    index = {
+        (int(p), str(r), str(a)): i
+        for i, (p, r, a) in enumerate(
+            zip(
+                sim_counts["variant_position"].values,
+                sim_counts["variant_ref"].values,
+                sim_counts["variant_alt"].values,
+                strict=True,
+            )
+        )
+    }
+    groups = [str(g) for g in sim_counts["groups"].values]
+    n_hidden = 0
+    for record in results:
+        _c, pos, ref, alt = record["variantInternalId"].split(":")
+        i = index[(int(pos), ref, alt)]
+        block = record["frequencyInPopulations"][0]
+        hidden = set(block.get("notShown", {}))
+        n_hidden += len(hidden)
+        if "ALL" not in hidden:
+            assert len(hidden) != 1, record  # total − others would give it away
+        for row in block["frequencies"]:
+            j = None if row["population"] == "ALL" else groups.index(row["population"])
+            ac = sim_counts["allele_count"].values[i]
+            an = sim_counts["allele_number"].values[i]
+            assert row["alleleCount"] == int(ac.sum() if j is None else ac[j])  # exact
+            assert row["alleleNumber"] == int(an.sum() if j is None else an[j])
+    assert n_hidden > 0  # the test saw suppression at work
+
+
+def test_npoa_cohort_serves_no_per_population_frequencies(sim_ooa, validators, sim_counts):
+    from genshare_widgets import open_cohort
+
+    server, client = _serve(open_cohort("sim-ooa-npoa"), validators, granularity="record")
+    try:
+        query = _variant(sim_counts, _pick(sim_counts, 30, 600))
+        answer = client.variants(**query, requestedGranularity="record")
+        block = answer["response"]["resultSets"][0]["results"][0]["frequencyInPopulations"][0]
+        assert [f["population"] for f in block["frequencies"]] == ["ALL"]
+        info = client.get("/info").json()["response"]["info"]["genshare"]
+        assert "NPOA" in info["frequencyInPopulationsPerGroup"]
+    finally:
+        server.stop()
+
+
+def test_epsilon_release_is_charged_once_and_answers_are_stable(sim_ooa, validators, sim_counts):
+    from genshare_widgets.disclosure import PrivacyBudget
+
+    budget = PrivacyBudget(1e7)
+    server, client = _serve(
+        sim_ooa, validators, granularity="record", epsilon=1e6, budget=budget, min_count=20
+    )
+    try:
+        query = _variant(sim_counts, _pick(sim_counts, 100, 500))
+        first = [client.variants(**query, requestedGranularity="record") for _ in range(5)]
+        assert all(a["response"] == first[0]["response"] for a in first)
+        assert budget.spent == pytest.approx(1e6)
+        info = client.get("/info").json()["response"]["info"]["genshare"]
+        assert info["differentialPrivacy"]["epsilon"] == 1e6
+    finally:
+        server.stop()
+
+
+@pytest.mark.realdata
+def test_real_1000_genomes_variant_matches_the_freq_table(kg_subset, validators):
+    from genshare_widgets import allele_counts_by_group, stats
+
+    server, client = _serve(kg_subset, validators, granularity="record")
+    try:
+        answer = client.variants(
+            referenceName="1",
+            start=985_899,
+            referenceBases="C",
+            alternateBases="T",
+            requestedGranularity="record",
+            assemblyId="GRCh37",
+        )
+        (record,) = answer["response"]["resultSets"][0]["results"]
+        assert record["identifiers"]["variantAlternativeIds"] == [{"id": "dbSNP:rs17160776"}]
+        rows = {f["population"]: f for f in record["frequencyInPopulations"][0]["frequencies"]}
+        table = stats.frequency_table(allele_counts_by_group(kg_subset, by="population"))
+        freq = table[(table["contig"] == "1") & (table["position"] == 985_900)].iloc[0]
+        for group in ("CEU", "YRI", "LWK", "JPT"):
+            assert rows[group]["alleleCount"] == freq[f"{group}_ac"]
+            assert rows[group]["alleleNumber"] == freq[f"{group}_an"]
+            assert rows[group]["alleleFrequency"] == pytest.approx(freq[f"{group}_af"], abs=1e-6)
+        assert (rows["CEU"]["alleleCount"], rows["YRI"]["alleleCount"]) == (2, 32)
+        absent = client.variants(referenceName="chr1", start=985_899, alternateBases="G")
+        assert absent["responseSummary"]["exists"] is False
+    finally:
+        server.stop()
+
+
+# -- rate limiting, tokens, release rules -------------------------------------------------------
+def test_rate_limit_returns_429_with_retry_after(sim_ooa, validators):
+    server, client = _serve(sim_ooa, validators, granularity="boolean", rate_limit=3)
+    try:
+        codes = [client.get("/info").status_code for _ in range(3)]
+        limited = client.get("/info")
+        assert codes == [200, 200, 200] and limited.status_code == 429
+        assert int(limited.headers["Retry-After"]) >= 1
+    finally:
+        server.stop()
+
+
+def test_rate_limiter_window_slides():
+    from genshare_widgets.beacon import RateLimiter
+
+    limiter = RateLimiter(2)
+    assert [limiter.check("a", now=t) for t in (0.0, 1.0, 2.0)] == [0.0, 0.0, 58.0]
+    assert limiter.check("b", now=2.0) == 0.0  # per client
+    assert limiter.check("a", now=60.5) == 0.0  # the first hit left the window
+
+
+def test_token_files_lines_yaml_and_env(tmp_path, monkeypatch):
+    from genshare_widgets import GenShareError
+    from genshare_widgets.beacon import load_tokens
+
+    lines = tmp_path / "tokens.txt"
+    lines.write_text(f"# operators\n{CONTROLLED_TOKEN}\n\n{REGISTERED_TOKEN}\n")
+    assert len(load_tokens(lines)) == 2
+    yaml_file = tmp_path / "tokens.yaml"
+    yaml_file.write_text(f"- name: bob\n  token: {REGISTERED_TOKEN}\n  level: registered\n")
+    (holder,) = load_tokens(yaml_file).values()
+    assert (holder.name, holder.level) == ("bob", "registered")
+    monkeypatch.setenv("GENSHARE_BEACON_TOKENS", f"{CONTROLLED_TOKEN},{REGISTERED_TOKEN}")
+    assert len(load_tokens()) == 2
+    (tmp_path / "short.txt").write_text("abc\n")
+    with pytest.raises(GenShareError, match="shorter than 16"):
+        load_tokens(tmp_path / "short.txt")
+    with pytest.raises(GenShareError, match="does not exist"):
+        load_tokens(tmp_path / "missing.txt")
+
+
+def test_total_and_groups_complementary_suppression():
+    from genshare_widgets.beacon._release import suppress_with_total
+
+    # total 45 = 3 + 42: the 3 is hidden, and so must be the 42 (else 45 - 42 = 3)
+    ac_hidden, an_hidden = suppress_with_total(
+        np.array([[45, 3, 42, 0]]), np.array([[400, 200, 200, 0]]), 20
+    )
+    assert ac_hidden.tolist() == [[False, True, True, False]] and not an_hidden.any()
+    # REF count 195 - 190 = 5 < 20 in group 1: its AC is withheld, then a partner
+    ac_hidden, _ = suppress_with_total(
+        np.array([[250, 190, 60, 0]]), np.array([[400, 195, 205, 0]]), 20
+    )
+    assert ac_hidden[0, 1] and ac_hidden[0, 2]
+
+
+# -- CLI and load ----------------------------------------------------------------------------
+def test_cli_beacon_serve_answers_then_stops(sim_ooa, sim_counts, validators, tmp_path):
+    from genshare_widgets._serve import _free_port
+
+    port = _free_port("127.0.0.1")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genshare_widgets", "beacon", "serve", "sim-ooa",
+         "--host", "127.0.0.1", "--port", str(port), "--granularity", "count"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        client = Client(f"http://127.0.0.1:{port}", validators)
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if client.http.get("/info").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "genshare beacon serve did not start in 90 s"
+            time.sleep(0.2)
+        query = _variant(sim_counts, _pick(sim_counts, 30, 600))
+        answer = client.variants(**query, requestedGranularity="count")
+        assert answer["responseSummary"] == {"exists": True, "numTotalResults": 1}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def test_load_smoke(open_beacon, sim_counts):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from beacon_load import run_load
+    finally:
+        sys.path.pop(0)
+    report = run_load(open_beacon.url, sim_counts, clients=4, queries_per_client=50)
+    assert report["errors"] == 0 and report["queries"] == 200
+    assert report["throughput_qps"] > 0 and report["p99_ms"] >= report["p50_ms"]
+
+
+@pytest.mark.realdata
+def test_symbolic_alleles_are_found_by_variant_type(kg_subset, validators):
+    from genshare_widgets import allele_counts_by_group
+
+    counts = allele_counts_by_group(kg_subset, by="population")
+    alt = counts["variant_alt"].values.astype(str)
+    total = counts["allele_count"].values.sum(axis=1)
+    i = int(np.flatnonzero((alt == "<CN0>") & (total > 0))[0])
+    contig = str(counts["variant_contig"].values[i])
+    pos = int(counts["variant_position"].values[i])
+    server, client = _serve(kg_subset, validators, granularity="record")
+    try:
+        answer = client.variants(
+            referenceName=contig, start=pos - 1, end=pos, variantType="DEL",
+            requestedGranularity="record",
+        )  # fmt: skip
+        records = answer["response"]["resultSets"][0]["results"]
+        mine = [r for r in records if r.get("info", {}).get("vcfAlt") == "<CN0>"]
+        assert mine and mine[0]["variation"]["variantType"] == "DEL"
+        assert mine[0]["variation"]["alternateBases"] == "N"
+    finally:
+        server.stop()
+
+
+def test_samples_list_splits_a_cohort_and_small_groups_stay_hidden(
+    sim_ooa, sim_counts, validators, tmp_path
+):
+    from genshare_widgets import GenShareWarning, open_cohort
+
+    table = sim_ooa.samples.reset_index()[["sample", "population"]]
+    site = table[table["population"] == "CEU"]
+    tsv = tmp_path / "site.tsv"
+    site.to_csv(tsv, sep="\t", index=False)
+    with pytest.warns(GenShareWarning, match="no row"):
+        cohort = open_cohort("sim-ooa", samples=tsv)  # the other samples leave every grouping
+    i = _pick(sim_counts, 60, 500)
+    query = _variant(sim_counts, i)
+    server, client = _serve(cohort, validators, granularity="record")
+    try:
+        answer = client.variants(**query, requestedGranularity="record")
+        rows = answer["response"]["resultSets"][0]["results"][0]["frequencyInPopulations"][0]
+        by_pop = {f["population"]: f for f in rows["frequencies"]}
+        ceu = [str(g) for g in sim_counts["groups"].values].index("CEU")
+        assert sorted(by_pop) == ["ALL", "CEU"]
+        assert by_pop["ALL"]["alleleNumber"] == 200
+        assert by_pop["ALL"]["alleleCount"] == int(sim_counts["allele_count"].values[i, ceu])
+    finally:
+        server.stop()
+    tiny = pd_concat_tiny(table, site, tmp_path)
+    with pytest.warns(GenShareWarning):
+        cohort = open_cohort("sim-ooa", samples=tiny)
+    server, client = _serve(cohort, validators, granularity="record")
+    try:
+        answer = client.variants(referenceName="1", start=0, end=300_000, limit=0,
+                                 requestedGranularity="record")  # fmt: skip
+        for record in answer["response"]["resultSets"][0]["results"]:
+            block = record["frequencyInPopulations"][0]
+            assert "YRI" not in {f["population"] for f in block["frequencies"]}  # 3 samples
+            shown = {f["population"]: f for f in block["frequencies"]}
+            if {"ALL", "CEU"} <= set(shown):  # ALL − CEU would be the 3 YRI samples' counts
+                assert shown["ALL"]["alleleCount"] == shown["CEU"]["alleleCount"]
+                assert shown["ALL"]["alleleNumber"] == shown["CEU"]["alleleNumber"]
+        info = client.get("/datasets").json()["response"]["collections"][0]["info"]
+        assert info["groupSizes"]["YRI"] == "<5"
+    finally:
+        server.stop()
+
+
+def pd_concat_tiny(table, site, tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "tiny.tsv"
+    pd.concat([site, table[table["population"] == "YRI"].head(3)]).to_csv(
+        path, sep="\t", index=False
+    )
+    return path
