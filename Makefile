@@ -9,13 +9,14 @@ PYTEST_ARGS ?=
 LAB_ARGS ?=
 APP_ARGS ?=
 
-.PHONY: env cohorts lab app test test-fast bench lint lock clean-cache help
+.PHONY: env cohorts lab app test test-fast bench docs lint lock clean-cache help
 
 help:
 	@echo "make lab    set up, build the embedded cohorts, start JupyterLab on notebooks/"
 	@echo "make app    set up, build the embedded cohorts, serve the explorer web page (Voila)"
 	@echo "make test   set up and run the whole test suite (real data from $(MIRROR))"
 	@echo "make bench  side-by-side timings vs PLINK 2, vcf2zarr, scikit-allel (minutes)"
+	@echo "make docs   run the curated notebooks (quick) and render them to docs/notebooks/*.html"
 	@echo "make lint   ruff check, format check, mypy"
 	@echo "make lock   re-pin environments/requirements.lock from pyproject.toml"
 
@@ -47,6 +48,18 @@ test-fast: env
 
 bench: env
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# The curated notebooks, executed (papermill, quick=True, on the embedded and mirrored data)
+# and rendered to HTML in docs/notebooks/ (not committed; outputs stay out of git).
+DOCS_OUT ?= docs/notebooks
+docs: cohorts
+	mkdir -p $(DOCS_OUT)/executed
+	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
+	  GENSHARE_MIRROR="$${GENSHARE_MIRROR:-$(MIRROR)}" $(BIN)/papermill --cwd $(DOCS_OUT)/executed \
+	    -p quick True "$$nb" "$(DOCS_OUT)/executed/$$(basename $$nb)" || exit 1; \
+	  $(BIN)/jupyter nbconvert --to html --output-dir $(DOCS_OUT) \
+	    "$(DOCS_OUT)/executed/$$(basename $$nb)" || exit 1; \
+	done
 
 lint: env
 	$(BIN)/ruff check genshare_widgets tests

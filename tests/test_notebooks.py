@@ -106,3 +106,61 @@ def test_app_notebook_takes_the_cohort_from_the_environment(tmp_path, sim_admix,
     ]["state"]
     values = [str(m["state"].get("value", "")) for m in state.values()]
     assert any("<code>sim-admix</code>: 240 samples" in v for v in values)
+
+
+CURATED = [p for p in NOTEBOOKS if p.stem[:2].isdigit()]
+EXPECTED_SET = {
+    "00_quickstart",
+    "01_catalog_tour",
+    "02_population_structure",
+    "03_allele_frequencies",
+    "04_differentiation",
+    "05_diversity_and_sfs",
+    "06_privacy_and_reidentification",
+    "07_beacon_and_federation",
+    "08_scaling_out",
+}
+
+
+def test_the_curated_set_is_complete():
+    assert {p.stem for p in CURATED} == EXPECTED_SET
+
+
+@pytest.mark.parametrize("path", CURATED, ids=lambda p: p.stem)
+def test_curated_notebook_structure(path):
+    """Objectives first, at least one exercise with a collapsed solution, and a last cell
+    giving the `genshare figure` command."""
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and (
+        "Learning objectives" in first.source or "You will learn" in first.source
+    ), path.name
+    solutions = [c for c in nb.cells if c.metadata.get("jupyter", {}).get("source_hidden")]
+    assert solutions and all("solution" in c.metadata.get("tags", []) for c in solutions)
+    assert any("### Exercise" in c.source for c in nb.cells if c.cell_type == "markdown")
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    assert "figure_command(" in last.source, path.name
+
+
+@pytest.mark.parametrize("path", CURATED, ids=lambda p: p.stem)
+def test_reproduce_cell_prints_a_working_command(path, executed, tmp_path):
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    nb = nbformat.read(executed(path.stem), as_version=4)
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    text = "".join(o.get("text", "") for o in last.outputs).strip()
+    words = shlex.split(text)
+    assert words[:2] == ["genshare", "figure"] and "--kind" in words and "--out" in words
+    words[words.index("--out") + 1] = str(tmp_path / "figure.json")  # JSON: no image export
+    run = subprocess.run(
+        [sys.executable, "-m", "genshare_widgets", *words[1:]],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "figure.json").stat().st_size > 1000
