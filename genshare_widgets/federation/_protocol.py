@@ -65,7 +65,7 @@ def encode_counts(released, *, site: str, by: str, policy) -> dict[str, Any]:
             {name: per_group(f"{name}_status") for name in COUNT_FIELDS} if has_status else None
         ),
         "observed_het": (
-            [float(x) for x in released["observed_het"].values]
+            [float(x) if np.isfinite(x) else None for x in released["observed_het"].values]
             if has_status and "observed_het" in released
             else None
         ),
@@ -174,7 +174,7 @@ def decode_counts(payload: Any, *, by: str):
     if observed is not None and (
         not isinstance(observed, list)
         or len(observed) != len(groups)
-        or not all(isinstance(x, (int, float)) for x in observed)
+        or not all(x is None or isinstance(x, (int, float)) for x in observed)
     ):
         raise MalformedPayload("observed_het must hold one number per group")
     variables = {
@@ -204,5 +204,6 @@ def decode_counts(payload: Any, *, by: str):
         },
     )
     if observed is not None:
-        ds["observed_het"] = (("groups",), np.asarray(observed, dtype=np.float64))
+        values = [np.nan if x is None else float(x) for x in observed]
+        ds["observed_het"] = (("groups",), np.asarray(values, dtype=np.float64))
     return ds
