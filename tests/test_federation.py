@@ -22,7 +22,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from genshare_widgets._serve import RunningServer  # noqa: E402
+from genshare_widgets._serve import RunningServer
 
 FILES = ("freq.tsv", "fst.tsv", "het.tsv", "sfs.tsv", "shared.tsv")
 REPO = Path(__file__).resolve().parents[1]
@@ -154,7 +154,11 @@ def test_slow_site_times_out(sites, real_answer):
 
 def _mutations(payload):
     n = len(payload["variants"]["position"])
-    yield "missing field", {k: v for k, v in payload.items() if k != "counts"}, "'counts' is missing"
+    yield (
+        "missing field",
+        {k: v for k, v in payload.items() if k != "counts"},
+        "'counts' is missing",
+    )
     short = json.loads(json.dumps(payload))
     short["counts"]["allele_count"][0] = short["counts"]["allele_count"][0][: n - 1]
     yield "wrong length", short, f"expected {n} values per group"
@@ -172,6 +176,7 @@ def test_malformed_site_is_excluded_with_reason(sites, real_answer, case):
 
     info, payload = real_answer
     bad, reason = next((p, r) for name, p, r in _mutations(payload) if name == case)
+
     def answer(body: dict):
         return bad
 
@@ -237,9 +242,7 @@ def test_min_count_20_at_each_site(site_cohorts, pooled, tmp_path):
     try:
         for i, cohort in enumerate(site_cohorts):
             servers.append(start_site(cohort, name=f"k20-{i}", min_count=20))
-        result = federate(
-            [s.url for s in servers], by="superpopulation", out=tmp_path, timeout=60
-        )
+        result = federate([s.url for s in servers], by="superpopulation", out=tmp_path, timeout=60)
     finally:
         for server in servers:
             server.stop()
@@ -324,7 +327,10 @@ def test_federated_pca_group_centroids_equal_pooled_projection(sites, kg_subset)
     means = frame.groupby("group")[["PC1", "PC2", "PC3"]].mean()
     table = result.table.set_index("group")
     np.testing.assert_allclose(table[["PC1", "PC2", "PC3"]], means.loc[table.index], atol=1e-8)
-    assert table["n_samples"].to_dict() == kg_subset.samples["superpopulation"].value_counts().to_dict()
+    assert (
+        table["n_samples"].to_dict()
+        == kg_subset.samples["superpopulation"].value_counts().to_dict()
+    )
     for group, cov in result.covariance.items():
         expected = np.cov(frame.loc[frame["group"] == group, ["PC1", "PC2", "PC3"]].T, ddof=0)
         np.testing.assert_allclose(cov, expected, atol=1e-8)
@@ -348,7 +354,7 @@ def test_no_endpoint_returns_individual_level_data(sites, kg_subset):
     texts = [r.text for r in (info, counts, reference, project)]
     assert all(r.status_code == 200 for r in (info, counts, reference, project))
     for text in texts:
-        assert not any(sample_id in text for sample_id in ids[:: 7])
+        assert not any(sample_id in text for sample_id in ids[::7])
         assert "call_genotype" not in text and '"samples"' not in text
     body = counts.json()
     n_groups = len(body["groups"])

@@ -112,7 +112,7 @@ def start_site(
 
     Examples
     --------
-    >>> site = start_site("1kg-phase3-subset", samples="site_a.tsv", name="site-a")  # doctest: +SKIP
+    >>> site = start_site("1kg-phase3-subset", samples="a.tsv", name="site-a")  # doctest: +SKIP
     >>> site.url  # doctest: +SKIP
     'http://127.0.0.1:54321'
     >>> site.stop()  # doctest: +SKIP
@@ -127,7 +127,5 @@ def start_site(
         else open_site_cohort(source, samples=samples, **open_options)
     )
     policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon, seed=seed)
-    app = site_app(
-        cohort, name=name or cohort.id, groupings=groupings, policy=policy, token=token
-    )
+    app = site_app(cohort, name=name or cohort.id, groupings=groupings, policy=policy, token=token)
     return RunningServer(app, host=host, port=port, timeout_graceful_shutdown=1).start()

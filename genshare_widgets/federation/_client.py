@@ -14,7 +14,7 @@ from genshare_widgets._errors import GenShareError
 MAX_RETRIES = 2
 
 
-class SiteFailure(GenShareError):
+class SiteFailure(GenShareError):  # noqa: N818 -- reads as the event it reports
     """A site could not be used: down, timed out, refused, or answered malformed data."""
 
 

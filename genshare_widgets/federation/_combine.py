@@ -59,7 +59,9 @@ def aligned_variants(site_counts: list) -> tuple[list[tuple[str, int, str, str]]
         from genshare_widgets.federation._protocol import MalformedPayload
 
         raise MalformedPayload("a site sent the same variant twice")
-    rows = [np.fromiter((where[k] for k in keys), dtype=np.int64, count=len(keys)) for keys in per_site]
+    rows = [
+        np.fromiter((where[k] for k in keys), dtype=np.int64, count=len(keys)) for keys in per_site
+    ]
     return union, rows
 
 
@@ -72,7 +74,7 @@ def combine_counts(site_counts: list, *, names: list[str], by: str):
 
     Examples
     --------
-    >>> combined = combine_counts([counts_a, counts_b], names=["a", "b"], by="population")  # doctest: +SKIP
+    >>> combined = combine_counts([a, b], names=["a", "b"], by="population")  # doctest: +SKIP
     """
     import xarray as xr
 

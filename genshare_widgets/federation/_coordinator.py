@@ -58,9 +58,7 @@ class FederatedResult:
     def __repr__(self) -> str:
         names = ", ".join(s["site"] for s in self.included) or "none"
         gone = "; ".join(f"{s['site']}: {s['reason']}" for s in self.excluded) or "none"
-        return (
-            f"<FederatedResult {len(self.tables)} tables from sites [{names}]; excluded: {gone}>"
-        )
+        return f"<FederatedResult {len(self.tables)} tables from sites [{names}]; excluded: {gone}>"
 
 
 def _query_site(url: str, body: dict[str, Any], *, by: str, timeout: float, token, verify):
@@ -235,7 +233,13 @@ def federate(
             "entry_version": info.get("entry_version"),
             "genome_build": info.get("genome_build"),
             "policy": counts.attrs.get("policy"),
-            "groups": dict(zip(counts["groups"].values.tolist(), counts["group_n_samples"].values.tolist(), strict=True)),
+            "groups": dict(
+                zip(
+                    counts["groups"].values.tolist(),
+                    counts["group_n_samples"].values.tolist(),
+                    strict=True,
+                )
+            ),
             "withheld_groups": counts.attrs.get("withheld_groups", {}),
             "n_variants": int(counts.sizes["variants"]),
         }
@@ -280,7 +284,13 @@ def federate(
             "folded_sfs": folded,
             **combined.attrs.get("filters", {}),
         },
-        "groups": dict(zip(combined["groups"].values.tolist(), combined["group_n_samples"].values.tolist(), strict=True)),
+        "groups": dict(
+            zip(
+                combined["groups"].values.tolist(),
+                combined["group_n_samples"].values.tolist(),
+                strict=True,
+            )
+        ),
         "withheld_groups": combined.attrs.get("withheld_groups", {}),
         "pca": pca_info,
         "package_versions": package_versions(),

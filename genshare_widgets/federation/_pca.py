@@ -45,7 +45,9 @@ class PCAReference:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "variants": {c: self.variants[c].tolist() for c in ("contig", "position", "ref", "alt")},
+            "variants": {
+                c: self.variants[c].tolist() for c in ("contig", "position", "ref", "alt")
+            },
             "p": self.p.tolist(),
             "weights": self.weights.T.tolist(),
             "eigenvalues": self.eigenvalues.tolist(),
@@ -87,7 +89,9 @@ def _store_rows(cohort, variants: pd.DataFrame) -> np.ndarray:
         (str(c), int(p), str(a[0]), str(a[1])): int(i)
         for c, p, a, i in zip(contigs, positions, alleles[index], index, strict=True)
     }
-    keys = zip(variants["contig"], variants["position"], variants["ref"], variants["alt"], strict=True)
+    keys = zip(
+        variants["contig"], variants["position"], variants["ref"], variants["alt"], strict=True
+    )
     return np.array([lookup.get((str(c), int(p), r, a), -1) for c, p, r, a in keys], dtype=np.int64)
 
 
@@ -154,7 +158,8 @@ def pca_reference(
     n = int(members.sum())
     if not 1 <= k < n:
         raise GenShareError(f"PCA needs 1 <= k < number of samples ({n}); got k={k}")
-    everyone = pd.Series(np.where(members, "all", None), index=cohort.samples.index, dtype=object)
+    labels = np.array(["all" if m else None for m in members], dtype=object)
+    everyone = pd.Series(labels, index=cohort.samples.index, dtype=object)
     counts = allele_counts_by_group(
         cohort, by=everyone, region=region, min_maf=min_maf, snps_only=snps_only
     )
@@ -165,7 +170,9 @@ def pca_reference(
     usable = (called > 0) & (p > 0) & (p < 1)
     m = int(usable.sum())
     if m < 2:
-        raise GenShareError(f"only {m} variants pass the PCA filters (min_maf={min_maf}); relax them")
+        raise GenShareError(
+            f"only {m} variants pass the PCA filters (min_maf={min_maf}); relax them"
+        )
     variants = pd.DataFrame(
         {
             "contig": counts["variant_contig"].values[usable].astype(str),
@@ -202,7 +209,9 @@ def group_projection_summaries(cohort, reference: PCAReference, *, by: str, min_
             continue
         sub = proj[mask]
         cov = np.cov(sub, rowvar=False, ddof=0).reshape(reference.k, reference.k)
-        groups.append({"group": group, "n": n, "mean": sub.mean(axis=0).tolist(), "cov": cov.tolist()})
+        groups.append(
+            {"group": group, "n": n, "mean": sub.mean(axis=0).tolist(), "cov": cov.tolist()}
+        )
     return {
         "groups": groups,
         "withheld_groups": {g: f"fewer than {min_group} samples" for g in withheld},
@@ -240,6 +249,8 @@ def combine_projection_summaries(summaries: list[dict[str, Any]], *, k: int) -> 
                 **{f"PC{i + 1}": centroid[i] for i in range(k)},
             }
         )
-    table = pd.DataFrame(rows, columns=["group", "n_samples", "n_sites", *[f"PC{i + 1}" for i in range(k)]])
+    table = pd.DataFrame(
+        rows, columns=["group", "n_samples", "n_sites", *[f"PC{i + 1}" for i in range(k)]]
+    )
     table.attrs["covariance"] = covariance
     return table

@@ -29,7 +29,7 @@ PROTOCOL = 1
 COUNT_FIELDS = ("allele_count", "allele_number", "het_count", "hom_alt_count", "called_count")
 
 
-class MalformedPayload(GenShareError):
+class MalformedPayload(GenShareError):  # noqa: N818 -- reads as the fault it reports
     """A site's answer does not follow the federation protocol."""
 
 
@@ -38,7 +38,7 @@ def encode_counts(released, *, site: str, by: str, policy) -> dict[str, Any]:
 
     Examples
     --------
-    >>> payload = encode_counts(released, site="site-a", by="population", policy=policy)  # doctest: +SKIP
+    >>> payload = encode_counts(released, site="a", by="population", policy=p)  # doctest: +SKIP
     """
     has_status = "allele_usable" in released
     groups = [str(g) for g in released["groups"].values]
@@ -177,7 +177,7 @@ def decode_counts(payload: Any, *, by: str):
         or not all(x is None or isinstance(x, (int, float)) for x in observed)
     ):
         raise MalformedPayload("observed_het must hold one number per group")
-    variables = {
+    variables: dict[str, Any] = {
         name: (("variants", "groups"), values.astype(np.int32)) for name, values in data.items()
     }
     variables.update(
