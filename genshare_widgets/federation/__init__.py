@@ -1,0 +1,131 @@
+"""Federated analysis: sites share released counts only; a coordinator combines them.
+
+Protocol (version 1, JSON over HTTP; every endpoint may require ``Authorization: Bearer
+<token>``; serve TLS with ``--ssl-certfile/--ssl-keyfile`` or behind a TLS-terminating proxy)
+
+``GET /``
+    Site info: ``protocol``, ``site`` (name), ``cohort``, ``entry_version``, ``genome_build``,
+    ``groupings`` ({column: {group: released size or "<k"}}), ``policy`` (the disclosure
+    record), ``pca_min_group``, ``endpoints``.
+``POST /counts`` ``{"by", "region", "snps_only", "variants": "all" | [[contig, pos, ref, alt]]}``
+    Per-group released counts on the variant set as compact per-group arrays: ``allele_count,
+    allele_number, het_count, hom_alt_count, called_count`` plus, under a policy, ``status``
+    arrays (0 released, 1 ``<k``, 2 withheld; non-released cells are sent as 0) and group-level
+    ``observed_het`` (:mod:`~genshare_widgets.federation._protocol`). Biallelic variants only;
+    no MAF filter at the site (the coordinator filters on the combined counts).
+``POST /pca/reference`` ``{"k", "min_maf", "region", "snps_only"}``
+    This site's PCA as SNP weights + ALT frequencies (aggregates; refused under DP).
+``POST /pca/project`` ``{"by", "reference": {...}}``
+    n, mean and covariance of the projections per group with at least max(k, 10) samples.
+
+No endpoint returns sample ids, genotypes or per-sample values. Under differential privacy
+each site charges its own budget once per distinct request.
+
+Coordinator: :func:`federate` (the ``genshare federate`` files, byte-identical to ``genshare
+stats`` on the pooled cohort when no site applies a policy), :func:`federated_pca`. A site
+that is down, times out, refuses or answers malformed data is excluded by name with the
+reason (``result.excluded`` and ``provenance.json``); requests are bounded (timeout, at most
+two retries on connection failures). Sites: :func:`site_app` (FastAPI),
+:func:`start_site` (a running site for notebooks and tests).
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from genshare_widgets._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from genshare_widgets.federation._client import SiteFailure
+    from genshare_widgets.federation._combine import combine_counts
+    from genshare_widgets.federation._coordinator import FederatedResult, federate
+    from genshare_widgets.federation._pca import (
+        PCAReference,
+        pca_reference,
+        project_samples,
+    )
+    from genshare_widgets.federation._pca_client import FederatedPCA, federated_pca
+    from genshare_widgets.federation._protocol import (
+        PROTOCOL,
+        MalformedPayload,
+        decode_counts,
+        encode_counts,
+    )
+    from genshare_widgets.federation._site import open_site_cohort, site_app
+
+_LAZY = {
+    "SiteFailure": "_client",
+    "combine_counts": "_combine",
+    "FederatedResult": "_coordinator",
+    "federate": "_coordinator",
+    "PCAReference": "_pca",
+    "pca_reference": "_pca",
+    "project_samples": "_pca",
+    "FederatedPCA": "_pca_client",
+    "federated_pca": "_pca_client",
+    "PROTOCOL": "_protocol",
+    "MalformedPayload": "_protocol",
+    "decode_counts": "_protocol",
+    "encode_counts": "_protocol",
+    "open_site_cohort": "_site",
+    "site_app": "_site",
+}
+
+__all__ = [
+    "PROTOCOL",
+    "FederatedPCA",
+    "FederatedResult",
+    "MalformedPayload",
+    "PCAReference",
+    "SiteFailure",
+    "combine_counts",
+    "decode_counts",
+    "encode_counts",
+    "federate",
+    "federated_pca",
+    "open_site_cohort",
+    "pca_reference",
+    "project_samples",
+    "site_app",
+    "start_site",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
+
+
+def start_site(
+    source,
+    *,
+    samples=None,
+    name: str | None = None,
+    groupings: list[str] | None = None,
+    min_count: int | None = None,
+    epsilon: float | None = None,
+    seed: int | None = None,
+    token: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    **open_options: Any,
+):
+    """Open ``source`` as a site and serve it in a background thread (notebooks, tests).
+
+    Returns the started :class:`~genshare_widgets._serve.RunningServer` (``.url``,
+    ``.stop()``). ``source`` may be an opened cohort or anything ``open_cohort`` takes.
+
+    Examples
+    --------
+    >>> site = start_site("1kg-phase3-subset", samples="a.tsv", name="site-a")  # doctest: +SKIP
+    >>> site.url  # doctest: +SKIP
+    'http://127.0.0.1:54321'
+    >>> site.stop()  # doctest: +SKIP
+    """
+    from genshare_widgets._serve import RunningServer
+    from genshare_widgets.disclosure import policy_for
+    from genshare_widgets.federation._site import open_site_cohort, site_app
+
+    cohort = (
+        source
+        if hasattr(source, "genotypes")
+        else open_site_cohort(source, samples=samples, **open_options)
+    )
+    policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon, seed=seed)
+    app = site_app(cohort, name=name or cohort.id, groupings=groupings, policy=policy, token=token)
+    return RunningServer(app, host=host, port=port, timeout_graceful_shutdown=1).start()

@@ -1,0 +1,319 @@
+"""The coordinator: query sites, combine their released counts, compute, write the files.
+
+:func:`federate` asks every site in parallel (``GET /`` then ``POST /counts``), validates each
+answer, excludes a site that is down, slow, refuses or sends malformed data (by name, with the
+reason), combines the rest (:mod:`genshare_widgets.federation._combine`), applies the MAF
+filter to the COMBINED counts, and computes the ``genshare stats`` tables with the same
+functions — so with no disclosure policy at any site the files are byte-identical to
+``genshare stats --out`` on the pooled cohort.
+"""
+
+import json
+import shutil
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from genshare_widgets._errors import GenShareError
+from genshare_widgets.federation._client import SiteFailure, make_client, request_json, site_label
+from genshare_widgets.federation._protocol import PROTOCOL, MalformedPayload, decode_counts
+
+COMBINATION_RULE = (
+    "counts add over sites per group name (group sizes too); variants aligned on (contig, "
+    "position, ref, alt), union over sites, a variant absent at a site contributes nothing "
+    "there; a combined cell is released only when every contributing site released it, '<k' "
+    "when exactly one site suppressed it and the others released 0, else withheld (NA)"
+)
+
+
+@dataclass
+class FederatedResult:
+    """What :func:`federate` returns.
+
+    Attributes
+    ----------
+    tables
+        {file name: DataFrame}, the ``genshare stats`` tables (``freq.tsv``, ``fst.tsv``...).
+    counts
+        The combined counts Dataset (released form when any site applied a policy).
+    included, excluded
+        Per site: ``{"site", "url", ...}``; excluded ones carry ``"reason"``.
+    provenance
+        The ``provenance.json`` record (sites, their policies, what was excluded).
+    files
+        {file name: path} when ``out`` was given.
+    """
+
+    tables: dict[str, Any]
+    counts: Any
+    included: list[dict[str, Any]]
+    excluded: list[dict[str, Any]]
+    provenance: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        names = ", ".join(s["site"] for s in self.included) or "none"
+        gone = "; ".join(f"{s['site']}: {s['reason']}" for s in self.excluded) or "none"
+        return f"<FederatedResult {len(self.tables)} tables from sites [{names}]; excluded: {gone}>"
+
+
+def _query_site(url: str, body: dict[str, Any], *, by: str, timeout: float, token, verify):
+    base = url.rstrip("/")
+    with make_client(timeout=timeout, token=token, verify=verify) as client:
+        info = request_json(client, "GET", base + "/")
+        if not isinstance(info, dict) or info.get("protocol") != PROTOCOL:
+            raise SiteFailure(
+                f"not a protocol-{PROTOCOL} federation site (GET / said "
+                f"protocol={info.get('protocol') if isinstance(info, dict) else info!r})"
+            )
+        offered = info.get("groupings")
+        if isinstance(offered, dict) and by not in offered:
+            raise SiteFailure(f"does not offer grouping {by!r} (it offers {sorted(offered)})")
+        payload = request_json(client, "POST", base + "/counts", json=body)
+    try:
+        counts = decode_counts(payload, by=by)
+    except MalformedPayload as exc:
+        raise SiteFailure(f"malformed counts: {exc}") from None
+    return info, counts
+
+
+def query_sites(sites: list[str], body: dict[str, Any], *, by: str, timeout, token, verify):
+    """Ask every site at once → (answers [(url, info, counts)], excluded [{site, url, reason}])."""
+    answers, excluded = [], []
+    with ThreadPoolExecutor(max_workers=min(8, len(sites))) as pool:
+        futures = {
+            url: pool.submit(
+                _query_site, url, body, by=by, timeout=timeout, token=token, verify=verify
+            )
+            for url in sites
+        }
+        for url, future in futures.items():
+            try:
+                info, counts = future.result()
+            except SiteFailure as exc:
+                excluded.append({"site": site_label(url), "url": url, "reason": str(exc)})
+                continue
+            answers.append((url, info, counts))
+    return answers, excluded
+
+
+def _site_names(answers) -> list[str]:
+    names: list[str] = []
+    for url, info, _ in answers:
+        name = str(info.get("site") or site_label(url))
+        names.append(name if name not in names else f"{name} ({site_label(url)})")
+    return names
+
+
+def disclosure_note(site_counts: list, combined) -> dict[str, Any]:
+    """How far the federated numbers can be from a pooled analysis, in words and numbers."""
+    import numpy as np
+
+    policies = [ds.attrs.get("policy") or {} for ds in site_counts]
+    if not any(p.get("min_count") or p.get("epsilon") for p in policies):
+        return {"exact": True, "text": "no site applied suppression or noise: equal to pooled"}
+    note: dict[str, Any] = {"exact": False}
+    if "allele_usable" in combined:
+        usable = combined["allele_usable"].values
+        note["allele_cells_not_usable"] = int((~usable).sum())
+        note["allele_cells_total"] = int(usable.size)
+    noise = {
+        ds.attrs.get("site", ""): (ds.attrs.get("dp") or {}).get("noise_sd")
+        for ds in site_counts
+        if ds.attrs.get("dp")
+    }
+    if noise:
+        note["dp_noise_sd_per_count"] = noise
+        sd = float(np.sqrt(sum(v**2 for v in noise.values() if v is not None)))
+        note["dp_noise_sd_per_combined_count_at_most"] = sd
+    note["text"] = (
+        "federated values differ from a pooled analysis: cells a site suppressed are left out "
+        "of combined frequencies, Fst and heterozygosity"
+        + (", and every count carries each site's DP noise" if noise else "")
+        + "; see README 'Federated analysis' for measured errors"
+    )
+    return note
+
+
+def federate(
+    sites: list[str],
+    *,
+    stats: list[str] | tuple[str, ...] = ("freq", "fst", "het", "sfs", "shared"),
+    by: str,
+    out: str | Path | None = None,
+    region: str | None = None,
+    min_maf: float | None = None,
+    snps_only: bool = False,
+    folded: bool = False,
+    timeout: float = 30.0,
+    token: str | None = None,
+    verify: Any = True,
+    pca_k: int | None = None,
+    pca_reference: Any = None,
+    command: list[str] | None = None,
+) -> FederatedResult:
+    """Federated statistics over several sites (see :mod:`genshare_widgets.federation`).
+
+    Parameters
+    ----------
+    sites
+        Site base URLs (``http://host:5060``).
+    stats
+        Any of ``freq, fst, het, sfs, shared``.
+    by
+        The grouping column every site offers.
+    out
+        When given, write the ``genshare stats`` files and ``provenance.json`` there.
+    region, min_maf, snps_only, folded
+        As in ``genshare stats``; the MAF filter runs on the combined counts.
+    timeout
+        Seconds per HTTP request (connect, read); at most two retries on connection failures.
+    token
+        Bearer token sent to every site.
+    verify
+        TLS verification for ``https://`` sites: True (system CAs), a CA bundle path, or False.
+    pca_k, pca_reference
+        Also run :func:`federated_pca` with this many components (writes
+        ``pca_groups.tsv``); ``pca_reference`` is a site URL or a :class:`PCAReference`
+        (default: the first site).
+
+    Examples
+    --------
+    >>> result = federate(["http://127.0.0.1:5061", "http://127.0.0.1:5062"],
+    ...                   stats=["fst", "freq"], by="superpopulation")  # doctest: +SKIP
+    >>> result.tables["fst.tsv"]  # doctest: +SKIP
+    """
+    from genshare_widgets._stats_run import (
+        STATISTICS,
+        _count_tables,
+        _released_tables,
+        _write_tsv,
+        package_versions,
+        publish,
+    )
+    from genshare_widgets.counts import check_min_maf, select_groups
+    from genshare_widgets.federation._combine import combine_counts
+
+    wanted = [s.strip() for s in stats if s.strip()]
+    unknown = [s for s in wanted if s not in STATISTICS]
+    if unknown or not (wanted or pca_k):
+        raise GenShareError(
+            f"--stats {','.join(unknown) or '(none)'}: choose from {','.join(STATISTICS)}"
+        )
+    if not sites:
+        raise GenShareError("give at least one site: --site URL")
+    check_min_maf(min_maf)
+    body = {"by": by, "region": region, "snps_only": bool(snps_only), "variants": "all"}
+    answers, excluded = query_sites(
+        list(sites), body, by=by, timeout=timeout, token=token, verify=verify
+    )
+    if not answers:
+        reasons = "; ".join(f"{e['site']}: {e['reason']}" for e in excluded)
+        raise GenShareError(f"no site could be used ({reasons})")
+    names = _site_names(answers)
+    site_counts = [counts for _, _, counts in answers]
+    combined = combine_counts(site_counts, names=names, by=by)
+    if min_maf is not None:
+        combined = select_groups(combined, min_maf=min_maf)
+    released = "allele_usable" in combined
+    tables = (
+        _released_tables(combined, wanted, folded, None)
+        if released
+        else _count_tables(combined, wanted, folded, None)
+    )
+    included = [
+        {
+            "site": name,
+            "url": url,
+            "cohort": info.get("cohort"),
+            "entry_version": info.get("entry_version"),
+            "genome_build": info.get("genome_build"),
+            "policy": counts.attrs.get("policy"),
+            "groups": dict(
+                zip(
+                    counts["groups"].values.tolist(),
+                    counts["group_n_samples"].values.tolist(),
+                    strict=True,
+                )
+            ),
+            "withheld_groups": counts.attrs.get("withheld_groups", {}),
+            "n_variants": int(counts.sizes["variants"]),
+        }
+        for name, (url, info, counts) in zip(names, answers, strict=True)
+    ]
+    pca_info = None
+    if pca_k:
+        from genshare_widgets.federation._pca_client import federated_pca
+
+        ref = pca_reference if pca_reference is not None else answers[0][0]
+        pca_result = federated_pca(
+            [url for url, _, _ in answers],
+            reference=ref,
+            by=by,
+            k=pca_k,
+            region=region,
+            snps_only=snps_only,
+            timeout=timeout,
+            token=token,
+            verify=verify,
+        )
+        tables["pca_groups.tsv"] = pca_result.table
+        excluded += [e for e in pca_result.excluded if e not in excluded]
+        pca_info = pca_result.describe()
+    provenance = {
+        "federation": {
+            "protocol": PROTOCOL,
+            "sites": included,
+            "excluded": excluded,
+            "combination": COMBINATION_RULE,
+            "disclosure_note": disclosure_note(site_counts, combined),
+            "partial_groups": combined.attrs.get("partial_groups", {}),
+        },
+        "by": by,
+        "statistics": sorted(tables),
+        "filters": {
+            "biallelic_only": True,
+            "region": region,
+            "min_maf": min_maf,
+            "min_maf_on": "combined counts",
+            "snps_only": snps_only,
+            "folded_sfs": folded,
+            **combined.attrs.get("filters", {}),
+        },
+        "groups": dict(
+            zip(
+                combined["groups"].values.tolist(),
+                combined["group_n_samples"].values.tolist(),
+                strict=True,
+            )
+        ),
+        "withheld_groups": combined.attrs.get("withheld_groups", {}),
+        "pca": pca_info,
+        "package_versions": package_versions(),
+        "command": command or sys.argv,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    files: dict[str, Path] = {}
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".genshare-federate-", dir=out))
+        try:
+            for name, table in tables.items():
+                _write_tsv(table, tmp / name)
+            (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
+            files = publish(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return FederatedResult(
+        tables=tables,
+        counts=combined,
+        included=included,
+        excluded=excluded,
+        provenance=provenance,
+        files=files,
+    )
