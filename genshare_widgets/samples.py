@@ -245,7 +245,7 @@ def pca(
         if subset:  # each sample's standardised row depends only on p: restrict to the kept
             full_reduce = reduce
 
-            def reduce(block_fn, shape):  # type: ignore[no-redef]
+            def reduce(block_fn, shape):
                 return full_reduce(lambda x: block_fn(x[:, keep]), shape)
 
     if method == "exact":

@@ -1,0 +1,178 @@
+"""The network-service commands of ``genshare``: ``beacon serve``, ``site serve`` and
+``federate`` (registered on the main group by :mod:`genshare_widgets.cli`)."""
+
+import sys
+from pathlib import Path
+
+import click
+
+from genshare_widgets._cli_options import EPSILON_OPTION, MIN_COUNT_OPTION, _consent_options
+from genshare_widgets._errors import GenShareError
+
+
+@click.group()
+def beacon() -> None:
+    """GA4GH Beacon v2 API for one cohort (see README "GA4GH Beacon v2")."""
+
+
+@beacon.command("serve")
+@_consent_options
+@click.argument("source", nargs=-1, required=True)
+@click.option(
+    "--samples",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Sample TSV with a header; first column is the sample id.",
+)
+@click.option(
+    "--by",
+    default="population",
+    show_default=True,
+    help="Sample column whose groups get frequencyInPopulations rows.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=5050, show_default=True)
+@click.option(
+    "--granularity",
+    type=click.Choice(["boolean", "count", "record", "aggregated"]),
+    help="Most detailed answer (default: record if open, else count).",
+)
+@click.option(
+    "--security",
+    type=click.Choice(["PUBLIC", "REGISTERED", "CONTROLLED"]),
+    help="Default: from the access tier; may be raised, never lowered.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Bearer tokens: one per line, or a YAML list (or $GENSHARE_BEACON_TOKENS).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(1),
+    metavar="N",
+    help="At most N requests per minute per client (token, else address).",
+)
+@MIN_COUNT_OPTION
+@EPSILON_OPTION
+@click.option(
+    "--ssl-certfile", type=click.Path(exists=True, dir_okay=False), help="TLS cert (PEM)."
+)
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS key (PEM).")
+def beacon_serve(source, samples, by, host, port, granularity, security, token_file,
+                 rate_limit, min_count, epsilon, ssl_certfile, ssl_keyfile):  # fmt: skip
+    """Serve SOURCE as a GA4GH Beacon v2 API (counts released once at start-up).
+
+    \b
+    Example:
+      genshare beacon serve sim-ooa --granularity record --port 5050
+      curl 'http://127.0.0.1:5050/g_variants?referenceName=1&start=17&alternateBases=T'
+    """
+    from genshare_widgets.beacon._client import serve_beacon_forever
+
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise click.UsageError("TLS needs both --ssl-certfile and --ssl-keyfile")
+    serve_beacon_forever(
+        source[0] if len(source) == 1 else list(source),
+        samples=samples,
+        host=host,
+        port=port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        by=by,
+        granularity=granularity,
+        security=security,
+        tokens=token_file,
+        min_count=min_count,
+        epsilon=epsilon,
+        rate_limit=rate_limit,
+    )
+
+
+@click.group()
+def site() -> None:
+    """Federation site: serve released counts of a cohort (README "Federated analysis")."""
+
+
+@site.command("serve")
+@_consent_options
+@click.argument("source", nargs=-1, required=True)
+@click.option(
+    "--samples",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="This site's samples: TSV with a header, first column the sample id.",
+)
+@click.option("--by", "groupings", multiple=True, help="Grouping column offered (repeatable).")
+@click.option("--name", help="Site name in answers and reports (default: the cohort id).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5060, show_default=True, type=int)
+@MIN_COUNT_OPTION
+@EPSILON_OPTION
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding the bearer token every request must carry.",
+)
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), help="TLS cert.")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS key.")
+def site_serve(source, samples, groupings, name, host, port, min_count, epsilon, token_file,
+               ssl_certfile, ssl_keyfile):  # fmt: skip
+    """Serve SOURCE as a counts-only federation site (released per-group counts, no samples).
+
+    \b
+    Example:
+      genshare site serve 1kg-phase3-subset --samples site_a.tsv --name site-a --port 5061
+    """
+    from genshare_widgets._serve import serve_forever
+    from genshare_widgets.disclosure import policy_for
+    from genshare_widgets.federation import open_site_cohort, site_app
+
+    src = source[0] if len(source) == 1 else list(source)
+    cohort = open_site_cohort(src, samples=samples)
+    token = token_file.read_text().strip() if token_file else None
+    if token_file and not token:
+        raise GenShareError(f"--token-file {token_file} is empty; put the token in it")
+    policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon)
+    app = site_app(
+        cohort, name=name or cohort.id, groupings=list(groupings) or None, policy=policy,
+        token=token,
+    )  # fmt: skip
+    click.echo(f"site {name or cohort.id}: {policy.describe()}", err=True)
+    tls = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile} if ssl_certfile else {}
+    serve_forever(app, host=host, port=port, **tls)
+
+
+@click.command()
+@click.option("--site", "sites", multiple=True, required=True, help="Site URL (repeatable).")
+@click.option("--stats", "wanted", default="freq,fst,het,sfs,shared", show_default=True)
+@click.option("--by", required=True, help="Grouping column every site offers.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--region", help="CHR or CHR:START-END (1-based, inclusive).")
+@click.option("--min-maf", type=float, help="MAF filter on the combined counts.")
+@click.option("--snps-only", is_flag=True, help="Keep only single-base REF/ALT.")
+@click.option("--folded", is_flag=True, help="Fold the SFS.")
+@click.option("--pca", "pca_k", type=int, metavar="K", help="pca_groups.tsv: group centroids.")
+@click.option("--pca-reference", help="Site URL computing the reference PCA (default: first).")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
+@click.option("--token", envvar="GENSHARE_FEDERATION_TOKEN", help="Bearer token for the sites.")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="TLS CA file.")
+def federate(sites, wanted, by, out_dir, region, min_maf, snps_only, folded, pca_k,
+             pca_reference, timeout, token, ca_bundle):  # fmt: skip
+    """Query federation sites, combine their counts, write the `genshare stats` files.
+
+    \b
+    Example:
+      genshare federate --site http://a:5061 --site http://b:5062 --stats fst,freq \\
+          --by superpopulation --out results/
+    """
+    from genshare_widgets.federation import federate as run_federation
+
+    result = run_federation(
+        list(sites), stats=wanted.split(","), by=by, out=out_dir, region=region,
+        min_maf=min_maf, snps_only=snps_only, folded=folded, timeout=timeout, token=token,
+        verify=ca_bundle or True, pca_k=pca_k, pca_reference=pca_reference,
+        command=["genshare", *sys.argv[1:]],
+    )  # fmt: skip
+    for item in result.excluded:
+        click.secho(f"excluded {item['site']}: {item['reason']}", fg="yellow", err=True)
+    for path in result.files.values():
+        click.echo(str(path))
