@@ -284,7 +284,7 @@ def run_stats_direct(
             tables["fst.tsv"] = _fst_table(raw, names)
         rest = [w for w in wanted if w not in ("freq", "fst")]
         if rest or fst_window:
-            from genshare_widgets._stats_run import _count_tables, _write_tsv
+            from genshare_widgets._stats_run import _write_tsv, count_tables
             from genshare_widgets.counts import counts_dataset
 
             counts = counts_dataset(
@@ -300,7 +300,7 @@ def run_stats_direct(
                 alleles=alleles[index].astype(str),
                 cohort_id=path.name,
             )
-            for name, frame in _count_tables(counts, rest, folded, fst_window).items():
+            for name, frame in count_tables(counts, rest, folded, fst_window).items():
                 _write_tsv(frame, tmp / name)
         for name, table in tables.items():
             write_arrow_tsv(table, tmp / name)

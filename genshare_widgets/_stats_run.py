@@ -118,37 +118,6 @@ def _write_tsv(table: "pd.DataFrame", path: Path) -> None:
     write_arrow_tsv(pa.Table.from_pandas(table, preserve_index=False), path)
 
 
-def _count_tables(
-    counts, wanted: list[str], folded: bool, fst_window: int | None
-) -> "dict[str, pd.DataFrame]":
-    import pandas as pd
-
-    from genshare_widgets import stats
-
-    tables: dict[str, Any] = {}
-    if "freq" in wanted:
-        tables["freq.tsv"] = stats.frequency_table(counts)
-    if "fst" in wanted:
-        tables["fst.tsv"] = stats.hudson_fst(counts)
-    if fst_window:
-        groups = sorted(str(g) for g in counts["groups"].values)
-        frames = []
-        for i, a in enumerate(groups):
-            for b in groups[i + 1 :]:
-                window = stats.hudson_fst_windows(counts, a, b, size=fst_window)
-                window.insert(0, "pop2", b)
-                window.insert(0, "pop1", a)
-                frames.append(window)
-        tables["fst_windows.tsv"] = pd.concat(frames, ignore_index=True)
-    if "het" in wanted:
-        tables["het.tsv"] = stats.heterozygosity(counts)
-    if "sfs" in wanted:
-        tables["sfs.tsv"] = stats.sfs(counts, folded=folded)
-    if "shared" in wanted:
-        tables["shared.tsv"] = stats.shared_private(counts)
-    return tables
-
-
 def run_stats(
     cohort,
     out: Path,
@@ -225,11 +194,7 @@ def run_stats(
                 min_maf=min_maf if policy.epsilon is not None else None,
                 what=f"genshare stats {cohort.id} --by {by} ({', '.join(wanted)})",
             )
-            tables = _released_tables(counts, wanted, folded, fst_window)
-        elif counts is not None:
-            tables = _count_tables(counts, wanted, folded, fst_window)
-        else:
-            tables = {}
+        tables = count_tables(counts, wanted, folded, fst_window) if counts is not None else {}
         if sample_table:
             per = sample_stats(cohort, region=region, snps_only=snps_only)
             if withheld:
@@ -312,25 +277,26 @@ def _cohort_budget(cohort):
     return PrivacyBudget(ledger=ledger_for(cohort.provenance.get("store_key") or cohort.id))
 
 
-def _released_tables(
-    released, wanted: list[str], folded: bool, fst_window: int | None
+def count_tables(
+    counts, wanted: list[str], folded: bool, fst_window: int | None
 ) -> "dict[str, pd.DataFrame]":
-    """The count tables of a release (disclosure room), same files as :func:`_count_tables`."""
+    """The ``genshare stats`` count tables of ``counts``: exact counts, or a release of the
+    disclosure room (whose functions give the plain statistics for exact counts)."""
     from genshare_widgets import disclosure
 
     tables: dict[str, Any] = {}
     if "freq" in wanted:
-        tables["freq.tsv"] = disclosure.frequency_table(released)
+        tables["freq.tsv"] = disclosure.frequency_table(counts)
     if "fst" in wanted:
-        tables["fst.tsv"] = disclosure.hudson_fst(released)
+        tables["fst.tsv"] = disclosure.hudson_fst(counts)
     if fst_window:
-        tables["fst_windows.tsv"] = disclosure.fst_windows(released, size=fst_window)
+        tables["fst_windows.tsv"] = disclosure.fst_windows(counts, size=fst_window)
     if "het" in wanted:
-        tables["het.tsv"] = disclosure.heterozygosity(released)
+        tables["het.tsv"] = disclosure.heterozygosity(counts)
     if "sfs" in wanted:
-        tables["sfs.tsv"] = disclosure.sfs(released, folded=folded)
+        tables["sfs.tsv"] = disclosure.sfs(counts, folded=folded)
     if "shared" in wanted:
-        tables["shared.tsv"] = disclosure.shared_private(released)
+        tables["shared.tsv"] = disclosure.shared_private(counts)
     return tables
 
 

@@ -189,9 +189,8 @@ def federate(
     """
     from genshare_widgets._stats_run import (
         STATISTICS,
-        _count_tables,
-        _released_tables,
         _write_tsv,
+        count_tables,
         package_versions,
         publish,
     )
@@ -219,12 +218,7 @@ def federate(
     combined = combine_counts(site_counts, names=names, by=by)
     if min_maf is not None:
         combined = select_groups(combined, min_maf=min_maf)
-    released = "allele_usable" in combined
-    tables = (
-        _released_tables(combined, wanted, folded, None)
-        if released
-        else _count_tables(combined, wanted, folded, None)
-    )
+    tables = count_tables(combined, wanted, folded, None)
     included = [
         {
             "site": name,
