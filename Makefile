@@ -50,16 +50,10 @@ bench: env
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 # The curated notebooks, executed (papermill, quick=True, on the embedded and mirrored data)
-# and rendered to HTML in docs/notebooks/ (not committed; outputs stay out of git).
+# and rendered to self-contained HTML in docs/notebooks/ (git-ignored; outputs stay out of git).
 DOCS_OUT ?= docs/notebooks
 docs: cohorts
-	mkdir -p $(DOCS_OUT)/executed
-	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
-	  GENSHARE_MIRROR="$${GENSHARE_MIRROR:-$(MIRROR)}" $(BIN)/papermill --cwd $(DOCS_OUT)/executed \
-	    -p quick True "$$nb" "$(DOCS_OUT)/executed/$$(basename $$nb)" || exit 1; \
-	  $(BIN)/jupyter nbconvert --to html --output-dir $(DOCS_OUT) \
-	    "$(DOCS_OUT)/executed/$$(basename $$nb)" || exit 1; \
-	done
+	GENSHARE_MIRROR="$${GENSHARE_MIRROR:-$(MIRROR)}" $(BIN)/python docs/render_notebooks.py $(DOCS_OUT)
 
 lint: env
 	$(BIN)/ruff check genshare_widgets tests

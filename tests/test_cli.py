@@ -1,47 +1,38 @@
 """The genshare command as a user runs it (a real subprocess)."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from cli_runner import run_genshare
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _genshare(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "genshare_widgets", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
-
-
 def test_help_is_for_newcomers():
-    out = _genshare("--help")
+    out = run_genshare("--help")
     assert out.returncode == 0
     for word in ("catalog", "prepare", "lab", "GENSHARE_CACHE", "GENSHARE_MIRROR"):
         assert word in out.stdout
-    assert "catalog id, VCF/BCF" in _genshare("prepare", "--help").stdout
+    assert "catalog id, VCF/BCF" in run_genshare("prepare", "--help").stdout
 
 
 def test_prepare_prints_the_store_path(sim_ooa):
-    out = _genshare("prepare", "sim-ooa")
+    out = run_genshare("prepare", "sim-ooa")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(sim_ooa.store_path)
     assert "300 samples × 47,521 variants" in out.stderr
 
 
 def test_prepare_unknown_id_is_one_clear_line():
-    out = _genshare("prepare", "1kg-phase3-subst")
+    out = run_genshare("prepare", "1kg-phase3-subst")
     assert out.returncode == 2
     assert "Did you mean '1kg-phase3-subset'" in out.stderr
     assert "Traceback" not in out.stderr
 
 
 def test_prepare_offline_without_mirror(tmp_path):
-    out = _genshare(
+    out = run_genshare(
         "prepare",
         "hapmap3",
         env={"GENSHARE_MIRROR": "", "GENSHARE_CACHE": str(tmp_path / "empty-cache")},
@@ -54,20 +45,20 @@ def test_prepare_offline_without_mirror(tmp_path):
 
 
 def test_prepare_real_cohort_from_mirror(kg_subset):
-    out = _genshare("prepare", "1kg-phase3-subset")
+    out = run_genshare("prepare", "1kg-phase3-subset")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(kg_subset.store_path)
 
 
 def test_lab_refuses_missing_folder(tmp_path):
-    out = _genshare("lab", "--notebooks", str(tmp_path / "nope"))
+    out = run_genshare("lab", "--notebooks", str(tmp_path / "nope"))
     assert out.returncode == 2 and "does not exist" in out.stderr
 
 
 def test_app_refuses_missing_notebook_and_unknown_cohort(tmp_path):
-    out = _genshare("app", "--notebook", str(tmp_path / "nope.ipynb"), "--no-browser")
+    out = run_genshare("app", "--notebook", str(tmp_path / "nope.ipynb"), "--no-browser")
     assert out.returncode == 2 and "does not exist" in out.stderr
-    out = _genshare("app", "--cohort", "no-such-cohort", "--no-browser")
+    out = run_genshare("app", "--cohort", "no-such-cohort", "--no-browser")
     assert out.returncode == 2 and "unknown cohort id 'no-such-cohort'" in out.stderr
     assert "Traceback" not in out.stderr
 

@@ -1,32 +1,20 @@
 """`genshare stats`: the contract's files, equal to the Python API, nothing half-written."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import run_genshare
 
 from genshare_widgets import stats
 from genshare_widgets.counts import allele_counts_by_group
 
 
-def _genshare(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "genshare_widgets", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=900,
-    )
-
-
 @pytest.fixture(scope="module")
 def subset_stats(kg_subset, tmp_path_factory):
     out = tmp_path_factory.mktemp("stats")
-    run = _genshare(
+    run = run_genshare(
         "stats",
         "1kg-phase3-subset",
         "--by",
@@ -113,7 +101,7 @@ def test_provenance(subset_stats, kg_subset):
 
 
 def test_default_statistics(sim_ooa, tmp_path):
-    run = _genshare("stats", "sim-ooa", "--out", str(tmp_path))
+    run = run_genshare("stats", "sim-ooa", "--out", str(tmp_path))
     assert run.returncode == 0, run.stderr
     assert {p.name for p in tmp_path.iterdir()} == {
         "freq.tsv",
@@ -127,7 +115,7 @@ def test_default_statistics(sim_ooa, tmp_path):
 
 def test_selected_statistics_and_filters(sim_ooa, tmp_path):
     out = tmp_path / "r"
-    run = _genshare(
+    run = run_genshare(
         "stats",
         "sim-ooa",
         "--fst",
@@ -153,11 +141,11 @@ def test_selected_statistics_and_filters(sim_ooa, tmp_path):
 def test_bad_grouping_writes_nothing(tmp_path, mirror):
     out = tmp_path / "none"
     vcf = mirror / "1kg_phase3_subset" / "1KG_phase3_subset_chr22.vcf.gz"
-    run = _genshare("stats", str(vcf), "--out", str(out))
+    run = run_genshare("stats", str(vcf), "--out", str(out))
     assert run.returncode == 2
     assert "cannot group by 'population'" in run.stderr and "--samples" in run.stderr
     assert not out.exists() or list(out.iterdir()) == []
-    run = _genshare("stats", "sim-ooa", "--by", "population", "--region", "9", "--out", str(out))
+    run = run_genshare("stats", "sim-ooa", "--by", "population", "--region", "9", "--out", str(out))
     assert run.returncode == 2 and "contig '9' is not in this cohort" in run.stderr
     assert list(out.iterdir()) == []
 
@@ -165,7 +153,7 @@ def test_bad_grouping_writes_nothing(tmp_path, mirror):
 def test_samples_tsv_defines_groups(tmp_path, mirror):
     vcf = mirror / "1kg_phase3_subset" / "1KG_phase3_subset_chr22.vcf.gz"
     out = tmp_path / "s"
-    run = _genshare(
+    run = run_genshare(
         "stats",
         str(vcf),
         "--samples",

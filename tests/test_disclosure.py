@@ -3,15 +3,13 @@ cannot be recovered, derived values use released cells only, and DP noise and bu
 documented."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import run_genshare
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,16 +20,6 @@ from genshare_widgets.disclosure import DisclosurePolicy, policy_for
 
 K = 20
 INT = re.compile(r"^-?\d+$")
-
-
-def _genshare(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "genshare_widgets", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=900,
-    )
 
 
 def _is_safe(value, k: int) -> bool:
@@ -219,7 +207,7 @@ def _check_files(out, k, *, withheld=()):
 def test_cli_files_hold_no_small_count(sim_ooa, tmp_path):
     samples = _split_samples(sim_ooa, tmp_path / "split.tsv")
     out = tmp_path / "out"
-    run = _genshare(
+    run = run_genshare(
         "stats",
         "sim-ooa",
         "--samples",
@@ -249,7 +237,7 @@ def test_cli_files_hold_no_small_count(sim_ooa, tmp_path):
 def test_cli_real_data_under_a_policy(kg_subset, tmp_path):
     # ASW has 61 samples in the subset: k = 62 withholds it, and suppresses many cells
     out = tmp_path / "kg"
-    run = _genshare(
+    run = run_genshare(
         "stats", "1kg-phase3-subset", "--min-count", "62", "--region", "22", "--out", str(out)
     )
     assert run.returncode == 0, run.stderr
@@ -440,21 +428,21 @@ def test_same_release_is_charged_once(sim_ooa):
 def test_cli_epsilon_spends_the_ledger(sim_ooa, tmp_path, isolated_cache):
     env = {"GENSHARE_EPSILON_BUDGET": "100000"}
     common = ["stats", "sim-ooa", "--region", "1:1-2000000", "--fst", "--freq"]
-    run = _genshare(*common, "--epsilon", "60000", "--out", str(tmp_path / "a"), env=env)
+    run = run_genshare(*common, "--epsilon", "60000", "--out", str(tmp_path / "a"), env=env)
     assert run.returncode == 0, run.stderr
     prov = json.loads((tmp_path / "a" / "provenance.json").read_text())
     assert prov["disclosure_policy"]["epsilon"] == 60000
-    run = _genshare(*common, "--epsilon", "60000", "--out", str(tmp_path / "b"), env=env)
+    run = run_genshare(*common, "--epsilon", "60000", "--out", str(tmp_path / "b"), env=env)
     assert run.returncode != 0 and "refused" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "b").exists() or list((tmp_path / "b").iterdir()) == []
-    run = _genshare(*common, "--epsilon", "40000", "--out", str(tmp_path / "c"), env=env)
+    run = run_genshare(*common, "--epsilon", "40000", "--out", str(tmp_path / "c"), env=env)
     assert run.returncode == 0, run.stderr
     ledger = json.loads(next((isolated_cache / "privacy").glob("*.json")).read_text())
     assert [r["epsilon"] for r in ledger["releases"]] == [60000, 40000]
 
 
 def test_pca_refused_under_epsilon(sim_ooa, tmp_path):
-    run = _genshare("stats", "sim-ooa", "--pca", "2", "--epsilon", "10", "--out", str(tmp_path))
+    run = run_genshare("stats", "sim-ooa", "--pca", "2", "--epsilon", "10", "--out", str(tmp_path))
     assert run.returncode != 0 and "individual-level" in run.stderr
 
 
@@ -492,7 +480,7 @@ def test_explorer_applies_the_policy(sim_ooa, tmp_path):
 
 def test_registered_entry_gets_the_tier_default(sim_ooa, tmp_path):
     out = tmp_path / "reg"
-    run = _genshare(
+    run = run_genshare(
         "stats",
         "sim-ooa-gru-registered",
         "--purpose",
@@ -507,7 +495,7 @@ def test_registered_entry_gets_the_tier_default(sim_ooa, tmp_path):
     assert prov["disclosure_policy"]["min_count"] == 20
     assert prov["disclosure_policy"]["tier"] == "registered"
     _check_files(out, 20)
-    run = _genshare(
+    run = run_genshare(
         "stats",
         "sim-ooa-gru-registered",
         "--purpose",

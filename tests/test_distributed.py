@@ -9,14 +9,12 @@ run.
 
 import concurrent.futures
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_runner import run_genshare
 
 from genshare_widgets import GenShareError, open_cohort
 from genshare_widgets.counts import allele_counts_by_group
@@ -149,21 +147,11 @@ def test_worker_killed_mid_computation(tmp_path):
     assert set(done_on_victim) <= survivor_keys
 
 
-def _genshare(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "genshare_widgets", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **(env or {})},
-    )
-
-
 def test_cli_scheduler_option_and_environment_write_the_same_files(sim_ooa, dask_cluster, tmp_path):
     stats = ["--freq", "--fst", "--het", "--sfs", "--sample-stats", "--pca", "3"]
-    local = _genshare("stats", "sim-ooa", *stats, "--out", str(tmp_path / "local"))
+    local = run_genshare("stats", "sim-ooa", *stats, "--out", str(tmp_path / "local"))
     assert local.returncode == 0, local.stderr
-    option = _genshare(
+    option = run_genshare(
         "stats",
         "sim-ooa",
         *stats,
@@ -173,7 +161,7 @@ def test_cli_scheduler_option_and_environment_write_the_same_files(sim_ooa, dask
         str(tmp_path / "option"),
     )
     assert option.returncode == 0, option.stderr
-    env = _genshare(
+    env = run_genshare(
         "stats",
         "sim-ooa",
         "--fst",
@@ -205,7 +193,7 @@ def test_cli_scheduler_option_and_environment_write_the_same_files(sim_ooa, dask
 
 def test_cli_unreachable_scheduler_exits_with_the_address(tmp_path):
     address = f"tcp://127.0.0.1:{_free_port()}"
-    out = _genshare(
+    out = run_genshare(
         "stats",
         "sim-ooa",
         "--fst",
