@@ -229,14 +229,13 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
         what=f"figure {kind} of {cohort.id} by {by}",
     )
     hidden = released.attrs.get("withheld_groups", {})
-    for name in ("groups",):
-        wanted = options.get(name)
-        for group in str(wanted).split(",") if wanted else []:
-            if group.strip() in hidden:
-                raise GenShareError(
-                    f"group {group.strip()!r} is withheld under this cohort's disclosure policy "
-                    f"({hidden[group.strip()]}; {policy.describe()}); choose another group"
-                )
+    asked = [g.strip() for g in str(options.get("groups") or "").split(",") if g.strip()]
+    for group in asked:
+        if group in hidden:
+            raise GenShareError(
+                f"group {group!r} is withheld under this cohort's disclosure policy "
+                f"({hidden[group]}; {policy.describe()}); choose another group"
+            )
     view = disclosure.usable_counts(released)
     prov = plots.figure_provenance(cohort, released, disclosure_policy=policy_record)
     if hidden:

@@ -238,13 +238,7 @@ def run_stats(
                 **(counts.attrs["filters"] if counts is not None else {}),
             },
             pca_info=pca_info,
-            groups=(
-                release_group_sizes(
-                    {g: n for g, n in group_sizes.items() if g in _names(counts)}, policy
-                )
-                if counts is not None
-                else None
-            ),
+            groups=(release_group_sizes(group_sizes, policy) if counts is not None else None),
             policy=policy,
             withheld_groups=withheld,
             genotype_pass=_genotype_pass(cohort)
@@ -257,10 +251,6 @@ def run_stats(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return written
-
-
-def _names(counts) -> set[str]:
-    return {str(g) for g in counts["groups"].values} | set(counts.attrs.get("withheld_groups", {}))
 
 
 def _group_sizes(cohort, by: str) -> dict[str, int]:

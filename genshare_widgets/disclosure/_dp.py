@@ -201,6 +201,9 @@ class PrivacyBudget:
             raise GenShareError(f"a privacy budget must be positive (got {total!r})")
         self.ledger = Path(ledger) if ledger is not None else None
         self._history: list[dict[str, Any]] = []
+        #: Releases already answered by this object, keyed by (policy, filter, counts
+        #: digest): asked again, the same noisy answer comes back and nothing is charged.
+        self.answered: dict[tuple, Any] = {}
 
     @contextmanager
     def _locked(self):

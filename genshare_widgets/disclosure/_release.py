@@ -41,12 +41,12 @@ from genshare_widgets.disclosure._suppress import (
     SUPPRESSED,
     WITHHELD,
     observed_heterozygosity,
+    small_groups,
     suppress_counts,
 )
 
 _COUNTS = ("allele_count", "allele_number", *GENOTYPE_COUNTS)
 _SESSION_BUDGET = None
-_RELEASED: dict[tuple, Any] = {}  # one noisy answer per (budget, policy, counts): no re-draws
 
 
 def session_budget():
@@ -133,9 +133,9 @@ def release_counts(
     noisy = counts
     if policy.epsilon is not None:
         budget = budget if budget is not None else session_budget()
-        key = (id(budget), policy, min_maf, _digest(counts))
-        if key in _RELEASED:
-            return _RELEASED[key]
+        key = (policy, min_maf, _digest(counts))
+        if key in budget.answered:
+            return budget.answered[key]
         from genshare_widgets.disclosure._dp import privatize_counts
 
         budget.charge(policy.epsilon, what or f"counts of {counts.attrs.get('cohort', '?')}")
@@ -151,7 +151,7 @@ def release_counts(
     )
     out.attrs["disclosure"] = policy.to_dict()
     if policy.epsilon is not None:
-        _RELEASED[key] = out
+        budget.answered[key] = out
     return out
 
 
@@ -188,15 +188,8 @@ def frequency_table(released) -> pd.DataFrame:
     if not is_released(released):
         return stats.frequency_table(released)
     marker = f"<{released.attrs.get('min_count', '')}"
-    table = pd.DataFrame(
-        {
-            "contig": released["variant_contig"].values,
-            "position": released["variant_position"].values,
-            "ref": released["variant_ref"].values,
-            "alt": released["variant_alt"].values,
-        }
-    )
-    af = stats.allele_frequency(usable_counts(released)).values
+    # AF from the usable view (NaN where AC or AN is not released); AC and AN as released
+    table = stats.frequency_table(usable_counts(released))
     for j, group in enumerate(released["groups"].values):
         for name, col in (("allele_count", "ac"), ("allele_number", "an")):
             values = released[name].values[:, j]
@@ -204,7 +197,6 @@ def frequency_table(released) -> pd.DataFrame:
             table[f"{group}_{col}"] = (
                 _cell_strings(values, status, marker) if status.any() else values
             )
-        table[f"{group}_af"] = af[:, j]
     return table
 
 
@@ -359,10 +351,7 @@ def release_pca_coordinates(coordinates: pd.DataFrame, *, groups, withheld) -> p
 
 def withheld_groups(group_sizes: dict[str, int], policy: DisclosurePolicy) -> dict[str, str]:
     """Groups the policy withholds: fewer than k samples."""
-    if not policy.suppresses:
-        return {}
-    k = int(policy.min_count or 1)
-    return {g: f"fewer than {k} samples" for g, n in group_sizes.items() if 1 <= n < k}
+    return small_groups(group_sizes, int(policy.min_count or 1)) if policy.suppresses else {}
 
 
 def release_group_sizes(group_sizes: dict[str, int], policy: DisclosurePolicy) -> dict[str, Any]:

@@ -32,7 +32,11 @@ Differencing *between* releases (e.g. a super-population table minus its populat
 is not stopped by suppression within one release; differential privacy is the tool for that.
 """
 
+from collections.abc import Mapping
+
 import numpy as np
+
+from genshare_widgets.stats._diversity import observed_heterozygosity
 
 RELEASED, SUPPRESSED, WITHHELD = 0, 1, 2
 
@@ -105,15 +109,9 @@ def genotype_statuses(het, hom_alt, called, k: int) -> dict[str, np.ndarray]:
     }
 
 
-def observed_heterozygosity(counts) -> np.ndarray:
-    """Per group: mean over variants (with a called genotype) of het / called genotypes."""
-    het = counts["het_count"].values.astype(np.float64)
-    called = counts["called_count"].values.astype(np.float64)
-    ok = called > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(ok, het / np.where(ok, called, 1.0), 0.0)
-        n = ok.sum(axis=0)
-        return np.where(n > 0, ratio.sum(axis=0) / np.maximum(n, 1), np.nan)
+def small_groups(group_sizes: Mapping[str, int], k: int) -> dict[str, str]:
+    """Groups withheld under threshold k (rule 1): ``{group: reason}`` for 1..k-1 samples."""
+    return {g: f"fewer than {k} samples" for g, n in group_sizes.items() if 1 <= n < k}
 
 
 def suppress_counts(counts, k: int):
@@ -127,11 +125,10 @@ def suppress_counts(counts, k: int):
     variants and at least k people whose per-variant inputs are never released, so no cell
     can be solved from it.
     """
-    n = counts["group_n_samples"].values
-    small = (n >= 1) & (n < k)
     names = [str(g) for g in counts["groups"].values]
-    withheld = {g: f"fewer than {k} samples" for g, s in zip(names, small, strict=True) if s}
-    kept = counts.isel(groups=np.flatnonzero(~small))
+    sizes = dict(zip(names, (int(n) for n in counts["group_n_samples"].values), strict=True))
+    withheld = small_groups(sizes, k)
+    kept = counts.isel(groups=[j for j, g in enumerate(names) if g not in withheld])
     out = kept.copy()
     out["observed_het"] = (("groups",), observed_heterozygosity(kept))
     ac = kept["allele_count"].values

@@ -4,6 +4,19 @@ import numpy as np
 import pandas as pd
 
 
+def observed_heterozygosity(counts) -> np.ndarray:
+    """Per group: mean over variants with a called genotype of het / called genotypes (NaN
+    for a group with none); the ``observed_het`` of :func:`heterozygosity`."""
+    het = counts["het_count"].values.astype(np.float64)
+    called = counts["called_count"].values.astype(np.float64)
+    out = np.full(called.shape[1], np.nan)
+    for j in range(called.shape[1]):
+        ok = called[:, j] > 0
+        if ok.any():
+            out[j] = (het[ok, j] / called[ok, j]).mean()
+    return out
+
+
 def heterozygosity(counts) -> pd.DataFrame:
     """Observed and expected (unbiased) heterozygosity per group.
 
@@ -21,12 +34,10 @@ def heterozygosity(counts) -> pd.DataFrame:
     """
     ac = counts["allele_count"].values.astype(np.float64)
     an = counts["allele_number"].values.astype(np.float64)
-    het = counts["het_count"].values.astype(np.float64)
-    called = counts["called_count"].values.astype(np.float64)
+    observed_het = observed_heterozygosity(counts)
     rows = []
     for j, group in enumerate(counts["groups"].values):
-        ok_obs = called[:, j] > 0
-        observed = (het[ok_obs, j] / called[ok_obs, j]).mean() if ok_obs.any() else np.nan
+        observed = observed_het[j]
         ok = an[:, j] >= 2
         n = an[ok, j]
         p = ac[ok, j] / n
