@@ -70,3 +70,44 @@ EPSILON_OPTION = click.option(
     help="Differentially private release with total epsilon E (charged to the cohort's "
     "privacy budget, GENSHARE_EPSILON_BUDGET).",
 )
+
+SAMPLES_OPTION = click.option(
+    "--samples",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Sample TSV with a header; first column is the sample id.",
+)
+
+
+def serve_options(*, port: int):
+    """--host, --port (default ``port``) and the TLS pair of the serving commands."""
+
+    def decorate(command):
+        for option in reversed(
+            [
+                click.option(
+                    "--host", default="127.0.0.1", show_default=True, help="Address to listen on."
+                ),
+                click.option(
+                    "--port", type=click.IntRange(0, 65535), default=port, show_default=True
+                ),
+                click.option(
+                    "--ssl-certfile",
+                    type=click.Path(exists=True, dir_okay=False),
+                    help="TLS certificate (PEM); needs --ssl-keyfile.",
+                ),
+                click.option(
+                    "--ssl-keyfile",
+                    type=click.Path(exists=True, dir_okay=False),
+                    help="TLS private key (PEM).",
+                ),
+            ]
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def source_argument(source: tuple[str, ...]) -> "str | list[str]":
+    """The SOURCE words as ``open_cohort`` takes them: one source, or several paths."""
+    return source[0] if len(source) == 1 else list(source)

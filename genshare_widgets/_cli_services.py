@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from genshare_widgets._cli_options import EPSILON_OPTION, MIN_COUNT_OPTION, _consent_options
+from genshare_widgets._cli_options import (
+    EPSILON_OPTION,
+    MIN_COUNT_OPTION,
+    SAMPLES_OPTION,
+    _consent_options,
+    serve_options,
+    source_argument,
+)
 from genshare_widgets._errors import GenShareError
 
 
@@ -18,19 +25,14 @@ def beacon() -> None:
 @beacon.command("serve")
 @_consent_options
 @click.argument("source", nargs=-1, required=True)
-@click.option(
-    "--samples",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Sample TSV with a header; first column is the sample id.",
-)
+@SAMPLES_OPTION
 @click.option(
     "--by",
     default="population",
     show_default=True,
     help="Sample column whose groups get frequencyInPopulations rows.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=5050, show_default=True)
+@serve_options(port=5050)
 @click.option(
     "--granularity",
     type=click.Choice(["boolean", "count", "record", "aggregated"]),
@@ -54,10 +56,6 @@ def beacon() -> None:
 )
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
-@click.option(
-    "--ssl-certfile", type=click.Path(exists=True, dir_okay=False), help="TLS cert (PEM)."
-)
-@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS key (PEM).")
 def beacon_serve(source, samples, by, host, port, granularity, security, token_file,
                  rate_limit, min_count, epsilon, ssl_certfile, ssl_keyfile):  # fmt: skip
     """Serve SOURCE as a GA4GH Beacon v2 API (counts released once at start-up).
@@ -69,10 +67,8 @@ def beacon_serve(source, samples, by, host, port, granularity, security, token_f
     """
     from genshare_widgets.beacon._client import serve_beacon_forever
 
-    if bool(ssl_certfile) != bool(ssl_keyfile):
-        raise click.UsageError("TLS needs both --ssl-certfile and --ssl-keyfile")
     serve_beacon_forever(
-        source[0] if len(source) == 1 else list(source),
+        source_argument(source),
         samples=samples,
         host=host,
         port=port,
@@ -96,15 +92,10 @@ def site() -> None:
 @site.command("serve")
 @_consent_options
 @click.argument("source", nargs=-1, required=True)
-@click.option(
-    "--samples",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="This site's samples: TSV with a header, first column the sample id.",
-)
+@SAMPLES_OPTION
 @click.option("--by", "groupings", multiple=True, help="Grouping column offered (repeatable).")
 @click.option("--name", help="Site name in answers and reports (default: the cohort id).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=5060, show_default=True, type=int)
+@serve_options(port=5060)
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
 @click.option(
@@ -112,8 +103,6 @@ def site() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="File holding the bearer token every request must carry.",
 )
-@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), help="TLS cert.")
-@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS key.")
 def site_serve(source, samples, groupings, name, host, port, min_count, epsilon, token_file,
                ssl_certfile, ssl_keyfile):  # fmt: skip
     """Serve SOURCE as a counts-only federation site (released per-group counts, no samples).
@@ -122,11 +111,12 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
     Example:
       genshare site serve 1kg-phase3-subset --samples site_a.tsv --name site-a --port 5061
     """
-    from genshare_widgets._serve import serve_forever
+    from genshare_widgets._serve import serve_forever, tls_options
     from genshare_widgets.disclosure import policy_for
     from genshare_widgets.federation import open_site_cohort, site_app
 
-    src = source[0] if len(source) == 1 else list(source)
+    tls = tls_options(ssl_certfile, ssl_keyfile)  # refuse half a TLS pair before any work
+    src = source_argument(source)
     cohort = open_site_cohort(src, samples=samples)
     token = token_file.read_text().strip() if token_file else None
     if token_file and not token:
@@ -137,7 +127,6 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
         token=token,
     )  # fmt: skip
     click.echo(f"site {name or cohort.id}: {policy.describe()}", err=True)
-    tls = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile} if ssl_certfile else {}
     serve_forever(app, host=host, port=port, **tls)
 
 

@@ -27,6 +27,16 @@ def require_serve_extra() -> None:
         ) from None
 
 
+def tls_options(ssl_certfile=None, ssl_keyfile=None) -> dict[str, Any]:
+    """uvicorn's TLS options: both PEM files or neither (an error names the missing one)."""
+    if not ssl_certfile and not ssl_keyfile:
+        return {}
+    if not (ssl_certfile and ssl_keyfile):
+        missing = "ssl_keyfile (--ssl-keyfile)" if ssl_certfile else "ssl_certfile (--ssl-certfile)"
+        raise GenShareError(f"TLS needs both a certificate and its key (PEM files): give {missing}")
+    return {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.bind((host, 0))
@@ -51,11 +61,14 @@ class RunningServer:
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
+        ssl_certfile=None,
+        ssl_keyfile=None,
         **uvicorn_options: Any,
     ) -> None:
         require_serve_extra()
         import uvicorn
 
+        tls = tls_options(ssl_certfile, ssl_keyfile)
         self.host = host
         self.port = port or _free_port(host)
         config = uvicorn.Config(
@@ -64,11 +77,12 @@ class RunningServer:
             port=self.port,
             log_level=log_level,
             lifespan="off",
+            **tls,
             **uvicorn_options,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="genshare-serve", daemon=True)
-        self.scheme = "https" if uvicorn_options.get("ssl_certfile") else "http"
+        self.scheme = "https" if tls else "http"
 
     @property
     def url(self) -> str:
@@ -106,9 +120,12 @@ class RunningServer:
         return f"<RunningServer {self.url} {state}>"
 
 
-def serve_forever(app, *, host: str, port: int, **uvicorn_options: Any) -> None:
+def serve_forever(
+    app, *, host: str, port: int, ssl_certfile=None, ssl_keyfile=None, **uvicorn_options: Any
+) -> None:
     """Serve ``app`` in the foreground until interrupted (the CLI commands)."""
     require_serve_extra()
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options)
+    tls = tls_options(ssl_certfile, ssl_keyfile)
+    uvicorn.run(app, host=host, port=port, log_level="info", **tls, **uvicorn_options)

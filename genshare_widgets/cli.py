@@ -12,7 +12,13 @@ from pathlib import Path
 
 import click
 
-from genshare_widgets._cli_options import EPSILON_OPTION, MIN_COUNT_OPTION, _consent_options
+from genshare_widgets._cli_options import (
+    EPSILON_OPTION,
+    MIN_COUNT_OPTION,
+    SAMPLES_OPTION,
+    _consent_options,
+    source_argument,
+)
 from genshare_widgets._errors import GenShareError
 from genshare_widgets._figure_run import KINDS as FIGURE_KINDS
 from genshare_widgets._version import __version__
@@ -145,11 +151,7 @@ def catalog_validate(path: Path | None):
 @_consent_options
 @click.argument("source", nargs=-1, required=True)
 @click.option("--engine", type=click.Choice(["dask", "hail"]), default="dask", show_default=True)
-@click.option(
-    "--samples",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Sample TSV with a header; first column is the sample id.",
-)
+@SAMPLES_OPTION
 def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
     """Fetch, verify and convert SOURCE once; print the store path.
 
@@ -157,7 +159,7 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
     """
     from genshare_widgets.cohort import open_cohort
 
-    src = source[0] if len(source) == 1 else list(source)
+    src = source_argument(source)
     cohort = open_cohort(src, engine=engine, samples=samples)
     click.echo(
         f"{cohort.id}: {cohort.n_samples:,} samples × {cohort.n_variants:,} variants", err=True
@@ -168,11 +170,7 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
 @main.command()
 @_consent_options
 @click.argument("source", nargs=-1, required=True)
-@click.option(
-    "--samples",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Sample TSV with a header; first column is the sample id.",
-)
+@SAMPLES_OPTION
 @click.option(
     "--by",
     default="population",
@@ -302,7 +300,7 @@ def stats(
     from genshare_widgets.cohort import open_cohort
     from genshare_widgets.disclosure import policy_for
 
-    src = source[0] if len(source) == 1 else list(source)
+    src = source_argument(source)
     cohort = open_cohort(src, engine=engine, samples=samples, scheduler=scheduler)
     written = run_stats(
         cohort,
@@ -342,11 +340,7 @@ def stats(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Rebuild the figure of a FILE.provenance.json sidecar (--out to write elsewhere).",
 )
-@click.option(
-    "--samples",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Sample TSV with a header; first column is the sample id.",
-)
+@SAMPLES_OPTION
 @click.option("--by", default="population", show_default=True, help="Grouping sample column.")
 @click.option("--region", help="CHR or CHR:START-END (1-based, inclusive).")
 @click.option("--min-maf", type=float, help="Keep variants with MAF >= F (PCA default 0.05).")

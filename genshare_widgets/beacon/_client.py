@@ -60,12 +60,9 @@ def serve_beacon(
     elif samples is not None:
         raise GenShareError("samples= applies to a source being opened, not to an opened cohort")
     app = beacon_app(cohort, **app_options)
-    tls = {}
-    if ssl_certfile or ssl_keyfile:
-        if not (ssl_certfile and ssl_keyfile):
-            raise GenShareError("TLS needs both ssl_certfile and ssl_keyfile (PEM files)")
-        tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
-    return RunningServer(app, host=host, port=port, **tls).start()
+    return RunningServer(
+        app, host=host, port=port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile
+    ).start()
 
 
 def serve_beacon_forever(
@@ -86,18 +83,18 @@ def serve_beacon_forever(
     """
     import click
 
-    from genshare_widgets._serve import serve_forever
+    from genshare_widgets._serve import serve_forever, tls_options
     from genshare_widgets._stats_run import _cohort_budget
     from genshare_widgets.beacon._app import beacon_app
     from genshare_widgets.cohort import open_cohort
 
+    tls = tls_options(ssl_certfile, ssl_keyfile)  # refuse half a TLS pair before any work
     cohort = open_cohort(source, samples=samples)
     budget = _cohort_budget(cohort) if epsilon is not None else None
     app = beacon_app(cohort, epsilon=epsilon, budget=budget, **app_options)
-    tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
-    scheme = "https" if ssl_certfile else "http"
+    scheme = "https" if tls else "http"
     click.echo(f"Beacon v2 for {cohort.id} on {scheme}://{host}:{port} (Ctrl-C stops)", err=True)
-    serve_forever(app, host=host, port=port, **(tls if ssl_certfile else {}))
+    serve_forever(app, host=host, port=port, **tls)
 
 
 def beacon_query(
