@@ -525,8 +525,6 @@ def figure(cohort, kind: str, **options: Any):
     --------
     >>> fig = figure(open_cohort("sim-ooa"), "fst", region="1")  # doctest: +SKIP
     """
-    if kind not in KINDS:
-        raise GenShareError(f"unknown figure kind {kind!r}; choose one of {', '.join(KINDS)}")
     return build_figure(cohort, kind, _options(options))
 
 
@@ -539,8 +537,13 @@ def figure_command(cohort, kind: str, *, out: str | Path = "figure.png", **optio
     >>> figure_command(open_cohort("sim-ooa"), "pca", out="pca.png")  # doctest: +SKIP
     'genshare figure sim-ooa --kind pca --out pca.png'
     """
-    if kind not in KINDS:
-        raise GenShareError(f"unknown figure kind {kind!r}; choose one of {', '.join(KINDS)}")
+    opts = _options(options)
+    check_options(kind, opts)
+    return recipe_command(figure_source(cohort), kind, opts, Path(out))
+
+
+def figure_source(cohort) -> list[str]:
+    """The SOURCE words of ``genshare figure`` for an opened cohort: its catalog id, or the
+    path(s) or URL it was opened from."""
     src = cohort.provenance.get("source")
-    source = [str(s) for s in src] if isinstance(src, list) else [str(src)]
-    return recipe_command(source, kind, _options(options), Path(out))
+    return [str(s) for s in src] if isinstance(src, list) else [str(src)]

@@ -94,6 +94,7 @@ class CohortExplorer:
     ):
         import plotly.graph_objects as go
 
+        from genshare_widgets._figure_run import figure_source
         from genshare_widgets.disclosure import policy_for
 
         w = _require_ipywidgets()
@@ -101,7 +102,7 @@ class CohortExplorer:
         self.policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon)
         self._disclosure_options = {"min_count": min_count, "epsilon": epsilon}
         self.budget = budget
-        self.source = source or self._default_source(cohort)
+        self.source = source or figure_source(cohort)
         self._counts: dict[tuple, Any] = {}
         self._figures: dict[str, Any] = {}
         self.last_update_seconds = 0.0
@@ -155,11 +156,6 @@ class CohortExplorer:
         self._update()
 
     # --- logic ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _default_source(cohort) -> list[str]:
-        src = cohort.provenance.get("source")
-        return [str(s) for s in src] if isinstance(src, list) else [str(src)]
 
     @property
     def kind(self) -> str:
