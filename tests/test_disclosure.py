@@ -506,3 +506,19 @@ def test_registered_entry_gets_the_tier_default(sim_ooa, tmp_path):
         str(tmp_path / "low"),
     )
     assert run.returncode != 0 and "users may only raise it" in run.stderr
+
+
+def test_a_release_leaves_its_counts_unchanged(sim_ooa):
+    counts = allele_counts_by_group(sim_ooa, region="1:1-1000000")
+    before = {k: counts[k].values.copy() for k in counts.data_vars}
+    attrs = dict(counts.attrs)
+    for policy in (
+        DisclosurePolicy(),
+        DisclosurePolicy(min_count=K),
+        DisclosurePolicy(epsilon=1e5, seed=1, min_count=K),
+    ):
+        released = disclosure.release_counts(counts, policy, budget=disclosure.PrivacyBudget(1e9))
+        disclosure.usable_counts(released)
+    assert set(counts.data_vars) == set(before) and counts.attrs == attrs
+    for name, values in before.items():
+        np.testing.assert_array_equal(counts[name].values, values)

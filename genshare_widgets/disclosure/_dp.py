@@ -122,7 +122,7 @@ def privatize_counts(counts, *, epsilon: float, rng: np.random.Generator, variab
     names = [v for v in (variables or COUNT_SENSITIVITY) if v in counts]
     n_variants = int(counts.sizes["variants"])
     sens = release_sensitivity(n_variants, names)
-    out = counts.copy()
+    out = counts.copy(deep=False)  # variables are replaced, never written in place
     noisy: dict[str, np.ndarray] = {}
     for name in names:
         values = np.asarray(counts[name].values, dtype=np.int64)

@@ -70,7 +70,7 @@ def _digest(counts) -> str:
 
 
 def _all_released(counts):
-    out = counts.copy()
+    out = counts.copy(deep=False)  # variables are replaced, never written in place
     for name in _COUNTS:
         if name in counts:
             out[f"{name}_status"] = (("variants", "groups"), np.zeros(counts[name].shape, np.int8))
@@ -127,7 +127,7 @@ def release_counts(
     if not policy.active:
         if min_maf is not None:
             counts = select_groups(counts, min_maf=min_maf)
-        out = counts.copy()
+        out = counts.copy(deep=False)  # variables are replaced, never written in place
         out.attrs = {**counts.attrs, "disclosure": policy.to_dict()}
         return out
     noisy = counts
@@ -166,7 +166,7 @@ def usable_counts(released):
     if not is_released(released):
         return released
     usable = released["allele_usable"].values
-    out = released.copy()
+    out = released.copy(deep=False)
     for name in ("allele_count", "allele_number"):
         values = released[name].values
         out[name] = released[name].copy(data=np.where(usable, values, 0).astype(values.dtype))

@@ -129,7 +129,7 @@ def suppress_counts(counts, k: int):
     sizes = dict(zip(names, (int(n) for n in counts["group_n_samples"].values), strict=True))
     withheld = small_groups(sizes, k)
     kept = counts.isel(groups=[j for j, g in enumerate(names) if g not in withheld])
-    out = kept.copy()
+    out = kept.copy(deep=False)  # variables are replaced, never written in place
     out["observed_het"] = (("groups",), observed_heterozygosity(kept))
     ac = kept["allele_count"].values
     an = kept["allele_number"].values
