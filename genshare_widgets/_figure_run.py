@@ -132,7 +132,11 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
     from genshare_widgets import disclosure, plots
     from genshare_widgets._stats_run import _group_sizes
     from genshare_widgets.counts import allele_counts_by_group, with_variant_ids
-    from genshare_widgets.disclosure._release import release_group_sizes, withheld_groups
+    from genshare_widgets.disclosure._release import (
+        drop_withheld_samples,
+        release_group_sizes,
+        withheld_groups,
+    )
 
     check_options(kind, options)
     by = options["by"]
@@ -176,9 +180,13 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
         if withheld:
             import dataclasses
 
-            keep = ~samples.loc[result.coordinates.index, by].astype(str).isin(list(withheld))
-            result = dataclasses.replace(result, coordinates=result.coordinates.loc[keep])
-            samples = samples.loc[result.coordinates.index]
+            coords = drop_withheld_samples(
+                result.coordinates,
+                groups=samples.loc[result.coordinates.index, by],
+                withheld=withheld,
+            )
+            result = dataclasses.replace(result, coordinates=coords)
+            samples = samples.loc[coords.index]
         prov = plots.figure_provenance(
             cohort,
             by=by,

@@ -144,7 +144,11 @@ def run_stats(
     """
     from genshare_widgets.counts import allele_counts_by_group, pass_scheduler
     from genshare_widgets.disclosure import policy_for, release_counts
-    from genshare_widgets.disclosure._release import release_group_sizes, withheld_groups
+    from genshare_widgets.disclosure._release import (
+        drop_withheld_samples,
+        release_group_sizes,
+        withheld_groups,
+    )
     from genshare_widgets.engines._distributed import resolve_scheduler
     from genshare_widgets.samples import pca, sample_stats
 
@@ -197,8 +201,9 @@ def run_stats(
         tables = count_tables(counts, wanted, folded, fst_window) if counts is not None else {}
         if sample_table:
             per = sample_stats(cohort, region=region, snps_only=snps_only)
-            if withheld:
-                per = per[~cohort.samples.loc[per.index, by].astype(str).isin(list(withheld))]
+            per = drop_withheld_samples(
+                per, groups=cohort.samples.loc[per.index, by], withheld=withheld
+            )
             tables["samples.tsv"] = per.reset_index()
         pca_info = None
         if pca_k:
@@ -211,9 +216,9 @@ def run_stats(
                 snps_only=snps_only,
             )
             coords = result.coordinates.reset_index().rename(columns={"index": "sample"})
-            if withheld:
-                coords = coords[~coords["group"].astype(str).isin(list(withheld))]
-            tables["pca.tsv"] = coords
+            tables["pca.tsv"] = drop_withheld_samples(
+                coords, groups=coords["group"], withheld=withheld
+            )
             tables["pca_eigenvalues.tsv"] = result.eigenvalues
             pca_info = {
                 "method": result.method,

@@ -342,11 +342,13 @@ def shared_private(released) -> pd.DataFrame:
     return shared_private_from_presence(present, [str(g) for g in released["groups"].values])
 
 
-def release_pca_coordinates(coordinates: pd.DataFrame, *, groups, withheld) -> pd.DataFrame:
-    """PCA coordinates without the samples of withheld groups (``groups``: each sample's
-    group, aligned with ``coordinates``)."""
-    keep = ~pd.Series(np.asarray(groups, dtype=str)).isin(list(withheld)).to_numpy()
-    return coordinates.loc[keep]
+def drop_withheld_samples(table: pd.DataFrame, *, groups, withheld) -> pd.DataFrame:
+    """Per-sample rows (PCA coordinates, ``samples.tsv``) without the samples of withheld
+    groups; ``groups`` gives each row's group, aligned with ``table``."""
+    if not withheld:
+        return table
+    keep = ~pd.Series(np.asarray(groups).astype(str)).isin(list(withheld)).to_numpy()
+    return table.loc[keep]
 
 
 def withheld_groups(group_sizes: dict[str, int], policy: DisclosurePolicy) -> dict[str, str]:
