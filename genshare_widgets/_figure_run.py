@@ -208,8 +208,7 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
         if keep is not None:
             table = table[table[by].astype(str).isin(keep)].reset_index(drop=True)
         prov = plots.figure_provenance(cohort, by=by, disclosure_policy=policy_record)
-        if prov.get("groups") is None:
-            prov["groups"] = release_group_sizes(_group_sizes(cohort, by), policy)
+        prov["groups"] = release_group_sizes(_group_sizes(cohort, by), policy)
         return plots.representation_panel(
             table,
             min_samples=options["min_samples"],
@@ -227,7 +226,9 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
     counts = select_groups(
         counts, groups=kept_groups(options), min_maf=None if noisy else options["min_maf"]
     )
-    if kind == "variant" and not _POSITION.match(str(options["variant"]).strip()):
+    variant = str(options["variant"]).strip()
+    by_position = bool(_POSITION.match(variant))
+    if kind == "variant" and not by_position:
         counts = with_variant_ids(counts, cohort)
     released = disclosure.release_counts(
         counts,
@@ -237,8 +238,7 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
         what=f"figure {kind} of {cohort.id} by {by}",
     )
     hidden = released.attrs.get("withheld_groups", {})
-    asked = [g.strip() for g in str(options.get("groups") or "").split(",") if g.strip()]
-    for group in asked:
+    for group in _two_groups(options, kind) if kind in ("af-compare", "joint-sfs") else ():
         if group in hidden:
             raise GenShareError(
                 f"group {group!r} is withheld under this cohort's disclosure policy "
@@ -246,8 +246,6 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
             )
     view = disclosure.usable_counts(released)
     prov = plots.figure_provenance(cohort, released, disclosure_policy=policy_record)
-    if hidden:
-        prov["withheld_groups"] = dict(hidden)
     if kind == "fst":
         return plots.fst_heatmap(view, colors=colors, provenance=prov)
     if kind == "fst-windows":
@@ -275,8 +273,6 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
             disclosure.shared_private(released), colors=colors, provenance=prov
         )
     # variant
-    variant = str(options["variant"]).strip()
-    by_position = bool(_POSITION.match(variant))
     populations = (
         cohort.entry.populations if cohort.entry is not None and by == "population" else None
     )
