@@ -178,7 +178,7 @@ def _assert_same_figure(got, expected, *, where: str) -> None:
 def test_figure_comparison_has_a_stated_precision():
     """The tolerance lets a last-bit difference through and nothing bigger."""
     _assert_same_figure({"x": [-0.0497871, 1]}, {"x": [-0.049787, 1]}, where="f")
-    with pytest.raises(AssertionError, match="f.x"):
+    with pytest.raises(AssertionError, match=r"f\.x"):
         _assert_same_figure({"x": [-0.0498]}, {"x": [-0.049787]}, where="f")
     with pytest.raises(AssertionError):
         _assert_same_figure({"x": ["CEU"]}, {"x": ["YRI"]}, where="f")

@@ -2,8 +2,8 @@
 
 - :class:`DisclosurePolicy` / :func:`policy_for`: minimum cell count k per access tier (open →
   none; registered/controlled → 20) and optional differential privacy;
-- :func:`release_counts`: noise (when epsilon is set), then primary and complementary
-  suppression, on a counts Dataset; the result never holds a suppressed value;
+- :func:`release_counts`: noise (when epsilon is set), then suppression of whole rows of
+  linked cells, then the MAF filter on released values; the result never holds a hidden value;
 - released tables (:func:`released_tables`, :func:`frequency_table`, ...): the ``genshare stats``
   files and the figure inputs computed only from released cells;
 - :class:`PrivacyBudget`: the epsilon a session may spend;
@@ -63,12 +63,13 @@ if TYPE_CHECKING:
         is_released,
         joint_sfs,
         release_counts,
+        released_maf_filter,
         session_budget,
         sfs,
         shared_private,
         usable_counts,
     )
-    from genshare_widgets.disclosure._suppress import complementary_suppression, suppress_counts
+    from genshare_widgets.disclosure._suppress import hidden_rows, suppress_counts
 
 _LAZY = {
     "COUNT_SENSITIVITY": "_dp",
@@ -89,7 +90,8 @@ _LAZY = {
     "sfs": "_release",
     "shared_private": "_release",
     "usable_counts": "_release",
-    "complementary_suppression": "_suppress",
+    "hidden_rows": "_suppress",
+    "released_maf_filter": "_release",
     "suppress_counts": "_suppress",
     "AccessDecision": "_consent",
     "AccessDenied": "_consent",
@@ -124,7 +126,6 @@ __all__ = [
     "Purpose",
     "check_access",
     "check_grouping",
-    "complementary_suppression",
     "declared_credential",
     "declared_purpose",
     "discrete_laplace",
@@ -133,6 +134,7 @@ __all__ = [
     "fst_windows",
     "governing_entry",
     "heterozygosity",
+    "hidden_rows",
     "hudson_fst",
     "is_ancestry_grouping",
     "is_released",
@@ -145,6 +147,7 @@ __all__ = [
     "privatize_counts",
     "release_counts",
     "release_sensitivity",
+    "released_maf_filter",
     "session_budget",
     "sfs",
     "shared_private",

@@ -52,6 +52,7 @@ class DisclosurePolicy:
     seed: int | None = None
     tier: str = "open"
     origin: str = "no suppression"
+    min_variants: int = 1000
 
     def __post_init__(self) -> None:
         if self.min_count is not None and (

@@ -74,10 +74,9 @@ def released_under_min_count(
     """
     if min_count < 1:
         raise GenShareError(f"min_count must be >= 1 (got {min_count})")
-    from genshare_widgets.disclosure._suppress import allele_statuses
+    from genshare_widgets.disclosure._suppress import hidden_rows
 
-    ac_status, an_status = allele_statuses(allele_count, allele_number, min_count)
-    return (ac_status == 0) & (an_status == 0)
+    return ~hidden_rows(allele_count, allele_number, k=min_count)
 
 
 def pool_counts(dosages: np.ndarray):  # -> xarray.Dataset
