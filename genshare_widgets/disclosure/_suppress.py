@@ -44,7 +44,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-
 RELEASED, SUPPRESSED, WITHHELD = 0, 1, 2
 
 GENOTYPE_COUNTS = ("het_count", "hom_alt_count", "called_count")
