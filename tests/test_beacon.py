@@ -1009,3 +1009,15 @@ def test_the_beacon_budget_is_the_cohorts_ledger(sim_ooa):
 
     budget = beacon_budget(sim_ooa)
     assert budget.ledger is not None and cache_dir() in budget.ledger.parents
+
+
+def test_cli_refuses_to_trust_every_forwarder():
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from cli_runner import run_genshare
+    finally:
+        sys.path.pop(0)
+    env = {"PYTHONPATH": str(REPO)}
+    done = run_genshare("beacon", "serve", "sim-ooa", "--forwarded-allow-ips", "*", env=env)
+    assert done.returncode != 0 and "every client" in done.stderr
+    assert "--forwarded-allow-ips" in run_genshare("beacon", "serve", "--help", env=env).stdout
