@@ -685,9 +685,8 @@ K = 20
 def _until_429(client: "Client", n: int, headers=lambda i: {}) -> int:
     """Requests answered before the first 429 (n at most)."""
     for i in range(n):
-        response = client.http.get("/info", headers=headers(i))
+        response = client._check("/info", client.http.get("/info", headers=headers(i)))
         if response.status_code == 429:
-            client._check("/info", response)
             return i
         assert response.status_code == 200
     return n
