@@ -16,6 +16,7 @@ def serve_beacon(
     credential: Any = None,
     ssl_certfile: "str | Path | None" = None,
     ssl_keyfile: "str | Path | None" = None,
+    forwarded_allow_ips: "str | list[str] | None" = None,
     **app_options: Any,
 ):
     """Start a Beacon v2 server for a cohort in a background thread; returns it running.
@@ -30,6 +31,9 @@ def serve_beacon(
         Where to listen (default loopback; ``port=0`` picks a free port, see ``.url``).
     ssl_certfile, ssl_keyfile
         PEM files to serve HTTPS (uvicorn's TLS); or put a TLS-terminating proxy in front.
+    forwarded_allow_ips
+        The reverse proxies (addresses, comma-separated) whose ``X-Forwarded-For`` is
+        trusted; default none: the rate limit keys on the TCP peer, whatever headers say.
     **app_options
         Passed to :func:`~genshare_widgets.beacon.beacon_app` (``by``, ``granularity``,
         ``security``, ``tokens``, ``min_count``, ``epsilon``, ``rate_limit``...).
@@ -61,7 +65,12 @@ def serve_beacon(
         raise GenShareError("samples= applies to a source being opened, not to an opened cohort")
     app = beacon_app(cohort, **app_options)
     return RunningServer(
-        app, host=host, port=port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        forwarded_allow_ips=forwarded_allow_ips,
     ).start()
 
 
@@ -73,28 +82,30 @@ def serve_beacon_forever(
     port: int,
     ssl_certfile=None,
     ssl_keyfile=None,
-    epsilon: float | None = None,
+    forwarded_allow_ips=None,
     **app_options: Any,
 ) -> None:
     """``genshare beacon serve``: open ``source``, release its counts, serve in the foreground.
 
-    Under ``epsilon`` the budget is the cohort's CLI ledger (``$GENSHARE_CACHE/privacy``), so
-    restarting the server charges it again (a new noisy release).
+    Under an epsilon the budget is :func:`~genshare_widgets.beacon._release.beacon_budget`
+    (the cohort's ledger in the cache), so restarting the server charges it again (a new noisy
+    release). Forwarded headers are trusted only from ``forwarded_allow_ips``.
     """
     import click
 
-    from genshare_widgets._serve import serve_forever, tls_options
-    from genshare_widgets._stats_run import _cohort_budget
+    from genshare_widgets._serve import proxy_options, serve_forever, tls_options
     from genshare_widgets.beacon._app import beacon_app
     from genshare_widgets.cohort import open_cohort
 
     tls = tls_options(ssl_certfile, ssl_keyfile)  # refuse half a TLS pair before any work
+    proxy_options(forwarded_allow_ips)  # and a '*' proxy list
     cohort = open_cohort(source, samples=samples)
-    budget = _cohort_budget(cohort) if epsilon is not None else None
-    app = beacon_app(cohort, epsilon=epsilon, budget=budget, **app_options)
+    app = beacon_app(cohort, **app_options)
     scheme = "https" if tls else "http"
     click.echo(f"Beacon v2 for {cohort.id} on {scheme}://{host}:{port} (Ctrl-C stops)", err=True)
-    serve_forever(app, host=host, port=port, **tls)
+    if forwarded_allow_ips:
+        click.echo(f"trusting X-Forwarded-For from {forwarded_allow_ips} only", err=True)
+    serve_forever(app, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips, **tls)
 
 
 def beacon_query(
