@@ -462,15 +462,17 @@ def _wait_for(url: str, proc: subprocess.Popen, seconds: float) -> None:
 
 
 @pytest.mark.slow
-def test_cli_site_serve_and_federate(site_tables, pooled, tmp_path):
+def test_cli_site_serve_and_federate(site_tables, pooled, reference_file, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    path, digest = reference_file
     procs, urls = [], []
     try:
         for i, table in enumerate(site_tables):
             port = _free_port()
             cmd = [sys.executable, "-m", "genshare_widgets", "site", "serve",
                    "1kg-phase3-subset", "--samples", str(table), "--name", f"cli-{i}",
-                   "--by", "superpopulation",
+                   "--by", "superpopulation", "--pca-reference", str(path),
+                   "--pca-reference-sha256", digest,
                    "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
             procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True))
             urls.append(f"http://127.0.0.1:{port}")
@@ -479,7 +481,7 @@ def test_cli_site_serve_and_federate(site_tables, pooled, tmp_path):
         cmd = [sys.executable, "-m", "genshare_widgets", "federate",
                *[a for url in urls for a in ("--site", url)],
                "--stats", "freq,fst,het,sfs,shared", "--by", "superpopulation",
-               "--out", str(tmp_path)]  # fmt: skip
+               "--pca", "2", "--pca-reference", str(path), "--out", str(tmp_path)]  # fmt: skip
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
     finally:
@@ -495,6 +497,11 @@ def test_cli_site_serve_and_federate(site_tables, pooled, tmp_path):
         assert filecmp.cmp(tmp_path / name, pooled["superpopulation"] / name, shallow=False), name
     provenance = json.loads((tmp_path / "provenance.json").read_text())
     assert [s["site"] for s in provenance["federation"]["sites"]] == ["cli-0", "cli-1", "cli-2"]
+    assert provenance["pca"]["reference_sha256"] == digest
+    assert provenance["pca"]["sites"] == ["cli-0", "cli-1", "cli-2"]
+    table = pd.read_csv(tmp_path / "pca_groups.tsv", sep="\t")
+    assert list(table.columns) == ["group", "n_samples", "n_sites", "PC1", "PC2"]
+    assert table["n_samples"].sum() == 1126
 
 
 # --- The attacker's side (issue 13, attacks 1, 2, 7, 11, 12) through real HTTP, k = 20 -------

@@ -272,7 +272,7 @@ def site_app(
     )
     reference_sha256 = reference.sha256 if reference is not None else None
     lock = threading.Lock()  # one genotype pass at a time; answers are cached
-    cache: dict[tuple, Any] = {}
+    cache: dict[Any, Any] = {}  # (region, snps_only) → counts; "pca" → the projection summary
 
     def check_token(request: Request) -> None:
         if token is None:
