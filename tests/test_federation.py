@@ -696,6 +696,16 @@ def test_reference_settings_contradicting_the_tier_fail_at_start(eas_site_cohort
     with pytest.raises(Exception, match="12 components"):
         PCAReference.load(tmp_path / "wide.json", sha256=digest)
     good = pca_reference(eas_site_cohort, k=2)
+    # a custodian talked into approving identity-like weights (attack 2's reference) is stopped
+    identity = PCAReference(
+        variants=good.variants[:10].reset_index(drop=True),
+        p=np.full(10, 0.5),
+        weights=np.eye(10),
+        eigenvalues=np.ones(10),
+    )
+    digest = identity.save(tmp_path / "identity.json")
+    with pytest.raises(Exception, match="component 1 puts its weight on about 1 variants"):
+        PCAReference.load(tmp_path / "identity.json", sha256=digest)
     digest = good.save(tmp_path / "good.json")
     with pytest.raises(Exception, match="not the approved"):
         PCAReference.load(tmp_path / "good.json", sha256="0" * 64)

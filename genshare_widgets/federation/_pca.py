@@ -44,6 +44,10 @@ from genshare_widgets._errors import GenShareError
 CHUNK = 2_000  # variants read per block when projecting
 MAX_PCS = 10  # more components make the weights closer to individual data
 MIN_REFERENCE_MAF = 0.05  # rarer variants' weight rows point at their few carriers
+# A component must spread its weight over many variants (participation ratio
+# (Σw²)²/Σw⁴): identity-like weights make a group's mean projection one allele count. Real
+# PCs of the 1000 Genomes subset spread over 194..1,479 of 3,811 variants.
+MIN_VARIANTS_PER_COMPONENT = 50
 FORMAT = "genshare-pca-reference"
 FORMAT_VERSION = 1
 
@@ -148,8 +152,10 @@ class PCAReference:
         return ref
 
     def check_limits(self, *, what: str = "PCA reference") -> None:
-        """Refuse more than :data:`MAX_PCS` components or a variant with MAF below
-        :data:`MIN_REFERENCE_MAF` (or a fitted ``min_maf`` below it)."""
+        """Refuse more than :data:`MAX_PCS` components, a variant with MAF below
+        :data:`MIN_REFERENCE_MAF` (or a fitted ``min_maf`` below it), or a component whose
+        weight sits on fewer than :data:`MIN_VARIANTS_PER_COMPONENT` variants (so a custodian
+        cannot be talked into approving identity-like weights)."""
         if not 1 <= self.k <= MAX_PCS:
             raise GenShareError(
                 f"{what} has {self.k} components; a site uses at most {MAX_PCS} (fit it "
@@ -162,6 +168,19 @@ class PCAReference:
                 f"{what} was fitted with min_maf={self.min_maf:g} (lowest variant MAF "
                 f"{low:.4g}); a site uses only references with every MAF >= "
                 f"{MIN_REFERENCE_MAF} (refit it with min_maf >= {MIN_REFERENCE_MAF})"
+            )
+        squares = self.weights**2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            spread = squares.sum(axis=0) ** 2 / (squares**2).sum(axis=0)
+        narrow = np.flatnonzero(~(spread >= MIN_VARIANTS_PER_COMPONENT))
+        if len(narrow):
+            j = int(narrow[0])
+            width = float(np.nan_to_num(spread[j]))
+            raise GenShareError(
+                f"{what}: component {j + 1} puts its weight on about {width:.0f} "
+                f"variants; a site uses only components spread over at least "
+                f"{MIN_VARIANTS_PER_COMPONENT} (a PCA of genotypes, not weights that single out "
+                "a few variants)"
             )
 
     @classmethod

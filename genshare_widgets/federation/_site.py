@@ -204,7 +204,9 @@ def site_pca_reference(
         )
     from genshare_widgets.federation._pca import pca_reference
 
-    return pca_reference(cohort, k=k, min_maf=min_maf)
+    built = pca_reference(cohort, k=k, min_maf=min_maf)
+    built.check_limits(what="the PCA reference fitted on this site's open-tier data")
+    return built
 
 
 def site_app(
