@@ -745,9 +745,14 @@ def test_client_cannot_choose_k_or_other_settings(sites):
             sites[0].url + "/counts", json={"min_count": 1, "by": "superpopulation"}
         )
         reference = client.post(sites[0].url + "/pca/reference", json={"k": 10})
+        sha = client.get(sites[0].url + "/").json()["pca"]["reference_sha256"]
+        project = client.post(
+            sites[0].url + "/pca/project", json={"reference_sha256": sha, "min_group": 1}
+        )
     detail = _refusal(answer, 400, "fixed-by-site")
     assert "min_count" in detail
     _refusal(reference, 400, "fixed-by-site")
+    assert "min_group" in _refusal(project, 400, "fixed-by-site")
 
 
 @pytest.fixture(scope="module")

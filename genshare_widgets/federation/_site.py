@@ -45,6 +45,7 @@ PCA_MIN_GROUP = 10  # a projection mean of fewer samples is too close to individ
 MIN_GROUP_SIZE = 5  # no site releases anything about a group smaller than max(k, 5)
 PCA_MIN_VARIANTS = 1_000  # under a policy, projections average over at least this many variants
 COUNTS_KEYS = {"by", "region", "snps_only", "variants"}
+PROJECT_KEYS = {"by", "reference_sha256", "reference"}
 
 
 class SiteRefusal(GenShareError):  # noqa: N818 -- reads as the verdict it reports
@@ -447,6 +448,15 @@ def site_app(
         from genshare_widgets.federation._pca import group_projection_summaries
 
         ref = require_reference()
+        unknown = sorted(set(request) - PROJECT_KEYS)
+        if unknown:
+            raise SiteRefusal(
+                400,
+                "fixed-by-site",
+                f"this site does not take {unknown} from a request: its minimum group size, "
+                f"grouping and reference are fixed by its custodian; send only "
+                f"{sorted(PROJECT_KEYS)}",
+            )
         check_by(request)
         asked = _asked_reference_sha256(request)
         if asked != reference_sha256:
