@@ -101,7 +101,12 @@ def site() -> None:
 @_consent_options
 @click.argument("source", nargs=-1, required=True)
 @SAMPLES_OPTION
-@click.option("--by", "groupings", multiple=True, help="Grouping column offered (repeatable).")
+@click.option(
+    "--by",
+    "groupings",
+    multiple=True,
+    help="The one grouping column served (default: the population column).",
+)
 @click.option("--name", help="Site name in answers and reports (default: the cohort id).")
 @serve_options(port=5060)
 @MIN_COUNT_OPTION
@@ -111,19 +116,58 @@ def site() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="File holding the bearer token every request must carry.",
 )
+@click.option(
+    "--pca-reference",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Custodian-approved PCA reference file (needs --pca-reference-sha256).",
+)
+@click.option("--pca-reference-sha256", metavar="HEX", help="sha256sum of --pca-reference.")
+@click.option(
+    "--pca-k",
+    type=int,
+    metavar="K",
+    help="Fit a K-component reference on this site's open-tier data (K <= 10).",
+)
+@click.option(
+    "--pca-min-maf", type=float, default=0.05, show_default=True, help="MAF filter of --pca-k."
+)
 def site_serve(source, samples, groupings, name, host, port, min_count, epsilon, token_file,
+               pca_reference, pca_reference_sha256, pca_k, pca_min_maf,
                ssl_certfile, ssl_keyfile):  # fmt: skip
     """Serve SOURCE as a counts-only federation site (released per-group counts, no samples).
 
+    One grouping, fixed at start; groups under max(k, 5) samples are never served; PCA only
+    onto one reference: an approved file pinned by sha256, or (open-tier data only) one fitted
+    here with --pca-k.
+
     \b
     Example:
-      genshare site serve 1kg-phase3-subset --samples site_a.tsv --name site-a --port 5061
+      genshare site serve 1kg-phase3-subset --samples site_a.tsv --name site-a --port 5061 \\
+          --by superpopulation --pca-reference ref.json \\
+          --pca-reference-sha256 "$(sha256sum ref.json | cut -d' ' -f1)"
     """
     from genshare_widgets._serve import serve_forever, tls_options
     from genshare_widgets.disclosure import policy_for
-    from genshare_widgets.federation import open_site_cohort, site_app
+    from genshare_widgets.federation import PCAReference, open_site_cohort, site_app
 
     tls = tls_options(ssl_certfile, ssl_keyfile)  # refuse half a TLS pair before any work
+    if len(set(groupings)) > 1:
+        raise GenShareError(
+            f"--by given {len(set(groupings))} times ({', '.join(groupings)}): a site serves "
+            "one grouping (two groupings of the same samples let a coarse total minus its "
+            "released finer groups recover a suppressed count); run one site per grouping, "
+            "never two over the same samples"
+        )
+    if (pca_reference is None) != (pca_reference_sha256 is None):
+        raise GenShareError(
+            "--pca-reference and --pca-reference-sha256 go together: the custodian pins the "
+            "approved file by its sha256 (sha256sum FILE)"
+        )
+    reference = (
+        PCAReference.load(pca_reference, sha256=pca_reference_sha256)
+        if pca_reference is not None
+        else None
+    )
     src = source_argument(source)
     cohort = open_site_cohort(src, samples=samples)
     token = token_file.read_text().strip() if token_file else None
@@ -131,8 +175,8 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
         raise GenShareError(f"--token-file {token_file} is empty; put the token in it")
     policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon)
     app = site_app(
-        cohort, name=name or cohort.id, groupings=list(groupings) or None, policy=policy,
-        token=token,
+        cohort, name=name or cohort.id, by=groupings[0] if groupings else None, policy=policy,
+        token=token, pca_reference=reference, pca_k=pca_k, pca_min_maf=pca_min_maf,
     )  # fmt: skip
     click.echo(f"site {name or cohort.id}: {policy.describe()}", err=True)
     serve_forever(app, host=host, port=port, **tls)
@@ -148,7 +192,11 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
 @click.option("--snps-only", is_flag=True, help="Keep only single-base REF/ALT.")
 @click.option("--folded", is_flag=True, help="Fold the SFS.")
 @click.option("--pca", "pca_k", type=int, metavar="K", help="pca_groups.tsv: group centroids.")
-@click.option("--pca-reference", help="Site URL computing the reference PCA (default: first).")
+@click.option(
+    "--pca-reference",
+    help="Site URL serving its approved PCA reference, or a reference file (default: the "
+    "first site advertising one).",
+)
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
 @click.option("--token", envvar="GENSHARE_FEDERATION_TOKEN", help="Bearer token for the sites.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="TLS CA file.")

@@ -1,22 +1,33 @@
 """Federated analysis: sites share released counts only; a coordinator combines them.
 
 Protocol (version 1, JSON over HTTP; every endpoint may require ``Authorization: Bearer
-<token>``; serve TLS with ``--ssl-certfile/--ssl-keyfile`` or behind a TLS-terminating proxy)
+<token>``; serve TLS with ``--ssl-certfile/--ssl-keyfile`` or behind a TLS-terminating proxy).
+What a site serves is fixed by its custodian at start (issue 13, "Serving"): one grouping, a
+minimum group size max(k, 5) in every tier, its disclosure policy, one PCA reference; nothing
+from the client is trusted. A refused request answers 4xx ``{"detail", "rule"}``.
 
 ``GET /``
     Site info: ``protocol``, ``site`` (name), ``cohort``, ``entry_version``, ``genome_build``,
-    ``groupings`` ({column: {group: released size or "<k"}}), ``policy`` (the disclosure
-    record), ``pca_min_group``, ``endpoints``.
+    ``grouping``, ``groupings`` ({grouping: {group: released size}}, groups of at least
+    ``min_group_size`` only; smaller ones are not named), ``policy`` (the disclosure record),
+    ``pca`` (``reference_sha256``, ``k``, ``n_variants``, ``min_maf``, ``source``,
+    ``min_group``; null without a reference), ``pca_min_group``, ``endpoints``.
 ``POST /counts`` ``{"by", "region", "snps_only", "variants": "all" | [[contig, pos, ref, alt]]}``
     Per-group released counts on the variant set as compact per-group arrays: ``allele_count,
     allele_number, het_count, hom_alt_count, called_count`` plus, under a policy, ``status``
     arrays (0 released, 1 ``<k``, 2 withheld; non-released cells are sent as 0) and group-level
     ``observed_het`` (:mod:`~genshare_widgets.federation._protocol`). Biallelic variants only;
-    no MAF filter at the site (the coordinator filters on the combined counts).
-``POST /pca/reference`` ``{"k", "min_maf", "region", "snps_only"}``
-    This site's PCA as SNP weights + ALT frequencies (aggregates; refused under DP).
-``POST /pca/project`` ``{"by", "reference": {...}}``
-    n, mean and covariance of the projections per group with at least max(k, 10) samples.
+    no MAF filter at the site (the coordinator filters on the combined counts). ``by`` must be
+    the site's grouping; any other key is refused.
+``GET /pca/reference``
+    The site's one PCA reference (``sha256`` and ``reference``): a custodian-approved file, or
+    one fitted on the site's own data only when that data is open-tier (k <= 10, min_maf >=
+    0.05). Other sites answer 403: they never release frequencies or SNP weights of their own
+    samples.
+``POST /pca/project`` ``{"by", "reference_sha256"}``
+    n, mean and covariance of the projections onto the site's approved reference per group
+    with at least max(k, 10) samples; a reference whose sha256 is not the approved one is
+    refused (403), as is a grouping the consent gate refuses.
 
 No endpoint returns sample ids, genotypes or per-sample values. Under differential privacy
 each site charges its own budget once per distinct request.
@@ -49,7 +60,7 @@ if TYPE_CHECKING:
         decode_counts,
         encode_counts,
     )
-    from genshare_widgets.federation._site import open_site_cohort, site_app
+    from genshare_widgets.federation._site import SiteRefusal, open_site_cohort, site_app
 
 _LAZY = {
     "SiteFailure": "_client",
@@ -67,6 +78,7 @@ _LAZY = {
     "encode_counts": "_protocol",
     "open_site_cohort": "_site",
     "site_app": "_site",
+    "SiteRefusal": "_site",
 }
 
 __all__ = [
@@ -76,6 +88,7 @@ __all__ = [
     "MalformedPayload",
     "PCAReference",
     "SiteFailure",
+    "SiteRefusal",
     "combine_counts",
     "decode_counts",
     "encode_counts",
@@ -96,11 +109,15 @@ def start_site(
     *,
     samples=None,
     name: str | None = None,
+    by: str | None = None,
     groupings: list[str] | None = None,
     min_count: int | None = None,
     epsilon: float | None = None,
     seed: int | None = None,
     token: str | None = None,
+    pca_reference=None,
+    pca_reference_sha256: str | None = None,
+    pca_k: int | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
     **open_options: Any,
@@ -109,6 +126,10 @@ def start_site(
 
     Returns the started :class:`~genshare_widgets._serve.RunningServer` (``.url``,
     ``.stop()``). ``source`` may be an opened cohort or anything ``open_cohort`` takes.
+    ``by`` is the one grouping served (default: the population column);
+    ``pca_reference`` is an approved reference file pinned by ``pca_reference_sha256`` (or a
+    :class:`PCAReference` the caller approves); ``pca_k`` fits one on open-tier data instead
+    (see :func:`~genshare_widgets.federation._site.site_app`).
 
     Examples
     --------
@@ -119,6 +140,7 @@ def start_site(
     """
     from genshare_widgets._serve import RunningServer
     from genshare_widgets.disclosure import policy_for
+    from genshare_widgets.federation._pca import PCAReference
     from genshare_widgets.federation._site import open_site_cohort, site_app
 
     cohort = (
@@ -127,5 +149,17 @@ def start_site(
         else open_site_cohort(source, samples=samples, **open_options)
     )
     policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon, seed=seed)
-    app = site_app(cohort, name=name or cohort.id, groupings=groupings, policy=policy, token=token)
+    reference = pca_reference
+    if pca_reference is not None and not isinstance(pca_reference, PCAReference):
+        reference = PCAReference.load(pca_reference, sha256=pca_reference_sha256 or "")
+    app = site_app(
+        cohort,
+        name=name or cohort.id,
+        by=by,
+        groupings=groupings,
+        policy=policy,
+        token=token,
+        pca_reference=reference,
+        pca_k=pca_k,
+    )
     return RunningServer(app, host=host, port=port, timeout_graceful_shutdown=1).start()

@@ -177,9 +177,10 @@ def federate(
     verify
         TLS verification for ``https://`` sites: True (system CAs), a CA bundle path, or False.
     pca_k, pca_reference
-        Also run :func:`federated_pca` with this many components (writes
-        ``pca_groups.tsv``); ``pca_reference`` is a site URL or a :class:`PCAReference`
-        (default: the first site).
+        Also run :func:`federated_pca` on the first ``pca_k`` components (writes
+        ``pca_groups.tsv``); ``pca_reference`` is a site URL serving its approved reference, a
+        reference file or a :class:`PCAReference` (default: the first site advertising one).
+        Sites project only onto the reference their custodian approved (same sha256).
 
     Examples
     --------
@@ -243,14 +244,11 @@ def federate(
     if pca_k:
         from genshare_widgets.federation._pca_client import federated_pca
 
-        ref = pca_reference if pca_reference is not None else answers[0][0]
         pca_result = federated_pca(
             [url for url, _, _ in answers],
-            reference=ref,
+            reference=pca_reference,
             by=by,
             k=pca_k,
-            region=region,
-            snps_only=snps_only,
             timeout=timeout,
             token=token,
             verify=verify,
