@@ -564,6 +564,8 @@ def open_cohort(
         access = check_access(entry, purpose=purpose, credential=credential)
         if hail:
             store, table_path, hashes = _hail_open_entry(entry)
+            if entry.access != "open" and not str(store).startswith(_REMOTE):
+                ensure_owner_only(Path(store))  # the converted MatrixTable (rule 9)
         else:
             store, table_path, hashes = _open_entry(entry, variants_chunk_size, progress)
         cohort_id = entry.id
