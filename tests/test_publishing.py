@@ -175,8 +175,13 @@ def test_group_centroids_equal_naive_means():
 # --- rule 6: the release log (attack 6) -----------------------------------------------------
 
 
-def _group_table(path, members, name="A"):
-    pd.DataFrame({"sample": list(members), "grp": name}).to_csv(path, sep="\t", index=False)
+def _group_table(cohort, path, members, name="A"):
+    """A sample table of every sample, ``name`` for ``members`` and empty for the others."""
+    inside = cohort.samples.index.isin(list(members))
+    groups = np.where(inside, name, None)
+    pd.DataFrame({"sample": cohort.samples.index, "grp": groups}).to_csv(
+        path, sep="\t", index=False
+    )
     return path
 
 
@@ -185,8 +190,8 @@ def test_differencing_with_samples_is_refused_at_the_second_release(kg_subset, t
     s = kg_subset.samples
     yri = list(s.index[s["population"] == "YRI"])
     person = s.index[s["population"] == "CEU"][0]
-    plus = _group_table(tmp_path / "plus.tsv", [*yri, person])
-    alone = _group_table(tmp_path / "yri.tsv", yri)
+    plus = _group_table(kg_subset, tmp_path / "plus.tsv", [*yri, person])
+    alone = _group_table(kg_subset, tmp_path / "yri.tsv", yri)
 
     def release(table, out, *extra):
         return run_genshare(
@@ -209,7 +214,7 @@ def test_differencing_with_samples_is_refused_at_the_second_release(kg_subset, t
         build_figure(cohort, "sfs", {**options, "region": "22"})
     # the same group again, or one that differs by k or more, is fine
     assert release(plus, tmp_path / "again").returncode == 0
-    far = _group_table(tmp_path / "far.tsv", yri[:-K])
+    far = _group_table(kg_subset, tmp_path / "far.tsv", yri[:-K])
     assert release(far, tmp_path / "far").returncode == 0
     # without a policy nothing is logged or refused (open data)
     assert release(alone, tmp_path / "open", "--min-count", "1").returncode == 0
