@@ -426,9 +426,10 @@ def test_ancestry_groupings_are_refused(which, npoa_cohort, hmb_cohort, sample_t
     assert counts.sizes["groups"] == 2
 
 
-def test_unlabelled_pca_is_permitted(npoa_cohort):
-    result = pca(npoa_cohort, k=2, by=None)
-    assert "group" not in result.coordinates.columns and len(result.coordinates) == 300
+def test_unlabelled_pca_is_refused_too(npoa_cohort):
+    # its per-sample coordinates join to the population labels by sample id
+    with pytest.raises(AnalysisRefused, match=r"refuses PCA.*NPOA \(DUO:0000044\)"):
+        pca(npoa_cohort, k=2, by=None)
 
 
 def test_gru_entries_allow_ancestry_comparisons(gru_cohort, sim_ooa):
