@@ -157,6 +157,17 @@ def test_pca_figure_command_under_a_policy_and_epsilon(sim_ooa, tmp_path):
     assert not (tmp_path / "e.json").exists()
 
 
+def test_explorer_pca_tab_under_a_policy_shows_centroids(sim_ooa):
+    pytest.importorskip("ipywidgets")
+    from genshare_widgets.widgets import CohortExplorer
+
+    explorer = CohortExplorer(sim_ooa, min_count=K)
+    data = json.loads(explorer.figure("pca").to_json())
+    assert len(data["data"]) == 3
+    assert all(len(t["x"]) == 1 and "customdata" not in t for t in data["data"])
+    assert not any(sid in json.dumps(data) for sid in sim_ooa.samples.index)
+
+
 def test_group_centroids_equal_naive_means():
     rng = np.random.default_rng(3)
     coords = pd.DataFrame(rng.normal(size=(50, 2)), columns=["PC1", "PC2"])
