@@ -207,7 +207,7 @@ class ReleaseLog:
         return list(self._load()["releases"])
 
     def _conflicts(self, record, sets: Mapping[str, list[str]], k: int):
-        known = record["sample_sets"]
+        known: dict[str, set[str]] = {}
         for name, members in sets.items():
             new = set(members)
             digest = sample_set_hash(new)
@@ -216,7 +216,9 @@ class ReleaseLog:
                 for old_name, old_hash in release["groups"].items():
                     if old_hash == digest:
                         continue
-                    old = set(known[old_hash])
+                    if old_hash not in known:
+                        known[old_hash] = set(record["sample_sets"][old_hash])
+                    old = known[old_hash]
                     added, removed = len(new - old), len(old - new)
                     if 0 < added < kk or 0 < removed < kk:
                         return name, len(new), old_name, len(old), added, removed, kk, release
