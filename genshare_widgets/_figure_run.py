@@ -292,7 +292,7 @@ def _pca_figure(cohort, options: Mapping[str, Any], *, policy, policy_record):
         )
     min_maf = 0.05 if options["min_maf"] is None else options["min_maf"]
     label = color_by or by
-    log = sets = None
+    log, sets = None, {}
     if policy.active:  # rule 6 before the genotype pass
         min_size = centroid_min_group(policy)
         keep = kept_groups(options)
@@ -342,7 +342,7 @@ def _pca_figure(cohort, options: Mapping[str, Any], *, policy, policy_record):
             f"{centroid_min_group(policy)} samples or more: under this cohort's disclosure "
             f"policy ({policy.describe()}) the PCA figure draws only centroids of such groups"
         )
-    assert log is not None and sets is not None
+    log = log if log is not None else ReleaseLog.for_cohort(cohort)
     log.record(
         with_union({g: ids for g, ids in sets.items() if g in set(centroids["group"])}),
         k=min_difference(policy),
