@@ -132,11 +132,8 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
     from genshare_widgets import disclosure, plots
     from genshare_widgets._stats_run import _group_sizes
     from genshare_widgets.counts import allele_counts_by_group, with_variant_ids
-    from genshare_widgets.disclosure._release import (
-        drop_withheld_samples,
-        release_group_sizes,
-        withheld_groups,
-    )
+    from genshare_widgets.disclosure._publishing import ReleaseLog, min_difference
+    from genshare_widgets.disclosure._release import release_group_sizes
 
     check_options(kind, options)
     by = options["by"]
@@ -149,59 +146,8 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
     )
     policy_record = policy.to_dict()
     colors = plots.cohort_colors(cohort, by=by)
-    selection = {
-        "region": options["region"],
-        "min_maf": options["min_maf"],
-        "snps_only": options["snps_only"],
-    }
     if kind == "pca":
-        from genshare_widgets.samples import pca
-
-        if policy.epsilon is not None:
-            raise GenShareError(
-                "--epsilon covers counts only: a PCA shows individual samples and has no "
-                "differentially private release here; drop --epsilon"
-            )
-        min_maf = 0.05 if options["min_maf"] is None else options["min_maf"]
-        result = pca(
-            cohort,
-            k=options["pca_k"],
-            by=by,
-            keep_groups=kept_groups(options),
-            **{**selection, "min_maf": min_maf},
-        )
-        color_by = options["color_by"]
-        if color_by is not None and color_by not in cohort.samples.columns:
-            raise GenShareError(
-                f"--color-by {color_by!r}: the sample table has {list(cohort.samples.columns)}"
-            )
-        withheld = withheld_groups(_group_sizes(cohort, by), policy)
-        samples = cohort.samples
-        if withheld:
-            import dataclasses
-
-            coords = drop_withheld_samples(
-                result.coordinates,
-                groups=samples.loc[result.coordinates.index, by],
-                withheld=withheld,
-            )
-            result = dataclasses.replace(result, coordinates=coords)
-            samples = samples.loc[coords.index]
-        prov = plots.figure_provenance(
-            cohort,
-            by=by,
-            filters=result.filters,
-            disclosure_policy=policy_record,
-            extra={"pca": {"method": result.method}, "withheld_groups": withheld},
-        )
-        return plots.pca_scatter(
-            result,
-            samples=samples,
-            color_by=None if color_by == by else color_by,
-            dims=options["dims"],
-            colors=plots.cohort_colors(cohort, by=color_by or by),
-            provenance=prov,
-        )
+        return _pca_figure(cohort, options, policy=policy, policy_record=policy_record)
     if kind == "representation":
         table = cohort.populations(by=by)
         keep = kept_groups(options)
@@ -226,6 +172,10 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
     counts = select_groups(
         counts, groups=kept_groups(options), min_maf=None if policy.active else options["min_maf"]
     )
+    log_sets = None
+    if policy.active:  # rule 6: refuse a near-copy of a released group before releasing
+        log_sets = _released_sets(cohort, by, counts, policy)
+        ReleaseLog.for_cohort(cohort).check(log_sets, k=min_difference(policy))
     variant = str(options["variant"]).strip()
     by_position = bool(_POSITION.match(variant))
     if kind == "variant" and not by_position:
@@ -238,6 +188,10 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
         what=f"figure {kind} of {cohort.id} by {by}",
     )
     hidden = released.attrs.get("withheld_groups", {})
+    if log_sets is not None:
+        ReleaseLog.for_cohort(cohort).record(
+            log_sets, k=min_difference(policy), command=_release_command(cohort, kind, options)
+        )
     for group in _two_groups(options, kind) if kind in ("af-compare", "joint-sfs") else ():
         if group in hidden:
             raise GenShareError(
@@ -282,6 +236,139 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
         rsid=None if by_position else variant,
         populations=populations,
         colors=colors,
+        provenance=prov,
+    )
+
+
+def _released_sets(cohort, by: str, counts, policy) -> dict[str, list[str]]:
+    """{group: sample ids} of the groups of ``counts`` the policy releases (not withheld),
+    plus their union: what the release log records."""
+    from genshare_widgets._stats_run import _group_sizes
+    from genshare_widgets.disclosure._publishing import group_sample_sets, with_union
+    from genshare_widgets.disclosure._release import withheld_groups
+
+    hidden = withheld_groups(_group_sizes(cohort, by), policy)
+    groups = [str(g) for g in counts["groups"].values if str(g) not in hidden]
+    return with_union(group_sample_sets(cohort.samples, by, groups))
+
+
+def _release_command(cohort, kind: str, options: Mapping[str, Any]) -> str:
+    """The ``genshare figure`` command of a release (without ``--out``), for the release log."""
+    words = recipe_command(figure_source(cohort), kind, options, Path("OUT"))
+    return words.removesuffix(" --out OUT")
+
+
+def _pca_figure(cohort, options: Mapping[str, Any], *, policy, policy_record):
+    """The PCA figure: every sample (no policy), or group centroids (under a policy, rule 5)."""
+    import dataclasses
+
+    from genshare_widgets import plots
+    from genshare_widgets.disclosure._publishing import (
+        ReleaseLog,
+        centroid_min_group,
+        group_sample_sets,
+        min_difference,
+        with_union,
+    )
+    from genshare_widgets.samples import (
+        check_pca_grouping,
+        group_centroids,
+        principal_components,
+    )
+
+    by = options["by"]
+    color_by = options["color_by"]
+    if color_by is not None and color_by not in cohort.samples.columns:
+        raise GenShareError(
+            f"--color-by {color_by!r}: the sample table has {list(cohort.samples.columns)}"
+        )
+    check_pca_grouping(cohort, by)
+    if color_by is not None and color_by != by:
+        check_pca_grouping(cohort, color_by)
+    if policy.epsilon is not None:
+        raise GenShareError(
+            "--epsilon covers counts only: a PCA (even as group centroids) has no "
+            "differentially private release here; drop --epsilon"
+        )
+    min_maf = 0.05 if options["min_maf"] is None else options["min_maf"]
+    label = color_by or by
+    log, sets = None, {}
+    if policy.active:  # rule 6 before the genotype pass
+        min_size = centroid_min_group(policy)
+        keep = kept_groups(options)
+        members = cohort.samples
+        if keep is not None:
+            members = members[members[by].astype(str).isin(keep)]
+        sets = {
+            g: ids for g, ids in group_sample_sets(members, label).items() if len(ids) >= min_size
+        }
+        log = ReleaseLog.for_cohort(cohort)
+        log.check(with_union(sets), k=min_difference(policy))
+    result = principal_components(
+        cohort,
+        k=options["pca_k"],
+        by=by,
+        keep_groups=kept_groups(options),
+        region=options["region"],
+        snps_only=options["snps_only"],
+        min_maf=min_maf,
+    )
+    if not policy.active:
+        prov = plots.figure_provenance(
+            cohort,
+            by=by,
+            filters=result.filters,
+            disclosure_policy=policy_record,
+            extra={"pca": {"method": result.method}, "withheld_groups": {}},
+        )
+        return plots.pca_scatter(
+            result,
+            samples=cohort.samples,
+            color_by=None if color_by == by else color_by,
+            dims=options["dims"],
+            colors=plots.cohort_colors(cohort, by=label),
+            provenance=prov,
+        )
+    labels = cohort.samples[label].reindex(result.coordinates.index)
+    centroids, too_small = group_centroids(
+        result.coordinates.drop(columns=["group"], errors="ignore"),
+        labels,
+        min_size=centroid_min_group(policy),
+    )
+    result = dataclasses.replace(result, coordinates=result.coordinates.iloc[:0])  # none kept
+    if centroids.empty:
+        raise GenShareError(
+            f"no group of --{'color-by' if color_by else 'by'} {label!r} has "
+            f"{centroid_min_group(policy)} samples or more: under this cohort's disclosure "
+            f"policy ({policy.describe()}) the PCA figure draws only centroids of such groups"
+        )
+    log = log if log is not None else ReleaseLog.for_cohort(cohort)
+    log.record(
+        with_union({g: ids for g, ids in sets.items() if g in set(centroids["group"])}),
+        k=min_difference(policy),
+        command=_release_command(cohort, "pca", options),
+    )
+    withheld = {g: f"fewer than {centroid_min_group(policy)} samples" for g in too_small}
+    prov = plots.figure_provenance(
+        cohort,
+        by=by,
+        filters=result.filters,
+        disclosure_policy=policy_record,
+        extra={
+            "pca": {"method": result.method, "shown": "group centroids (rule 5)"},
+            "withheld_groups": withheld,
+        },
+    )
+    prov["groups"] = {
+        str(g): int(n) for g, n in zip(centroids["group"], centroids["n_samples"], strict=True)
+    }
+    return plots.pca_centroids(
+        centroids,
+        result.eigenvalues,
+        n_variants=result.n_variants,
+        legend=label,
+        dims=options["dims"],
+        colors=plots.cohort_colors(cohort, by=label),
         provenance=prov,
     )
 

@@ -7,6 +7,7 @@ all of them are complete, so a failure leaves no half-written result.
 import json
 import os
 import platform
+import shlex
 import shutil
 import sys
 import tempfile
@@ -144,22 +145,24 @@ def run_stats(
     """
     from genshare_widgets.counts import allele_counts_by_group, pass_scheduler
     from genshare_widgets.disclosure import policy_for, release_counts
-    from genshare_widgets.disclosure._release import (
-        drop_withheld_samples,
-        release_group_sizes,
-        withheld_groups,
+    from genshare_widgets.disclosure._publishing import (
+        ReleaseLog,
+        group_sample_sets,
+        min_difference,
+        refuse_per_person_output,
+        with_union,
     )
+    from genshare_widgets.disclosure._release import release_group_sizes, withheld_groups
     from genshare_widgets.engines._distributed import resolve_scheduler
     from genshare_widgets.samples import pca, sample_stats
 
     if policy is None:
         policy = policy_for(cohort.entry)
-    if policy.epsilon is not None and (pca_k or sample_table):
-        raise GenShareError(
-            "--epsilon covers counts only: PCA and per-sample statistics are individual-level "
-            "outputs with no differentially private release here; drop --pca/--sample-stats "
-            "or --epsilon"
-        )
+    # rule 5: nothing per person under a policy (checked before anything is computed)
+    if pca_k:
+        refuse_per_person_output(policy, what="--pca (pca.tsv)", cohort_id=cohort.id)
+    if sample_table:
+        refuse_per_person_output(policy, what="--sample-stats (samples.tsv)", cohort_id=cohort.id)
 
     if by not in cohort.samples.columns:
         columns = list(cohort.samples.columns)
@@ -173,6 +176,20 @@ def run_stats(
         from genshare_widgets.disclosure._gate import check_grouping
 
         check_grouping(cohort, by, analysis="per-group statistics" if needs_counts else "PCA")
+        if pca_k:
+            from genshare_widgets.disclosure._gate import check_pca
+
+            check_pca(cohort)
+    group_sizes = _group_sizes(cohort, by)
+    withheld = withheld_groups(group_sizes, policy)
+    released_sets: dict[str, list[str]] = {}
+    log = None
+    if needs_counts and policy.active:  # rule 6: refuse a near-copy of a released group
+        released_sets = with_union(
+            group_sample_sets(cohort.samples, by, [g for g in group_sizes if g not in withheld])
+        )
+        log = ReleaseLog.for_cohort(cohort)
+        log.check(released_sets, k=min_difference(policy))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".genshare-stats-", dir=out))
@@ -188,8 +205,6 @@ def run_stats(
             if needs_counts
             else None
         )
-        group_sizes = _group_sizes(cohort, by)
-        withheld = withheld_groups(group_sizes, policy)
         if counts is not None and policy.active:
             counts = release_counts(
                 counts,
@@ -200,10 +215,7 @@ def run_stats(
             )
         tables = count_tables(counts, wanted, folded, fst_window) if counts is not None else {}
         if sample_table:
-            per = sample_stats(cohort, region=region, snps_only=snps_only)
-            per = drop_withheld_samples(
-                per, groups=cohort.samples.loc[per.index, by], withheld=withheld
-            )
+            per = sample_stats(cohort, region=region, snps_only=snps_only, policy=policy)
             tables["samples.tsv"] = per.reset_index()
         pca_info = None
         if pca_k:
@@ -214,11 +226,10 @@ def run_stats(
                 min_maf=0.05 if min_maf is None else min_maf,
                 region=region,
                 snps_only=snps_only,
+                policy=policy,
             )
             coords = result.coordinates.reset_index().rename(columns={"index": "sample"})
-            tables["pca.tsv"] = drop_withheld_samples(
-                coords, groups=coords["group"], withheld=withheld
-            )
+            tables["pca.tsv"] = coords
             tables["pca_eigenvalues.tsv"] = result.eigenvalues
             pca_info = {
                 "method": result.method,
@@ -252,6 +263,12 @@ def run_stats(
             command=command,
         )
         (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
+        if log is not None:  # checked again and recorded under the log's lock
+            log.record(
+                released_sets,
+                k=min_difference(policy),
+                command=shlex.join(command or sys.argv),
+            )
         written = publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -24,6 +24,7 @@ from genshare_widgets.disclosure._consent import check_access
 from genshare_widgets.disclosure._gate import governing_entry
 from genshare_widgets.engines import (
     build_store,
+    ensure_owner_only,
     file_sha256_cached,
     ingest_plink,
     ingest_vcfs,
@@ -338,16 +339,23 @@ def _entry_meta(entry: CohortEntry, hashes: list[dict[str, str]]) -> dict[str, A
 
 
 def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
-    """→ (store path, sample table path or None, provenance files list)."""
+    """→ (store path, sample table path or None, provenance files list).
+
+    A registered or controlled entry's store, simulated files and downloads folder are
+    owner-only (0700 folders, 0600 files; rule 9 of the threat model).
+    """
+    private = entry.access != "open"
     if entry.kind == "simulated":
         from genshare_widgets.simulate import build_simulated_cohort, recipe_key
 
         assert entry.simulation is not None
         key = store_key({"simulated": recipe_key(entry.simulation), "chunks": chunks})
         vcf, table = build_simulated_cohort(entry)
+        if private:
+            ensure_owner_only(vcf.parent)
         hashes = [{"name": vcf.name, "sha256": file_sha256_cached(vcf)}]
         build = _ingest("vcf", [vcf], chunks, progress, {"source_files": hashes})
-        store = build_store(key, build, meta=_entry_meta(entry, hashes))
+        store = build_store(key, build, meta=_entry_meta(entry, hashes), owner_only=private)
         return store, table, hashes
     if entry.kind in ("vcf", "plink"):
         geno = [f for f in entry.files if f.role == "genotypes"]
@@ -360,8 +368,13 @@ def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
             hashes = [{"name": f.name, "sha256": h} for f, h in zip(geno, published, strict=True)]
             key = store_key({entry.kind: [h["sha256"] for h in hashes], "chunks": chunks})
             if is_complete(store_path(key)):
+                if private:
+                    ensure_owner_only(store_path(key))
                 return store_path(key), table_path, hashes
         local = [fetch_file(f, cohort_id=entry.id) for f in geno]
+        if private:
+            for path in {p.parent for p in local}:
+                ensure_owner_only(path)  # the downloads folder (its files are already 0600)
         hashes = [{"name": p.name, "sha256": file_sha256_cached(p)} for p in local]
         key = store_key({entry.kind: [h["sha256"] for h in hashes], "chunks": chunks})
         if entry.kind == "plink":
@@ -372,7 +385,7 @@ def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
         else:
             inputs = local
         build = _ingest(entry.kind, inputs, chunks, progress, {"source_files": hashes})
-        store = build_store(key, build, meta=_entry_meta(entry, hashes))
+        store = build_store(key, build, meta=_entry_meta(entry, hashes), owner_only=private)
         return store, table_path, hashes
     where = ", ".join(f.url for f in entry.files[:2])
     raise GenShareError(
@@ -551,6 +564,8 @@ def open_cohort(
         access = check_access(entry, purpose=purpose, credential=credential)
         if hail:
             store, table_path, hashes = _hail_open_entry(entry)
+            if entry.access != "open" and not str(store).startswith(_REMOTE):
+                ensure_owner_only(Path(store))  # the converted MatrixTable (rule 9)
         else:
             store, table_path, hashes = _open_entry(entry, variants_chunk_size, progress)
         cohort_id = entry.id

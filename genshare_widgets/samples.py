@@ -34,8 +34,22 @@ from genshare_widgets.counts import (
 )
 
 
+def _policy(cohort, policy):
+    """``policy``, or the cohort's access-tier default."""
+    if policy is not None:
+        return policy
+    from genshare_widgets.disclosure import policy_for
+
+    return policy_for(getattr(cohort, "entry", None))
+
+
 def sample_stats(
-    cohort, *, region: str | None = None, snps_only: bool = False, scheduler: str | None = None
+    cohort,
+    *,
+    region: str | None = None,
+    snps_only: bool = False,
+    scheduler: str | None = None,
+    policy=None,
 ) -> pd.DataFrame:
     """Observed heterozygosity and missingness of every sample over the selected variants.
 
@@ -45,10 +59,19 @@ def sample_stats(
     haploid or half-missing calls). ``scheduler``: where the pass runs, as in
     :func:`~genshare_widgets.counts.allele_counts_by_group`.
 
+    One row per person: refused (:class:`~genshare_widgets.disclosure.ReleaseRefused`, rule
+    5) under an active disclosure ``policy`` (default: the cohort's access tier, so always on
+    registered and controlled entries).
+
     Examples
     --------
     >>> sample_stats(open_cohort("sim-ooa")).head()  # doctest: +SKIP
     """
+    from genshare_widgets.disclosure._publishing import refuse_per_person_output
+
+    refuse_per_person_output(
+        _policy(cohort, policy), what="per-sample statistics (samples.tsv)", cohort_id=cohort.id
+    )
     from genshare_widgets.engines._sample_pass import SAMPLE_FIELDS, sample_counts
 
     if getattr(cohort, "engine", "dask") == "hail":
@@ -157,28 +180,75 @@ def pca(
     seed: int = 0,
     scheduler: str | None = None,
     keep_groups: list[str] | None = None,
+    policy=None,
 ) -> PCAResult:
     """Principal components of the samples (see the module docstring for the method).
 
     ``by`` labels the samples in the output (``group`` column); every sample enters the PCA
     unless ``keep_groups`` names the groups of ``by`` to keep: then only their samples enter
     it (allele frequencies and the MAF filter come from them too, as if the others were not
-    in the cohort). ``by=None`` leaves samples unlabelled (always permitted), while a
-    population labelling of a cohort whose consent forbids ancestry research is refused.
-    ``method`` is
+    in the cohort). ``method`` is
     ``"exact"``, ``"randomized"`` or ``"auto"`` (exact up to 5,000 samples).
     ``scheduler``: where the genotype passes run, as in
     :func:`~genshare_widgets.counts.allele_counts_by_group`.
+
+    Refused (:class:`~genshare_widgets.disclosure.AnalysisRefused`) on a cohort whose consent
+    forbids ancestry research, labelled or not (:func:`~genshare_widgets.disclosure.check_pca`),
+    and (:class:`~genshare_widgets.disclosure.ReleaseRefused`, rule 5) under an active
+    disclosure ``policy`` (default: the cohort's access tier, so always on registered and
+    controlled entries): coordinates are per person. Under a policy, ``genshare figure --kind
+    pca`` draws group centroids instead.
 
     Examples
     --------
     >>> result = pca(open_cohort("hapmap3"), k=4)  # doctest: +SKIP
     >>> result.coordinates[["PC1", "PC2"]].head()  # doctest: +SKIP
     """
-    if by is not None and getattr(cohort, "entry", None) is not None:
-        from genshare_widgets.disclosure._gate import check_grouping
+    from genshare_widgets.disclosure._publishing import refuse_per_person_output
 
+    check_pca_grouping(cohort, by)
+    refuse_per_person_output(_policy(cohort, policy), what="PCA coordinates", cohort_id=cohort.id)
+    return principal_components(
+        cohort,
+        k=k,
+        by=by,
+        min_maf=min_maf,
+        region=region,
+        snps_only=snps_only,
+        method=method,
+        seed=seed,
+        scheduler=scheduler,
+        keep_groups=keep_groups,
+    )
+
+
+def check_pca_grouping(cohort, by) -> None:
+    """The consent checks of a PCA labelled by ``by`` (None: unlabelled)."""
+    if getattr(cohort, "entry", None) is None:
+        return
+    from genshare_widgets.disclosure._gate import check_grouping, check_pca
+
+    check_pca(cohort)
+    if by is not None:
         check_grouping(cohort, by, analysis="PCA labelled by group")
+
+
+def principal_components(
+    cohort,
+    *,
+    k: int = 10,
+    by: str | Mapping[str, str] | None = "population",
+    min_maf: float = 0.05,
+    region: str | None = None,
+    snps_only: bool = False,
+    method: str = "auto",
+    seed: int = 0,
+    scheduler: str | None = None,
+    keep_groups: list[str] | None = None,
+) -> PCAResult:
+    """:func:`pca` without its checks: for callers that check consent with
+    :func:`check_pca_grouping` and release only group summaries (the PCA figure under a
+    policy, :func:`group_centroids`). Never hand its coordinates out under a policy."""
     n_samples = cohort.n_samples
     hail = getattr(cohort, "engine", "dask") == "hail"
     if not 1 <= k < n_samples:
@@ -280,3 +350,42 @@ def pca(
     return PCAResult(
         coordinates=coords, eigenvalues=eig, n_variants=m, method=method, filters=filters
     )
+
+
+def group_centroids(
+    coordinates: pd.DataFrame, labels: pd.Series, *, min_size: int
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Per-group mean and standard deviation of each PC over groups of ``min_size`` samples
+    or more; → ``(table, too_small)``.
+
+    ``coordinates``: per-sample ``PC1..PCk`` (indexed by sample id); ``labels``: each sample's
+    group (indexed by sample id; missing → in no group). ``table`` has ``group``,
+    ``n_samples``, ``PC<i>`` (mean) and ``PC<i>_sd`` columns, one row per group;
+    ``too_small`` maps each smaller group to its size (never released: the caller names it
+    only). No per-sample value is in either.
+
+    Examples
+    --------
+    >>> coords = pd.DataFrame({"PC1": [0.0, 1.0, 2.0]}, index=["a", "b", "c"])
+    >>> table, small = group_centroids(coords, pd.Series(["X", "X", "Y"], index=coords.index),
+    ...                                min_size=2)
+    >>> table[["group", "n_samples", "PC1"]].to_dict("records"), small
+    ([{'group': 'X', 'n_samples': 2, 'PC1': 0.5}], {'Y': 1})
+    """
+    pcs = [c for c in coordinates.columns if str(c).startswith("PC")]
+    groups = labels.reindex(coordinates.index)
+    groups = groups.where(groups.notna() & (groups.astype(str) != ""))
+    rows, too_small = [], {}
+    for name, members in coordinates[pcs].groupby(groups.astype(object), sort=True):
+        n = len(members)
+        if n < min_size:
+            too_small[str(name)] = n
+            continue
+        row: dict[str, Any] = {"group": str(name), "n_samples": n}
+        for col in pcs:
+            values = members[col].to_numpy(dtype=np.float64)
+            row[col] = float(values.mean())
+            row[f"{col}_sd"] = float(values.std(ddof=1)) if n > 1 else 0.0
+        rows.append(row)
+    columns = ["group", "n_samples", *pcs, *(f"{c}_sd" for c in pcs)]
+    return pd.DataFrame(rows, columns=columns), too_small

@@ -6,6 +6,7 @@ and converted once per session.
 """
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,14 @@ def genshare_env(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def fresh_release_log(genshare_env):
+    """Each test starts with no earlier releases: the publishing release log (rule 6) is
+    per cohort and persistent, so one test's groups would refuse another's. A test that plays
+    a sequence of releases does so within itself."""
+    shutil.rmtree(genshare_env / "releases", ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

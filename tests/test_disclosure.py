@@ -321,8 +321,6 @@ def test_cli_files_hold_no_small_count(sim_ooa, tmp_path):
         "1:1-5000000",
         "--min-count",
         str(K),
-        "--pca",
-        "2",
         "--freq",
         "--fst",
         "--het",
@@ -333,8 +331,6 @@ def test_cli_files_hold_no_small_count(sim_ooa, tmp_path):
     )
     assert run.returncode == 0, run.stderr
     _check_files(out, K, withheld=("CHBtiny",))
-    pcs = pd.read_csv(out / "pca.tsv", sep="\t")
-    assert "CHBtiny" not in set(pcs["group"]) and "CHBsmall" in set(pcs["group"])
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["groups"]["CHBtiny"] == f"<{K}" and prov["groups"]["CHBsmall"] == 25
 
@@ -435,11 +431,10 @@ def test_figures_hold_no_small_count(sim_ooa, tmp_path, kind):
             for line in trace["hovertext"]:
                 found = re.search(r"<br>([\d,]+|<\d+) samples", line)
                 seen += [found.group(1).replace(",", "")] if found else []
-        if kind == "pca":
-            ids = {row[0] for row in trace.get("customdata") or []}
-            tiny = set(cohort.samples.index[cohort.samples["population"] == "CHBtiny"])
-            assert not ids & tiny
-            seen.append(str(len(ids)))  # a drawn group is at least k strong
+        if kind == "pca":  # group centroids only (rule 5), of groups at least k strong
+            assert "customdata" not in trace and len(trace["x"]) == 1
+            assert not trace["name"].startswith("CHBtiny")
+            seen.append(re.search(r"\(n=([\d,]+)\)", trace["name"]).group(1).replace(",", ""))
     assert seen, "the check found nothing to check"
     bad = [v for v in seen if not _is_safe(v, K)]
     assert not bad, bad[:10]
@@ -548,7 +543,7 @@ def test_cli_epsilon_spends_the_ledger(sim_ooa, tmp_path, isolated_cache):
 
 def test_pca_refused_under_epsilon(sim_ooa, tmp_path):
     run = run_genshare("stats", "sim-ooa", "--pca", "2", "--epsilon", "10", "--out", str(tmp_path))
-    assert run.returncode != 0 and "individual-level" in run.stderr
+    assert run.returncode == 2 and "rule 5" in run.stderr
 
 
 # ---------------------------------------------------------------- widgets

@@ -9,7 +9,11 @@
 - :class:`PrivacyBudget`: the epsilon a session may spend;
 - consent and access: :class:`Purpose` (declared research purpose), :class:`Credential`
   (approvals from a file), :func:`match_purpose` / :func:`check_access` (DUO matching, access
-  tiers), :func:`check_grouping` (ancestry comparisons refused where the codes forbid them);
+  tiers), :func:`check_grouping` (ancestry comparisons refused where the codes forbid them),
+  :func:`check_pca` (no PCA at all under such codes);
+- publishing (:mod:`~genshare_widgets.disclosure._publishing`): no per-person output under a
+  policy (:func:`refuse_per_person_output`), and the per-cohort :class:`ReleaseLog` that
+  refuses a group differing from an earlier released one by fewer than k samples;
 - the re-identification risk lab (:mod:`genshare_widgets.disclosure.risk`).
 
 Heavy modules load on first use.
@@ -52,8 +56,14 @@ if TYPE_CHECKING:
     )
     from genshare_widgets.disclosure._gate import (
         check_grouping,
+        check_pca,
         governing_entry,
         is_ancestry_grouping,
+    )
+    from genshare_widgets.disclosure._publishing import (
+        ReleaseLog,
+        ReleaseRefused,
+        refuse_per_person_output,
     )
     from genshare_widgets.disclosure._release import (
         frequency_table,
@@ -107,6 +117,10 @@ _LAZY = {
     "parse_purpose": "_consent",
     "permissions_summary": "_consent",
     "check_grouping": "_gate",
+    "check_pca": "_gate",
+    "ReleaseLog": "_publishing",
+    "ReleaseRefused": "_publishing",
+    "refuse_per_person_output": "_publishing",
     "governing_entry": "_gate",
     "is_ancestry_grouping": "_gate",
 }
@@ -124,8 +138,11 @@ __all__ = [
     "PrivacyBudget",
     "PrivacyBudgetExceeded",
     "Purpose",
+    "ReleaseLog",
+    "ReleaseRefused",
     "check_access",
     "check_grouping",
+    "check_pca",
     "declared_credential",
     "declared_purpose",
     "discrete_laplace",
@@ -145,6 +162,7 @@ __all__ = [
     "permissions_summary",
     "policy_for",
     "privatize_counts",
+    "refuse_per_person_output",
     "release_counts",
     "release_sensitivity",
     "released_maf_filter",

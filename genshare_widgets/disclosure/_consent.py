@@ -572,7 +572,8 @@ def permissions_summary(entry) -> list[str]:
             lines.append(f"requires: non-commercial use ({_code(c)})")
     ancestry = forbids_ancestry_research(list(entry.duo))
     lines.append(
-        "ancestry comparisons (per-population frequencies, Fst, PCA by population): "
+        "ancestry comparisons (per-population frequencies, Fst, groups made mostly of one "
+        "population, any PCA): "
         + (f"refused — {ancestry}" if ancestry else "permitted")
     )
     for c, text in _OBLIGATIONS.items():

@@ -1,8 +1,12 @@
 """The analysis gate: consent codes refuse ancestry comparisons on the entries that forbid them.
 
 Every per-group statistic, figure and widget goes through
-:func:`~genshare_widgets.counts.allele_counts_by_group`, and PCA labels through
-:func:`~genshare_widgets.samples.pca`; both call :func:`check_grouping`. The CLI's direct
+:func:`~genshare_widgets.counts.allele_counts_by_group`, which calls :func:`check_grouping`;
+a grouping is an ancestry comparison when it names the population columns, when two groups
+share no population, or when a group is made mostly of one population
+(:func:`population_dominated_groups`). Every PCA goes through :func:`check_pca`, which
+refuses PCA outright (labelled or not) under such codes: unlabelled per-sample coordinates
+are one join away from the population labels. The CLI's direct
 counting path (``_stats_direct``) steps aside for stores :func:`governing_entry` ties to a
 gated entry. See :mod:`genshare_widgets.disclosure._consent` for the matching rules.
 """
@@ -42,14 +46,62 @@ def _reference_populations(cohort) -> list[str | None]:
     return [known.get(str(s)) for s in cohort.samples.index]
 
 
+#: A group is a population group when more than this share of its samples come from one
+#: labelled population ...
+MAJORITY_SHARE = 0.5
+#: ... and that share exceeds the population's share of the whole cohort by at least this much
+#: (so that a split cutting across populations, e.g. by sex on a cohort where one population is
+#: the majority, is not one).
+ENRICHMENT_MARGIN = 0.15
+
+
+def population_dominated_groups(cohort, codes) -> list[tuple[int, str, float]]:
+    """Groups (of two samples or more) made mostly of one labelled population.
+
+    → ``[(group code, population, share), ...]`` for every group whose largest population
+    makes up more than :data:`MAJORITY_SHARE` of its labelled samples and exceeds that
+    population's share of the cohort by :data:`ENRICHMENT_MARGIN` or more. A group listing
+    one population only, or 98 samples of one population plus one of each other, is one; the
+    whole cohort (a single group of everyone) never is.
+    """
+    import numpy as np
+
+    codes = np.asarray(codes)
+    pops = _reference_populations(cohort)
+    labels = sorted({p for p in pops if p is not None})
+    if len(labels) < 2 or not len(codes) or codes.max() < 0:
+        return []
+    pop_index = {p: i for i, p in enumerate(labels)}
+    pop_codes = np.array([pop_index[p] if p is not None else -1 for p in pops])
+    use = (codes >= 0) & (pop_codes >= 0)
+    table = np.zeros((int(codes.max()) + 1, len(labels)), dtype=np.int64)
+    np.add.at(table, (codes[use], pop_codes[use]), 1)
+    cohort_share = np.bincount(pop_codes[pop_codes >= 0], minlength=len(labels)) / max(
+        1, int((pop_codes >= 0).sum())
+    )
+    found = []
+    for g, row in enumerate(table):
+        n = int(row.sum())
+        if n < 2:
+            continue
+        top = int(row.argmax())
+        share = row[top] / n
+        if share > MAJORITY_SHARE and share >= cohort_share[top] + ENRICHMENT_MARGIN:
+            found.append((g, labels[top], float(share)))
+    return found
+
+
 def is_ancestry_grouping(cohort, by, *, codes=None) -> bool:
     """True when grouping ``cohort`` by ``by`` compares populations (an ancestry comparison).
 
-    That is the case when ``by`` names the population or super-population column, or when
-    two groups (of two samples or more) share no population of the catalog's own sample
-    table, so that a renamed or coarsened copy of the population column (``--samples``)
-    counts too. A split that cuts across populations (case/control, sex, a phenotype) does
-    not; neither does a single group (e.g. the whole cohort for an unlabelled PCA).
+    That is the case when ``by`` names the population or super-population column; when two
+    groups (of two samples or more) share no population of the catalog's own sample table, so
+    that a renamed or coarsened copy of the population column (``--samples``) counts too; and
+    when any group is made mostly of one labelled population
+    (:func:`population_dominated_groups`: a table listing one population only, or groups of
+    98 samples of one population plus one of each other). A split that cuts across
+    populations (case/control, sex, a phenotype) does not; neither does the whole cohort as
+    one group (e.g. for totals).
 
     Examples
     --------
@@ -70,6 +122,8 @@ def is_ancestry_grouping(cohort, by, *, codes=None) -> bool:
 
         codes = resolve_groups(cohort.samples, by)[0]
     codes = np.asarray(codes)
+    if population_dominated_groups(cohort, codes):
+        return True
     pops = _reference_populations(cohort)
     labels = sorted({p for p in pops if p is not None})
     if len(labels) < 2:
@@ -86,6 +140,18 @@ def is_ancestry_grouping(cohort, by, *, codes=None) -> bool:
     shared = table.astype(np.int64) @ table.T.astype(np.int64)
     np.fill_diagonal(shared, 1)
     return bool((shared == 0).any())
+
+
+def _check_purpose(cohort, analysis: str) -> None:
+    """Refuse every analysis when the declared purpose did not match the entry's codes."""
+    access = cohort.provenance.get("access") or {}
+    if access and not access.get("allowed", True):
+        raise AnalysisRefused(
+            f"cohort {cohort.entry.id!r} refuses {analysis}: the declared purpose "
+            f"{access.get('purpose')!r} is not permitted — "
+            + "; ".join(access["reasons"])
+            + f". Declare a permitted purpose ({PURPOSE_ENV} or --purpose)."
+        )
 
 
 def check_grouping(cohort, by, *, codes=None, analysis: str = "a per-group analysis") -> None:
@@ -105,24 +171,58 @@ def check_grouping(cohort, by, *, codes=None, analysis: str = "a per-group analy
     entry = cohort.entry
     if entry is None:
         return
-    access = cohort.provenance.get("access") or {}
-    if access and not access.get("allowed", True):
-        raise AnalysisRefused(
-            f"cohort {entry.id!r} refuses {analysis}: the declared purpose "
-            f"{access.get('purpose')!r} is not permitted — "
-            + "; ".join(access["reasons"])
-            + f". Declare a permitted purpose ({PURPOSE_ENV} or --purpose)."
-        )
+    _check_purpose(cohort, analysis)
     why = forbids_ancestry_research(list(entry.duo))
     if why is None:
         return
     label = by if isinstance(by, str) else "the given grouping"
     if is_ancestry_grouping(cohort, by, codes=codes):
+        detail = ""
+        if codes is None and not (isinstance(by, str) and by in {"population", "superpopulation"}):
+            from genshare_widgets.counts import resolve_groups
+
+            codes_, names, _ = resolve_groups(cohort.samples, by)
+            dominated = population_dominated_groups(cohort, codes_)
+            if dominated:
+                g, pop, share = dominated[0]
+                detail = (
+                    f" (group {names[g]!r} is {100 * share:.0f} % {pop}: a group made mostly "
+                    "of one population counts as that population)"
+                )
         raise AnalysisRefused(
             f"cohort {entry.id!r} refuses per-population frequencies, Fst and PCA by "
-            f"population: {why}. Grouping by {label!r} compares populations (ancestry). "
-            "Group by a column that cuts across populations instead (e.g. a phenotype or "
-            "case/control split), or run PCA without population labels."
+            f"population: {why}. Grouping by {label!r} compares populations (ancestry)"
+            f"{detail}. Group by a column that cuts across populations instead (e.g. a "
+            "phenotype or case/control split)."
+        )
+
+
+def check_pca(cohort) -> None:
+    """Refuse (:class:`AnalysisRefused`) any PCA of a cohort whose codes forbid ancestry research.
+
+    Principal components of genotypes are ancestry axes, and per-sample coordinates carry
+    sample ids that join to any population table (the catalog's own is public): an
+    "unlabelled" PCA would put population labels one join away. So under NPOA (or HMB/DS
+    without POA/GRU/NRES) no PCA is computed at all, labelled or not, and no centroids either.
+    Cohorts outside the catalog are never refused.
+
+    Examples
+    --------
+    >>> check_pca(open_cohort("sim-ooa-npoa"))  # doctest: +SKIP
+    Traceback (most recent call last):
+    AnalysisRefused: cohort 'sim-ooa-npoa' refuses PCA: ...
+    """
+    entry = cohort.entry
+    if entry is None:
+        return
+    _check_purpose(cohort, "PCA")
+    why = forbids_ancestry_research(list(entry.duo))
+    if why is not None:
+        raise AnalysisRefused(
+            f"cohort {entry.id!r} refuses PCA, with or without population labels: {why}. "
+            "Principal components of genotypes are ancestry axes, and per-sample coordinates "
+            "join to the population labels by sample id. Use a cohort whose consent permits "
+            "population-origins research (GRU, or POA)."
         )
 
 

@@ -78,15 +78,46 @@ def remove_stale_partials(
     return removed
 
 
-def build_store(key: str, build: Callable[[Path], dict], *, meta: dict[str, Any]) -> Path:
+def make_owner_only(path: Path) -> Path:
+    """Make ``path`` readable by its owner only: folders 0700, files 0600, all the way down
+    (a store holding a registered or controlled cohort's genotypes)."""
+    path = Path(path)
+    if path.is_file():
+        os.chmod(path, 0o600)
+        return path
+    os.chmod(path, 0o700)
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o700)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o600)
+    return path
+
+
+def ensure_owner_only(path: Path) -> Path:
+    """:func:`make_owner_only` unless ``path`` already is (one ``stat`` when it is)."""
+    if (Path(path).stat().st_mode & 0o077) != 0:
+        make_owner_only(path)
+    return Path(path)
+
+
+def build_store(
+    key: str,
+    build: Callable[[Path], dict],
+    *,
+    meta: dict[str, Any],
+    owner_only: bool = False,
+) -> Path:
     """Return the complete store for ``key``, building it with ``build(tmp_path)`` if needed.
 
     ``build`` writes a store at the path it is given and returns a summary; on any error
     (or KeyboardInterrupt) the partial folder is removed and nothing is left in the cache.
+    ``owner_only``: the store holds a registered or controlled cohort's genotypes: it is
+    made 0700/0600 before it gets its final name (and an existing one is made so).
     """
     final = store_path(key)
     if is_complete(final):
-        return final
+        return ensure_owner_only(final) if owner_only else final
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(key)
     if final.exists():  # not a Zarr group: debris from a foreign tool or a damaged disk
@@ -97,7 +128,11 @@ def build_store(key: str, build: Callable[[Path], dict], *, meta: dict[str, Any]
         record = {"key": key, **meta, "summary": summary}
         group = zarr.open_group(str(tmp), mode="r+", zarr_format=2)
         group.attrs["genshare_provenance"] = json.loads(json.dumps(record, default=str))
+        if owner_only:
+            make_owner_only(tmp)
         move_into_place(tmp, final, complete=is_complete)
+        if owner_only:
+            ensure_owner_only(final)  # another process may have won the race
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -6,6 +6,7 @@ every figure of a cohort) and stamps ``provenance`` into ``fig.layout.meta`` and
 
 ===========================  ==========================================================
 ``pca_scatter``              samples on PCs, 2-D or 3-D, coloured by any sample column
+``pca_centroids``            group centroids (± 1 SD) on PCs: the PCA under a policy
 ``af_compare``               ALT frequency of two groups (scatter; density above 20,000)
 ``fst_heatmap``              pairwise Hudson Fst, average-linkage order
 ``fst_windows_plot``         Fst in windows along the genome, one line per pair
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     )
     from genshare_widgets.plots._frequency import af_compare
     from genshare_widgets.plots._fst import cluster_order, fst_heatmap, fst_windows_plot
-    from genshare_widgets.plots._pca import pca_scatter
+    from genshare_widgets.plots._pca import pca_centroids, pca_scatter
     from genshare_widgets.plots._provenance import figure_provenance, footer_of
     from genshare_widgets.plots._representation import representation_panel
     from genshare_widgets.plots._risk import (
@@ -60,6 +61,7 @@ _LAZY = {
     "group_colors": "_colors",
     "heterozygosity_plot": "_diversity",
     "joint_sfs_heatmap": "_diversity",
+    "pca_centroids": "_pca",
     "pca_scatter": "_pca",
     "power_vs_epsilon_plot": "_risk",
     "representation_panel": "_representation",
@@ -83,6 +85,7 @@ __all__ = [
     "group_colors",
     "heterozygosity_plot",
     "joint_sfs_heatmap",
+    "pca_centroids",
     "pca_scatter",
     "power_vs_epsilon_plot",
     "representation_panel",

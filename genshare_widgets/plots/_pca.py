@@ -1,4 +1,5 @@
-"""PCA scatter (2-D or 3-D), coloured by population or super-population."""
+"""PCA figures: every sample (2-D or 3-D scatter), or group centroids (under a disclosure
+policy, where no per-person coordinate may be released)."""
 
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -164,3 +165,114 @@ def pca_scatter(
             }
         )
     return stamp(fig, builder="pca_scatter", provenance=provenance)
+
+
+def pca_centroids(
+    centroids,
+    eigenvalues,
+    *,
+    n_variants: int,
+    legend: str = "group",
+    dims: int = 2,
+    pcs: Sequence[int] | None = None,
+    colors: Mapping[str, str] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    title: str | None = None,
+):
+    """Group centroids on principal components, with ± 1 standard deviation bars.
+
+    The PCA figure under a disclosure policy (rule 5): only per-group summaries are drawn,
+    never a sample. Hover shows the group, its number of samples and the centroid.
+
+    Parameters
+    ----------
+    centroids
+        :func:`~genshare_widgets.samples.group_centroids`' table: ``group``, ``n_samples``,
+        ``PC<i>`` (mean) and ``PC<i>_sd``.
+    eigenvalues
+        The PCA's eigenvalue table (``pc``, ``variance_explained``) for the axis titles.
+    n_variants
+        Variants in the PCA (for the title).
+    legend
+        The grouping column's name.
+    dims, pcs, colors, provenance, title
+        As in :func:`pca_scatter`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+
+    Examples
+    --------
+    >>> fig = pca_centroids(table, result.eigenvalues, n_variants=result.n_variants)
+    ... # doctest: +SKIP
+    """
+    import plotly.graph_objects as go
+
+    if dims not in (2, 3):
+        raise GenShareError(f"dims must be 2 or 3, not {dims!r}")
+    pcs = tuple(pcs) if pcs is not None else tuple(range(1, dims + 1))
+    if len(pcs) != dims:
+        raise GenShareError(f"dims={dims} needs {dims} components, got pcs={pcs}")
+    columns = [f"PC{i}" for i in pcs]
+    missing = [c for c in columns if c not in centroids.columns]
+    if missing:
+        raise GenShareError(f"the PCA has no {missing} (rerun with a larger k)")
+    var = dict(
+        zip(
+            eigenvalues["pc"].astype(int),
+            eigenvalues["variance_explained"].astype(float),
+            strict=True,
+        )
+    )
+    axis_titles = [f"PC{i} ({100 * var[i]:.1f} % of variance)" for i in pcs]
+    names = [str(g) for g in centroids["group"]]
+    palette = dict(colors or group_colors(names))
+    fig = go.Figure()
+    for _, row in centroids.iterrows():
+        name = str(row["group"])
+        color = palette.get(name, "#999999")
+        hover = (
+            f"<b>{name}</b><br>{int(row['n_samples']):,} samples"
+            + "".join(f"<br>{c} mean: {row[c]:.4f} (SD {row[c + '_sd']:.4f})" for c in columns)
+            + "<extra></extra>"
+        )
+        point = {axis: [float(row[c])] for axis, c in zip("xyz", columns, strict=False)}
+        bars = {
+            f"error_{axis}": {"type": "data", "array": [float(row[c + "_sd"])], "color": color}
+            for axis, c in zip("xyz", columns, strict=False)
+        }
+        marker = {"color": color, "size": 12, "line": {"width": 1, "color": "white"}}
+        trace_type = go.Scatter if dims == 2 else go.Scatter3d
+        fig.add_trace(
+            trace_type(
+                **point,
+                **bars,
+                mode="markers",
+                name=f"{name} (n={int(row['n_samples']):,})",
+                marker=marker if dims == 2 else {**marker, "size": 6},
+                hovertemplate=hover,
+            )
+        )
+    apply_style(
+        fig,
+        title=title
+        or (
+            f"PCA group centroids ± 1 SD ({int(centroids['n_samples'].sum()):,} samples in "
+            f"{len(centroids)} groups, {n_variants:,} variants; no per-sample points under the "
+            "disclosure policy)"
+        ),
+        legend_title=legend,
+    )
+    if dims == 2:
+        fig.update_xaxes(title_text=axis_titles[0], zeroline=False)
+        fig.update_yaxes(title_text=axis_titles[1], zeroline=False)
+    else:
+        fig.update_layout(
+            scene={
+                "xaxis_title": axis_titles[0],
+                "yaxis_title": axis_titles[1],
+                "zaxis_title": axis_titles[2],
+            }
+        )
+    return stamp(fig, builder="pca_centroids", provenance=provenance)
