@@ -6,7 +6,8 @@
   suppression, on a counts Dataset; the result never holds a suppressed value;
 - released tables (:func:`released_tables`, :func:`frequency_table`, ...): the ``genshare stats``
   files and the figure inputs computed only from released cells;
-- :class:`PrivacyBudget`: the epsilon a session may spend;
+- :class:`PrivacyBudget`: the epsilon a cohort may spend (a ledger keyed by cohort id);
+  :func:`custodian_settings`: the custodian's k, min_variants, epsilon cap and budget;
 - consent and access: :class:`Purpose` (declared research purpose), :class:`Credential`
   (approvals from a file), :func:`match_purpose` / :func:`check_access` (DUO matching, access
   tiers), :func:`check_grouping` (ancestry comparisons refused where the codes forbid them);
@@ -21,7 +22,10 @@ from genshare_widgets._lazy import lazy_exports
 from genshare_widgets.disclosure._policy import (
     NO_POLICY,
     TIER_MIN_COUNT,
+    CustodianSettings,
     DisclosurePolicy,
+    custodian_settings,
+    load_custodian_config,
     policy_for,
 )
 
@@ -43,12 +47,20 @@ if TYPE_CHECKING:
     )
     from genshare_widgets.disclosure._dp import (
         COUNT_SENSITIVITY,
+        DEFAULT_MECHANISM,
         PrivacyBudget,
         PrivacyBudgetExceeded,
+        discrete_gaussian,
+        discrete_gaussian_pmf,
         discrete_laplace,
         discrete_laplace_pmf,
+        ledger_for,
+        noise_at_least,
         privatize_counts,
         release_sensitivity,
+        service_sensitivity,
+        zcdp_delta,
+        zcdp_rho,
     )
     from genshare_widgets.disclosure._gate import (
         check_grouping,
@@ -72,6 +84,14 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "COUNT_SENSITIVITY": "_dp",
+    "DEFAULT_MECHANISM": "_dp",
+    "discrete_gaussian": "_dp",
+    "discrete_gaussian_pmf": "_dp",
+    "ledger_for": "_dp",
+    "noise_at_least": "_dp",
+    "service_sensitivity": "_dp",
+    "zcdp_delta": "_dp",
+    "zcdp_rho": "_dp",
     "PrivacyBudget": "_dp",
     "PrivacyBudgetExceeded": "_dp",
     "discrete_laplace": "_dp",
@@ -111,6 +131,7 @@ _LAZY = {
 
 __all__ = [
     "COUNT_SENSITIVITY",
+    "DEFAULT_MECHANISM",
     "NO_POLICY",
     "TIER_MIN_COUNT",
     "AccessDecision",
@@ -118,6 +139,7 @@ __all__ = [
     "AnalysisRefused",
     "Approval",
     "Credential",
+    "CustodianSettings",
     "DisclosurePolicy",
     "PrivacyBudget",
     "PrivacyBudgetExceeded",
@@ -125,8 +147,11 @@ __all__ = [
     "check_access",
     "check_grouping",
     "complementary_suppression",
+    "custodian_settings",
     "declared_credential",
     "declared_purpose",
+    "discrete_gaussian",
+    "discrete_gaussian_pmf",
     "discrete_laplace",
     "discrete_laplace_pmf",
     "frequency_table",
@@ -137,19 +162,25 @@ __all__ = [
     "is_ancestry_grouping",
     "is_released",
     "joint_sfs",
+    "ledger_for",
     "load_credential",
+    "load_custodian_config",
     "match_purpose",
+    "noise_at_least",
     "parse_purpose",
     "permissions_summary",
     "policy_for",
     "privatize_counts",
     "release_counts",
     "release_sensitivity",
+    "service_sensitivity",
     "session_budget",
     "sfs",
     "shared_private",
     "suppress_counts",
     "usable_counts",
+    "zcdp_delta",
+    "zcdp_rho",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
