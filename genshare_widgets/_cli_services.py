@@ -16,6 +16,14 @@ from genshare_widgets._cli_options import (
 )
 from genshare_widgets._errors import GenShareError
 
+CUSTODIAN_OPTION = click.option(
+    "--custodian-config",
+    "custodian_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The data custodian's settings (YAML: disclosure: min_count, min_variants, "
+    "epsilon_per_release_max, epsilon_budget; ledger:). May only tighten the catalog entry.",
+)
+
 
 @click.group()
 def beacon() -> None:
@@ -56,8 +64,10 @@ def beacon() -> None:
 )
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
+@CUSTODIAN_OPTION
 def beacon_serve(source, samples, by, host, port, granularity, security, token_file,
-                 rate_limit, min_count, epsilon, ssl_certfile, ssl_keyfile):  # fmt: skip
+                 rate_limit, min_count, epsilon, custodian_config, ssl_certfile,
+                 ssl_keyfile):  # fmt: skip
     """Serve SOURCE as a GA4GH Beacon v2 API (counts released once at start-up).
 
     \b
@@ -81,6 +91,7 @@ def beacon_serve(source, samples, by, host, port, granularity, security, token_f
         min_count=min_count,
         epsilon=epsilon,
         rate_limit=rate_limit,
+        custodian=custodian_config,
     )
 
 
@@ -103,8 +114,9 @@ def site() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="File holding the bearer token every request must carry.",
 )
+@CUSTODIAN_OPTION
 def site_serve(source, samples, groupings, name, host, port, min_count, epsilon, token_file,
-               ssl_certfile, ssl_keyfile):  # fmt: skip
+               custodian_config, ssl_certfile, ssl_keyfile):  # fmt: skip
     """Serve SOURCE as a counts-only federation site (released per-group counts, no samples).
 
     \b
@@ -112,7 +124,7 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
       genshare site serve 1kg-phase3-subset --samples site_a.tsv --name site-a --port 5061
     """
     from genshare_widgets._serve import serve_forever, tls_options
-    from genshare_widgets.disclosure import policy_for
+    from genshare_widgets.disclosure import custodian_settings, policy_for
     from genshare_widgets.federation import open_site_cohort, site_app
 
     tls = tls_options(ssl_certfile, ssl_keyfile)  # refuse half a TLS pair before any work
@@ -121,12 +133,20 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
     token = token_file.read_text().strip() if token_file else None
     if token_file and not token:
         raise GenShareError(f"--token-file {token_file} is empty; put the token in it")
-    policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon)
+    settings = custodian_settings(cohort.entry, custodian_config)  # contradictions stop here
+    policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon, custodian=settings)
+    budget = settings.budget(cohort.id).create()  # the ledger: persists across restarts
     app = site_app(
         cohort, name=name or cohort.id, groupings=list(groupings) or None, policy=policy,
-        token=token,
+        token=token, budget=budget,
     )  # fmt: skip
     click.echo(f"site {name or cohort.id}: {policy.describe()}", err=True)
+    if policy.epsilon is not None:
+        click.echo(
+            f"privacy budget: {budget.remaining:g} of {budget.total:g} left "
+            f"(ledger {budget.ledger}, set by {settings.origin})",
+            err=True,
+        )
     serve_forever(app, host=host, port=port, **tls)
 
 

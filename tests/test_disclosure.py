@@ -796,3 +796,124 @@ def test_a_release_leaves_its_counts_unchanged(sim_ooa):
     assert set(counts.data_vars) == set(before) and counts.attrs == attrs
     for name, values in before.items():
         np.testing.assert_array_equal(counts[name].values, values)
+
+
+# ---------------------------------------------------------------- services: custodian, ledger
+
+
+def _serve(*args: str, env=None):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "genshare_widgets", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _stop(proc) -> str:
+    import subprocess
+
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate(timeout=5)
+    return out or ""
+
+
+def _wait_up(url: str, proc, seconds: float = 120) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"service exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} did not come up in {seconds} s")
+
+
+def test_site_serve_ledger_persists_across_restarts(sim_ooa, tmp_path, isolated_cache):
+    """`site serve` spends its budget from the custodian's ledger: a restart neither resets
+    it nor lets the environment raise it, and the cap and contradictions stop it at start."""
+    import stat as st_
+
+    import httpx
+
+    from genshare_widgets._serve import _free_port
+
+    config = tmp_path / "custodian.yaml"
+    config.write_text(
+        "cohort: sim-ooa\ndisclosure:\n  epsilon_per_release_max: 1000\n"
+        "  epsilon_budget: 2500\nledger: ledgers/sim-ooa.json\n"
+    )
+    ledger = tmp_path / "ledgers" / "sim-ooa.json"
+    env = {"GENSHARE_EPSILON_BUDGET": "1e12"}  # the querier's environment: no effect
+    common = ["site", "serve", "sim-ooa", "--custodian-config", str(config), "--host",
+              "127.0.0.1"]  # fmt: skip
+    for region, status in (("1:1-100000", 200), ("1:100001-200000", 200), ("1:200001-3e5", 403)):
+        port = _free_port("127.0.0.1")
+        proc = _serve(*common, "--port", str(port), "--epsilon", "1000", env=env)
+        try:
+            _wait_up(f"http://127.0.0.1:{port}/", proc)
+            answer = httpx.post(
+                f"http://127.0.0.1:{port}/counts",
+                json={"by": "population", "region": region.replace("3e5", "300000")},
+                timeout=120,
+            )
+            assert answer.status_code == status, answer.text
+            if status == 403:
+                assert "refused" in answer.text and "2500" in answer.text
+        finally:
+            log = _stop(proc)
+        assert "privacy budget:" in log
+    record = json.loads(ledger.read_text())
+    assert record["total"] == 2500 and record["epsilon_per_release_max"] == 1000
+    assert [r["epsilon"] for r in record["releases"]] == [1000, 1000]
+    assert st_.S_IMODE(ledger.stat().st_mode) == 0o600
+    assert st_.S_IMODE(ledger.parent.stat().st_mode) == 0o700
+    # above the cap, or a config contradicting the entry: an error at start, naming the field
+    run = run_genshare(*common, "--port", "1", "--epsilon", "5000")
+    assert run.returncode != 0 and "per-release cap 1000" in run.stderr
+    assert "Traceback" not in run.stderr
+    config.write_text("disclosure:\n  epsilon_budget: 1e7\n")  # sim-ooa (open): 1e5
+    run = run_genshare(*common, "--port", "1", "--epsilon", "10")
+    assert run.returncode != 0 and "disclosure.epsilon_budget" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_beacon_serve_charges_the_cohort_ledger_at_each_start(sim_ooa, tmp_path, isolated_cache):
+    """A Beacon's release at start is charged to the cohort's ledger; a restart charges again
+    and is refused once the custodian's budget is spent (the environment cannot raise it)."""
+    from genshare_widgets._serve import _free_port
+
+    config = tmp_path / "custodian.yaml"
+    config.write_text("disclosure:\n  epsilon_per_release_max: 6e4\n  epsilon_budget: 1e5\n")
+    env = {"GENSHARE_EPSILON_BUDGET": "1e12"}
+    for attempt in range(2):
+        port = _free_port("127.0.0.1")
+        args = ["beacon", "serve", "sim-ooa", "--host", "127.0.0.1", "--port", str(port),
+                "--epsilon", "6e4", "--custodian-config", str(config)]  # fmt: skip
+        proc = _serve(*args, env=env)
+        try:
+            _wait_up(f"http://127.0.0.1:{port}/info", proc)
+            assert attempt == 0, "the second start should have been refused (budget 1e5)"
+        except AssertionError as exc:
+            assert attempt == 1 and "refused" in str(exc) and "100000" in str(exc), exc
+        finally:
+            _stop(proc)
+    ledger = json.loads((isolated_cache / "privacy" / "sim-ooa.json").read_text())
+    assert [r["epsilon"] for r in ledger["releases"]] == [6e4]
+    assert ledger["total"] == 1e5 and ledger["epsilon_per_release_max"] == 6e4

@@ -74,24 +74,30 @@ def serve_beacon_forever(
     ssl_certfile=None,
     ssl_keyfile=None,
     epsilon: float | None = None,
+    min_count: int | None = None,
+    custodian=None,
     **app_options: Any,
 ) -> None:
     """``genshare beacon serve``: open ``source``, release its counts, serve in the foreground.
 
-    Under ``epsilon`` the budget is the cohort's CLI ledger (``$GENSHARE_CACHE/privacy``), so
-    restarting the server charges it again (a new noisy release).
+    The custodian's settings (:func:`~genshare_widgets.disclosure.custodian_settings` of the
+    entry and the ``custodian`` config file) fix k, the epsilon cap and the budget; under
+    ``epsilon`` the budget is the cohort's ledger (by cohort id, or the config's ``ledger:``),
+    so restarting the server charges it again (a new noisy release) and never resets it.
     """
     import click
 
     from genshare_widgets._serve import serve_forever, tls_options
-    from genshare_widgets._stats_run import _cohort_budget
     from genshare_widgets.beacon._app import beacon_app
     from genshare_widgets.cohort import open_cohort
+    from genshare_widgets.disclosure import custodian_settings, policy_for
 
     tls = tls_options(ssl_certfile, ssl_keyfile)  # refuse half a TLS pair before any work
     cohort = open_cohort(source, samples=samples)
-    budget = _cohort_budget(cohort) if epsilon is not None else None
-    app = beacon_app(cohort, epsilon=epsilon, budget=budget, **app_options)
+    settings = custodian_settings(cohort.entry, custodian)  # contradictions stop here
+    policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon, custodian=settings)
+    budget = settings.budget(cohort.id).create() if epsilon is not None else None
+    app = beacon_app(cohort, policy=policy, budget=budget, **app_options)
     scheme = "https" if tls else "http"
     click.echo(f"Beacon v2 for {cohort.id} on {scheme}://{host}:{port} (Ctrl-C stops)", err=True)
     serve_forever(app, host=host, port=port, **tls)
