@@ -125,9 +125,7 @@ def main() -> None:
             os.environ["GENSHARE_MIRROR"] = str(default)
     import pandas as pd
 
-    tables = [
-        measure(c, repeats=args.repeats, seed=args.seed) for c in (args.cohort or COHORTS)
-    ]
+    tables = [measure(c, repeats=args.repeats, seed=args.seed) for c in (args.cohort or COHORTS)]
     table = pd.concat(tables, ignore_index=True)
     for cohort, part in table.groupby("cohort", sort=False):
         print(

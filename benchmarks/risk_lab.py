@@ -6,7 +6,7 @@ For the real ``1kg-phase3-subset`` (autosomes; and optionally the simulated ``si
   ``--splits`` times (seeds 1..n) into 20 pool members, ``--nonmembers`` (default 200)
   non-members and the rest as the attacker's reference panel; Homer, Sankararaman LRT and
   Beacon LRT against the release as is, under minimum count k = 20, and with DP at each
-  epsilon (one noise draw per split) with the sensitivity each service uses (Homer and LRT:
+  epsilon (1..1e6; one noise draw per split) with the sensitivity each service uses (Homer and LRT:
   a federation site's release, AC/AN/het/hom-alt/called + group size; Beacon: the Beacon's,
   AC/AN + group size; :func:`genshare_widgets.disclosure.service_sensitivity`) and the
   default mechanism (discrete Gaussian, delta 1e-6); TPR at 5 % FPR and AUC, averaged over
@@ -29,13 +29,20 @@ import os
 import time
 from pathlib import Path
 
-EPSILONS = (1e2, 1e3, 1e4, 1e5, 1e6)
+EPSILONS = (1.0, 10.0, 1e2, 1e3, 1e4, 1e5, 1e6)  # 1 and 10: the registered tier cap, ceiling
 COHORTS = {"1kg-phase3-subset": ("superpopulation", "AFR"), "sim-ooa": ("population", "CEU")}
 AUTOSOMES = [str(c) for c in range(1, 23)]
 
 
 def measure(
-    cohort_id: str, by: str, population: str, *, splits: int, min_count: int, nonmembers: int
+    cohort_id: str,
+    by: str,
+    population: str,
+    *,
+    splits: int,
+    min_count: int,
+    nonmembers: int,
+    mechanism: str | None = None,
 ):
     import numpy as np
     import pandas as pd
@@ -57,7 +64,9 @@ def measure(
         )  # fmt: skip
         data = risk.split_genotypes(cohort, split, region=regions)
         n_variants.append(data.n_variants)
-        scores = risk.attack_scores(data, min_count=min_count, epsilons=EPSILONS, seed=seed)
+        scores = risk.attack_scores(
+            data, min_count=min_count, epsilons=EPSILONS, seed=seed, mechanism=mechanism
+        )
         tables.append(scores.assign(split=seed))
     summary = risk.attack_power(scores=pd.concat(tables, ignore_index=True), n_boot=1000)
     summary = summary.assign(
@@ -70,7 +79,9 @@ def measure(
         counts = counts.isel(
             variants=np.flatnonzero(np.isin(counts["variant_contig"].values, regions))
         )
-    utility = risk.utility_vs_epsilon(counts, EPSILONS, seed=0, n_repeats=3, min_count=min_count)
+    utility = risk.utility_vs_epsilon(
+        counts, EPSILONS, seed=0, n_repeats=3, min_count=min_count, mechanism=mechanism
+    )
     util = (
         utility.groupby(["protection", "epsilon"], dropna=False, sort=False)
         .agg(
@@ -135,6 +146,7 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=3)
     parser.add_argument("--min-count", type=int, default=20)
     parser.add_argument("--nonmembers", type=int, default=200)
+    parser.add_argument("--mechanism", choices=["gaussian", "laplace"], default=None)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("GENSHARE_PROGRESS", "0")
@@ -149,7 +161,7 @@ def main() -> None:
         by, population = COHORTS[cohort_id]
         summary, util, t_attack, t_util = measure(
             cohort_id, by, population, splits=args.splits, min_count=args.min_count,
-            nonmembers=args.nonmembers,
+            nonmembers=args.nonmembers, mechanism=args.mechanism,
         )  # fmt: skip
         powers.append(summary)
         utils.append(util)
