@@ -715,6 +715,17 @@ def test_cli_epsilon_spends_the_ledger(sim_ooa, tmp_path, isolated_cache):
     assert [r["epsilon"] for r in ledger["releases"]] == [60000, 40000]
 
 
+def test_cli_epsilon_above_the_custodians_cap_is_refused(tmp_path, isolated_cache):
+    out = tmp_path / "out"
+    run = run_genshare(
+        "stats", "sim-ooa-gru-registered", "--purpose", "GRU;publish", "--region", "1:1-100000",
+        "--epsilon", "5", "--out", str(out), env={"GENSHARE_EPSILON_BUDGET": "1e9"},
+    )  # fmt: skip
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "per-release cap 1 " in run.stderr and "registered tier default" in run.stderr
+    assert not out.exists() and not (isolated_cache / "privacy").exists()
+
+
 def test_pca_refused_under_epsilon(sim_ooa, tmp_path):
     run = run_genshare("stats", "sim-ooa", "--pca", "2", "--epsilon", "10", "--out", str(tmp_path))
     assert run.returncode != 0 and "individual-level" in run.stderr
