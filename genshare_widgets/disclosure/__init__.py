@@ -30,6 +30,7 @@ from genshare_widgets.disclosure._policy import (
 )
 
 if TYPE_CHECKING:
+    from genshare_widgets.disclosure._budget import PrivacyBudget, PrivacyBudgetExceeded, ledger_for
     from genshare_widgets.disclosure._consent import (
         AccessDecision,
         AccessDenied,
@@ -48,13 +49,10 @@ if TYPE_CHECKING:
     from genshare_widgets.disclosure._dp import (
         COUNT_SENSITIVITY,
         DEFAULT_MECHANISM,
-        PrivacyBudget,
-        PrivacyBudgetExceeded,
         discrete_gaussian,
         discrete_gaussian_pmf,
         discrete_laplace,
         discrete_laplace_pmf,
-        ledger_for,
         noise_at_least,
         privatize_counts,
         release_sensitivity,
@@ -87,13 +85,13 @@ _LAZY = {
     "DEFAULT_MECHANISM": "_dp",
     "discrete_gaussian": "_dp",
     "discrete_gaussian_pmf": "_dp",
-    "ledger_for": "_dp",
+    "ledger_for": "_budget",
     "noise_at_least": "_dp",
     "service_sensitivity": "_dp",
     "zcdp_delta": "_dp",
     "zcdp_rho": "_dp",
-    "PrivacyBudget": "_dp",
-    "PrivacyBudgetExceeded": "_dp",
+    "PrivacyBudget": "_budget",
+    "PrivacyBudgetExceeded": "_budget",
     "discrete_laplace": "_dp",
     "discrete_laplace_pmf": "_dp",
     "privatize_counts": "_dp",

@@ -117,7 +117,7 @@ class CustodianSettings:
         >>> settings.budget("my-cohort", persistent=False).total
         100000.0
         """
-        from genshare_widgets.disclosure._dp import PrivacyBudget, ledger_for
+        from genshare_widgets.disclosure._budget import PrivacyBudget, ledger_for
 
         cid = cohort_id or self.cohort_id
         ledger = None
