@@ -267,9 +267,11 @@ def _group_sizes(cohort, by: str) -> dict[str, int]:
 def _cohort_budget(cohort, custodian=None):
     """The privacy ledger of this cohort: keyed by cohort id (not by store, cache folder or
     chunking), total and per-release cap from the custodian (entry, or a service's config)."""
-    from genshare_widgets.disclosure import custodian_settings
+    from genshare_widgets.disclosure import custodian_settings, ledger_for
 
-    return custodian_settings(cohort.entry, custodian).budget(cohort.id)
+    budget = custodian_settings(cohort.entry, custodian).budget(cohort.id)
+    store_key = cohort.provenance.get("store_key")
+    return budget.carry_over(ledger_for(store_key)) if store_key else budget
 
 
 def count_tables(

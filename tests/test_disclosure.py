@@ -565,6 +565,14 @@ def test_ledger_is_keyed_by_cohort_id(isolated_cache):
     assert b.spent == pytest.approx(3.0)
 
 
+def test_ledger_keyed_by_cohort_carries_over_an_older_store_ledger(tmp_path):
+    old = tmp_path / "privacy" / "56ba9d2403a79c0a790e55ba.json"  # keyed by store, before
+    disclosure.PrivacyBudget(100.0, ledger=old).charge(30.0, "freq")
+    new = disclosure.PrivacyBudget(100.0, ledger=tmp_path / "privacy" / "c.json")
+    assert new.carry_over(old).spent == pytest.approx(30.0)
+    assert new.carry_over(old).spent == pytest.approx(30.0)  # once, not again
+
+
 def test_ledger_survives_a_restart_two_processes(isolated_cache):
     """Two processes (a service started, stopped, started again): the second sees what the
     first spent, and cannot raise the total through its environment."""

@@ -212,6 +212,32 @@ class PrivacyBudget:
                     self._save(list(record.get("releases", [])), total, cap)
         return self
 
+    def carry_over(self, *ledgers: Path) -> "PrivacyBudget":
+        """Start this ledger, if it does not exist yet, with the releases recorded in older
+        ledgers of the same cohort (before issue 13 the CLI kept one per store key): a new
+        keying never resets what was spent. Unreadable or missing files are skipped.
+        """
+        if self.ledger is None:
+            return self
+        with self._locked():
+            if self._record():
+                return self
+            carried: list[dict[str, Any]] = []
+            for old in ledgers:
+                old = Path(old)
+                if old == self.ledger or not old.is_file():
+                    continue
+                try:
+                    releases = list(json.loads(old.read_text())["releases"])
+                except (ValueError, KeyError, TypeError, OSError):
+                    continue
+                carried += [
+                    {**r, "what": f"{r.get('what', '')} (from {old.name})"} for r in releases
+                ]
+            if carried:
+                self._save(carried, *self._limits({}))
+        return self
+
     def check(self, epsilon: float, *, cap: float | None = None) -> None:
         """Raise :class:`PrivacyBudgetExceeded` if ``epsilon`` is above the per-release cap
         (nothing is charged)."""
