@@ -471,7 +471,12 @@ class DisclosurePolicy:
         if self.suppresses:
             parts.append(f"counts below {self.min_count} shown as {self.marker}")
         if self.epsilon is not None:
-            parts.append(f"differential privacy ε={self.epsilon:g}")
+            noise = (
+                f"discrete Gaussian, δ={self.delta:g}"
+                if self.mechanism == "gaussian"
+                else "discrete Laplace"
+            )
+            parts.append(f"differential privacy ε={self.epsilon:g} ({noise})")
         return "disclosure: " + ", ".join(parts) + f" ({self.tier} tier)"
 
 
