@@ -7,8 +7,9 @@ For the real ``1kg-phase3-subset`` (autosomes; and optionally the simulated ``si
   non-members and the rest as the attacker's reference panel; Homer, Sankararaman LRT and
   Beacon LRT against the release as is, under minimum count k = 20, and with DP at each
   epsilon (1..1e6; one noise draw per split) with the sensitivity each service uses (Homer and LRT:
-  a federation site's release, AC/AN/het/hom-alt/called + group size; Beacon: the Beacon's,
-  AC/AN + group size; :func:`genshare_widgets.disclosure.service_sensitivity`) and the
+  a federation site's release; Beacon: the Beacon's; both AC/AN/het/hom-alt/called + group
+  size since every service releases through ``release_counts``;
+  :func:`genshare_widgets.disclosure.service_sensitivity`) and the
   default mechanism (discrete Gaussian, delta 1e-6); TPR at 5 % FPR and AUC, averaged over
   the splits, with 95 % percentile-bootstrap intervals (members and non-members resampled,
   each replicate averaged across splits);

@@ -62,11 +62,18 @@ def beacon() -> None:
     metavar="N",
     help="At most N requests per minute per client (token, else address).",
 )
+@click.option(
+    "--forwarded-allow-ips",
+    metavar="IPS",
+    help="Reverse proxies (comma-separated) whose X-Forwarded-For is trusted (default: none; "
+    "the client address is the TCP peer).",
+)
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
 @CUSTODIAN_OPTION
 def beacon_serve(source, samples, by, host, port, granularity, security, token_file,
-                 rate_limit, min_count, epsilon, custodian_config, ssl_certfile,
+                 rate_limit, forwarded_allow_ips, min_count, epsilon, custodian_config,
+                 ssl_certfile,
                  ssl_keyfile):  # fmt: skip
     """Serve SOURCE as a GA4GH Beacon v2 API (counts released once at start-up).
 
@@ -91,6 +98,7 @@ def beacon_serve(source, samples, by, host, port, granularity, security, token_f
         min_count=min_count,
         epsilon=epsilon,
         rate_limit=rate_limit,
+        forwarded_allow_ips=forwarded_allow_ips,
         custodian=custodian_config,
     )
 

@@ -222,9 +222,9 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
         counts = allele_counts_by_group(
             cohort, by=by, region=options["region"], snps_only=options["snps_only"]
         )
-    noisy = policy.epsilon is not None
+    # Under a policy the MAF filter runs on released values only (in the disclosure door).
     counts = select_groups(
-        counts, groups=kept_groups(options), min_maf=None if noisy else options["min_maf"]
+        counts, groups=kept_groups(options), min_maf=None if policy.active else options["min_maf"]
     )
     variant = str(options["variant"]).strip()
     by_position = bool(_POSITION.match(variant))
@@ -234,7 +234,7 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
         counts,
         policy,
         budget=budget,
-        min_maf=options["min_maf"] if noisy else None,
+        min_maf=options["min_maf"] if policy.active else None,
         what=f"figure {kind} of {cohort.id} by {by}",
     )
     hidden = released.attrs.get("withheld_groups", {})

@@ -4,6 +4,13 @@ or in a background thread for notebooks and tests.
 Both bind exactly the host and port given (default loopback); ``port=0`` picks a free port and
 :attr:`RunningServer.url` reports the one chosen. TLS: pass ``ssl_certfile``/``ssl_keyfile``
 (uvicorn's own options), or put the service behind a reverse proxy that terminates TLS.
+
+Forwarded headers (``X-Forwarded-For``, ``X-Forwarded-Proto``) are trusted from nobody by
+default: the client address a service sees (and rate-limits on) is the TCP peer. uvicorn's own
+default trusts them from 127.0.0.1 (and from ``$FORWARDED_ALLOW_IPS``), so a client on the same
+host, or any client behind a local proxy that passes the header on, could name itself anything.
+Behind a reverse proxy give ``forwarded_allow_ips`` (``--forwarded-allow-ips``): the proxy's
+address(es), comma-separated; only then are the headers read, and only from those peers.
 """
 
 import socket
@@ -37,6 +44,35 @@ def tls_options(ssl_certfile=None, ssl_keyfile=None) -> dict[str, Any]:
     return {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile)}
 
 
+def proxy_options(forwarded_allow_ips=None) -> dict[str, Any]:
+    """uvicorn's forwarded-header options: off unless ``forwarded_allow_ips`` names the
+    trusted proxies (a comma-separated string or a list of addresses/networks).
+
+    Examples
+    --------
+    >>> proxy_options()
+    {'proxy_headers': False, 'forwarded_allow_ips': ''}
+    >>> proxy_options("10.0.0.5, 10.0.0.6")
+    {'proxy_headers': True, 'forwarded_allow_ips': '10.0.0.5,10.0.0.6'}
+    """
+    if forwarded_allow_ips is None:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    items = (
+        forwarded_allow_ips.split(",")
+        if isinstance(forwarded_allow_ips, str)
+        else [str(x) for x in forwarded_allow_ips]
+    )
+    items = [x.strip() for x in items if x.strip()]
+    if not items:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    if "*" in items:
+        raise GenShareError(
+            "--forwarded-allow-ips '*' would trust X-Forwarded-For from every client (anyone "
+            "could pick the address they are rate-limited on): name the proxy's address(es)"
+        )
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(items)}
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.bind((host, 0))
@@ -63,12 +99,14 @@ class RunningServer:
         log_level: str = "warning",
         ssl_certfile=None,
         ssl_keyfile=None,
+        forwarded_allow_ips=None,
         **uvicorn_options: Any,
     ) -> None:
         require_serve_extra()
         import uvicorn
 
         tls = tls_options(ssl_certfile, ssl_keyfile)
+        proxy = proxy_options(forwarded_allow_ips)
         self.host = host
         self.port = port or _free_port(host)
         config = uvicorn.Config(
@@ -78,6 +116,7 @@ class RunningServer:
             log_level=log_level,
             lifespan="off",
             **tls,
+            **proxy,
             **uvicorn_options,
         )
         self._server = uvicorn.Server(config)
@@ -121,11 +160,20 @@ class RunningServer:
 
 
 def serve_forever(
-    app, *, host: str, port: int, ssl_certfile=None, ssl_keyfile=None, **uvicorn_options: Any
+    app,
+    *,
+    host: str,
+    port: int,
+    ssl_certfile=None,
+    ssl_keyfile=None,
+    forwarded_allow_ips=None,
+    **uvicorn_options: Any,
 ) -> None:
-    """Serve ``app`` in the foreground until interrupted (the CLI commands)."""
+    """Serve ``app`` in the foreground until interrupted (the CLI commands); forwarded
+    headers are trusted only from ``forwarded_allow_ips`` (see the module doc)."""
     require_serve_extra()
     import uvicorn
 
     tls = tls_options(ssl_certfile, ssl_keyfile)
-    uvicorn.run(app, host=host, port=port, log_level="info", **tls, **uvicorn_options)
+    proxy = proxy_options(forwarded_allow_ips)
+    uvicorn.run(app, host=host, port=port, log_level="info", **tls, **proxy, **uvicorn_options)

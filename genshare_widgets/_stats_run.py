@@ -178,9 +178,9 @@ def run_stats(
     tmp = Path(tempfile.mkdtemp(prefix=".genshare-stats-", dir=out))
     written: dict[str, Path] = {}
     try:
-        # Under noise the MAF filter runs on the noisy counts (post-processing): choosing
-        # variants from exact counts would itself leak.
-        exact_maf = None if policy.epsilon is not None else min_maf
+        # Under a policy the MAF filter runs on released values (disclosure door): choosing
+        # variants from exact counts would be an oracle for the hidden ones.
+        exact_maf = None if policy.active else min_maf
         counts = (
             allele_counts_by_group(
                 cohort, by=by, region=region, min_maf=exact_maf, snps_only=snps_only
@@ -195,7 +195,7 @@ def run_stats(
                 counts,
                 policy,
                 budget=budget if budget is not None else _cohort_budget(cohort),
-                min_maf=min_maf if policy.epsilon is not None else None,
+                min_maf=min_maf,
                 what=f"genshare stats {cohort.id} --by {by} ({', '.join(wanted)})",
             )
         tables = count_tables(counts, wanted, folded, fst_window) if counts is not None else {}

@@ -145,11 +145,19 @@ def _variant(counts, i: int) -> dict:
     }
 
 
-def _pick(counts, low: int, high: int) -> int:
+def _pick(counts, low: int, high: int, *, shown_at: int | None = None) -> int:
+    """The first variant at a position of its own with a cohort ALT count in low..high;
+    ``shown_at``: whose every group row is shown by a Beacon at minimum count k."""
     total = counts["allele_count"].values.sum(axis=1)
     pos = counts["variant_position"].values
     unique = np.r_[True, pos[1:] != pos[:-1]] & np.r_[pos[:-1] != pos[1:], True]
-    return int(np.flatnonzero((total >= low) & (total <= high) & unique)[0])
+    keep = (total >= low) & (total <= high) & unique
+    if shown_at is not None:
+        from genshare_widgets.beacon._release import row_shown
+        from genshare_widgets.disclosure import DisclosurePolicy, release_counts
+
+        keep &= row_shown(release_counts(counts, DisclosurePolicy(min_count=shown_at))).all(1)
+    return int(np.flatnonzero(keep)[0])
 
 
 def _absent_alt(ref: str, alt: str) -> str:
@@ -165,6 +173,20 @@ def _walk(doc, key=None):
             yield from _walk(v, key)
     else:
         yield key, doc
+
+
+def _variant_index(counts) -> dict:
+    return {
+        (int(p), str(r), str(a)): i
+        for i, (p, r, a) in enumerate(
+            zip(
+                counts["variant_position"].values,
+                counts["variant_ref"].values,
+                counts["variant_alt"].values,
+                strict=True,
+            )
+        )
+    }
 
 
 # -- informational endpoints ------------------------------------------------------------------
@@ -336,7 +358,7 @@ def test_no_endpoint_returns_individual_level_data(open_beacon, sim_ooa):
 
 # -- security levels --------------------------------------------------------------------------
 def test_registered_beacon_needs_a_token(registered_beacon, sim_counts):
-    query = _variant(sim_counts, _pick(sim_counts, 30, 600))
+    query = _variant(sim_counts, _pick(sim_counts, 30, 600, shown_at=20))
     for path in ("/", "/info", "/service-info", "/configuration", "/map", "/entry_types"):
         assert registered_beacon.get(path).status_code == 200  # public metadata
     for token in (None, "wrong-token-0123456789abcdef"):
@@ -376,13 +398,13 @@ def test_rare_alleles_answer_false_under_the_minimum_count(
     registered_beacon, sim_counts, granularity
 ):
     rare = _variant(sim_counts, _pick(sim_counts, 1, 19))
-    common = _variant(sim_counts, _pick(sim_counts, 60, 500))
+    common = _variant(sim_counts, _pick(sim_counts, 60, 500, shown_at=20))
     kw = {"token": REGISTERED_TOKEN, "requestedGranularity": granularity}
     assert registered_beacon.variants(**rare, **kw)["responseSummary"]["exists"] is False
     assert registered_beacon.variants(**common, **kw)["responseSummary"]["exists"] is True
 
 
-def test_no_count_below_k_anywhere_and_no_lone_hidden_population(registered_beacon, sim_counts):
+def test_no_count_below_k_anywhere_and_all_only_over_shown_rows(registered_beacon, sim_counts):
     answer = registered_beacon.variants(
         token=REGISTERED_TOKEN,
         referenceName="1",
@@ -396,27 +418,24 @@ def test_no_count_below_k_anywhere_and_no_lone_hidden_population(registered_beac
     for key, value in _walk(answer):
         if key in PEOPLE_COUNT_KEYS:
             assert value == 0 or value >= 20, (key, value)
-    index = {
-        (int(p), str(r), str(a)): i
-        for i, (p, r, a) in enumerate(
-            zip(
-                sim_counts["variant_position"].values,
-                sim_counts["variant_ref"].values,
-                sim_counts["variant_alt"].values,
-                strict=True,
-            )
-        )
-    }
+    index = _variant_index(sim_counts)
     groups = [str(g) for g in sim_counts["groups"].values]
     n_hidden = 0
     for record in results:
         _c, pos, ref, alt = record["variantInternalId"].split(":")
         i = index[(int(pos), ref, alt)]
         block = record["frequencyInPopulations"][0]
-        hidden = set(block.get("notShown", {}))
+        hidden = block.get("notShown", {})
+        assert set(hidden.values()) <= {"withheld"}  # one marker, whatever the reason
         n_hidden += len(hidden)
-        if "ALL" not in hidden:
-            assert len(hidden) != 1, record  # total − others would give it away
+        rows = {row["population"]: row for row in block["frequencies"]}
+        # ALL only when every group row is shown, and then it is their sum
+        assert ("ALL" in hidden) == bool(set(hidden) - {"ALL"})
+        if "ALL" in rows:
+            assert rows["ALL"]["alleleCount"] == sum(rows[g]["alleleCount"] for g in groups)
+            assert rows["ALL"]["alleleNumber"] == sum(rows[g]["alleleNumber"] for g in groups)
+        shown_ac = sum(row["alleleCount"] for g, row in rows.items() if g != "ALL")
+        assert shown_ac >= 20  # presence counts the shown rows only
         for row in block["frequencies"]:
             j = None if row["population"] == "ALL" else groups.index(row["population"])
             ac = sim_counts["allele_count"].values[i]
@@ -449,7 +468,7 @@ def test_epsilon_release_is_charged_once_and_answers_are_stable(sim_ooa, validat
         sim_ooa, validators, granularity="record", epsilon=1e6, budget=budget, min_count=20
     )
     try:
-        query = _variant(sim_counts, _pick(sim_counts, 100, 500))
+        query = _variant(sim_counts, _pick(sim_counts, 100, 500, shown_at=20))
         first = [client.variants(**query, requestedGranularity="record") for _ in range(5)]
         assert all(a["response"] == first[0]["response"] for a in first)
         assert budget.spent == pytest.approx(1e6)
@@ -530,30 +549,18 @@ def test_token_files_lines_yaml_and_env(tmp_path, monkeypatch):
         load_tokens(tmp_path / "missing.txt")
 
 
-def test_total_and_groups_complementary_suppression():
-    from genshare_widgets.beacon._release import suppress_with_total
-
-    # total 45 = 3 + 42: the 3 is hidden, and so must be the 42 (else 45 - 42 = 3)
-    ac_hidden, an_hidden = suppress_with_total(
-        np.array([[45, 3, 42, 0]]), np.array([[400, 200, 200, 0]]), 20
-    )
-    assert ac_hidden.tolist() == [[False, True, True, False]] and not an_hidden.any()
-    # REF count 195 - 190 = 5 < 20 in group 1: its AC is withheld, then a partner
-    ac_hidden, _ = suppress_with_total(
-        np.array([[250, 190, 60, 0]]), np.array([[400, 195, 205, 0]]), 20
-    )
-    assert ac_hidden[0, 1] and ac_hidden[0, 2]
-
-
 # -- CLI and load ----------------------------------------------------------------------------
-def test_cli_beacon_serve_answers_then_stops(sim_ooa, sim_counts, validators, tmp_path):
+def test_cli_beacon_serve_answers_and_rate_limits_then_stops(
+    sim_ooa, sim_counts, validators, tmp_path
+):
     from genshare_widgets._serve import _free_port
 
     port = _free_port("127.0.0.1")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "genshare_widgets", "beacon", "serve", "sim-ooa",
-         "--host", "127.0.0.1", "--port", str(port), "--granularity", "count"],
+         "--host", "127.0.0.1", "--port", str(port), "--granularity", "count",
+         "--rate-limit", "20"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -571,6 +578,8 @@ def test_cli_beacon_serve_answers_then_stops(sim_ooa, sim_counts, validators, tm
         query = _variant(sim_counts, _pick(sim_counts, 30, 600))
         answer = client.variants(**query, requestedGranularity="count")
         assert answer["responseSummary"] == {"exists": True, "numTotalResults": 1}
+        # two requests so far; a rotating X-Forwarded-For gets no new window
+        assert _until_429(client, 40, _rotating) == 18
     finally:
         proc.terminate()
         try:
@@ -667,3 +676,347 @@ def pd_concat_tiny(table, site, tmp_path):
         path, sep="\t", index=False
     )
     return path
+
+
+# -- attacks on the Beacon (issue 13, attack 10): real HTTP, the 1000 Genomes subset at k = 20 ---
+K = 20
+
+
+def _until_429(client: "Client", n: int, headers=lambda i: {}) -> int:
+    """Requests answered before the first 429 (n at most)."""
+    for i in range(n):
+        response = client._check("/info", client.http.get("/info", headers=headers(i)))
+        if response.status_code == 429:
+            return i
+        assert response.status_code == 200
+    return n
+
+
+def _rotating(i: int) -> dict:
+    return {"X-Forwarded-For": f"10.{i // 250}.{i % 250}.7", "X-Real-IP": f"10.9.{i % 250}.1"}
+
+
+@pytest.fixture(scope="module")
+def kg_beacon(kg_subset, validators):
+    server, client = _serve(kg_subset, validators, granularity="record", min_count=K)
+    yield client
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def kg_counts(kg_subset):
+    from genshare_widgets import allele_counts_by_group
+
+    return allele_counts_by_group(kg_subset, by="population")
+
+
+def _sizes(client) -> dict:
+    info = client.get("/datasets").json()["response"]["collections"][0]["info"]
+    return info["groupSizes"]
+
+
+def _info_total(client) -> int:
+    import re
+
+    text = client.get("/info").json()["response"]["description"]
+    return int(re.search(r"\((\d+) samples", text).group(1))
+
+
+def _feasible_ranges(sizes: dict, record: dict, k: int) -> dict:
+    """Exact min/max (scipy.optimize.milp) of every withheld group's AC and REF count over the
+    integer tables consistent with what one variant record shows.
+
+    The attacker's model: per served group AC, AN with 0 <= AC <= AN <= 2n (n from the released
+    group sizes); shown rows are fixed; a shown ALL fixes the sums over the served groups; a
+    withheld row has het, hom-alt, called with AC = het + 2 hom-alt, AN = 2 called, and at least
+    one of its linked cells (AC, REF, AN, het, hom-alt, hom-ref, called) in 1..k-1 (the reason
+    a row is withheld, documented in rowRule).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    groups = list(sizes)
+    blocks = record.get("frequencyInPopulations") or [{"frequencies": []}]
+    rows = {f["population"]: f for f in blocks[0]["frequencies"]}
+    hidden = [g for g in groups if g not in rows]
+    idx: dict = {}
+    lo: list = []
+    hi: list = []
+
+    def var(name, a, b):
+        idx[name] = len(lo)
+        lo.append(a)
+        hi.append(b)
+
+    for g in groups:
+        n2 = 2 * int(sizes[g])
+        if g in rows:
+            var(("ac", g), rows[g]["alleleCount"], rows[g]["alleleCount"])
+            var(("an", g), rows[g]["alleleNumber"], rows[g]["alleleNumber"])
+            continue
+        var(("ac", g), 0, n2)
+        var(("an", g), 0, n2)
+        var(("het", g), 0, n2)
+        var(("hom", g), 0, n2)
+        var(("called", g), 0, int(sizes[g]))
+        for c in range(7):
+            var(("z", g, c), 0, 1)
+    matrix, a_lo, a_hi = [], [], []
+
+    def cons(terms, low, high):
+        row = np.zeros(len(lo))
+        for name, w in terms:
+            row[idx[name]] += w
+        matrix.append(row)
+        a_lo.append(low)
+        a_hi.append(high)
+
+    for g in hidden:
+        big = 2 * int(sizes[g]) + k
+        ac, an, het, hom, called = (("ac", g), ("an", g), ("het", g), ("hom", g), ("called", g))
+        cons([(an, 1), (ac, -1)], 0, np.inf)
+        cons([(ac, 1), (het, -1), (hom, -2)], 0, 0)
+        cons([(an, 1), (called, -2)], 0, 0)
+        cons([(called, 1), (het, -1), (hom, -1)], 0, np.inf)
+        cells = [[(ac, 1)], [(an, 1), (ac, -1)], [(an, 1)], [(het, 1)], [(hom, 1)],
+                 [(called, 1), (het, -1), (hom, -1)], [(called, 1)]]  # fmt: skip
+        for c, cell in enumerate(cells):  # z = 1 -> 1 <= cell <= k - 1
+            cons([*cell, (("z", g, c), -1)], 0, np.inf)
+            cons([*cell, (("z", g, c), big)], -np.inf, k - 1 + big)
+        cons([(("z", g, c), 1) for c in range(7)], 1, np.inf)
+    if "ALL" in rows:
+        for key, name in (("alleleCount", "ac"), ("alleleNumber", "an")):
+            total = rows["ALL"][key]
+            cons([((name, g), 1) for g in groups], total, total)
+    constraints = [LinearConstraint(np.array(matrix), a_lo, a_hi)] if matrix else []
+
+    def extreme(terms, sign):
+        c = np.zeros(len(lo))
+        for name, w in terms:
+            c[idx[name]] = sign * w
+        res = milp(c, constraints=constraints, integrality=np.ones(len(lo)), bounds=Bounds(lo, hi))
+        assert res.status == 0, (record["variantInternalId"], res.message)  # the truth fits
+        return round(sign * res.fun)
+
+    out = {}
+    for g in hidden:
+        ac, ref = [(("ac", g), 1)], [(("an", g), 1), (("ac", g), -1)]
+        out[g] = {
+            "ac": (extreme(ac, 1), extreme(ac, -1)),
+            "ref": (extreme(ref, 1), extreme(ref, -1)),
+        }
+    return out
+
+
+def _protected(ranges: dict, truth: dict, k: int) -> tuple[int, list]:
+    """(hidden cells with a true value in 1..k-1, those pinned or narrowed): a withheld cell
+    must still be able to take 0 or a value >= k (the plan's criterion b; the Beacon writes
+    every withheld row with one marker, never ``<k``)."""
+    small, broken = 0, []
+    for g, cells in ranges.items():
+        for cell, (low, high) in cells.items():
+            if 1 <= truth[g][cell] <= k - 1:
+                small += 1
+                if low == high or (low >= 1 and high <= k - 1):
+                    broken.append((g, cell, truth[g][cell], low, high))
+    return small, broken
+
+
+def test_rate_limit_holds_when_forwarded_headers_rotate(sim_ooa, validators):
+    """uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: before the fix a client
+    rotating it got 200 answers out of 200 under a limit of 10 a minute."""
+    server, client = _serve(sim_ooa, validators, granularity="boolean", rate_limit=10)
+    try:
+        assert _until_429(client, 60, _rotating) == 10
+    finally:
+        server.stop()
+
+
+def test_forwarded_headers_are_read_only_from_named_proxies(sim_ooa, validators):
+    from genshare_widgets import GenShareError
+    from genshare_widgets._serve import RunningServer, proxy_options
+    from genshare_widgets.beacon import beacon_app
+
+    app = beacon_app(sim_ooa, granularity="boolean", rate_limit=3)
+    # behind a proxy on 127.0.0.1: each forwarded client has its own window ...
+    server = RunningServer(app, forwarded_allow_ips="127.0.0.1").start()
+    try:
+        client = Client(server.url, validators)
+        assert _until_429(client, 10, lambda i: {"X-Forwarded-For": "203.0.113.5"}) == 3
+        assert _until_429(client, 10, lambda i: {"X-Forwarded-For": "203.0.113.6"}) == 3
+    finally:
+        server.stop()
+    # ... and a proxy list other than the peer trusts nothing the client sends
+    server = RunningServer(app, forwarded_allow_ips="10.1.2.3").start()
+    try:
+        assert _until_429(Client(server.url, validators), 10, _rotating) == 3
+    finally:
+        server.stop()
+    with pytest.raises(GenShareError, match="every client"):
+        proxy_options("*")
+    assert proxy_options(None) == {"proxy_headers": False, "forwarded_allow_ips": ""}
+
+
+@pytest.mark.realdata
+def test_real_beacon_header_rotation_is_rate_limited(kg_subset, validators):
+    server, client = _serve(kg_subset, validators, granularity="record", min_count=K, rate_limit=5)
+    try:
+        assert _until_429(client, 40, _rotating) == 5
+    finally:
+        server.stop()
+
+
+@pytest.mark.realdata
+def test_info_total_reveals_no_withheld_group_size(kg_subset, validators, tmp_path):
+    """Seven YRI samples relabelled TINY (< k): before, /info said 1126 samples and the
+    released sizes summed to 1119, so TINY had 7."""
+    from genshare_widgets import open_cohort
+
+    table = kg_subset.samples.reset_index()[["sample", "population"]].copy()
+    table.loc[table.index[table["population"] == "YRI"][:7], "population"] = "TINY"
+    tsv = tmp_path / "tiny.tsv"
+    table.to_csv(tsv, sep="\t", index=False)
+    server, client = _serve(
+        open_cohort("1kg-phase3-subset", samples=tsv), validators, granularity="record",
+        min_count=K,
+    )  # fmt: skip
+    try:
+        sizes = _sizes(client)
+        assert sizes["TINY"] == f"<{K}"
+        released = {g: n for g, n in sizes.items() if isinstance(n, int)}
+        assert min(released.values()) >= K and "TINY" not in released
+        assert _info_total(client) == sum(released.values())  # total − released = 0
+        info = client.get("/info").json()["response"]["info"]["genshare"]
+        assert info["minimumGroupSize"] == K and "TINY" in info["withheldGroups"]
+        answer = client.variants(referenceName="1", start=0, end=300_000_000, limit=100,
+                                 requestedGranularity="record")  # fmt: skip
+        for record in answer["response"]["resultSets"][0]["results"]:
+            rows = {f["population"]: f for f in record["frequencyInPopulations"][0]["frequencies"]}
+            assert "TINY" not in rows
+            if "ALL" in rows:  # over the served groups only: no remainder to subtract
+                assert rows["ALL"]["alleleNumber"] == sum(rows[g]["alleleNumber"] for g in released)
+    finally:
+        server.stop()
+
+
+@pytest.mark.realdata
+def test_solver_pins_no_hidden_count_on_the_real_beacon(kg_beacon, kg_counts):
+    """An exact solver over what /g_variants shows (rows, ALL, group sizes) cannot pin or
+    narrow a withheld count in 1..k-1. Before: ALL beside withheld rows left 221 small hidden
+    ACs of 321 chr1 records unable to take 0 or >= k (hidden parts being non-zero)."""
+    sizes = {g: n for g, n in _sizes(kg_beacon).items() if isinstance(n, int)}
+    assert min(sizes.values()) >= K
+    index = _variant_index(kg_counts)
+    groups = [str(g) for g in kg_counts["groups"].values]
+    records = []
+    for skip in range(3):
+        answer = kg_beacon.variants(referenceName="1", start=0, end=300_000_000, limit=100,
+                                    skip=skip, requestedGranularity="record")  # fmt: skip
+        records += answer["response"]["resultSets"][0]["results"]
+    with_hidden = [r for r in records if r["frequencyInPopulations"][0].get("notShown")]
+    assert len(with_hidden) >= 40
+    small = 0
+    for record in with_hidden[:: max(1, len(with_hidden) // 40)][:40]:
+        _c, pos, ref, alt = record["variantInternalId"].split(":")
+        i = index[(int(pos), ref, alt)]
+        ac, an = kg_counts["allele_count"].values[i], kg_counts["allele_number"].values[i]
+        truth = {g: {"ac": int(ac[j]), "ref": int(an[j] - ac[j])} for j, g in enumerate(groups)}
+        n, broken = _protected(_feasible_ranges(sizes, record, K), truth, K)
+        small += n
+        assert not broken, (record["variantInternalId"], broken)
+    assert small > 40  # the solver did face small hidden counts
+
+
+def _toy_cohort(tmp_path):
+    """Groups A, B, C of 8 samples and D of 4; at POS 100 A, B, C carry 1, 3, 1 ALT alleles
+    (the issue's k = 3 example: ALL = 5, B = 3, A and C hidden forced A = 1)."""
+    import gzip
+
+    from genshare_widgets import open_cohort
+
+    samples = [f"{g}{i}" for g in "ABC" for i in range(8)] + [f"D{i}" for i in range(4)]
+
+    def record(pos, carriers):
+        gts = ["0/1" if s in carriers else "0/0" for s in samples]
+        return "\t".join(["1", str(pos), ".", "A", "G", ".", "PASS", ".", "GT", *gts])
+
+    header = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
+    vcf = tmp_path / "toy.vcf.gz"
+    with gzip.open(vcf, "wt") as fh:
+        fh.write(
+            "##fileformat=VCFv4.2\n##contig=<ID=1,length=100000>\n"
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+            + "\t".join(header) + "\n"
+            + record(100, {"A0", "B0", "B1", "B2", "C0", "D0"}) + "\n"
+            + record(200, set(samples[::2])) + "\n"
+        )  # fmt: skip
+    tsv = tmp_path / "toy.tsv"
+    tsv.write_text("sample\tpopulation\n" + "".join(f"{s}\t{s[0]}\n" for s in samples))
+    return open_cohort(str(vcf), samples=tsv)
+
+
+def test_the_k3_toy_example_no_longer_pins_a(tmp_path, validators):
+    cohort = _toy_cohort(tmp_path)
+    server, client = _serve(cohort, validators, granularity="record", min_count=3)
+    try:
+        sizes = _sizes(client)
+        assert sizes == {"A": 8, "B": 8, "C": 8, "D": "<5"}  # max(k, 5) in every tier
+        assert _info_total(client) == 24
+        answer = client.variants(referenceName="1", start=99, alternateBases="G",
+                                 requestedGranularity="record")  # fmt: skip
+        (record,) = answer["response"]["resultSets"][0]["results"]
+        block = record["frequencyInPopulations"][0]
+        assert [(f["population"], f["alleleCount"]) for f in block["frequencies"]] == [("B", 3)]
+        assert block["notShown"] == {"ALL": "withheld", "A": "withheld", "C": "withheld"}
+        ranges = _feasible_ranges({g: n for g, n in sizes.items() if g != "D"}, record, 3)
+        assert ranges["A"]["ac"] == ranges["C"]["ac"] == (0, 15)  # 16: no small cell, shown
+        truth = {g: {"ac": ac, "ref": 16 - ac} for g, ac in (("A", 1), ("B", 3), ("C", 1))}
+        assert _protected(ranges, truth, 3) == (2, [])
+    finally:
+        server.stop()
+
+
+def test_exists_follows_the_shown_rows_only(tmp_path, validators):
+    """POS 100 has 6 ALT copies in the cohort but only B's 3 are shown: at k = 3 it exists
+    (3 >= 3); at k = 4 B's AC of 3 is withheld too and the allele answers false, although the
+    cohort holds 6 copies (a presence over all copies would tell a withheld count >= 4 - 3)."""
+    cohort = _toy_cohort(tmp_path)
+    for k, expected in ((3, True), (4, False)):
+        server, client = _serve(cohort, validators, granularity="count", min_count=k)
+        try:
+            answer = client.variants(referenceName="1", start=99, alternateBases="G",
+                                     requestedGranularity="count")  # fmt: skip
+            assert answer["responseSummary"]["exists"] is expected
+        finally:
+            server.stop()
+
+
+def test_a_grouping_of_sample_ids_is_refused(sim_ooa, tmp_path):
+    from genshare_widgets import GenShareError, open_cohort
+    from genshare_widgets.beacon import beacon_app
+
+    table = sim_ooa.samples.reset_index()[["sample", "population"]]
+    table["sid"] = table["sample"]
+    tsv = tmp_path / "ids.tsv"
+    table.to_csv(tsv, sep="\t", index=False)
+    with pytest.raises(GenShareError, match="sample ids"):
+        beacon_app(open_cohort("sim-ooa", samples=tsv), by="sid")
+
+
+def test_the_beacon_budget_is_the_cohorts_ledger(sim_ooa):
+    from genshare_widgets.beacon._release import beacon_budget
+    from genshare_widgets.fetch import cache_dir
+
+    budget = beacon_budget(sim_ooa)
+    assert budget.ledger is not None and cache_dir() in budget.ledger.parents
+
+
+def test_cli_refuses_to_trust_every_forwarder():
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from cli_runner import run_genshare
+    finally:
+        sys.path.pop(0)
+    env = {"PYTHONPATH": str(REPO)}
+    done = run_genshare("beacon", "serve", "sim-ooa", "--forwarded-allow-ips", "*", env=env)
+    assert done.returncode != 0 and "every client" in done.stderr
+    assert "--forwarded-allow-ips" in run_genshare("beacon", "serve", "--help", env=env).stdout

@@ -56,35 +56,92 @@ def test_policy_defaults_per_tier():
 # ---------------------------------------------------------------- suppression rules
 
 
-def test_complementary_suppression_by_hand():
-    parts = np.array([[3, 40, 57], [0, 5, 95], [0, 0, 10], [30, 30, 40], [0, 3, 2]])
-    total = parts.sum(axis=1)
-    got = disclosure.complementary_suppression(parts, total, 20)
-    assert got.tolist() == [[1, 2, 0], [0, 1, 2], [0, 0, 1], [0, 0, 0], [0, 1, 1]]
+def test_linked_cells_are_hidden_together_by_hand():
+    # rows (AC, AN, het, hom ALT, called): every linked cell 0 or >= 20 -> released
+    ac = np.array([[40], [3], [40], [10], [180], [80], [65]])
+    an = np.array([[200], [200], [200], [10], [200], [200], [200]])
+    het = np.array([[40], [3], [38], [10], [20], [20], [20]])
+    hom = np.array([[0], [0], [1], [0], [80], [20], [20]])
+    called = np.array([[100], [100], [100], [5], [100], [80], [80]])
+    from genshare_widgets.disclosure._suppress import hidden_genotype_rows
+
+    alleles = disclosure.hidden_rows(ac, an, called=called, k=20)[:, 0].tolist()
+    genotypes = hidden_genotype_rows(ac, an, het, hom, called, k=20)[:, 0].tolist()
+    # row 1: AC 3; row 2: hom ALT 1 (AC = het + 2 hom ALT: the alleles are fine); row 3:
+    # called 5 (AN = 2 called gives it away); row 4: hom REF 100 - 20 - 80 = 0 and REF count
+    # 20 -> released; rows 5-6 (chrX-like): 40 haploid calls, haploid ALT 80 - 20 - 40 = 20
+    # -> released, 65 - 20 - 40 = 5 -> genotypes hidden
+    assert alleles == [False, True, False, True, False, False, False]
+    assert genotypes == [False, True, True, True, False, False, True]
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
-        st.lists(st.integers(0, 60), min_size=2, max_size=4).filter(lambda r: True),
+        st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 40)),
         min_size=1,
-        max_size=20,
-    ).filter(lambda rows: len({len(r) for r in rows}) == 1),
+        max_size=30,
+    ),
     st.integers(2, 30),
 )
-def test_no_suppressed_part_is_recoverable(rows, k):
-    parts = np.array(rows, dtype=np.int64)
-    total = parts.sum(axis=1)
-    status = disclosure.complementary_suppression(parts, total, k)
-    released = status == 0
-    # no released part is in 1..k-1
-    assert not (released & (parts >= 1) & (parts < k)).any()
-    total_released = ~((total >= 1) & (total < k))
-    for i in range(len(parts)):
-        hidden = ~released[i]
-        if total_released[i] and hidden.any():
-            # the total minus the released parts is shared by >= 2 hidden parts
-            assert hidden.sum() >= 2
+def test_released_rows_hold_no_small_linked_cell(rows, k):
+    """Property: a released row has every linked cell 0 or >= k (so none can be solved from
+    the others), a hidden row holds no number, and only a small AC is marked ``<k``."""
+    from genshare_widgets.disclosure._suppress import (
+        allele_cells,
+        linked_cells,
+        suppress_counts,
+    )
+
+    hom_ref, het, hom_alt = (np.array([[r[i]] for r in rows]) for i in range(3))
+    called = hom_ref + het + hom_alt
+    counts = _counts_from(het + 2 * hom_alt, 2 * called, het, hom_alt, called, n=200)
+    released = suppress_counts(counts, k, min_variants=1)
+    usable = released["allele_usable"].values
+    genotype_usable = released["genotype_usable"].values
+    for cell in allele_cells(het + 2 * hom_alt, 2 * called, called):
+        assert not (usable & (cell >= 1) & (cell < k)).any()
+    for cell in linked_cells(het + 2 * hom_alt, 2 * called, het, hom_alt, called):
+        assert not (genotype_usable & (cell >= 1) & (cell < k)).any()
+    assert not (genotype_usable & ~usable).any()
+    for name in ("allele_count", "allele_number", "het_count", "hom_alt_count", "called_count"):
+        status = released[f"{name}_status"].values
+        shown = usable if name in ("allele_count", "allele_number") else genotype_usable
+        assert ((status == 0) == shown).all()
+        assert (released[name].values[~shown] == 0).all()
+    ac = het + 2 * hom_alt
+    small = (ac >= 1) & (ac < k)
+    assert ((released["allele_count_status"].values == 1) == (~usable & small)).all()
+
+
+def _counts_from(ac, an, het, hom, called, *, n: int, names=("A",)):
+    from genshare_widgets.counts import counts_dataset
+    from genshare_widgets.engines._group_counts import FIELDS
+
+    values = {
+        "allele_count": ac,
+        "allele_number": an,
+        "het_count": het,
+        "hom_alt_count": hom,
+        "called_count": called,
+    }
+    v, g = np.shape(ac)
+    raw = np.zeros((v, g, len(FIELDS)), dtype=np.int32)
+    for i, name in enumerate(FIELDS):
+        raw[:, :, i] = values[name]
+    return counts_dataset(
+        raw,
+        index=np.arange(v),
+        info={},
+        names=list(names),
+        label="population",
+        group_n=np.full(g, n),
+        contig_ids=np.array(["1"]),
+        variant_contig=np.zeros(v, dtype=int),
+        variant_position=np.arange(1, v + 1) * 10,
+        alleles=np.array([["C", "T"]] * v),
+        cohort_id="tiny",
+    )
 
 
 def _tiny_counts():
@@ -95,7 +152,7 @@ def _tiny_counts():
 
     ac = np.array([[0, 5], [195, 50], [60, 0], [3, 100]])
     an = np.array([[200, 200], [200, 200], [200, 10], [200, 200]])
-    het = np.minimum(ac, 30)
+    het = np.array([[0, 5], [5, 50], [20, 0], [3, 40]])
     called = an // 2
     hom = (ac - het) // 2
     raw = np.zeros((4, 2, len(FIELDS)), dtype=np.int32)
@@ -127,22 +184,70 @@ def test_release_by_hand():
     released = disclosure.release_counts(_tiny_counts(), DisclosurePolicy(min_count=20))
     ac = released["allele_count_status"].values.tolist()
     an = released["allele_number_status"].values.tolist()
-    # AC 5 -> <k; AC 195 of 200 -> REF 5 -> AC withheld; AN 10 -> <k; AC 3 -> <k
-    assert ac == [[0, 1], [2, 0], [0, 0], [1, 0]]
-    assert an == [[0, 0], [0, 0], [0, 1], [0, 0]]
+    # AC 5 -> row hidden, AC <k; AC 195 of 200 -> REF 5 -> row hidden, AC NA; AN 10 ->
+    # row hidden (AC 0 shown NA: the row holds no number); AC 3 -> <k
+    assert ac == [[0, 1], [2, 0], [0, 2], [1, 0]]
+    assert an == [[0, 2], [2, 0], [0, 2], [2, 0]]
     # nothing unreleased is kept in the released object
     assert released["allele_count"].values.tolist() == [[0, 0], [0, 50], [60, 0], [0, 100]]
-    assert released["allele_number"].values[2, 1] == 0
+    assert released["allele_number"].values.tolist() == [[200, 0], [0, 200], [200, 0], [0, 200]]
+    assert released["het_count"].values[:, 1].tolist() == [0, 50, 0, 40]
     table = disclosure.frequency_table(released)
     assert table["A_ac"].tolist() == ["0", "NA", "60", "<20"]
-    assert table["B_an"].tolist() == ["200", "200", "<20", "200"]
+    assert table["B_an"].tolist() == ["NA", "200", "NA", "200"]
     assert np.isnan(table["A_af"][1]) and table["A_af"][2] == 60 / 200
     # Fst only over variants released in both groups: here none is
     fst = disclosure.hudson_fst(released)
     assert fst["n_variants"].tolist() == [0] and np.isnan(fst["hudson_fst"][0])
-    # shared: a suppressed or withheld AC is present, never 0
+    # shared: a <k or NA AC counts as present (a function of released values only)
     shared = disclosure.shared_private(released).set_index("groups")["n_variants"]
-    assert shared.to_dict() == {"A+B": 2, "A": 1, "B": 1}
+    assert shared.to_dict() == {"A+B": 3, "B": 1}
+
+
+def _one_hidden_cell(x: int):
+    """Two groups of 100; variant 0 has AC x (all het) in B (hidden when x < 20); variants 1..n
+    are common and released everywhere."""
+    n_common = 30
+    ac = np.array([[0, x]] + [[60, 60]] * n_common)
+    het = np.array([[0, x]] + [[20, 20]] * n_common)
+    hom = (ac - het) // 2
+    called = np.full_like(ac, 100)
+    return _counts_from(ac, 2 * called, het, hom, called, n=100, names=("A", "B"))
+
+
+@pytest.mark.parametrize("min_maf", [0.0025, 0.005, 0.01, 0.02, 0.04])
+def test_maf_filter_is_no_oracle_for_a_hidden_count(min_maf):
+    """Attack 5: the MAF filter ran on exact counts, so a row appearing at threshold t and not
+    at t + d pinned a hidden AC. Now every hidden AC in 1..k-1 gives the same release."""
+    policy = DisclosurePolicy(min_count=20, min_variants=1)
+    outputs = set()
+    for x in range(1, 20):
+        released = disclosure.release_counts(_one_hidden_cell(x), policy, min_maf=min_maf)
+        outputs.add(disclosure.frequency_table(released).to_csv())
+    assert len(outputs) == 1
+    # and a MAF filter already applied to the counts is refused under a policy
+    from genshare_widgets.counts import select_groups
+
+    with pytest.raises(GenShareError, match="released values"):
+        disclosure.release_counts(select_groups(_one_hidden_cell(3), min_maf=0.01), policy)
+
+
+def test_observed_het_needs_released_rows_and_enough_variants():
+    """Attack 3: observed het over one variant was het/n, an exact count under k. It is now a
+    mean over released rows only, and NA below the custodian's minimum number of variants."""
+    seen = set()
+    for x in range(1, 20):
+        released = disclosure.release_counts(
+            _one_hidden_cell(x), DisclosurePolicy(min_count=20, min_variants=10)
+        )
+        seen.add(tuple(disclosure.heterozygosity(released)["observed_het"].round(12)))
+    assert len(seen) == 1 and all(np.isfinite(v) for v in next(iter(seen)))
+    few = disclosure.release_counts(
+        _one_hidden_cell(3), DisclosurePolicy(min_count=20, min_variants=31)
+    )
+    # A has 31 released rows, B 30 (its variant 0 is hidden)
+    assert disclosure.heterozygosity(few)["observed_het"].isna().tolist() == [False, True]
+    assert few.attrs["min_variants"] == 31
 
 
 def test_withheld_groups_leave_every_table(sim_ooa):
@@ -434,8 +539,8 @@ def test_sensitivity_is_the_largest_participant_vector():
                 3 * l2sq
             )
             assert disclosure.release_sensitivity(3, subset, group_sizes=True) == 3 * l1 + 1
-    # the services' and the risk lab's sensitivity: one function
-    assert disclosure.service_sensitivity("beacon", 100, mechanism="laplace") == 401
+    # the services' and the risk lab's sensitivity: one function (the door noises all five)
+    assert disclosure.service_sensitivity("beacon", 100, mechanism="laplace") == 601
     assert disclosure.service_sensitivity("site", 100, mechanism="laplace") == 601
 
 

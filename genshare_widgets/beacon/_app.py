@@ -90,7 +90,9 @@ def beacon_app(
         An opened :class:`~genshare_widgets.Cohort` (catalog entry or the user's own files).
     by
         Sample column whose groups get a ``frequencyInPopulations`` row each (default
-        population). Refused by consent (NPOA, HMB...) → cohort-wide frequencies only.
+        population), fixed here: no request picks a grouping. Groups with fewer than
+        ``max(k, 5)`` samples are never served. Refused by consent (NPOA, HMB...) →
+        cohort-wide frequencies only.
     granularity
         The most detailed answer served: ``boolean``, ``count`` or ``record`` (``aggregated``
         is accepted for ``record``: aggregated variant records with frequencyInPopulations).
@@ -110,9 +112,12 @@ def beacon_app(
         Disclosure options when ``policy`` is not given (users may only raise the minimum
         count; epsilon makes one differentially private release at start-up).
     rate_limit
-        Requests per minute per client (token holder, else client address); None: off.
+        Requests per minute per client (token holder, else the client address: the TCP peer,
+        or the forwarded address when the server trusts a proxy's ``X-Forwarded-For``, see
+        :func:`genshare_widgets._serve.proxy_options`); None: off.
     budget
-        The :class:`~genshare_widgets.disclosure.PrivacyBudget` charged once under epsilon.
+        The :class:`~genshare_widgets.disclosure.PrivacyBudget` charged once under epsilon
+        (default :func:`~genshare_widgets.beacon._release.beacon_budget`: the cohort's ledger).
     beacon_id, organization
         The Beacon's id (default ``org.genshare.beacon.<cohort id>``) and operator
         (``{"id", "name", "url"}``).

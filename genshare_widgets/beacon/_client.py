@@ -16,6 +16,7 @@ def serve_beacon(
     credential: Any = None,
     ssl_certfile: "str | Path | None" = None,
     ssl_keyfile: "str | Path | None" = None,
+    forwarded_allow_ips: "str | list[str] | None" = None,
     **app_options: Any,
 ):
     """Start a Beacon v2 server for a cohort in a background thread; returns it running.
@@ -30,6 +31,9 @@ def serve_beacon(
         Where to listen (default loopback; ``port=0`` picks a free port, see ``.url``).
     ssl_certfile, ssl_keyfile
         PEM files to serve HTTPS (uvicorn's TLS); or put a TLS-terminating proxy in front.
+    forwarded_allow_ips
+        The reverse proxies (addresses, comma-separated) whose ``X-Forwarded-For`` is
+        trusted; default none: the rate limit keys on the TCP peer, whatever headers say.
     **app_options
         Passed to :func:`~genshare_widgets.beacon.beacon_app` (``by``, ``granularity``,
         ``security``, ``tokens``, ``min_count``, ``epsilon``, ``rate_limit``...).
@@ -61,7 +65,12 @@ def serve_beacon(
         raise GenShareError("samples= applies to a source being opened, not to an opened cohort")
     app = beacon_app(cohort, **app_options)
     return RunningServer(
-        app, host=host, port=port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        forwarded_allow_ips=forwarded_allow_ips,
     ).start()
 
 
@@ -73,6 +82,7 @@ def serve_beacon_forever(
     port: int,
     ssl_certfile=None,
     ssl_keyfile=None,
+    forwarded_allow_ips=None,
     epsilon: float | None = None,
     min_count: int | None = None,
     custodian=None,
@@ -84,15 +94,17 @@ def serve_beacon_forever(
     entry and the ``custodian`` config file) fix k, the epsilon cap and the budget; under
     ``epsilon`` the budget is the cohort's ledger (by cohort id, or the config's ``ledger:``),
     so restarting the server charges it again (a new noisy release) and never resets it.
+    Forwarded headers are trusted only from ``forwarded_allow_ips``.
     """
     import click
 
-    from genshare_widgets._serve import serve_forever, tls_options
+    from genshare_widgets._serve import proxy_options, serve_forever, tls_options
     from genshare_widgets.beacon._app import beacon_app
     from genshare_widgets.cohort import open_cohort
     from genshare_widgets.disclosure import custodian_settings, policy_for
 
     tls = tls_options(ssl_certfile, ssl_keyfile)  # refuse half a TLS pair before any work
+    proxy_options(forwarded_allow_ips)  # and a '*' proxy list
     cohort = open_cohort(source, samples=samples)
     settings = custodian_settings(cohort.entry, custodian)  # contradictions stop here
     policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon, custodian=settings)
@@ -100,7 +112,9 @@ def serve_beacon_forever(
     app = beacon_app(cohort, policy=policy, budget=budget, **app_options)
     scheme = "https" if tls else "http"
     click.echo(f"Beacon v2 for {cohort.id} on {scheme}://{host}:{port} (Ctrl-C stops)", err=True)
-    serve_forever(app, host=host, port=port, **tls)
+    if forwarded_allow_ips:
+        click.echo(f"trusting X-Forwarded-For from {forwarded_allow_ips} only", err=True)
+    serve_forever(app, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips, **tls)
 
 
 def beacon_query(

@@ -28,6 +28,13 @@ VARIANT_SCHEMA = "ga4gh-beacon-variant-v2.0.0"
 DATASET_SCHEMA = "ga4gh-beacon-dataset-v2.0.0"
 SECURITY_LEVELS = ("PUBLIC", "REGISTERED", "CONTROLLED")
 _ORDER = {"boolean": 0, "count": 1, "record": 2}
+WITHHELD = "withheld"  # one marker for every row not shown, whatever the reason
+ROW_RULE = (
+    "a group's row (alleleCount, alleleNumber) is shown only when none of its linked counts "
+    "(ALT, REF, allele number, het, hom-alt, hom-ref, called) is withheld by the disclosure "
+    "policy, else the whole row is 'withheld'; ALL is shown only when every group row is, and "
+    "is then their sum; groups below the minimum group size are never served nor counted"
+)
 
 
 @dataclass
@@ -104,8 +111,8 @@ class BeaconDescription:
                 "organization": {"id": self.organization["id"], "name": self.organization["name"]},
                 "description": (
                     f"Allele presence, counts and frequencies of cohort {self.cohort_id!r} "
-                    f"({self.release.n_samples} samples), released under GenShare's disclosure "
-                    f"policy: {self.release.policy.describe()}."
+                    f"({self.release.n_samples} samples in the served groups), released under "
+                    f"GenShare's disclosure policy: {self.release.policy.describe()}."
                 ),
                 "version": __version__,
                 "createDateTime": self.created,
@@ -266,9 +273,11 @@ class BeaconDescription:
             "presenceRule": (
                 "a variant is reported (exists, counts, records) only when its ALT allele is "
                 f"seen in at least {release.threshold} "
-                f"cop{'y' if release.threshold == 1 else 'ies'} in the whole cohort"
+                f"cop{'y' if release.threshold == 1 else 'ies'} in the group rows shown"
                 + ("; rarer alleles answer false, like absent ones" if policy.suppresses else "")
             ),
+            "rowRule": ROW_RULE,
+            "minimumGroupSize": release.floor,
             "variantsServed": "biallelic variants only (multi-allelic records excluded: "
             f"{release.n_multiallelic_excluded})",
             "coordinates": "start is 0-based inclusive, end 0-based exclusive (Beacon v2); "
@@ -333,7 +342,7 @@ class BeaconDescription:
                     }
                 )
             elif not r.shown[row, j]:
-                hidden[name] = r.policy.marker or "withheld"
+                hidden[name] = WITHHELD
         if frequencies:
             block: dict[str, Any] = {
                 "source": f"GenShare cohort {self.cohort_id}",

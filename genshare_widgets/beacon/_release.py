@@ -1,36 +1,40 @@
 """What the Beacon may say about each variant: counts computed once, released once.
 
 At start-up :func:`beacon_release` makes ONE genotype pass over the cohort grouped by ``by``
-(e.g. population); the cohort-wide total (``ALL``) is the exact sum of the groups. As in every
-GenShare grouping, samples without a value of ``by`` are left out (a ``--samples`` list that
-names some samples serves only those: one VCF can be split into several Beacons). Groups with
-fewer than :data:`MIN_GROUP_SIZE` samples (or k under a policy) are never shown on their own,
-even for open cohorts: a group of one person's AC is that person's genotype. When the entry's
-consent forbids ancestry comparisons (:func:`~genshare_widgets.disclosure.check_grouping`
-refuses the grouping, e.g. NPOA), the pass groups the whole cohort as one group instead and the
-Beacon answers with cohort-wide frequencies only; the refusal's reason is kept for the
-responses.
+(e.g. population). The grouping is fixed here, by the operator; nothing a client sends picks
+or changes a grouping. As in every GenShare grouping, samples without a value of ``by`` are left
+out (a ``--samples`` list that names some samples serves only those: one VCF can be split into
+several Beacons). When the entry's consent forbids ancestry comparisons
+(:func:`~genshare_widgets.disclosure.check_grouping` refuses the grouping, e.g. NPOA), the pass
+groups the whole cohort as one group instead and the Beacon answers with cohort-wide
+frequencies only; the refusal's reason is kept for the responses. A grouping whose group names
+are sample ids is refused (a Beacon never lists sample ids).
 
-Then the disclosure policy (:class:`~genshare_widgets.disclosure.DisclosurePolicy`) is applied
-once, and every query is answered from the released arrays (no per-query computation on
-genotypes, no per-query privacy cost):
+Then the released counts come from the one release door,
+:func:`~genshare_widgets.disclosure.release_counts`, exactly as every other GenShare release of
+the cohort, and every query is answered from the released arrays (no per-query computation on
+genotypes, no per-query privacy cost). What the Beacon adds on top of the door:
 
-- **Differential privacy** (``policy.epsilon``): discrete-Laplace noise on AC and AN of every
-  group at every variant (L1 sensitivity 4 × variants: one participant changes AC and AN by at
-  most 2 in their own group), charged ONCE to the budget; totals are sums of the noisy parts.
+- **Group size** (every tier, with or without a policy): a group with fewer than
+  ``max(k, 5)`` samples (:func:`group_floor`) is never served, neither on its own nor inside
+  a total; it is named in ``withheldGroups`` with the marker ``<floor`` and its samples are
+  counted nowhere (the sample total in ``/info`` is the sum of the served groups' sizes).
+- **Rows**: a group's row of a variant (AC, AN, AF) is shown only when the door released every
+  linked cell of it (AC, REF count, AN, het, hom-alt, hom-ref, called: every ``*_status`` is
+  0); otherwise the whole row is withheld, with one marker whatever the reason (the marker says
+  nothing about which cell is small, or whether AC is).
+- **ALL** (the total over the served groups) is shown only when every group row of the variant
+  is shown; it is then the sum of the shown rows, so it reveals nothing they do not. A total
+  next to a withheld row would give that row away (total minus the shown rows).
+- **Presence** (``exists``, counting variants, listing records): a variant is reported when
+  the ALT count summed over its SHOWN rows is at least k (at least 1 without a policy; noisy
+  under DP). Presence is thus a function of released numbers only and cannot be inverted into
+  a withheld count. An allele seen in fewer than k copies answers ``false``, exactly as an
+  absent one: this is what blunts the Shringarpure-Bustamante membership attack, which needs
+  the Beacon to say "yes" to the target's rare alleles (README "Re-identification risk lab").
+- **Differential privacy** (``policy.epsilon``): the door adds the noise once, at start-up,
+  charged ONCE to the budget of :func:`beacon_budget`; totals are sums of noisy released parts.
   Every answer is post-processing of that one release, so any number of queries costs no more.
-- **Minimum cell count k** (``policy.min_count``): a count of alleles in 1..k-1 is not shown.
-  The parts of a variant's total (the shown populations, plus the remainder = total minus
-  the shown populations: samples without a group and groups with fewer than k samples, which
-  are never shown) go through :func:`~genshare_widgets.disclosure.complementary_suppression`,
-  so a lone hidden population count cannot be recovered as total minus the others; within each
-  cell an AC whose REF count (AN - AC) is in 1..k-1 is withheld (AN - AC would give it away).
-  The rules are applied until nothing changes.
-- **Presence** (``exists``, counting variants, listing records): a variant is reported only when
-  its cohort-wide ALT count is at least k (at least 1 without a policy; the noisy count under
-  DP). An allele seen in fewer than k copies answers ``false``, exactly as an absent one: this
-  is what blunts the Shringarpure-Bustamante membership attack, which needs the Beacon to say
-  "yes" to the target's rare alleles (README "Re-identification risk lab").
 
 Only biallelic variants are served (multi-allelic records are excluded, as in every GenShare
 count; their number is in :attr:`BeaconRelease.n_multiallelic_excluded`).
@@ -61,22 +65,27 @@ class BeaconRelease:
     variant_id
         Per variant: the VCF ID (rsID) or ``""``.
     ac, an
-        Released ALT allele count and allele number, shape (variants, 1 + shown groups):
-        column 0 is the cohort-wide total; 0 where not released.
+        Released ALT allele count and allele number, shape (variants, 1 + served groups):
+        column 0 is ``ALL``, the sum of the group rows where every group row is shown; 0
+        where not shown.
     shown
-        Same shape, True where both AC and AN of that cell are released.
+        Same shape, True where the row is shown (every linked cell released by the door;
+        ``ALL``: every group row shown).
     present
-        Per variant: True when the cohort-wide ALT count reaches the presence threshold.
+        Per variant: True when the ALT count summed over the shown rows reaches the presence
+        threshold (a function of released numbers only).
     groups
-        Names of the shown groups (columns 1..).
+        Names of the served groups (columns 1..).
     refused
         Why per-group frequencies are not served (consent), or None.
     withheld_groups
-        Groups of ``by`` never shown (fewer than k samples), with the reason.
+        Groups of ``by`` never served (fewer than ``max(k, 5)`` samples), with the reason.
     group_sizes
-        Samples per shown group; a withheld group gets the marker ``<floor``.
+        Samples per served group; a withheld group gets the marker ``<floor``.
     policy
         The :class:`DisclosurePolicy` applied.
+    n_samples
+        Samples in the served groups (never counts a withheld group's samples).
     """
 
     contigs: list[str]
@@ -115,6 +124,11 @@ class BeaconRelease:
         return int(self.policy.min_count or 1) if self.policy.suppresses else 1
 
     @property
+    def floor(self) -> int:
+        """The smallest group served: ``max(k, 5)`` (:func:`group_floor`)."""
+        return group_floor(self.policy)
+
+    @property
     def max_ref_len(self) -> int:
         return int(self._ref_len.max()) if len(self._ref_len) else 1
 
@@ -151,66 +165,6 @@ class BeaconRelease:
         return np.arange(lo + a, lo + b)
 
 
-def _lonely_parts(parts: np.ndarray, hidden: np.ndarray, total_hidden: np.ndarray) -> np.ndarray:
-    """One round of complementary suppression on a (variants, parts) table: rows whose total is
-    hidden hide every non-zero part; rows with exactly one hidden part hide the smallest other
-    non-zero part (the rule of :func:`~genshare_widgets.disclosure.complementary_suppression`,
-    with the hidden cells given rather than derived from the values)."""
-    nonzero = parts > 0
-    hidden = hidden | (total_hidden[:, None] & nonzero)
-    # a hidden zero part gives nothing away: count the hidden non-zero parts
-    lonely = ~total_hidden & ((hidden & nonzero).sum(axis=1) == 1)
-    if lonely.any():
-        rows = np.flatnonzero(lonely)
-        big = np.iinfo(np.int64).max
-        candidates = np.where(nonzero[rows] & ~hidden[rows], parts[rows], big)
-        pick = candidates.argmin(axis=1)
-        ok = candidates[np.arange(len(rows)), pick] < big
-        hidden[rows[ok], pick[ok]] = True
-    return hidden
-
-
-def suppress_with_total(
-    ac: np.ndarray, an: np.ndarray, k: int, *, always_hidden: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hidden masks for AC and AN tables whose column 0 is the total of the other columns.
-
-    Cells in 1..k-1 are hidden (primary); an AC whose REF count AN - AC is in 1..k-1 is hidden;
-    an AC is hidden where its AN is (unless it is 0); across the parts of each total the
-    complementary rule is applied; repeated until stable. ``always_hidden`` (parts) marks
-    columns never shown (the remainder).
-
-    Examples
-    --------
-    >>> ac = np.array([[45, 3, 42]]); an = np.array([[400, 200, 200]])
-    >>> [m.tolist() for m in suppress_with_total(ac, an, 20)]
-    [[[False, True, True]], [[False, False, False]]]
-    """
-    ac = np.asarray(ac, dtype=np.int64)
-    an = np.asarray(an, dtype=np.int64)
-
-    def small(x):
-        return (x >= 1) & (x < k)
-
-    ac_hidden = small(ac) | small(an - ac)
-    an_hidden = small(an)
-    if always_hidden is not None:
-        ac_hidden[:, 1:] |= always_hidden
-        an_hidden[:, 1:] |= always_hidden
-    for _ in range(50):  # each round only adds hidden cells: it ends
-        before = (ac_hidden.sum(), an_hidden.sum())
-        ac_hidden |= an_hidden & (ac > 0)
-        ac_hidden[:, 1:] = _lonely_parts(ac[:, 1:], ac_hidden[:, 1:], ac_hidden[:, 0])
-        an_hidden[:, 1:] = _lonely_parts(an[:, 1:], an_hidden[:, 1:], an_hidden[:, 0])
-        ref = an - ac
-        ref_hidden = (an_hidden | ac_hidden) & (ref > 0)
-        ref_hidden[:, 1:] = _lonely_parts(ref[:, 1:], ref_hidden[:, 1:], ref_hidden[:, 0])
-        ac_hidden |= ref_hidden & ~an_hidden  # a hidden REF count with AN shown hides AC
-        if (ac_hidden.sum(), an_hidden.sum()) == before:
-            break
-    return ac_hidden, an_hidden
-
-
 def _partition(cohort, by: str, *, whole: bool = False):
     """Each sample's group of ``by`` (None without a value); ``whole``: one group ``ALL``."""
     import pandas as pd
@@ -226,6 +180,61 @@ def _partition(cohort, by: str, *, whole: bool = False):
     return pd.Series(labels, index=cohort.samples.index, name="cohort" if whole else by)
 
 
+def group_floor(policy: DisclosurePolicy) -> int:
+    """The smallest group a Beacon serves: ``max(k, 5)`` under suppression, 5 otherwise.
+
+    Examples
+    --------
+    >>> group_floor(DisclosurePolicy(min_count=20)), group_floor(DisclosurePolicy())
+    (20, 5)
+    """
+    k = int(policy.min_count or 1) if policy.suppresses else 1
+    return max(k, MIN_GROUP_SIZE)
+
+
+def beacon_budget(cohort):
+    """The :class:`~genshare_widgets.disclosure.PrivacyBudget` a Beacon's one noisy release is
+    charged to: the cohort's ledger in the cache (``$GENSHARE_CACHE/privacy``), so a restart
+    charges the same ledger again.
+
+    This is the ONE place a Beacon gets its budget (``beacon_app`` without ``budget=``,
+    ``serve_beacon``, ``genshare beacon serve``): switching the Beacon to another ledger (a
+    custodian's per-cohort ledger) is a change here only.
+    """
+    from genshare_widgets._stats_run import _cohort_budget
+
+    return _cohort_budget(cohort)
+
+
+def _refuse_sample_ids(cohort, grouping, by: str) -> None:
+    """A grouping whose group names are sample ids would list them (and serve one person's
+    genotypes as a group): refused at start."""
+    labels = {str(v) for v in grouping.dropna()}
+    ids = {str(s) for s in cohort.samples.index}
+    clash = labels & ids
+    if clash:
+        raise GenShareError(
+            f"grouping {by!r} has {len(clash)} group(s) named like sample ids; a Beacon never "
+            "lists sample ids: group by a column of populations or other groups (--by)"
+        )
+
+
+def row_shown(released) -> np.ndarray:
+    """(variants, groups) True where the door released every linked cell of the row.
+
+    A row is shown only when all of its ``*_status`` variables are 0 (and ``allele_usable``
+    holds); counts that did not go through a suppressing policy are all shown.
+    """
+    shape = released["allele_count"].shape
+    shown = np.ones(shape, dtype=bool)
+    for name in released.data_vars:
+        if str(name).endswith("_status") and released[name].shape == shape:
+            shown &= released[name].values == 0
+    if "allele_usable" in released:
+        shown &= released["allele_usable"].values.astype(bool)
+    return shown
+
+
 def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, budget=None):
     """Count every variant of ``cohort`` once and release it under ``policy``.
 
@@ -234,12 +243,12 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
     cohort
         An opened :class:`~genshare_widgets.Cohort`.
     by
-        Sample column whose groups get ``frequencyInPopulations`` rows.
+        Sample column whose groups get ``frequencyInPopulations`` rows (fixed at start).
     policy
         The disclosure policy (minimum count, epsilon).
     budget
         The :class:`~genshare_widgets.disclosure.PrivacyBudget` charged once when the policy
-        has an epsilon (default: the session budget).
+        has an epsilon (default: :func:`beacon_budget`).
 
     Returns
     -------
@@ -256,6 +265,7 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
     from genshare_widgets.counts import allele_counts_by_group
     from genshare_widgets.disclosure._consent import AnalysisRefused
     from genshare_widgets.disclosure._gate import check_grouping
+    from genshare_widgets.disclosure._release import release_counts
 
     grouping = _partition(cohort, by)
     refused = None
@@ -268,82 +278,92 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
         grouping = _partition(cohort, by, whole=True)
         # a purpose the codes do not permit refuses the whole-cohort answer too: raise it here
         check_grouping(cohort, grouping, analysis="a Beacon")
+    else:
+        _refuse_sample_ids(cohort, grouping, by)
     counts = allele_counts_by_group(cohort, by=grouping)
     names = [str(g) for g in counts["groups"].values]
-    ac = counts["allele_count"].values.astype(np.int64)
-    an = counts["allele_number"].values.astype(np.int64)
     sizes = counts["group_n_samples"].values.astype(np.int64)
-    dp = None
-    if policy.epsilon is not None:
-        from genshare_widgets.disclosure._dp import privatize_counts
-        from genshare_widgets.disclosure._release import session_budget
-
-        budget = budget if budget is not None else session_budget()
-        budget.charge(policy.epsilon, f"Beacon release of {cohort.id} (AC, AN per group)")
-        noisy = privatize_counts(
-            counts[["allele_count", "allele_number"]],
-            epsilon=policy.epsilon,
-            rng=np.random.default_rng(policy.seed),
-            variables=("allele_count", "allele_number"),
-        )
-        ac = noisy["allele_count"].values.astype(np.int64)
-        an = noisy["allele_number"].values.astype(np.int64)
-        dp = dict(noisy.attrs["dp"])
-    k = int(policy.min_count or 1) if policy.suppresses else 1
-    floor = max(k, MIN_GROUP_SIZE)
-    if int(sizes.sum()) < floor:
+    floor = group_floor(policy)
+    withheld: dict[str, str] = {
+        g: f"fewer than {floor} samples" for g, n in zip(names, sizes, strict=True) if n < floor
+    }
+    served = [j for j, g in enumerate(names) if g not in withheld]
+    if not served:
         raise GenShareError(
-            f"cohort {cohort.id!r} has {int(sizes.sum())} samples with a {by!r} value; a Beacon "
-            f"needs at least {floor} (its answers would describe individuals)"
+            f"cohort {cohort.id!r} has no group of {by!r} with at least {floor} samples; a "
+            "Beacon serves only groups of that size (smaller ones would describe individuals)"
         )
-    real = [j for j, g in enumerate(names) if g != TOTAL]
-    withheld = {names[j]: f"fewer than {floor} samples" for j in real if sizes[j] < floor}
-    shown_cols = [j for j in real if names[j] not in withheld]
-    total_ac, total_an = ac.sum(axis=1), an.sum(axis=1)
-    rest = [j for j in range(len(names)) if j not in shown_cols]
-    table_ac = np.column_stack([total_ac, *(ac[:, j] for j in shown_cols), ac[:, rest].sum(axis=1)])
-    table_an = np.column_stack([total_an, *(an[:, j] for j in shown_cols), an[:, rest].sum(axis=1)])
-    never = np.zeros(table_ac.shape[1] - 1, dtype=bool)
-    never[-1] = True  # the remainder (withheld groups) is never shown, but is a part
-    ac_hidden, an_hidden = suppress_with_total(
-        table_ac, table_an, k, always_hidden=np.broadcast_to(never, table_ac[:, 1:].shape)
+    counts = counts.isel(groups=served)
+    if policy.epsilon is not None and budget is None:
+        budget = beacon_budget(cohort)
+    released = release_counts(
+        counts, policy, budget=budget, what=f"Beacon release of {cohort.id} (by {by})"
     )
-    shown = ~(ac_hidden | an_hidden)[:, :-1]
-    out_ac = np.where(shown, table_ac[:, :-1], 0)
-    out_an = np.where(shown, table_an[:, :-1], 0)
-    present = total_ac >= k
-    contigs = sorted({str(c) for c in counts["variant_contig"].values}, key=_contig_sort_key)
-    code = np.array([contigs.index(str(c)) for c in counts["variant_contig"].values], np.int64)
-    position = counts["variant_position"].values.astype(np.int64)
+    withheld.update(
+        {str(g): str(why) for g, why in released.attrs.get("withheld_groups", {}).items()}
+    )
+    groups = [str(g) for g in released["groups"].values]
+    if not groups:
+        raise GenShareError(
+            f"cohort {cohort.id!r}: every group of {by!r} is withheld under {policy.describe()}"
+        )
+    ac = released["allele_count"].values.astype(np.int64)
+    an = released["allele_number"].values.astype(np.int64)
+    shown_rows = row_shown(released)
+    ac = np.where(shown_rows, ac, 0)
+    an = np.where(shown_rows, an, 0)
+    # ALL (rule 2): only where every group row is shown, and then the sum of the shown rows
+    every = shown_rows.all(axis=1)
+    total_ac = np.where(every, ac.sum(axis=1), 0)
+    total_an = np.where(every, an.sum(axis=1), 0)
+    if refused is not None:  # one group, the whole cohort: it is the ALL row
+        table_ac, table_an, shown, groups_out = total_ac[:, None], total_an[:, None], every, []
+        shown = shown[:, None]
+    else:
+        table_ac = np.column_stack([total_ac, ac])
+        table_an = np.column_stack([total_an, an])
+        shown = np.column_stack([every, shown_rows])
+        groups_out = groups
+    k = int(policy.min_count or 1) if policy.suppresses else 1
+    present = ac.sum(axis=1) >= k  # over shown rows only: a function of released numbers
+    contig_values = released["variant_contig"].values
+    contigs = sorted({str(c) for c in contig_values}, key=_contig_sort_key)
+    code = np.array([contigs.index(str(c)) for c in contig_values], np.int64)
+    position = released["variant_position"].values.astype(np.int64)
     order = np.lexsort((position, code))
     try:
         from genshare_widgets.counts import with_variant_ids
 
-        ids = with_variant_ids(counts, cohort)["variant_id"].values.astype(str)
+        ids = with_variant_ids(released, cohort)["variant_id"].values.astype(str)
     except Exception:  # no ID column in this store: variants are found by position only
         ids = np.full(len(position), "", dtype=object).astype(str)
-    group_sizes: dict[str, Any] = {names[j]: int(sizes[j]) for j in shown_cols}
+    released_sizes = released["group_n_samples"].values.astype(np.int64)
+    group_sizes: dict[str, Any] = {g: int(n) for g, n in zip(groups, released_sizes, strict=True)}
     group_sizes.update({g: f"<{floor}" for g in withheld})
+    if refused is not None:
+        group_sizes = {TOTAL: int(released_sizes.sum())}
     return BeaconRelease(
         contigs=contigs,
         contig_code=code[order],
         position=position[order],
-        ref=np.asarray(counts["variant_ref"].values).astype(str)[order],
-        alt=np.asarray(counts["variant_alt"].values).astype(str)[order],
+        ref=np.asarray(released["variant_ref"].values).astype(str)[order],
+        alt=np.asarray(released["variant_alt"].values).astype(str)[order],
         variant_id=ids[order],
-        ac=out_ac[order],
-        an=out_an[order],
+        ac=table_ac[order],
+        an=table_an[order],
         shown=shown[order],
         present=present[order],
-        groups=[names[j] for j in shown_cols],
+        groups=groups_out,
         by=by,
         refused=refused,
         withheld_groups=withheld,
         group_sizes=group_sizes,
         policy=policy,
-        n_samples=int(sizes.sum()),
-        n_multiallelic_excluded=int(counts.attrs["filters"].get("n_multiallelic_excluded", 0)),
-        dp=dp,
+        n_samples=int(released_sizes.sum()),
+        n_multiallelic_excluded=int(
+            released.attrs.get("filters", {}).get("n_multiallelic_excluded", 0)
+        ),
+        dp=dict(released.attrs["dp"]) if "dp" in released.attrs else None,
     )
 
 

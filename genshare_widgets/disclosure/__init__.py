@@ -2,8 +2,8 @@
 
 - :class:`DisclosurePolicy` / :func:`policy_for`: minimum cell count k per access tier (open →
   none; registered/controlled → 20) and optional differential privacy;
-- :func:`release_counts`: noise (when epsilon is set), then primary and complementary
-  suppression, on a counts Dataset; the result never holds a suppressed value;
+- :func:`release_counts`: noise (when epsilon is set), then suppression of whole rows of
+  linked cells, then the MAF filter on released values; the result never holds a hidden value;
 - released tables (:func:`released_tables`, :func:`frequency_table`, ...): the ``genshare stats``
   files and the figure inputs computed only from released cells;
 - :class:`PrivacyBudget`: the epsilon a cohort may spend (a ledger keyed by cohort id);
@@ -73,12 +73,13 @@ if TYPE_CHECKING:
         is_released,
         joint_sfs,
         release_counts,
+        released_maf_filter,
         session_budget,
         sfs,
         shared_private,
         usable_counts,
     )
-    from genshare_widgets.disclosure._suppress import complementary_suppression, suppress_counts
+    from genshare_widgets.disclosure._suppress import hidden_rows, suppress_counts
 
 _LAZY = {
     "COUNT_SENSITIVITY": "_dp",
@@ -107,7 +108,8 @@ _LAZY = {
     "sfs": "_release",
     "shared_private": "_release",
     "usable_counts": "_release",
-    "complementary_suppression": "_suppress",
+    "hidden_rows": "_suppress",
+    "released_maf_filter": "_release",
     "suppress_counts": "_suppress",
     "AccessDecision": "_consent",
     "AccessDenied": "_consent",
@@ -144,7 +146,6 @@ __all__ = [
     "Purpose",
     "check_access",
     "check_grouping",
-    "complementary_suppression",
     "custodian_settings",
     "declared_credential",
     "declared_purpose",
@@ -156,6 +157,7 @@ __all__ = [
     "fst_windows",
     "governing_entry",
     "heterozygosity",
+    "hidden_rows",
     "hudson_fst",
     "is_ancestry_grouping",
     "is_released",
@@ -171,6 +173,7 @@ __all__ = [
     "privatize_counts",
     "release_counts",
     "release_sensitivity",
+    "released_maf_filter",
     "service_sensitivity",
     "session_budget",
     "sfs",

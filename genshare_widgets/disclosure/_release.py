@@ -8,20 +8,24 @@ session's :class:`~genshare_widgets.disclosure.PrivacyBudget` is charged), then 
 ============================  ==============================================================
 value                         released how
 ============================  ==============================================================
-AC, AN (``freq.tsv``)         the number, ``<k`` (1..k-1) or ``NA`` (withheld, see rules)
-AF                            only where AC and AN are both released; else ``NA``
-Hudson Fst (pairs, windows)   over variants whose AC and AN are released in both groups
-expected heterozygosity       over variants whose AC and AN are released in the group
-observed heterozygosity       group mean over all variants (computed before suppression;
-                              its per-variant inputs are never released)
+linked cells of a variant     the allele row (AC, REF, AN, and called/haploid calls as AN
+                              gives them) as a whole, the genotype counts only with every
+                              cell of the genotype row 0 or >= k (see ``_suppress``)
+AC, AN (``freq.tsv``)         the numbers, or ``<k`` (AC in 1..k-1) / ``NA`` in a hidden row
+AF                            released rows only; else ``NA``
+Hudson Fst (pairs, windows)   over variants whose rows are released in both groups
+expected heterozygosity       over the group's released rows
+observed heterozygosity       over the group's released genotype rows, and only when there
+                              are at least ``policy.min_variants`` (default 1,000) of them
 samples per group             groups with fewer than k samples are withheld everywhere
+MAF filter (``--min-maf``)    on released values only: AC and AN summed over released rows
+                              (a filter on exact counts is an oracle for hidden ones)
 SFS                           released AC exactly; AC in 1..k-1 pooled in one ``<k`` class;
-                              withheld AC in an ``NA`` class (folded: every unreleased minor
-                              count is < k, so it joins ``<k``)
+                              the AC of other hidden rows in an ``NA`` class
 joint SFS                     the same classes on both axes
-shared / private              a variant is present where AC > 0 or AC is ``<k``/``NA``
-                              (a suppressed AC is never 0); counts of variants are released
-PCA                           samples of withheld groups removed; refused under epsilon
+shared / private              a variant is present where AC > 0, ``<k`` or ``NA``
+                              (counts of variants are released)
+per-person outputs            refused under an active policy (PCA, samples.tsv)
 ============================  ==============================================================
 
 With no active policy every function returns exactly what :mod:`genshare_widgets.stats` does.
@@ -40,7 +44,8 @@ from genshare_widgets.disclosure._suppress import (
     RELEASED,
     SUPPRESSED,
     WITHHELD,
-    observed_heterozygosity,
+    check_rows,
+    observed_het_released,
     small_groups,
     suppress_counts,
 )
@@ -69,17 +74,59 @@ def _digest(counts) -> str:
     return h.hexdigest()
 
 
-def _all_released(counts):
+def min_variants_of(policy: DisclosurePolicy) -> int:
+    """The custodian's minimum number of variants behind a released mean (default 1,000)."""
+    return int(getattr(policy, "min_variants", None) or 1000)
+
+
+def _all_released(counts, *, min_variants: int):
+    """Noisy counts with every row released (differential privacy without suppression)."""
     out = counts.copy(deep=False)  # variables are replaced, never written in place
     for name in _COUNTS:
         if name in counts:
             out[f"{name}_status"] = (("variants", "groups"), np.zeros(counts[name].shape, np.int8))
-    out["allele_usable"] = (("variants", "groups"), np.ones(counts["allele_count"].shape, bool))
+    usable = np.ones(counts["allele_count"].shape, bool)
+    out["allele_usable"] = (("variants", "groups"), usable)
+    out["genotype_usable"] = (("variants", "groups"), usable)
     if all(g in counts for g in GENOTYPE_COUNTS):
-        out["observed_het"] = (("groups",), observed_heterozygosity(counts))
+        out["observed_het"] = (
+            ("groups",),
+            observed_het_released(
+                counts["het_count"].values,
+                counts["called_count"].values,
+                usable,
+                min_variants=min_variants,
+            ),
+        )
     out.attrs = dict(counts.attrs)
     out.attrs.setdefault("withheld_groups", {})
+    out.attrs["min_variants"] = int(min_variants)
     return out
+
+
+def released_maf_filter(released, min_maf: float):
+    """Keep the variants whose MAF, computed from released rows only (AC and AN summed over
+    the groups whose row is released), is at least ``min_maf``; a variant with no released
+    row fails. Under a policy this is the only MAF filter: one on exact counts would tell,
+    by a row appearing at threshold t and not at t + d, what a hidden count is."""
+    from genshare_widgets.counts import check_min_maf
+
+    check_min_maf(min_maf)
+    usable = released["allele_usable"].values
+    ac = np.where(usable, released["allele_count"].values, 0).sum(axis=1, dtype=np.int64)
+    an = np.where(usable, released["allele_number"].values, 0).sum(axis=1, dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        af = np.where(an > 0, ac / np.maximum(an, 1), np.nan)
+    passing = np.minimum(af, 1 - af) >= min_maf  # NaN (nothing released) fails
+    out = released.isel(variants=np.flatnonzero(passing))
+    info = dict(released.attrs.get("filters", {}))
+    info.update(
+        min_maf=min_maf,
+        min_maf_on="released rows only",
+        n_below_min_maf=int((~passing).sum()),
+        n_variants_analysed=int(passing.sum()),
+    )
+    return out.assign_attrs(filters=info)
 
 
 def release_counts(
@@ -104,10 +151,10 @@ def release_counts(
         an epsilon (default: the process's session budget). The same counts released twice
         under the same policy and budget give the same noisy answer and are charged once.
     min_maf
-        A MAF filter applied after the noise and before suppression (under noise, choosing
-        variants from exact counts would leak; the filter on noisy counts is
-        post-processing). Give it here, not to the counting pass, when the policy has an
-        epsilon.
+        The MAF filter. Under an active policy it runs on released values only
+        (:func:`released_maf_filter`): give it here, never to the counting pass (a filter on
+        exact counts is an oracle for hidden ones; counts that already carry a MAF filter
+        are refused).
     what
         A label for the budget's history.
 
@@ -130,7 +177,13 @@ def release_counts(
         out = counts.copy(deep=False)  # variables are replaced, never written in place
         out.attrs = {**counts.attrs, "disclosure": policy.to_dict()}
         return out
+    if "min_maf" in counts.attrs.get("filters", {}):
+        raise GenShareError(
+            "under a disclosure policy the MAF filter runs on released values: give min_maf "
+            "to release_counts, not to the counting pass"
+        )
     noisy = counts
+    min_variants = min_variants_of(policy)
     if policy.epsilon is not None:
         budget = budget if budget is not None else session_budget()
         key = (policy, min_maf, _digest(counts))
@@ -142,13 +195,14 @@ def release_counts(
         noisy = privatize_counts(
             counts, epsilon=policy.epsilon, rng=np.random.default_rng(policy.seed)
         )
-    if min_maf is not None:
-        noisy = select_groups(noisy, min_maf=min_maf)
     out = (
-        suppress_counts(noisy, int(policy.min_count or 1))
+        suppress_counts(noisy, int(policy.min_count or 1), min_variants=min_variants)
         if policy.suppresses
-        else _all_released(noisy)
+        else _all_released(noisy, min_variants=min_variants)
     )
+    check_rows(out)
+    if min_maf is not None:
+        out = released_maf_filter(out, min_maf)
     out.attrs["disclosure"] = policy.to_dict()
     if policy.epsilon is not None:
         budget.answered[key] = out
@@ -247,7 +301,7 @@ def _sfs_labels(released, j: int, folded: bool) -> tuple[np.ndarray, np.ndarray,
     usable = released["allele_usable"].values[:, j]
     if folded:
         minor = np.minimum(ac, an - ac)
-        cls = np.where(usable, minor, -1)
+        cls = np.where(usable, minor, np.where(ac_status == SUPPRESSED, -1, -2))
         size = int(an[usable].max() // 2) if usable.any() else 0
     else:
         cls = np.where(ac_status == RELEASED, ac, np.where(ac_status == SUPPRESSED, -1, -2))
@@ -268,7 +322,9 @@ def _class_names(k: int, size: int, has_na: bool) -> list[tuple[int, str]]:
 
 def sfs(released, *, folded: bool = False) -> pd.DataFrame:
     """``sfs.tsv`` of a release: ``group, alt_count, n_variants`` with the classes ``0``,
-    ``<k``, ``k`` .. max and ``NA`` (withheld ALT counts) — alt_count is text."""
+    ``<k``, ``k`` .. max and ``NA`` (hidden rows whose AC is not ``<k``) — alt_count is
+    text. Folded, a released row counts by its minor count, a ``<k`` AC in ``<k`` and any
+    other hidden row in ``NA``."""
     from genshare_widgets import stats
 
     if not is_released(released) or released.attrs.get("min_count") is None:
@@ -329,7 +385,9 @@ def joint_sfs(released, group_a: str, group_b: str, *, folded: bool = False):
 
 
 def shared_private(released) -> pd.DataFrame:
-    """``shared.tsv`` of a release: presence is AC > 0 or an unreleased AC (never 0)."""
+    """``shared.tsv`` of a release: presence is AC > 0 or an unreleased AC (``<k`` is never
+    0; an ``NA`` AC is 0 only in rows hidden for a small allele number or genotype count,
+    and counting it present keeps the table a function of released values)."""
     from genshare_widgets.stats._sharing import shared_private_from_presence
 
     if not is_released(released):

@@ -1,112 +1,107 @@
-"""Small-count suppression of a counts Dataset: primary, then complementary.
+"""Small-count suppression of a counts Dataset: linked cells are hidden together.
 
 Which numbers are cells
 -----------------------
-A *cell* is a count of people or of their alleles/genotypes: per variant and group the ALT
-allele count (AC), the REF allele count (AN - AC, released implicitly whenever AC and AN are),
-the allele number (AN), the genotype counts (homozygous REF, heterozygous, homozygous ALT,
-called), and per group the number of samples. Counts of *variants* (SFS bins, shared-variant
+A *cell* is a count of people or of their alleles/genotypes. Per variant and group the cells
+are **linked** by identities (AC = het + 2 hom ALT + haploid ALT; AN = 2 called + haploid
+calls; REF = AN - AC; hom REF = called - het - hom ALT), so releasing some of them and hiding
+others lets the hidden ones be solved for (an issue-13 attack recovered 323 hidden hom-ALT
+cells from one answer). Two nested rows of linked cells are released or hidden as wholes:
+
+- the **allele row**: AC, REF count (AN - AC), AN, and what AN gives away on its own: the
+  called genotypes and the haploid calls (AN - 2 called; 0 on autosomes);
+- the **genotype row**: the allele row plus het, hom ALT, hom REF and the haploid ALT/REF
+  parts.
+
+Per group the number of samples is a cell too. Counts of *variants* (SFS bins, shared-variant
 combinations, windows) are not cells: they count sites, not people.
 
 The rules (minimum cell count k)
 --------------------------------
-1. **Groups** with fewer than k samples are withheld from the whole release (every per-group
-   number of theirs could bound their size); they are listed in ``attrs["withheld_groups"]``.
-2. **Primary suppression**: a cell in 1..k-1 is shown as ``<k`` (status 1). Zero is released:
-   "nobody" identifies nobody.
-3. **Complementary suppression** (status 2, written ``NA``): parts of a released total must not
-   leave exactly one suppressed part recoverable by subtraction. For alleles the parts are
-   (REF count, AC) with total AN: a REF count in 1..k-1 withholds AC (otherwise AN - AC gives
-   it away); a suppressed AN withholds AC when AC > 0. For genotypes the parts are (hom REF,
-   het, hom ALT) with total ``called``: when exactly one part is suppressed, the smallest other
-   non-zero part is withheld too; a suppressed ``called`` withholds every non-zero part.
+1. **Groups** with fewer than k samples are withheld from the whole release; they are listed in
+   ``attrs["withheld_groups"]``.
+2. **Allele row**: hidden when any of its cells is in 1..k-1. Then AC is written ``<k`` when
+   it is in 1..k-1, else ``NA``, and AN and every genotype count ``NA``.
+3. **Genotype row**: its counts (het, hom ALT, called) are released only when every cell of
+   the genotype row is 0 or >= k; otherwise they are ``NA`` (the allele row may still be
+   released: AC and AN then leave every hidden genotype cell free to be 0 or >= k).
 4. Cells that are not released hold **0** in the released Dataset together with their status,
-   so a released object never carries a suppressed value. ``allele_usable`` marks the
-   (variant, group) pairs whose AC and AN are both released: frequencies, Fst and expected
-   heterozygosity use only those (a mean over released cells plus one suppressed cell could be
-   solved for it).
+   so a released object never carries a hidden value. ``allele_usable`` marks released allele
+   rows (frequencies, Fst, expected heterozygosity, the MAF filter use only those);
+   ``genotype_usable`` marks released genotype rows (observed heterozygosity uses only those).
+5. **No totals over groups** are computed here; a service that shows one (a Beacon's ``ALL``)
+   shows it only where every row under it is released (then it is a sum of released numbers).
 
-Missing-call counts (2n - AN) are not treated as cells: missingness is a property of the assay
-at a site, and treating it as one would withhold AN at most sites of most real cohorts.
-Differencing *between* releases (e.g. a super-population table minus its populations' table)
-is not stopped by suppression within one release; differential privacy is the tool for that.
+What this guarantees (checked by an exact solver in ``tests/attacks``): given everything a
+release shows, a cell shown ``<k`` can still take every value in 1..k-1, and any other hidden
+cell whose value is in 1..k-1 can still be 0 or at least k.
+
+Missing-call counts (n - called) are not treated as cells: missingness is a property of the
+assay at a site; they are shown only through a released AN.
 """
 
 from collections.abc import Mapping
 
 import numpy as np
 
-from genshare_widgets.stats._diversity import observed_heterozygosity
-
 RELEASED, SUPPRESSED, WITHHELD = 0, 1, 2
 
 GENOTYPE_COUNTS = ("het_count", "hom_alt_count", "called_count")
+ROW_CELLS = ("allele_count", "allele_number", *GENOTYPE_COUNTS)
 
 
 def primary(values: np.ndarray, k: int) -> np.ndarray:
-    """Status 1 where ``1 <= values <= k - 1``, else 0 (int8)."""
+    """True where ``1 <= values <= k - 1`` (a small count)."""
     values = np.asarray(values)
-    return ((values >= 1) & (values < k)).astype(np.int8)
+    return (values >= 1) & (values < k)
 
 
-def complementary_suppression(parts: np.ndarray, total: np.ndarray, k: int) -> np.ndarray:
-    """Statuses of ``parts`` (rows × m) that add up to ``total`` (rows) under threshold k.
-
-    Primary suppression of each part; then, in every row where the total is released and
-    exactly one part is suppressed, the smallest other non-zero part is withheld (status 2);
-    where the total itself is suppressed, every non-zero part is at least withheld. Zero parts
-    stay released.
-
-    Examples
-    --------
-    >>> complementary_suppression(np.array([[3, 40, 57]]), np.array([100]), 20).tolist()
-    [[1, 2, 0]]
-    """
-    parts = np.asarray(parts, dtype=np.int64)
-    total = np.asarray(total, dtype=np.int64)
-    status = primary(parts, k)
-    total_hidden = primary(total, k).astype(bool)
-    nonzero = parts > 0
-    status = np.where(total_hidden[:, None] & nonzero & (status == 0), WITHHELD, status).astype(
-        np.int8
-    )
-    lonely = (~total_hidden) & ((status > 0).sum(axis=1) == 1)
-    if lonely.any():
-        rows = np.flatnonzero(lonely)
-        candidates = np.where(
-            nonzero[rows] & (status[rows] == 0), parts[rows], np.iinfo(np.int64).max
-        )
-        pick = candidates.argmin(axis=1)
-        has = candidates[np.arange(len(rows)), pick] < np.iinfo(np.int64).max
-        status[rows[has], pick[has]] = WITHHELD
-    return status
-
-
-def allele_statuses(ac: np.ndarray, an: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Statuses of AC and AN (same shape) under threshold k (see the module rules)."""
+def allele_cells(ac, an, called=None) -> list[np.ndarray]:
+    """The cells of the allele row: AC, REF, AN and, given the called genotypes, called and
+    haploid calls (what a released AN tells about them)."""
     ac = np.asarray(ac, dtype=np.int64)
     an = np.asarray(an, dtype=np.int64)
-    an_status = primary(an, k)
-    flat = complementary_suppression(
-        np.stack([(an - ac).ravel(), ac.ravel()], axis=1), an.ravel(), k
-    )
-    ac_status = flat[:, 1].reshape(ac.shape)
-    return ac_status, an_status
+    cells = [ac, an - ac, an]
+    if called is not None:
+        called = np.asarray(called, dtype=np.int64)
+        cells += [called, an - 2 * called]
+    return cells
 
 
-def genotype_statuses(het, hom_alt, called, k: int) -> dict[str, np.ndarray]:
-    """Statuses of the genotype counts (het, hom ALT, called) under threshold k."""
-    het, hom_alt, called = (np.asarray(x, dtype=np.int64) for x in (het, hom_alt, called))
-    hom_ref = called - het - hom_alt
-    flat = complementary_suppression(
-        np.stack([hom_ref.ravel(), het.ravel(), hom_alt.ravel()], axis=1), called.ravel(), k
+def genotype_cells(ac, an, het, hom_alt, called) -> list[np.ndarray]:
+    """The cells of the genotype row beyond the allele row: het, hom ALT, hom REF and the
+    haploid ALT and REF calls."""
+    ac, an, het, hom_alt, called = (
+        np.asarray(x, dtype=np.int64) for x in (ac, an, het, hom_alt, called)
     )
-    shape = het.shape
-    return {
-        "het_count": flat[:, 1].reshape(shape),
-        "hom_alt_count": flat[:, 2].reshape(shape),
-        "called_count": primary(called, k),
-    }
+    haploid = an - 2 * called
+    haploid_alt = ac - het - 2 * hom_alt
+    return [het, hom_alt, called - het - hom_alt, haploid_alt, haploid - haploid_alt]
+
+
+def linked_cells(ac, an, het=None, hom_alt=None, called=None) -> list[np.ndarray]:
+    """Every linked cell of the rows (the allele row, then the genotype row's own cells)."""
+    cells = allele_cells(ac, an, called)
+    if het is not None and hom_alt is not None and called is not None:
+        cells += genotype_cells(ac, an, het, hom_alt, called)
+    return cells
+
+
+def _any_small(cells, k: int) -> np.ndarray:
+    hidden = np.zeros(np.shape(cells[0]), dtype=bool)
+    for cell in cells:
+        hidden |= primary(cell, k)
+    return hidden
+
+
+def hidden_rows(ac, an, *, called=None, k: int) -> np.ndarray:
+    """True for every (variant, group) whose allele row has a cell in 1..k-1 (rule 2)."""
+    return _any_small(allele_cells(ac, an, called), k)
+
+
+def hidden_genotype_rows(ac, an, het, hom_alt, called, *, k: int) -> np.ndarray:
+    """True for every (variant, group) whose genotype row has a cell in 1..k-1 (rule 3)."""
+    return _any_small(linked_cells(ac, an, het, hom_alt, called), k)
 
 
 def small_groups(group_sizes: Mapping[str, int], k: int) -> dict[str, str]:
@@ -114,44 +109,105 @@ def small_groups(group_sizes: Mapping[str, int], k: int) -> dict[str, str]:
     return {g: f"fewer than {k} samples" for g, n in group_sizes.items() if 1 <= n < k}
 
 
-def suppress_counts(counts, k: int):
+def check_rows(released) -> None:
+    """The runtime audit of a release: the allele cells (AC, AN) and the genotype counts are
+    each released or hidden as a whole, genotype counts only beside released alleles, and no
+    hidden cell holds a number. Raises :class:`GenShareError` otherwise (a bug, never a user
+    mistake: nothing is written)."""
+    from genshare_widgets._errors import GenShareError
+
+    def hidden_of(names):
+        names = [n for n in names if f"{n}_status" in released]
+        if not names:
+            return None, False
+        statuses = np.stack([released[f"{n}_status"].values for n in names])
+        values = np.stack([released[n].values for n in names])
+        hidden = statuses != RELEASED
+        partial = (hidden.any(axis=0) & ~hidden.all(axis=0)).any()
+        return hidden.any(axis=0), bool(partial or (hidden & (values != 0)).any())
+
+    allele_hidden, bad = hidden_of(("allele_count", "allele_number"))
+    genotype_hidden, bad_g = hidden_of(GENOTYPE_COUNTS)
+    bad = bad or bad_g
+    if allele_hidden is not None:
+        bad = bad or bool((released["allele_usable"].values != ~allele_hidden).any())
+        if genotype_hidden is not None:
+            bad = bad or bool((allele_hidden & ~genotype_hidden).any())
+    if bad:
+        raise GenShareError(
+            "internal error: a release holds a partly hidden row or a hidden value; nothing "
+            "was written. Please report this with the command you ran."
+        )
+
+
+def observed_het_released(het, called, usable, *, min_variants: int) -> np.ndarray:
+    """Per group: mean over released rows with a called genotype of het / called; NaN where
+    fewer than ``min_variants`` such rows exist (a mean over few variants is close to one
+    person's data, and over a chosen region it could be differenced)."""
+    het = np.asarray(het, dtype=np.float64)
+    called = np.asarray(called, dtype=np.float64)
+    out = np.full(called.shape[1], np.nan)
+    for j in range(called.shape[1]):
+        ok = usable[:, j] & (called[:, j] > 0)
+        if int(ok.sum()) >= max(1, int(min_variants)):
+            out[j] = (het[ok, j] / called[ok, j]).mean()
+    return out
+
+
+def suppress_counts(counts, k: int, *, min_variants: int = 1000):
     """The released copy of ``counts`` under minimum cell count ``k`` (module rules 1-4).
 
     Adds ``allele_count_status``, ``allele_number_status``, ``het_count_status``,
-    ``hom_alt_count_status``, ``called_count_status`` (int8: 0 released, 1 ``<k``, 2 withheld)
-    and ``allele_usable`` (bool), zeroes every cell that is not released, drops groups with
-    fewer than k samples, and keeps ``observed_het`` (groups): the group-level observed
-    heterozygosity over all variants, computed before suppression — an average over many
-    variants and at least k people whose per-variant inputs are never released, so no cell
-    can be solved from it.
+    ``hom_alt_count_status``, ``called_count_status`` (int8: 0 released, 1 ``<k``, 2 ``NA``),
+    ``allele_usable`` and ``genotype_usable`` (bool: the allele / genotype row is released),
+    zeroes every hidden cell, drops groups with fewer than k samples, and sets
+    ``observed_het`` (groups) from released genotype rows only, over at least
+    ``min_variants`` of them (else NaN).
+
+    Examples
+    --------
+    >>> released = suppress_counts(counts, 20)  # doctest: +SKIP
     """
     names = [str(g) for g in counts["groups"].values]
     sizes = dict(zip(names, (int(n) for n in counts["group_n_samples"].values), strict=True))
     withheld = small_groups(sizes, k)
     kept = counts.isel(groups=[j for j, g in enumerate(names) if g not in withheld])
     out = kept.copy(deep=False)  # variables are replaced, never written in place
-    out["observed_het"] = (("groups",), observed_heterozygosity(kept))
     ac = kept["allele_count"].values
     an = kept["allele_number"].values
-    ac_status, an_status = allele_statuses(ac, an, k)
-    statuses = {"allele_count": ac_status, "allele_number": an_status}
-    if all(g in kept for g in GENOTYPE_COUNTS):
-        statuses.update(
-            genotype_statuses(
-                kept["het_count"].values,
-                kept["hom_alt_count"].values,
-                kept["called_count"].values,
-                k,
-            )
+    has_genotypes = all(g in kept for g in GENOTYPE_COUNTS)
+    called = kept["called_count"].values if "called_count" in kept else None
+    allele_hidden = hidden_rows(ac, an, called=called, k=k)
+    genotype_hidden = (
+        allele_hidden
+        | hidden_genotype_rows(
+            ac, an, kept["het_count"].values, kept["hom_alt_count"].values, called, k=k
         )
-    for name, status in statuses.items():
+        if has_genotypes
+        else allele_hidden
+    )
+    for name in [n for n in ROW_CELLS if n in kept]:
+        hidden = allele_hidden if name in ("allele_count", "allele_number") else genotype_hidden
+        status = np.where(hidden, WITHHELD, RELEASED).astype(np.int8)
+        if name == "allele_count":
+            status[hidden & primary(ac, k)] = SUPPRESSED
         values = kept[name].values
-        out[name] = kept[name].copy(
-            data=np.where(status == RELEASED, values, 0).astype(values.dtype)
-        )
+        out[name] = kept[name].copy(data=np.where(hidden, 0, values).astype(values.dtype))
         out[f"{name}_status"] = (("variants", "groups"), status)
-    out["allele_usable"] = (("variants", "groups"), (ac_status == 0) & (an_status == 0))
+    out["allele_usable"] = (("variants", "groups"), ~allele_hidden)
+    out["genotype_usable"] = (("variants", "groups"), ~genotype_hidden)
+    if has_genotypes:
+        out["observed_het"] = (
+            ("groups",),
+            observed_het_released(
+                out["het_count"].values,
+                out["called_count"].values,
+                ~genotype_hidden,
+                min_variants=min_variants,
+            ),
+        )
     out.attrs = dict(counts.attrs)
     out.attrs["withheld_groups"] = withheld
     out.attrs["min_count"] = int(k)
+    out.attrs["min_variants"] = int(min_variants)
     return out

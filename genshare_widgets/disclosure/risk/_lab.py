@@ -14,8 +14,8 @@ Protections (the same release feeds every attack):
   service releases them, with the service's own sensitivity
   (:func:`~genshare_widgets.disclosure.release_sensitivity` over
   :data:`~genshare_widgets.disclosure._dp.SERVICE_COUNTS`): the frequency attacks (Homer,
-  LRT) see a federation site's / ``genshare stats`` release (AC, AN, het, hom-alt, called and
-  the group size), the Beacon attack the Beacon's (AC, AN and the group size); the Beacon
+  LRT) see a federation site's / ``genshare stats`` release, the Beacon attack the Beacon's
+  (today both: AC, AN, het, hom-alt, called and the group size); the Beacon
   answers from the noisy AC (post-processing: no epsilon beyond the release's, for any number
   of queries by anyone).
 

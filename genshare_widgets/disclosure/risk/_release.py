@@ -11,11 +11,11 @@ The risk lab models exactly what GenShare releases:
   :func:`beacon_answers`: "yes" only when AC >= k.)
 - **DP at epsilon** (:func:`dp_release`): :func:`~genshare_widgets.disclosure.privatize_counts`
   on the pool's one-group counts Dataset exactly as a service releases it: the counts of
-  :data:`~genshare_widgets.disclosure._dp.SERVICE_COUNTS` of that service (``"site"`` and
-  ``genshare stats``: AC, AN, het, hom-alt, called; ``"beacon"``: AC, AN) plus the group size,
-  with the sensitivity of :func:`~genshare_widgets.disclosure.release_sensitivity` (L1
-  ``6V + 1`` and ``4V + 1``; L2 ``sqrt(10V + 1)`` and ``sqrt(8V + 1)`` for V SNPs) and
-  the default mechanism (discrete Gaussian) or the one asked for.
+  :data:`~genshare_widgets.disclosure._dp.SERVICE_COUNTS` of that service (every service
+  today: AC, AN, het, hom-alt, called) plus the group size, with the sensitivity of
+  :func:`~genshare_widgets.disclosure.release_sensitivity` (L1 ``6V + 1``, L2
+  ``sqrt(10V + 1)`` for V SNPs) and the default mechanism (discrete Gaussian) or the one
+  asked for.
 """
 
 from dataclasses import dataclass
@@ -86,10 +86,9 @@ def released_under_min_count(
     """
     if min_count < 1:
         raise GenShareError(f"min_count must be >= 1 (got {min_count})")
-    from genshare_widgets.disclosure._suppress import allele_statuses
+    from genshare_widgets.disclosure._suppress import hidden_rows
 
-    ac_status, an_status = allele_statuses(allele_count, allele_number, min_count)
-    return (ac_status == 0) & (an_status == 0)
+    return ~hidden_rows(allele_count, allele_number, k=min_count)
 
 
 def pool_counts(dosages: np.ndarray):  # -> xarray.Dataset
