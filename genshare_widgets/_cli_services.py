@@ -143,7 +143,9 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
         raise GenShareError(f"--token-file {token_file} is empty; put the token in it")
     settings = custodian_settings(cohort.entry, custodian_config)  # contradictions stop here
     policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon, custodian=settings)
-    budget = settings.budget(cohort.id).create()  # the ledger: persists across restarts
+    budget = settings.budget(cohort.id)  # the cohort's ledger: persists across restarts
+    if policy.epsilon is not None:
+        budget.create()  # total and cap recorded now: a restart cannot raise them
     app = site_app(
         cohort, name=name or cohort.id, groupings=list(groupings) or None, policy=policy,
         token=token, budget=budget,
