@@ -67,8 +67,8 @@ EPSILON_OPTION = click.option(
     "--epsilon",
     type=click.FloatRange(min=0, min_open=True),
     metavar="E",
-    help="Differentially private release with total epsilon E (charged to the cohort's "
-    "privacy budget, GENSHARE_EPSILON_BUDGET).",
+    help="Differentially private release with total epsilon E (at most the custodian's "
+    "per-release cap; charged to the cohort's privacy ledger).",
 )
 
 SAMPLES_OPTION = click.option(

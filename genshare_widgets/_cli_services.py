@@ -16,6 +16,14 @@ from genshare_widgets._cli_options import (
 )
 from genshare_widgets._errors import GenShareError
 
+CUSTODIAN_OPTION = click.option(
+    "--custodian-config",
+    "custodian_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The data custodian's settings (YAML: disclosure: min_count, min_variants, "
+    "epsilon_per_release_max, epsilon_budget; ledger:). May only tighten the catalog entry.",
+)
+
 
 @click.group()
 def beacon() -> None:
@@ -62,8 +70,10 @@ def beacon() -> None:
 )
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
+@CUSTODIAN_OPTION
 def beacon_serve(source, samples, by, host, port, granularity, security, token_file,
-                 rate_limit, forwarded_allow_ips, min_count, epsilon, ssl_certfile,
+                 rate_limit, forwarded_allow_ips, min_count, epsilon, custodian_config,
+                 ssl_certfile,
                  ssl_keyfile):  # fmt: skip
     """Serve SOURCE as a GA4GH Beacon v2 API (counts released once at start-up).
 
@@ -89,6 +99,7 @@ def beacon_serve(source, samples, by, host, port, granularity, security, token_f
         epsilon=epsilon,
         rate_limit=rate_limit,
         forwarded_allow_ips=forwarded_allow_ips,
+        custodian=custodian_config,
     )
 
 
@@ -116,6 +127,7 @@ def site() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="File holding the bearer token every request must carry.",
 )
+@CUSTODIAN_OPTION
 @click.option(
     "--pca-reference",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -132,7 +144,7 @@ def site() -> None:
     "--pca-min-maf", type=float, default=0.05, show_default=True, help="MAF filter of --pca-k."
 )
 def site_serve(source, samples, groupings, name, host, port, min_count, epsilon, token_file,
-               pca_reference, pca_reference_sha256, pca_k, pca_min_maf,
+               custodian_config, pca_reference, pca_reference_sha256, pca_k, pca_min_maf,
                ssl_certfile, ssl_keyfile):  # fmt: skip
     """Serve SOURCE as a counts-only federation site (released per-group counts, no samples).
 
@@ -147,7 +159,7 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
           --pca-reference-sha256 "$(sha256sum ref.json | cut -d' ' -f1)"
     """
     from genshare_widgets._serve import serve_forever, tls_options
-    from genshare_widgets.disclosure import policy_for
+    from genshare_widgets.disclosure import custodian_settings, policy_for
     from genshare_widgets.federation import PCAReference, open_site_cohort, site_app
 
     tls = tls_options(ssl_certfile, ssl_keyfile)  # refuse half a TLS pair before any work
@@ -173,12 +185,23 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
     token = token_file.read_text().strip() if token_file else None
     if token_file and not token:
         raise GenShareError(f"--token-file {token_file} is empty; put the token in it")
-    policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon)
+    settings = custodian_settings(cohort.entry, custodian_config)  # contradictions stop here
+    policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon, custodian=settings)
+    budget = settings.budget(cohort.id)  # the cohort's ledger: persists across restarts
+    if policy.epsilon is not None:
+        budget.create()  # total and cap recorded now: a restart cannot raise them
     app = site_app(
         cohort, name=name or cohort.id, by=groupings[0] if groupings else None, policy=policy,
         token=token, pca_reference=reference, pca_k=pca_k, pca_min_maf=pca_min_maf,
+        budget=budget,
     )  # fmt: skip
     click.echo(f"site {name or cohort.id}: {policy.describe()}", err=True)
+    if policy.epsilon is not None:
+        click.echo(
+            f"privacy budget: {budget.remaining:g} of {budget.total:g} left "
+            f"(ledger {budget.ledger}, set by {settings.origin})",
+            err=True,
+        )
     serve_forever(app, host=host, port=port, **tls)
 
 

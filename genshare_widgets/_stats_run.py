@@ -281,12 +281,14 @@ def _group_sizes(cohort, by: str) -> dict[str, int]:
     return {str(g): int(n) for g, n in column.value_counts().sort_index().items()}
 
 
-def _cohort_budget(cohort):
-    """The CLI's privacy ledger of this cohort (one per store, kept in the cache)."""
-    from genshare_widgets.disclosure import PrivacyBudget
-    from genshare_widgets.disclosure._dp import ledger_for
+def _cohort_budget(cohort, custodian=None):
+    """The privacy ledger of this cohort: keyed by cohort id (not by store, cache folder or
+    chunking), total and per-release cap from the custodian (entry, or a service's config)."""
+    from genshare_widgets.disclosure import custodian_settings, ledger_for
 
-    return PrivacyBudget(ledger=ledger_for(cohort.provenance.get("store_key") or cohort.id))
+    budget = custodian_settings(cohort.entry, custodian).budget(cohort.id)
+    store_key = cohort.provenance.get("store_key")
+    return budget.carry_over(ledger_for(store_key)) if store_key else budget
 
 
 def count_tables(

@@ -9,6 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from genshare_widgets import CatalogError
+from genshare_widgets._errors import GenShareError
 from genshare_widgets.catalog import (
     DUO_TERMS,
     catalog_table,
@@ -218,3 +219,38 @@ def test_cli_catalog_commands(tmp_path):
     assert "Traceback" not in out.output
     out = runner.invoke(main, ["catalog", "show", "hapmap"])
     assert out.exit_code == 2 and "Did you mean 'hapmap3'" in out.output
+
+
+def test_disclosure_block_is_validated():
+    from genshare_widgets.disclosure import custodian_settings, policy_for
+
+    block = {"min_count": 30, "min_variants": 2000, "epsilon_per_release_max": 0.5,
+             "epsilon_budget": 5, "dp_mechanism": "laplace"}  # fmt: skip
+    entry = parse_catalog(_catalog_text(_minimal_entry(access="registered", disclosure=block)))
+    tiny = entry.cohorts[0]
+    assert tiny.disclosure.epsilon_budget == 5.0
+    settings = custodian_settings(tiny)
+    assert (settings.min_count, settings.min_variants, settings.dp_mechanism) == (
+        30, 2000, "laplace",
+    )  # fmt: skip
+    assert policy_for(tiny).min_variants == 2000
+    with pytest.raises(CatalogError, match=r"disclosure.*epsilon_budjet"):
+        parse_catalog(_catalog_text(_minimal_entry(disclosure={"epsilon_budjet": 5})))
+    with pytest.raises(CatalogError, match="no release could ever be afforded"):
+        parse_catalog(
+            _catalog_text(
+                _minimal_entry(disclosure={"epsilon_per_release_max": 5, "epsilon_budget": 1})
+            )
+        )
+    with pytest.raises(CatalogError, match=r"min_cell_count .* disagree"):
+        parse_catalog(
+            _catalog_text(_minimal_entry(min_cell_count=10, disclosure={"min_count": 20}))
+        )
+    with pytest.raises(CatalogError, match="dp_mechanism"):
+        parse_catalog(_catalog_text(_minimal_entry(disclosure={"dp_mechanism": "exponential"})))
+    # a value the tier forbids is an error when the cohort is used, naming entry and field
+    loose = parse_catalog(
+        _catalog_text(_minimal_entry(access="controlled", disclosure={"epsilon_budget": 500}))
+    ).cohorts[0]
+    with pytest.raises(GenShareError, match=r"'tiny': disclosure\.epsilon_budget 500 .*ceiling"):
+        policy_for(loose)

@@ -481,21 +481,124 @@ def test_discrete_laplace_has_the_stated_distribution():
     assert abs(z.mean()) < 0.05
 
 
-def test_privatized_counts_noise_scale_and_clamping(sim_ooa):
+@pytest.mark.parametrize("sigma", [0.7, 3.5])
+def test_discrete_gaussian_has_the_stated_distribution(sigma):
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(20261126)
+    z = disclosure.discrete_gaussian(200_000, sigma=sigma, rng=rng)
+    half = int(6 * sigma) + 2
+    support = np.arange(-half, half + 1)
+    observed = np.array([(z == v).sum() for v in support] + [(np.abs(z) > half).sum()])
+    pmf = disclosure.discrete_gaussian_pmf(support, sigma=sigma)
+    expected = np.append(pmf, max(1 - pmf.sum(), 1e-12)) * len(z)
+    keep = expected > 5  # chi-square needs expected counts of at least ~5
+    chi2, p = sps.chisquare(
+        observed[keep], expected[keep] * observed[keep].sum() / expected[keep].sum()
+    )
+    assert p > 1e-3, (chi2, p)
+    assert z.var() == pytest.approx((pmf * support**2).sum(), rel=0.03)
+    assert abs(z.mean()) < 0.05 and z.dtype == np.int64
+
+
+def test_zcdp_conversion_matches_opendp_and_beats_the_simple_bound():
+    # OpenDP's make_zCDP_to_approxDP test: Gaussian scale 4 at sensitivity 1 → rho = 1/32,
+    # epsilon 0.6880024554878086 at delta 1e-3
+    assert disclosure.zcdp_delta(1 / 32, 0.6880024554878086) == pytest.approx(1e-3, rel=1e-6)
+    for epsilon in (0.1, 1.0, 10.0, 1e3, 1e6):
+        rho = disclosure.zcdp_rho(epsilon, 1e-6)
+        assert disclosure.zcdp_delta(rho, epsilon) <= 1e-6 * (1 + 1e-9)
+        assert disclosure.zcdp_delta(rho * 1.001, epsilon) > 1e-6
+        # Bun & Steinke 2016: rho-zCDP is (rho + 2 sqrt(rho log 1/delta), delta)-DP
+        simple = (np.sqrt(np.log(1e6) + epsilon) - np.sqrt(np.log(1e6))) ** 2
+        assert rho >= simple
+
+
+def test_sensitivity_is_the_largest_participant_vector():
+    """Brute force: every genotype one participant can have, counted by the counting pass."""
+    from itertools import combinations, product
+
+    from genshare_widgets.engines._group_counts import FIELDS, block_counts
+
+    codes = (-1, 0, 1, 2)
+    gts = np.array([[list(g) for g in product(codes, codes)]], dtype=np.int8)  # 1 variant
+    per = block_counts(gts.transpose(1, 0, 2)[:, None, 0, :].reshape(1, -1, 2), np.eye(16))
+    vectors = {name: per[0, :, FIELDS.index(name)] for name in FIELDS}
+    names = list(disclosure.COUNT_SENSITIVITY)
+    for r in range(1, len(names) + 1):
+        for subset in combinations(names, r):
+            stacked = np.stack([vectors[n] for n in subset])
+            l1, l2sq = int(np.abs(stacked).sum(axis=0).max()), int((stacked**2).sum(axis=0).max())
+            assert disclosure.release_sensitivity(3, subset) == 3 * l1
+            assert disclosure.release_sensitivity(3, subset, norm="l2") ** 2 == pytest.approx(
+                3 * l2sq
+            )
+            assert disclosure.release_sensitivity(3, subset, group_sizes=True) == 3 * l1 + 1
+    # the services' and the risk lab's sensitivity: one function (the door noises all five)
+    assert disclosure.service_sensitivity("beacon", 100, mechanism="laplace") == 601
+    assert disclosure.service_sensitivity("site", 100, mechanism="laplace") == 601
+
+
+@pytest.mark.parametrize("mechanism", ["laplace", "gaussian"])
+def test_privatized_counts_noise_scale_and_clamping(sim_ooa, mechanism):
     counts = allele_counts_by_group(sim_ooa, region="1:1-1000000")
     n = counts.sizes["variants"]
-    epsilon = 50.0 * n  # noise sd ~ 0.3: keeps clamping rare on AN, shows the scale
-    noisy = disclosure.privatize_counts(counts, epsilon=epsilon, rng=np.random.default_rng(3))
-    sens = disclosure.release_sensitivity(n, list(disclosure.COUNT_SENSITIVITY))
-    assert noisy.attrs["dp"]["l1_sensitivity"] == sens == n * 7
+    epsilon = 5.0 * n  # noise sd ~ 1-2: AN (~200) is never clamped, the scale shows
+    noisy = disclosure.privatize_counts(
+        counts, epsilon=epsilon, rng=np.random.default_rng(3), mechanism=mechanism
+    )
+    dp = noisy.attrs["dp"]
+    assert dp["mechanism"] == mechanism and "group_n_samples" in dp["noised"]
+    assert "add or remove one participant" in dp["neighbouring"]
     diff = noisy["allele_number"].values.astype(int) - counts["allele_number"].values
-    a = np.exp(-epsilon / sens)
-    assert diff.var() == pytest.approx(2 * a / (1 - a) ** 2, rel=0.15)
+    if mechanism == "laplace":
+        sens = disclosure.release_sensitivity(n, list(disclosure.COUNT_SENSITIVITY))
+        assert dp["l1_sensitivity"] == sens + 1 == 6 * n + 1
+        a = np.exp(-epsilon / dp["l1_sensitivity"])
+        expected = 2 * a / (1 - a) ** 2
+        assert dp["delta"] == 0
+    else:
+        assert dp["l2_sensitivity"] == pytest.approx(np.sqrt(10 * n + 1))
+        assert dp["sigma"] == pytest.approx(dp["l2_sensitivity"] / np.sqrt(2 * dp["rho"]))
+        assert dp["rho"] == pytest.approx(disclosure.zcdp_rho(epsilon, 1e-6))
+        support = np.arange(-20, 21)
+        expected = (disclosure.discrete_gaussian_pmf(support, sigma=dp["sigma"]) * support**2).sum()
+        assert dp["delta"] == 1e-6
+    assert diff.var() == pytest.approx(expected, rel=0.15)
     ac, an = noisy["allele_count"].values, noisy["allele_number"].values
     assert (ac >= 0).all() and (ac <= an).all()
     assert (
         noisy["het_count"].values + noisy["hom_alt_count"].values <= noisy["called_count"].values
     ).all()
+
+
+@pytest.mark.parametrize("mechanism", ["laplace", "gaussian"])
+def test_group_sizes_are_noisy_under_dp(sim_ooa, mechanism):
+    """Group sizes are released with noise from the same release's budget: the exact sizes
+    (which would tell whether a person is in a case group or a site) are not what comes out."""
+    counts = allele_counts_by_group(sim_ooa, region="1:1-200000")
+    n = counts.sizes["variants"]
+    exact = counts["group_n_samples"].values.astype(int)
+    rng = np.random.default_rng(11)
+    draws = np.array(
+        [
+            disclosure.privatize_counts(counts, epsilon=3.0 * n, rng=rng, mechanism=mechanism)[
+                "group_n_samples"
+            ].values
+            for _ in range(300)
+        ]
+    )
+    assert (draws >= 0).all()
+    noise = draws - exact
+    assert (noise != 0).mean() > 0.2  # noisy, not exact
+    assert abs(noise.mean()) < 0.2  # unbiased (no clamping at these sizes)
+    one = disclosure.privatize_counts(counts, epsilon=3.0 * n, rng=rng, mechanism=mechanism)
+    assert noise.std() == pytest.approx(one.attrs["dp"]["noise_sd"], rel=0.25)
+    kept = disclosure.privatize_counts(
+        counts, epsilon=3.0 * n, rng=rng, mechanism=mechanism, group_sizes=False
+    )
+    assert (kept["group_n_samples"].values == exact).all()
+    assert "group_n_samples" not in kept.attrs["dp"]["noised"]
 
 
 def test_budget_refuses_once_spent_and_persists(tmp_path):
@@ -504,7 +607,7 @@ def test_budget_refuses_once_spent_and_persists(tmp_path):
     assert budget.charge(6.0, "first") == pytest.approx(4.0)
     again = disclosure.PrivacyBudget(10.0, ledger=ledger)  # another process, same ledger
     assert again.spent == pytest.approx(6.0)
-    with pytest.raises(disclosure.PrivacyBudgetExceeded, match="only 4 of the session's 10"):
+    with pytest.raises(disclosure.PrivacyBudgetExceeded, match="only 4 of the cohort's 10"):
         again.charge(5.0, "too much")
     assert again.spent == pytest.approx(6.0)  # a refused release costs nothing
     again.charge(4.0)
@@ -512,6 +615,187 @@ def test_budget_refuses_once_spent_and_persists(tmp_path):
     ledger.write_text("{not json")
     with pytest.raises(GenShareError, match="never reset silently"):
         _ = disclosure.PrivacyBudget(10.0, ledger=ledger).spent
+
+
+def test_environment_cannot_raise_a_ledger_total(tmp_path, monkeypatch):
+    """GENSHARE_EPSILON_BUDGET (the caller's environment) never raises a budget: the ledger's
+    total recorded at creation wins over a larger one, and the variable may only lower it."""
+    ledger = tmp_path / "privacy" / "c.json"
+    disclosure.PrivacyBudget(10.0, ledger=ledger).charge(4.0, "first")
+    assert json.loads(ledger.read_text())["total"] == 10.0
+    monkeypatch.setenv("GENSHARE_EPSILON_BUDGET", "1e12")
+    later = disclosure.PrivacyBudget(1e9, ledger=ledger)  # a larger total asked later
+    assert later.total == 10.0 and later.remaining == pytest.approx(6.0)
+    with pytest.raises(disclosure.PrivacyBudgetExceeded, match="never raised from the caller"):
+        later.charge(7.0)
+    assert disclosure.PrivacyBudget(ledger=ledger).total == 10.0
+    # in memory too: the variable bounds the default, never raises it
+    from genshare_widgets.disclosure._budget import DEFAULT_BUDGET
+
+    assert disclosure.PrivacyBudget().total == DEFAULT_BUDGET
+    monkeypatch.setenv("GENSHARE_EPSILON_BUDGET", "5")
+    lowered = disclosure.PrivacyBudget(10.0, ledger=ledger)
+    assert lowered.total == 5.0
+    lowered.charge(1.0)  # the lower total is written back: nobody raises it again
+    monkeypatch.delenv("GENSHARE_EPSILON_BUDGET")
+    assert disclosure.PrivacyBudget(10.0, ledger=ledger).total == 5.0
+    assert json.loads(ledger.read_text())["total"] == 5.0
+
+
+def test_ledger_files_are_owner_only(tmp_path):
+    import stat as st_
+
+    folder = tmp_path / "privacy"
+    budget = disclosure.PrivacyBudget(10.0, ledger=folder / "c.json").create()
+    budget.charge(1.0)
+    assert st_.S_IMODE(folder.stat().st_mode) == 0o700
+    for path in folder.iterdir():
+        assert st_.S_IMODE(path.stat().st_mode) == 0o600, path
+    recorded = json.loads((folder / "c.json").read_text())
+    assert recorded["total"] == 10.0 and recorded["epsilon_per_release_max"] is None
+
+
+def test_ledger_is_keyed_by_cohort_id(isolated_cache):
+    assert disclosure.ledger_for("1kg-phase3-subset") == (
+        isolated_cache / "privacy" / "1kg-phase3-subset.json"
+    )
+    a = disclosure.custodian_settings(None).budget("my-cohort")
+    b = disclosure.custodian_settings(None).budget("my-cohort")  # another store, same cohort
+    a.charge(3.0)
+    assert b.spent == pytest.approx(3.0)
+
+
+def test_ledger_keyed_by_cohort_carries_over_an_older_store_ledger(tmp_path):
+    old = tmp_path / "privacy" / "56ba9d2403a79c0a790e55ba.json"  # keyed by store, before
+    disclosure.PrivacyBudget(100.0, ledger=old).charge(30.0, "freq")
+    new = disclosure.PrivacyBudget(100.0, ledger=tmp_path / "privacy" / "c.json")
+    assert new.carry_over(old).spent == pytest.approx(30.0)
+    assert new.carry_over(old).spent == pytest.approx(30.0)  # once, not again
+
+
+def test_ledger_survives_a_restart_two_processes(isolated_cache):
+    """Two processes (a service started, stopped, started again): the second sees what the
+    first spent, and cannot raise the total through its environment."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from genshare_widgets.disclosure import custodian_settings;"
+        "from types import SimpleNamespace as N;"
+        "entry = N(id='reg', access='registered', min_cell_count=None, disclosure=None);"
+        "b = custodian_settings(entry).budget('reg').create();"
+        "b.charge(float(sys.argv[1]), 'release') if float(sys.argv[1]) else None;"
+        "print(b.spent, b.total, b.per_release_max)"
+    )
+    env = {**__import__("os").environ, "GENSHARE_CACHE": str(isolated_cache)}
+    first = subprocess.run([sys.executable, "-c", code, "0.5"], env=env, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["0.5", "10.0", "1.0"]
+    env["GENSHARE_EPSILON_BUDGET"] = "1e9"
+    second = subprocess.run([sys.executable, "-c", code, "0"], env=env, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split() == ["0.5", "10.0", "1.0"]
+
+
+def test_per_release_cap_refuses(tmp_path):
+    entry = SimpleNamespace(
+        id="reg",
+        access="registered",
+        min_cell_count=None,
+        disclosure=SimpleNamespace(
+            min_count=None, min_variants=None, epsilon_per_release_max=0.5,
+            epsilon_budget=5.0, dp_mechanism=None, dp_delta=None,
+        ),
+    )  # fmt: skip
+    with pytest.raises(GenShareError, match=r"cap 0\.5 .*epsilon_per_release_max.*'reg'"):
+        policy_for(entry, epsilon=2.0)
+    policy = policy_for(entry, epsilon=0.5)
+    assert policy.epsilon_cap == 0.5 and policy.to_dict()["epsilon_per_release_max"] == 0.5
+    with pytest.raises(GenShareError, match="above the per-release cap"):
+        DisclosurePolicy(epsilon=3.0, epsilon_cap=1.0)
+    budget = disclosure.custodian_settings(entry).budget("reg", persistent=False)
+    with pytest.raises(disclosure.PrivacyBudgetExceeded, match=r"per-release cap 0\.5 set by"):
+        budget.charge(0.6)
+    assert budget.spent == 0
+    # the tier default applies when the entry says nothing: registered → cap 1, budget 10
+    plain = SimpleNamespace(id="r2", access="registered", min_cell_count=None, disclosure=None)
+    with pytest.raises(GenShareError, match="registered tier default"):
+        policy_for(plain, epsilon=100.0)
+    # open data (or the user's own files): DP is the user's choice, uncapped
+    assert policy_for(None, epsilon=100.0).epsilon == 100.0
+
+
+def _block(**values):
+    from genshare_widgets.catalog._schema import DisclosureSettings
+
+    return DisclosureSettings(**values)
+
+
+@pytest.mark.parametrize(
+    ("tier", "values", "field"),
+    [
+        ("registered", {"min_count": 3}, "min_count"),
+        ("controlled", {"epsilon_budget": 1000.0}, "epsilon_budget"),
+        ("registered", {"epsilon_per_release_max": 50.0}, "epsilon_per_release_max"),
+        ("registered", {"min_variants": 10}, "min_variants"),
+        ("registered", {"epsilon_budget": 0.5}, "epsilon_per_release_max"),  # tier cap 1 > 0.5
+    ],
+)
+def test_settings_contradicting_the_tier_are_errors(tier, values, field):
+    entry = SimpleNamespace(id="e", access=tier, min_cell_count=None, disclosure=_block(**values))
+    with pytest.raises(GenShareError, match=rf"catalog entry 'e': disclosure\.{field} "):
+        disclosure.custodian_settings(entry)
+
+
+def test_custodian_config_may_only_tighten(tmp_path):
+    entry = SimpleNamespace(
+        id="e", access="controlled", min_cell_count=None,
+        disclosure=_block(epsilon_per_release_max=1.0, epsilon_budget=20.0, min_variants=2000),
+    )  # fmt: skip
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "cohort: e\ndisclosure:\n  min_count: 30\n  epsilon_per_release_max: 0.5\n"
+        "  epsilon_budget: 4\nledger: ledgers/e.json\n"
+    )
+    settings = disclosure.custodian_settings(entry, good)
+    assert (settings.min_count, settings.epsilon_per_release_max, settings.epsilon_budget) == (
+        30, 0.5, 4.0,
+    )  # fmt: skip
+    assert settings.min_variants == 2000 and settings.ledger == tmp_path / "ledgers" / "e.json"
+    assert "custodian config" in settings.origin
+    assert policy_for(entry, custodian=settings).min_count == 30
+    for text, field in [
+        ("disclosure:\n  epsilon_budget: 50\n", "epsilon_budget"),
+        ("disclosure:\n  min_count: 10\n", "min_count"),
+        ("disclosure:\n  epsilon_per_release_max: 2\n", "epsilon_per_release_max"),
+        ("disclosure:\n  min_variants: 1500\n", "min_variants"),
+        ("disclosure:\n  epsilon_per_release_max: 3\n  epsilon_budget: 2\n", ""),
+    ]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(GenShareError, match=rf"custodian config .*bad.yaml.*{field}"):
+            disclosure.custodian_settings(entry, bad)
+    other = tmp_path / "other.yaml"
+    other.write_text("cohort: not-e\n")
+    with pytest.raises(GenShareError, match="is for cohort 'not-e'"):
+        disclosure.custodian_settings(entry, other)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("disclosure:\n  epsilon_budjet: 1\n")
+    with pytest.raises(GenShareError, match="epsilon_budjet"):
+        disclosure.custodian_settings(entry, typo)
+    typo.write_text("budget: 1\n")
+    with pytest.raises(GenShareError, match="unknown keys"):
+        disclosure.custodian_settings(entry, typo)
+
+
+def test_min_variants_travels_in_the_policy():
+    entry = SimpleNamespace(id="e", access="registered", min_cell_count=None,
+                            disclosure=_block(min_variants=5000))  # fmt: skip
+    assert policy_for(entry).min_variants == 5000
+    assert policy_for(None).min_variants == 1000
+    assert policy_for(entry).to_dict()["min_variants"] == 5000
 
 
 def test_same_release_is_charged_once(sim_ooa):
@@ -539,6 +823,17 @@ def test_cli_epsilon_spends_the_ledger(sim_ooa, tmp_path, isolated_cache):
     assert run.returncode == 0, run.stderr
     ledger = json.loads(next((isolated_cache / "privacy").glob("*.json")).read_text())
     assert [r["epsilon"] for r in ledger["releases"]] == [60000, 40000]
+
+
+def test_cli_epsilon_above_the_custodians_cap_is_refused(tmp_path, isolated_cache):
+    out = tmp_path / "out"
+    run = run_genshare(
+        "stats", "sim-ooa-gru-registered", "--purpose", "GRU;publish", "--region", "1:1-100000",
+        "--epsilon", "5", "--out", str(out), env={"GENSHARE_EPSILON_BUDGET": "1e9"},
+    )  # fmt: skip
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "per-release cap 1 " in run.stderr and "registered tier default" in run.stderr
+    assert not out.exists() and not (isolated_cache / "privacy").exists()
 
 
 def test_pca_refused_under_epsilon(sim_ooa, tmp_path):
@@ -622,3 +917,124 @@ def test_a_release_leaves_its_counts_unchanged(sim_ooa):
     assert set(counts.data_vars) == set(before) and counts.attrs == attrs
     for name, values in before.items():
         np.testing.assert_array_equal(counts[name].values, values)
+
+
+# ---------------------------------------------------------------- services: custodian, ledger
+
+
+def _serve(*args: str, env=None):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "genshare_widgets", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _stop(proc) -> str:
+    import subprocess
+
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate(timeout=5)
+    return out or ""
+
+
+def _wait_up(url: str, proc, seconds: float = 120) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"service exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} did not come up in {seconds} s")
+
+
+def test_site_serve_ledger_persists_across_restarts(sim_ooa, tmp_path, isolated_cache):
+    """`site serve` spends its budget from the custodian's ledger: a restart neither resets
+    it nor lets the environment raise it, and the cap and contradictions stop it at start."""
+    import stat as st_
+
+    import httpx
+
+    from genshare_widgets._serve import _free_port
+
+    config = tmp_path / "custodian.yaml"
+    config.write_text(
+        "cohort: sim-ooa\ndisclosure:\n  epsilon_per_release_max: 1000\n"
+        "  epsilon_budget: 2500\nledger: ledgers/sim-ooa.json\n"
+    )
+    ledger = tmp_path / "ledgers" / "sim-ooa.json"
+    env = {"GENSHARE_EPSILON_BUDGET": "1e12"}  # the querier's environment: no effect
+    common = ["site", "serve", "sim-ooa", "--custodian-config", str(config), "--host",
+              "127.0.0.1"]  # fmt: skip
+    for region, status in (("1:1-100000", 200), ("1:100001-200000", 200), ("1:200001-3e5", 403)):
+        port = _free_port("127.0.0.1")
+        proc = _serve(*common, "--port", str(port), "--epsilon", "1000", env=env)
+        try:
+            _wait_up(f"http://127.0.0.1:{port}/", proc)
+            answer = httpx.post(
+                f"http://127.0.0.1:{port}/counts",
+                json={"by": "population", "region": region.replace("3e5", "300000")},
+                timeout=120,
+            )
+            assert answer.status_code == status, answer.text
+            if status == 403:
+                assert "refused" in answer.text and "2500" in answer.text
+        finally:
+            log = _stop(proc)
+        assert "privacy budget:" in log
+    record = json.loads(ledger.read_text())
+    assert record["total"] == 2500 and record["epsilon_per_release_max"] == 1000
+    assert [r["epsilon"] for r in record["releases"]] == [1000, 1000]
+    assert st_.S_IMODE(ledger.stat().st_mode) == 0o600
+    assert st_.S_IMODE(ledger.parent.stat().st_mode) == 0o700
+    # above the cap, or a config contradicting the entry: an error at start, naming the field
+    run = run_genshare(*common, "--port", "1", "--epsilon", "5000")
+    assert run.returncode != 0 and "per-release cap 1000" in run.stderr
+    assert "Traceback" not in run.stderr
+    config.write_text("disclosure:\n  epsilon_budget: 1e7\n")  # sim-ooa (open): 1e5
+    run = run_genshare(*common, "--port", "1", "--epsilon", "10")
+    assert run.returncode != 0 and "disclosure.epsilon_budget" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_beacon_serve_charges_the_cohort_ledger_at_each_start(sim_ooa, tmp_path, isolated_cache):
+    """A Beacon's release at start is charged to the cohort's ledger; a restart charges again
+    and is refused once the custodian's budget is spent (the environment cannot raise it)."""
+    from genshare_widgets._serve import _free_port
+
+    config = tmp_path / "custodian.yaml"
+    config.write_text("disclosure:\n  epsilon_per_release_max: 6e4\n  epsilon_budget: 1e5\n")
+    env = {"GENSHARE_EPSILON_BUDGET": "1e12"}
+    for attempt in range(2):
+        port = _free_port("127.0.0.1")
+        args = ["beacon", "serve", "sim-ooa", "--host", "127.0.0.1", "--port", str(port),
+                "--epsilon", "6e4", "--custodian-config", str(config)]  # fmt: skip
+        proc = _serve(*args, env=env)
+        try:
+            _wait_up(f"http://127.0.0.1:{port}/info", proc)
+            assert attempt == 0, "the second start should have been refused (budget 1e5)"
+        except AssertionError as exc:
+            assert attempt == 1 and "refused" in str(exc) and "100000" in str(exc), exc
+        finally:
+            _stop(proc)
+    ledger = json.loads((isolated_cache / "privacy" / "sim-ooa.json").read_text())
+    assert [r["epsilon"] for r in ledger["releases"]] == [6e4]
+    assert ledger["total"] == 1e5 and ledger["epsilon_per_release_max"] == 6e4

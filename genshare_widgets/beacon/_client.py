@@ -83,24 +83,33 @@ def serve_beacon_forever(
     ssl_certfile=None,
     ssl_keyfile=None,
     forwarded_allow_ips=None,
+    epsilon: float | None = None,
+    min_count: int | None = None,
+    custodian=None,
     **app_options: Any,
 ) -> None:
     """``genshare beacon serve``: open ``source``, release its counts, serve in the foreground.
 
-    Under an epsilon the budget is :func:`~genshare_widgets.beacon._release.beacon_budget`
-    (the cohort's ledger in the cache), so restarting the server charges it again (a new noisy
-    release). Forwarded headers are trusted only from ``forwarded_allow_ips``.
+    The custodian's settings (:func:`~genshare_widgets.disclosure.custodian_settings` of the
+    entry and the ``custodian`` config file) fix k, the epsilon cap and the budget; under
+    ``epsilon`` the budget is the cohort's ledger (by cohort id, or the config's ``ledger:``),
+    so restarting the server charges it again (a new noisy release) and never resets it.
+    Forwarded headers are trusted only from ``forwarded_allow_ips``.
     """
     import click
 
     from genshare_widgets._serve import proxy_options, serve_forever, tls_options
     from genshare_widgets.beacon._app import beacon_app
     from genshare_widgets.cohort import open_cohort
+    from genshare_widgets.disclosure import custodian_settings, policy_for
 
     tls = tls_options(ssl_certfile, ssl_keyfile)  # refuse half a TLS pair before any work
     proxy_options(forwarded_allow_ips)  # and a '*' proxy list
     cohort = open_cohort(source, samples=samples)
-    app = beacon_app(cohort, **app_options)
+    settings = custodian_settings(cohort.entry, custodian)  # contradictions stop here
+    policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon, custodian=settings)
+    budget = settings.budget(cohort.id).create() if epsilon is not None else None
+    app = beacon_app(cohort, policy=policy, budget=budget, **app_options)
     scheme = "https" if tls else "http"
     click.echo(f"Beacon v2 for {cohort.id} on {scheme}://{host}:{port} (Ctrl-C stops)", err=True)
     if forwarded_allow_ips:

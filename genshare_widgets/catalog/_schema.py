@@ -114,6 +114,48 @@ class SimulationRecipe(_Strict):
     heritability: float = Field(default=0.5, gt=0, lt=1)
 
 
+class DisclosureSettings(_Strict):
+    """The data custodian's disclosure settings of a cohort (the entry's ``disclosure:`` block,
+    or the ``disclosure:`` block of a service's custodian config).
+
+    Every field is optional: a missing one takes the access tier's default
+    (:func:`genshare_widgets.disclosure.custodian_settings`, README "Disclosure control").
+    Values that contradict the tier (k below its floor, an epsilon above its ceiling) are
+    refused when the cohort is opened for a release or a service starts, naming the field.
+    """
+
+    min_count: int | None = Field(
+        default=None, ge=1, description="k: person counts in 1..k-1 are never shown"
+    )
+    min_variants: int | None = Field(
+        default=None,
+        ge=1,
+        description="fewest variants a released mean (observed heterozygosity) may cover",
+    )
+    epsilon_per_release_max: float | None = Field(
+        default=None, gt=0, description="cap on the epsilon of one differentially private release"
+    )
+    epsilon_budget: float | None = Field(
+        default=None, gt=0, description="total epsilon all releases of the cohort may spend"
+    )
+    dp_mechanism: Literal["gaussian", "laplace"] | None = Field(
+        default=None, description="DP noise: discrete Gaussian (zCDP) or discrete Laplace"
+    )
+    dp_delta: float | None = Field(
+        default=None, gt=0, lt=1e-3, description="delta of a Gaussian (zCDP) release"
+    )
+
+    @model_validator(mode="after")
+    def _cap_within_budget(self) -> "DisclosureSettings":
+        cap, total = self.epsilon_per_release_max, self.epsilon_budget
+        if cap is not None and total is not None and cap > total:
+            raise ValueError(
+                f"disclosure.epsilon_per_release_max ({cap:g}) is above disclosure."
+                f"epsilon_budget ({total:g}): no release could ever be afforded"
+            )
+        return self
+
+
 class CohortEntry(_Strict):
     """One cohort of the catalog."""
 
@@ -146,7 +188,11 @@ class CohortEntry(_Strict):
     min_cell_count: int | None = Field(
         default=None,
         ge=1,
-        description="the entry's own small-count threshold; may lower the tier default",
+        description="the entry's own small-count threshold; may lower the tier default "
+        "(an older spelling of disclosure.min_count)",
+    )
+    disclosure: DisclosureSettings | None = Field(
+        default=None, description="the custodian's disclosure settings (k, DP cap and budget)"
     )
 
     @field_validator("duo")
@@ -188,6 +234,16 @@ class CohortEntry(_Strict):
                 raise ValueError(f"kind {self.kind!r} needs at least one entry in 'files'")
         if self.samples is None and self.kind != "sites":
             raise ValueError(f"kind {self.kind!r} needs a 'samples' block (sample metadata)")
+        if (
+            self.disclosure is not None
+            and self.disclosure.min_count is not None
+            and self.min_cell_count is not None
+            and self.disclosure.min_count != self.min_cell_count
+        ):
+            raise ValueError(
+                f"min_cell_count ({self.min_cell_count}) and disclosure.min_count "
+                f"({self.disclosure.min_count}) disagree: keep one"
+            )
         names = [f.name for f in self.files]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

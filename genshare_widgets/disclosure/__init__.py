@@ -6,7 +6,8 @@
   linked cells, then the MAF filter on released values; the result never holds a hidden value;
 - released tables (:func:`released_tables`, :func:`frequency_table`, ...): the ``genshare stats``
   files and the figure inputs computed only from released cells;
-- :class:`PrivacyBudget`: the epsilon a session may spend;
+- :class:`PrivacyBudget`: the epsilon a cohort may spend (a ledger keyed by cohort id);
+  :func:`custodian_settings`: the custodian's k, min_variants, epsilon cap and budget;
 - consent and access: :class:`Purpose` (declared research purpose), :class:`Credential`
   (approvals from a file), :func:`match_purpose` / :func:`check_access` (DUO matching, access
   tiers), :func:`check_grouping` (ancestry comparisons refused where the codes forbid them),
@@ -25,11 +26,15 @@ from genshare_widgets._lazy import lazy_exports
 from genshare_widgets.disclosure._policy import (
     NO_POLICY,
     TIER_MIN_COUNT,
+    CustodianSettings,
     DisclosurePolicy,
+    custodian_settings,
+    load_custodian_config,
     policy_for,
 )
 
 if TYPE_CHECKING:
+    from genshare_widgets.disclosure._budget import PrivacyBudget, PrivacyBudgetExceeded, ledger_for
     from genshare_widgets.disclosure._consent import (
         AccessDecision,
         AccessDenied,
@@ -47,12 +52,17 @@ if TYPE_CHECKING:
     )
     from genshare_widgets.disclosure._dp import (
         COUNT_SENSITIVITY,
-        PrivacyBudget,
-        PrivacyBudgetExceeded,
+        DEFAULT_MECHANISM,
+        discrete_gaussian,
+        discrete_gaussian_pmf,
         discrete_laplace,
         discrete_laplace_pmf,
+        noise_at_least,
         privatize_counts,
         release_sensitivity,
+        service_sensitivity,
+        zcdp_delta,
+        zcdp_rho,
     )
     from genshare_widgets.disclosure._gate import (
         check_grouping,
@@ -83,8 +93,16 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "COUNT_SENSITIVITY": "_dp",
-    "PrivacyBudget": "_dp",
-    "PrivacyBudgetExceeded": "_dp",
+    "DEFAULT_MECHANISM": "_dp",
+    "discrete_gaussian": "_dp",
+    "discrete_gaussian_pmf": "_dp",
+    "ledger_for": "_budget",
+    "noise_at_least": "_dp",
+    "service_sensitivity": "_dp",
+    "zcdp_delta": "_dp",
+    "zcdp_rho": "_dp",
+    "PrivacyBudget": "_budget",
+    "PrivacyBudgetExceeded": "_budget",
     "discrete_laplace": "_dp",
     "discrete_laplace_pmf": "_dp",
     "privatize_counts": "_dp",
@@ -127,6 +145,7 @@ _LAZY = {
 
 __all__ = [
     "COUNT_SENSITIVITY",
+    "DEFAULT_MECHANISM",
     "NO_POLICY",
     "TIER_MIN_COUNT",
     "AccessDecision",
@@ -134,6 +153,7 @@ __all__ = [
     "AnalysisRefused",
     "Approval",
     "Credential",
+    "CustodianSettings",
     "DisclosurePolicy",
     "PrivacyBudget",
     "PrivacyBudgetExceeded",
@@ -143,8 +163,11 @@ __all__ = [
     "check_access",
     "check_grouping",
     "check_pca",
+    "custodian_settings",
     "declared_credential",
     "declared_purpose",
+    "discrete_gaussian",
+    "discrete_gaussian_pmf",
     "discrete_laplace",
     "discrete_laplace_pmf",
     "frequency_table",
@@ -156,8 +179,11 @@ __all__ = [
     "is_ancestry_grouping",
     "is_released",
     "joint_sfs",
+    "ledger_for",
     "load_credential",
+    "load_custodian_config",
     "match_purpose",
+    "noise_at_least",
     "parse_purpose",
     "permissions_summary",
     "policy_for",
@@ -166,11 +192,14 @@ __all__ = [
     "release_counts",
     "release_sensitivity",
     "released_maf_filter",
+    "service_sensitivity",
     "session_budget",
     "sfs",
     "shared_private",
     "suppress_counts",
     "usable_counts",
+    "zcdp_delta",
+    "zcdp_rho",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -149,16 +149,6 @@ def beacon_answers(allele_count: np.ndarray, *, min_count: int = 1) -> np.ndarra
     return np.asarray(allele_count) >= min_count
 
 
-def _noise_at_least(m: np.ndarray, a: float) -> np.ndarray:
-    """P(Z >= m) for discrete-Laplace noise Z with parameter a (a = 0: no noise)."""
-    m = np.asarray(m, dtype=np.float64)
-    if a <= 0:
-        return (m <= 0).astype(np.float64)
-    upper = a ** np.maximum(m, 1) / (1 + a)  # m >= 1
-    lower = 1 - a ** np.maximum(1 - m, 1) / (1 + a)  # m <= 0
-    return np.where(m >= 1, upper, lower)
-
-
 def beacon_yes_probabilities(
     reference_frequency: np.ndarray,
     *,
@@ -166,11 +156,14 @@ def beacon_yes_probabilities(
     min_count: int = 1,
     noise_parameter_a: float = 0.0,
     delta: float = 1e-6,
+    noise: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """P("yes") per SNP when the target is out of the Beacon, and when in with dosage 1 or 2.
 
     The Beacon holds N individuals (2N alleles) and answers "yes" when ``C + Z >= k`` (C its
-    ALT count, k = ``min_count``, Z discrete-Laplace noise of parameter a, 0 without noise).
+    ALT count, k = ``min_count``, Z the release's noise: ``noise`` is its ``attrs["dp"]``
+    (discrete Gaussian or Laplace), or ``noise_parameter_a`` a discrete-Laplace parameter; no
+    noise without either).
     With the ALT frequency p (the attacker's reference panel)::
 
         out:  C ~ Binomial(2N, p)
@@ -198,14 +191,18 @@ def beacon_yes_probabilities(
     """
     from scipy.stats import binom
 
+    from genshare_widgets.disclosure._dp import noise_at_least
+
     if n_individuals < 1:
         raise GenShareError(f"a Beacon needs at least one individual (got {n_individuals})")
     p = np.asarray(reference_frequency, dtype=np.float64)[:, None]
     n2 = 2 * n_individuals
     grid = np.arange(n2 + 3)
-    yes_given = _noise_at_least(min_count - grid, noise_parameter_a)  # P(yes | C = c)
-    if noise_parameter_a > 0:  # the noisy AC is clamped to the noisy AN = 2N + Z' (>= 1 needed)
-        yes_given = yes_given * _noise_at_least(np.array(1 - n2), noise_parameter_a)
+    if noise is None and noise_parameter_a > 0:
+        noise = {"mechanism": "laplace", "noise_parameter_a": noise_parameter_a}
+    yes_given = noise_at_least(min_count - grid, noise)  # P(yes | C = c)
+    if noise is not None:  # the noisy AC is clamped to the noisy AN = 2N + Z' (>= 1 needed)
+        yes_given = yes_given * noise_at_least(np.array(1 - n2), noise)
     out = binom.pmf(grid[None, : n2 + 1], n2, p) @ yes_given[: n2 + 1]
     pmf_rest = binom.pmf(grid[None, : n2 - 1], n2 - 2, p)
     missed = pmf_rest @ yes_given[: n2 - 1]

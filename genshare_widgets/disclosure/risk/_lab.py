@@ -10,9 +10,18 @@ Protections (the same release feeds every attack):
 - ``none``: the pool's exact counts;
 - ``suppression`` at k: frequencies shown only for SNPs whose AC, AN and REF counts are 0 or
   >= k; the Beacon says "yes" only when AC >= k;
-- ``dp`` at each epsilon: one draw of GenShare's DP noise on the pool's counts (sensitivity
-  ``7 V`` over V SNPs); the Beacon answers from the noisy AC (post-processing: no epsilon
-  beyond the release's, for any number of queries by anyone).
+- ``dp`` at each epsilon: one draw of GenShare's DP noise on the pool's counts as each
+  service releases them, with the service's own sensitivity
+  (:func:`~genshare_widgets.disclosure.release_sensitivity` over
+  :data:`~genshare_widgets.disclosure._dp.SERVICE_COUNTS`): the frequency attacks (Homer,
+  LRT) see a federation site's / ``genshare stats`` release, the Beacon attack the Beacon's
+  (today both: AC, AN, het, hom-alt, called and the group size); the Beacon
+  answers from the noisy AC (post-processing: no epsilon beyond the release's, for any number
+  of queries by anyone).
+
+Power comes with 95 % percentile-bootstrap intervals (members and non-members resampled
+separately, :func:`~genshare_widgets.disclosure.risk._roc.bootstrap_power`); over several
+splits the point value and every bootstrap replicate are averaged across splits.
 
 The attacker knows the protection: the Beacon test uses the answer probabilities under k and
 under the DP noise (:func:`beacon_yes_probabilities`); the frequency tests use the released
@@ -41,11 +50,19 @@ from genshare_widgets.disclosure.risk._release import (
     released_under_min_count,
     suppressed_release,
 )
-from genshare_widgets.disclosure.risk._roc import power_at_fpr, roc_auc, roc_curve
+from genshare_widgets.disclosure.risk._roc import (
+    bootstrap_power,
+    percentile_interval,
+    power_at_fpr,
+    roc_auc,
+    roc_curve,
+)
 
 ATTACKS = ("homer", "lrt", "beacon")
 """``homer``: Homer et al. 2008 distance test; ``lrt``: Sankararaman et al. 2009 likelihood
 ratio on frequencies; ``beacon``: Shringarpure & Bustamante 2015 Beacon likelihood ratio."""
+ATTACK_SERVICE = {"homer": "site", "lrt": "site", "beacon": "beacon"}
+"""Which service's DP release each attack is run against."""
 DEFAULT_EPSILONS = (1e2, 1e3, 1e4, 1e5, 1e6)
 _SCORE_COLUMNS = (
     "attack",
@@ -61,13 +78,23 @@ _SCORE_COLUMNS = (
 
 
 def _releases(
-    data: SplitGenotypes, *, min_count: int | None, epsilons: Sequence[float], seed: int
+    data: SplitGenotypes,
+    *,
+    min_count: int | None,
+    epsilons: Sequence[float],
+    seed: int,
+    services: Sequence[str],
+    mechanism: str | None = None,
 ) -> list[PoolRelease]:
     rng = np.random.default_rng(seed)
     out = [exact_release(data.members)]
     if min_count is not None:
         out.append(suppressed_release(data.members, min_count=min_count))
-    out.extend(dp_release(data.members, epsilon=float(e), rng=rng) for e in epsilons)
+    for e in epsilons:
+        out.extend(
+            dp_release(data.members, epsilon=float(e), rng=rng, service=s, mechanism=mechanism)
+            for s in services
+        )
     return out
 
 
@@ -106,7 +133,7 @@ def _attack(
             ref_shrunk,
             n_individuals=n_members,
             min_count=k or 1,
-            noise_parameter_a=release.noise_parameter_a,
+            noise=release.dp,
             delta=delta,
         )
         scores = beacon_likelihood_ratio(
@@ -130,6 +157,7 @@ def attack_scores(
     seed: int = 0,
     delta: float = 1e-6,
     max_queries: int | None = None,
+    mechanism: str | None = None,
 ) -> pd.DataFrame:
     """Every attack's score for every member and non-member, under every protection.
 
@@ -149,6 +177,8 @@ def attack_scores(
         The Beacon test's error rate (a target allele missed by the Beacon).
     max_queries
         Beacon queries per person (rarest reference allele first); default all ALT sites.
+    mechanism
+        The DP noise (``"gaussian"`` or ``"laplace"``; default the services' default).
 
     Returns
     -------
@@ -169,8 +199,18 @@ def attack_scores(
     exact = exact_release(data.members)
     reference = exact_release(data.reference)
     columns: dict[str, list] = {k: [] for k in _SCORE_COLUMNS}
-    for release in _releases(data, min_count=min_count, epsilons=epsilons, seed=seed):
+    services = sorted({ATTACK_SERVICE[a] for a in attacks})
+    for release in _releases(
+        data,
+        min_count=min_count,
+        epsilons=epsilons,
+        seed=seed,
+        services=services,
+        mechanism=mechanism,
+    ):
         for name in attacks:
+            if release.service is not None and release.service != ATTACK_SERVICE[name]:
+                continue  # each attack sees the DP release of the service it attacks
             scores, n_released = _attack(
                 name,
                 release,
@@ -210,42 +250,68 @@ def _groups(scores: pd.DataFrame):
 
 
 def attack_power(
-    data: SplitGenotypes,
+    data: SplitGenotypes | None = None,
     *,
     fpr: float = 0.05,
     scores: pd.DataFrame | None = None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    ci_seed: int = 0,
     **options,
 ) -> pd.DataFrame:
-    """Power of each attack under each protection: TPR at a fixed FPR, AUC, SNPs released.
+    """Power of each attack under each protection: TPR at a fixed FPR and AUC, with
+    bootstrap confidence intervals, and the SNPs released.
 
     Parameters
     ----------
     data
-        The split's genotypes (:func:`split_genotypes`).
+        The split's genotypes (:func:`split_genotypes`); not needed with ``scores``.
     fpr
         The false-positive rate at which power is read (threshold set on non-members).
     scores
-        Precomputed :func:`attack_scores` (else computed with ``options``).
+        Precomputed :func:`attack_scores` (else computed with ``options``). With a ``split``
+        column (several splits stacked) the values are means over splits, and the interval is
+        that of the mean (each bootstrap replicate averaged across splits).
+    n_boot, level, ci_seed
+        Bootstrap replicates, interval level and seed (percentile intervals of a bootstrap
+        resampling members and non-members separately).
     **options
         Passed to :func:`attack_scores` (``attacks, min_count, epsilons, seed, delta,
-        max_queries``).
+        max_queries, mechanism``).
 
     Returns
     -------
     pandas.DataFrame
-        ``attack, protection, min_count, epsilon, label, tpr_at_fpr, fpr, auc,
-        n_snps_released, n_members, n_nonmembers``; one row per attack × protection.
+        ``attack, protection, min_count, epsilon, label, tpr_at_fpr, tpr_ci_low, tpr_ci_high,
+        fpr, auc, auc_ci_low, auc_ci_high, n_snps_released, n_members, n_nonmembers,
+        n_splits``; one row per attack × protection.
 
     Examples
     --------
     >>> attack_power(data, min_count=20, epsilons=[1e3, 1e5], seed=1)  # doctest: +SKIP
-      attack protection  ...  tpr_at_fpr  auc
+      attack protection  ...  tpr_at_fpr  tpr_ci_low  tpr_ci_high  auc ...
     """
+    if scores is None and data is None:
+        raise GenShareError("attack_power needs the split's genotypes or precomputed scores")
     table = scores if scores is not None else attack_scores(data, **options)
+    rng = np.random.default_rng(ci_seed)
     rows = []
     for (attack, protection, label), part in _groups(table):
-        pos = part.loc[part["member"], "score"].to_numpy()
-        neg = part.loc[~part["member"], "score"].to_numpy()
+        splits = part.groupby("split", sort=False) if "split" in part else [(None, part)]
+        tprs, aucs, tpr_reps, auc_reps, n_pos, n_neg, n_snps = [], [], [], [], [], [], []
+        for _, one in splits:
+            pos = one.loc[one["member"], "score"].to_numpy()
+            neg = one.loc[~one["member"], "score"].to_numpy()
+            tprs.append(power_at_fpr(pos, neg, fpr=fpr))
+            aucs.append(roc_auc(pos, neg))
+            t, a = bootstrap_power(pos, neg, fpr=fpr, n_boot=n_boot, rng=rng)
+            tpr_reps.append(t)
+            auc_reps.append(a)
+            n_pos.append(len(pos))
+            n_neg.append(len(neg))
+            n_snps.append(int(one["n_snps_released"].iloc[0]))
+        tpr_low, tpr_high = percentile_interval(np.mean(tpr_reps, axis=0), level=level)
+        auc_low, auc_high = percentile_interval(np.mean(auc_reps, axis=0), level=level)
         rows.append(
             {
                 "attack": attack,
@@ -253,21 +319,27 @@ def attack_power(
                 "min_count": part["min_count"].iloc[0],
                 "epsilon": part["epsilon"].iloc[0],
                 "label": label,
-                "tpr_at_fpr": power_at_fpr(pos, neg, fpr=fpr),
+                "tpr_at_fpr": float(np.mean(tprs)),
+                "tpr_ci_low": tpr_low,
+                "tpr_ci_high": tpr_high,
                 "fpr": fpr,
-                "auc": roc_auc(pos, neg),
-                "n_snps_released": int(part["n_snps_released"].iloc[0]),
-                "n_members": len(pos),
-                "n_nonmembers": len(neg),
+                "auc": float(np.mean(aucs)),
+                "auc_ci_low": auc_low,
+                "auc_ci_high": auc_high,
+                "n_snps_released": round(float(np.mean(n_snps))),
+                "n_members": int(np.mean(n_pos)),
+                "n_nonmembers": int(np.mean(n_neg)),
+                "n_splits": len(tprs),
             }
         )
     out = pd.DataFrame(rows)
-    out.attrs = {
-        "n_variants": data.n_variants,
-        "cohort": data.cohort_id,
-        "population": data.split.population,
-        "seed": data.split.seed,
-    }
+    if data is not None:
+        out.attrs = {
+            "n_variants": data.n_variants,
+            "cohort": data.cohort_id,
+            "population": data.split.population,
+            "seed": data.split.seed,
+        }
     return out
 
 
@@ -293,6 +365,8 @@ def utility_vs_epsilon(
     seed: int = 0,
     n_repeats: int = 3,
     min_count: int | None = 20,
+    mechanism: str | None = None,
+    service: str = "stats",
 ) -> pd.DataFrame:
     """Error in allele frequencies and genome-wide Hudson Fst under DP and suppression.
 
@@ -303,7 +377,10 @@ def utility_vs_epsilon(
     - ``fst_abs_error``: |Fst_released - Fst_exact| of :func:`~genshare_widgets.stats.hudson_fst`.
 
     DP (``protection="dp"``): :func:`privatize_counts` of the whole counts Dataset at each
-    epsilon, ``n_repeats`` draws, errors averaged over draws. Suppression at k: released
+    epsilon, as ``service`` releases it (its counts and the group sizes,
+    :data:`~genshare_widgets.disclosure._dp.SERVICE_COUNTS`) with ``mechanism`` (default
+    :data:`~genshare_widgets.disclosure._dp.DEFAULT_MECHANISM`), ``n_repeats`` draws, errors
+    averaged over draws. Suppression at k: released
     frequencies are exact (AF error 0); what is lost is the ``fraction_withheld`` cells, and
     Fst is computed only over variants whose AC, AN and REF cells are released in both groups.
     ``protection="none"`` gives the zero row. Under DP, ``fraction_withheld`` is the share of
@@ -321,7 +398,7 @@ def utility_vs_epsilon(
     """
     from itertools import combinations
 
-    from genshare_widgets.disclosure._dp import privatize_counts
+    from genshare_widgets.disclosure._dp import SERVICE_COUNTS, privatize_counts
     from genshare_widgets.stats._hudson import frequencies, hudson_ratio_of_averages
 
     if n_repeats < 1:
@@ -397,7 +474,13 @@ def utility_vs_epsilon(
     for eps in epsilons:
         draws = []
         for _ in range(n_repeats):
-            noisy = privatize_counts(counts, epsilon=float(eps), rng=rng)
+            noisy = privatize_counts(
+                counts,
+                epsilon=float(eps),
+                rng=rng,
+                variables=SERVICE_COUNTS[service],
+                mechanism=mechanism,
+            )
             nac = np.asarray(noisy["allele_count"].values, dtype=np.int64)
             nan_ = np.asarray(noisy["allele_number"].values, dtype=np.int64)
             draws.append(measure(nac, nan_, (nan_ > 0) & (an > 0)))

@@ -10,11 +10,16 @@ The risk lab models exactly what GenShare releases:
   where AC, AN and AN - AC are each 0 or >= k. (The Beacon answers under k are
   :func:`beacon_answers`: "yes" only when AC >= k.)
 - **DP at epsilon** (:func:`dp_release`): :func:`~genshare_widgets.disclosure.privatize_counts`
-  on the pool's one-group counts Dataset (AC, AN, het, hom-alt and called counts: L1
-  sensitivity ``V x 7`` for V SNPs), the noise GenShare adds to ``genshare stats --epsilon``.
+  on the pool's one-group counts Dataset exactly as a service releases it: the counts of
+  :data:`~genshare_widgets.disclosure._dp.SERVICE_COUNTS` of that service (every service
+  today: AC, AN, het, hom-alt, called) plus the group size, with the sensitivity of
+  :func:`~genshare_widgets.disclosure.release_sensitivity` (L1 ``6V + 1``, L2
+  ``sqrt(10V + 1)`` for V SNPs) and the default mechanism (discrete Gaussian) or the one
+  asked for.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +41,12 @@ class PoolRelease:
     min_count, epsilon
         The parameter of the protection (``None`` when it does not apply).
     noise_parameter_a
-        The discrete-Laplace parameter ``a = exp(-epsilon / S)`` of a DP release (else 0).
+        The discrete-Laplace parameter ``a = exp(-epsilon / S)`` of a Laplace DP release
+        (else 0).
+    service
+        Which service's release a DP release models (``"site"``, ``"beacon"``).
+    dp
+        The release's ``attrs["dp"]`` (mechanism, sensitivity, noise parameters), or ``None``.
     """
 
     allele_count: np.ndarray
@@ -46,6 +56,8 @@ class PoolRelease:
     min_count: int | None = None
     epsilon: float | None = None
     noise_parameter_a: float = 0.0
+    service: str | None = None
+    dp: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -158,18 +170,35 @@ def suppressed_release(dosages: np.ndarray, *, min_count: int) -> PoolRelease:
     )
 
 
-def dp_release(dosages: np.ndarray, *, epsilon: float, rng: np.random.Generator) -> PoolRelease:
-    """The pool's counts with GenShare's DP noise (:func:`privatize_counts`, all five counts).
+def dp_release(
+    dosages: np.ndarray,
+    *,
+    epsilon: float,
+    rng: np.random.Generator,
+    service: str = "site",
+    mechanism: str | None = None,
+) -> PoolRelease:
+    """The pool's counts with GenShare's DP noise, as ``service`` releases them
+    (:func:`privatize_counts` with that service's counts and the group size).
 
     Examples
     --------
     >>> rel = dp_release(np.ones((3, 2)), epsilon=1e3, rng=np.random.default_rng(0))
-    >>> rel.protection, rel.allele_number.tolist()
-    ('dp', [6, 6])
+    >>> rel.protection, rel.allele_number.tolist(), rel.dp["mechanism"]
+    ('dp', [6, 6], 'gaussian')
     """
-    from genshare_widgets.disclosure._dp import privatize_counts
+    from genshare_widgets.disclosure._dp import SERVICE_COUNTS, privatize_counts
 
-    noisy = privatize_counts(pool_counts(dosages), epsilon=epsilon, rng=rng)
+    if service not in SERVICE_COUNTS:
+        raise GenShareError(f"unknown service {service!r}; choose from {sorted(SERVICE_COUNTS)}")
+    noisy = privatize_counts(
+        pool_counts(dosages),
+        epsilon=epsilon,
+        rng=rng,
+        variables=SERVICE_COUNTS[service],
+        mechanism=mechanism,
+    )
+    dp = dict(noisy.attrs["dp"])
     ac = noisy["allele_count"].values[:, 0].astype(np.int64)
     an = noisy["allele_number"].values[:, 0].astype(np.int64)
     return PoolRelease(
@@ -178,5 +207,7 @@ def dp_release(dosages: np.ndarray, *, epsilon: float, rng: np.random.Generator)
         an > 0,
         "dp",
         epsilon=float(epsilon),
-        noise_parameter_a=float(noisy.attrs["dp"]["noise_parameter_a"]),
+        noise_parameter_a=float(dp.get("noise_parameter_a", 0.0)),
+        service=service,
+        dp=dp,
     )
