@@ -152,7 +152,7 @@ def run_stats(
         refuse_per_person_output,
         with_union,
     )
-    from genshare_widgets.disclosure._release import release_group_sizes, withheld_groups
+    from genshare_widgets.disclosure._release import withheld_groups
     from genshare_widgets.engines._distributed import resolve_scheduler
     from genshare_widgets.samples import pca, sample_stats
 
@@ -254,7 +254,7 @@ def run_stats(
                 **(counts.attrs["filters"] if counts is not None else {}),
             },
             pca_info=pca_info,
-            groups=(release_group_sizes(group_sizes, policy) if counts is not None else None),
+            groups=(_released_sizes(counts, group_sizes, policy) if counts is not None else None),
             policy=policy,
             withheld_groups=withheld,
             genotype_pass=_genotype_pass(cohort)
@@ -273,6 +273,19 @@ def run_stats(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return written
+
+
+def _released_sizes(released, group_sizes: dict[str, int], policy) -> dict[str, Any]:
+    """Samples per group as the release shows them: under differential privacy the noisy
+    sizes the door drew (exact sizes would tell who is in a case or control group), else the
+    exact sizes with withheld groups written ``<k``."""
+    from genshare_widgets.disclosure._release import release_group_sizes
+
+    if policy.epsilon is not None:
+        names = [str(g) for g in released["groups"].values]
+        noisy = dict(zip(names, (int(n) for n in released["group_n_samples"].values), strict=True))
+        return {g: noisy.get(g, policy.marker or "withheld") for g in group_sizes}
+    return release_group_sizes(group_sizes, policy)
 
 
 def _group_sizes(cohort, by: str) -> dict[str, int]:

@@ -54,9 +54,27 @@ _COUNTS = ("allele_count", "allele_number", *GENOTYPE_COUNTS)
 _SESSION_BUDGET = None
 
 
-def session_budget():
-    """The process's default :class:`~genshare_widgets.disclosure.PrivacyBudget` (in memory)."""
+_LEDGERS: dict[str, Any] = {}
+
+
+def session_budget(cohort_id: str | None = None):
+    """The default :class:`~genshare_widgets.disclosure.PrivacyBudget` of a release.
+
+    For a registered or controlled catalog entry: the custodian's ledger of that cohort id
+    (persistent, so a new Python session or explorer cannot reset it). Otherwise (open data,
+    the user's own files, counts with no cohort id): one in-memory budget per process.
+    """
     global _SESSION_BUDGET
+    if cohort_id:
+        from genshare_widgets.catalog import load_catalog
+
+        entry = next((e for e in load_catalog().cohorts if e.id == cohort_id), None)
+        if entry is not None and entry.access != "open":
+            if cohort_id not in _LEDGERS:
+                from genshare_widgets.disclosure._policy import custodian_settings
+
+                _LEDGERS[cohort_id] = custodian_settings(entry).budget(cohort_id)
+            return _LEDGERS[cohort_id]
     if _SESSION_BUDGET is None:
         from genshare_widgets.disclosure._dp import PrivacyBudget
 
@@ -185,15 +203,22 @@ def release_counts(
     noisy = counts
     min_variants = min_variants_of(policy)
     if policy.epsilon is not None:
-        budget = budget if budget is not None else session_budget()
+        budget = budget if budget is not None else session_budget(counts.attrs.get("cohort"))
         key = (policy, min_maf, _digest(counts))
         if key in budget.answered:
             return budget.answered[key]
         from genshare_widgets.disclosure._dp import privatize_counts
 
-        budget.charge(policy.epsilon, what or f"counts of {counts.attrs.get('cohort', '?')}")
+        budget.charge(
+            policy.epsilon,
+            what or f"counts of {counts.attrs.get('cohort', '?')}",
+            delta=policy.delta,
+        )
         noisy = privatize_counts(
-            counts, epsilon=policy.epsilon, rng=np.random.default_rng(policy.seed)
+            counts,
+            epsilon=policy.epsilon,
+            rng=np.random.default_rng(policy.seed),
+            **policy.noise_options(),
         )
     out = (
         suppress_counts(noisy, int(policy.min_count or 1), min_variants=min_variants)

@@ -262,11 +262,11 @@ def site_app(
     from fastapi import Body, Depends, FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse
 
-    from genshare_widgets.disclosure import PrivacyBudget, policy_for
+    from genshare_widgets.disclosure import policy_for, session_budget
     from genshare_widgets.disclosure._gate import check_grouping
 
     policy = policy if policy is not None else policy_for(cohort.entry)
-    budget = budget if budget is not None else PrivacyBudget()
+    budget = budget if budget is not None else session_budget(cohort.id)
     by = site_grouping(cohort, by=by, groupings=groupings)
     check_grouping(cohort, by, analysis=f"per-group counts and PCA by {by!r} at a site")
     sizes = served_group_sizes(cohort, by, policy)
@@ -334,6 +334,8 @@ def site_app(
     def group_sizes() -> dict[str, Any]:
         from genshare_widgets.disclosure._release import release_group_sizes
 
+        if policy.epsilon is not None:  # exact sizes would undo the noisy ones of /counts
+            return {g: "noisy: see /counts" for g in sizes}
         return release_group_sizes(sizes, policy)
 
     def pca_info() -> dict[str, Any] | None:

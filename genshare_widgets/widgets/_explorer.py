@@ -187,7 +187,7 @@ class CohortExplorer:
         if self.policy.epsilon is not None:
             from genshare_widgets.disclosure import session_budget
 
-            budget = self.budget if self.budget is not None else session_budget()
+            budget = self.budget if self.budget is not None else session_budget(self.cohort.id)
             text += f" · privacy budget left: ε={budget.remaining:g} of {budget.total:g}"
         return f'<span style="color:#555555;font-size:90%">{text}</span>'
 
