@@ -237,11 +237,11 @@ def attack_ancestry_gate(tmp_path, sim_ooa) -> dict[str, int]:
     table = sim_ooa.samples.reset_index()
     found = {}
     one_pop = tmp_path / "one_pop.tsv"
-    table[table["population"] == "YRI"][["sample", "population"]].to_csv(
+    table[table["population"] == "YRI"][["sample"]].assign(batch="b1").to_csv(
         one_pop, sep="\t", index=False
-    )
+    )  # a neutral column name: the one group IS a population
     out = published(
-        tmp_path / "a", "stats", "sim-ooa-npoa", "--samples", str(one_pop), "--by", "population",
+        tmp_path / "a", "stats", "sim-ooa-npoa", "--samples", str(one_pop), "--by", "batch",
         "--freq", words=("ancestry", "npoa", "population"),
     )  # fmt: skip
     found["one_population_freq_rows"] = len(read_tsv(out / "freq.tsv")) if out else 0
