@@ -32,7 +32,16 @@ def genshare_service(*args: str, env: dict[str, str] | None = None, wait: float 
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "genshare_widgets", *args, "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genshare_widgets",
+        *args,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     log = open(os.devnull, "w")  # noqa: SIM115 -- closed in finally
     proc = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.PIPE, text=True)
@@ -60,7 +69,7 @@ def genshare_service(*args: str, env: dict[str, str] | None = None, wait: float 
         log.close()
 
 
-class ServiceRefused(Exception):
+class ServiceRefused(Exception):  # noqa: N818 -- reads as the event it reports
     """The service exited at start (a refusal by the defender); ``message`` is its stderr."""
 
     def __init__(self, command: str, message: str) -> None:

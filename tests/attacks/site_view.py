@@ -1,7 +1,6 @@
 """What a federation site's ``/counts`` answer shows, as arrays, and the referee's truth for it."""
 
 import numpy as np
-
 from solver import LESS_THAN_K, NOT_SHOWN, SHOWN
 
 FIELDS = {

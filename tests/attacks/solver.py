@@ -142,9 +142,7 @@ def criterion_violations(true, status, lo, hi, k: int) -> np.ndarray:
     small = (true >= 1) & (true < k)
     narrowed = (lo > 1) | (hi < k - 1)
     pinned = (lo > 0) & (hi < k)
-    return small & (
-        ((status == LESS_THAN_K) & narrowed) | ((status == NOT_SHOWN) & pinned)
-    )
+    return small & (((status == LESS_THAN_K) & narrowed) | ((status == NOT_SHOWN) & pinned))
 
 
 def shown_cell(tables: IntegerTables, var: int, status: int, value: int, k: int) -> None:

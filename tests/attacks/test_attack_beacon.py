@@ -41,7 +41,9 @@ def attack_forwarded_for(url: str, limit: int, requests: int = 30) -> int:
     served = 0
     with httpx.Client(base_url=url, timeout=10) as client:
         for i in range(requests):
-            response = client.get("/info", headers={"X-Forwarded-For": f"10.1.{i // 250}.{i % 250}"})
+            response = client.get(
+                "/info", headers={"X-Forwarded-For": f"10.1.{i // 250}.{i % 250}"}
+            )
             served += int(response.status_code == 200)
     return max(0, served - limit)
 
@@ -177,9 +179,7 @@ def test_attack10c_complementary_suppression_not_invertible(
     if withheld:
         _, table = beacon_samples
         by = table.set_index("sample")["population"].reindex(kg.samples.index)
-        pinned = attack_invert_suppression(
-            beacon, allele_counts_by_group(kg, by=by, region="1")
-        )
+        pinned = attack_invert_suppression(beacon, allele_counts_by_group(kg, by=by, region="1"))
     else:
         with genshare_service(
             "beacon", "serve", COHORT, "--min-count", str(K), "--granularity", "record"

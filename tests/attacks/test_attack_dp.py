@@ -111,7 +111,7 @@ def attack_site_restart(tmp_path) -> int:
     env = {"GENSHARE_CACHE": str(tmp_path / "cache")}
     served = 0
     try:
-        for attempt, regions in enumerate((("1:1-2000000", "1:2000001-4000000"), ("2:1-2000000",))):
+        for regions in (("1:1-2000000", "1:2000001-4000000"), ("2:1-2000000",)):
             with genshare_service(*args, env=env) as url:
                 for region in regions:
                     response = httpx.post(
@@ -140,7 +140,10 @@ def attack_exact_group_sizes(tmp_path, sample_table) -> int:
     is read off the group sizes."""
     tables = {}
     person = sample_table[sample_table["population"] == "GBR"].iloc[0]["sample"]
-    for name, table in (("with", sample_table), ("without", sample_table[sample_table["sample"] != person])):
+    for name, table in (
+        ("with", sample_table),
+        ("without", sample_table[sample_table["sample"] != person]),
+    ):
         path = tmp_path / f"{name}.tsv"
         table.to_csv(path, sep="\t", index=False)
         env = {"GENSHARE_CACHE": str(tmp_path / f"cache-{name}")}

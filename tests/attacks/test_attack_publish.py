@@ -121,7 +121,7 @@ def attack_maf_oracle(tmp_path, truth_counts, k: int = K, targets: int = 1) -> i
         total_an = sum(int(line[f"{g}_an"]) for g in groups)
         known = sum(int(v) for v in shown.values() if v.isdigit())
 
-        def present(h: int, probe: list[int] = [0], pos=pos, base=base) -> bool:  # noqa: B006
+        def present(h, probe=[0], pos=pos, base=base, known=known, total_an=total_an) -> bool:  # noqa: B006
             probe[0] += 1
             t = (known + h - 0.5) / total_an
             out = published(
@@ -182,7 +182,10 @@ def attack_differencing(tmp_path, sample_table, kg, k: int = K) -> int:
                     truth["variant_position"].values, strict=True))  # fmt: skip
     dosage = dict(zip(keys, truth["allele_count"].values[:, 0], strict=True))
     genotype = np.array(
-        [dosage.get((str(c), int(p)), -1) for c, p in zip(one["contig"], one["position"], strict=True)]
+        [
+            dosage.get((str(c), int(p)), -1)
+            for c, p in zip(one["contig"], one["position"], strict=True)
+        ]
     )
     return int((both.to_numpy() & (diff == genotype)).sum())
 

@@ -41,7 +41,7 @@ def attack_linked_cells(url: str, truth_counts, k: int = K) -> dict[str, int]:
     truth = truth_view(truth_counts, view["keys"], view["groups"])
     found = {"shown_small": directly_shown_small(view, k)}
     hidden = np.zeros(len(view["keys"]), dtype=bool)
-    for cell, status in view["status"].items():
+    for status in view["status"].values():
         hidden |= (status != 0).any(axis=1)
     rows = np.flatnonzero(hidden)
     tables = IntegerTables()
@@ -69,7 +69,9 @@ def attack_nested_groupings(url: str, truth, superpop_of: dict, k: int = K) -> d
             hidden |= (status != 0).any(axis=1)
     rows = np.flatnonzero(hidden)
     # batches of columns with no two populations of one superpopulation (independent blocks)
-    members = {s: [j for j, g in enumerate(pop["groups"]) if superpop_of[g] == s] for s in sup["groups"]}
+    members = {
+        s: [j for j, g in enumerate(pop["groups"]) if superpop_of[g] == s] for s in sup["groups"]
+    }
     depth = max(len(m) for m in members.values())
     batches = [[m[i] for m in members.values() if i < len(m)] for i in range(depth)]
 
@@ -114,7 +116,9 @@ def test_attack4_linked_cells_recover_nothing(site, truth):
 
 
 def test_attack7_nested_groupings_recover_nothing(site, truth, sample_table):
-    superpop_of = dict(zip(sample_table["population"], sample_table["superpopulation"], strict=True))
+    superpop_of = dict(
+        zip(sample_table["population"], sample_table["superpopulation"], strict=True)
+    )
     found = attack_nested_groupings(site, truth, superpop_of)
     print("attack 7 (nested groupings):", found)
     assert found["beyond_single"] == 0, found

@@ -57,9 +57,7 @@ def attack_pca_reference(url: str, cohort, members: list[str]) -> int:
     import pandas as pd
 
     n = len(members)
-    response = httpx.post(
-        url + "/pca/reference", json={"k": n - 1, "min_maf": 1e-6}, timeout=180
-    )
+    response = httpx.post(url + "/pca/reference", json={"k": n - 1, "min_maf": 1e-6}, timeout=180)
     if _refusal(response) is not None:
         return 0
     ref = response.json()
@@ -211,9 +209,7 @@ def attack_one_person_groups(sample_table, kg, tmp_path) -> dict[str, int]:
             }
             people = 0
             for by in info.get("groupings", {}):
-                response = httpx.post(
-                    url + "/counts", json={"by": by, "region": "22"}, timeout=120
-                )
+                response = httpx.post(url + "/counts", json={"by": by, "region": "22"}, timeout=120)
                 if response.status_code != 200:
                     continue
                 view = shown_view(response.json())
@@ -228,7 +224,9 @@ def attack_one_person_groups(sample_table, kg, tmp_path) -> dict[str, int]:
                 truth = true_genotypes(kg, [view["groups"][j] for j in singles], variants)
                 for col, j in enumerate(singles):
                     shown = view["status"]["ac"][:, j] == 0
-                    same = (view["values"]["ac"][:, j] == truth[:, col]) | ~shown | (truth[:, col] < 0)
+                    same = (
+                        (view["values"]["ac"][:, j] == truth[:, col]) | ~shown | (truth[:, col] < 0)
+                    )
                     people += int(same.all() and shown.any())
             return {"ids_listed": len(listed), "people_genotyped": people}
     except ServiceRefused as exc:
