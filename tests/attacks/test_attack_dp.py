@@ -146,10 +146,9 @@ def attack_exact_group_sizes(tmp_path, sample_table) -> int:
     ):
         path = tmp_path / f"{name}.tsv"
         table.to_csv(path, sep="\t", index=False)
-        env = {"GENSHARE_CACHE": str(tmp_path / f"cache-{name}")}
-        try:
+        try:  # the session's cache: its store is prepared already
             with genshare_service(
-                "site", "serve", COHORT, "--samples", str(path), "--epsilon", "10", env=env
+                "site", "serve", COHORT, "--samples", str(path), "--epsilon", "10"
             ) as url:
                 response = httpx.post(
                     url + "/counts", json={"by": "population", "region": "1:1-1000000"},

@@ -289,8 +289,9 @@ def test_attack12_ancestry_gate_not_evaded(tmp_path, sim_ooa):
 
 # -- attack 13: controlled/registered stores readable by others --------------------------------
 def attack_store_permissions(tmp_path) -> int:
-    """Attack 13: another local user reads a registered entry's converted store. Returns files
-    (and folders) under the fresh cache readable (or listable) by group or others."""
+    """Attack 13: another local user reads a registered entry's genotypes. Returns the files
+    written under a fresh cache (and the store folder ``prepare`` prints) that group or
+    others may read."""
     cache = tmp_path / "cache"
     done = run_genshare(
         "prepare", REGISTERED, "--purpose", REGISTERED_PURPOSE,
@@ -300,12 +301,11 @@ def attack_store_permissions(tmp_path) -> int:
         message = (done.stderr + done.stdout).lower()
         assert "purpose" in message or "credential" in message, done.stderr
         return 0
-    readable = 0
-    for root, dirs, files in os.walk(cache):
-        for name in [*dirs, *files]:
-            mode = os.stat(Path(root) / name).st_mode
-            readable += int(bool(mode & (stat.S_IRGRP | stat.S_IROTH)))
-    return readable
+    store = Path(done.stdout.strip().splitlines()[-1])
+    paths = [store] if store.exists() else []
+    for root, _dirs, files in os.walk(cache):  # every file written: store, simulated VCF, ...
+        paths += [Path(root) / name for name in files]
+    return sum(bool(p.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH)) for p in paths)
 
 
 def test_attack13_registered_store_is_owner_only(tmp_path):

@@ -122,3 +122,32 @@ def test_attack7_nested_groupings_recover_nothing(site, truth, sample_table):
     found = attack_nested_groupings(site, truth, superpop_of)
     print("attack 7 (nested groupings):", found)
     assert found["beyond_single"] == 0, found
+
+
+def attack_site_observed_het(url: str, truth_counts, k: int = K) -> int:
+    """Attack 3 through a site (not listed in the issue): ``/counts`` carries each group's
+    observed heterozygosity over the requested region; over a one-variant region it is
+    het / called. Returns het counts in 1..k-1 recovered exactly."""
+    het = truth_counts["het_count"].values
+    contig = truth_counts["variant_contig"].values.astype(str)
+    small = ((het >= 1) & (het < k)).sum(axis=1)
+    small[contig != "1"] = -1
+    row = int(np.argmax(small))
+    pos = int(truth_counts["variant_position"].values[row])
+    answer = counts_answer(url, "population", region=f"1:{pos}-{pos}")
+    observed = answer.get("observed_het") or []
+    names = [str(g) for g in truth_counts["groups"].values]
+    recovered = 0
+    for group, value, n in zip(answer["groups"], observed, answer["group_n_samples"], strict=False):
+        if value is None:
+            continue
+        j = names.index(group)
+        guess = round(value * int(n))  # 1000 Genomes phase 3: no missing calls
+        recovered += int(1 <= het[row, j] < k and guess == het[row, j])
+    return recovered
+
+
+def test_attack3_site_observed_het_over_one_variant(site, truth):
+    recovered = attack_site_observed_het(site, truth["population"])
+    print("attack 3 via /counts (observed het, one variant): het counts recovered =", recovered)
+    assert recovered == 0

@@ -61,6 +61,8 @@ def attack_pca_reference(url: str, cohort, members: list[str]) -> int:
     if _refusal(response) is not None:
         return 0
     ref = response.json()
+    if not all(key in ref for key in ("p", "weights", "eigenvalues", "variants")):
+        return 0  # no site-computed frequencies or weights are released
     p = np.asarray(ref["p"])
     w = np.asarray(ref["weights"]).T  # M × k
     lam = np.asarray(ref["eigenvalues"])
