@@ -26,3 +26,27 @@ def truth(kg_subset):
 def sample_table(kg_subset):
     """The subset's public sample table (id, population, superpopulation, sex)."""
     return kg_subset.samples.reset_index()
+
+
+@pytest.fixture
+def fresh_cache(genshare_env, kg_subset, tmp_path):
+    """A factory of new cache folders, each holding only a copy of the session's prepared
+    stores (no ledger, no release log): first-time users of this machine, without
+    re-converting the subset."""
+    import shutil
+
+    made = []
+
+    def make():
+        cache = tmp_path / f"cache-{len(made)}"
+        cache.mkdir()
+        for name in ("stores", "downloads", "file_hashes.json"):
+            source = genshare_env / name
+            if source.is_dir():
+                shutil.copytree(source, cache / name, symlinks=True)
+            elif source.is_file():
+                shutil.copy2(source, cache / name)
+        made.append(cache)
+        return cache
+
+    return make

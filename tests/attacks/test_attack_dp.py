@@ -2,7 +2,8 @@
 --epsilon`` files and ``genshare site serve --epsilon`` processes.
 
 A refusal (non-zero exit or HTTP 4xx naming epsilon / the budget / the cap) is a success for the
-defender. Every CLI run here has its own cache, so ledgers start empty and tests are independent.
+defender. Each attack has its own cache folders (copies of the prepared store), so ledgers
+start empty and tests are independent.
 """
 
 import httpx
@@ -42,12 +43,12 @@ def one_variant_region(truth_counts, k: int = K) -> tuple[str, int]:
     return f"1:{pos}-{pos}", row
 
 
-def attack_large_epsilon(tmp_path, truth_counts, k: int = K) -> int:
+def attack_large_epsilon(tmp_path, truth_counts, cache, k: int = K) -> int:
     """Attack 9a: ε = 100 on one variant. Returns small AC cells (1..k-1) released exactly."""
     region, row = one_variant_region(truth_counts)
     out = release(
         tmp_path / "eps100", "stats", COHORT, "--epsilon", "100", "--by", "population",
-        "--freq", "--region", region, cache=tmp_path / "cache",
+        "--freq", "--region", region, cache=cache,
     )  # fmt: skip
     if out is None:
         return 0
@@ -60,55 +61,55 @@ def attack_large_epsilon(tmp_path, truth_counts, k: int = K) -> int:
     return exact
 
 
-def test_attack9a_no_near_exact_release_at_large_epsilon(tmp_path, truth):
-    exact = attack_large_epsilon(tmp_path, truth["population"])
+def test_attack9a_no_near_exact_release_at_large_epsilon(tmp_path, truth, fresh_cache):
+    exact = attack_large_epsilon(tmp_path, truth["population"], fresh_cache())
     print("attack 9a (ε = 100, one variant): exact small counts =", exact)
     assert exact == 0
 
 
-def attack_environment_budget(tmp_path, truth_counts) -> int:
+def attack_environment_budget(tmp_path, truth_counts, cache) -> int:
     """Attack 9b: ``GENSHARE_EPSILON_BUDGET`` in the querier's environment raises the budget:
     a release of ε = 2 × the custodian's default total. Returns releases served beyond it."""
     region, _ = one_variant_region(truth_counts)
     out = release(
         tmp_path / "env", "stats", COHORT, "--epsilon", str(2 * DEFAULT_TOTAL), "--freq",
-        "--region", region, cache=tmp_path / "cache",
+        "--region", region, cache=cache,
         env={"GENSHARE_EPSILON_BUDGET": str(1e12)},
     )  # fmt: skip
     return int(out is not None)
 
 
-def test_attack9b_querier_environment_sets_no_budget(tmp_path, truth):
-    served = attack_environment_budget(tmp_path, truth["population"])
+def test_attack9b_querier_environment_sets_no_budget(tmp_path, truth, fresh_cache):
+    served = attack_environment_budget(tmp_path, truth["population"], fresh_cache())
     print("attack 9b (GENSHARE_EPSILON_BUDGET): releases beyond the budget =", served)
     assert served == 0
 
 
-def attack_fresh_cache(tmp_path, truth_counts) -> int:
+def attack_fresh_cache(tmp_path, truth_counts, cache_a, cache_b) -> int:
     """Attack 9c: spend 60% of the budget, then 60% more: refused in the same cache, but
     another cache folder has a fresh ledger. Returns releases served beyond the budget."""
     region, _ = one_variant_region(truth_counts)
     eps = str(0.6 * DEFAULT_TOTAL)
     args = ("stats", COHORT, "--epsilon", eps, "--freq", "--region", region)
-    first = release(tmp_path / "a1", *args, cache=tmp_path / "cache-a")
+    first = release(tmp_path / "a1", *args, cache=cache_a)
     if first is None:
         return 0  # a per-release cap refuses it: the budget cannot be overrun this way
-    served = int(release(tmp_path / "a2", *args, cache=tmp_path / "cache-a") is not None)
-    served += int(release(tmp_path / "b1", *args, cache=tmp_path / "cache-b") is not None)
+    served = int(release(tmp_path / "a2", *args, cache=cache_a) is not None)
+    served += int(release(tmp_path / "b1", *args, cache=cache_b) is not None)
     return served
 
 
-def test_attack9c_budget_is_not_per_cache_folder(tmp_path, truth):
-    served = attack_fresh_cache(tmp_path, truth["population"])
+def test_attack9c_budget_is_not_per_cache_folder(tmp_path, truth, fresh_cache):
+    served = attack_fresh_cache(tmp_path, truth["population"], fresh_cache(), fresh_cache())
     print("attack 9c (fresh cache folder): releases beyond the budget =", served)
     assert served == 0
 
 
-def attack_site_restart(tmp_path) -> int:
+def attack_site_restart(cache) -> int:
     """Attack 9d: a site's budget lives in memory: exhaust it with distinct requests, restart
     the site, ask again. Returns answers served beyond the budget."""
     args = ("site", "serve", COHORT, "--epsilon", str(0.6 * DEFAULT_TOTAL))
-    env = {"GENSHARE_CACHE": str(tmp_path / "cache")}
+    env = {"GENSHARE_CACHE": str(cache)}
     served = 0
     try:
         for regions in (("1:1-2000000", "1:2000001-4000000"), ("2:1-2000000",)):
@@ -128,8 +129,8 @@ def attack_site_restart(tmp_path) -> int:
     return max(0, served - 1)  # one answer fits the budget
 
 
-def test_attack9d_site_budget_survives_restart(tmp_path):
-    served = attack_site_restart(tmp_path)
+def test_attack9d_site_budget_survives_restart(fresh_cache):
+    served = attack_site_restart(fresh_cache())
     print("attack 9d (site restart): answers beyond the budget =", served)
     assert served == 0
 

@@ -149,7 +149,7 @@ def test_attack5_maf_filter_is_no_oracle(tmp_path, truth):
 
 
 # -- attack 6: differencing two releases with --samples ----------------------------------------
-def attack_differencing(tmp_path, sample_table, kg, k: int = K) -> int:
+def attack_differencing(tmp_path, sample_table, kg, cache, k: int = K) -> int:
     """Attack 6: release group A = YRI + one CEU person, then A = YRI: AC(1) - AC(2) is that
     person's genotype wherever both ACs are shown. Returns sites of the person's genotype
     recovered. (Own cache: the release log of this cohort starts empty.)"""
@@ -159,7 +159,7 @@ def attack_differencing(tmp_path, sample_table, kg, k: int = K) -> int:
     person = sample_table[sample_table["population"] == "CEU"].iloc[[0]]
     with_person = pd.concat([yri, person])[["sample"]].assign(group="A")
     without = yri[["sample"]].assign(group="A")
-    env = {"GENSHARE_CACHE": str(tmp_path / "cache")}
+    env = {"GENSHARE_CACHE": str(cache)}
     releases = []
     for name, table in (("with", with_person), ("without", without)):
         path = tmp_path / f"{name}.tsv"
@@ -190,8 +190,8 @@ def attack_differencing(tmp_path, sample_table, kg, k: int = K) -> int:
     return int((both.to_numpy() & (diff == genotype)).sum())
 
 
-def test_attack6_differencing_releases_recovers_nothing(tmp_path, sample_table, kg):
-    recovered = attack_differencing(tmp_path, sample_table, kg)
+def test_attack6_differencing_releases_recovers_nothing(tmp_path, sample_table, kg, fresh_cache):
+    recovered = attack_differencing(tmp_path, sample_table, kg, fresh_cache())
     print("attack 6 (differencing --samples): genotype sites recovered =", recovered)
     assert recovered == 0
 

@@ -106,7 +106,11 @@ def attack_nested_groupings(url: str, truth, superpop_of: dict, k: int = K) -> d
 
     single, joint = solve(False), solve(True)
     beyond = sum(joint[c] - single.get(c, 0) for c in joint)
-    return {**{f"joint_{c}": n for c, n in joint.items()}, "beyond_single": beyond}
+    return {
+        **{f"single_{c}": n for c, n in single.items()},
+        **{f"joint_{c}": n for c, n in joint.items()},
+        "beyond_single": beyond,
+    }
 
 
 def test_attack4_linked_cells_recover_nothing(site, truth):
