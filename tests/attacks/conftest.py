@@ -40,7 +40,7 @@ def fresh_cache(genshare_env, kg_subset, tmp_path):
     def make():
         cache = tmp_path / f"cache-{len(made)}"
         cache.mkdir()
-        for name in ("stores", "downloads", "file_hashes.json"):
+        for name in ("stores", "downloads", "simulated", "file_hashes.json"):
             source = genshare_env / name
             if source.is_dir():
                 shutil.copytree(source, cache / name, symlinks=True)

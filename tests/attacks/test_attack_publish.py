@@ -50,7 +50,7 @@ def variant_table(counts) -> pd.DataFrame:
 
 
 # -- attack 3: observed heterozygosity over one variant ---------------------------------------
-def attack_het_one_variant(tmp_path, truth_counts, k: int = K) -> int:
+def attack_het_one_variant(tmp_path, truth_counts, cache, k: int = K) -> int:
     """Attack 3: ``--het`` on a one-variant ``--region``: observed het × n is that variant's
     het count in each group. Returns het counts in 1..k-1 recovered exactly."""
     het = truth_counts["het_count"].values
@@ -64,6 +64,7 @@ def attack_het_one_variant(tmp_path, truth_counts, k: int = K) -> int:
     out = published(
         tmp_path / "het", "stats", COHORT, "--min-count", str(k), "--by", "population",
         "--het", "--region", f"1:{pos}-{pos}", words=("variant", "heterozygosity"),
+        env={"GENSHARE_CACHE": str(cache)},
     )  # fmt: skip
     if out is None:
         return 0
@@ -79,14 +80,14 @@ def attack_het_one_variant(tmp_path, truth_counts, k: int = K) -> int:
     return recovered
 
 
-def test_attack3_het_over_one_variant_recovers_nothing(tmp_path, truth):
-    recovered = attack_het_one_variant(tmp_path, truth["population"])
+def test_attack3_het_over_one_variant_recovers_nothing(tmp_path, truth, fresh_cache):
+    recovered = attack_het_one_variant(tmp_path, truth["population"], fresh_cache())
     print("attack 3 (observed het, one variant): het counts recovered =", recovered)
     assert recovered == 0
 
 
 # -- attack 5: the MAF filter as an oracle ------------------------------------------------------
-def attack_maf_oracle(tmp_path, truth_counts, k: int = K, targets: int = 1) -> int:
+def attack_maf_oracle(tmp_path, truth_counts, cache, k: int = K, targets: int = 1) -> int:
     """Attack 5: a variant whose only hidden AC cell is ``<k`` (every AN shown, ALT the minor
     allele): whether the row survives ``--min-maf t`` pins the total AC, hence the hidden cell.
     Binary search over the 1..k-1 candidates (one ``genshare stats`` run per probe).
@@ -110,7 +111,8 @@ def attack_maf_oracle(tmp_path, truth_counts, k: int = K, targets: int = 1) -> i
         region = f"1:{pos}-{pos}"
         base = ["stats", COHORT, "--min-count", str(k), "--by", "population", "--freq",
                 "--region", region]  # fmt: skip
-        first = published(tmp_path / f"v{pos}", *base, words=("maf",))
+        env = {"GENSHARE_CACHE": str(cache)}
+        first = published(tmp_path / f"v{pos}", *base, words=("maf",), env=env)
         if first is None:
             continue
         line = read_tsv(first / "freq.tsv").iloc[0]
@@ -121,11 +123,16 @@ def attack_maf_oracle(tmp_path, truth_counts, k: int = K, targets: int = 1) -> i
         total_an = sum(int(line[f"{g}_an"]) for g in groups)
         known = sum(int(v) for v in shown.values() if v.isdigit())
 
-        def present(h, probe=[0], pos=pos, base=base, known=known, total_an=total_an) -> bool:  # noqa: B006
+        def present(h, probe=[0], pos=pos, base=base, known=known, total_an=total_an, env=env):  # noqa: B006
             probe[0] += 1
             t = (known + h - 0.5) / total_an
             out = published(
-                tmp_path / f"v{pos}-{probe[0]}", *base, "--min-maf", repr(t), words=("maf",)
+                tmp_path / f"v{pos}-{probe[0]}",
+                *base,
+                "--min-maf",
+                repr(t),
+                words=("maf",),
+                env=env,
             )
             return out is not None and len(read_tsv(out / "freq.tsv")) == 1
 
@@ -142,8 +149,8 @@ def attack_maf_oracle(tmp_path, truth_counts, k: int = K, targets: int = 1) -> i
     return recovered
 
 
-def test_attack5_maf_filter_is_no_oracle(tmp_path, truth):
-    recovered = attack_maf_oracle(tmp_path, truth["population"])
+def test_attack5_maf_filter_is_no_oracle(tmp_path, truth, fresh_cache):
+    recovered = attack_maf_oracle(tmp_path, truth["population"], fresh_cache())
     print("attack 5 (--min-maf oracle): hidden cells recovered =", recovered)
     assert recovered == 0
 
@@ -197,7 +204,7 @@ def test_attack6_differencing_releases_recovers_nothing(tmp_path, sample_table, 
 
 
 # -- attack 8: per-person outputs under a policy -------------------------------------------
-def attack_per_person_outputs(tmp_path, sim_ooa, k: int = K) -> int:
+def attack_per_person_outputs(tmp_path, sim_ooa, cache, k: int = K) -> int:
     """Attack 8: ``--sample-stats`` and ``--pca`` on a registered entry over a one-variant
     region: samples.tsv's observed het (1 or 0 per person) names every heterozygous carrier,
     pca.tsv gives everyone's coordinates. Returns people named by a per-person output."""
@@ -214,6 +221,7 @@ def attack_per_person_outputs(tmp_path, sim_ooa, k: int = K) -> int:
             "--by", "population", "--region", f"1:{max(1, pos - 200000)}-{pos + 200000}"
             if flag[0] == "--pca" else f"1:{pos}-{pos}", *flag,
             words=("per-person", "per-sample", "individual", "policy"),
+            env={"GENSHARE_CACHE": str(cache)},
         )  # fmt: skip
         if out is None:
             continue
@@ -224,20 +232,21 @@ def attack_per_person_outputs(tmp_path, sim_ooa, k: int = K) -> int:
     return len(named)
 
 
-def test_attack8_no_per_person_output_under_policy(tmp_path, sim_ooa):
-    named = attack_per_person_outputs(tmp_path, sim_ooa)
+def test_attack8_no_per_person_output_under_policy(tmp_path, sim_ooa, fresh_cache):
+    named = attack_per_person_outputs(tmp_path, sim_ooa, fresh_cache())
     print("attack 8 (per-person outputs, registered): people in per-person files =", named)
     assert named == 0
 
 
 # -- attack 12: evading the ancestry gate on the NPOA entry -------------------------------------
-def attack_ancestry_gate(tmp_path, sim_ooa) -> dict[str, int]:
+def attack_ancestry_gate(tmp_path, sim_ooa, cache) -> dict[str, int]:
     """Attack 12 on ``sim-ooa-npoa``: (a) a sample table of one population; (b) groups of 98
     of one population plus one of each other; (c) Python PCA with ``by=None`` joined to the
     population labels. Returns population-level results obtained by each route."""
     import genshare_widgets as gs
 
     table = sim_ooa.samples.reset_index()
+    env = {"GENSHARE_CACHE": str(cache)}
     found = {}
     one_pop = tmp_path / "one_pop.tsv"
     table[table["population"] == "YRI"][["sample"]].assign(batch="b1").to_csv(
@@ -245,7 +254,7 @@ def attack_ancestry_gate(tmp_path, sim_ooa) -> dict[str, int]:
     )  # a neutral column name: the one group IS a population
     out = published(
         tmp_path / "a", "stats", "sim-ooa-npoa", "--samples", str(one_pop), "--by", "batch",
-        "--freq", words=("ancestry", "npoa", "population"),
+        "--freq", words=("ancestry", "npoa", "population"), env=env,
     )  # fmt: skip
     found["one_population_freq_rows"] = len(read_tsv(out / "freq.tsv")) if out else 0
     mixed = []
@@ -265,7 +274,7 @@ def attack_ancestry_gate(tmp_path, sim_ooa) -> dict[str, int]:
     groups.to_csv(path, sep="\t", index=False)
     out = published(
         tmp_path / "b", "stats", "sim-ooa-npoa", "--samples", str(path), "--by", "cluster",
-        "--fst", words=("ancestry", "npoa", "population"),
+        "--fst", words=("ancestry", "npoa", "population"), env=env,
     )  # fmt: skip
     found["near_population_fst_pairs"] = len(read_tsv(out / "fst.tsv")) if out else 0
     try:
@@ -281,8 +290,8 @@ def attack_ancestry_gate(tmp_path, sim_ooa) -> dict[str, int]:
     return found
 
 
-def test_attack12_ancestry_gate_not_evaded(tmp_path, sim_ooa):
-    found = attack_ancestry_gate(tmp_path, sim_ooa)
+def test_attack12_ancestry_gate_not_evaded(tmp_path, sim_ooa, fresh_cache):
+    found = attack_ancestry_gate(tmp_path, sim_ooa, fresh_cache())
     print("attack 12 (ancestry gate, NPOA):", found)
     assert sum(found.values()) == 0, found
 
