@@ -573,8 +573,7 @@ def permissions_summary(entry) -> list[str]:
     ancestry = forbids_ancestry_research(list(entry.duo))
     lines.append(
         "ancestry comparisons (per-population frequencies, Fst, groups made mostly of one "
-        "population, any PCA): "
-        + (f"refused — {ancestry}" if ancestry else "permitted")
+        "population, any PCA): " + (f"refused — {ancestry}" if ancestry else "permitted")
     )
     for c, text in _OBLIGATIONS.items():
         if c in codes:

@@ -23,8 +23,10 @@ The rules (minimum cell count k)
 2. **Allele row**: hidden when any of its cells is in 1..k-1. Then AC is written ``<k`` when
    it is in 1..k-1, else ``NA``, and AN and every genotype count ``NA``.
 3. **Genotype row**: its counts (het, hom ALT, called) are released only when every cell of
-   the genotype row is 0 or >= k; otherwise they are ``NA`` (the allele row may still be
-   released: AC and AN then leave every hidden genotype cell free to be 0 or >= k).
+   the genotype row is 0 or >= k; otherwise they are ``NA``, and the allele row stays shown
+   only where the shown AC and AN leave every hidden genotype count free to be 0 or >= k
+   (:func:`genotypes_stay_free`; e.g. AC 5 of 6 called genotypes at k = 5 would pin hom REF
+   to 1..3, so that allele row is hidden too).
 4. Cells that are not released hold **0** in the released Dataset together with their status,
    so a released object never carries a hidden value. ``allele_usable`` marks released allele
    rows (frequencies, Fst, expected heterozygosity, the MAF filter use only those);
@@ -85,6 +87,24 @@ def linked_cells(ac, an, het=None, hom_alt=None, called=None) -> list[np.ndarray
     if het is not None and hom_alt is not None and called is not None:
         cells += genotype_cells(ac, an, het, hom_alt, called)
     return cells
+
+
+def genotypes_stay_free(ac, an, called, k: int) -> np.ndarray:
+    """True where a shown AC and AN leave every hidden genotype count free to be 0 or >= k.
+
+    On a diploid site (AN = 2 called) the genotypes consistent with AC = a and called = c
+    are hom ALT x in [max(0, a - c), floor(a / 2)], het a - 2x and hom REF c - a + x; each
+    range must reach 0 or k. Decided from the shown a and c only (not from the hidden
+    values), so the decision itself tells nothing more. Sites with haploid calls never
+    qualify (their genotypes are hidden with their alleles).
+    """
+    a = np.asarray(ac, dtype=np.int64)
+    c = np.asarray(called, dtype=np.int64)
+    diploid = np.asarray(an, dtype=np.int64) == 2 * c
+    hom_alt_free = (a <= c) | (a // 2 >= k)
+    het_free = (a % 2 == 0) | (a - 2 * np.maximum(a - c, 0) >= k)
+    hom_ref_free = (a >= c) | (c - (a + 1) // 2 >= k)
+    return diploid & hom_alt_free & het_free & hom_ref_free
 
 
 def _any_small(cells, k: int) -> np.ndarray:
@@ -186,6 +206,8 @@ def suppress_counts(counts, k: int, *, min_variants: int = 1000):
         if has_genotypes
         else allele_hidden
     )
+    if has_genotypes:  # rule 3: alleles shown beside hidden genotypes only where that is safe
+        allele_hidden = allele_hidden | (genotype_hidden & ~genotypes_stay_free(ac, an, called, k))
     for name in [n for n in ROW_CELLS if n in kept]:
         hidden = allele_hidden if name in ("allele_count", "allele_number") else genotype_hidden
         status = np.where(hidden, WITHHELD, RELEASED).astype(np.int8)

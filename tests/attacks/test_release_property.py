@@ -171,7 +171,6 @@ def test_the_planned_door_passes_the_audit(table):
     assert audit_release(k, rows, cols, sizes, shown) == []
 
 
-@pytest.mark.xfail(strict=False, reason="door rewrite pending")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(count_tables())
 def test_no_release_pins_a_small_count(table):
