@@ -318,7 +318,9 @@ class ReleaseLog:
 
     @property
     def releases(self) -> list[dict[str, Any]]:
-        """Every recorded release: ``{"command", "when", "min_count", "groups": {name: hash}}``."""
+        """Every recorded release: ``{"command", "when", "min_count", "region", "groups":
+        {name: hash}}`` (``region`` as :func:`release_region`; missing in logs written before
+        regions were recorded, which counts as the whole cohort)."""
         return list(self._load()["releases"])
 
     def _conflicts(self, record, sets: Mapping[str, list[str]], k: int):
@@ -363,14 +365,15 @@ class ReleaseLog:
         ``(release, outer name, outer size, outer is new, inner names, difference, k)``."""
         new = {name: {str(s) for s in members} for name, members in sets.items()}
         new_hashes = {name: sample_set_hash(members) for name, members in new.items()}
+        known: dict[str, set[str]] = {}
         for release in record["releases"]:
             if not regions_overlap(release.get("region"), region):
                 continue
             kk = max(k, int(release.get("min_count") or 0))
-            old = {
-                name: set(record["sample_sets"][digest])
-                for name, digest in release["groups"].items()
-            }
+            for digest in release["groups"].values():
+                if digest not in known:
+                    known[digest] = set(record["sample_sets"][digest])
+            old = {name: known[digest] for name, digest in release["groups"].items()}
             old_hashes = dict(release["groups"])
             for outer, outer_hashes, inner, inner_hashes, outer_is_new in (
                 (new, new_hashes, old, old_hashes, True),
