@@ -175,7 +175,9 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
     log_sets = None
     if policy.active:  # rule 6: refuse a near-copy of a released group before releasing
         log_sets = _released_sets(cohort, by, counts, policy)
-        ReleaseLog.for_cohort(cohort).check(log_sets, k=min_difference(policy))
+        ReleaseLog.for_cohort(cohort).check(
+            log_sets, k=min_difference(policy), region=options["region"]
+        )
     variant = str(options["variant"]).strip()
     by_position = bool(_POSITION.match(variant))
     if kind == "variant" and not by_position:
@@ -190,7 +192,10 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
     hidden = released.attrs.get("withheld_groups", {})
     if log_sets is not None:
         ReleaseLog.for_cohort(cohort).record(
-            log_sets, k=min_difference(policy), command=_release_command(cohort, kind, options)
+            log_sets,
+            k=min_difference(policy),
+            command=_release_command(cohort, kind, options),
+            region=options["region"],
         )
     for group in _two_groups(options, kind) if kind in ("af-compare", "joint-sfs") else ():
         if group in hidden:
@@ -303,7 +308,7 @@ def _pca_figure(cohort, options: Mapping[str, Any], *, policy, policy_record):
             g: ids for g, ids in group_sample_sets(members, label).items() if len(ids) >= min_size
         }
         log = ReleaseLog.for_cohort(cohort)
-        log.check(with_union(sets), k=min_difference(policy))
+        log.check(with_union(sets), k=min_difference(policy), region=options["region"])
     result = principal_components(
         cohort,
         k=options["pca_k"],
@@ -347,6 +352,7 @@ def _pca_figure(cohort, options: Mapping[str, Any], *, policy, policy_record):
         with_union({g: ids for g, ids in sets.items() if g in set(centroids["group"])}),
         k=min_difference(policy),
         command=_release_command(cohort, "pca", options),
+        region=options["region"],
     )
     withheld = {g: f"fewer than {centroid_min_group(policy)} samples" for g in too_small}
     prov = plots.figure_provenance(

@@ -189,7 +189,7 @@ def run_stats(
             group_sample_sets(cohort.samples, by, [g for g in group_sizes if g not in withheld])
         )
         log = ReleaseLog.for_cohort(cohort)
-        log.check(released_sets, k=min_difference(policy))
+        log.check(released_sets, k=min_difference(policy), region=region)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".genshare-stats-", dir=out))
@@ -268,6 +268,7 @@ def run_stats(
                 released_sets,
                 k=min_difference(policy),
                 command=shlex.join(command or sys.argv),
+                region=region,
             )
         written = publish(tmp, out)
     finally:

@@ -6,7 +6,9 @@ Each safeguard is played as the attacker would, through the command line or the 
 
 import json
 import os
+import shutil
 import stat
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -262,6 +264,230 @@ def test_group_sample_sets():
     table = pd.DataFrame({"g": ["x", None, "y", "x"]}, index=["a", "b", "c", "d"])
     assert group_sample_sets(table, "g") == {"x": ["a", "d"], "y": ["c"]}
     assert group_sample_sets(table, "g", ["y"]) == {"y": ["c"]}
+
+
+# --- rule 6b: nested groupings across releases (attack 7, publishing side) -------------------
+
+
+def _empty_release_log():
+    """What a user who deletes the log gets: no earlier releases (the 'before' of an attack)."""
+    shutil.rmtree(Path(os.environ["GENSHARE_CACHE"]) / "releases", ignore_errors=True)
+
+
+def _stats(out, *args, k=K):
+    """``genshare stats 1kg-phase3-subset --freq ARGS --out OUT`` (under --min-count k)."""
+    policy = ("--min-count", str(k)) if k else ()
+    return run_genshare("stats", "1kg-phase3-subset", "--freq", *policy, *args, "--out", str(out))
+
+
+def _freq(out) -> pd.DataFrame:
+    return pd.read_csv(out / "freq.tsv", sep="\t", dtype=str).set_index(
+        ["contig", "position", "ref", "alt"]
+    )
+
+
+def _recovered_by_differencing(fine, coarse, tree, *, exact=None):
+    """Hidden fine-group AC cells (shown ``<k``) recovered as a coarse group's AC minus the
+    shown AC of the other fine groups under it, where exactly one of them is hidden.
+
+    ``tree``: {coarse group: [fine groups]}; → {(variant, fine group): recovered value}; with
+    ``exact`` (the exact freq table), each value is checked against the true count."""
+    both = fine.join(coarse, how="inner", rsuffix="_coarse")
+    recovered = {}
+    for parent, children in tree.items():
+        total = pd.to_numeric(coarse.loc[both.index, f"{parent}_ac"], errors="coerce")
+        cells = both[[f"{c}_ac" for c in children]]
+        numbers = cells.apply(pd.to_numeric, errors="coerce")
+        small = cells == f"<{K}"
+        one = (numbers.isna().sum(axis=1) == 1) & (small.sum(axis=1) == 1) & total.notna()
+        values = total - numbers.fillna(0).sum(axis=1)
+        for variant in both.index[one]:
+            (child,) = [c for c in children if small.loc[variant, f"{c}_ac"]]
+            recovered[(variant, child)] = int(values[variant])
+    if exact is not None:
+        for (variant, child), value in recovered.items():
+            assert int(exact.loc[variant, f"{child}_ac"]) == value
+    return recovered
+
+
+def test_nested_groupings_attack_recovers_hidden_cells_without_the_log(kg_subset, tmp_path):
+    """Issue 13, attack 7 on the publishing side: by population, then by super-population.
+
+    Before (the log emptied between the two releases, as without rule 6b): EUR − (CEU + GBR)
+    and the like give 1,656 population ACs shown `<20` on the whole subset (all exact, in
+    1..19); by sex after by population gives 245 more through the cohort total (female + male
+    = the sum of the populations). After: the second release is refused, nothing is written."""
+    s = kg_subset.samples
+    tree = {sp: sorted(g["population"].unique()) for sp, g in s.groupby("superpopulation")}
+    exact = _freq(_ok(_stats(tmp_path / "exact", "--by", "population", k=None), tmp_path / "exact"))
+    pop = _freq(_ok(_stats(tmp_path / "pop", "--by", "population"), tmp_path / "pop"))
+    _empty_release_log()
+    sup = _freq(_ok(_stats(tmp_path / "sup", "--by", "superpopulation"), tmp_path / "sup"))
+    before = _recovered_by_differencing(pop, sup, tree, exact=exact)
+    assert len(before) > 1000 and all(1 <= v < K for v in before.values())
+    _empty_release_log()
+    sex = _freq(_ok(_stats(tmp_path / "sex", "--by", "sex"), tmp_path / "sex"))
+    sex["ALL_ac"] = sum(pd.to_numeric(sex[f"{g}_ac"], errors="coerce") for g in ("female", "male"))
+    pops = [c.removesuffix("_ac") for c in exact.columns if c.endswith("_ac")]
+    through_total = _recovered_by_differencing(pop, sex, {"ALL": pops}, exact=exact)
+    assert len(through_total) > 100 and all(1 <= v < K for v in through_total.values())
+    print(f"before: {len(before)} by super-population, {len(through_total)} by sex")
+    # after: with the log, the second release of either is refused and writes nothing
+    _empty_release_log()
+    _ok(_stats(tmp_path / "pop3", "--by", "population"), tmp_path / "pop3")
+    for by in ("superpopulation", "sex"):
+        refused = _stats(tmp_path / f"after-{by}", "--by", by)
+        assert refused.returncode == 2 and "rule 6b" in refused.stderr, refused.stderr
+        assert not (tmp_path / f"after-{by}").exists()
+
+
+def _ok(run, out):
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+def test_nested_groupings_refused_in_both_orders(kg_subset, tmp_path):
+    first = _stats(tmp_path / "pop", "--by", "population", "--region", "22")
+    assert first.returncode == 0, first.stderr
+    second = _stats(tmp_path / "sup", "--by", "superpopulation", "--region", "22")
+    assert second.returncode == 2
+    err = " ".join(second.stderr.split())
+    assert "rule 6b" in err and "released earlier by `genshare stats 1kg-phase3-subset" in err
+    assert "group 'AFR' of this release (364 samples) is, exactly, the union" in err
+    assert "'ACB' (96), 'ASW' (61), 'LWK' (99), 'YRI' (108)" in err
+    assert "one grouping of this cohort under a policy per region" in err
+    assert not (tmp_path / "sup").exists()
+    # the figure path (and the explorer, which draws through it) refuses too
+    options = {**DEFAULT_OPTIONS, "by": "superpopulation", "min_count": K, "region": "22"}
+    with pytest.raises(ReleaseRefused, match="rule 6b"):
+        build_figure(kg_subset, "sfs", options)
+    # the reverse order: the earlier super-population is the union of this release's groups
+    _empty_release_log()
+    assert _stats(tmp_path / "sup2", "--by", "superpopulation", "--region", "22").returncode == 0
+    reverse = _stats(tmp_path / "pop2", "--by", "population", "--region", "22")
+    assert reverse.returncode == 2 and "rule 6b" in reverse.stderr
+    assert "released earlier by" in reverse.stderr and "of this release" in reverse.stderr
+    assert not (tmp_path / "pop2").exists()
+    # the same grouping again is fine, also a part of it (a figure of two populations)
+    assert _stats(tmp_path / "sup3", "--by", "superpopulation", "--region", "22").returncode == 0
+    keep = {**options, "keep_groups": "EUR,EAS"}
+    build_figure(kg_subset, "sfs", keep)
+
+
+def test_nested_groupings_allowed_over_regions_that_do_not_overlap(kg_subset, tmp_path):
+    low, high = "22:16000000-30000000", "chr22:30000001-52000000"
+    assert _stats(tmp_path / "pop", "--by", "population", "--region", low).returncode == 0
+    run = _stats(tmp_path / "sup", "--by", "superpopulation", "--region", high)
+    assert run.returncode == 0, run.stderr
+    # any overlap, or the whole cohort (no --region), is refused
+    overlap = _stats(tmp_path / "x", "--by", "superpopulation", "--region", "22:29999999-30000001")
+    assert overlap.returncode == 2 and "rule 6b" in overlap.stderr
+    assert "22:16000000-30000000" in overlap.stderr  # the earlier release's region, named
+    whole = _stats(tmp_path / "y", "--by", "superpopulation")
+    assert whole.returncode == 2 and "rule 6b" in whole.stderr
+    assert "this release: the whole cohort" in " ".join(whole.stderr.split())
+
+
+def test_grouping_that_does_not_nest_is_allowed(kg_subset, tmp_path):
+    """Sex over every other sample cuts across every population: nothing nests."""
+    s = kg_subset.samples
+    half = s["sex"].where(np.arange(len(s)) % 2 == 0)
+    table = tmp_path / "half.tsv"
+    pd.DataFrame({"sample": s.index, "half_sex": half.values}).to_csv(table, sep="\t", index=False)
+    assert _stats(tmp_path / "pop", "--by", "population", "--region", "22").returncode == 0
+    run = _stats(tmp_path / "sex", "--samples", str(table), "--by", "half_sex", "--region", "22")
+    assert run.returncode == 0, run.stderr
+
+
+def test_samples_table_union_of_two_populations_is_refused(kg_subset, tmp_path):
+    s = kg_subset.samples
+    ceu, yri = (list(s.index[s["population"] == p]) for p in ("CEU", "YRI"))
+    chb = list(s.index[s["population"] == "CHB"])
+    assert _stats(tmp_path / "pop", "--by", "population", "--region", "22").returncode == 0
+
+    def release(members, name):
+        table = _group_table(kg_subset, tmp_path / f"{name}.tsv", members)
+        return _stats(tmp_path / name, "--samples", str(table), "--by", "grp", "--region", "22")
+
+    for name, members, said in (
+        ("union", [*ceu, *yri], "rule 6b, nested groupings, release log): group 'A' of this "
+         "release (207 samples) is, exactly, the union of the groups 'CEU' (99), 'YRI' (108)"),
+        ("more", [*ceu, *yri, *chb[: K - 1]], f"(226 samples) is, within {K - 1} sample(s), "
+         "the union of the groups 'CEU' (99), 'YRI' (108)"),
+        # fewer samples than a population: a near-copy of it, which rule 6 refuses first
+        ("less", [*ceu, *yri[:-5]], "rule 6, release log): group 'A' (202 samples) differs "
+         "from group 'YRI' (108 samples)"),
+    ):  # fmt: skip
+        run = release(members, name)
+        assert run.returncode == 2, (name, run.stderr)
+        assert said in " ".join(run.stderr.split()), (name, run.stderr)
+        assert not (tmp_path / name).exists()
+    far = release([*ceu, *yri, *chb[:K]], "far")  # k samples from the union: allowed
+    assert far.returncode == 0, far.stderr
+
+
+def test_release_log_nesting_rules(tmp_path):
+    log = ReleaseLog("toy", folder=tmp_path / "releases")
+    pops = {p: [f"{p}{i}" for i in range(50)] for p in "ABCDEF"}
+    log.record(with_union(pops), k=K, command="by pop")
+    sup = {"X": pops["A"] + pops["B"] + pops["C"], "Y": pops["D"] + pops["E"] + pops["F"]}
+    with pytest.raises(ReleaseRefused, match=r"rule 6b.*'X'.*'A' \(50\), 'B' \(50\), 'C'"):
+        log.check(with_union(sup), k=K)
+    with pytest.raises(ReleaseRefused, match="rule 6b"):  # one group alone nests too
+        log.check({"X": sup["X"]}, k=K)
+    with pytest.raises(ReleaseRefused, match=r"rule 6b.*the total over all its groups"):
+        log.check(
+            with_union(
+                {
+                    "m": [s for p in pops.values() for s in p[:25]],
+                    "f": [s for p in pops.values() for s in p[25:]],
+                }
+            ),
+            k=K,
+        )
+    # the same grouping again, part of it, and a near-copy-free split are fine
+    log.check(with_union(pops), k=K)
+    log.check(with_union({"A": pops["A"], "B": pops["B"]}), k=K)
+    log.check({"half": pops["A"][:25] + pops["B"][:25]}, k=K)
+    # a region: overlapping refused, disjoint recorded (old entries without one: whole cohort)
+    with pytest.raises(ReleaseRefused, match="rule 6b"):
+        log.check(with_union(sup), k=K, region="22:1-100")
+    record = json.loads(log.path.read_text())
+    assert "region" in record["releases"][0]
+    del record["releases"][0]["region"]  # a log written before regions were recorded
+    log.path.write_text(json.dumps(record))
+    with pytest.raises(ReleaseRefused, match="rule 6b"):
+        log.check(with_union(sup), k=K, region="1")
+    log.path.unlink()
+    log.record(with_union(pops), k=K, command="pop on 22", region="22")
+    log.record(with_union(sup), k=K, command="sup on 1", region="chr1")
+    # the same groups over another region are recorded again (rule 6b needs their region)
+    log.record(with_union(pops), k=K, command="pop on 2:1-10", region="2:1-10")
+    assert [r["region"] for r in log.releases] == [
+        {"contig": "22", "start": None, "end": None},
+        {"contig": "1", "start": None, "end": None},
+        {"contig": "2", "start": 1, "end": 10},
+    ]
+    log.record(with_union(pops), k=K, command="inside", region="22:5-6")  # nothing new
+    assert len(log.releases) == 3
+
+
+def test_withheld_groups_do_not_sidestep_nesting(tmp_path):
+    """A group of fewer than k samples is withheld and never recorded. A super-population over
+    it and released groups is still refused: its withheld samples (fewer than k) lie outside
+    the earlier release's total, which rule 6 records (so rule 6 speaks first), and the
+    released groups inside it are within k of it (rule 6b)."""
+    log = ReleaseLog("toy", folder=tmp_path / "releases")
+    a, b, c = ([f"{p}{i}" for i in range(60)] for p in "abc")
+    w = [f"w{i}" for i in range(K - 1)]  # withheld in the first release
+    log.record(with_union({"A": a, "B": b, "C": c}), k=K, command="by pop, W withheld")
+    with pytest.raises(ReleaseRefused, match=r"rule 6, .*'S'.*19 sample"):
+        log.check({"S": [*a, *b, *w]}, k=K)
+    nesting = log._nested(json.loads(log.path.read_text()), {"S": [*a, *b, *w]}, K, None)
+    assert nesting is not None and nesting[1] == "S" and nesting[5] == K - 1  # rule 6b too
+    # withheld samples of k or more are a difference of k or more samples, as rule 6 allows
+    # (see the module docstring of disclosure._publishing)
+    log.check({"S": [*a, *b, *w, "v1"]}, k=K)
 
 
 # --- the ancestry gate (attack 12) ----------------------------------------------------------

@@ -16,9 +16,27 @@ earlier release: releasing YRI plus one person and then YRI would give that pers
 by subtraction. The union of the groups of a release counts as a released group too (a total
 over released groups is a sum of released numbers).
 
-What the log does not catch: a group that equals the sum of several groups of an earlier
-release (a super-population after its populations) is not a near-copy of any one group; the
-cells of such nested groupings are the release door's concern.
+Rule 6b (nested groupings): each release also records its region (contig and interval;
+``None`` = the whole cohort). Two releases overlap when their regions intersect (filters such
+as ``--min-maf`` or ``--snps-only`` do not make them disjoint: the log does not know which
+variants each kept). A release is refused when, against an overlapping earlier release, one of
+its groups is — within fewer than k samples, either direction — the union of two or more groups
+of that earlier release, or an earlier group is the union of two or more of its groups.
+Releasing by population and then by super-population would otherwise give a population's
+hidden cell as EUR − (CEU + GBR + ...): the door hides a row per release, and the two releases
+hide different rows. The union of a release's groups counts as one of its groups here too
+(by sex after by population: male + female = every sample = the sum of the populations). A
+group identical to a group of the other release carries the same row in both and adds nothing;
+so does the union of a release all of whose groups were in the other one (the same grouping
+again, or some of its groups). Groups of a release are disjoint, so the union of the earlier
+groups closest to a group G — each group H with more samples inside G than outside it — is the
+best cover of G; the check is linear in the number of groups. Releases under ``--epsilon`` are
+checked too: the log does not know whether an earlier release's cells were exact.
+
+What the log does not catch: a group assembled from groups of *several* earlier releases
+(rule 6b compares with one earlier release at a time), and differences of k or more samples
+(releasing YRI + CEU, then YRI, gives CEU's exact counts — a group of ≥ k samples, but its
+count may be below k).
 """
 
 import hashlib
@@ -102,12 +120,109 @@ def group_sample_sets(sample_table, by: str, groups=None) -> dict[str, list[str]
     return out
 
 
+#: The name under which a release's union of groups (its total) is recorded.
+UNION = "(all released groups)"
+
+
 def with_union(sets: Mapping[str, list[str]]) -> dict[str, list[str]]:
     """``sets`` plus their union (``"(all released groups)"``) when there are two or more."""
     out = dict(sets)
     if len(sets) >= 2:
-        out["(all released groups)"] = sorted({s for members in sets.values() for s in members})
+        out[UNION] = sorted({s for members in sets.values() for s in members})
     return out
+
+
+def release_region(region: str | None) -> dict[str, Any] | None:
+    """The region of a release as the log records it: ``{"contig", "start", "end"}`` (start
+    and end ``None`` for a whole contig), or ``None`` for the whole cohort.
+
+    The contig is recorded without a ``chr`` prefix, so ``chr22`` and ``22`` are one contig.
+
+    Examples
+    --------
+    >>> release_region("chr22:1,000-2,000")
+    {'contig': '22', 'start': 1000, 'end': 2000}
+    >>> release_region(None) is None
+    True
+    """
+    if region is None or not str(region).strip():
+        return None
+    from genshare_widgets.counts import parse_region
+
+    contig, start, end = parse_region(str(region))
+    return {"contig": _contig_name(contig), "start": start, "end": end}
+
+
+def _contig_name(contig: str) -> str:
+    contig = str(contig).strip()
+    return contig[3:] if contig.lower().startswith("chr") else contig
+
+
+def _interval(region: Mapping[str, Any]) -> tuple[str, float, float]:
+    start, end = region.get("start"), region.get("end")
+    return (
+        _contig_name(region["contig"]),
+        float("-inf") if start is None else int(start),
+        float("inf") if end is None else int(end),
+    )
+
+
+def regions_overlap(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Whether two recorded regions (:func:`release_region`) share a position; ``None`` (the
+    whole cohort) overlaps everything.
+
+    Examples
+    --------
+    >>> regions_overlap(release_region("22:1-100"), release_region("22:100-200"))
+    True
+    >>> regions_overlap(release_region("22"), release_region("1"))
+    False
+    """
+    if a is None or b is None:
+        return True
+    (ca, sa, ea), (cb, sb, eb) = _interval(a), _interval(b)
+    return ca == cb and sa <= eb and sb <= ea
+
+
+def region_covers(outer: Mapping[str, Any] | None, inner: Mapping[str, Any] | None) -> bool:
+    """Whether recorded region ``outer`` contains every position of ``inner``."""
+    if outer is None:
+        return True
+    if inner is None:
+        return False
+    (co, so, eo), (ci, si, ei) = _interval(outer), _interval(inner)
+    return co == ci and so <= si and ei <= eo
+
+
+def describe_region(region: Mapping[str, Any] | None) -> str:
+    """``"the whole cohort"``, ``"contig 22"`` or ``"22:1000-2000"``."""
+    if region is None:
+        return "the whole cohort"
+    if region.get("start") is None:
+        return f"contig {region['contig']}"
+    return f"{region['contig']}:{region['start']}-{region['end']}"
+
+
+def best_cover(
+    group: set[str], candidates: Mapping[str, set[str]], k: int
+) -> tuple[list[str], int]:
+    """The groups of ``candidates`` (disjoint sets) whose union is closest to ``group``, and
+    the size of the symmetric difference: each candidate with more samples inside ``group``
+    than outside it and fewer than ``k`` outside it (a candidate with ``k`` or more outside
+    would put the difference at ``k`` or more anyway).
+
+    Examples
+    --------
+    >>> best_cover({1, 2, 3, 4}, {"a": {1, 2}, "b": {3, 4, 9}, "c": {4, 8, 9}}, 3)
+    (['a', 'b'], 1)
+    """
+    names = [
+        name
+        for name, members in candidates.items()
+        if len(members - group) < k and len(members & group) > len(members - group)
+    ]
+    union: set[str] = set().union(*(candidates[name] for name in names))
+    return names, len(group ^ union)
 
 
 def owner_only_dir(path: Path) -> Path:
@@ -203,7 +318,9 @@ class ReleaseLog:
 
     @property
     def releases(self) -> list[dict[str, Any]]:
-        """Every recorded release: ``{"command", "when", "min_count", "groups": {name: hash}}``."""
+        """Every recorded release: ``{"command", "when", "min_count", "region", "groups":
+        {name: hash}}`` (``region`` as :func:`release_region`; missing in logs written before
+        regions were recorded, which counts as the whole cohort)."""
         return list(self._load()["releases"])
 
     def _conflicts(self, record, sets: Mapping[str, list[str]], k: int):
@@ -243,40 +360,145 @@ class ReleaseLog:
             f"(log: {self.path})"
         )
 
-    def check(self, sets: Mapping[str, list[str]], *, k: int) -> None:
-        """Raise :class:`ReleaseRefused` if releasing ``sets`` ({group: sample ids}) would
-        break rule 6 against the log; records nothing."""
+    def _nested(self, record, sets: Mapping[str, list[str]], k: int, region):
+        """Rule 6b: the first nesting between ``sets`` and an overlapping earlier release, as
+        ``(release, outer name, outer size, outer is new, inner names, difference, k)``."""
+        new = {name: {str(s) for s in members} for name, members in sets.items()}
+        new_hashes = {name: sample_set_hash(members) for name, members in new.items()}
+        known: dict[str, set[str]] = {}
+        for release in record["releases"]:
+            if not regions_overlap(release.get("region"), region):
+                continue
+            kk = max(k, int(release.get("min_count") or 0))
+            for digest in release["groups"].values():
+                if digest not in known:
+                    known[digest] = set(record["sample_sets"][digest])
+            old = {name: known[digest] for name, digest in release["groups"].items()}
+            old_hashes = dict(release["groups"])
+            for outer, outer_hashes, inner, inner_hashes, outer_is_new in (
+                (new, new_hashes, old, old_hashes, True),
+                (old, old_hashes, new, new_hashes, False),
+            ):
+                found = _nesting(outer, outer_hashes, inner, inner_hashes, kk)
+                if found is not None:
+                    name, inner_names, difference = found
+                    return (
+                        release,
+                        name,
+                        len(outer[name]),
+                        outer_is_new,
+                        [(n, len(inner[n])) for n in inner_names],
+                        difference,
+                        kk,
+                    )
+        return None
+
+    def _refuse_nested(self, nesting, region) -> None:
+        release, name, size, outer_is_new, inner, difference, kk = nesting
+        shown = ", ".join(f"{n!r} ({size_n})" for n, size_n in inner[:8])
+        if len(inner) > 8:
+            shown += f" and {len(inner) - 8} more"
+        label = "the total over all its groups" if name == UNION else f"group {name!r}"
+        within = "exactly" if difference == 0 else f"within {difference} sample(s)"
+        earlier = f"`{release['command']}` at {release['when']}"
+        if outer_is_new:
+            what = (
+                f"{label} of this release ({size} samples) is, {within}, the union of the "
+                f"groups {shown} released earlier by {earlier}"
+            )
+        else:
+            what = (
+                f"{label} ({size} samples) released earlier by {earlier} is, {within}, the "
+                f"union of the groups {shown} of this release"
+            )
+        raise ReleaseRefused(
+            f"refused (rule 6b, nested groupings, release log): {what}; fewer than k = {kk} "
+            f"samples apart, over overlapping regions (this release: "
+            f"{describe_region(region)}; the earlier one: "
+            f"{describe_region(release.get('region'))}). Each release hides the rows with a "
+            "count below k, and the two hide different rows, so the larger group minus the "
+            "shown smaller ones would give a hidden count. Release one grouping of this cohort "
+            "under a policy per region (repeat the earlier release's grouping), or use a "
+            "region that does not overlap the earlier one. Releases under --epsilon are "
+            f"checked too. (log: {self.path})"
+        )
+
+    def check(self, sets: Mapping[str, list[str]], *, k: int, region: str | None = None) -> None:
+        """Raise :class:`ReleaseRefused` if releasing ``sets`` ({group: sample ids}) over
+        ``region`` (``None`` = the whole cohort) would break rule 6 or 6b against the log;
+        records nothing."""
         if not self.path.is_file():
             return
-        conflict = self._conflicts(self._load(), sets, k)
+        self._verdict(self._load(), sets, k, release_region(region))
+
+    def _verdict(self, record, sets: Mapping[str, list[str]], k: int, region) -> None:
+        conflict = self._conflicts(record, sets, k)
         if conflict is not None:
             self._refuse(conflict)
+        nesting = self._nested(record, sets, k, region)
+        if nesting is not None:
+            self._refuse_nested(nesting, region)
 
-    def record(self, sets: Mapping[str, list[str]], *, k: int, command: str) -> None:
-        """Check ``sets`` again under the lock and record them as released (rule 6).
+    def record(
+        self,
+        sets: Mapping[str, list[str]],
+        *,
+        k: int,
+        command: str,
+        region: str | None = None,
+    ) -> None:
+        """Check ``sets`` again under the lock and record them as released over ``region``
+        (rules 6 and 6b).
 
-        A release whose every group was already released adds nothing to the log.
+        A release whose every group was already released by one earlier release, over a
+        region that contains this one, adds nothing to the log.
         """
+        where = release_region(region)
         with self._locked():
             record = self._load()
-            conflict = self._conflicts(record, sets, k)
-            if conflict is not None:
-                self._refuse(conflict)
+            self._verdict(record, sets, k, where)
             known = record["sample_sets"]
             groups = {}
             for name, members in sets.items():
                 digest = sample_set_hash(members)
                 groups[name] = digest
                 known.setdefault(digest, sorted(str(s) for s in members))
-            seen = {h for r in record["releases"] for h in r["groups"].values()}
-            if set(groups.values()) <= seen:
+            if any(
+                set(groups.values()) <= set(r["groups"].values())
+                and region_covers(r.get("region"), where)
+                for r in record["releases"]
+            ):
                 return
             record["releases"].append(
                 {
                     "command": command,
                     "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "min_count": k,
+                    "region": where,
                     "groups": groups,
                 }
             )
             write_owner_only(self.path, json.dumps(record, indent=1) + "\n")
+
+
+def _nesting(outer, outer_hashes, inner, inner_hashes, k: int):
+    """A group of ``outer`` that is, within fewer than ``k`` samples, the union of two or more
+    groups of ``inner`` (both {name: sample set} of one release each, with their hashes), as
+    ``(name, inner names, difference)``; ``None`` when there is none.
+
+    Skipped, because they show nothing the inner release did not: an outer group identical to
+    a group of ``inner``, and the outer union when every outer group is one of ``inner``'s.
+    """
+    inner_real = {name: members for name, members in inner.items() if name != UNION}
+    inner_real_hashes = {inner_hashes[name] for name in inner_real}
+    outer_real = [name for name in outer if name != UNION]
+    all_shared = all(outer_hashes[name] in inner_real_hashes for name in outer_real)
+    for name, members in outer.items():
+        if outer_hashes[name] in inner_real_hashes:
+            continue
+        if name == UNION and all_shared:
+            continue
+        names, difference = best_cover(members, inner_real, k)
+        if len(names) >= 2 and difference < k:
+            return name, names, difference
+    return None
