@@ -141,7 +141,7 @@ def run_stats(
     ``policy`` (default: the cohort's tier default, :func:`disclosure.policy_for`) decides
     what leaves: under suppression or noise every table comes from the release
     (:mod:`genshare_widgets.disclosure._release`); ``budget`` is charged for noise (default:
-    the cohort's ledger under ``$GENSHARE_CACHE/privacy``).
+    the cohort's ledger under ``$GENSHARE_STATE/privacy``).
     """
     from genshare_widgets.counts import allele_counts_by_group, pass_scheduler
     from genshare_widgets.disclosure import policy_for, release_counts
@@ -298,11 +298,14 @@ def _group_sizes(cohort, by: str) -> dict[str, int]:
 def _cohort_budget(cohort, custodian=None):
     """The privacy ledger of this cohort: keyed by cohort id (not by store, cache folder or
     chunking), total and per-release cap from the custodian (entry, or a service's config)."""
-    from genshare_widgets.disclosure import custodian_settings, ledger_for
+    from genshare_widgets.disclosure import custodian_settings
+    from genshare_widgets.fetch import cache_dir
 
     budget = custodian_settings(cohort.entry, custodian).budget(cohort.id)
     store_key = cohort.provenance.get("store_key")
-    return budget.carry_over(ledger_for(store_key)) if store_key else budget
+    # ledgers of earlier versions: keyed by store, inside the cache
+    old = cache_dir() / "privacy" / f"{store_key}.json" if store_key else None
+    return budget.carry_over(old) if old is not None else budget
 
 
 def count_tables(

@@ -45,6 +45,20 @@ def cache_dir() -> Path:
     return Path(base) / "genshare"
 
 
+def state_dir() -> Path:
+    """Where GenShare keeps what must outlive the cache (the privacy ledgers and the release
+    logs): ``GENSHARE_STATE`` or the user state folder (``~/.local/state/genshare``).
+
+    Apart from the cache on purpose: moving or clearing the cache (``GENSHARE_CACHE``, ``make
+    clean-cache``) must not reset the epsilon already spent or forget what was released.
+    """
+    env = os.environ.get("GENSHARE_STATE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "genshare"
+
+
 def mirror_dirs() -> list[Path]:
     """Offline mirror folders from ``GENSHARE_MIRROR`` (``os.pathsep``-separated)."""
     env = os.environ.get("GENSHARE_MIRROR", "")

@@ -42,9 +42,16 @@ def overwrite_figures(request) -> bool:
 def genshare_env(tmp_path_factory):
     """Private cache, quiet progress and no internet for the whole session."""
     cache = tmp_path_factory.mktemp("genshare-cache")
-    names = ("GENSHARE_CACHE", "GENSHARE_PROGRESS", "GENSHARE_MIRROR", "GENSHARE_OFFLINE")
+    names = (
+        "GENSHARE_CACHE",
+        "GENSHARE_STATE",
+        "GENSHARE_PROGRESS",
+        "GENSHARE_MIRROR",
+        "GENSHARE_OFFLINE",
+    )
     old = {k: os.environ.get(k) for k in names}
     os.environ["GENSHARE_CACHE"] = str(cache)
+    os.environ["GENSHARE_STATE"] = str(cache)  # ledgers and release logs beside the cache
     os.environ["GENSHARE_PROGRESS"] = "0"
     os.environ["GENSHARE_OFFLINE"] = "1"  # no test may reach beyond this machine
     mirror = _mirror()
@@ -82,6 +89,7 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
     """A fresh, empty cache for tests that check what gets (or does not get) written."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("GENSHARE_CACHE", str(cache))
+    monkeypatch.setenv("GENSHARE_STATE", str(cache))  # its ledgers and logs start empty too
     return cache
 
 

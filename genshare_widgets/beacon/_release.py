@@ -194,7 +194,7 @@ def group_floor(policy: DisclosurePolicy) -> int:
 
 def beacon_budget(cohort):
     """The :class:`~genshare_widgets.disclosure.PrivacyBudget` a Beacon's one noisy release is
-    charged to: the cohort's ledger in the cache (``$GENSHARE_CACHE/privacy``), so a restart
+    charged to: the cohort's ledger (``$GENSHARE_STATE/privacy``), so a restart
     charges the same ledger again.
 
     This is the ONE place a Beacon gets its budget (``beacon_app`` without ``budget=``,

@@ -289,7 +289,9 @@ class PrivacyBudget:
 
 
 def ledger_for(cohort_id: str) -> Path:
-    """The ledger file of one cohort, by its id: ``$GENSHARE_CACHE/privacy/<id>.json``.
+    """The ledger file of one cohort, by its id: ``$GENSHARE_STATE/privacy/<id>.json``
+    (:func:`~genshare_widgets.fetch.state_dir`, apart from the cache: a new cache folder does
+    not bring a fresh budget).
 
     Keyed by the cohort id only (not the store, its cache folder or its chunking), so every
     release of the cohort from this account draws on one budget.
@@ -299,7 +301,7 @@ def ledger_for(cohort_id: str) -> Path:
     >>> ledger_for("1kg-phase3-subset").name
     '1kg-phase3-subset.json'
     """
-    from genshare_widgets.fetch import cache_dir
+    from genshare_widgets.fetch import state_dir
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(cohort_id))
-    return cache_dir() / "privacy" / f"{safe}.json"
+    return state_dir() / "privacy" / f"{safe}.json"

@@ -60,7 +60,7 @@ that would exceed its total, or a single release above the per-release cap. Both
 the data custodian's (:func:`~genshare_widgets.disclosure.custodian_settings`: the catalog
 entry's ``disclosure:`` block, or the custodian config given at ``site serve`` / ``beacon
 serve`` start), never the querier's. A budget lives in memory or in a **ledger file** keyed by
-cohort id (:func:`ledger_for`: ``$GENSHARE_CACHE/privacy/<cohort id>.json``, or the path in
+cohort id (:func:`ledger_for`: ``$GENSHARE_STATE/privacy/<cohort id>.json``, or the path in
 the custodian config), written 0600 in a 0700 folder, updated under a lock and replaced
 atomically. The ledger records its total and cap when it is created; a later process may only
 lower them (the lower value is written back), never raise them: ``GENSHARE_EPSILON_BUDGET`` in

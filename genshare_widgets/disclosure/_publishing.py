@@ -8,7 +8,7 @@ summaries instead: a PCA figure draws group centroids over groups of at least
 
 Rule 6 (:class:`ReleaseLog`): every policy-bound release of a cohort (``genshare stats`` files,
 figures, explorer views, exports) records the sample set of each group it released, the command
-and the time, in an owner-only JSON file ``$GENSHARE_CACHE/releases/<cohort id>.json``
+and the time, in an owner-only JSON file ``$GENSHARE_STATE/releases/<cohort id>.json``
 (0600, in a 0700 folder), updated under a lock and replaced atomically. A new release with a
 group that differs from an earlier released group by fewer than k samples (either set
 difference non-empty and smaller than k) is refused before anything is written, naming the
@@ -264,7 +264,7 @@ class ReleaseLog:
     key
         The cohort's id (:func:`log_key`).
     folder
-        Where the logs live (default ``$GENSHARE_CACHE/releases``).
+        Where the logs live (default ``$GENSHARE_STATE/releases``).
 
     Examples
     --------
@@ -274,9 +274,9 @@ class ReleaseLog:
 
     def __init__(self, key: str, *, folder: Path | None = None) -> None:
         if folder is None:
-            from genshare_widgets.fetch import cache_dir
+            from genshare_widgets.fetch import state_dir
 
-            folder = cache_dir() / "releases"
+            folder = state_dir() / "releases"
         self.key = key
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
         self.folder = Path(folder)

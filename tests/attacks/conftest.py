@@ -29,11 +29,14 @@ def sample_table(kg_subset):
 
 
 @pytest.fixture
-def fresh_cache(genshare_env, kg_subset, tmp_path):
+def fresh_cache(genshare_env, kg_subset, tmp_path, monkeypatch):
     """A factory of new cache folders, each holding only a copy of the session's prepared
-    stores (no ledger, no release log): first-time users of this machine, without
-    re-converting the subset."""
+    stores: first-time caches of this machine, without re-converting the subset. The test's
+    ledgers and release logs (``GENSHARE_STATE``) start empty and are shared by every cache
+    it makes: a new cache folder is not a new account."""
     import shutil
+
+    monkeypatch.setenv("GENSHARE_STATE", str(tmp_path / "state"))
 
     made = []
 

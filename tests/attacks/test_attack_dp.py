@@ -61,10 +61,19 @@ def attack_large_epsilon(tmp_path, truth_counts, cache, k: int = K) -> int:
     return exact
 
 
-def test_attack9a_no_near_exact_release_at_large_epsilon(tmp_path, truth, fresh_cache):
-    exact = attack_large_epsilon(tmp_path, truth["population"], fresh_cache())
-    print("attack 9a (ε = 100, one variant): exact small counts =", exact)
-    assert exact == 0
+REGISTERED = "sim-ooa-gru-registered"
+
+
+def test_attack9a_no_near_exact_release_at_large_epsilon(tmp_path, fresh_cache):
+    """ε = 100 on one variant of a registered entry: the custodian's per-release cap (the
+    tier's, 1) refuses it before any work. (On open data there is no custodian: a user who
+    asks ε = 100 of a public file gets what they asked for.)"""
+    out = release(
+        tmp_path / "eps100", "stats", REGISTERED, "--purpose", "GRU;publish", "--epsilon",
+        "100", "--freq", "--region", "1:1-20000", cache=fresh_cache(),
+    )  # fmt: skip
+    print("attack 9a (ε = 100, one variant, registered entry): served =", int(out is not None))
+    assert out is None
 
 
 def attack_environment_budget(tmp_path, truth_counts, cache) -> int:
