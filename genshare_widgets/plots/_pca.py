@@ -153,6 +153,12 @@ def pca_scatter(
         title=title or f"PCA of {len(table):,} samples ({pca_result.n_variants:,} variants)",
         legend_title=legend,
     )
+    _title_axes(fig, dims, axis_titles)
+    return stamp(fig, builder="pca_scatter", provenance=provenance)
+
+
+def _title_axes(fig, dims: int, axis_titles) -> None:
+    """PC axis titles on a 2-D plot or a 3-D scene."""
     if dims == 2:
         fig.update_xaxes(title_text=axis_titles[0], zeroline=False)
         fig.update_yaxes(title_text=axis_titles[1], zeroline=False)
@@ -164,7 +170,6 @@ def pca_scatter(
                 "zaxis_title": axis_titles[2],
             }
         )
-    return stamp(fig, builder="pca_scatter", provenance=provenance)
 
 
 def pca_centroids(
@@ -264,15 +269,5 @@ def pca_centroids(
         ),
         legend_title=legend,
     )
-    if dims == 2:
-        fig.update_xaxes(title_text=axis_titles[0], zeroline=False)
-        fig.update_yaxes(title_text=axis_titles[1], zeroline=False)
-    else:
-        fig.update_layout(
-            scene={
-                "xaxis_title": axis_titles[0],
-                "yaxis_title": axis_titles[1],
-                "zaxis_title": axis_titles[2],
-            }
-        )
+    _title_axes(fig, dims, axis_titles)
     return stamp(fig, builder="pca_centroids", provenance=provenance)
