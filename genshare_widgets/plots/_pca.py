@@ -263,9 +263,9 @@ def pca_centroids(
         fig,
         title=title
         or (
-            f"PCA group centroids ± 1 SD ({int(centroids['n_samples'].sum()):,} samples in "
-            f"{len(centroids)} groups, {n_variants:,} variants; no per-sample points under the "
-            "disclosure policy)"
+            f"PCA group centroids ± 1 SD ({int(centroids['n_samples'].sum()):,} samples, "
+            f"{len(centroids)} groups, {n_variants:,} variants)<br><sup>no per-sample points "
+            "under the disclosure policy</sup>"
         ),
         legend_title=legend,
     )
