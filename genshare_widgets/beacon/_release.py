@@ -317,8 +317,8 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
     total_ac = np.where(every, ac.sum(axis=1), 0)
     total_an = np.where(every, an.sum(axis=1), 0)
     if refused is not None:  # one group, the whole cohort: it is the ALL row
-        table_ac, table_an, shown, groups_out = total_ac[:, None], total_an[:, None], every, []
-        shown = shown[:, None]
+        table_ac, table_an, groups_out = total_ac[:, None], total_an[:, None], []
+        shown = np.asarray(every)[:, None]
     else:
         table_ac = np.column_stack([total_ac, ac])
         table_an = np.column_stack([total_an, an])

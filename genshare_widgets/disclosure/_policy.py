@@ -122,9 +122,12 @@ class CustodianSettings:
         cid = cohort_id or self.cohort_id
         ledger = None
         if persistent:
-            if self.ledger is None and cid is None:
+            if self.ledger is not None:
+                ledger = self.ledger
+            elif cid is not None:
+                ledger = ledger_for(cid)
+            else:
                 raise GenShareError("a persistent privacy budget needs the cohort id")
-            ledger = self.ledger or ledger_for(cid)
         return PrivacyBudget(
             self.epsilon_budget,
             ledger=ledger,

@@ -291,9 +291,11 @@ def attack_power(
     >>> attack_power(data, min_count=20, epsilons=[1e3, 1e5], seed=1)  # doctest: +SKIP
       attack protection  ...  tpr_at_fpr  tpr_ci_low  tpr_ci_high  auc ...
     """
-    if scores is None and data is None:
-        raise GenShareError("attack_power needs the split's genotypes or precomputed scores")
-    table = scores if scores is not None else attack_scores(data, **options)
+    if scores is None:
+        if data is None:
+            raise GenShareError("attack_power needs the split's genotypes or precomputed scores")
+        scores = attack_scores(data, **options)
+    table = scores
     rng = np.random.default_rng(ci_seed)
     rows = []
     for (attack, protection, label), part in _groups(table):
