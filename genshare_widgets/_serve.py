@@ -11,16 +11,40 @@ default trusts them from 127.0.0.1 (and from ``$FORWARDED_ALLOW_IPS``), so a cli
 host, or any client behind a local proxy that passes the header on, could name itself anything.
 Behind a reverse proxy give ``forwarded_allow_ips`` (``--forwarded-allow-ips``): the proxy's
 address(es), comma-separated; only then are the headers read, and only from those peers.
+
+Limits (both servers, every request; a refused request never reaches the app):
+
+- **request body** at most :data:`MAX_BODY_BYTES` (1 MiB): a larger ``Content-Length`` is
+  answered 413 before a byte of the body is read, and a streamed (chunked) body is counted
+  as it arrives and refused at the first byte over (the connection is then closed);
+- **JSON depth** at most :data:`MAX_JSON_DEPTH` nested arrays/objects (400): Python's parser
+  would otherwise hit its recursion limit (a 500) on ``[[[[...`` ten thousand deep;
+- **half-open connections**: the request line and headers must arrive within
+  :data:`HEADER_TIMEOUT` s of the connection opening (or of the previous response), at most
+  16 KiB of them (h11's incomplete-event limit), and no gap longer than
+  :data:`BODY_IDLE_TIMEOUT` s while the body streams in (408); an idle keep-alive connection
+  is closed after :data:`KEEP_ALIVE_TIMEOUT` s (uvicorn's ``timeout_keep_alive``).
+  uvicorn's own timer starts only after a first response, so a client that opens a
+  connection and sends half a request line would otherwise hold it forever.
 """
 
+import asyncio
+import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from genshare_widgets._errors import GenShareError
 
 INSTALL_HINT = 'pip install "genshare_widgets[serve]"'
+MAX_BODY_BYTES = 1 << 20  # 1 MiB: every request either service takes is a few KiB
+MAX_JSON_DEPTH = 32  # the deepest request body either service reads nests 5 levels
+HEADER_TIMEOUT = 10.0  # s for the request line and headers to arrive
+BODY_IDLE_TIMEOUT = 10.0  # s without a byte while a request body streams in
+KEEP_ALIVE_TIMEOUT = 5  # s an idle keep-alive connection stays open (uvicorn's default)
+MAX_HEADER_BYTES = 16 * 1024  # request line + headers (h11's incomplete-event limit)
 
 
 def require_serve_extra() -> None:
@@ -73,6 +97,191 @@ def proxy_options(forwarded_allow_ips=None) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": ",".join(items)}
 
 
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def json_depth(body: bytes) -> int:
+    """How deep arrays and objects nest in the JSON text ``body``, without parsing it
+    (brackets inside strings do not count; no recursion, so any depth is measured).
+
+    Examples
+    --------
+    >>> json_depth(b'{"query": {"requestParameters": {"start": [1]}}}')
+    4
+    >>> json_depth(b'["[[[", {}]')
+    2
+    """
+    import numpy as np
+
+    codes = np.frombuffer(_JSON_STRING.sub(b'""', body), dtype=np.uint8)
+    step = np.isin(codes, (ord("["), ord("{"))).astype(np.int64)
+    step -= np.isin(codes, (ord("]"), ord("}")))
+    return int(np.cumsum(step).max(initial=0))
+
+
+class RequestLimits:
+    """ASGI middleware enforcing the body-size, JSON-depth and body-idle limits (module doc).
+
+    ``error_document(status, message)`` gives the JSON body of a refusal in the service's own
+    error format (a beaconErrorResponse, a site's ``{"detail", "rule"}``). A request with a
+    body is read here in full (at most ``max_body_bytes``) and handed to the app from memory.
+    """
+
+    def __init__(
+        self,
+        app,
+        *,
+        error_document: Callable[[int, str], dict[str, Any]],
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_json_depth: int = MAX_JSON_DEPTH,
+        body_idle_timeout: float = BODY_IDLE_TIMEOUT,
+    ) -> None:
+        self.app = app
+        self.error_document = error_document
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+        self.body_idle_timeout = body_idle_timeout
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is None and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body (a GET)
+            return
+        limit = f"at most {self.max_body_bytes:,} bytes"
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await self._refuse(send, 400, f"Content-Length {length!r} is not a number")
+                return
+            if declared > self.max_body_bytes:
+                message = f"the request body has {declared:,} bytes; this service takes {limit}"
+                await self._refuse(send, 413, message)
+                return
+        body = bytearray()
+        more = True
+        while more:
+            try:
+                message = await asyncio.wait_for(receive(), self.body_idle_timeout)
+            except TimeoutError:
+                await self._refuse(
+                    send,
+                    408,
+                    f"no byte of the request body arrived for {self.body_idle_timeout:g} s",
+                )
+                return
+            if message["type"] == "http.disconnect":
+                return  # the client went away: nothing to answer
+            body += message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            if len(body) > self.max_body_bytes:
+                await self._refuse(
+                    send, 413, f"the request body is over {limit}; this service takes {limit}"
+                )
+                return
+        depth = json_depth(bytes(body)) if body else 0
+        if depth > self.max_json_depth:
+            await self._refuse(
+                send,
+                400,
+                f"the request body nests JSON {depth:,} levels deep; this service reads at "
+                f"most {self.max_json_depth}",
+            )
+            return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()  # after the body: wait for the disconnect
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send, status: int, message: str) -> None:
+        import json
+
+        payload = json.dumps(self.error_document(status, message)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    # an unread body may follow: close rather than read it to find the next request
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+_PROTOCOLS: dict[float, type] = {}
+
+
+def header_timeout_protocol(header_timeout: float = HEADER_TIMEOUT) -> type:
+    """uvicorn's h11 protocol with a header timeout: a connection whose request line and
+    headers are not all in within ``header_timeout`` s of its opening (or of the previous
+    response) is closed. Made on first use (uvicorn is an optional dependency)."""
+    if header_timeout in _PROTOCOLS:
+        return _PROTOCOLS[header_timeout]
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutH11Protocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def _arm_header_timer(self) -> None:
+            self._disarm_header_timer()
+            self._header_timer = self.loop.call_later(header_timeout, self._headers_late)
+
+        def _disarm_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_late(self) -> None:
+            self._header_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()  # no complete request line and headers in time
+
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_header_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm_header_timer()
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.conn.their_state is not h11.IDLE:
+                self._disarm_header_timer()  # the request's headers are in
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm_header_timer()  # the next request's headers, if any, start now
+
+    _PROTOCOLS[header_timeout] = HeaderTimeoutH11Protocol
+    return HeaderTimeoutH11Protocol
+
+
+def connection_limits(*, header_timeout: float = HEADER_TIMEOUT) -> dict[str, Any]:
+    """uvicorn options for the header, keep-alive and header-size limits (module doc)."""
+    return {
+        "http": header_timeout_protocol(header_timeout),
+        "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+    }
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.bind((host, 0))
@@ -80,7 +289,8 @@ def _free_port(host: str) -> int:
 
 
 class RunningServer:
-    """A uvicorn server running ``app`` in a daemon thread.
+    """A uvicorn server running ``app`` in a daemon thread, with the connection limits of
+    the module doc (``header_timeout`` s for a request's line and headers).
 
     Examples
     --------
@@ -100,6 +310,7 @@ class RunningServer:
         ssl_certfile=None,
         ssl_keyfile=None,
         forwarded_allow_ips=None,
+        header_timeout: float = HEADER_TIMEOUT,
         **uvicorn_options: Any,
     ) -> None:
         require_serve_extra()
@@ -117,7 +328,7 @@ class RunningServer:
             lifespan="off",
             **tls,
             **proxy,
-            **uvicorn_options,
+            **{**connection_limits(header_timeout=header_timeout), **uvicorn_options},
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="genshare-serve", daemon=True)
@@ -176,4 +387,5 @@ def serve_forever(
 
     tls = tls_options(ssl_certfile, ssl_keyfile)
     proxy = proxy_options(forwarded_allow_ips)
-    uvicorn.run(app, host=host, port=port, log_level="info", **tls, **proxy, **uvicorn_options)
+    options = {**connection_limits(), **uvicorn_options}
+    uvicorn.run(app, host=host, port=port, log_level="info", **tls, **proxy, **options)

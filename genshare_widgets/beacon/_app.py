@@ -16,9 +16,10 @@ path                response (Beacon v2 framework)               needs a token w
 ``/g_variants``     boolean / count / resultSets response        REGISTERED / CONTROLLED
 ==================  ===========================================  ==========================
 
-Errors are beaconErrorResponse documents: 400 malformed request, 401 missing or unknown
-token, 403 token not approved for a CONTROLLED Beacon, 404 unknown path or dataset, 429 rate
-limit (with ``Retry-After``).
+Errors are beaconErrorResponse documents: 400 malformed request (an unknown ``variantType``,
+a body nested deeper than 32 levels), 401 missing or unknown token, 403 token not approved for
+a CONTROLLED Beacon, 404 unknown path or dataset, 408 a request body that stalls, 413 a body
+over 1 MiB (see :mod:`genshare_widgets._serve`), 429 rate limit (with ``Retry-After``).
 """
 
 from typing import Any
@@ -180,6 +181,8 @@ def _build_app(description: BeaconDescription, *, level: str, table, limiter):
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException
 
+    from genshare_widgets._serve import RequestLimits
+
     app = FastAPI(
         title=f"GenShare Beacon v2: {description.cohort_id}",
         docs_url=None,
@@ -190,6 +193,10 @@ def _build_app(description: BeaconDescription, *, level: str, table, limiter):
 
     def error(code: int, message: str, headers=None, **kw) -> JSONResponse:
         return JSONResponse(description.error(code, message, **kw), code, headers=headers)
+
+    # body size, JSON depth and body-idle limits (413/400/408 as Beacon errors); added before
+    # the guard, so it sits inside it: tokens and the rate limit apply to refused bodies too
+    app.add_middleware(RequestLimits, error_document=description.error)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -292,7 +299,7 @@ def _build_app(description: BeaconDescription, *, level: str, table, limiter):
     async def g_variants_post(request: Request):
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RequestLimits already refused deep nesting
             return error(400, "the request body is not JSON (a Beacon request: {meta, query})")
         if not isinstance(body, dict) or not isinstance(body.get("query", {}), dict):
             return error(400, "the request body must be an object with a 'query' object")

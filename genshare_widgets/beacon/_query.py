@@ -12,8 +12,9 @@ found with ``start = POS - 1`` (and ``end = POS - 1 + len(REF)``). Two query for
   half-open ``[start, end)``.
 
 Bracket queries (two values of ``start`` and ``end``), ``geneId`` and ``aminoacidChange`` are
-not supported (400). An unknown ``referenceName`` or an ``assemblyId`` other than the cohort's
-build is a valid empty answer.
+not supported (400); a ``variantType`` outside :data:`VARIANT_TYPES` is a 400 naming them.
+An unknown ``referenceName`` or an ``assemblyId`` other than the cohort's build is a valid
+empty answer.
 """
 
 import re
@@ -33,6 +34,10 @@ _ASSEMBLY_ALIASES = {
     "grch38.p13": "grch38",
 }
 MAX_LIMIT = 100
+# variantType values matched (see variant_types); SNV and EFO:0001059 mean SNP, INDEL means
+# DEL or INS
+_TYPE_ALIASES = {"SNV": "SNP", "INDEL": "INDEL", "EFO:0001059": "SNP"}
+VARIANT_TYPES = ("SNP", "MNP", "DEL", "INS", "DUP", "INV", "SV", *_TYPE_ALIASES)
 
 
 class BeaconRequestError(ValueError):
@@ -106,6 +111,21 @@ def _bases(name: str, value: Any) -> str | None:
     return text
 
 
+def _variant_type(value: Any) -> str | None:
+    """An upper-cased ``variantType`` this Beacon can match; another value is a 400 naming
+    the accepted ones (it would otherwise answer ``exists: false`` for a question it cannot
+    answer)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().upper()
+    if text not in VARIANT_TYPES:
+        raise BeaconRequestError(
+            f"variantType {value!r} is not one this Beacon matches: give one of "
+            f"{', '.join(VARIANT_TYPES)}"
+        )
+    return text
+
+
 def parse_query(params: dict[str, Any], *, default_granularity: str = "boolean") -> VariantQuery:
     """A :class:`VariantQuery` from GET parameters or a POST body's ``query`` fields.
 
@@ -135,8 +155,7 @@ def parse_query(params: dict[str, Any], *, default_granularity: str = "boolean")
     q.end = _coordinate("end", params.get("end"), minimum=1)
     q.reference_bases = _bases("referenceBases", params.get("referenceBases"))
     q.alternate_bases = _bases("alternateBases", params.get("alternateBases"))
-    vtype = params.get("variantType")
-    q.variant_type = str(vtype).strip().upper() if vtype not in (None, "") else None
+    q.variant_type = _variant_type(params.get("variantType"))
     assembly = params.get("assemblyId")
     q.assembly_id = str(assembly).strip() if assembly not in (None, "") else None
     q.granularity = normalize_granularity(params.get("requestedGranularity") or default_granularity)
@@ -212,9 +231,6 @@ def _symbolic_type(alt: str) -> str:
     if tag.startswith("DUP") or (tag.startswith("CN") and tag[2:].isdigit()):
         return "DUP"
     return next((t for t in ("INS", "INV") if tag.startswith(t)), "SV")
-
-
-_TYPE_ALIASES = {"SNV": "SNP", "INDEL": "INDEL", "EFO:0001059": "SNP"}
 
 
 def match_rows(release, q: VariantQuery, *, genome_build: str | None) -> tuple[np.ndarray, list]:

@@ -52,7 +52,9 @@ class SiteRefusal(GenShareError):  # noqa: N818 -- reads as the verdict it repor
     """A request (or a start-up setting) a site refuses under one of its rules.
 
     ``rule`` is a short id (``one-grouping``, ``min-group-size``, ``approved-reference``,
-    ``open-tier-reference``, ``pca-limits``, ``consent``, ``dp-no-pca``, ``fixed-by-site``);
+    ``open-tier-reference``, ``pca-limits``, ``consent``, ``dp-no-pca``, ``fixed-by-site``;
+    ``request-limits`` for a body over 1 MiB, nested too deep or stalling, see
+    :mod:`genshare_widgets._serve`);
     over HTTP it answers ``status`` with ``{"detail": message, "rule": rule}``.
     """
 
@@ -256,7 +258,7 @@ def site_app(
     >>> from genshare_widgets._serve import RunningServer
     >>> server = RunningServer(site_app(cohort, name="site-a")).start()  # doctest: +SKIP
     """
-    from genshare_widgets._serve import require_serve_extra
+    from genshare_widgets._serve import RequestLimits, require_serve_extra
 
     require_serve_extra()
     from fastapi import Body, Depends, FastAPI, HTTPException, Request
@@ -291,6 +293,12 @@ def site_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+    )
+
+    # body size, JSON depth and body-idle limits of both services (413/400/408)
+    app.add_middleware(
+        RequestLimits,
+        error_document=lambda _status, message: {"detail": message, "rule": "request-limits"},
     )
 
     @app.exception_handler(SiteRefusal)
