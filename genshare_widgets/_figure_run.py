@@ -34,6 +34,7 @@ KINDS = (
     "variant",
 )
 FORMATS = ("png", "svg", "pdf", "html", "json")
+EXPORT_TIMEOUT = 120.0  # s for one PNG/SVG/PDF export by kaleido (a few seconds is usual)
 HTML_DIV_ID = "genshare-figure"
 RECIPE_VERSION = 1
 #: Export size (px) per kind; PNG is rendered at twice this for sharpness.
@@ -428,13 +429,48 @@ def figure_bytes(fig, fmt: str, *, kind: str) -> bytes:
         return figure_json(fig).encode()
     if fmt == "html":
         return figure_html(fig).encode()
-    _kaleido_scope()
+    scope = _kaleido_scope()
     width, height = SIZES.get(kind, (900, 600))
     height = int(fig.layout.height or height)
     try:
-        return fig.to_image(format=fmt, width=width, height=height, scale=2 if fmt == "png" else 1)
+        return _bounded_export(
+            fig, scope, format=fmt, width=width, height=height, scale=2 if fmt == "png" else 1
+        )
     except ValueError as exc:
         raise GenShareError(f"kaleido could not export the {fmt.upper()} ({exc})") from None
+
+
+def _bounded_export(fig, scope, **image_options: Any) -> bytes:
+    """``fig.to_image(**image_options)`` in a worker thread, stopped after
+    :data:`EXPORT_TIMEOUT` s: kaleido's Chromium once hung for 600 s with no message. On
+    timeout its process is killed (which ends the worker's read; the next export starts a
+    new one) and the error says what to do."""
+    import threading
+
+    outcome: dict[str, Any] = {}
+
+    def export() -> None:
+        try:
+            outcome["image"] = fig.to_image(**image_options)
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=export, name="genshare-kaleido", daemon=True)
+    worker.start()
+    worker.join(EXPORT_TIMEOUT)
+    if worker.is_alive():
+        process = getattr(scope, "_proc", None)  # kaleido 0.2.1's Chromium
+        if process is not None and process.poll() is None:
+            process.kill()  # not scope._shutdown_kaleido(): the hung export holds its lock
+        fmt = str(image_options.get("format", "")).upper()
+        raise GenShareError(
+            f"kaleido did not finish the {fmt} export in {EXPORT_TIMEOUT:g} s and was stopped; "
+            "try again, or write .html or .json (no kaleido needed) and save the image from "
+            "the browser"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["image"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:

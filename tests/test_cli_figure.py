@@ -151,3 +151,40 @@ def test_from_refuses_a_foreign_file(tmp_path):
     result = CliRunner().invoke(main, ["figure", "--from", str(bad)])
     assert result.exit_code == 2
     assert "not a genshare figure recipe" in result.output
+
+
+def test_a_stuck_image_export_is_stopped_by_the_timeout(sim_ooa, tmp_path, monkeypatch):
+    """kaleido that never answers: the export stops after EXPORT_TIMEOUT with a message, its
+    process is killed and nothing is written at --out."""
+    pytest.importorskip("kaleido")
+    import subprocess
+    import time
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from genshare_widgets import _figure_run
+
+    stuck = subprocess.Popen(["sleep", "60"])  # stands for a hung kaleido Chromium
+
+    def hang(_fig, **_options):
+        pio.kaleido.scope._proc = stuck  # as kaleido's _ensure_kaleido would start it
+        stuck.wait()  # blocks like kaleido's read of its process's answer
+        raise ValueError("the kaleido process ended")
+
+    monkeypatch.setattr(pio.kaleido.scope, "_proc", pio.kaleido.scope._proc)  # restored after
+    monkeypatch.setattr(go.Figure, "to_image", hang)
+    monkeypatch.setattr(_figure_run, "EXPORT_TIMEOUT", 1.0)
+    target = tmp_path / "fst.png"
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["figure", "sim-ooa", "--kind", "fst", "--out", str(target)])
+    try:
+        assert result.exit_code == 2, result.output
+        assert "kaleido did not finish the PNG export in 1 s and was stopped" in result.output
+        assert "Traceback" not in result.output
+        assert stuck.wait(timeout=5) is not None  # killed, not left running
+        assert time.monotonic() - started < 60
+        assert not list(tmp_path.iterdir())  # no figure, no recipe
+    finally:
+        if stuck.poll() is None:
+            stuck.kill()
