@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+CELL_TIMEOUT = 300  # s per cell: a hung cell stops the render with an error, not forever
 
 
 def render(notebook: Path, out: Path) -> Path:
@@ -31,6 +32,7 @@ def render(notebook: Path, out: Path) -> Path:
         cwd=str(executed.parent),
         progress_bar=False,
         kernel_name="python3",
+        execution_timeout=CELL_TIMEOUT,
     )
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(
         nbformat.read(executed, as_version=4)

@@ -1,5 +1,6 @@
 """Curated notebooks run top to bottom (papermill, `quick` parameter) and are stored clean."""
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -18,19 +19,35 @@ def test_notebook_is_stored_without_outputs(path):
     assert len(tagged) == 1, f"{path.name} needs one papermill 'parameters' cell"
 
 
+CELL_TIMEOUT = 300  # s per cell (papermill): a hung cell fails its test, not the CI run
+
+
 def _run(path: Path, tmp_path: Path, **parameters) -> Path:
-    """Execute a copy of the notebook in ``tmp_path`` (what it writes stays there)."""
+    """Execute the notebook with its working folder ``tmp_path/"cwd"`` (standing for
+    ``notebooks/``, which must stay as it is) and its temporary folder ``tmp_path/"tmp"``;
+    the executed copy is ``tmp_path/"executed-NAME"``."""
     import papermill
 
     out = tmp_path / f"executed-{path.name}"
-    papermill.execute_notebook(
-        str(path),
-        str(out),
-        parameters={"quick": True, **parameters},
-        kernel_name="python3",
-        progress_bar=False,
-        cwd=str(tmp_path),
-    )
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "tmp").mkdir()
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp_path / "tmp")  # the kernel inherits it: tempfile uses it
+    try:
+        papermill.execute_notebook(
+            str(path),
+            str(out),
+            parameters={"quick": True, **parameters},
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(tmp_path / "cwd"),
+            execution_timeout=CELL_TIMEOUT,
+        )
+    finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
     return out
 
 
@@ -56,6 +73,14 @@ def test_notebook_runs(path, executed):
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
     assert errors == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_writes_nothing_where_it_runs(path, executed):
+    """Run from ``notebooks/`` (Jupyter's working folder), a notebook leaves that folder as
+    it was: what it writes goes to a tempfile folder or the cache."""
+    out = executed(path.stem)
+    assert sorted(p.name for p in (out.parent / "cwd").iterdir()) == []
 
 
 def test_quickstart_shows_populations(tmp_path, sim_ooa):
@@ -87,9 +112,11 @@ def test_quickstart_shows_the_widgets_a_figure_and_an_export(executed):
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
     text = "\n".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
     assert "hudson_fst" in text and "CEU" in text
-    exported = out.parent / "exports" / "sim-ooa-fst.png"
+    (folder,) = (out.parent / "tmp").glob("genshare-exports-*")  # a tempfile folder
+    assert f"exported into {folder}" in "\n".join(str(o.get("text", "")) for o in outputs)
+    exported = folder / "sim-ooa-fst.png"
     assert exported.stat().st_size > 10_000
-    recipe = (out.parent / "exports" / "sim-ooa-fst.png.provenance.json").read_text()
+    recipe = (folder / "sim-ooa-fst.png.provenance.json").read_text()
     assert "genshare figure sim-ooa --kind fst" in recipe
 
 
