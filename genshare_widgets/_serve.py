@@ -159,8 +159,8 @@ class RequestLimits:
                 await self._refuse(send, 400, f"Content-Length {length!r} is not a number")
                 return
             if declared > self.max_body_bytes:
-                message = f"the request body has {declared:,} bytes; this service takes {limit}"
-                await self._refuse(send, 413, message)
+                refusal = f"the request body has {declared:,} bytes; this service takes {limit}"
+                await self._refuse(send, 413, refusal)
                 return
         body = bytearray()
         more = True
@@ -251,7 +251,7 @@ def header_timeout_protocol(header_timeout: float = HEADER_TIMEOUT) -> type:
             if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
                 self.transport.close()  # no complete request line and headers in time
 
-        def connection_made(self, transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self._arm_header_timer()
 
