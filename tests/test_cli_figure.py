@@ -156,23 +156,23 @@ def test_from_refuses_a_foreign_file(tmp_path):
 def test_a_stuck_image_export_is_stopped_by_the_timeout(sim_ooa, tmp_path, monkeypatch):
     """kaleido that never answers: the export stops after EXPORT_TIMEOUT with a message, its
     process is killed and nothing is written at --out."""
-    pytest.importorskip("kaleido")
     import subprocess
     import time
+    from types import SimpleNamespace
 
     import plotly.graph_objects as go
-    import plotly.io as pio
 
     from genshare_widgets import _figure_run
 
     stuck = subprocess.Popen(["sleep", "60"])  # stands for a hung kaleido Chromium
 
     def hang(_fig, **_options):
-        pio.kaleido.scope._proc = stuck  # as kaleido's _ensure_kaleido would start it
         stuck.wait()  # blocks like kaleido's read of its process's answer
         raise ValueError("the kaleido process ended")
 
-    monkeypatch.setattr(pio.kaleido.scope, "_proc", pio.kaleido.scope._proc)  # restored after
+    # kaleido's scope as _figure_run sees it (its process in ``_proc``); the real one is
+    # left alone (its stderr reader thread would trip over a stand-in process)
+    monkeypatch.setattr(_figure_run, "_kaleido_scope", lambda: SimpleNamespace(_proc=stuck))
     monkeypatch.setattr(go.Figure, "to_image", hang)
     monkeypatch.setattr(_figure_run, "EXPORT_TIMEOUT", 1.0)
     target = tmp_path / "fst.png"
