@@ -97,8 +97,8 @@ def reduce_standardized(
     NaN are not in the analysis. Chunks run in Dask's threads or on a Dask cluster
     (``scheduler``); memory stays at a few chunks. The chunk results are added by Dask's
     reduction tree, which is fixed by the chunking (not by which worker finishes first), so
-    the sum is the same whatever the number of threads or workers. ``block_fn`` travels to the cluster's
-    workers by pickle: a module-level function or a lambda of numpy code.
+    the sum is the same whatever the number of threads or workers. ``block_fn`` travels to
+    the cluster's workers by pickle: a module-level function or a lambda of numpy code.
     """
     import dask.array as da
 
