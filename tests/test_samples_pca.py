@@ -189,3 +189,140 @@ def test_pca_agrees_with_scikit_allel(sim_ooa):
     np.testing.assert_allclose(
         model.explained_variance_ratio_, ours.eigenvalues["variance_explained"], rtol=1e-3
     )
+
+
+# --- Figures equal across machines: float64 Gram matrix, fixed reduction order -------------
+
+_REFERENCE = """
+import sys
+import numpy as np
+
+gt = np.load(sys.argv[1])
+columns = []
+for v in range(gt.shape[0]):
+    called = (gt[v, :, 0] >= 0) & (gt[v, :, 1] >= 0)
+    dosage = (gt[v, :, 0] == 1).astype(np.float64) + (gt[v, :, 1] == 1)
+    p = dosage[called].sum() / (2 * called.sum())
+    if not 0.05 <= min(p, 1 - p) or p in (0, 1):
+        continue
+    columns.append(np.where(called, (dosage - 2 * p) / np.sqrt(p * (1 - p)), 0.0))
+x = np.array(columns).T
+values, vectors = np.linalg.eigh(x @ x.T / x.shape[1])
+order = np.argsort(values)[::-1][:4]
+values, vectors = values[order], vectors[:, order]
+top = np.argmax(np.abs(vectors), axis=0)
+vectors = vectors * np.sign(vectors[top, np.arange(4)])
+np.savez(sys.argv[2], values=values, vectors=vectors, m=x.shape[1])
+"""
+
+_PACKAGE_PCA = """
+import sys
+import numpy as np
+from genshare_widgets import open_cohort
+from genshare_widgets.samples import pca
+
+r = pca(open_cohort("hapmap3"), k=4, method="exact")
+np.savez(sys.argv[1], values=r.eigenvalues["eigenvalue"].to_numpy(),
+         vectors=r.coordinates[["PC1", "PC2", "PC3", "PC4"]].to_numpy())
+"""
+
+_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+# Stated precision of the PCA against a float64 reference computed another way (plain NumPy,
+# one BLAS thread, one product over all variants instead of per-chunk sums): the difference is
+# float64 rounding only: measured at most 1.2e-15 relative on eigenvalues and 6e-16 absolute on
+# coordinates (unit-length eigenvectors) on HapMap3; float32 blocks differed by 1e-6 here.
+EIG_RTOL, COORD_ATOL = 1e-10, 1e-10
+
+
+def _run(code: str, *args, env: dict[str, str]) -> None:
+    import os
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.realdata
+def test_pca_equals_single_threaded_float64_numpy_reference(hapmap3, tmp_path):
+    """The package's PCA (default BLAS threads, store chunks, dsyrk blocks) against a plain
+    NumPy float64 PCA of the same standardised matrix in a one-thread subprocess."""
+    np.save(tmp_path / "gt.npy", hapmap3.genotypes["call_genotype"].values)
+    _run(_REFERENCE, tmp_path / "gt.npy", tmp_path / "ref.npz", env=_ONE_THREAD)
+    ref = np.load(tmp_path / "ref.npz")
+    ours = pca(hapmap3, k=4, method="exact")
+    assert ours.n_variants == int(ref["m"])
+    np.testing.assert_allclose(ours.eigenvalues["eigenvalue"], ref["values"], rtol=EIG_RTOL, atol=0)
+    np.testing.assert_allclose(
+        ours.coordinates[["PC1", "PC2", "PC3", "PC4"]].to_numpy(),
+        ref["vectors"],
+        rtol=0,
+        atol=COORD_ATOL,
+    )
+
+
+@pytest.mark.realdata
+def test_pca_is_bit_identical_for_any_number_of_threads(kg_subset, monkeypatch):
+    """The reduction order is fixed by the store's chunks, not by the threads: the Gram sums
+    and so the PCA are bit-identical with 1, 2 or 3 worker threads (the 1000 Genomes subset's
+    store has several chunks, so a per-worker running total would add them in another order).
+    Another block size is another summation order: equal to float64 rounding, not bit for bit."""
+    import functools
+
+    from genshare_widgets.engines import _direct
+
+    original = _direct.direct_reduce_standardized
+    results = {}
+    for threads, rows in [(1, 4096), (2, 4096), (3, 4096), (2, 1000)]:
+        monkeypatch.setattr(
+            _direct,
+            "direct_reduce_standardized",
+            functools.partial(original, threads=threads, rows_per_block=rows),
+        )
+        results[threads, rows] = pca(kg_subset, k=4, method="exact")
+    base = results[1, 4096]
+    for key in [(2, 4096), (3, 4096)]:
+        np.testing.assert_array_equal(results[key].coordinates, base.coordinates)
+        np.testing.assert_array_equal(results[key].eigenvalues, base.eigenvalues)
+    other = results[2, 1000]
+    np.testing.assert_allclose(
+        other.eigenvalues["eigenvalue"], base.eigenvalues["eigenvalue"], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        other.coordinates.iloc[:, 1:].to_numpy(float),
+        base.coordinates.iloc[:, 1:].to_numpy(float),
+        atol=1e-11,
+    )
+    randomized = [pca(kg_subset, k=3, method="randomized", seed=5) for _ in range(2)]
+    pd.testing.assert_frame_equal(randomized[0].coordinates, randomized[1].coordinates)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    "env",
+    [_ONE_THREAD, {"OPENBLAS_NUM_THREADS": "2"}, {"OPENBLAS_CORETYPE": "Prescott"}],
+    ids=["blas-1-thread", "blas-2-threads", "blas-sse-kernels"],
+)
+def test_pca_agrees_across_blas_kernels_and_threads(hapmap3, tmp_path, env):
+    """Other machines in a subprocess: OpenBLAS (DYNAMIC_ARCH) with 1 or 2 threads or its
+    SSE-era kernels instead of this CPU's round the float64 products differently, so bits may
+    differ; the PCA agrees to the stated float64 precision, far below the 6 significant
+    digits of the stored figures (float32 blocks gave 1e-6 differences here)."""
+    _run(_PACKAGE_PCA, tmp_path / "pca.npz", env=env)
+    other = np.load(tmp_path / "pca.npz")
+    ours = pca(hapmap3, k=4, method="exact")
+    np.testing.assert_allclose(
+        ours.eigenvalues["eigenvalue"], other["values"], rtol=EIG_RTOL, atol=0
+    )
+    np.testing.assert_allclose(
+        ours.coordinates[["PC1", "PC2", "PC3", "PC4"]].to_numpy(),
+        other["vectors"],
+        rtol=0,
+        atol=COORD_ATOL,
+    )

@@ -273,18 +273,18 @@ def direct_group_counts(
 
 
 def standardized_from_planes(planes: np.ndarray, p: np.ndarray, n_samples: int) -> np.ndarray:
-    """Patterson-standardised float32 (variants, samples) from packable bit-plane rows.
+    """Patterson-standardised float64 (variants, samples) from packable bit-plane rows.
 
-    The same float32 operations as ``_sample_pass.standardized_block`` on the int8 calls
+    The same float64 operations as ``_sample_pass.standardized_block`` on the int8 calls
     (dosage − 2p, divided by sqrt(p(1 − p)); missing → 0), so the values are identical.
     """
     raw = np.ascontiguousarray(planes).view(np.uint8)
     bits = np.unpackbits(raw, axis=2, count=n_samples, bitorder="little")
     dosage = bits[:, 0, :] + 2 * bits[:, 1, :]  # 0, 1, 2 ALT copies; 3 = missing
-    p32 = p.astype(np.float32)[:, None]
-    x = dosage.astype(np.float32)
-    x -= 2 * p32
-    x /= np.sqrt(p32 * (1 - p32))
+    p64 = np.asarray(p, dtype=np.float64)[:, None]
+    x = dosage.astype(np.float64)
+    x -= 2 * p64
+    x /= np.sqrt(p64 * (1 - p64))
     x[dosage == 3] = 0.0
     return x
 
@@ -302,9 +302,17 @@ def direct_reduce_standardized(
     """Σ of ``block_fn(X_b)`` over blocks of the standardised genotypes of rows ``index``
     (sorted; ``p`` their ALT frequencies): the bit-plane twin of
     ``_sample_pass.reduce_standardized``. Blocks of ``rows_per_block`` variants keep the
-    float32 matrix small (24 MB for 1,500 samples); non-packable rows are standardised from
-    ``call_genotype``. Chunk sums are added in chunk order (deterministic).
+    float64 matrix small (48 MB for 1,500 samples); non-packable rows are standardised from
+    ``call_genotype``.
+
+    The summation order is fixed by the data, never by the threads: within a store chunk the
+    blocks are added in row order (packable rows, then the others), and the chunk totals are
+    added in chunk order on the calling thread. So the result is bit-identical for any
+    ``threads``; another ``rows_per_block`` (or store chunking) is another order and agrees
+    to float64 rounding only.
     """
+    from collections import deque
+
     from genshare_widgets.engines._sample_pass import standardized_block
 
     n_samples = store.shape("call_genotype")[1]
@@ -331,21 +339,17 @@ def direct_reduce_standardized(
             total += np.asarray(block_fn(standardized_block(gt, pc[slow])), dtype=np.float64)
         return total
 
-    # One running total per worker, each over a fixed stride of chunks (worker i takes chunks
-    # i, i + W, ...): memory stays at W totals whatever the number of variants, and the
-    # summation order is fixed, so the result is deterministic.
+    # Chunks run in the pool, at most W + 1 ahead of the one being added (memory stays at a few
+    # (samples × samples) totals whatever the number of variants); the totals are added in
+    # chunk order, so the result depends neither on W nor on which worker finishes first.
     workers = max(1, threads or min(len(starts), os.cpu_count() or 1))
-    spans = list(zip(starts, ends, strict=True))
-
-    def worker_total(first: int) -> np.ndarray:
-        total = np.zeros(shape, dtype=np.float64)
-        for a, b in spans[first::workers]:
-            total += one_chunk(a, b)
-        return total
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        totals = [f.result() for f in [pool.submit(worker_total, i) for i in range(workers)]]
     result = np.zeros(shape, dtype=np.float64)
-    for total in totals:
-        result += total
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+        for a, b in zip(starts, ends, strict=True):
+            pending.append(pool.submit(one_chunk, a, b))
+            if len(pending) > workers:
+                result += pending.popleft().result()
+        while pending:
+            result += pending.popleft().result()
     return result

@@ -53,7 +53,7 @@ def sample_counts(call_genotype, keep: np.ndarray, *, scheduler: str | None = No
 
 
 def standardized_block(gt: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Patterson et al. (2006) standardisation of one block → float32 (variants, samples).
+    """Patterson et al. (2006) standardisation of one block → float64 (variants, samples).
 
     ``(g - 2p) / sqrt(p (1 - p))`` with g the ALT dosage of a fully called genotype; genotypes
     with a missing allele get 0 (the mean). Variants whose p is NaN (not in the analysis) are
@@ -64,11 +64,11 @@ def standardized_block(gt: np.ndarray, p: np.ndarray) -> np.ndarray:
         gt, p = gt[used], p[used]
     a0, a1 = gt[..., 0], gt[..., 1]
     called = (a0 >= 0) & (a1 >= 0)
-    p32 = p.astype(np.float32)[:, None]
-    x = (a0 == 1).astype(np.float32)  # in place from here on: one float array per block
+    p64 = np.asarray(p, dtype=np.float64)[:, None]
+    x = (a0 == 1).astype(np.float64)  # in place from here on: one float array per block
     x += a1 == 1
-    x -= 2 * p32
-    x /= np.sqrt(p32 * (1 - p32))
+    x -= 2 * p64
+    x /= np.sqrt(p64 * (1 - p64))
     x[~called] = 0.0
     return x
 
@@ -92,11 +92,13 @@ def reduce_standardized(
 ):
     """Σ over variant chunks of ``block_fn(X_c)``, X_c the standardised chunk (variants × samples).
 
-    The one streaming mechanism behind the PCA passes: ``block_fn`` maps a float32 chunk to a
+    The one streaming mechanism behind the PCA passes: ``block_fn`` maps a float64 chunk to a
     float64 array of ``shape`` (e.g. Xᵀ X, Xᵀ X q, or the sum of squares). Rows whose ``p`` is
     NaN are not in the analysis. Chunks run in Dask's threads or on a Dask cluster
-    (``scheduler``); memory stays at a few chunks. ``block_fn`` travels to the cluster's
-    workers by pickle: a module-level function or a lambda of numpy code.
+    (``scheduler``); memory stays at a few chunks. The chunk results are added by Dask's
+    reduction tree, which is fixed by the chunking (not by which worker finishes first), so
+    the sum is the same whatever the number of threads or workers. ``block_fn`` travels to
+    the cluster's workers by pickle: a module-level function or a lambda of numpy code.
     """
     import dask.array as da
 
@@ -123,6 +125,7 @@ def reduce_standardized(
 
 
 def _upper_gram(x: np.ndarray) -> np.ndarray:
-    from scipy.linalg.blas import ssyrk
+    """xᵀ x of one float64 block, upper triangle only (float64 BLAS ``dsyrk``)."""
+    from scipy.linalg.blas import dsyrk
 
-    return ssyrk(1.0, x, trans=1)  # xᵀ x, upper triangle only, float32 BLAS
+    return dsyrk(1.0, np.asarray(x, dtype=np.float64), trans=1)
