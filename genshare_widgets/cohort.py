@@ -7,8 +7,10 @@ converted or hashed; its provenance records the URL.
 """
 
 import glob
+import io
 import logging
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -151,13 +153,62 @@ def _progress(total: int | None, desc: str, enabled: bool | None):
     return tqdm(total=total, desc=desc, unit=" variants", disable=not enabled, leave=False)
 
 
+def _sample_table_text(path: Path) -> str:
+    """The text of a sample table; a file that is empty or not UTF-8 text is refused with
+    the line at fault."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputFormatError(
+            f"{path}: the sample table cannot be read ({exc.strerror})"
+        ) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputFormatError(
+            f"{path}: line {line} is not UTF-8 text (byte {data[exc.start]:#04x}); save the "
+            "sample table as UTF-8 tab-separated text (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise InputFormatError(
+            f"{path}: line {line} holds a NUL byte: not a text file; give a UTF-8 "
+            "tab-separated sample table"
+        )
+    if not text.strip():
+        raise InputFormatError(
+            f"{path}: empty sample table; a header row is needed (first column = sample id, "
+            "then e.g. population)"
+        )
+    return text
+
+
+def sample_table_columns(path: Path, *, separator: str = "\t") -> list[str]:
+    """The header of a sample table (checked as :func:`_read_sample_table` checks it)."""
+    first = _sample_table_text(path).splitlines()[0]
+    return [c.strip().strip('"') for c in first.split(separator)]
+
+
 def _read_sample_table(path: Path, spec: SampleTableSpec) -> pd.DataFrame:
+    text = _sample_table_text(path)
     try:
         table = pd.read_csv(
-            path, sep=spec.separator, dtype=str, keep_default_na=False, na_values=[""]
+            io.StringIO(text), sep=spec.separator, dtype=str, keep_default_na=False, na_values=[""]
         )
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputFormatError(f"{path}: the sample table cannot be read ({exc})") from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).removeprefix("Error tokenizing data. C error: ")
+        if "inside string" in detail:
+            row = re.search(r"row (\d+)", detail)
+            line = f"line {int(row[1]) + 2}: " if row else ""
+            raise InputFormatError(
+                f'{path}: {line}a quote (") opens a field that never closes; close or remove '
+                "the quote"
+            ) from None
+        raise InputFormatError(
+            f"{path}: the sample table cannot be read ({detail}); give a tab-separated table "
+            "with the same number of fields on every line"
+        ) from None
     table.columns = [str(c).strip() for c in table.columns]
     table = table.loc[:, [c for c in table.columns if c and not c.startswith("Unnamed:")]]
     if spec.id_column not in table.columns:
@@ -597,16 +648,16 @@ def open_cohort(
         samples_path = Path(samples)
         if not samples_path.is_file():
             raise GenShareError(f"--samples {samples_path}: no such file")
-        header = pd.read_csv(samples_path, sep="\t", nrows=0).columns
-        if len(header) == 0:
-            raise InputFormatError(f"{samples_path}: empty sample table (a header row is needed)")
-        user_spec = SampleTableSpec(
-            id_column=str(header[0]),
-            population_column=(
-                spec.population_column
-                if spec and spec.population_column in header
-                else ("population" if "population" in header else str(header[0]))
-            ),
+        header = sample_table_columns(samples_path)
+        # The grouping column is the catalog's population column or `population`; never the
+        # id column (every sample its own group): without one, grouping asks for --by.
+        population_column = (
+            spec.population_column
+            if spec and spec.population_column in header
+            else ("population" if "population" in header[1:] else None)
+        )
+        user_spec = SampleTableSpec.model_construct(
+            id_column=str(header[0]), population_column=population_column
         )
         table = _read_sample_table(samples_path, user_spec)
         table_name = str(samples_path)

@@ -65,8 +65,15 @@ def parse_region(region: str) -> tuple[str, int | None, int | None]:
     if match["start"] is None:
         return contig, None, None
     start, end = (int(match[k].replace(",", "")) for k in ("start", "end"))
+    if start < 1:
+        raise GenShareError(
+            f"region {region!r}: positions are 1-based (the first base is 1), not {start}; "
+            f"write {contig}:1-{end}"
+        )
     if end < start:
-        raise GenShareError(f"region {region!r}: end {end} is before start {start}")
+        raise GenShareError(
+            f"region {region!r}: end {end} is before start {start}; write {contig}:{end}-{start}"
+        )
     return contig, start, end
 
 

@@ -189,13 +189,11 @@ CASES: dict[str, Case] = {
     ),
     "vcf-duplicate-sample-ids": Case(
         _stats(vcf=_bad_vcf(GOOD, samples=["s1", "s2", "s3", "s4", "s5", "s1"]), table=None),
-        names=r"bad\.vcf.*'s1'",
+        names=r"bad\.vcf.*: s1",
         fix=r"more than once|rename|unique",
     ),
     "vcf-without-samples": Case(
-        _stats(
-            vcf=_bad_vcf(["1\t100\t.\tA\tG\t.\tPASS\t."], "sites.vcf", samples=[]), table=None
-        ),
+        _stats(vcf=_bad_vcf(["1\t100\t.\tA\tG\t.\tPASS\t."], "sites.vcf", samples=[]), table=None),
         names=r"sites\.vcf",
         fix=r"no sample columns",
     ),
@@ -237,8 +235,8 @@ CASES: dict[str, Case] = {
     # --- sample tables ----------------------------------------------------------------------
     "samples-missing-by-column": Case(
         _stats("--by", "superpopulation"),
-        names=r"pops\.tsv.*'superpopulation'",
-        fix=r"--by population|--by",
+        names=r"pops\.tsv: no column 'superpopulation'",
+        fix=r"--by population",
     ),
     "samples-no-population-column": Case(
         _stats(table=_bad_table("id\tpop\n" + "".join(f"{s}\tX{s}\n" for s in SAMPLES))),
@@ -328,7 +326,7 @@ CASES: dict[str, Case] = {
             "--out",
             str(write_table(tmp / "out", "keep me\n")),
         ],
-        names=r"--out .*out",
+        names=r"'--out'.*in/out'",
         fix=r"is a file",
     ),
     "out-unwritable-folder": Case(
@@ -406,12 +404,19 @@ CASES: dict[str, Case] = {
             str(
                 write_recipe(
                     tmp / "r.json",
-                    {"kind": "fst", "source": ["sim-ooa"], "options": {"by": "population"}},
+                    {
+                        "recipe_version": 1,
+                        "kind": "fst",
+                        "source": ["sim-ooa"],
+                        "options": {"by": "population"},
+                        "output": "fst.html",
+                        "cohort": {"id": "sim-ooa"},
+                    },
                 )
             ),
         ],
-        names=r"r\.json.*samples",
-        fix=r"options|recipe",
+        names=r"r\.json: field options\.samples",
+        fix=r"draw the figure again",
     ),
     # --- credentials ------------------------------------------------------------------------
     "credential-expired": Case(
@@ -447,8 +452,8 @@ CASES: dict[str, Case] = {
             "--credential",
             str(tmp),
         ],
-        names=r"--credential|credential",
-        fix=r"file",
+        names=r"'--credential'",
+        fix=r"is a directory.*genshare prepare --help",
     ),
     "unknown-cohort-id": Case(
         lambda tmp: ["prepare", "sim-ofa"], names=r"'sim-ofa'", fix=r"'sim-ooa'"
@@ -525,12 +530,16 @@ API_CASES = {
     "samples-latin1": (
         lambda tmp: open_cohort(
             write_vcf(tmp / "tiny.vcf"),
-            samples=write_table(tmp / "t.tsv", "sample\tpopulation\ns1\tBrésil\n".encode("latin-1")),
+            samples=write_table(
+                tmp / "t.tsv", "sample\tpopulation\ns1\tBrésil\n".encode("latin-1")
+            ),
         ),
         r"t\.tsv.*UTF-8",
     ),
     "samples-empty": (
-        lambda tmp: open_cohort(write_vcf(tmp / "tiny.vcf"), samples=write_table(tmp / "e.tsv", "")),
+        lambda tmp: open_cohort(
+            write_vcf(tmp / "tiny.vcf"), samples=write_table(tmp / "e.tsv", "")
+        ),
         r"e\.tsv.*header row",
     ),
     "region-zero-start": (
@@ -573,7 +582,8 @@ def test_unicode_and_spaces_in_paths_work(tmp_path, isolated_cache):
 def test_numeric_by_and_single_group_give_a_note(tmp_path, isolated_cache):
     vcf = write_vcf(tmp_path / "tiny.vcf")
     numeric = write_table(
-        tmp_path / "n.tsv", "sample\tbatch\n" + "".join(f"{s}\t{i % 2 + 1}\n" for i, s in enumerate(SAMPLES))
+        tmp_path / "n.tsv",
+        "sample\tbatch\n" + "".join(f"{s}\t{i % 2 + 1}\n" for i, s in enumerate(SAMPLES)),
     )
     proc = run_genshare(
         "stats", str(vcf), "--samples", str(numeric), "--by", "batch", "--fst",
@@ -581,7 +591,9 @@ def test_numeric_by_and_single_group_give_a_note(tmp_path, isolated_cache):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"genshare: note: .*--by batch.*numbers", proc.stderr), proc.stderr
-    one = write_table(tmp_path / "one.tsv", "sample\tpopulation\n" + "".join(f"{s}\tA\n" for s in SAMPLES))
+    one = write_table(
+        tmp_path / "one.tsv", "sample\tpopulation\n" + "".join(f"{s}\tA\n" for s in SAMPLES)
+    )
     proc = run_genshare(
         "stats", str(vcf), "--samples", str(one), "--het", "--out", str(tmp_path / "o2")
     )

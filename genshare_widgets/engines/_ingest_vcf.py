@@ -313,6 +313,14 @@ def ingest_vcfs(
         with contextlib.suppress(Exception):  # the reading error is the one to report
             writer.close()
         raise
+    if writer.n_variants == 0:
+        with contextlib.suppress(Exception):
+            writer.close()
+        raise InputFormatError(
+            f"{paths[0]}: no variant records after the header"
+            f"{' (in any of the files)' if len(paths) > 1 else ''}; give a VCF with at least "
+            "one record"
+        )
     summary = {
         "n_variants": writer.n_variants,
         "n_samples": n_samples,
