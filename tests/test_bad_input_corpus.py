@@ -164,8 +164,8 @@ CASES: dict[str, Case] = {
     ),
     "vcf-gt-0/A": Case(
         _stats(vcf=_bad_vcf([*GOOD[:2], _rec(300, ["0/A", *GTS[1:]])])),
-        names=r"bad\.vcf: line 8",
-        fix=r"0/A",
+        names=r"bad\.vcf: line 8: sample 1: genotype '0/A'",
+        fix=r"allele 'A' is not an index.*Fix or remove that line",
     ),
     "vcf-allele-index-beyond-alt": Case(
         _stats(vcf=_bad_vcf([*GOOD[:2], _rec(300, ["5|7", *GTS[1:]])])),
@@ -179,8 +179,8 @@ CASES: dict[str, Case] = {
     ),
     "vcf-empty-file": Case(
         _stats(vcf=lambda tmp: write_table(tmp / "empty.vcf", "")),
-        names=r"empty\.vcf",
-        fix=r"empty",
+        names=r"empty\.vcf: the file is empty",
+        fix=r"give a VCF",
     ),
     "vcf-no-records": Case(
         _stats(vcf=_bad_vcf([], "header_only.vcf")),
@@ -295,7 +295,7 @@ CASES: dict[str, Case] = {
         _stats("--region", "1:500-100"), names=r"region '1:500-100'", fix=r"before start"
     ),
     "region-unknown-contig": Case(
-        _stats("--region", "7:1-100"), names=r"contig '7'", fix=r"contigs are"
+        _stats("--region", "7:1-100"), names=r"contig '7'", fix=r"give one of them"
     ),
     "region-zero-start": Case(
         _stats("--region", "1:0-100"), names=r"region '1:0-100'", fix=r"1-based"

@@ -109,6 +109,10 @@ def vcf_samples(path: Path) -> list[str]:
     """Sample ids in a VCF's header, in column order."""
     import cyvcf2
 
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputFormatError(
+            f"{path}: the file is empty (0 bytes); give a VCF with its header and records"
+        )
     try:
         vcf = cyvcf2.VCF(str(path), lazy=True)
     except Exception as exc:  # cyvcf2 raises bare Exception for unreadable headers

@@ -108,6 +108,9 @@ def _parse_call(text: bytes) -> tuple[int, int, bool]:
         phased = len(parts) == 1  # htslib convention: a haploid call counts as phased
     if len(parts) > 2:
         raise ValueError(f"ploidy {len(parts)}")
+    bad = [a for a in parts if a not in (b".", b"") and not a.isdigit()]
+    if bad:
+        raise ValueError(f"allele {bad[0].decode(errors='replace')!r} is not an index or '.'")
     codes = [-1 if a in (b".", b"") else int(a) for a in parts]
     return codes[0], codes[1] if len(codes) == 2 else -2, phased
 
