@@ -155,9 +155,12 @@ def check_grouping_table(source: tuple[str, ...], samples: Path | None, by: str)
     are checked later, when the catalog entry is known."""
     if samples is None:
         return
-    from genshare_widgets.cohort import _looks_like_path, _sample_table_text, sample_table_columns
+    import re
 
-    if len(source) == 1 and not _looks_like_path(source[0]) and "://" not in source[0]:
+    from genshare_widgets._sample_tables import sample_table_columns, sample_table_text
+
+    catalog_id = re.fullmatch(r"[a-z0-9][a-z0-9-]*[a-z0-9]", source[0]) is not None
+    if len(source) == 1 and catalog_id and not Path(source[0]).exists():
         return  # a catalog id: its sample spec maps the columns
     header = sample_table_columns(samples)
     if by not in header[1:]:
@@ -173,7 +176,7 @@ def check_grouping_table(source: tuple[str, ...], samples: Path | None, by: str)
             f"{header}; {todo}"
         )
     col = header.index(by)
-    rows = [line.split("\t") for line in _sample_table_text(samples).splitlines()[1:] if line]
+    rows = [line.split("\t") for line in sample_table_text(samples).splitlines()[1:] if line]
     values = {r[col].strip() for r in rows if len(r) > col and r[col].strip()}
     if values and all(_is_number(v) for v in values):
         click.echo(

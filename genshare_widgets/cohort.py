@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from genshare_widgets._errors import GenShareError, GenShareWarning, InputFormatError
+from genshare_widgets._sample_tables import sample_table_columns, sample_table_text
 from genshare_widgets._version import __version__
 from genshare_widgets.catalog import CohortEntry, SampleTableSpec, get_entry, load_catalog
 from genshare_widgets.disclosure._consent import check_access
@@ -153,45 +154,8 @@ def _progress(total: int | None, desc: str, enabled: bool | None):
     return tqdm(total=total, desc=desc, unit=" variants", disable=not enabled, leave=False)
 
 
-def _sample_table_text(path: Path) -> str:
-    """The text of a sample table; a file that is empty or not UTF-8 text is refused with
-    the line at fault."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputFormatError(
-            f"{path}: the sample table cannot be read ({exc.strerror})"
-        ) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputFormatError(
-            f"{path}: line {line} is not UTF-8 text (byte {data[exc.start]:#04x}); save the "
-            "sample table as UTF-8 tab-separated text (e.g. iconv -f latin1 -t utf-8)"
-        ) from None
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise InputFormatError(
-            f"{path}: line {line} holds a NUL byte: not a text file; give a UTF-8 "
-            "tab-separated sample table"
-        )
-    if not text.strip():
-        raise InputFormatError(
-            f"{path}: empty sample table; a header row is needed (first column = sample id, "
-            "then e.g. population)"
-        )
-    return text
-
-
-def sample_table_columns(path: Path, *, separator: str = "\t") -> list[str]:
-    """The header of a sample table (checked as :func:`_read_sample_table` checks it)."""
-    first = _sample_table_text(path).splitlines()[0]
-    return [c.strip().strip('"') for c in first.split(separator)]
-
-
 def _read_sample_table(path: Path, spec: SampleTableSpec) -> pd.DataFrame:
-    text = _sample_table_text(path)
+    text = sample_table_text(path)
     try:
         table = pd.read_csv(
             io.StringIO(text), sep=spec.separator, dtype=str, keep_default_na=False, na_values=[""]
