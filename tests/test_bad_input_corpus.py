@@ -334,6 +334,11 @@ CASES: dict[str, Case] = {
         names=r"locked",
         fix=r"writable|permission",
     ),
+    "out-under-a-file": Case(
+        lambda tmp: [*_stats()(tmp)[:-2], "--out", str(tmp / "pops.tsv" / "out")],
+        names=r"--out .*pops\.tsv/out: .*pops\.tsv is a file",
+        fix=r"choose another --out",
+    ),
     "figure-out-unknown-extension": Case(
         lambda tmp: [
             "figure",
