@@ -1,6 +1,7 @@
 """Options shared by several ``genshare`` commands: declared purpose and credential, and
 the disclosure options (``--min-count``, ``--epsilon``)."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -111,3 +112,99 @@ def serve_options(*, port: int):
 def source_argument(source: tuple[str, ...]) -> "str | list[str]":
     """The SOURCE words as ``open_cohort`` takes them: one source, or several paths."""
     return source[0] if len(source) == 1 else list(source)
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be written before any work: the nearest existing
+    folder on its way must be a writable folder."""
+    parent = Path(out).absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent != Path(out).absolute() and not parent.is_dir():
+        raise GenShareError(f"--out {out}: {parent} is a file, not a folder; choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise GenShareError(
+            f"--out {out}: {parent} is not writable (permission denied); choose a folder you "
+            "can write to"
+        )
+
+
+@contextlib.contextmanager
+def no_debris_at(out: Path):
+    """On any failure, remove the folders on the way to ``out`` that this command created and
+    left empty: a failed command leaves nothing at ``--out``, not even an empty folder."""
+    out = Path(out).absolute()
+    created = []
+    path = out
+    while not path.exists() and path != path.parent:
+        created.append(path)
+        path = path.parent
+    try:
+        yield
+    except BaseException:
+        for folder in created:  # deepest first
+            with contextlib.suppress(OSError):  # not empty (or gone): leave it
+                folder.rmdir()
+        raise
+
+
+def check_grouping_table(source: tuple[str, ...], samples: Path | None, by: str) -> None:
+    """Check ``--by`` against the ``--samples`` table before any genotype is read: a missing
+    column is an error naming the table's columns; a numeric column or a single group gets a
+    note on stderr. A catalog id's own column names (e.g. its ``pop`` read as ``population``)
+    are checked later, when the catalog entry is known."""
+    if samples is None:
+        return
+    import re
+
+    from genshare_widgets._sample_tables import sample_table_columns, sample_table_text
+
+    catalog_id = re.fullmatch(r"[a-z0-9][a-z0-9-]*[a-z0-9]", source[0]) is not None
+    if len(source) == 1 and catalog_id and not Path(source[0]).exists():
+        return  # a catalog id: its sample spec maps the columns
+    header = sample_table_columns(samples)
+    if by not in header[1:]:
+        default = " (the default --by)" if by == "population" else ""
+        others = header[1:]
+        if others:
+            suggest = next((c for c in others if "pop" in c.lower()), others[0])
+            todo = f"name the grouping column with --by, e.g. --by {suggest}"
+        else:
+            todo = "add a grouping column (e.g. population) after the sample id"
+        raise GenShareError(
+            f"--samples {samples}: no column {by!r} to group by{default}; its columns are "
+            f"{header}; {todo}"
+        )
+    col = header.index(by)
+    rows = [line.split("\t") for line in sample_table_text(samples).splitlines()[1:] if line]
+    values = {r[col].strip() for r in rows if len(r) > col and r[col].strip()}
+    if values and all(_is_number(v) for v in values):
+        click.echo(
+            f"genshare: note: --by {by}: its values are numbers ({', '.join(sorted(values)[:4])}"
+            f"{'...' if len(values) > 4 else ''}); each distinct number is one group, not a "
+            "quantity",
+            err=True,
+        )
+    if len(values) == 1:
+        click.echo(
+            f"genshare: note: --by {by} puts every sample in one group ({next(iter(values))!r}); "
+            "comparisons between groups (Fst, shared variants) need two groups or more",
+            err=True,
+        )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_selection(*, region: str | None, min_maf: float | None) -> None:
+    """Check ``--region`` and ``--min-maf`` before any data is opened."""
+    from genshare_widgets.counts import check_min_maf, parse_region
+
+    if region is not None:
+        parse_region(region)
+    check_min_maf(min_maf)

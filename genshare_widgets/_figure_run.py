@@ -603,16 +603,42 @@ def run_from_recipe(recipe_path: Path, *, out: Path | None = None) -> dict[str, 
     recipe_path = Path(recipe_path)
     try:
         recipe = json.loads(recipe_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise GenShareError(f"--from {recipe_path}: not a readable recipe ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise GenShareError(
+            f"--from {recipe_path}: line {exc.lineno}: not valid JSON ({exc.msg}); give the "
+            "FILE.provenance.json written beside a figure"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GenShareError(
+            f"--from {recipe_path}: not a readable recipe ({exc}); give the "
+            "FILE.provenance.json written beside a figure"
+        ) from None
+    if not isinstance(recipe, dict):
+        raise GenShareError(
+            f"--from {recipe_path}: a recipe is a JSON object, not a JSON "
+            f"{_json_kind(recipe)}; give the FILE.provenance.json written beside a figure"
+        )
     missing = {"kind", "source", "options", "output", "cohort"} - set(recipe)
     if missing or recipe.get("recipe_version") != RECIPE_VERSION:
         raise GenShareError(
             f"--from {recipe_path}: not a genshare figure recipe (missing {sorted(missing)} or "
-            f"recipe_version {recipe.get('recipe_version')!r} ≠ {RECIPE_VERSION})"
+            f"recipe_version {recipe.get('recipe_version')!r} ≠ {RECIPE_VERSION}); give the "
+            "FILE.provenance.json written beside a figure"
+        )
+    shapes = {"options": dict, "cohort": dict, "source": list, "kind": str, "output": str}
+    for key, kind in shapes.items():
+        if not isinstance(recipe[key], kind):
+            raise GenShareError(
+                f"--from {recipe_path}: field {key!r} is a JSON {_json_kind(recipe[key])}, not "
+                f"a JSON {_json_kind(kind())}; the recipe was edited: draw the figure again"
+            )
+    options = recipe["options"]
+    if "samples" not in options:  # null when the catalog's table was used; never absent
+        raise GenShareError(
+            f"--from {recipe_path}: field options.samples is missing (recipes record the "
+            "sample table, null for the catalog's); the recipe was edited: draw the figure again"
         )
     target = Path(out) if out is not None else recipe_path.parent / recipe["output"]
-    options = recipe["options"]
     if options.get("epsilon") is not None:
         raise GenShareError(
             f"--from {recipe_path}: a differentially private figure cannot be rebuilt "
@@ -635,6 +661,12 @@ def run_from_recipe(recipe_path: Path, *, out: Path | None = None) -> dict[str, 
             f"(recorded files {recorded}, now {now}); the figure cannot be reproduced"
         )
     return run_figure(source, kind=recipe["kind"], out=target, options=options)
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of a parsed value's type (for messages)."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
 
 
 def _options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,11 +17,24 @@ from genshare_widgets._cli_options import (
     MIN_COUNT_OPTION,
     SAMPLES_OPTION,
     _consent_options,
+    check_grouping_table,
+    check_out,
+    check_selection,
+    no_debris_at,
     source_argument,
 )
 from genshare_widgets._errors import GenShareError
 from genshare_widgets._figure_run import KINDS as FIGURE_KINDS
 from genshare_widgets._version import __version__
+
+
+def _command_name(ctx: "click.Context | None") -> str:
+    """``genshare stats`` (not ``python -m genshare_widgets stats``) for a context."""
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["genshare", *reversed(names)])
 
 
 class _FriendlyGroup(click.Group):
@@ -31,6 +44,30 @@ class _FriendlyGroup(click.Group):
         except GenShareError as exc:
             click.secho(f"genshare: error: {exc}", fg="red", err=True)
             ctx.exit(2)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Usage mistakes (an option out of range, a missing argument) print one line,
+        ``genshare: error: ... (see 'genshare CMD --help')``, and exit 2, like every other
+        user mistake."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `genshare`: the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            message = " ".join(exc.format_message().split())
+            hint = f" (see '{_command_name(exc.ctx)} --help')"
+            click.secho(f"genshare: error: {message}{hint}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.secho(f"genshare: error: {exc.format_message()}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 @click.group(cls=_FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -196,7 +233,7 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
 @click.option("--fst", "want_fst", is_flag=True, help="fst.tsv: Hudson Fst for every pair.")
 @click.option(
     "--fst-window",
-    type=int,
+    type=click.IntRange(1),
     metavar="BP",
     help="fst_windows.tsv: Hudson Fst in windows of BP base pairs, every pair.",
 )
@@ -210,7 +247,11 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
     help="samples.tsv: per-sample observed heterozygosity and missingness.",
 )
 @click.option(
-    "--pca", "pca_k", type=int, metavar="K", help="pca.tsv + pca_eigenvalues.tsv: top K PCs."
+    "--pca",
+    "pca_k",
+    type=click.IntRange(1),
+    metavar="K",
+    help="pca.tsv + pca_eigenvalues.tsv: top K PCs.",
 )
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
@@ -255,15 +296,57 @@ def stats(
       genshare stats /shared/cohort.vcz --samples pops.tsv --scheduler tcp://10.0.0.5:8786 \\
           --fst --out results/
     """
+    check_selection(region=region, min_maf=min_maf)
+    check_out(out_dir)
+    check_grouping_table(source, samples, by)
+    with no_debris_at(out_dir):
+        _stats(
+            source,
+            samples,
+            by,
+            engine,
+            scheduler,
+            region,
+            min_maf,
+            snps_only,
+            {
+                "freq": want_freq,
+                "fst": want_fst,
+                "het": want_het,
+                "sfs": want_sfs,
+                "shared": want_shared,
+            },
+            fst_window,
+            folded,
+            sample_stats,
+            pca_k,
+            min_count,
+            epsilon,
+            out_dir,
+        )
+
+
+def _stats(
+    source,
+    samples,
+    by,
+    engine,
+    scheduler,
+    region,
+    min_maf,
+    snps_only,
+    flags,
+    fst_window,
+    folded,
+    sample_stats,
+    pca_k,
+    min_count,
+    epsilon,
+    out_dir,
+):
+    """The body of `genshare stats` (its options checked; a failure leaves no --out)."""
     from genshare_widgets._stats_run import STATISTICS, run_stats
 
-    flags = {
-        "freq": want_freq,
-        "fst": want_fst,
-        "het": want_het,
-        "sfs": want_sfs,
-        "shared": want_shared,
-    }
     wanted = [name for name, on in flags.items() if on]
     if not wanted and not (pca_k or fst_window or sample_stats):
         wanted = list(STATISTICS)
@@ -414,7 +497,8 @@ def figure(
             )
         if out is not None:
             output_format(out)
-        written = run_from_recipe(recipe, out=out)
+        with no_debris_at(out or Path(recipe).parent):
+            written = run_from_recipe(recipe, out=out)
     else:
         if not source:
             raise click.UsageError(
@@ -432,6 +516,9 @@ def figure(
             raise click.BadParameter(
                 str(exc).removeprefix(f"--out {out}: "), param_hint="'--out'"
             ) from None
+        check_selection(region=region, min_maf=min_maf)
+        check_out(out)
+        check_grouping_table(source, samples, by)
         options = {
             "samples": str(samples) if samples else None,
             "by": by,
@@ -450,7 +537,8 @@ def figure(
             "min_count": min_count,
             "epsilon": epsilon,
         }
-        written = run_figure(list(source), kind=kind, out=out, options=options)
+        with no_debris_at(out):
+            written = run_figure(list(source), kind=kind, out=out, options=options)
     for path in written.values():
         click.echo(str(path))
 

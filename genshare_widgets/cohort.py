@@ -7,8 +7,10 @@ converted or hashed; its provenance records the URL.
 """
 
 import glob
+import io
 import logging
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from genshare_widgets._errors import GenShareError, GenShareWarning, InputFormatError
+from genshare_widgets._sample_tables import sample_table_columns, sample_table_text
 from genshare_widgets._version import __version__
 from genshare_widgets.catalog import CohortEntry, SampleTableSpec, get_entry, load_catalog
 from genshare_widgets.disclosure._consent import check_access
@@ -152,12 +155,24 @@ def _progress(total: int | None, desc: str, enabled: bool | None):
 
 
 def _read_sample_table(path: Path, spec: SampleTableSpec) -> pd.DataFrame:
+    text = sample_table_text(path)
     try:
         table = pd.read_csv(
-            path, sep=spec.separator, dtype=str, keep_default_na=False, na_values=[""]
+            io.StringIO(text), sep=spec.separator, dtype=str, keep_default_na=False, na_values=[""]
         )
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputFormatError(f"{path}: the sample table cannot be read ({exc})") from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).removeprefix("Error tokenizing data. C error: ")
+        if "inside string" in detail:
+            row = re.search(r"row (\d+)", detail)
+            line = f"line {int(row[1]) + 2}: " if row else ""
+            raise InputFormatError(
+                f'{path}: {line}a quote (") opens a field that never closes; close or remove '
+                "the quote"
+            ) from None
+        raise InputFormatError(
+            f"{path}: the sample table cannot be read ({detail}); give a tab-separated table "
+            "with the same number of fields on every line"
+        ) from None
     table.columns = [str(c).strip() for c in table.columns]
     table = table.loc[:, [c for c in table.columns if c and not c.startswith("Unnamed:")]]
     if spec.id_column not in table.columns:
@@ -597,16 +612,16 @@ def open_cohort(
         samples_path = Path(samples)
         if not samples_path.is_file():
             raise GenShareError(f"--samples {samples_path}: no such file")
-        header = pd.read_csv(samples_path, sep="\t", nrows=0).columns
-        if len(header) == 0:
-            raise InputFormatError(f"{samples_path}: empty sample table (a header row is needed)")
-        user_spec = SampleTableSpec(
-            id_column=str(header[0]),
-            population_column=(
-                spec.population_column
-                if spec and spec.population_column in header
-                else ("population" if "population" in header else str(header[0]))
-            ),
+        header = sample_table_columns(samples_path)
+        # The grouping column is the catalog's population column or `population`; never the
+        # id column (every sample its own group): without one, grouping asks for --by.
+        population_column = (
+            spec.population_column
+            if spec and spec.population_column in header
+            else ("population" if "population" in header[1:] else None)
+        )
+        user_spec = SampleTableSpec.model_construct(
+            id_column=str(header[0]), population_column=population_column
         )
         table = _read_sample_table(samples_path, user_spec)
         table_name = str(samples_path)

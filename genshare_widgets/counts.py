@@ -65,8 +65,15 @@ def parse_region(region: str) -> tuple[str, int | None, int | None]:
     if match["start"] is None:
         return contig, None, None
     start, end = (int(match[k].replace(",", "")) for k in ("start", "end"))
+    if start < 1:
+        raise GenShareError(
+            f"region {region!r}: positions are 1-based (the first base is 1), not {start}; "
+            f"write {contig}:1-{end}"
+        )
     if end < start:
-        raise GenShareError(f"region {region!r}: end {end} is before start {start}")
+        raise GenShareError(
+            f"region {region!r}: end {end} is before start {start}; write {contig}:{end}-{start}"
+        )
     return contig, start, end
 
 
@@ -76,7 +83,10 @@ def _contig_code(contigs: list[str], contig: str) -> int:
     alt = contig[3:] if contig.lower().startswith("chr") else f"chr{contig}"
     if alt in contigs:
         return contigs.index(alt)
-    raise GenShareError(f"contig {contig!r} is not in this cohort; its contigs are {contigs}")
+    raise GenShareError(
+        f"contig {contig!r} is not in this cohort; its contigs are {contigs}: give one of "
+        "them in the region"
+    )
 
 
 def resolve_groups(
@@ -91,7 +101,8 @@ def resolve_groups(
     if isinstance(by, str):
         if by not in samples.columns:
             raise GenShareError(
-                f"no sample column {by!r} to group by; columns: {list(samples.columns)}"
+                f"no sample column {by!r} to group by; columns: {list(samples.columns)}; "
+                "name one of them with by= (--by on the command line)"
             )
         labels = samples[by]
         label = by

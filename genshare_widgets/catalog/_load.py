@@ -83,9 +83,11 @@ def _explain(path: Path, raw: Any, root: yaml.Node | None, exc: ValidationError)
         msg = err["msg"].removeprefix("Value error, ")
         field = f" field {_format_loc(field_loc)}" if field_loc else ""
         lines.append(f"{where}: {what}{field}: {msg}")
+    if len(lines) == 1:  # one problem: one line (the CLI prints it as one error line)
+        return CatalogError(f"{path} does not follow the catalog schema: {lines[0]}")
     return CatalogError(
-        f"{path} does not follow the catalog schema ({len(lines)} problem"
-        f"{'s' if len(lines) != 1 else ''}):\n  " + "\n  ".join(lines)
+        f"{path} does not follow the catalog schema ({len(lines)} problems):\n  "
+        + "\n  ".join(lines)
     )
 
 

@@ -109,6 +109,10 @@ def vcf_samples(path: Path) -> list[str]:
     """Sample ids in a VCF's header, in column order."""
     import cyvcf2
 
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputFormatError(
+            f"{path}: the file is empty (0 bytes); give a VCF with its header and records"
+        )
     try:
         vcf = cyvcf2.VCF(str(path), lazy=True)
     except Exception as exc:  # cyvcf2 raises bare Exception for unreadable headers
@@ -313,6 +317,14 @@ def ingest_vcfs(
         with contextlib.suppress(Exception):  # the reading error is the one to report
             writer.close()
         raise
+    if writer.n_variants == 0:
+        with contextlib.suppress(Exception):
+            writer.close()
+        raise InputFormatError(
+            f"{paths[0]}: no variant records after the header"
+            f"{' (in any of the files)' if len(paths) > 1 else ''}; give a VCF with at least "
+            "one record"
+        )
     summary = {
         "n_variants": writer.n_variants,
         "n_samples": n_samples,

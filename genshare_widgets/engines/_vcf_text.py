@@ -108,6 +108,9 @@ def _parse_call(text: bytes) -> tuple[int, int, bool]:
         phased = len(parts) == 1  # htslib convention: a haploid call counts as phased
     if len(parts) > 2:
         raise ValueError(f"ploidy {len(parts)}")
+    bad = [a for a in parts if a not in (b".", b"") and not a.isdigit()]
+    if bad:
+        raise ValueError(f"allele {bad[0].decode(errors='replace')!r} is not an index or '.'")
     codes = [-1 if a in (b".", b"") else int(a) for a in parts]
     return codes[0], codes[1] if len(codes) == 2 else -2, phased
 
@@ -147,6 +150,8 @@ class TextVcfReader:
         self.filled = 0
         self.blocks: list[tuple] = []  # per-variant columns of the rows scanned so far
         self.slow: list[tuple[int, bytes, bytes, int, Path]] = []
+        self.last: tuple[int, int] | None = None  # (contig code, position) of the last record
+        self.done_contigs: set[int] = set()  # contigs whose records have ended
 
     def _error(self, line_no: int, what: str) -> InputFormatError:
         return InputFormatError(
@@ -281,7 +286,10 @@ class TextVcfReader:
             if codes is None:
                 codes = filter_memo[flt] = [w.filter_code(x) for x in flt.split(";")]
             filters.append(codes)
-        self.blocks.append((contig, alleles, ids, quality, filters))
+        self._check_sorted(np.asarray(contig, dtype=np.int64), self.positions[lo:hi], first_line)
+        lines = np.arange(first_line, first_line + hi - lo)
+        self.blocks.append((contig, alleles, ids, quality, filters, lines, self.path))
+
         for j in np.flatnonzero(~self.fast[lo:hi]).tolist():
             row = f[j].tolist()
             self.slow.append(
@@ -293,6 +301,35 @@ class TextVcfReader:
                     self.path,
                 )
             )
+
+    def _check_sorted(self, contig: np.ndarray, position: np.ndarray, first_line: int) -> None:
+        """Refuse records out of order: windows, regions and chunk lookups assume each
+        contig's records are together and in position order."""
+        if self.last is not None:
+            contig = np.concatenate([[self.last[0]], contig])
+            position = np.concatenate([[self.last[1]], position])
+            first_line -= 1
+        same = contig[1:] == contig[:-1]
+        back = np.flatnonzero(same & (position[1:] < position[:-1]))
+        new = np.flatnonzero(~same)
+        again: list[int] = []
+        seen = set(self.done_contigs)
+        for j in new.tolist():  # a contig that comes back after another one
+            seen.add(int(contig[j]))
+            if int(contig[j + 1]) in seen:
+                again.append(j)
+        bad = sorted({*back.tolist(), *again})
+        if bad:
+            j = bad[0]
+            names = self.writer.contigs
+            where = f"{names[int(contig[j + 1])]}:{int(position[j + 1])}"
+            before = f"{names[int(contig[j])]}:{int(position[j])}"
+            raise InputFormatError(
+                f"{self.path}: line {first_line + j + 1}: record {where} comes after {before}: "
+                "the VCF is not sorted; sort it first (bcftools sort -Oz -o sorted.vcf.gz FILE)"
+            )
+        self.done_contigs |= {int(c) for c in contig[:-1][~same]}
+        self.last = (int(contig[-1]), int(position[-1]))
 
     def flush(self) -> None:
         """Parse the queued careful-path calls and write the buffered records as one chunk."""
@@ -309,6 +346,21 @@ class TextVcfReader:
         for b in blocks:
             alleles[row : row + len(b[1]), : b[1].shape[1]] = b[1]
             row += len(b[1])
+        # every allele index must name an allele of its record (REF + ALTs)
+        n_alleles = (alleles != "").sum(axis=1)
+        highest = self.gt[:k].reshape(k, -1).max(axis=1)
+        bad = np.flatnonzero(highest >= n_alleles)
+        if len(bad):
+            i = int(bad[0])
+            lines = np.concatenate([b[5] for b in blocks])
+            paths = [b[6] for b in blocks for _ in range(len(b[5]))]
+            self.path = paths[i]
+            alts = ",".join(a for a in alleles[i, 1:] if a)
+            raise self._error(
+                int(lines[i]),
+                f"a genotype names allele {int(highest[i])}, but the record has "
+                f"{int(n_alleles[i]) - 1} ALT allele(s) ({alts})",
+            )
         self.writer.add_chunk(
             contig=np.concatenate([np.asarray(b[0], dtype=np.int16) for b in blocks]),
             position=self.positions[:k].copy(),
