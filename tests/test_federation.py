@@ -815,16 +815,22 @@ def test_attack11_one_person_groups_answer_nothing(id_like_tables, kg_subset):
 
 
 def test_attack11_table_without_population_column_is_refused_at_start(kg_subset, tmp_path):
-    """A sample table without the population column: the cohort's population falls back to
-    the sample id (the reliability issue), so the default grouping is one person per group;
-    the site refuses to start instead of listing ids and per-person counts."""
+    """A sample table without the population column: the default grouping used to fall back
+    to the sample id (one person per group). The grouping is now unset and the site refuses to
+    start, naming the table's columns, instead of listing ids and per-person counts; an
+    id-like column given on purpose is refused by the minimum group size."""
+    from genshare_widgets._errors import GenShareError
     from genshare_widgets.federation import SiteRefusal, open_site_cohort, site_app
 
     path = tmp_path / "no-pop.tsv"
-    kg_subset.samples.reset_index()[["sample", "sex"]].to_csv(path, sep="\t", index=False)
+    table = kg_subset.samples.reset_index()[["sample", "sex"]]
+    table["sample_copy"] = table["sample"]
+    table.to_csv(path, sep="\t", index=False)
     cohort = open_site_cohort("1kg-phase3-subset", samples=path)
-    with pytest.raises(SiteRefusal, match=r"no group of at least 5 samples \(the largest has 1\)"):
+    with pytest.raises(GenShareError, match=r"no population column \(columns: .*'sex'"):
         site_app(cohort, name="x")
+    with pytest.raises(SiteRefusal, match=r"no group of at least 5 samples \(the largest has 1\)"):
+        site_app(cohort, name="x", by="sample_copy")
 
 
 def test_npoa_refuses_pca_and_counts_by_population():
