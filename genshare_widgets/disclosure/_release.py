@@ -425,15 +425,6 @@ def shared_private(released) -> pd.DataFrame:
     return shared_private_from_presence(present, [str(g) for g in released["groups"].values])
 
 
-def drop_withheld_samples(table: pd.DataFrame, *, groups, withheld) -> pd.DataFrame:
-    """Per-sample rows (PCA coordinates, ``samples.tsv``) without the samples of withheld
-    groups; ``groups`` gives each row's group, aligned with ``table``."""
-    if not withheld:
-        return table
-    keep = ~pd.Series(np.asarray(groups).astype(str)).isin(list(withheld)).to_numpy()
-    return table.loc[keep]
-
-
 def withheld_groups(group_sizes: dict[str, int], policy: DisclosurePolicy) -> dict[str, str]:
     """Groups the policy withholds: fewer than k samples."""
     return small_groups(group_sizes, int(policy.min_count or 1)) if policy.suppresses else {}

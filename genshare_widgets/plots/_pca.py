@@ -61,11 +61,7 @@ def pca_scatter(
     """
     import plotly.graph_objects as go
 
-    if dims not in (2, 3):
-        raise GenShareError(f"dims must be 2 or 3, not {dims!r}")
-    pcs = tuple(pcs) if pcs is not None else tuple(range(1, dims + 1))
-    if len(pcs) != dims:
-        raise GenShareError(f"dims={dims} needs {dims} components, got pcs={pcs}")
+    pcs = _components(dims, pcs)
     coords = pca_result.coordinates
     columns = [f"PC{i}" for i in pcs]
     missing = [c for c in columns if c not in coords.columns]
@@ -157,6 +153,16 @@ def pca_scatter(
     return stamp(fig, builder="pca_scatter", provenance=provenance)
 
 
+def _components(dims: int, pcs) -> tuple[int, ...]:
+    """The PCs to draw: ``pcs`` or the first ``dims``; 2 or 3 of them."""
+    if dims not in (2, 3):
+        raise GenShareError(f"dims must be 2 or 3, not {dims!r}")
+    pcs = tuple(pcs) if pcs is not None else tuple(range(1, dims + 1))
+    if len(pcs) != dims:
+        raise GenShareError(f"dims={dims} needs {dims} components, got pcs={pcs}")
+    return pcs
+
+
 def _title_axes(fig, dims: int, axis_titles) -> None:
     """PC axis titles on a 2-D plot or a 3-D scene."""
     if dims == 2:
@@ -214,11 +220,7 @@ def pca_centroids(
     """
     import plotly.graph_objects as go
 
-    if dims not in (2, 3):
-        raise GenShareError(f"dims must be 2 or 3, not {dims!r}")
-    pcs = tuple(pcs) if pcs is not None else tuple(range(1, dims + 1))
-    if len(pcs) != dims:
-        raise GenShareError(f"dims={dims} needs {dims} components, got pcs={pcs}")
+    pcs = _components(dims, pcs)
     columns = [f"PC{i}" for i in pcs]
     missing = [c for c in columns if c not in centroids.columns]
     if missing:
