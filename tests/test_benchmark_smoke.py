@@ -44,3 +44,21 @@ def test_benchmark_smoke_run(tmp_path):
     if hail_available():  # CI installs Hail and Java: the Hail rows must be there
         assert "| ingest | hail |" in table and "| freq+fst | hail |" in table
     assert (tmp_path / "r.json").is_file()
+
+
+def test_peak_memory_is_the_whole_process_tree():
+    """Two children holding 200 MiB each at the same time: the row's peak is their sum (plus
+    the parents), not the largest single process that ``wait4`` reports."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from run import run as run_row
+    finally:
+        sys.path.pop(0)
+    hold = "b = bytearray(200 * 2**20); import time; time.sleep(1.0)"
+    script = (
+        "import subprocess, sys\n"
+        f"ps = [subprocess.Popen([sys.executable, '-c', {hold!r}]) for _ in range(2)]\n"
+        "[p.wait() for p in ps]\n"
+    )
+    row = run_row([sys.executable, "-c", script])
+    assert row["peak_mib"] >= 400, row
