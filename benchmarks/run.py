@@ -8,7 +8,7 @@ largest one. Ratios compare GenShare with each peer *in the same run*. The
 and two single-threaded workers, started and warmed up before the timing (they are not the
 timed process's descendants, so their memory is not in the row's peak). Usage::
 
-    python benchmarks/run.py                 # 1,500 samples (3 × 500), 15 Mb and 30 Mb
+    python benchmarks/run.py                 # 3 × 500 over 30 Mb and 3 × 835 over 60 Mb
     python benchmarks/run.py --smoke         # tiny, for the test suite (checks the script works)
 
 The simulated cohort is stdpopsim's OutOfAfrica_3G09 (YRI, CEU, CHB), built once per size and
@@ -126,7 +126,9 @@ class TreePeak:
         return self.peak
 
 
-def run(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None) -> dict:
+def run(
+    cmd: list[str], *, env: dict | None = None, cwd: Path | None = None, stdout: bool = False
+) -> dict:
     """Run a whole process; wall seconds and peak RSS (MiB) of its whole process tree (the
     sampled sum over the process and every descendant, never below ``wait4``'s largest one)."""
     with tempfile.TemporaryFile() as log:  # a file, not a pipe: a full pipe would block wait4
@@ -142,8 +144,11 @@ def run(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None) -> 
         if proc.returncode != 0:
             log.seek(0)
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{log.read().decode()[-3000:]}")
+        log.seek(0)
+        text = log.read().decode(errors="replace") if stdout else None
     peak = max(tree_peak, usage.ru_maxrss * 1024)
-    return {"seconds": wall, "peak_mib": peak / 2**20}
+    row = {"seconds": wall, "peak_mib": peak / 2**20}
+    return {**row, "stdout": text} if stdout else row
 
 
 ALLEL_SCRIPT = r"""
@@ -175,35 +180,112 @@ for i, a in enumerate(names):
 
 
 HAIL_SCRIPT = r"""
-import sys, warnings
+import json, sys, time, warnings
+t0 = time.perf_counter()
 import hail as hl
 mt_path, pops, out, tmp = sys.argv[1:5]
 warnings.simplefilter("ignore")
 hl.init(master="local[2]", quiet=True, tmp_dir=tmp, local_tmpdir=tmp, log=f"{tmp}/hail.log",
         spark_conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"})
-mt = hl.read_matrix_table(mt_path)
-table = hl.import_table(pops, key="sample")
-mt = mt.annotate_cols(pop=table[mt.s].population)
-mt = mt.filter_rows(hl.len(mt.alleles) == 2)
-names = sorted(mt.aggregate_cols(hl.agg.collect_as_set(mt.pop)))
-mt = mt.annotate_rows(cs=hl.agg.group_by(mt.pop, hl.agg.call_stats(mt.GT, mt.alleles)))
-rows = mt.rows().checkpoint(f"{tmp}/call_stats.ht")
-freq = {f"{p}_{k}": v for p in names
-        for k, v in (("ac", rows.cs[p].AC[1]), ("an", rows.cs[p].AN), ("af", rows.cs[p].AF[1]))}
-rows.select(**freq).export(out)
-sums = {}
-for i, a in enumerate(names):
-    for b in names[i + 1:]:
-        n1, n2 = hl.float64(rows.cs[a].AN), hl.float64(rows.cs[b].AN)
-        p1, p2 = rows.cs[a].AC[1] / n1, rows.cs[b].AC[1] / n2
-        num = (p1 - p2) ** 2 - p1 * (1 - p1) / (n1 - 1) - p2 * (1 - p2) / (n2 - 1)
-        den = p1 * (1 - p2) + p2 * (1 - p1)
-        ok = (n1 >= 2) & (n2 >= 2) & (den > 0)
-        sums[f"{a}|{b}"] = hl.struct(num=hl.agg.filter(ok, hl.agg.sum(num)),
-                                     den=hl.agg.filter(ok, hl.agg.sum(den)))
-for pair, r in rows.aggregate(hl.struct(**sums)).items():
-    print(*pair.split("|"), r.num / r.den)
+startup = time.perf_counter() - t0
+
+
+def query(i):
+    mt = hl.read_matrix_table(mt_path)
+    table = hl.import_table(pops, key="sample")
+    mt = mt.annotate_cols(pop=table[mt.s].population)
+    mt = mt.filter_rows(hl.len(mt.alleles) == 2)
+    names = sorted(mt.aggregate_cols(hl.agg.collect_as_set(mt.pop)))
+    mt = mt.annotate_rows(cs=hl.agg.group_by(mt.pop, hl.agg.call_stats(mt.GT, mt.alleles)))
+    rows = mt.rows().checkpoint(f"{tmp}/call_stats_{i}.ht")
+    freq = {f"{p}_{k}": v for p in names
+            for k, v in (("ac", rows.cs[p].AC[1]), ("an", rows.cs[p].AN),
+                         ("af", rows.cs[p].AF[1]))}
+    rows.select(**freq).export(f"{out}.{i}.tsv")
+    sums = {}
+    for j, a in enumerate(names):
+        for b in names[j + 1:]:
+            n1, n2 = hl.float64(rows.cs[a].AN), hl.float64(rows.cs[b].AN)
+            p1, p2 = rows.cs[a].AC[1] / n1, rows.cs[b].AC[1] / n2
+            num = (p1 - p2) ** 2 - p1 * (1 - p1) / (n1 - 1) - p2 * (1 - p2) / (n2 - 1)
+            den = p1 * (1 - p2) + p2 * (1 - p1)
+            ok = (n1 >= 2) & (n2 >= 2) & (den > 0)
+            sums[f"{a}|{b}"] = hl.struct(num=hl.agg.filter(ok, hl.agg.sum(num)),
+                                         den=hl.agg.filter(ok, hl.agg.sum(den)))
+    return {pair: r.num / r.den for pair, r in rows.aggregate(hl.struct(**sums)).items()}
+
+
+times = []
+for i in range(2):  # the second query runs in the warm session: Hail's cost without start-up
+    t0 = time.perf_counter()
+    fst = query(i)
+    times.append(time.perf_counter() - t0)
+print(json.dumps({"startup": startup, "first": times[0], "second": times[1], "fst": fst}))
 """
+
+
+WARM_SCRIPT = r"""
+import json, statistics, sys, time
+import genshare_widgets as gs
+from genshare_widgets.counts import allele_counts_by_group
+from genshare_widgets.stats import hudson_fst
+source, pops, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t0 = time.perf_counter()
+cohort = gs.open_cohort(source, samples=pops)
+opened = time.perf_counter() - t0
+times = []
+for _ in range(repeats + 1):  # the first call warms caches and compiled kernels
+    t0 = time.perf_counter()
+    counts = allele_counts_by_group(cohort, by="population")
+    hudson_fst(counts)
+    times.append(time.perf_counter() - t0)
+print(json.dumps({"open": opened, "first": times[0], "calls": times[1:],
+                  "median": statistics.median(times[1:])}))
+"""
+
+
+def bench_catalog(vcf: Path, pops: Path, n_per_pop: int, length: int, folder: Path) -> str:
+    """A catalog of one entry for the bench cohort (``GENSHARE_CATALOG``), its files found
+    through ``GENSHARE_MIRROR`` like a real cohort's: the catalog-id path users take."""
+    import yaml
+
+    from genshare_widgets.catalog import default_catalog_path
+    from genshare_widgets.fetch import sha256_file
+
+    base = yaml.safe_load(default_catalog_path().read_text())
+    entry = dict(next(c for c in base["cohorts"] if c["id"] == "1kg-phase3-subset"))
+    cohort_id = f"bench-ooa-{n_per_pop}x3-{length // 1_000_000}mb"
+    entry.update(
+        id=cohort_id,
+        title=f"Benchmark cohort: stdpopsim OutOfAfrica_3G09, 3 x {n_per_pop}",
+        description="Simulated for the benchmarks (benchmarks/run.py); not real data.",
+        genome_build="GRCh37",
+        files=[
+            {
+                "name": f.name,
+                "url": f"https://example.org/genshare-bench/{f.name}",
+                "sha256": sha256_file(f),
+                "size": f.stat().st_size,
+                "role": role,
+            }
+            for f, role in ((vcf, "genotypes"), (pops, "samples"))
+        ],
+        samples={"file": pops.name, "id_column": "sample", "population_column": "population"},
+        populations=[{"code": c, "name": c, "n_samples": n_per_pop} for c in ("YRI", "CEU", "CHB")],
+        n_samples=3 * n_per_pop,
+        n_variants=json.loads((vcf.parent / ".done").read_text())["variants"],
+    )
+    entry.update(
+        citation="Simulated with stdpopsim (HomSap OutOfAfrica_3G09) by benchmarks/run.py.",
+        version=f"seed 42, {length // 1_000_000} Mb",
+    )
+    for key in ("homepage", "notes"):
+        entry.pop(key, None)
+    catalog = {k: v for k, v in base.items() if k != "cohorts"}
+    catalog["cohorts"] = [entry]
+    path = folder / "bench_catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog, sort_keys=False))
+    return cohort_id
 
 
 def hail_available() -> bool:
@@ -242,21 +324,29 @@ def bench_size(
         rows["ingest/hail"] = run(
             [*genshare, "prepare", str(vcf), "--engine", "hail"], env=hail_env
         )
-    # --- freq + Fst ---
-    rows["freq+fst/genshare"] = run(
-        [
-            *genshare,
-            "stats",
-            str(store),
-            "--samples",
-            str(pops),
-            "--freq",
-            "--fst",
-            "--out",
-            str(work / "gs_stats"),
-        ],
-        env=env,
-    )
+
+    # --- freq + Fst, from each source a user has: the store, the VCF (already converted by
+    # the ingest row above), a catalog id (fetched and converted once, untimed) ---
+    def freq_fst(source: str, out: str, extra_env: dict | None = None) -> dict:
+        cmd = [*genshare, "stats", source, "--samples", str(pops), "--freq", "--fst"]
+        return run([*cmd, "--out", str(work / out)], env={**env, **(extra_env or {})})
+
+    rows["freq+fst/genshare"] = freq_fst(str(store), "gs_stats")
+    rows["freq+fst/genshare-vcf"] = freq_fst(str(vcf), "gs_stats_vcf")
+    cohort_id = bench_catalog(vcf, pops, n_per_pop, length, work)
+    catalog_env = {
+        "GENSHARE_CATALOG": str(work / "bench_catalog.yaml"),
+        "GENSHARE_MIRROR": str(vcf.parent),
+    }
+    run([*genshare, "prepare", cohort_id], env={**env, **catalog_env})
+    rows["freq+fst/genshare-catalog"] = freq_fst(cohort_id, "gs_stats_catalog", catalog_env)
+    # In a warm Python process (a notebook): repeated allele_counts_by_group + hudson_fst on the
+    # VCF the user has; the row's time is the median call, its memory the process's peak.
+    script = work / "warm.py"
+    script.write_text(WARM_SCRIPT)
+    warm = run([sys.executable, str(script), str(vcf), str(pops), "5"], env=env, stdout=True)
+    timings = json.loads(warm.pop("stdout").strip().splitlines()[-1])
+    rows["freq+fst/genshare-warm-call"] = {**warm, "seconds": timings["median"]}
     # The same command on a Dask cluster: a scheduler + 2 single-threaded workers started (and
     # warmed up: imports, compiled kernel) outside the timed region, on this same machine.
     if "dask-distributed" not in skip:
@@ -336,16 +426,22 @@ def bench_size(
         script = work / "hail_fst.py"
         script.write_text(HAIL_SCRIPT)
         (work / "hail_tmp").mkdir()
-        rows["freq+fst/hail"] = run(
+        hail = run(
             [
                 sys.executable,
                 str(script),
                 str(matrix_table),
                 str(pops),
-                str(work / "hail_freq.tsv"),
+                str(work / "hail_freq"),
                 str(work / "hail_tmp"),
-            ]
+            ],
+            stdout=True,
         )
+        timings = json.loads(hail.pop("stdout").strip().splitlines()[-1])
+        # whole process: start-up + the first query + a second one (reported apart below)
+        rows["freq+fst/hail"] = {**hail, "seconds": hail["seconds"] - timings["second"]}
+        rows["freq+fst/hail-startup"] = {**hail, "seconds": timings["startup"]}
+        rows["freq+fst/hail-2nd-query"] = {**hail, "seconds": timings["second"]}
     # --- PCA ---
     rows["pca/genshare"] = run(
         [
@@ -381,6 +477,8 @@ def bench_size(
 
 
 def report(results: list[dict]) -> str:
+    """Markdown tables, one per size: each row's time as a ratio to PLINK 2's (same task, same
+    run) and, for peers, GenShare's time over theirs."""
     lines = []
     if not hail_available():
         lines.append(
@@ -392,26 +490,41 @@ def report(results: list[dict]) -> str:
             f"\n### {res['n_samples']:,} samples × {res['n_variants']:,} variants "
             f"({res['length'] // 1_000_000} Mb)\n"
         )
-        lines.append("| task | tool | wall s | peak MiB | GenShare ÷ tool (time) |")
-        lines.append("| --- | --- | ---: | ---: | ---: |")
+        lines.append("| task | tool | wall s | peak MiB | ÷ PLINK 2 (time) | GenShare ÷ tool |")
+        lines.append("| --- | --- | ---: | ---: | ---: | ---: |")
         rows = res["rows"]
         for key, row in rows.items():
             task, tool = key.split("/")
-            ours = rows.get(f"{task}/genshare")
-            ratio = (
-                "" if tool == "genshare" or not ours else f"{ours['seconds'] / row['seconds']:.2f}"
+            ours, plink = rows.get(f"{task}/genshare"), rows.get(f"{task}/plink2")
+            vs_plink = "" if not plink or tool == "plink2" else row["seconds"] / plink["seconds"]
+            vs_peer = (
+                "" if tool.startswith("genshare") or not ours else ours["seconds"] / row["seconds"]
             )
+            cells = [f"{x:.2f}" if isinstance(x, float) else x for x in (vs_plink, vs_peer)]
             lines.append(
-                f"| {task} | {tool} | {row['seconds']:.2f} | {row['peak_mib']:.0f} | {ratio} |"
+                f"| {task} | {tool} | {row['seconds']:.2f} | {row['peak_mib']:.0f} | "
+                f"{cells[0]} | {cells[1]} |"
             )
+    lines.append(
+        "\nRows: `genshare` = `genshare stats STORE`; `genshare-vcf` = the same on the VCF path "
+        "(converted by the ingest row); `genshare-catalog` = on a catalog id (prepared once, "
+        "untimed); `genshare-warm-call` = the median repeated `allele_counts_by_group` + "
+        "`hudson_fst` in one warm Python process; `hail` = a whole process with one query, "
+        "`hail-startup` its `import hail` + `hl.init`, `hail-2nd-query` a second query in that "
+        "session. Peak MiB is the whole process tree's."
+    )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for tests")
-    parser.add_argument("--per-pop", type=int, default=500)
-    parser.add_argument("--lengths", default="15,30", help="Mb, comma-separated")
+    parser.add_argument(
+        "--sizes",
+        default="500x30,835x60",
+        help="samples per population x Mb, comma-separated (3 populations; 835x60 is the "
+        "1000 Genomes size: 2,505 diploids, about 1 M variants)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--build-only", action="store_true", help="only simulate the cohorts")
     parser.add_argument(
@@ -423,7 +536,10 @@ def main() -> None:
     sizes = (
         [(20, 1_000_000)]
         if args.smoke
-        else [(args.per_pop, int(float(x) * 1_000_000)) for x in args.lengths.split(",")]
+        else [
+            (int(n), int(float(mb) * 1_000_000))
+            for n, mb in (size.split("x") for size in args.sizes.split(","))
+        ]
     )
     if args.build_only:
         for n_per_pop, length in sizes:
