@@ -15,6 +15,7 @@ Every process is started by a fixture or a ``try`` that kills it in ``finally``;
 is bounded. Sites serve the simulated ``sim-ooa`` cohort (300 samples) cut in three.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -54,10 +55,8 @@ def _stop(proc: subprocess.Popen) -> None:
     """End a process this module started (by its own handle), waiting a bounded time."""
     if proc.poll() is None:
         proc.kill()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):  # kill -9 does not take 10 s
         proc.wait(10)
-    except subprocess.TimeoutExpired:  # pragma: no cover - kill -9 does not take 10 s
-        pass
 
 
 def _wait_listening(url: str, proc: subprocess.Popen, seconds: float, log: Path) -> None:
@@ -172,10 +171,8 @@ class WatchingRelay:
         except OSError:
             pass
         for sock in (source, sink):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def close(self) -> None:
         self._listener.close()
@@ -234,10 +231,11 @@ def test_site_killed_mid_run_is_excluded_by_name(two_sites, site_tables, tmp_pat
 
 
 SILENT_SITES = r"""
-import socket, sys, threading, time
-mode = sys.argv[1]
+import pathlib, socket, sys, threading, time
+mode, port_file = sys.argv[1], pathlib.Path(sys.argv[2])
 server = socket.create_server(("127.0.0.1", 0))
-print(server.getsockname()[1], flush=True)
+port_file.with_suffix(".tmp").write_text(str(server.getsockname()[1]))
+port_file.with_suffix(".tmp").rename(port_file)
 held = []
 def trickle(conn):
     try:
@@ -258,24 +256,19 @@ while True:
 
 
 @pytest.fixture
-def silent_sites():
+def silent_sites(tmp_path):
     """Two real processes on loopback: one accepts connections and never answers, one
     sends headers then one byte every 0.2 s, forever."""
     procs, urls = [], []
     try:
         for mode in ("hang", "trickle"):
-            proc = subprocess.Popen(
-                [sys.executable, "-c", SILENT_SITES, mode], stdout=subprocess.PIPE, text=True
-            )
-            procs.append(proc)
-            ready = threading.Event()
-            line: list[str] = []
-            reader = threading.Thread(
-                target=lambda p=proc: (line.append(p.stdout.readline()), ready.set()), daemon=True
-            )
-            reader.start()
-            assert ready.wait(20), f"the {mode} server did not start"
-            urls.append(f"http://127.0.0.1:{int(line[0])}")
+            port_file = tmp_path / f"{mode}.port"
+            procs.append(subprocess.Popen([sys.executable, "-c", SILENT_SITES, mode, port_file]))
+            deadline = time.monotonic() + 20
+            while not port_file.exists():
+                assert time.monotonic() < deadline, f"the {mode} server did not start"
+                time.sleep(0.05)
+            urls.append(f"http://127.0.0.1:{int(port_file.read_text())}")
         yield urls
     finally:
         for proc in procs:
@@ -357,3 +350,143 @@ def test_coordinator_by_a_grouping_no_site_serves_is_refused(two_sites, tmp_path
         ) in line
     assert "ask for --by population" in line
     assert not out.exists()
+
+
+# --- The Beacon under 1,000 concurrent connections ------------------------------------------
+
+CONNECTIONS = 1000
+WAVES = 2
+RSS_GROWTH_BOUND_MB = 128  # peak RSS over the idle, warmed-up server; measured ~35 MB
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak RSS) of a process, in MB, from /proc/<pid>/status."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields
+
+
+def _beacon_requests(n: int) -> list[bytes]:
+    """Varied valid requests: range queries over chromosome 1 (GET), and POST bodies."""
+    requests = []
+    for i in range(n):
+        start = (i * 9973) % 1_000_000
+        if i % 4 == 3:
+            body = json.dumps(
+                {
+                    "meta": {"apiVersion": "v2.0.0"},
+                    "query": {
+                        "requestParameters": {
+                            "referenceName": "1",
+                            "start": [start],
+                            "end": [start + 2000],
+                        },
+                        "requestedGranularity": "count",
+                    },
+                }
+            ).encode()
+            head = (
+                "POST /g_variants HTTP/1.1\r\nHost: beacon\r\nContent-Type: application/json\r\n"
+                f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            requests.append(head.encode() + body)
+        else:
+            path = (
+                f"/g_variants?referenceName=1&start={start}&end={start + 5000}"
+                "&requestedGranularity=record"
+            )
+            requests.append(
+                f"GET {path} HTTP/1.1\r\nHost: beacon\r\nConnection: close\r\n\r\n".encode()
+            )
+    return requests
+
+
+async def _one_wave(port: int, requests: list[bytes]) -> list:
+    """Open every connection first, then send every request at once (a barrier): all of
+    them are open and in flight together. → [(status, seconds, bytes) or exception]."""
+    import asyncio
+
+    barrier = asyncio.Barrier(len(requests))
+
+    async def one(request: bytes):
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 20)
+        try:
+            await asyncio.wait_for(barrier.wait(), 20)
+            started = time.perf_counter()
+            writer.write(request)
+            await writer.drain()
+            data = await asyncio.wait_for(reader.read(), 50)
+            elapsed = time.perf_counter() - started
+        finally:
+            writer.close()
+        status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
+        return status, elapsed, len(data)
+
+    return await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
+
+
+@pytest.fixture
+def beacon_process(sim_ooa, tmp_path):
+    """``genshare beacon serve sim-ooa`` (open tier, record granularity, no rate limit)."""
+    port = _free_port()
+    log = tmp_path / "beacon.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "genshare_widgets", "beacon", "serve", "sim-ooa",
+             "--granularity", "record", "--host", "127.0.0.1", "--port", str(port)],
+            env=_env(), stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_listening(f"http://127.0.0.1:{port}", proc, 60, log)
+        yield proc, port
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.slow
+def test_beacon_answers_1000_concurrent_connections_without_5xx(beacon_process):
+    import asyncio
+    from collections import Counter
+
+    import httpx
+
+    proc, port = beacon_process
+    url = f"http://127.0.0.1:{port}"
+    requests = _beacon_requests(CONNECTIONS)
+    with httpx.Client(timeout=20) as client:  # warm every code path once
+        for request in requests[:8]:
+            first = request.split(b"\r\n", 1)[0].decode().split()
+            if first[0] == "GET":
+                assert client.get(url + first[1]).status_code == 200
+            else:
+                body = request.split(b"\r\n\r\n", 1)[1]
+                answer = client.post(url + "/g_variants", content=body)
+                assert answer.status_code == 200, answer.text
+    before = _memory_mb(proc.pid)
+    results, peaks = [], []
+    started = time.perf_counter()
+    for _ in range(WAVES):
+        results += asyncio.run(_one_wave(port, requests))
+        peaks.append(_memory_mb(proc.pid)["VmHWM"])
+    wall = time.perf_counter() - started
+    failures = Counter(f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException))
+    assert not failures, failures
+    statuses = Counter(status for status, _, _ in results)
+    assert statuses == {200: CONNECTIONS * WAVES}, statuses  # no 5xx, no 4xx, no drops
+    latency = sorted(seconds for _, seconds, _ in results)
+    growth = peaks[-1] - before["VmHWM"]
+    print(
+        f"\nbeacon, {CONNECTIONS} concurrent connections x {WAVES}: "
+        f"{len(results) / wall:.0f} requests/s, p50 {latency[len(latency) // 2] * 1000:.0f} ms, "
+        f"p99 {latency[int(len(latency) * 0.99)] * 1000:.0f} ms; RSS before {before['VmRSS']:.0f} "
+        f"MB, peak {peaks[-1]:.0f} MB (after each wave: {', '.join(f'{p:.0f}' for p in peaks)})"
+    )
+    assert growth < RSS_GROWTH_BOUND_MB, (before, peaks)
+    # a second wave of the same size needs no more memory than the first: nothing piles up
+    assert peaks[-1] - peaks[0] < RSS_GROWTH_BOUND_MB / 4, peaks
+    with httpx.Client(timeout=10) as client:  # and it still answers
+        assert client.get(url + "/info").status_code == 200
+    assert proc.poll() is None

@@ -106,7 +106,7 @@ def query_sites(sites: list[str], body: dict[str, Any], *, by: str, timeout, tok
                 info, counts = future.result()
             except SiteFailure as exc:
                 entry = {"site": site_label(url), "url": url, "reason": str(exc)}
-                if getattr(exc, "site_name", None):
+                if exc.site_name:
                     entry["name"] = exc.site_name
                 excluded.append(entry)
                 continue
