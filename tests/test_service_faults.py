@@ -490,3 +490,48 @@ def test_beacon_answers_1000_concurrent_connections_without_5xx(beacon_process):
     with httpx.Client(timeout=10) as client:  # and it still answers
         assert client.get(url + "/info").status_code == 200
     assert proc.poll() is None
+
+
+def test_requests_over_the_in_flight_limit_get_503_with_retry_after():
+    """The designed limit behind the bounded memory: one request more than
+    ``max_in_flight`` being answered is refused at once (503, ``Retry-After: 1``, the
+    service's error document); the others are answered, and the count goes back down."""
+    import asyncio
+
+    import httpx
+    from fastapi import FastAPI
+
+    from genshare_widgets._serve import RequestLimits, RunningServer
+
+    app = FastAPI()
+    app.add_middleware(
+        RequestLimits, error_document=lambda status, message: {"detail": message}, max_in_flight=3
+    )
+    release = threading.Event()
+
+    @app.get("/slow")
+    def slow():  # a worker thread holds the request until released (20 s at most)
+        release.wait(20)
+        return {"ok": True}
+
+    async def flood(url: str):
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            waiting = [asyncio.create_task(client.get("/slow")) for _ in range(3)]
+            await asyncio.sleep(1.0)  # the three are in flight
+            refused = await asyncio.gather(*(client.get("/slow") for _ in range(5)))
+            release.set()
+            answered = await asyncio.gather(*waiting)
+            again = await client.get("/slow")
+            return refused, answered, again
+
+    server = RunningServer(app, timeout_graceful_shutdown=1).start()
+    try:
+        refused, answered, again = asyncio.run(flood(server.url))
+    finally:
+        release.set()
+        server.stop()
+    assert [r.status_code for r in refused] == [503] * 5
+    assert all(r.headers["retry-after"] == "1" for r in refused)
+    assert "answering 3 requests at once, its limit" in refused[0].json()["detail"]
+    assert [r.status_code for r in answered] == [200] * 3
+    assert again.status_code == 200
