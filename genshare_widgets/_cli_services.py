@@ -182,6 +182,13 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
     )
     src = source_argument(source)
     cohort = open_site_cohort(src, samples=samples)
+    if groupings and groupings[0] not in cohort.samples.columns:  # before any port is bound
+        table = f"--samples {samples}" if samples else f"the sample table of {cohort.id}"
+        raise GenShareError(
+            f"--by {groupings[0]}: no such column in {table} (its columns: "
+            f"{', '.join(map(str, cohort.samples.columns))}); give --by naming one of them or "
+            "add the column to the table"
+        )
     token = token_file.read_text().strip() if token_file else None
     if token_file and not token:
         raise GenShareError(f"--token-file {token_file} is empty; put the token in it")
@@ -220,11 +227,25 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
     help="Site URL serving its approved PCA reference, or a reference file (default: the "
     "first site advertising one).",
 )
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds per request.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds per request, to the last byte of the answer; a site slower than that is "
+    "excluded.",
+)
+@click.option(
+    "--min-sites",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Stop, writing nothing, when fewer sites than this can be used.",
+)
 @click.option("--token", envvar="GENSHARE_FEDERATION_TOKEN", help="Bearer token for the sites.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="TLS CA file.")
 def federate(sites, wanted, by, out_dir, region, min_maf, snps_only, folded, pca_k,
-             pca_reference, timeout, token, ca_bundle):  # fmt: skip
+             pca_reference, timeout, min_sites, token, ca_bundle):  # fmt: skip
     """Query federation sites, combine their counts, write the `genshare stats` files.
 
     \b
@@ -233,14 +254,15 @@ def federate(sites, wanted, by, out_dir, region, min_maf, snps_only, folded, pca
           --by superpopulation --out results/
     """
     from genshare_widgets.federation import federate as run_federation
+    from genshare_widgets.federation._coordinator import describe_exclusion
 
     result = run_federation(
         list(sites), stats=wanted.split(","), by=by, out=out_dir, region=region,
         min_maf=min_maf, snps_only=snps_only, folded=folded, timeout=timeout, token=token,
         verify=ca_bundle or True, pca_k=pca_k, pca_reference=pca_reference,
-        command=["genshare", *sys.argv[1:]],
+        min_sites=min_sites, command=["genshare", *sys.argv[1:]],
     )  # fmt: skip
     for item in result.excluded:
-        click.secho(f"excluded {item['site']}: {item['reason']}", fg="yellow", err=True)
+        click.secho(f"excluded {describe_exclusion(item)}", fg="yellow", err=True)
     for path in result.files.values():
         click.echo(str(path))

@@ -35,8 +35,10 @@ each site charges its own budget once per distinct request.
 Coordinator: :func:`federate` (the ``genshare federate`` files, byte-identical to ``genshare
 stats`` on the pooled cohort when no site applies a policy), :func:`federated_pca`. A site
 that is down, times out, refuses or answers malformed data is excluded by name with the
-reason (``result.excluded`` and ``provenance.json``); requests are bounded (timeout, at most
-two retries on connection failures). Sites: :func:`site_app` (FastAPI),
+reason (``result.excluded`` and ``provenance.json``: its URL, plus the name it gave when it
+failed after ``GET /``); every request is bounded (the whole answer within the timeout, at most
+two retries on connection failures); ``min_sites`` stops a run left with fewer sites, writing
+nothing. Sites: :func:`site_app` (FastAPI),
 :func:`start_site` (a running site for notebooks and tests).
 """
 

@@ -1,9 +1,12 @@
 """HTTP client side of the federation: bounded requests to sites, each failure named.
 
-Every request has a timeout (httpx); a connection that fails (refused, reset, dropped
-mid-answer) is retried at most twice with a short pause; a timeout is not retried (a slow site
-would only be slower). Any failure becomes a :class:`SiteFailure` with a one-line reason that
-the coordinator records against the site's name.
+Every request has a deadline: the whole answer (connect, send, wait, every byte of the body)
+must arrive within the client's timeout, so a site that accepts the connection and never
+answers, or trickles its answer a byte at a time (httpx's own timeouts are per read and would
+restart with each byte), is given up after that many seconds. A connection that fails (refused,
+reset, dropped mid-answer, e.g. the site process killed) is retried at most twice with a short
+pause; a timeout is not retried (a slow site would only be slower). Any failure becomes a
+:class:`SiteFailure` with a one-line reason that the coordinator records against the site.
 """
 
 import time
@@ -15,7 +18,12 @@ MAX_RETRIES = 2
 
 
 class SiteFailure(GenShareError):  # noqa: N818 -- reads as the event it reports
-    """A site could not be used: down, timed out, refused, or answered malformed data."""
+    """A site could not be used: down, timed out, refused, or answered malformed data.
+
+    ``site_name`` is the name the site gave in ``GET /`` when it failed after that handshake.
+    """
+
+    site_name: str | None = None
 
 
 def site_label(url: str) -> str:
@@ -30,8 +38,12 @@ def request_json(
     *,
     json: dict[str, Any] | None = None,
     retries: int = MAX_RETRIES,
+    deadline: float | None = None,
 ) -> Any:
     """``method url`` → the decoded JSON answer, or :class:`SiteFailure` with the reason.
+
+    ``deadline`` (seconds, default the client's read timeout) bounds each attempt from
+    connecting to the last byte of the answer.
 
     Examples
     --------
@@ -42,12 +54,14 @@ def request_json(
     import httpx
 
     attempts = 1 + max(0, min(int(retries), MAX_RETRIES))
+    limit = float(deadline if deadline is not None else (client.timeout.read or 30.0))
     last = ""
     for attempt in range(attempts):
         try:
-            response = client.request(method, url, json=json)
+            response = _bounded_request(client, method, url, json=json, limit=limit)
         except httpx.TimeoutException as exc:
-            raise SiteFailure(f"timeout ({type(exc).__name__}) on {method} {url}") from None
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise SiteFailure(f"timeout ({why}) after {limit:g} s on {method} {url}") from None
         except (httpx.TransportError, OSError) as exc:  # refused, reset, dropped mid-answer
             last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             if attempt + 1 < attempts:
@@ -62,6 +76,39 @@ def request_json(
         except ValueError:
             raise SiteFailure(f"malformed answer from {method} {url}: not JSON") from None
     raise SiteFailure(f"site down or unreachable ({last}) after {attempts} attempts: {url}")
+
+
+def _bounded_request(client, method: str, url: str, *, json, limit: float):
+    """``client.request`` whose answer must arrive within ``limit`` seconds: the body is
+    read chunk by chunk and the clock checked after each, and no connect or read waits longer
+    than ``limit`` (so an attempt ends within 2 x ``limit`` even when the last gap is
+    silent)."""
+    import httpx
+
+    started = time.monotonic()
+    request = client.build_request(
+        method, url, json=json, extensions={"timeout": _timeouts(client, limit)}
+    )
+    response = client.send(request, stream=True)
+    try:
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if time.monotonic() - started > limit:
+                raise httpx.ReadTimeout(
+                    f"answer not complete after {limit:g} s ({len(body)} bytes so far)",
+                    request=request,
+                )
+    finally:
+        response.close()
+    # the body as read (already decompressed): .json() and .text read it
+    return httpx.Response(response.status_code, content=bytes(body), request=request)
+
+
+def _timeouts(client, limit: float) -> dict[str, float | None]:
+    """The client's per-operation timeouts, none longer than ``limit``."""
+    own = client.timeout.as_dict()
+    return {k: (min(v, limit) if v is not None else limit) for k, v in own.items()}
 
 
 def _detail(response) -> str:

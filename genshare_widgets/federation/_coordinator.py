@@ -57,7 +57,7 @@ class FederatedResult:
 
     def __repr__(self) -> str:
         names = ", ".join(s["site"] for s in self.included) or "none"
-        gone = "; ".join(f"{s['site']}: {s['reason']}" for s in self.excluded) or "none"
+        gone = "; ".join(describe_exclusion(s) for s in self.excluded) or "none"
         return f"<FederatedResult {len(self.tables)} tables from sites [{names}]; excluded: {gone}>"
 
 
@@ -70,19 +70,29 @@ def _query_site(url: str, body: dict[str, Any], *, by: str, timeout: float, toke
                 f"not a protocol-{PROTOCOL} federation site (GET / said "
                 f"protocol={info.get('protocol') if isinstance(info, dict) else info!r})"
             )
-        offered = info.get("groupings")
-        if isinstance(offered, dict) and by not in offered:
-            raise SiteFailure(f"does not offer grouping {by!r} (it offers {sorted(offered)})")
-        payload = request_json(client, "POST", base + "/counts", json=body)
-    try:
-        counts = decode_counts(payload, by=by)
-    except MalformedPayload as exc:
-        raise SiteFailure(f"malformed counts: {exc}") from None
+        name = info.get("site")
+        try:
+            offered = info.get("groupings")
+            if isinstance(offered, dict) and by not in offered:
+                raise SiteFailure(
+                    f"does not offer grouping {by!r}: it serves only {sorted(offered)} (fixed "
+                    f"by its custodian's --by); ask for --by {' or '.join(sorted(offered))} or "
+                    "leave this site out"
+                )
+            payload = request_json(client, "POST", base + "/counts", json=body)
+            try:
+                counts = decode_counts(payload, by=by)
+            except MalformedPayload as exc:
+                raise SiteFailure(f"malformed counts: {exc}") from None
+        except SiteFailure as exc:  # after the handshake: report the name it gave too
+            exc.site_name = str(name) if isinstance(name, str) and name else None
+            raise
     return info, counts
 
 
 def query_sites(sites: list[str], body: dict[str, Any], *, by: str, timeout, token, verify):
-    """Ask every site at once → (answers [(url, info, counts)], excluded [{site, url, reason}])."""
+    """Ask every site at once → (answers [(url, info, counts)], excluded [{site, url, reason}]
+    plus ``name`` when the site answered ``GET /`` before failing)."""
     answers, excluded = [], []
     with ThreadPoolExecutor(max_workers=min(8, len(sites))) as pool:
         futures = {
@@ -95,10 +105,19 @@ def query_sites(sites: list[str], body: dict[str, Any], *, by: str, timeout, tok
             try:
                 info, counts = future.result()
             except SiteFailure as exc:
-                excluded.append({"site": site_label(url), "url": url, "reason": str(exc)})
+                entry = {"site": site_label(url), "url": url, "reason": str(exc)}
+                if exc.site_name:
+                    entry["name"] = exc.site_name
+                excluded.append(entry)
                 continue
             answers.append((url, info, counts))
     return answers, excluded
+
+
+def describe_exclusion(entry: dict[str, Any]) -> str:
+    """``URL (name): reason``, one line, as the console and errors show an excluded site."""
+    name = f" ({entry['name']})" if entry.get("name") else ""
+    return f"{entry['site']}{name}: {entry['reason']}"
 
 
 def _site_names(answers) -> list[str]:
@@ -154,6 +173,7 @@ def federate(
     verify: Any = True,
     pca_k: int | None = None,
     pca_reference: Any = None,
+    min_sites: int = 1,
     command: list[str] | None = None,
 ) -> FederatedResult:
     """Federated statistics over several sites (see :mod:`genshare_widgets.federation`).
@@ -181,6 +201,16 @@ def federate(
         ``pca_groups.tsv``); ``pca_reference`` is a site URL serving its approved reference, a
         reference file or a :class:`PCAReference` (default: the first site advertising one).
         Sites project only onto the reference their custodian approved (same sha256).
+    min_sites
+        Fewest sites whose counts must be combined (default 1). A site that is down, killed
+        mid-run, hangs past ``timeout``, refuses or answers malformed data is excluded by
+        name with the reason and the run goes on with the rest; when fewer than
+        ``min_sites`` remain the run stops with an error naming every excluded site and
+        nothing is written. A smaller run reveals nothing a site does not release on its
+        own: each site's answer went through its own disclosure policy, and a combined cell
+        is released only when every contributing site released it, so the difference of two
+        runs over different sets of sites is at most what the left-out site releases to any
+        querier directly.
 
     Examples
     --------
@@ -206,14 +236,24 @@ def federate(
         )
     if not sites:
         raise GenShareError("give at least one site: --site URL")
+    if not 1 <= int(min_sites) <= len(sites):
+        raise GenShareError(
+            f"--min-sites {min_sites}: give 1..{len(sites)} (the number of --site URLs)"
+        )
     check_min_maf(min_maf)
     body = {"by": by, "region": region, "snps_only": bool(snps_only), "variants": "all"}
     answers, excluded = query_sites(
         list(sites), body, by=by, timeout=timeout, token=token, verify=verify
     )
-    if not answers:
-        reasons = "; ".join(f"{e['site']}: {e['reason']}" for e in excluded)
-        raise GenShareError(f"no site could be used ({reasons})")
+    if len(answers) < min_sites:
+        reasons = "; ".join(describe_exclusion(e) for e in excluded)
+        if not answers:
+            raise GenShareError(f"no site could be used ({reasons})")
+        raise GenShareError(
+            f"only {len(answers)} of {len(sites)} sites could be used and --min-sites is "
+            f"{min_sites}; nothing was written (excluded: {reasons}). Bring them back or "
+            "lower --min-sites"
+        )
     names = _site_names(answers)
     site_counts = [counts for _, _, counts in answers]
     combined = combine_counts(site_counts, names=names, by=by)
