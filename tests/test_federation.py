@@ -22,6 +22,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
+from genshare_widgets import GenShareError
 from genshare_widgets._serve import RunningServer
 
 FILES = ("freq.tsv", "fst.tsv", "het.tsv", "sfs.tsv", "shared.tsv")
@@ -388,6 +389,18 @@ def test_federate_writes_pca_groups_and_excludes_a_site_without_the_reference(
             pca_reference=sites[0].url,
             out=tmp_path,
         )
+        strict = tmp_path / "strict"
+        with pytest.raises(GenShareError, match=r"only 3 of 4 sites answered the PCA step") as e:
+            federate(
+                [*(s.url for s in sites), plain.url],
+                by="superpopulation",
+                stats=["fst"],
+                pca_k=2,
+                pca_reference=sites[0].url,
+                out=strict,
+                min_sites=4,
+            )
+        assert "no-pca" in str(e.value) and not strict.exists()
     finally:
         plain.stop()
     table = pd.read_csv(tmp_path / "pca_groups.tsv", sep="\t")

@@ -293,6 +293,16 @@ def federate(
             token=token,
             verify=verify,
         )
+        by_url = {url: name for name, (url, _, _) in zip(names, answers, strict=True)}
+        for entry in pca_result.excluded:  # named as in the counts step's handshake
+            entry.setdefault("name", by_url.get(entry["url"]))
+        if len(pca_result.included) < min_sites:
+            reasons = "; ".join(describe_exclusion(e) for e in pca_result.excluded)
+            raise GenShareError(
+                f"only {len(pca_result.included)} of {len(sites)} sites answered the PCA step "
+                f"and --min-sites is {min_sites}; nothing was written (excluded: {reasons}). "
+                "Bring them back or lower --min-sites"
+            )
         tables["pca_groups.tsv"] = pca_result.table
         excluded += [e for e in pca_result.excluded if e not in excluded]
         pca_info = pca_result.describe()
