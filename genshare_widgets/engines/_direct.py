@@ -123,7 +123,10 @@ class DirectStore:
 
 def open_direct(path: str | Path) -> DirectStore:
     """A :class:`DirectStore` for a GenShare store that has the bit-plane genotype copy."""
+    from genshare_widgets.engines._integrity import verify_store
+
     store = DirectStore(path)
+    verify_store(store.path)  # every file against the manifest (stat only when unchanged)
     for name in ("call_genotype_bitplanes", "variant_genotype_packable", "call_genotype"):
         store.meta(name)
     if store.chunk_rows("call_genotype_bitplanes") != store.chunk_rows("call_genotype"):

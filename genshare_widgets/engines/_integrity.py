@@ -169,10 +169,18 @@ def rebuild_hint(store: Path) -> str:
     if words:
         import shlex
 
+        from genshare_widgets.engines._store import stores_dir
+
         command = shlex.join(["genshare", "prepare", *words, "--rebuild"])
+        with contextlib.suppress(ValueError, OSError):
+            store.resolve().relative_to(stores_dir().resolve())
+            return (
+                f"Rebuild it with '{command}' (or delete the folder {store} and run the "
+                "command again)."
+            )
         return (
-            f"Rebuild it with '{command}' (or delete the folder {store} and run the command "
-            "again)."
+            f"Convert its source again with '{command}' (it prints the new store's path) "
+            f"and use that store instead of {store}."
         )
     return (
         f"Delete the folder {store} and convert its source again ('genshare prepare SOURCE')."
