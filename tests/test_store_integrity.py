@@ -246,3 +246,14 @@ def _pops(tmp: Path) -> Path:
     from tests.test_bad_input_corpus import pops
 
     return pops(tmp)
+
+
+def test_cache_root_is_the_fetch_cache_dir(monkeypatch, tmp_path):
+    from genshare_widgets.fetch import cache_dir
+
+    for env in ({"GENSHARE_CACHE": str(tmp_path / "c")}, {"XDG_CACHE_HOME": str(tmp_path)}, {}):
+        monkeypatch.delenv("GENSHARE_CACHE", raising=False)
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert _integrity._cache_root() == cache_dir()
