@@ -94,7 +94,9 @@ class DirectStore:
         except FileNotFoundError:
             self._manifest.check(name, key, None)
             fill = meta["fill_value"]
-            return np.full(out_shape, fill, dtype=object if meta["dtype"] == "|O" else meta["dtype"])
+            return np.full(
+                out_shape, fill, dtype=object if meta["dtype"] == "|O" else meta["dtype"]
+            )
         self._manifest.check(name, key, data)
         try:
             if meta["dtype"] == "|O":

@@ -182,9 +182,7 @@ def rebuild_hint(store: Path) -> str:
             f"Convert its source again with '{command}' (it prints the new store's path) "
             f"and use that store instead of {store}."
         )
-    return (
-        f"Delete the folder {store} and convert its source again ('genshare prepare SOURCE')."
-    )
+    return f"Delete the folder {store} and convert its source again ('genshare prepare SOURCE')."
 
 
 def _mismatch(store: Path, array: str, rel: str, what: str) -> StoreIntegrityError:
