@@ -207,6 +207,13 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None, rebuild:
     src = source_argument(source)
     if rebuild and engine == "hail":
         raise click.UsageError("--rebuild applies to VCF-Zarr stores (--engine dask)")
+    if rebuild and isinstance(src, str) and (Path(src) / ".zgroup").is_file():
+        from genshare_widgets.engines._integrity import rebuild_hint
+
+        raise GenShareError(
+            f"--rebuild: {src} is a store, which is read as it is; a store is rebuilt from "
+            f"the files it was converted from. {rebuild_hint(Path(src))}"
+        )
     with rebuilding() if rebuild else contextlib.nullcontext():
         cohort = open_cohort(src, engine=engine, samples=samples)
     click.echo(

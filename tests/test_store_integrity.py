@@ -240,6 +240,10 @@ def test_prepare_rebuild_replaces_a_damaged_cached_store(tmp_path, isolated_cach
     assert (store / "call_genotype" / "0.0.0").read_bytes() != b"\0" * 16
     ds = open_cohort(vcf).genotypes
     assert np.asarray(ds["call_genotype"]).shape[0] == 12
+    # a store given as SOURCE is read as it is: --rebuild names the files it came from
+    proc = run_genshare("prepare", str(store), "--rebuild")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"'genshare prepare {vcf} --rebuild'" in proc.stderr, proc.stderr
 
 
 def _pops(tmp: Path) -> Path:
