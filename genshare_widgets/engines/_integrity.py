@@ -19,11 +19,13 @@ with local paths: the same data converted in another folder has the same content
 
 Readers check cheaply:
 
-- :class:`engines._direct.DirectStore` hashes each chunk's bytes as it reads them (they are
-  in memory already) and compares with the manifest (:class:`ChunkManifest`);
-- the xarray/Dask path calls :func:`verify_store` at open: every file of the manifest is
-  ``stat``-ed and only files whose (inode, size, mtime, ctime) changed since the last
-  verification are hashed again (the stamp lives in ``$GENSHARE_CACHE/verified/``).
+- ``open_cohort`` and :func:`engines._direct.open_direct` call :func:`verify_store` at open:
+  every file of the manifest is ``stat``-ed and only files whose (inode, size, mtime, ctime)
+  changed since the last verification are hashed again (the stamp lives in
+  ``$GENSHARE_CACHE/verified/``); a rename (a swap) changes the inode, a rewrite the ctime;
+- :class:`engines._direct.DirectStore` also hashes each chunk's bytes as it reads them (they
+  are in memory already; :class:`ChunkManifest`), so a chunk changed after the open is caught
+  too. The Dask pass reads through Zarr and relies on the check at open.
 
 A mismatch raises :class:`StoreIntegrityError` naming the store, the array and chunk, and the
 command that rebuilds the store.
@@ -94,22 +96,40 @@ def _layout(store: Path) -> dict[str, list[str]]:
     return layout
 
 
+def _hash_files(
+    store: Path, layout: dict[str, list[str]], known: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, list]]:
+    """→ (the manifest of ``store``'s files in ``layout`` as they are now, the stamp of what
+    was hashed). A file whose (inode, size, mtime, ctime) is in ``known`` (an earlier stamp)
+    keeps its recorded hash instead of being read again."""
+    known = known or {}
+    seen: dict[str, list] = {}
+
+    def sha256_of(rel: str) -> str | None:
+        path = store / rel
+        try:
+            ident = _file_ident(path.stat())
+        except FileNotFoundError:
+            return None
+        old = known.get(rel)
+        if isinstance(old, list) and len(old) == 5 and old[:4] == ident:
+            digest = old[4]  # unchanged since it was last hashed
+        else:
+            digest = _sha256_path(path)
+        seen[rel] = [*ident, digest]
+        return digest
+
+    arrays = {
+        name: {rel: sha256_of(f"{name}/{rel}") for rel in files} for name, files in layout.items()
+    }
+    manifest = {"manifest_version": MANIFEST_VERSION, "zgroup": sha256_of(".zgroup")}
+    return {**manifest, "arrays": arrays}, seen
+
+
 def build_manifest(store: Path) -> dict[str, Any]:
     """The manifest of ``store`` as it is now (hashes every file; used at build)."""
     store = Path(store)
-    arrays: dict[str, dict[str, str | None]] = {}
-    for name, files in _layout(store).items():
-        entry: dict[str, str | None] = {}
-        for rel in files:
-            path = store / name / rel
-            entry[rel] = _sha256_path(path) if path.is_file() else None
-        arrays[name] = entry
-    group = store / ".zgroup"
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "zgroup": _sha256_path(group) if group.is_file() else None,
-        "arrays": arrays,
-    }
+    return _hash_files(store, _layout(store))[0]
 
 
 def content_hash(manifest: dict[str, Any]) -> str:
@@ -262,48 +282,30 @@ def verify_store(store: Path) -> str:
     if not isinstance(stamp, dict):
         stamp = {}
     known = stamp.get("files", {}) if isinstance(stamp.get("files"), dict) else {}
-    seen: dict[str, list] = {}
-    if manifest is not None:
-        layout = {name: list(files) for name, files in manifest["arrays"].items()}
-        for name in _array_folders(store):
-            if name not in layout:
-                raise _mismatch(store, name, "", "is an array the store was not built with")
-    else:
-        layout = _layout(store)
-    current: dict[str, dict[str, str | None]] = {}
-    for name, files in layout.items():
-        entry: dict[str, str | None] = {}
-        for rel in files:
-            path = store / name / rel
-            key = f"{name}/{rel}"
-            try:
-                ident = _file_ident(path.stat())
-            except FileNotFoundError:
-                entry[rel] = None
-            else:
-                old = known.get(key)
-                if isinstance(old, list) and len(old) == 5 and old[:4] == ident:
-                    entry[rel] = old[4]
-                else:
-                    entry[rel] = _sha256_path(path)
-                seen[key] = [*ident, entry[rel]]
-            if manifest is not None and entry[rel] != manifest["arrays"][name][rel]:
-                what = (
-                    "is missing"
-                    if entry[rel] is None
-                    else "was added"
-                    if manifest["arrays"][name][rel] is None
-                    else "does not match its recorded sha256"
-                )
-                raise _mismatch(store, name, rel, what)
-        current[name] = entry
     if manifest is None:
-        group = store / ".zgroup"
-        manifest = {
-            "manifest_version": MANIFEST_VERSION,
-            "zgroup": _sha256_path(group) if group.is_file() else None,
-            "arrays": current,
-        }
+        manifest, seen = _hash_files(store, _layout(store), known)
+    else:
+        recorded = manifest["arrays"]
+        extra = sorted(set(_array_folders(store)) - set(recorded))
+        if extra:
+            raise StoreIntegrityError(
+                f"store {store}: array {extra[0]} was added after the store was built. "
+                + rebuild_hint(store)
+            )
+        layout = {name: list(files) for name, files in recorded.items()}
+        current, seen = _hash_files(store, layout, known)
+        for name, files in layout.items():
+            for rel in files:
+                now, then = current["arrays"][name][rel], recorded[name][rel]
+                if now != then:
+                    what = (
+                        "is missing"
+                        if now is None
+                        else "was added"
+                        if then is None
+                        else "does not match its recorded sha256"
+                    )
+                    raise _mismatch(store, name, rel, what)
     digest = content_hash(manifest)
     if seen != known:
         with contextlib.suppress(OSError):  # a read-only cache only costs a rehash next time
