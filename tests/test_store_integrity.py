@@ -261,3 +261,14 @@ def test_cache_root_is_the_fetch_cache_dir(monkeypatch, tmp_path):
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         assert _integrity._cache_root() == cache_dir()
+
+
+def test_plink_and_vcf_stores_carry_a_manifest(tmp_path, isolated_cache):
+    """Every ingest path goes through ``build_store``, which records the manifest."""
+    from tests.test_bad_input_corpus import write_plink, write_vcf
+
+    for source in (write_plink(tmp_path / "tiny"), write_vcf(tmp_path / "tiny.vcf")):
+        cohort = open_cohort(source)
+        manifest = read_manifest(Path(cohort.store_path))
+        assert manifest is not None and "call_genotype_bitplanes" in manifest["arrays"]
+        assert cohort.provenance["store_content_sha256"] == content_hash(manifest)
