@@ -572,6 +572,7 @@ def export_figure(
             "catalog_version": prov.get("catalog_version"),
             "entry_version": prov.get("entry_version"),
             "store_key": prov.get("store_key"),
+            "store_content_sha256": prov.get("store_content_sha256"),
             "files": prov.get("files"),
             "samples_sha256": samples_hash,
         },
@@ -660,7 +661,26 @@ def run_from_recipe(recipe_path: Path, *, out: Path | None = None) -> dict[str, 
             f"--from: the source data of {recipe['cohort']['id']!r} changed since the figure "
             f"(recorded files {recorded}, now {now}); the figure cannot be reproduced"
         )
+    _check_store_content(recipe_path, recipe["cohort"], cohort)
     return run_figure(source, kind=recipe["kind"], out=target, options=options)
+
+
+def _check_store_content(recipe_path: Path, recorded: Mapping[str, Any], cohort) -> None:
+    """Refuse a recipe whose store content hash differs from the store's now: the data behind
+    the figure changed (a rebuilt or edited store, another store at the same URL). Recipes
+    written before content hashes (no field) are compared by their files only."""
+    if "store_content_sha256" not in recorded:
+        return
+    then = recorded["store_content_sha256"]
+    now = cohort.provenance.get("store_content_sha256")
+    if then != now:
+        store = cohort.provenance.get("store")
+        raise GenShareError(
+            f"--from {recipe_path}: the data of {recorded.get('id')!r} changed since the figure: "
+            f"store {store} has content sha256 {now}, the recipe recorded {then}; the figure "
+            "cannot be reproduced from this data. Restore the data the figure was drawn from, "
+            "or draw the figure again from the current data (the recipe's 'command')."
+        )
 
 
 def _json_kind(value: Any) -> str:

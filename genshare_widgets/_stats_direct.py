@@ -95,6 +95,15 @@ def _gated_store(path: Path) -> bool:
     return terms.get("access") != "open" or forbids_ancestry_research(terms["duo"]) is not None
 
 
+def _content_sha256(store) -> str:
+    """The store content hash: its manifest's (every chunk read was checked against it), or
+    computed from its files for a store without one."""
+    from genshare_widgets.engines._integrity import content_hash, read_manifest, verify_store
+
+    manifest = read_manifest(store.path)
+    return content_hash(manifest) if manifest is not None else verify_store(store.path)
+
+
 # Arrow arrays are built from numpy buffers: ``pyarrow.array()`` imports pandas (half a second)
 # to check for pandas types, and this path exists to stay fast.
 
@@ -310,6 +319,7 @@ def run_stats_direct(
                 "source": source,
                 "files": [],
                 "store_key": (attrs.get("genshare_provenance") or {}).get("key"),
+                "store_content_sha256": _content_sha256(store),
             },
             cohort_id=path.name,
             engine="dask",

@@ -376,6 +376,7 @@ def stats_provenance(
         "entry_version": source.get("entry_version"),
         "files": source.get("files"),
         "store_key": source.get("store_key"),
+        "store_content_sha256": source.get("store_content_sha256"),
         "engine": engine,
         "dask_scheduler": dask_scheduler,
         "genotype_pass": genotype_pass,

@@ -189,15 +189,33 @@ def catalog_validate(path: Path | None):
 @click.argument("source", nargs=-1, required=True)
 @click.option("--engine", type=click.Choice(["dask", "hail"]), default="dask", show_default=True)
 @SAMPLES_OPTION
-def prepare(source: tuple[str, ...], engine: str, samples: Path | None):
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Delete the converted store of SOURCE and convert it again (a damaged store).",
+)
+def prepare(source: tuple[str, ...], engine: str, samples: Path | None, rebuild: bool):
     """Fetch, verify and convert SOURCE once; print the store path.
 
     SOURCE is a catalog id, VCF/BCF path(s) or glob, a VCF-Zarr store, or a PLINK 1 prefix.
     """
+    import contextlib
+
     from genshare_widgets.cohort import open_cohort
+    from genshare_widgets.engines._store import rebuilding
 
     src = source_argument(source)
-    cohort = open_cohort(src, engine=engine, samples=samples)
+    if rebuild and engine == "hail":
+        raise click.UsageError("--rebuild applies to VCF-Zarr stores (--engine dask)")
+    if rebuild and isinstance(src, str) and (Path(src) / ".zgroup").is_file():
+        from genshare_widgets.engines._integrity import rebuild_hint
+
+        raise GenShareError(
+            f"--rebuild: {src} is a store, which is read as it is; a store is rebuilt from "
+            f"the files it was converted from. {rebuild_hint(Path(src))}"
+        )
+    with rebuilding() if rebuild else contextlib.nullcontext():
+        cohort = open_cohort(src, engine=engine, samples=samples)
     click.echo(
         f"{cohort.id}: {cohort.n_samples:,} samples × {cohort.n_variants:,} variants", err=True
     )

@@ -38,6 +38,13 @@ from genshare_widgets.engines import (
     store_path,
     store_provenance,
 )
+from genshare_widgets.engines._integrity import (
+    MANIFEST_ATTR,
+    content_hash,
+    manifest_of,
+    verify_store,
+)
+from genshare_widgets.engines._store import rebuild_requested
 from genshare_widgets.fetch import fetch_file
 
 log = logging.getLogger(__name__)
@@ -382,7 +389,7 @@ def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
         if len(published) == len(geno):  # every hash is in the catalog: no need to fetch
             hashes = [{"name": f.name, "sha256": h} for f, h in zip(geno, published, strict=True)]
             key = store_key({entry.kind: [h["sha256"] for h in hashes], "chunks": chunks})
-            if is_complete(store_path(key)):
+            if is_complete(store_path(key)) and not rebuild_requested():
                 if private:
                     ensure_owner_only(store_path(key))
                 return store_path(key), table_path, hashes
@@ -603,8 +610,15 @@ def open_cohort(
         record = read_provenance(Path(store)) if not str(store).startswith(_REMOTE) else {}
         summary = record.get("summary", {})
         sample_ids_ = summary.get("samples") or sample_ids(open_matrix_table(store))
+        content_sha256 = record.get("content_sha256")
     else:
+        # A local store: every file against its manifest (only changed files are hashed).
+        content_sha256 = None if remote else verify_store(Path(store))
         ds = open_store(store, storage_options=storage_options)
+        manifest = manifest_of(ds.attrs)
+        ds.attrs.pop(MANIFEST_ATTR, None)  # one line per chunk: not for the Dataset's users
+        if remote:  # the content hash the store's manifest records (chunks are not checked)
+            content_sha256 = content_hash(manifest) if manifest is not None else None
         sample_ids_ = [str(s) for s in ds["sample_id"].values]
     table = None
     table_name = ""
@@ -647,6 +661,7 @@ def open_cohort(
         "files": hashes,
         "store": str(store),
         "store_key": record.get("key"),
+        "store_content_sha256": content_sha256,
         "remote": remote,
         "engine": engine,
         "genshare_version": __version__,

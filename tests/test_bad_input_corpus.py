@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genshare_widgets import GenShareError, open_cohort
+from genshare_widgets import GenShareError, allele_counts_by_group, open_cohort
 from genshare_widgets.engines._store import is_complete
 from tests.cli_runner import run_genshare
 
@@ -114,6 +114,41 @@ def _first_with_files(data: dict) -> dict:
 def write_recipe(path: Path, content) -> Path:
     path.write_text(content if isinstance(content, str) else json.dumps(content))
     return path
+
+
+def _prepared_copy(tmp: Path) -> Path:
+    """A copy of the store ``genshare prepare`` makes of a tiny VCF."""
+    import shutil
+
+    store = open_cohort(write_vcf(tmp / "tiny.vcf")).store_path
+    return Path(shutil.copytree(store, tmp / "copy.vcz"))
+
+
+def _damaged_store(tmp: Path) -> Path:
+    copy = _prepared_copy(tmp)
+    chunk = copy / "call_genotype_bitplanes" / "0.0.0"
+    data = bytearray(chunk.read_bytes())
+    data[-1] ^= 0x04
+    chunk.write_bytes(bytes(data))
+    return copy
+
+
+def _recipe_then_change_store(tmp: Path) -> Path:
+    """A figure of a store, then the store's genotypes zeroed (and its manifest rewritten, as
+    a rebuild from other data would): → the figure's recipe, renamed r.json."""
+    import zarr
+
+    from genshare_widgets._figure_run import run_figure
+    from genshare_widgets.engines._integrity import write_manifest
+
+    copy = _prepared_copy(tmp)
+    options = {"samples": str(pops(tmp)), "by": "population"}
+    written = run_figure([str(copy)], kind="fst", out=tmp / "fst.json", options=options)
+    group = zarr.open_group(str(copy), mode="r+", zarr_format=2)
+    group["call_genotype"][:] = 0
+    group["call_genotype_bitplanes"][:] = 0
+    write_manifest(copy)
+    return Path(written["provenance"]).rename(tmp / "r.json")
 
 
 @dataclass
@@ -423,6 +458,31 @@ CASES: dict[str, Case] = {
         names=r"r\.json: field options\.samples",
         fix=r"draw the figure again",
     ),
+    "recipe-store-changed": Case(
+        lambda tmp: [
+            "figure",
+            "--from",
+            str(_recipe_then_change_store(tmp)),
+            "--out",
+            str(tmp / "again.json"),
+        ],
+        names=r"r\.json: the data of .*store .*copy\.vcz has content sha256",
+        fix=r"draw the figure again",
+    ),
+    # --- damaged stores ---------------------------------------------------------------------
+    "store-chunk-flipped": Case(
+        lambda tmp: [
+            "stats",
+            str(_damaged_store(tmp)),
+            "--samples",
+            str(pops(tmp)),
+            "--fst",
+            "--out",
+            str(tmp / "out"),
+        ],
+        names=r"store .*copy\.vcz: chunk call_genotype_bitplanes/0\.0\.0",
+        fix=r"genshare prepare .*tiny\.vcf --rebuild",
+    ),
     # --- credentials ------------------------------------------------------------------------
     "credential-expired": Case(
         lambda tmp: [
@@ -546,6 +606,10 @@ API_CASES = {
             write_vcf(tmp / "tiny.vcf"), samples=write_table(tmp / "e.tsv", "")
         ),
         r"e\.tsv.*header row",
+    ),
+    "store-chunk-flipped": (
+        lambda tmp: allele_counts_by_group(open_cohort(_damaged_store(tmp), samples=pops(tmp))),
+        r"store .*copy\.vcz: chunk call_genotype_bitplanes/0\.0\.0 .*--rebuild",
     ),
     "region-zero-start": (
         lambda tmp: __import__("genshare_widgets.counts", fromlist=["x"]).allele_counts_by_group(

@@ -73,6 +73,12 @@ def test_cohort_carries_the_matrix_table(kg_subset_hail, kg_subset):
     assert cohort.samples.equals(kg_subset.samples)
     assert "sample_population" in cohort.genotypes.col
     assert not list(cohort.store_path.parent.glob("*.partial-*"))
+    # the MatrixTable's content hash, recorded at conversion, goes into recipes
+    from genshare_widgets.engines._hail_store import PROVENANCE_FILE
+    from genshare_widgets.engines._integrity import folder_content_hash
+
+    content = cohort.provenance["store_content_sha256"]
+    assert content == folder_content_hash(cohort.store_path, exclude=(PROVENANCE_FILE,))
 
 
 @pytest.mark.slow

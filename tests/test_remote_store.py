@@ -99,6 +99,9 @@ def test_remote_store_equals_local_and_reads_only_the_region(
     assert remote.provenance["source"] == url and remote.provenance["remote"] is True
     assert remote.provenance["files"] == []  # not hashed
     assert remote.provenance["store_key"] == sim_ooa.provenance["store_key"]
+    # the content hash comes with the root attributes (no extra request), as recorded at build
+    assert remote.provenance["store_content_sha256"] == sim_ooa.provenance["store_content_sha256"]
+    assert "genshare_manifest" not in remote.genotypes.attrs
     assert sorted(sim_ooa.store_path.parent.iterdir()) == stores_before  # not converted
 
     server.reset()

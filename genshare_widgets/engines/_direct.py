@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from genshare_widgets.engines._integrity import ChunkManifest, StoreIntegrityError, rebuild_hint
+
 
 class UnsupportedStoreError(Exception):
     """This store cannot be read by the direct path (callers use the Dask engine instead)."""
@@ -41,6 +43,7 @@ class DirectStore:
         if not (self.path / ".zgroup").is_file():
             raise UnsupportedStoreError(f"{self.path}: not a Zarr format 2 group")
         self._meta: dict[str, dict[str, Any]] = {}
+        self._manifest = ChunkManifest(self.path)  # every file read is checked against it
 
     def meta(self, name: str) -> dict[str, Any]:
         """The ``.zarray`` metadata of array ``name`` (checked for what this reader handles)."""
@@ -48,7 +51,9 @@ class DirectStore:
             file = self.path / name / ".zarray"
             if not file.is_file():
                 raise UnsupportedStoreError(f"{self.path}: no array {name!r}")
-            meta = json.loads(file.read_text())
+            raw = file.read_bytes()
+            self._manifest.check(name, ".zarray", raw)
+            meta = json.loads(raw)
             if meta.get("order", "C") != "C" or meta.get("dimension_separator", ".") != ".":
                 raise UnsupportedStoreError(f"{name}: chunk layout not handled")
             filters = meta.get("filters") or []
@@ -84,20 +89,29 @@ class DirectStore:
         start = row_chunk * chunks[0]
         rows = min(chunks[0], shape[0] - start)
         out_shape = (rows, *shape[1:])
-        file = self.path / name / key
-        if meta["dtype"] == "|O":
-            if not file.is_file():
-                return np.full(out_shape, meta["fill_value"], dtype=object)
-            raw = get_codec(meta["compressor"]).decode(file.read_bytes())
-            values = get_codec({"id": "vlen-utf8"}).decode(raw)
-            return values.reshape(chunks)[:rows]
-        dtype = np.dtype(meta["dtype"])
-        if not file.is_file():
-            return np.full(out_shape, meta["fill_value"], dtype=dtype)
-        data = file.read_bytes()
-        if meta.get("compressor"):
-            data = get_codec(meta["compressor"]).decode(data)
-        return np.frombuffer(data, dtype=dtype).reshape(chunks)[:rows]
+        try:
+            data = (self.path / name / key).read_bytes()
+        except FileNotFoundError:
+            self._manifest.check(name, key, None)
+            fill = meta["fill_value"]
+            return np.full(
+                out_shape, fill, dtype=object if meta["dtype"] == "|O" else meta["dtype"]
+            )
+        self._manifest.check(name, key, data)
+        try:
+            if meta["dtype"] == "|O":
+                raw = get_codec(meta["compressor"]).decode(data)
+                values = get_codec({"id": "vlen-utf8"}).decode(raw)
+                return values.reshape(chunks)[:rows]
+            dtype = np.dtype(meta["dtype"])
+            if meta.get("compressor"):
+                data = get_codec(meta["compressor"]).decode(data)
+            return np.frombuffer(data, dtype=dtype).reshape(chunks)[:rows]
+        except (RuntimeError, ValueError) as exc:  # a store without a manifest: blosc says
+            raise StoreIntegrityError(
+                f"store {self.path}: chunk {name}/{key} cannot be decoded ({exc}). "
+                + rebuild_hint(self.path)
+            ) from None
 
     def read(self, name: str) -> np.ndarray:
         """The whole array ``name``."""
@@ -111,7 +125,10 @@ class DirectStore:
 
 def open_direct(path: str | Path) -> DirectStore:
     """A :class:`DirectStore` for a GenShare store that has the bit-plane genotype copy."""
+    from genshare_widgets.engines._integrity import verify_store
+
     store = DirectStore(path)
+    verify_store(store.path)  # every file against the manifest (stat only when unchanged)
     for name in ("call_genotype_bitplanes", "variant_genotype_packable", "call_genotype"):
         store.meta(name)
     if store.chunk_rows("call_genotype_bitplanes") != store.chunk_rows("call_genotype"):

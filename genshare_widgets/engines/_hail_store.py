@@ -35,6 +35,7 @@ from typing import Any
 
 from genshare_widgets._errors import InputFormatError
 from genshare_widgets.engines._hail_session import hail_dir, hail_session
+from genshare_widgets.engines._integrity import folder_content_hash
 from genshare_widgets.engines._store import move_into_place, remove_stale_partials, store_key
 
 HAIL_FORMAT_VERSION = 2  # 2: contig lengths one past the last base (see reference_genome)
@@ -85,6 +86,8 @@ def build_matrix_table(
     try:
         summary = build(tmp)
         record = {"key": key, "engine": "hail", **meta, "summary": summary}
+        # The content hash recorded in figure recipes (Hail checks its own partition files).
+        record["content_sha256"] = folder_content_hash(tmp, exclude=(PROVENANCE_FILE,))
         (tmp / PROVENANCE_FILE).write_text(json.dumps(record, indent=1, default=str))
         move_into_place(tmp, final, complete=is_complete_matrix_table)
     except BaseException:

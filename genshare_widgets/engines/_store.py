@@ -5,24 +5,28 @@ the input files' sha256 (or a simulation recipe) and the chunk shape. The store 
 ``stores/<key>.vcz.partial-<pid>`` and renamed to ``stores/<key>.vcz`` only when complete (the
 rename is atomic and is the last step), so an interrupted conversion never looks done: the next
 open removes the leftover and rebuilds. The provenance record lives in the store's root
-attributes (``genshare_provenance``), so the folder stays a plain Zarr hierarchy.
+attributes (``genshare_provenance``), so the folder stays a plain Zarr hierarchy; the sha256 of
+every chunk is recorded in ``genshare_manifest.json`` before the rename (see
+:mod:`engines._integrity`).
 """
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import zarr
 
+from genshare_widgets.engines._integrity import write_manifest
 from genshare_widgets.fetch import cache_dir, sha256_file
 
-INGEST_FORMAT_VERSION = 2  # 2: call_genotype_packed + variant_genotype_packable
+INGEST_FORMAT_VERSION = 3  # 2: call_genotype_packed + variant_genotype_packable; 3: manifest
 
 
 def store_key(inputs: dict[str, Any]) -> str:
@@ -101,6 +105,32 @@ def ensure_owner_only(path: Path) -> Path:
     return Path(path)
 
 
+_REBUILD: contextvars.ContextVar[bool] = contextvars.ContextVar("genshare_rebuild", default=False)
+
+
+@contextlib.contextmanager
+def rebuilding() -> Iterator[None]:
+    """Within this block, a store that is already complete is deleted and built again
+    (``genshare prepare SOURCE --rebuild``: a damaged store)."""
+    token = _REBUILD.set(True)
+    try:
+        yield
+    finally:
+        _REBUILD.reset(token)
+
+
+def _discard_for_rebuild(final: Path) -> bool:
+    """Under :func:`rebuilding`: move the complete store ``final`` aside and delete it
+    (True); otherwise False. The aside name is a partial's, so a crash leaves only debris
+    that the next build removes."""
+    if not _REBUILD.get():
+        return False
+    aside = final.with_name(f"{final.name}.partial-old{os.getpid()}")
+    os.rename(final, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+    return True
+
+
 def build_store(
     key: str,
     build: Callable[[Path], dict],
@@ -116,7 +146,7 @@ def build_store(
     made 0700/0600 before it gets its final name (and an existing one is made so).
     """
     final = store_path(key)
-    if is_complete(final):
+    if is_complete(final) and not _discard_for_rebuild(final):
         return ensure_owner_only(final) if owner_only else final
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(key)
@@ -128,6 +158,7 @@ def build_store(
         record = {"key": key, **meta, "summary": summary}
         group = zarr.open_group(str(tmp), mode="r+", zarr_format=2)
         group.attrs["genshare_provenance"] = json.loads(json.dumps(record, default=str))
+        write_manifest(tmp)  # per-chunk sha256s, checked by the readers (engines._integrity)
         if owner_only:
             make_owner_only(tmp)
         move_into_place(tmp, final, complete=is_complete)
@@ -182,3 +213,8 @@ def file_sha256_cached(path: Path) -> str:
         json.dump(index, fh)
     os.replace(tmp, index_path)
     return digest
+
+
+def rebuild_requested() -> bool:
+    """True within :func:`rebuilding`."""
+    return _REBUILD.get()
