@@ -22,6 +22,8 @@ Cache layout (``GENSHARE_CACHE``, default ``~/.cache/genshare``)::
 then come from the cache or a mirror. The test suite runs that way.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -43,6 +45,25 @@ def cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "genshare"
+
+
+@contextlib.contextmanager
+def build_lock(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock for building ``target`` (a file ``<target>.lock`` beside it).
+
+    Processes that build the same cached thing take turns: the second waits, then finds the
+    first one's result (callers re-check after entering). ``flock`` locks die with their
+    process, so a builder killed with ``kill -9`` never blocks the next one. The small lock
+    file stays (removing it would race with a waiter that already opened it).
+    """
+    lock = target.with_name(f"{target.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def state_dir() -> Path:
@@ -190,6 +211,16 @@ def fetch_file(spec: FileSpec, *, cohort_id: str) -> Path:
     PosixPath('.../downloads/1kg-phase3-subset/1KG_phase3_subset_chr1.vcf.gz')
     """
     dest = cache_dir() / "downloads" / cohort_id / spec.name
+    record = _read_record(dest)
+    if dest.is_file() and record is not None and record[0] == (spec.sha256 or record[0]):
+        stat = dest.stat()
+        if record[1:] == (stat.st_size, stat.st_mtime_ns):
+            return dest  # verified before and untouched since: no lock needed
+    with build_lock(dest):  # one fetch per file; a concurrent one waits, then finds it
+        return _fetch_locked(spec, dest, cohort_id)
+
+
+def _fetch_locked(spec: FileSpec, dest: Path, cohort_id: str) -> Path:
     record = _read_record(dest)
     expected = spec.sha256 or (record[0] if record else None)
     if dest.is_file():

@@ -36,6 +36,7 @@ from typing import Any
 from genshare_widgets._errors import InputFormatError
 from genshare_widgets.engines._hail_session import hail_dir, hail_session
 from genshare_widgets.engines._store import move_into_place, remove_stale_partials, store_key
+from genshare_widgets.fetch import build_lock
 
 HAIL_FORMAT_VERSION = 2  # 2: contig lengths one past the last base (see reference_genome)
 PROVENANCE_FILE = "genshare_provenance.json"
@@ -77,19 +78,21 @@ def build_matrix_table(
     final = matrix_table_path(key)
     if is_complete_matrix_table(final) and (final / PROVENANCE_FILE).is_file():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(key, root=final.parent, suffix=".mt")
-    if final.exists():  # no _SUCCESS or no provenance: debris of a crash or a foreign tool
-        shutil.rmtree(final)
-    tmp = final.with_name(f"{final.name}.partial-{os.getpid()}")
-    try:
-        summary = build(tmp)
-        record = {"key": key, "engine": "hail", **meta, "summary": summary}
-        (tmp / PROVENANCE_FILE).write_text(json.dumps(record, indent=1, default=str))
-        move_into_place(tmp, final, complete=is_complete_matrix_table)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with build_lock(final):  # one builder per key; the others wait and find its table
+        if is_complete_matrix_table(final) and (final / PROVENANCE_FILE).is_file():
+            return final
+        remove_stale_partials(key, root=final.parent, suffix=".mt", locked=True)
+        if final.exists():  # no _SUCCESS or no provenance: debris of a crash or a foreign tool
+            shutil.rmtree(final)
+        tmp = final.with_name(f"{final.name}.partial-{os.getpid()}")
+        try:
+            summary = build(tmp)
+            record = {"key": key, "engine": "hail", **meta, "summary": summary}
+            (tmp / PROVENANCE_FILE).write_text(json.dumps(record, indent=1, default=str))
+            move_into_place(tmp, final, complete=is_complete_matrix_table)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return final
 
 
