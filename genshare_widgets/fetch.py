@@ -23,6 +23,7 @@ then come from the cache or a mirror. The test suite runs that way.
 """
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -32,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from genshare_widgets._errors import FetchError
+from genshare_widgets._errors import FetchError, GenShareError
 from genshare_widgets.catalog import CohortEntry, FileSpec
 
 _CHUNK = 1 << 20
@@ -64,6 +65,64 @@ def build_lock(target: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+_WRITE_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "it is on a read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+
+
+WRITE_ERRNOS = frozenset(_WRITE_ERRORS)
+
+
+def write_error(exc: OSError, place: Path, *, what: str, instead: str) -> GenShareError | None:
+    """The one-line error for a failed write under ``place`` (a full or read-only disk, a
+    folder without write permission), or None when ``exc`` is something else (such as an
+    input file that cannot be read: its name is not under ``place``).
+
+    ``what`` names the place for the user ("the cache", "--out"); ``instead`` says what else
+    to do ("set GENSHARE_CACHE to another folder").
+    """
+    reason = _WRITE_ERRORS.get(exc.errno or 0)
+    if reason is None:
+        return None
+    named = exc.filename if isinstance(exc.filename, str) else None
+    place = Path(place).absolute()
+    if named is not None and not Path(named).absolute().is_relative_to(place):
+        return None  # not under place (an input that cannot be read, another folder)
+    detail = f" (writing {named})" if named else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        todo = f"free some space there, or {instead}"
+    else:
+        todo = instead
+    return GenShareError(f"{what} {place}: cannot write{detail}: {reason}; {todo}")
+
+
+@contextlib.contextmanager
+def writes_under(place: Path, *, what: str, instead: str) -> Iterator[None]:
+    """Turn a failed write under ``place`` into a :class:`GenShareError` (see
+    :func:`write_error`); other errors pass unchanged. The code inside cleans up its own
+    temporary files; this only words the error."""
+    try:
+        yield
+    except OSError as exc:
+        error = write_error(exc, place, what=what, instead=instead)
+        if error is None:
+            raise
+        raise error from None
+
+
+def writes_to_cache() -> contextlib.AbstractContextManager[None]:
+    """:func:`writes_under` the cache folder."""
+    return writes_under(
+        cache_dir(),
+        what="the cache",
+        instead="set GENSHARE_CACHE to a folder you can write to that has room",
+    )
 
 
 def state_dir() -> Path:
@@ -216,7 +275,7 @@ def fetch_file(spec: FileSpec, *, cohort_id: str) -> Path:
         stat = dest.stat()
         if record[1:] == (stat.st_size, stat.st_mtime_ns):
             return dest  # verified before and untouched since: no lock needed
-    with build_lock(dest):  # one fetch per file; a concurrent one waits, then finds it
+    with writes_to_cache(), build_lock(dest):  # one fetch per file; others wait, then find it
         return _fetch_locked(spec, dest, cohort_id)
 
 

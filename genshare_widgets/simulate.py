@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from genshare_widgets.catalog import CohortEntry, SimulationRecipe
-from genshare_widgets.fetch import build_lock, cache_dir
+from genshare_widgets.fetch import build_lock, cache_dir, writes_to_cache
 
 
 def recipe_key(recipe: SimulationRecipe) -> str:
@@ -134,7 +134,7 @@ def build_simulated_cohort(entry: CohortEntry) -> tuple[Path, Path]:
     table = folder / f"{entry.id}_samples.tsv"
     if (folder / ".complete").is_file():
         return vcf_gz, table
-    with build_lock(folder):  # one simulation per recipe; the others wait and find its files
+    with writes_to_cache(), build_lock(folder):  # one build per recipe; others wait, find it
         if (folder / ".complete").is_file():
             return vcf_gz, table
         for debris in folder.parent.glob(f"{folder.name}.partial-*"):  # of killed builds

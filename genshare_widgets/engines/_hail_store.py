@@ -36,7 +36,7 @@ from typing import Any
 from genshare_widgets._errors import InputFormatError
 from genshare_widgets.engines._hail_session import hail_dir, hail_session
 from genshare_widgets.engines._store import move_into_place, remove_stale_partials, store_key
-from genshare_widgets.fetch import build_lock
+from genshare_widgets.fetch import build_lock, writes_to_cache
 
 HAIL_FORMAT_VERSION = 2  # 2: contig lengths one past the last base (see reference_genome)
 PROVENANCE_FILE = "genshare_provenance.json"
@@ -78,7 +78,7 @@ def build_matrix_table(
     final = matrix_table_path(key)
     if is_complete_matrix_table(final) and (final / PROVENANCE_FILE).is_file():
         return final
-    with build_lock(final):  # one builder per key; the others wait and find its table
+    with writes_to_cache(), build_lock(final):  # one builder per key; others wait, find it
         if is_complete_matrix_table(final) and (final / PROVENANCE_FILE).is_file():
             return final
         remove_stale_partials(key, root=final.parent, suffix=".mt", locked=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 import zarr
 
-from genshare_widgets.fetch import build_lock, cache_dir, sha256_file
+from genshare_widgets.fetch import build_lock, cache_dir, sha256_file, writes_to_cache
 
 INGEST_FORMAT_VERSION = 2  # 2: call_genotype_packed + variant_genotype_packable
 
@@ -122,7 +122,7 @@ def build_store(
     final = store_path(key)
     if is_complete(final):
         return ensure_owner_only(final) if owner_only else final
-    with build_lock(final):  # one builder per key; the others wait and find its store
+    with writes_to_cache(), build_lock(final):  # one builder per key; others wait, find it
         if is_complete(final):
             return ensure_owner_only(final) if owner_only else final
         remove_stale_partials(key, locked=True)
@@ -182,9 +182,16 @@ def file_sha256_cached(path: Path) -> str:
         return index[ident]
     digest = sha256_file(real)
     index[ident] = digest
-    index_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".file_hashes.", dir=index_path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(index, fh)
-    os.replace(tmp, index_path)
+    tmp = None
+    try:
+        index_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".file_hashes.", dir=index_path.parent)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(index, fh)
+        os.replace(tmp, index_path)
+    except OSError:
+        # the index only saves re-hashing: a full or read-only cache goes on without it
+        # (the old index stays whole; the write that needs the cache names the problem)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return digest
