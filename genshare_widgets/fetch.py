@@ -54,16 +54,29 @@ def build_lock(target: Path) -> Iterator[None]:
 
     Processes that build the same cached thing take turns: the second waits, then finds the
     first one's result (callers re-check after entering). ``flock`` locks die with their
-    process, so a builder killed with ``kill -9`` never blocks the next one. The small lock
-    file stays (removing it would race with a waiter that already opened it).
+    process, so a builder killed with ``kill -9`` never blocks the next one. The lock file is
+    removed on the way out; a waiter that locked a removed file notices (its inode is no
+    longer the path's) and locks the new one.
     """
     lock = target.with_name(f"{target.name}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.path.samestat(os.fstat(fd), os.stat(lock)):
+                break
+        except FileNotFoundError:
+            pass  # removed by the holder we waited for: lock the next one
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
         os.close(fd)  # releases the lock
 
 

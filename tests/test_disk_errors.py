@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import NOBODY, run_as_unprivileged_user
 from tests.test_bad_input_corpus import pops, write_vcf
-
-NOBODY = 65534
 
 
 def _vcf(path: Path, n_variants: int) -> Path:
@@ -62,25 +61,6 @@ def _env(cache: Path, home: Path) -> dict[str, str]:
 
 def _genshare(*args: str) -> list[str]:
     return [sys.executable, "-m", "genshare_widgets", *args]
-
-
-def _unprivileged(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    """Run ``command`` as a user whom file permissions bind (uid 65534 when we are root)."""
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: cannot drop to an unprivileged user")
-        prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-        probe = subprocess.run(
-            [*prefix, sys.executable, "-c", "import genshare_widgets.cli"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if probe.returncode != 0:
-            pytest.skip(f"uid {NOBODY} cannot import genshare_widgets here: {probe.stderr[-200:]}")
-        command = [*prefix, *command]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
 _SCRIPT = """
@@ -136,7 +116,9 @@ def _one_error(proc: subprocess.CompletedProcess, *patterns: str) -> str:
 
 
 def _no_debris(names: list[str]) -> None:
-    bad = [n for n in names if re.search(r"\.partial-|\.genshare-stats-|\.part$|\.file_hashes\.", n)]
+    bad = [
+        n for n in names if re.search(r"\.partial-|\.genshare-stats-|\.part$|\.file_hashes\.", n)
+    ]
     assert bad == [], bad
 
 
@@ -150,7 +132,7 @@ def test_unwritable_out_folder_as_unprivileged_user(shared):
     locked = shared / "locked"
     locked.mkdir(mode=0o555)
     locked.chmod(0o555)
-    proc = _unprivileged(
+    proc = run_as_unprivileged_user(
         _genshare("stats", str(shared / "tiny.vcf"), "--samples", str(shared / "pops.tsv"),
                   "--out", str(locked / "out")),
         _env(cache, cache),
@@ -167,7 +149,9 @@ def test_unwritable_cache_as_unprivileged_user(shared):
     os.chown(home, NOBODY, NOBODY) if os.geteuid() == 0 else None
     if os.geteuid() != 0:
         cache.chmod(0o555)
-    proc = _unprivileged(_genshare("prepare", str(shared / "tiny.vcf")), _env(cache, home))
+    proc = run_as_unprivileged_user(
+        _genshare("prepare", str(shared / "tiny.vcf")), _env(cache, home)
+    )
     _one_error(proc, rf"the cache {re.escape(str(cache))}", "permission denied", "GENSHARE_CACHE")
     assert list(cache.iterdir()) == []
 
@@ -194,7 +178,9 @@ def test_read_only_cache(shared, tmp_path):
         tmp_path / "report",
     )  # fmt: skip
     assert first.stdout.strip() in proc.stdout
-    _one_error(proc, rf"the cache {re.escape(str(cache))}", "read-only file system", "GENSHARE_CACHE")
+    _one_error(
+        proc, rf"the cache {re.escape(str(cache))}", "read-only file system", "GENSHARE_CACHE"
+    )
     assert sorted(str(p) for p in cache.rglob("*")) == before
     assert (cache / "file_hashes.json").read_bytes() == index
 

@@ -125,6 +125,7 @@ def test_kill_9_during_prepare_then_rerun_is_byte_identical(big_vcf, pop_table, 
     assert again.returncode == 0, again.stderr
     store = Path(again.stdout.strip().splitlines()[-1])
     assert _partials(killed_cache) == [], "the killed run's partial folder was left behind"
+    assert sorted(p.name for p in (killed_cache / "stores").iterdir()) == [store.name]
 
     clean = run_genshare("prepare", str(big_vcf), env=_env(clean_cache), timeout=300)
     assert clean.returncode == 0, clean.stderr
@@ -156,8 +157,7 @@ def test_two_concurrent_prepares_build_one_store(big_vcf, tmp_path):
         assert "Traceback" not in err
     paths = {out.strip().splitlines()[-1] for out, _ in outs}
     assert len(paths) == 1, paths
-    stores = [p for p in (cache / "stores").iterdir() if p.is_dir()]
-    assert [str(p) for p in stores] == list(paths)
+    assert [str(p) for p in (cache / "stores").iterdir()] == list(paths)  # and no lock file
     assert len(seen) == 1, f"the store was built more than once: {sorted(seen)}"
     assert _partials(cache) == []
 
