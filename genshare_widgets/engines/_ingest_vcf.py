@@ -227,6 +227,8 @@ class _RecordChecks:
                 )
         self.last = here
         n_alleles = 1 + len(rec.ALT)
+        if calls.max() < n_alleles:  # the common case, one call over all (the phase flags are 0/1)
+            return
         highest = int(calls[:, :ploidy].max(initial=-1))
         if highest >= n_alleles:
             alts = ",".join(rec.ALT) or "."
