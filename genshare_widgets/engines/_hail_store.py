@@ -211,7 +211,29 @@ def convert_vcfs(paths: Sequence[Path], tmp: Path, *, key: str) -> dict[str, Any
     if "GT" not in mt.entry:
         raise InputFormatError(f"{paths[0]}: no GT FORMAT field: there are no genotypes to open")
     mt = mt.select_rows("rsid", "qual", "filters").select_entries("GT")
-    return {"reference_genome": rg.name, "partial_calls": "haploid", **_write(mt, tmp)}
+    summary = _write(mt, tmp)
+    _check_allele_indices(hl.read_matrix_table(str(tmp)), paths)
+    return {"reference_genome": rg.name, "partial_calls": "haploid", **summary}
+
+
+def _check_allele_indices(mt, paths: Sequence[Path]) -> None:
+    """Refuse a genotype that names an allele its record does not have (``5|7`` at a site
+    with one ALT), as the Dask engine's readers do; Hail's import keeps such calls."""
+    hl = hail_session()
+    n_alleles = hl.len(mt.alleles)
+    beyond = hl.range(mt.GT.ploidy).any(lambda i: mt.GT[i] >= n_alleles)
+    bad = mt.filter_entries(hl.is_defined(mt.GT) & beyond).entries()
+    first = bad.select(allele=hl.max(hl.range(bad.GT.ploidy).map(lambda i: bad.GT[i]))).head(1)
+    found = first.collect()
+    if found:
+        row = found[0]
+        where = f"{row.locus.contig}:{row.locus.position}"
+        alts = ",".join(row.alleles[1:]) or "."
+        raise InputFormatError(
+            f"{', '.join(str(p) for p in paths)}: record {where}, sample {row.s}: a genotype names "
+            f"allele {row.allele}, but the record has {len(row.alleles) - 1} ALT allele(s) "
+            f"({alts}). Fix or remove that record; 'bcftools view' on the file shows it."
+        )
 
 
 def convert_plink(prefix: Path, tmp: Path, *, key: str) -> dict[str, Any]:
