@@ -123,9 +123,10 @@ def check_out(out: Path) -> None:
     if parent != Path(out).absolute() and not parent.is_dir():
         raise GenShareError(f"--out {out}: {parent} is a file, not a folder; choose another --out")
     if not os.access(parent, os.W_OK | os.X_OK):
+        read_only = os.statvfs(parent).f_flag & os.ST_RDONLY
+        why = "it is on a read-only file system" if read_only else "permission denied"
         raise GenShareError(
-            f"--out {out}: {parent} is not writable (permission denied); choose a folder you "
-            "can write to"
+            f"--out {out}: {parent} is not writable ({why}); choose a folder you can write to"
         )
 
 

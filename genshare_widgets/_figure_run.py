@@ -581,7 +581,11 @@ def export_figure(
     }
     atomic_write(out, content)
     side = sidecar_path(out)
-    atomic_write(side, (json.dumps(recipe, indent=2, default=str) + "\n").encode())
+    try:
+        atomic_write(side, (json.dumps(recipe, indent=2, default=str) + "\n").encode())
+    except BaseException:
+        out.unlink(missing_ok=True)  # a figure without its recipe is half a result
+        raise
     return {"figure": out, "provenance": side}
 
 

@@ -37,12 +37,31 @@ def _command_name(ctx: "click.Context | None") -> str:
     return " ".join(["genshare", *reversed(names)])
 
 
+def _out_writes(folder: Path, what: str = "--out"):
+    """A failed write under ``folder`` (full, read-only, no permission) as one error line."""
+    from genshare_widgets.fetch import writes_under  # the catalog schema: not for --help
+
+    return writes_under(folder, what=what, instead="choose another --out")
+
+
 class _FriendlyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except GenShareError as exc:
             click.secho(f"genshare: error: {exc}", fg="red", err=True)
+            ctx.exit(2)
+        except OSError as exc:  # a full or read-only disk no command named: say which file
+            from genshare_widgets.fetch import WRITE_ERRNOS
+
+            if exc.errno not in WRITE_ERRNOS or not exc.filename:
+                raise
+            click.secho(
+                f"genshare: error: {exc.filename}: {exc.strerror}; check the space and "
+                "permissions there, or point --out / GENSHARE_CACHE elsewhere",
+                fg="red",
+                err=True,
+            )
             ctx.exit(2)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
@@ -317,7 +336,7 @@ def stats(
     check_selection(region=region, min_maf=min_maf)
     check_out(out_dir)
     check_grouping_table(source, samples, by)
-    with no_debris_at(out_dir):
+    with no_debris_at(out_dir), _out_writes(out_dir):
         _stats(
             source,
             samples,
@@ -515,7 +534,8 @@ def figure(
             )
         if out is not None:
             output_format(out)
-        with no_debris_at(out or Path(recipe).parent):
+        folder = (out or Path(recipe)).absolute().parent
+        with no_debris_at(out or Path(recipe).parent), _out_writes(folder, "the --out folder"):
             written = run_from_recipe(recipe, out=out)
     else:
         if not source:
@@ -555,7 +575,7 @@ def figure(
             "min_count": min_count,
             "epsilon": epsilon,
         }
-        with no_debris_at(out):
+        with no_debris_at(out), _out_writes(out.absolute().parent, "the --out folder"):
             written = run_figure(list(source), kind=kind, out=out, options=options)
     for path in written.values():
         click.echo(str(path))

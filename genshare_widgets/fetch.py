@@ -22,15 +22,19 @@ Cache layout (``GENSHARE_CACHE``, default ``~/.cache/genshare``)::
 then come from the cache or a mirror. The test suite runs that way.
 """
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from genshare_widgets._errors import FetchError
+from genshare_widgets._errors import FetchError, GenShareError
 from genshare_widgets.catalog import CohortEntry, FileSpec
 
 _CHUNK = 1 << 20
@@ -43,6 +47,101 @@ def cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "genshare"
+
+
+@contextlib.contextmanager
+def build_lock(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock for building ``target`` (a file ``<target>.lock`` beside it).
+
+    Processes that build the same cached thing take turns: the second waits, then finds the
+    first one's result (callers re-check after entering). ``flock`` locks die with their
+    process, so a builder killed with ``kill -9`` never blocks the next one. The lock file is
+    removed on the way out; a waiter that locked a removed file notices (its inode is no
+    longer the path's) and locks the new one.
+    """
+    lock = target.with_name(f"{target.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if _progress_enabled():
+                    print(f"waiting for another process building {target} ...", file=sys.stderr)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.path.samestat(os.fstat(fd), os.stat(lock)):
+                break
+        except FileNotFoundError:
+            pass  # removed by the holder we waited for: lock the next one
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        os.close(fd)  # releases the lock
+
+
+_WRITE_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "it is on a read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+
+
+WRITE_ERRNOS = frozenset(_WRITE_ERRORS)
+
+
+def write_error(exc: OSError, place: Path, *, what: str, instead: str) -> GenShareError | None:
+    """The one-line error for a failed write under ``place`` (a full or read-only disk, a
+    folder without write permission), or None when ``exc`` is something else (such as an
+    input file that cannot be read: its name is not under ``place``).
+
+    ``what`` names the place for the user ("the cache", "--out"); ``instead`` says what else
+    to do ("set GENSHARE_CACHE to another folder").
+    """
+    reason = _WRITE_ERRORS.get(exc.errno or 0)
+    if reason is None:
+        return None
+    named = exc.filename if isinstance(exc.filename, str) else None
+    place = Path(place).absolute()
+    if named is not None and not Path(named).absolute().is_relative_to(place):
+        return None  # not under place (an input that cannot be read, another folder)
+    detail = f" (writing {named})" if named else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        todo = f"free some space there, or {instead}"
+    else:
+        todo = instead
+    return GenShareError(f"{what} {place}: cannot write{detail}: {reason}; {todo}")
+
+
+@contextlib.contextmanager
+def writes_under(place: Path, *, what: str, instead: str) -> Iterator[None]:
+    """Turn a failed write under ``place`` into a :class:`GenShareError` (see
+    :func:`write_error`); other errors pass unchanged. The code inside cleans up its own
+    temporary files; this only words the error."""
+    try:
+        yield
+    except OSError as exc:
+        error = write_error(exc, place, what=what, instead=instead)
+        if error is None:
+            raise
+        raise error from None
+
+
+def writes_to_cache() -> contextlib.AbstractContextManager[None]:
+    """:func:`writes_under` the cache folder."""
+    return writes_under(
+        cache_dir(),
+        what="the cache",
+        instead="set GENSHARE_CACHE to a folder you can write to that has room",
+    )
 
 
 def state_dir() -> Path:
@@ -190,6 +289,16 @@ def fetch_file(spec: FileSpec, *, cohort_id: str) -> Path:
     PosixPath('.../downloads/1kg-phase3-subset/1KG_phase3_subset_chr1.vcf.gz')
     """
     dest = cache_dir() / "downloads" / cohort_id / spec.name
+    record = _read_record(dest)
+    if dest.is_file() and record is not None and record[0] == (spec.sha256 or record[0]):
+        stat = dest.stat()
+        if record[1:] == (stat.st_size, stat.st_mtime_ns):
+            return dest  # verified before and untouched since: no lock needed
+    with writes_to_cache(), build_lock(dest):  # one fetch per file; others wait, then find it
+        return _fetch_locked(spec, dest, cohort_id)
+
+
+def _fetch_locked(spec: FileSpec, dest: Path, cohort_id: str) -> Path:
     record = _read_record(dest)
     expected = spec.sha256 or (record[0] if record else None)
     if dest.is_file():

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from genshare_widgets.catalog import CohortEntry, SimulationRecipe
-from genshare_widgets.fetch import cache_dir
+from genshare_widgets.fetch import build_lock, cache_dir, writes_to_cache
 
 
 def recipe_key(recipe: SimulationRecipe) -> str:
@@ -126,8 +126,6 @@ def build_simulated_cohort(entry: CohortEntry) -> tuple[Path, Path]:
     >>> from genshare_widgets.catalog import get_entry
     >>> vcf, table = build_simulated_cohort(get_entry("sim-ooa"))  # doctest: +SKIP
     """
-    import pysam
-
     recipe = entry.simulation
     if recipe is None:
         raise ValueError(f"cohort {entry.id!r} has no simulation recipe")
@@ -136,14 +134,26 @@ def build_simulated_cohort(entry: CohortEntry) -> tuple[Path, Path]:
     table = folder / f"{entry.id}_samples.tsv"
     if (folder / ".complete").is_file():
         return vcf_gz, table
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    with writes_to_cache(), build_lock(folder):  # one build per recipe; others wait, find it
+        if (folder / ".complete").is_file():
+            return vcf_gz, table
+        for debris in folder.parent.glob(f"{folder.name}.partial-*"):  # of killed builds
+            shutil.rmtree(debris, ignore_errors=True)
+        _simulate_into(entry, recipe, folder)
+    return vcf_gz, table
+
+
+def _simulate_into(entry: CohortEntry, recipe: SimulationRecipe, folder: Path) -> None:
+    """Simulate ``entry`` into ``<folder>.partial-<pid>`` and rename it to ``folder``."""
+    import pysam
+
+    table = folder / f"{entry.id}_samples.tsv"
     tmp = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
         if _link_same_recipe(folder, tmp, entry.id):
             os.rename(tmp, folder)
-            return vcf_gz, table
+            return
         ts = simulate_tree_sequence(recipe)
         names, pops = _sample_names(ts, recipe)
         plain = tmp / f"{entry.id}.vcf"
@@ -173,4 +183,3 @@ def build_simulated_cohort(entry: CohortEntry) -> tuple[Path, Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return vcf_gz, table

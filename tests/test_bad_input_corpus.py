@@ -17,6 +17,9 @@ import gzip
 import json
 import os
 import re
+import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +30,7 @@ import yaml
 
 from genshare_widgets import GenShareError, allele_counts_by_group, open_cohort
 from genshare_widgets.engines._store import is_complete
-from tests.cli_runner import run_genshare
+from tests.cli_runner import NOBODY, run_as_unprivileged_user, run_genshare
 
 SAMPLES = ["s1", "s2", "s3", "s4", "s5", "s6"]
 HEADER = (
@@ -542,8 +545,17 @@ def _out_paths(args: list[str]) -> list[Path]:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_bad_input(name, tmp_path, isolated_cache):
+def test_bad_input(name, tmp_path, isolated_cache, request):
     case = CASES[name]
+    as_root = name == "out-unwritable-folder" and os.geteuid() == 0
+    if as_root:  # root writes anywhere: run this case as an unprivileged user, in folders
+        # that user can enter (pytest's tmp folders are 0700) with a cache of its own
+        tmp_path = Path(tempfile.mkdtemp(prefix="genshare-corpus-"))
+        request.addfinalizer(lambda: shutil.rmtree(tmp_path, ignore_errors=True))
+        tmp_path.chmod(0o755)
+        isolated_cache = tmp_path / "cache"
+        isolated_cache.mkdir()
+        os.chown(isolated_cache, NOBODY, NOBODY)
     tmp = tmp_path / "in"
     tmp.mkdir()
     args = case.build(tmp)
@@ -553,11 +565,13 @@ def test_bad_input(name, tmp_path, isolated_cache):
     if name == "out-unwritable-folder":
         locked.mkdir()
         locked.chmod(0o500)
-        if os.access(locked, os.W_OK):
-            locked.chmod(0o700)
-            pytest.skip("running as root: a 0500 folder is still writable")
     try:
-        proc = run_genshare(*args, timeout=120)
+        if as_root:
+            env = {"GENSHARE_CACHE": str(isolated_cache), "GENSHARE_STATE": str(isolated_cache)}
+            command = [sys.executable, "-m", "genshare_widgets", *args]
+            proc = run_as_unprivileged_user(command, {**os.environ, **env, "HOME": str(tmp)})
+        else:
+            proc = run_genshare(*args, timeout=120)
     finally:
         if locked.exists():
             locked.chmod(0o700)

@@ -187,6 +187,28 @@ def test_partial_and_haploid_calls_count_alike(hail_session, tmp_path):
     assert sample_stats(hail).equals(sample_stats(dask))
 
 
+def test_allele_index_beyond_alt_is_refused_like_dask(hail_session, tmp_path, isolated_cache):
+    """``5|7`` at a one-ALT site: Hail's import keeps it; both engines refuse the file."""
+    header = (
+        "##fileformat=VCFv4.2\n##contig=<ID=1,length=100000>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS0\tS1\n"
+    )
+    vcf = tmp_path / "beyond.vcf"
+    vcf.write_text(
+        header
+        + "1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t1|1\n"
+        + "1\t300\t.\tA\tG\t.\tPASS\t.\tGT\t0|1\t5|7\n"
+    )
+    with pytest.raises(GenShareError, match=r"beyond\.vcf: line 6: a genotype names allele 7"):
+        open_cohort(vcf)
+    pattern = r"beyond\.vcf: record 1:300, sample S1: a genotype names allele 7, but the record "
+    with pytest.raises(GenShareError, match=pattern + r"has 1 ALT allele\(s\) \(G\)"):
+        open_cohort(vcf, engine="hail")
+    hail = isolated_cache / "hail"
+    assert not hail.is_dir() or not [p for p in hail.iterdir() if p.suffix == ".mt"]
+
+
 @pytest.mark.slow
 def test_matrix_table_path_opens(sim_ooa_hail, sim_ooa, tmp_path):
     """A MatrixTable written by Hail itself (no GenShare provenance) opens as a cohort."""

@@ -37,6 +37,7 @@ from genshare_widgets._errors import InputFormatError
 from genshare_widgets.engines._hail_session import hail_dir, hail_session
 from genshare_widgets.engines._integrity import folder_content_hash
 from genshare_widgets.engines._store import move_into_place, remove_stale_partials, store_key
+from genshare_widgets.fetch import build_lock, writes_to_cache
 
 HAIL_FORMAT_VERSION = 2  # 2: contig lengths one past the last base (see reference_genome)
 PROVENANCE_FILE = "genshare_provenance.json"
@@ -78,21 +79,23 @@ def build_matrix_table(
     final = matrix_table_path(key)
     if is_complete_matrix_table(final) and (final / PROVENANCE_FILE).is_file():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(key, root=final.parent, suffix=".mt")
-    if final.exists():  # no _SUCCESS or no provenance: debris of a crash or a foreign tool
-        shutil.rmtree(final)
-    tmp = final.with_name(f"{final.name}.partial-{os.getpid()}")
-    try:
-        summary = build(tmp)
-        record = {"key": key, "engine": "hail", **meta, "summary": summary}
-        # The content hash recorded in figure recipes (Hail checks its own partition files).
-        record["content_sha256"] = folder_content_hash(tmp, exclude=(PROVENANCE_FILE,))
-        (tmp / PROVENANCE_FILE).write_text(json.dumps(record, indent=1, default=str))
-        move_into_place(tmp, final, complete=is_complete_matrix_table)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with writes_to_cache(), build_lock(final):  # one builder per key; others wait, find it
+        if is_complete_matrix_table(final) and (final / PROVENANCE_FILE).is_file():
+            return final
+        remove_stale_partials(key, root=final.parent, suffix=".mt", locked=True)
+        if final.exists():  # no _SUCCESS or no provenance: debris of a crash or a foreign tool
+            shutil.rmtree(final)
+        tmp = final.with_name(f"{final.name}.partial-{os.getpid()}")
+        try:
+            summary = build(tmp)
+            record = {"key": key, "engine": "hail", **meta, "summary": summary}
+            # The content hash recorded in figure recipes (Hail checks its own partition files).
+            record["content_sha256"] = folder_content_hash(tmp, exclude=(PROVENANCE_FILE,))
+            (tmp / PROVENANCE_FILE).write_text(json.dumps(record, indent=1, default=str))
+            move_into_place(tmp, final, complete=is_complete_matrix_table)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return final
 
 
@@ -211,7 +214,29 @@ def convert_vcfs(paths: Sequence[Path], tmp: Path, *, key: str) -> dict[str, Any
     if "GT" not in mt.entry:
         raise InputFormatError(f"{paths[0]}: no GT FORMAT field: there are no genotypes to open")
     mt = mt.select_rows("rsid", "qual", "filters").select_entries("GT")
-    return {"reference_genome": rg.name, "partial_calls": "haploid", **_write(mt, tmp)}
+    summary = _write(mt, tmp)
+    _check_allele_indices(hl.read_matrix_table(str(tmp)), paths)
+    return {"reference_genome": rg.name, "partial_calls": "haploid", **summary}
+
+
+def _check_allele_indices(mt, paths: Sequence[Path]) -> None:
+    """Refuse a genotype that names an allele its record does not have (``5|7`` at a site
+    with one ALT), as the Dask engine's readers do; Hail's import keeps such calls."""
+    hl = hail_session()
+    n_alleles = hl.len(mt.alleles)
+    beyond = hl.range(mt.GT.ploidy).any(lambda i: mt.GT[i] >= n_alleles)
+    bad = mt.filter_entries(hl.is_defined(mt.GT) & beyond).entries()
+    first = bad.select(allele=hl.max(hl.range(bad.GT.ploidy).map(lambda i: bad.GT[i]))).head(1)
+    found = first.collect()
+    if found:
+        row = found[0]
+        where = f"{row.locus.contig}:{row.locus.position}"
+        alts = ",".join(row.alleles[1:]) or "."
+        raise InputFormatError(
+            f"{', '.join(str(p) for p in paths)}: record {where}, sample {row.s}: a genotype names "
+            f"allele {row.allele}, but the record has {len(row.alleles) - 1} ALT allele(s) "
+            f"({alts}). Fix or remove that record; 'bcftools view' on the file shows it."
+        )
 
 
 def convert_plink(prefix: Path, tmp: Path, *, key: str) -> dict[str, Any]:

@@ -89,6 +89,13 @@ def _data_line_number(path: Path, record_index: int) -> str:
     return f"line {header + record_index + 1} (record {record_index + 1}"
 
 
+def _record_place(path: Path, record_index: int, rec) -> str:
+    """'line N (record N, CHROM:POS)' in a text VCF, 'record N (CHROM:POS)' in a BCF."""
+    where = _data_line_number(path, record_index)
+    sep = ", " if where.startswith("line") else " ("
+    return f"{where}{sep}{rec.CHROM}:{rec.POS})"
+
+
 def _text_header_samples(path: Path) -> list[str]:
     """Sample names read from the #CHROM line by hand (for explaining header errors)."""
     with open(path, "rb") as fh:
@@ -198,7 +205,43 @@ class _RecordBlock:
             self.on_flush(k)
 
 
-def _read_records(path: Path, writer: VcfZarrWriter, block: _RecordBlock) -> int:
+class _RecordChecks:
+    """What the text reader checks, for records read by htslib (BCF): the file is sorted
+    (each contig's records together, positions not decreasing; across files too) and every
+    allele index names an allele of its record."""
+
+    def __init__(self) -> None:
+        self.last: tuple[str, int] | None = None
+        self.done_contigs: set[str] = set()
+
+    def check(self, path: Path, n_file: int, rec, calls: np.ndarray, ploidy: int) -> None:
+        here = (rec.CHROM, rec.POS)
+        if self.last is not None:
+            contig, pos = self.last
+            if here[0] != contig:
+                self.done_contigs.add(contig)
+            if here[0] in self.done_contigs or (here[0] == contig and here[1] < pos):
+                raise InputFormatError(
+                    f"{path}: {_record_place(path, n_file, rec)} comes after {contig}:{pos}: the "
+                    "file is not sorted; sort it first (bcftools sort -Ob -o sorted.bcf FILE)"
+                )
+        self.last = here
+        n_alleles = 1 + len(rec.ALT)
+        if calls.max() < n_alleles:  # the common case, one call over all (the phase flags are 0/1)
+            return
+        highest = int(calls[:, :ploidy].max(initial=-1))
+        if highest >= n_alleles:
+            alts = ",".join(rec.ALT) or "."
+            raise InputFormatError(
+                f"{path}: {_record_place(path, n_file, rec)}: a genotype names allele {highest}, "
+                f"but the record has {n_alleles - 1} ALT allele(s) ({alts}). Fix or remove that "
+                "record; 'bcftools view' on the file shows it."
+            )
+
+
+def _read_records(
+    path: Path, writer: VcfZarrWriter, block: _RecordBlock, checks: _RecordChecks
+) -> int:
     """Stream one file's records into ``block``; return how many there were."""
     import cyvcf2
 
@@ -227,16 +270,17 @@ def _read_records(path: Path, writer: VcfZarrWriter, block: _RecordBlock) -> int
                 ) from None
             if rec.genotype is None:
                 raise InputFormatError(
-                    f"{path}: {_data_line_number(path, n_file)}, {rec.CHROM}:{rec.POS}) has no "
+                    f"{path}: {_record_place(path, n_file, rec)} has no "
                     "GT field. GenShare reads genotypes from FORMAT/GT."
                 )
             calls = rec.genotype.array()
             ploidy = calls.shape[1] - 1
             if ploidy not in (1, 2):
                 raise InputFormatError(
-                    f"{path}: {_data_line_number(path, n_file)}, {rec.CHROM}:{rec.POS}) has "
+                    f"{path}: {_record_place(path, n_file, rec)} has "
                     f"ploidy {ploidy}; GenShare handles haploid and diploid calls only."
                 )
+            checks.check(path, n_file, rec, calls, ploidy)
             block.add(rec, calls, ploidy)
             n_file += 1
             last = f"{rec.CHROM}:{rec.POS}"
@@ -302,12 +346,13 @@ def ingest_vcfs(
     # partial chunk would be rewritten, compressed again, by the next file).
     use_htslib = any(_is_bcf(p) for p in paths)
     text = TextVcfReader(writer, variants_chunk_size, n_samples, on_record_block)
+    checks = _RecordChecks()
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
             for path in paths:
                 check_compression(path, full=use_htslib)
                 if use_htslib:
-                    n_records = _read_records(path, writer, block)
+                    n_records = _read_records(path, writer, block, checks)
                 else:
                     n_records = text.run(path, pool)
                 per_file.append({"file": path.name, "n_records": n_records})

@@ -4,10 +4,11 @@ A store's key is the sha256 of what determines its contents: the converter's for
 the input files' sha256 (or a simulation recipe) and the chunk shape. The store is written to
 ``stores/<key>.vcz.partial-<pid>`` and renamed to ``stores/<key>.vcz`` only when complete (the
 rename is atomic and is the last step), so an interrupted conversion never looks done: the next
-open removes the leftover and rebuilds. The provenance record lives in the store's root
-attributes (``genshare_provenance``), so the folder stays a plain Zarr hierarchy; the sha256 of
-every chunk is recorded in ``genshare_manifest.json`` before the rename (see
-:mod:`engines._integrity`).
+open removes the leftover and rebuilds. Builders of one key take turns under a lock file
+(``stores/<key>.vcz.lock``), so concurrent opens build the store once. The provenance record
+lives in the store's root attributes (``genshare_provenance``), so the folder stays a plain Zarr
+hierarchy; the sha256 of every chunk is recorded in the root attribute ``genshare_manifest``
+before the rename (see :mod:`engines._integrity`).
 """
 
 import contextlib
@@ -24,7 +25,7 @@ from typing import Any
 import zarr
 
 from genshare_widgets.engines._integrity import write_manifest
-from genshare_widgets.fetch import cache_dir, sha256_file
+from genshare_widgets.fetch import build_lock, cache_dir, sha256_file, writes_to_cache
 
 INGEST_FORMAT_VERSION = 3  # 2: call_genotype_packed + variant_genotype_packable; 3: manifest
 
@@ -63,10 +64,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_partials(
-    key: str, *, root: Path | None = None, suffix: str = ".vcz"
+    key: str, *, root: Path | None = None, suffix: str = ".vcz", locked: bool = False
 ) -> list[Path]:
     """Delete partial stores ``<root>/<key><suffix>.partial-<pid>`` of processes that no longer
-    run (``root`` defaults to the VCF-Zarr stores folder)."""
+    run (``root`` defaults to the VCF-Zarr stores folder). ``locked``: the caller holds the
+    key's :func:`~genshare_widgets.fetch.build_lock`, so every partial is debris (even one whose
+    pid a new process reuses, as happens when a container restarts)."""
     removed: list[Path] = []
     root = stores_dir() if root is None else root
     if not root.is_dir():
@@ -76,7 +79,7 @@ def remove_stale_partials(
             pid = int(partial.name.rsplit("-", 1)[1])
         except ValueError:
             pid = -1
-        if pid == os.getpid() or pid < 0 or not _pid_alive(pid):
+        if locked or pid == os.getpid() or pid < 0 or not _pid_alive(pid):
             shutil.rmtree(partial, ignore_errors=True)
             removed.append(partial)
     return removed
@@ -146,27 +149,29 @@ def build_store(
     made 0700/0600 before it gets its final name (and an existing one is made so).
     """
     final = store_path(key)
-    if is_complete(final) and not _discard_for_rebuild(final):
+    if is_complete(final) and not rebuild_requested():
         return ensure_owner_only(final) if owner_only else final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(key)
-    if final.exists():  # not a Zarr group: debris from a foreign tool or a damaged disk
-        shutil.rmtree(final)
-    tmp = final.with_name(f"{final.name}.partial-{os.getpid()}")
-    try:
-        summary = build(tmp)
-        record = {"key": key, **meta, "summary": summary}
-        group = zarr.open_group(str(tmp), mode="r+", zarr_format=2)
-        group.attrs["genshare_provenance"] = json.loads(json.dumps(record, default=str))
-        write_manifest(tmp)  # per-chunk sha256s, checked by the readers (engines._integrity)
-        if owner_only:
-            make_owner_only(tmp)
-        move_into_place(tmp, final, complete=is_complete)
-        if owner_only:
-            ensure_owner_only(final)  # another process may have won the race
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with writes_to_cache(), build_lock(final):  # one builder per key; others wait, find it
+        if is_complete(final) and not _discard_for_rebuild(final):
+            return ensure_owner_only(final) if owner_only else final
+        remove_stale_partials(key, locked=True)
+        if final.exists():  # not a Zarr group: debris from a foreign tool or a damaged disk
+            shutil.rmtree(final)
+        tmp = final.with_name(f"{final.name}.partial-{os.getpid()}")
+        try:
+            summary = build(tmp)
+            record = {"key": key, **meta, "summary": summary}
+            group = zarr.open_group(str(tmp), mode="r+", zarr_format=2)
+            group.attrs["genshare_provenance"] = json.loads(json.dumps(record, default=str))
+            write_manifest(tmp)  # per-chunk sha256s, checked by the readers (engines._integrity)
+            if owner_only:
+                make_owner_only(tmp)
+            move_into_place(tmp, final, complete=is_complete)
+            if owner_only:
+                ensure_owner_only(final)  # a process without the lock may have won the race
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return final
 
 
@@ -207,11 +212,18 @@ def file_sha256_cached(path: Path) -> str:
         return index[ident]
     digest = sha256_file(real)
     index[ident] = digest
-    index_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".file_hashes.", dir=index_path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(index, fh)
-    os.replace(tmp, index_path)
+    tmp = None
+    try:
+        index_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".file_hashes.", dir=index_path.parent)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(index, fh)
+        os.replace(tmp, index_path)
+    except OSError:
+        # the index only saves re-hashing: a full or read-only cache goes on without it
+        # (the old index stays whole; the write that needs the cache names the problem)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return digest
 
 
