@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from genshare_widgets._errors import GenShareError
+from genshare_widgets._hashing import sha256_file
 
 KINDS = (
     "pca",
@@ -71,14 +72,6 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 }
 _POSITION = re.compile(r"^[^:\s]+:[\d,]+$")
 _ASSETS = Path(__file__).resolve().parent / "plots" / "_assets"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _two_groups(options: Mapping[str, Any], kind: str) -> tuple[str, str]:
@@ -558,7 +551,7 @@ def export_figure(
     opts = {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k in DEFAULT_OPTIONS}}
     content = figure_bytes(fig, fmt, kind=kind)
     prov = cohort.provenance
-    samples_hash = _sha256(Path(opts["samples"])) if opts["samples"] else None
+    samples_hash = sha256_file(Path(opts["samples"])) if opts["samples"] else None
     recipe = {
         "recipe_version": RECIPE_VERSION,
         "kind": kind,
@@ -654,7 +647,7 @@ def run_from_recipe(recipe_path: Path, *, out: Path | None = None) -> dict[str, 
         samples = Path(options["samples"])
         if not samples.is_file():
             raise GenShareError(f"--from: the recipe's sample table {samples} is missing")
-        if _sha256(samples) != recipe["cohort"].get("samples_sha256"):
+        if sha256_file(samples) != recipe["cohort"].get("samples_sha256"):
             raise GenShareError(f"--from: the sample table {samples} changed since the figure")
     source = recipe["source"]
     cohort = open_cohort(source[0] if len(source) == 1 else source, samples=options["samples"])

@@ -25,7 +25,6 @@ then come from the cache or a mirror. The test suite runs that way.
 import contextlib
 import errno
 import fcntl
-import hashlib
 import os
 import shutil
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from genshare_widgets._errors import FetchError, GenShareError
+from genshare_widgets._hashing import sha256_file
 from genshare_widgets.catalog import CohortEntry, FileSpec
 
 _CHUNK = 1 << 20
@@ -162,23 +162,6 @@ def mirror_dirs() -> list[Path]:
     """Offline mirror folders from ``GENSHARE_MIRROR`` (``os.pathsep``-separated)."""
     env = os.environ.get("GENSHARE_MIRROR", "")
     return [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"; _ = p.write_bytes(b"abc")
-    >>> sha256_file(p)[:8]
-    'ba7816bf'
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _find_in_mirrors(name: str) -> Iterator[Path]:

@@ -133,8 +133,8 @@ def test_unchanged_store_verifies_and_rehashes_only_what_changed(sim_store, tmp_
     recorded = content_hash(read_manifest(copy))
     assert verify_store(copy) == recorded
     hashed: list[Path] = []
-    real = _integrity._sha256_path
-    monkeypatch.setattr(_integrity, "_sha256_path", lambda p: hashed.append(p) or real(p))
+    real = _integrity.sha256_file
+    monkeypatch.setattr(_integrity, "sha256_file", lambda p: hashed.append(p) or real(p))
     assert verify_store(copy) == recorded  # second open: stat only
     assert hashed == []
     # same bytes length, mtime put back: inode/ctime still tell the file changed

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from genshare_widgets._errors import GenShareError
+from genshare_widgets._hashing import sha256_file
 
 MANIFEST_ATTR = "genshare_manifest"
 MANIFEST_VERSION = 1
@@ -53,14 +54,6 @@ class StoreIntegrityError(GenShareError):
 
 def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _sha256_path(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def chunk_keys(meta: dict[str, Any]) -> list[str]:
@@ -115,7 +108,7 @@ def _hash_files(
         if isinstance(old, list) and len(old) == 5 and old[:4] == ident:
             digest = old[4]  # unchanged since it was last hashed
         else:
-            digest = _sha256_path(path)
+            digest = sha256_file(path)
         seen[rel] = [*ident, digest]
         return digest
 
@@ -326,5 +319,5 @@ def folder_content_hash(folder: Path, *, exclude: tuple[str, ...] = ()) -> str:
         rel = path.relative_to(folder).as_posix()
         if rel.split("/", 1)[0] in exclude:
             continue
-        digest.update(f"{rel}\0{_sha256_path(path)}\n".encode())
+        digest.update(f"{rel}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
