@@ -6,7 +6,9 @@ workers), sampled every 20 ms (``TreePeak``) and never below the kernel's ``wait
 largest one. Ratios compare GenShare with each peer *in the same run*. The
 ``freq+fst/dask-distributed`` row is GenShare itself with ``--scheduler``: a local Dask scheduler
 and two single-threaded workers, started and warmed up before the timing (they are not the
-timed process's descendants, so their memory is not in the row's peak). Usage::
+timed process's descendants, so their memory is not in the row's peak). The query rows run in
+``--repeats`` interleaved rounds (every row once per round) and report their median time and
+largest peak; the ingest and Hail rows run once. Usage::
 
     python benchmarks/run.py                 # 3 × 500 over 30 Mb and 3 × 835 over 60 Mb
     python benchmarks/run.py --smoke         # tiny, for the test suite (checks the script works)
@@ -25,11 +27,13 @@ import contextlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -298,7 +302,12 @@ def hail_available() -> bool:
 
 
 def bench_size(
-    n_per_pop: int, length: int, work: Path, pca_k: int, skip: frozenset[str] = frozenset()
+    n_per_pop: int,
+    length: int,
+    work: Path,
+    pca_k: int,
+    skip: frozenset[str] = frozenset(),
+    repeats: int = 3,
 ) -> dict:
     vcf, pops = build_cohort(n_per_pop, length)
     n_variants = json.loads((vcf.parent / ".done").read_text())["variants"]
@@ -327,63 +336,41 @@ def bench_size(
 
     # --- freq + Fst, from each source a user has: the store, the VCF (already converted by
     # the ingest row above), a catalog id (fetched and converted once, untimed) ---
-    def freq_fst(source: str, out: str, extra_env: dict | None = None) -> dict:
-        cmd = [*genshare, "stats", source, "--samples", str(pops), "--freq", "--fst"]
-        return run([*cmd, "--out", str(work / out)], env={**env, **(extra_env or {})})
-
-    rows["freq+fst/genshare"] = freq_fst(str(store), "gs_stats")
-    rows["freq+fst/genshare-vcf"] = freq_fst(str(vcf), "gs_stats_vcf")
     cohort_id = bench_catalog(vcf, pops, n_per_pop, length, work)
     catalog_env = {
         "GENSHARE_CATALOG": str(work / "bench_catalog.yaml"),
         "GENSHARE_MIRROR": str(vcf.parent),
     }
     run([*genshare, "prepare", cohort_id], env={**env, **catalog_env})
-    rows["freq+fst/genshare-catalog"] = freq_fst(cohort_id, "gs_stats_catalog", catalog_env)
-    # In a warm Python process (a notebook): repeated allele_counts_by_group + hudson_fst on the
-    # VCF the user has; the row's time is the median call, its memory the process's peak.
-    script = work / "warm.py"
-    script.write_text(WARM_SCRIPT)
-    warm = run([sys.executable, str(script), str(vcf), str(pops), "5"], env=env, stdout=True)
-    timings = json.loads(warm.pop("stdout").strip().splitlines()[-1])
-    rows["freq+fst/genshare-warm-call"] = {**warm, "seconds": timings["median"]}
-    # The same command on a Dask cluster: a scheduler + 2 single-threaded workers started (and
-    # warmed up: imports, compiled kernel) outside the timed region, on this same machine.
-    if "dask-distributed" not in skip:
-        from genshare_widgets.engines._cluster_processes import LocalDaskProcesses
-
-        with LocalDaskProcesses(work / "dask-cluster", n_workers=2, nthreads=1) as cluster:
-            freq_fst = [
-                *genshare,
-                "stats",
-                str(store),
-                "--samples",
-                str(pops),
-                "--freq",
-                "--fst",
-                "--scheduler",
-                cluster.address,
-            ]
-            run([*freq_fst, "--region", "1:1-200000", "--out", str(work / "gs_warmup")], env=env)
-            rows["freq+fst/dask-distributed"] = run(
-                [*freq_fst, "--out", str(work / "gs_stats_distributed")], env=env
-            )
-    if plink2:
-        pheno = work / "pheno.tsv"
-        pheno.write_text(
-            "#IID\tPOP\n"
-            + "".join(
-                f"{line.split()[0]}\t{line.split()[1]}\n"
-                for line in pops.read_text().splitlines()[1:]
-            )
+    pheno = work / "pheno.tsv"
+    pheno.write_text(
+        "#IID\tPOP\n"
+        + "".join(
+            f"{line.split()[0]}\t{line.split()[1]}\n" for line in pops.read_text().splitlines()[1:]
         )
+    )
+    (work / "warm.py").write_text(WARM_SCRIPT)
+    (work / "allel_fst.py").write_text(ALLEL_SCRIPT)
+
+    def freq_fst(source: str, out: str, extra_env: dict | None = None, extra=()) -> dict:
+        cmd = [*genshare, "stats", source, "--samples", str(pops), "--freq", "--fst", *extra]
+        shutil.rmtree(work / out, ignore_errors=True)
+        return run([*cmd, "--out", str(work / out)], env={**env, **(extra_env or {})})
+
+    def warm_call() -> dict:
+        # In a warm Python process (a notebook): repeated allele_counts_by_group + hudson_fst
+        # on the VCF the user has; the row's time is the median call, its memory the peak.
+        warm = run(
+            [sys.executable, str(work / "warm.py"), str(vcf), str(pops), "5"], env=env, stdout=True
+        )
+        timings = json.loads(warm.pop("stdout").strip().splitlines()[-1])
+        return {**warm, "seconds": timings["median"]}
+
+    def plink_freq_fst() -> dict:
+        common = [plink2, "--pfile", str(work / "pg"), "--pheno", str(pheno)]
         fst = run(
             [
-                plink2,
-                "--pfile",
-                str(work / "pg"),
-                "--pheno",
-                str(pheno),
+                *common,
                 "--fst",
                 "POP",
                 "method=hudson",
@@ -395,11 +382,7 @@ def bench_size(
         )
         freq = run(
             [
-                plink2,
-                "--pfile",
-                str(work / "pg"),
-                "--pheno",
-                str(pheno),
+                *common,
                 "--freq",
                 "--loop-cats",
                 "POP",
@@ -409,19 +392,84 @@ def bench_size(
                 str(work / "p2freq"),
             ]
         )
-        rows["freq+fst/plink2"] = {
+        return {
             "seconds": fst["seconds"] + freq["seconds"],
             "peak_mib": max(fst["peak_mib"], freq["peak_mib"]),
         }
+
+    timed: dict[str, Callable[[], dict]] = {
+        "freq+fst/genshare": lambda: freq_fst(str(store), "gs_stats"),
+        "freq+fst/genshare-vcf": lambda: freq_fst(str(vcf), "gs_stats_vcf"),
+        "freq+fst/genshare-catalog": lambda: freq_fst(cohort_id, "gs_catalog", catalog_env),
+        "freq+fst/genshare-warm-call": warm_call,
+    }
+    if plink2:
+        timed["freq+fst/plink2"] = plink_freq_fst
     try:
         import allel  # noqa: F401
 
-        script = work / "allel_fst.py"
-        script.write_text(ALLEL_SCRIPT)
-        rows["freq+fst/scikit-allel"] = run([sys.executable, str(script), str(store), str(pops)])
+        timed["freq+fst/scikit-allel"] = lambda: run(
+            [sys.executable, str(work / "allel_fst.py"), str(store), str(pops)]
+        )
     except ImportError:
         pass
-    if "ingest/hail" in rows:
+    timed["pca/genshare"] = lambda: run(
+        [
+            *genshare,
+            "stats",
+            str(store),
+            "--samples",
+            str(pops),
+            "--pca",
+            str(pca_k),
+            "--out",
+            str(work / f"gs_pca_{time.monotonic_ns()}"),
+        ],
+        env=env,
+    )
+    if plink2:
+        timed["pca/plink2"] = lambda: run(
+            [
+                plink2,
+                "--pfile",
+                str(work / "pg"),
+                "--maf",
+                "0.05",
+                "--pca",
+                str(pca_k),
+                "--threads",
+                "2",
+                "--out",
+                str(work / "p2pca"),
+            ]
+        )
+    with contextlib.ExitStack() as stack:
+        # The same command on a Dask cluster: a scheduler + 2 single-threaded workers started
+        # (and warmed up: imports, compiled kernel) outside the timed region, on this machine.
+        if "dask-distributed" not in skip:
+            from genshare_widgets.engines._cluster_processes import LocalDaskProcesses
+
+            cluster = stack.enter_context(
+                LocalDaskProcesses(work / "dask-cluster", n_workers=2, nthreads=1)
+            )
+            on_cluster = ["--scheduler", cluster.address]
+            freq_fst(str(store), "gs_warmup", extra=[*on_cluster, "--region", "1:1-200000"])
+            timed["freq+fst/dask-distributed"] = lambda: freq_fst(
+                str(store), "gs_stats_distributed", extra=on_cluster
+            )
+        # Interleaved rounds (each round runs every row once): the median wall time of each
+        # row, and its largest peak, so a noisy moment hits every tool alike.
+        samples: dict[str, list[dict]] = {name: [] for name in timed}
+        for _ in range(repeats):
+            for name, thunk in timed.items():
+                samples[name].append(thunk())
+    for name, runs in samples.items():
+        rows[name] = {
+            "seconds": statistics.median(r["seconds"] for r in runs),
+            "peak_mib": max(r["peak_mib"] for r in runs),
+            "runs": len(runs),
+        }
+    if "ingest/hail" in rows:  # once: start-up and a first and second query in one session
         matrix_table = next((cache / "hail").glob("*.mt"))
         script = work / "hail_fst.py"
         script.write_text(HAIL_SCRIPT)
@@ -442,37 +490,6 @@ def bench_size(
         rows["freq+fst/hail"] = {**hail, "seconds": hail["seconds"] - timings["second"]}
         rows["freq+fst/hail-startup"] = {**hail, "seconds": timings["startup"]}
         rows["freq+fst/hail-2nd-query"] = {**hail, "seconds": timings["second"]}
-    # --- PCA ---
-    rows["pca/genshare"] = run(
-        [
-            *genshare,
-            "stats",
-            str(store),
-            "--samples",
-            str(pops),
-            "--pca",
-            str(pca_k),
-            "--out",
-            str(work / "gs_pca"),
-        ],
-        env=env,
-    )
-    if plink2:
-        rows["pca/plink2"] = run(
-            [
-                plink2,
-                "--pfile",
-                str(work / "pg"),
-                "--maf",
-                "0.05",
-                "--pca",
-                str(pca_k),
-                "--threads",
-                "2",
-                "--out",
-                str(work / "p2pca"),
-            ]
-        )
     return {"n_samples": 3 * n_per_pop, "length": length, "n_variants": n_variants, "rows": rows}
 
 
@@ -525,6 +542,12 @@ def main() -> None:
         help="samples per population x Mb, comma-separated (3 populations; 835x60 is the "
         "1000 Genomes size: 2,505 diploids, about 1 M variants)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="interleaved rounds of the query rows; each row reports its median (default 3)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--build-only", action="store_true", help="only simulate the cohorts")
     parser.add_argument(
@@ -550,7 +573,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="genshare-bench-") as tmp:
             skip = frozenset(x.strip() for x in args.skip.split(",") if x.strip())
             results.append(
-                bench_size(n_per_pop, length, Path(tmp), pca_k=4 if args.smoke else 10, skip=skip)
+                bench_size(
+                    n_per_pop,
+                    length,
+                    Path(tmp),
+                    pca_k=4 if args.smoke else 10,
+                    skip=skip,
+                    repeats=1 if args.smoke else max(1, args.repeats),
+                )
             )
     print(report(results))
     if args.json:
