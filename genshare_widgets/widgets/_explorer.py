@@ -27,23 +27,46 @@ TABS = (
 )
 
 
-def _widget_safe(trace):
-    """Make a trace sendable to a ``FigureWidget``: its n-d arrays (n > 1) travel as JSON
-    lists, where NaN is not allowed (jupyter_client warns, the browser drops the message), so
-    non-finite values become None — plotly draws those cells as gaps, as it does for NaN."""
+def _widget_safe(trace: dict) -> dict:
+    """Make a trace (its plotly JSON dict) sendable to a ``FigureWidget``: its n-d arrays
+    (n > 1) travel as JSON lists, where NaN is not allowed (jupyter_client warns, the browser
+    drops the message), so non-finite values become None — plotly draws those cells as gaps,
+    as it does for NaN."""
     import numpy as np
 
-    for key, value in trace.to_plotly_json().items():
+    safe = dict(trace)
+    for key, value in trace.items():
         if (
             isinstance(value, np.ndarray)
             and value.ndim > 1
             and value.dtype.kind == "f"
             and not np.isfinite(value).all()
         ):
-            safe = value.astype(object)
-            safe[~np.isfinite(value)] = None
-            trace[key] = safe
-    return trace
+            cells = value.astype(object)
+            cells[~np.isfinite(value)] = None
+            safe[key] = cells
+    return safe
+
+
+def _figure_widget(fig):
+    """A new ``FigureWidget`` showing ``fig`` (not changed), ready to be sent in one message.
+
+    ``fig`` is already a validated figure, so it is copied without validating it again (that
+    is most of the Python time of an update). The widget is as wide as the page: a square
+    heatmap (scaleanchor) would float away from its axis labels; shrinking the axis domain
+    keeps labels beside cells (constrain only acts on axes tied by scaleanchor, so other
+    figures are unchanged).
+    """
+    import plotly.graph_objects as go
+
+    data = [_widget_safe(trace.to_plotly_json()) for trace in fig.data]
+    layout = go.Layout(fig.layout.to_plotly_json(), _validate=False)
+    for name in list(layout):
+        if name.startswith(("xaxis", "yaxis")) and layout[name] is not None:
+            layout[name].constrain = "domain"
+    for name in ("xaxis", "yaxis"):  # present in every figure, as update_xaxes finds them
+        layout[name].constrain = "domain"
+    return go.FigureWidget(data=data, layout=layout, _validate=False)
 
 
 def _error_html(exc: Exception) -> str:
@@ -92,8 +115,6 @@ class CohortExplorer:
         epsilon: float | None = None,
         budget=None,
     ):
-        import plotly.graph_objects as go
-
         from genshare_widgets._figure_run import figure_source
         from genshare_widgets.disclosure import policy_for
 
@@ -125,12 +146,15 @@ class CohortExplorer:
         self.status = w.HTML()
         self.disclosure = w.HTML(value=self._policy_html())
         self.disclosure.add_class("genshare-disclosure")
-        self.figures = {kind: go.FigureWidget() for _title, kind in TABS}
+        # A tab's figure is drawn when the tab is shown (a plot drawn into a hidden tab makes
+        # plotly.js fail: "Resize must be passed a displayed plot div element"), and redrawn
+        # only when the view it shows changed: switching back to a tab costs nothing.
+        self.figures: dict[str, Any] = {}  # kind -> the FigureWidget on screen
+        self._drawn: dict[str, str] = {}  # kind -> the view (options) it shows
+        self._slots = {kind: w.VBox(layout=w.Layout(min_height="450px")) for _title, kind in TABS}
         # CSS classes name the parts in the page (browser tests and custom styles find them)
         self.groups.add_class("genshare-groups")
-        for kind, figure in self.figures.items():
-            figure.add_class(f"genshare-figure-{kind}")
-        self.tabs = w.Tab(children=[self.figures[kind] for _title, kind in TABS])
+        self.tabs = w.Tab(children=[self._slots[kind] for _title, kind in TABS])
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
         self.export = ExportControl(self)
@@ -269,28 +293,38 @@ class CohortExplorer:
         self._sync_pair()
         self._update()
 
+    def _view_key(self, kind: str) -> str:
+        return repr(sorted(self.options(kind).items()))
+
     def _update(self, _change=None) -> None:
+        """Show the selected tab's figure for the current view (built only if it changed)."""
         if self._quiet:
             return
         started = time.perf_counter()
         kind = self.kind
+        key = self._view_key(kind)
+        if self._drawn.get(kind) == key:
+            self.last_update_seconds = time.perf_counter() - started
+            self.status.value = f"{kind}: up to date (shown in {self._ms()} ms)"
+            return
         try:
             fig = self.figure(kind)
         except GenShareError as exc:
             self.status.value = _error_html(exc)
             return
-        target = self.figures[kind]
-        with target.batch_update():
-            target.data = ()
-            target.add_traces([_widget_safe(trace) for trace in fig.data])
-            target.layout = fig.layout
-            # The widget is as wide as the page: a square heatmap (scaleanchor) would float
-            # away from its axis labels; shrinking the axis domain keeps labels beside cells.
-            # (constrain only acts on axes tied by scaleanchor, so other figures are unchanged)
-            target.update_xaxes(constrain="domain")
-            target.update_yaxes(constrain="domain")
+        widget = _figure_widget(fig)
+        widget.add_class(f"genshare-figure-{kind}")
+        old = self.figures.get(kind)
+        self.figures[kind] = widget
+        self._drawn[kind] = key
+        self._slots[kind].children = (widget,)  # one message: the front end draws it once
+        if old is not None:
+            old.close()
         self.last_update_seconds = time.perf_counter() - started
-        self.status.value = f"{kind}: updated in {1000 * self.last_update_seconds:.0f} ms"
+        self.status.value = f"{kind}: updated in {self._ms()} ms"
+
+    def _ms(self) -> str:
+        return f"{1000 * self.last_update_seconds:.0f}"
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
