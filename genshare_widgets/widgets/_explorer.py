@@ -151,6 +151,7 @@ class CohortExplorer:
         # only when the view it shows changed: switching back to a tab costs nothing.
         self.figures: dict[str, Any] = {}  # kind -> the FigureWidget on screen
         self._drawn: dict[str, str] = {}  # kind -> the view (options) it shows
+        self._retired: dict[str, list] = {}  # kind -> replaced FigureWidgets, to close
         self._slots = {kind: w.VBox(layout=w.Layout(min_height="450px")) for _title, kind in TABS}
         # CSS classes name the parts in the page (browser tests and custom styles find them)
         self.groups.add_class("genshare-groups")
@@ -314,12 +315,16 @@ class CohortExplorer:
             return
         widget = _figure_widget(fig)
         widget.add_class(f"genshare-figure-{kind}")
+        for stale in self._retired.pop(kind, ()):
+            stale.close()  # its view left the page at the previous update
         old = self.figures.get(kind)
         self.figures[kind] = widget
         self._drawn[kind] = key
         self._slots[kind].children = (widget,)  # one message: the front end draws it once
         if old is not None:
-            old.close()
+            # closed at the next update: closing it now races the removal of its view,
+            # which still talks to its model ("no comm channel defined" in the page)
+            self._retired[kind] = [old]
         self.last_update_seconds = time.perf_counter() - started
         self.status.value = f"{kind}: updated in {self._ms()} ms"
 
