@@ -313,3 +313,32 @@ def test_variant_card_by_position_and_rsid_on_1000_genomes(kg_subset):
     alt = next(t for t in by_id.data if t.name and t.name.startswith("ALT"))
     n_alt_pies = sum(1 for v in alt.lat if v is None)
     assert n_alt_pies == int(((expected > 0) & (expected < 1.0 + 1e-12)).sum())
+
+
+def test_house_template_is_byte_identical_and_not_shared():
+    """apply_style sets the template from one validated copy: the figure's JSON must be
+    byte-identical to assigning it by name, and a change to one figure's template must not
+    reach the next figure (each gets its own copy)."""
+    import plotly.graph_objects as go
+
+    from genshare_widgets.plots._style import FONT, TEMPLATE, apply_style
+
+    def by_name():
+        fig = go.Figure(go.Bar(x=["a"], y=[1]))
+        fig.update_layout(
+            template=TEMPLATE,
+            font=FONT,
+            title={"text": "t", "x": 0.01, "xanchor": "left", "font": {"size": 16}},
+            legend_title_text="g",
+            margin={"l": 70, "r": 30, "t": 60},
+        )
+        return fig
+
+    def styled():
+        return apply_style(go.Figure(go.Bar(x=["a"], y=[1])), title="t", legend_title="g")
+
+    first = styled()
+    assert first.to_json() == by_name().to_json()
+    first.layout.template.layout.font.size = 99  # one figure's own business
+    first.update_layout(template_layout_paper_bgcolor="red")
+    assert styled().to_json() == by_name().to_json()
