@@ -165,7 +165,8 @@ class ExplorerApp:
             if not columns:
                 raise GenShareError(f"{cohort_id}: the sample table has no column to group by")
             by = self.by if self.by in columns else columns[0]
-            explorer = CohortExplorer(cohort, by=by)
+            # in the background the controls show before the first genotype pass
+            explorer = CohortExplorer(cohort, by=by, draw=not self.background)
         except GenShareError as exc:
             self.status.value = _error_html(exc)
             return
@@ -182,6 +183,11 @@ class ExplorerApp:
             f"<code>{escape(cohort.id)}</code>: {cohort.n_samples:,} samples × "
             f"{cohort.n_variants:,} variants"
         )
+        if self.background:
+            try:
+                explorer.show()
+            except Exception as exc:  # in a thread, nobody would see it
+                explorer.status.value = _error_html(GenShareError(f"{cohort_id}: {exc!r}"))
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

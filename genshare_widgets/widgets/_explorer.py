@@ -92,6 +92,9 @@ class CohortExplorer:
     budget
         The :class:`~genshare_widgets.disclosure.PrivacyBudget` charged under ``epsilon``
         (default: the notebook session's); the banner shows what is left.
+    draw
+        Draw the first tab now (default). ``False``: the caller shows the controls first and
+        calls :meth:`show` (the first counts take one genotype pass).
 
     Attributes
     ----------
@@ -114,6 +117,7 @@ class CohortExplorer:
         min_count: int | None = None,
         epsilon: float | None = None,
         budget=None,
+        draw: bool = True,
     ):
         from genshare_widgets._figure_run import figure_source
         from genshare_widgets.disclosure import policy_for
@@ -178,7 +182,8 @@ class CohortExplorer:
             ]
         )
         self.widget.add_class("genshare-explorer")
-        self._update()
+        if draw:
+            self._update()
 
     # --- logic ----------------------------------------------------------------------------
 
@@ -292,6 +297,10 @@ class CohortExplorer:
         if self._quiet:
             return
         self._sync_pair()
+        self._update()
+
+    def show(self) -> None:
+        """Draw the selected tab's figure if its view changed (what every control does)."""
         self._update()
 
     def _view_key(self, kind: str) -> str:
