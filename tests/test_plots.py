@@ -342,3 +342,32 @@ def test_house_template_is_byte_identical_and_not_shared():
     first.layout.template.layout.font.size = 99  # one figure's own business
     first.update_layout(template_layout_paper_bgcolor="red")
     assert styled().to_json() == by_name().to_json()
+
+
+def test_cached_subplot_grid_is_byte_identical_and_not_shared():
+    """plots' subplots() copies a cached empty grid: after the same traces and axis updates
+    its figure must be byte-identical to make_subplots', and one figure's changes must not
+    reach the next."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from genshare_widgets.plots._style import subplots
+
+    grid = {
+        "rows": 2,
+        "cols": 2,
+        "shared_xaxes": "columns",
+        "specs": [[None, {"type": "xy"}], [{"type": "xy"}, {"type": "xy"}]],
+    }
+
+    def fill(fig):
+        fig.add_trace(go.Bar(x=["a", "b"], y=[1, 2]), row=1, col=2)
+        fig.add_trace(go.Scatter(x=[1], y=["g"]), row=2, col=1)
+        fig.update_xaxes(title_text="n", row=2, col=1)
+        fig.update_yaxes(type="log", row=1, col=2)
+        return fig
+
+    first = fill(subplots(**grid))
+    assert first.to_json() == fill(make_subplots(**grid)).to_json()
+    first.update_layout(xaxis_title_text="changed", height=999)
+    assert fill(subplots(**grid)).to_json() == fill(make_subplots(**grid)).to_json()
