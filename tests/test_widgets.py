@@ -178,6 +178,9 @@ def test_explorer_draws_only_shown_tabs_and_only_when_the_view_changed(sim_ooa):
     assert explorer.figures["het"] is not het
     assert explorer._drawn["het"] == explorer._view_key("het")
     assert "'keep_groups', 'CEU,YRI'" in explorer._drawn["het"]
+    built = len(explorer._built)
+    explorer.groups.value = ("CEU", "CHB", "YRI")  # back to a view seen before: not rebuilt
+    assert len(explorer._built) == built and "'keep_groups', None" in explorer._drawn["het"]
 
 
 def test_explorer_app_in_the_background_shows_controls_then_the_figure(sim_ooa):

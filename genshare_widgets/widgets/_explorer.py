@@ -8,6 +8,7 @@ Figures come from the same :func:`genshare_widgets._figure_run.build_figure` as
 """
 
 import time
+from collections import OrderedDict
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,9 @@ class CohortExplorer:
     ----------
     last_update_seconds
         Python time of the last view update (counts reused; the figure built and shown).
+    KEEP_VIEWS
+        How many built figures are kept (the most recently shown views): going back to one
+        of them shows it again without computing or releasing anything.
 
     Examples
     --------
@@ -107,6 +111,8 @@ class CohortExplorer:
     >>> explorer  # in a notebook: the widget  # doctest: +SKIP
     >>> explorer.groups.value = ("CEU", "YRI")  # the figures follow  # doctest: +SKIP
     """
+
+    KEEP_VIEWS = 32
 
     def __init__(
         self,
@@ -129,6 +135,7 @@ class CohortExplorer:
         self.budget = budget
         self.source = source or figure_source(cohort)
         self._counts: dict[tuple, Any] = {}
+        self._built: OrderedDict[tuple, Any] = OrderedDict()  # (kind, view) -> figure
         self._figures: dict[str, Any] = {}
         self.last_update_seconds = 0.0
         columns = [str(c) for c in cohort.samples.columns]
@@ -252,11 +259,20 @@ class CohortExplorer:
                 self._figures["pca"] = build_figure(self.cohort, kind, opts)
                 self._figures["pca-key"] = key
             return self._figures["pca"]
+        # a view seen before (a group toggled back, a pair swapped back) is not released again
+        key = (kind, self._view_key(kind))
+        if key in self._built:
+            self._built.move_to_end(key)
+            return self._built[key]
         counts = None if kind == "representation" else self.counts()
         try:
-            return build_figure(self.cohort, kind, opts, counts=counts, budget=self.budget)
+            fig = build_figure(self.cohort, kind, opts, counts=counts, budget=self.budget)
         finally:
             self.disclosure.value = self._policy_html()  # the budget may have been charged
+        self._built[key] = fig
+        while len(self._built) > self.KEEP_VIEWS:
+            self._built.popitem(last=False)
+        return fig
 
     # --- wiring ---------------------------------------------------------------------------
 
