@@ -371,3 +371,21 @@ def test_cached_subplot_grid_is_byte_identical_and_not_shared():
     assert first.to_json() == fill(make_subplots(**grid)).to_json()
     first.update_layout(xaxis_title_text="changed", height=999)
     assert fill(subplots(**grid)).to_json() == fill(make_subplots(**grid)).to_json()
+
+
+def test_af_density_histogram_equals_numpy():
+    """af_compare's density bins (vector passes instead of numpy's binary search) must give
+    exactly np.histogram2d's counts, including values on bin edges, 0 and 1."""
+    from genshare_widgets.plots._frequency import _histogram2d_unit
+
+    rng = np.random.default_rng(7)
+    for bins in (100, 7, 1):
+        edges = np.linspace(0.0, 1.0, bins + 1)
+        an = rng.integers(1, 500, 20_000)
+        x = rng.integers(0, an + 1) / an  # frequencies as the counts give them
+        y = rng.random(20_000)
+        y[:500] = edges[rng.integers(0, bins + 1, 500)]  # exactly on edges
+        x[:50] = np.nextafter(edges[rng.integers(1, bins + 1, 50)], 0)  # just below one
+        x[50:60], y[60:70] = 1.0, 0.0
+        expected, _, _ = np.histogram2d(x, y, bins=[edges, edges])
+        np.testing.assert_array_equal(_histogram2d_unit(x, y, edges), expected)
