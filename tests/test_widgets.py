@@ -192,3 +192,23 @@ def test_explorer_app_in_the_background_shows_controls_then_the_figure(sim_ooa):
     assert app.explorer is not None and app.body.children == (app.explorer.widget,)
     assert sorted(app.explorer.figures["fst"].data[0].x) == ["CEU", "CHB", "YRI"]
     assert "300 samples" in app.status.value and "updated in" in app.explorer.status.value
+
+
+def test_explorer_prefetch_builds_the_other_tabs_of_the_view(sim_ooa):
+    import time
+
+    from genshare_widgets.widgets import TABS, CohortExplorer
+
+    explorer = CohortExplorer(sim_ooa, prefetch=True)
+    others = [k for _t, k in TABS if k not in ("fst", "pca")]
+    deadline = time.monotonic() + 120
+    while set(explorer._ready) != set(others) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert set(explorer._ready) == set(others)  # PCA (its own genotype pass) is not
+    assert list(explorer.figures) == ["fst"]  # built, not shown: hidden tabs stay empty
+    ready = explorer._ready["sfs"][1]
+    explorer.tabs.selected_index = [k for _t, k in TABS].index("sfs")
+    assert explorer.figures["sfs"] is ready and explorer._slots["sfs"].children == (ready,)
+    explorer.groups.value = ("CEU", "YRI")  # a new view: the shown tab is built at once
+    assert explorer.figures["sfs"] is not ready
+    assert explorer._drawn["sfs"] == explorer._view_key("sfs")

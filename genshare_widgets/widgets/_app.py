@@ -166,7 +166,9 @@ class ExplorerApp:
                 raise GenShareError(f"{cohort_id}: the sample table has no column to group by")
             by = self.by if self.by in columns else columns[0]
             # in the background the controls show before the first genotype pass
-            explorer = CohortExplorer(cohort, by=by, draw=not self.background)
+            explorer = CohortExplorer(
+                cohort, by=by, draw=not self.background, prefetch=self.background
+            )
         except GenShareError as exc:
             self.status.value = _error_html(exc)
             return

@@ -7,6 +7,7 @@ Figures come from the same :func:`genshare_widgets._figure_run.build_figure` as
 ``genshare figure``, so every view can be exported with the exact command that rebuilds it.
 """
 
+import threading
 import time
 from collections import OrderedDict
 from html import escape
@@ -93,6 +94,10 @@ class CohortExplorer:
     budget
         The :class:`~genshare_widgets.disclosure.PrivacyBudget` charged under ``epsilon``
         (default: the notebook session's); the banner shows what is left.
+    prefetch
+        After each update, build the other tabs' figures (not PCA) for the same view in a
+        background thread, so that switching tab only shows a ready figure. Only without
+        disclosure control (nothing is released or charged that the user did not ask for).
     draw
         Draw the first tab now (default). ``False``: the caller shows the controls first and
         calls :meth:`show` (the first counts take one genotype pass).
@@ -124,6 +129,7 @@ class CohortExplorer:
         epsilon: float | None = None,
         budget=None,
         draw: bool = True,
+        prefetch: bool = False,
     ):
         from genshare_widgets._figure_run import figure_source
         from genshare_widgets.disclosure import policy_for
@@ -163,6 +169,10 @@ class CohortExplorer:
         self.figures: dict[str, Any] = {}  # kind -> the FigureWidget on screen
         self._drawn: dict[str, str] = {}  # kind -> the view (options) it shows
         self._retired: dict[str, list] = {}  # kind -> replaced FigureWidgets, to close
+        self.prefetch = prefetch
+        self._ready: dict[str, tuple[str, Any]] = {}  # kind -> (view, FigureWidget not shown)
+        self._lock = threading.RLock()  # one figure built at a time (prefetch thread)
+        self._generation = 0  # counts updates: a prefetch stops when the view changes
         self._slots = {kind: w.VBox(layout=w.Layout(min_height="450px")) for _title, kind in TABS}
         # CSS classes name the parts in the page (browser tests and custom styles find them)
         self.groups.add_class("genshare-groups")
@@ -249,9 +259,12 @@ class CohortExplorer:
 
     def figure(self, kind: str | None = None):
         """The ``plotly`` figure of ``kind`` (default: the selected tab) for the current view."""
+        with self._lock:  # not while the prefetch thread builds one
+            return self._figure(kind or self.kind)
+
+    def _figure(self, kind: str):
         from genshare_widgets._figure_run import DEFAULT_OPTIONS, build_figure
 
-        kind = kind or self.kind
         opts = {**DEFAULT_OPTIONS, **self.options(kind)}
         if kind == "pca":  # its own pass (all samples); cache by what changes it
             key = repr((opts["region"], opts["min_maf"], opts["snps_only"], opts["by"]))
@@ -327,19 +340,28 @@ class CohortExplorer:
         if self._quiet:
             return
         started = time.perf_counter()
-        kind = self.kind
+        with self._lock:
+            self._generation += 1
+            if self._show(self.kind, started):
+                self._start_prefetch()
+
+    def _show(self, kind: str, started: float) -> bool:
         key = self._view_key(kind)
         if self._drawn.get(kind) == key:
             self.last_update_seconds = time.perf_counter() - started
             self.status.value = f"{kind}: up to date (shown in {self._ms()} ms)"
-            return
-        try:
-            fig = self.figure(kind)
-        except GenShareError as exc:
-            self.status.value = _error_html(exc)
-            return
-        widget = _figure_widget(fig)
-        widget.add_class(f"genshare-figure-{kind}")
+            return False
+        ready = self._ready.pop(kind, None)
+        if ready is not None and ready[0] == key:
+            widget = ready[1]
+        else:
+            if ready is not None:
+                ready[1].close()  # never shown: no view of it in the page
+            try:
+                widget = self._new_widget(kind, self.figure(kind))
+            except GenShareError as exc:
+                self.status.value = _error_html(exc)
+                return False
         for stale in self._retired.pop(kind, ()):
             stale.close()  # its view left the page at the previous update
         old = self.figures.get(kind)
@@ -352,6 +374,42 @@ class CohortExplorer:
             self._retired[kind] = [old]
         self.last_update_seconds = time.perf_counter() - started
         self.status.value = f"{kind}: updated in {self._ms()} ms"
+        return True
+
+    @staticmethod
+    def _new_widget(kind: str, fig):
+        widget = _figure_widget(fig)
+        widget.add_class(f"genshare-figure-{kind}")
+        return widget
+
+    def _start_prefetch(self) -> None:
+        if not self.prefetch or self.policy.active:
+            return
+        thread = threading.Thread(
+            target=self._prefetch, args=(self._generation,), name="genshare-prefetch"
+        )
+        thread.daemon = True
+        thread.start()
+
+    def _prefetch(self, generation: int) -> None:
+        """Build the other tabs' figures of this view while the user looks at this one."""
+        for _title, kind in TABS:
+            if kind == "pca":  # its own genotype pass: only when asked for
+                continue
+            with self._lock:
+                if generation != self._generation:
+                    return  # the view changed: the next update prefetches its own
+                key = self._view_key(kind)
+                if self._drawn.get(kind) == key or self._ready.get(kind, ("",))[0] == key:
+                    continue
+                try:
+                    widget = self._new_widget(kind, self.figure(kind))
+                except Exception:  # the tab shows the error when it is chosen
+                    continue
+                old = self._ready.pop(kind, None)
+                if old is not None:
+                    old[1].close()
+                self._ready[kind] = (key, widget)
 
     def _ms(self) -> str:
         return f"{1000 * self.last_update_seconds:.0f}"
