@@ -118,6 +118,7 @@ class CohortExplorer:
     """
 
     KEEP_VIEWS = 32
+    PREFETCH_DELAY = 0.25  # seconds of quiet before the other tabs are built
 
     def __init__(
         self,
@@ -273,16 +274,16 @@ class CohortExplorer:
                 self._figures["pca-key"] = key
             return self._figures["pca"]
         # a view seen before (a group toggled back, a pair swapped back) is not released again
-        key = (kind, self._view_key(kind))
-        if key in self._built:
-            self._built.move_to_end(key)
-            return self._built[key]
+        view = (kind, self._view_key(kind))
+        if view in self._built:
+            self._built.move_to_end(view)
+            return self._built[view]
         counts = None if kind == "representation" else self.counts()
         try:
             fig = build_figure(self.cohort, kind, opts, counts=counts, budget=self.budget)
         finally:
             self.disclosure.value = self._policy_html()  # the budget may have been charged
-        self._built[key] = fig
+        self._built[view] = fig
         while len(self._built) > self.KEEP_VIEWS:
             self._built.popitem(last=False)
         return fig
@@ -393,6 +394,7 @@ class CohortExplorer:
 
     def _prefetch(self, generation: int) -> None:
         """Build the other tabs' figures of this view while the user looks at this one."""
+        time.sleep(self.PREFETCH_DELAY)  # quick successive clicks do not wait for a build
         for _title, kind in TABS:
             if kind == "pca":  # its own genotype pass: only when asked for
                 continue
