@@ -313,3 +313,79 @@ def test_variant_card_by_position_and_rsid_on_1000_genomes(kg_subset):
     alt = next(t for t in by_id.data if t.name and t.name.startswith("ALT"))
     n_alt_pies = sum(1 for v in alt.lat if v is None)
     assert n_alt_pies == int(((expected > 0) & (expected < 1.0 + 1e-12)).sum())
+
+
+def test_house_template_is_byte_identical_and_not_shared():
+    """apply_style sets the template from one validated copy: the figure's JSON must be
+    byte-identical to assigning it by name, and a change to one figure's template must not
+    reach the next figure (each gets its own copy)."""
+    import plotly.graph_objects as go
+
+    from genshare_widgets.plots._style import FONT, TEMPLATE, apply_style
+
+    def by_name():
+        fig = go.Figure(go.Bar(x=["a"], y=[1]))
+        fig.update_layout(
+            template=TEMPLATE,
+            font=FONT,
+            title={"text": "t", "x": 0.01, "xanchor": "left", "font": {"size": 16}},
+            legend_title_text="g",
+            margin={"l": 70, "r": 30, "t": 60},
+        )
+        return fig
+
+    def styled():
+        return apply_style(go.Figure(go.Bar(x=["a"], y=[1])), title="t", legend_title="g")
+
+    first = styled()
+    assert first.to_json() == by_name().to_json()
+    first.layout.template.layout.font.size = 99  # one figure's own business
+    first.update_layout(template_layout_paper_bgcolor="red")
+    assert styled().to_json() == by_name().to_json()
+
+
+def test_cached_subplot_grid_is_byte_identical_and_not_shared():
+    """plots' subplots() copies a cached empty grid: after the same traces and axis updates
+    its figure must be byte-identical to make_subplots', and one figure's changes must not
+    reach the next."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from genshare_widgets.plots._style import subplots
+
+    grid = {
+        "rows": 2,
+        "cols": 2,
+        "shared_xaxes": "columns",
+        "specs": [[None, {"type": "xy"}], [{"type": "xy"}, {"type": "xy"}]],
+    }
+
+    def fill(fig):
+        fig.add_trace(go.Bar(x=["a", "b"], y=[1, 2]), row=1, col=2)
+        fig.add_trace(go.Scatter(x=[1], y=["g"]), row=2, col=1)
+        fig.update_xaxes(title_text="n", row=2, col=1)
+        fig.update_yaxes(type="log", row=1, col=2)
+        return fig
+
+    first = fill(subplots(**grid))
+    assert first.to_json() == fill(make_subplots(**grid)).to_json()
+    first.update_layout(xaxis_title_text="changed", height=999)
+    assert fill(subplots(**grid)).to_json() == fill(make_subplots(**grid)).to_json()
+
+
+def test_af_density_histogram_equals_numpy():
+    """af_compare's density bins (vector passes instead of numpy's binary search) must give
+    exactly np.histogram2d's counts, including values on bin edges, 0 and 1."""
+    from genshare_widgets.plots._frequency import _histogram2d_unit
+
+    rng = np.random.default_rng(7)
+    for bins in (100, 7, 1):
+        edges = np.linspace(0.0, 1.0, bins + 1)
+        an = rng.integers(1, 500, 20_000)
+        x = rng.integers(0, an + 1) / an  # frequencies as the counts give them
+        y = rng.random(20_000)
+        y[:500] = edges[rng.integers(0, bins + 1, 500)]  # exactly on edges
+        x[:50] = np.nextafter(edges[rng.integers(1, bins + 1, 50)], 0)  # just below one
+        x[50:60], y[60:70] = 1.0, 0.0
+        expected, _, _ = np.histogram2d(x, y, bins=[edges, edges])
+        np.testing.assert_array_equal(_histogram2d_unit(x, y, edges), expected)

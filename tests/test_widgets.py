@@ -156,3 +156,59 @@ def test_explorer_pair_follows_the_chosen_groups(sim_ooa):
     assert "color:#b00020" not in explorer.status.value
     title = explorer.figures["af-compare"].layout.title.text
     assert "CEU vs YRI" in title
+
+
+def test_explorer_draws_only_shown_tabs_and_only_when_the_view_changed(sim_ooa):
+    from genshare_widgets.widgets import TABS, CohortExplorer
+
+    kinds = [k for _t, k in TABS]
+    explorer = CohortExplorer(sim_ooa)
+    # hidden tabs hold no plot (plotly.js fails to size a plot drawn into a hidden tab)
+    assert list(explorer.figures) == ["fst"]
+    assert all(explorer._slots[k].children == () for k in kinds if k != "fst")
+    fst = explorer.figures["fst"]
+    explorer.tabs.selected_index = kinds.index("het")
+    het = explorer.figures["het"]
+    explorer.tabs.selected_index = kinds.index("fst")  # back: nothing rebuilt
+    assert explorer.figures["fst"] is fst and "up to date" in explorer.status.value
+    explorer.groups.value = ("CEU", "YRI")  # only the shown tab is rebuilt
+    assert explorer.figures["fst"] is not fst and explorer.figures["het"] is het
+    assert explorer._slots["fst"].children == (explorer.figures["fst"],)
+    explorer.tabs.selected_index = kinds.index("het")  # its view changed meanwhile
+    assert explorer.figures["het"] is not het
+    assert explorer._drawn["het"] == explorer._view_key("het")
+    assert "'keep_groups', 'CEU,YRI'" in explorer._drawn["het"]
+    built = len(explorer._built)
+    explorer.groups.value = ("CEU", "CHB", "YRI")  # back to a view seen before: not rebuilt
+    assert len(explorer._built) == built and "'keep_groups', None" in explorer._drawn["het"]
+
+
+def test_explorer_app_in_the_background_shows_controls_then_the_figure(sim_ooa):
+    from genshare_widgets.widgets import ExplorerApp
+
+    app = ExplorerApp("sim-ooa", background=True)
+    assert "opening" in app.status.value or app.explorer is not None
+    app.wait(120)
+    assert app.explorer is not None and app.body.children == (app.explorer.widget,)
+    assert sorted(app.explorer.figures["fst"].data[0].x) == ["CEU", "CHB", "YRI"]
+    assert "300 samples" in app.status.value and "updated in" in app.explorer.status.value
+
+
+def test_explorer_prefetch_builds_the_other_tabs_of_the_view(sim_ooa):
+    import time
+
+    from genshare_widgets.widgets import TABS, CohortExplorer
+
+    explorer = CohortExplorer(sim_ooa, prefetch=True)
+    others = [k for _t, k in TABS if k not in ("fst", "pca")]
+    deadline = time.monotonic() + 120
+    while set(explorer._ready) != set(others) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert set(explorer._ready) == set(others)  # PCA (its own genotype pass) is not
+    assert list(explorer.figures) == ["fst"]  # built, not shown: hidden tabs stay empty
+    ready = explorer._ready["sfs"][1]
+    explorer.tabs.selected_index = [k for _t, k in TABS].index("sfs")
+    assert explorer.figures["sfs"] is ready and explorer._slots["sfs"].children == (ready,)
+    explorer.groups.value = ("CEU", "YRI")  # a new view: the shown tab is built at once
+    assert explorer.figures["sfs"] is not ready
+    assert explorer._drawn["sfs"] == explorer._view_key("sfs")

@@ -6,7 +6,7 @@ from typing import Any
 from genshare_widgets._errors import GenShareError
 from genshare_widgets.plots._colors import NEUTRAL, group_colors
 from genshare_widgets.plots._provenance import stamp
-from genshare_widgets.plots._style import apply_style
+from genshare_widgets.plots._style import apply_style, subplots
 
 _PRESENT = "#333333"
 _ABSENT = "#DDDDDD"
@@ -42,7 +42,6 @@ def shared_private_plot(
     >>> shared_private_plot(stats.shared_private(counts))  # doctest: +SKIP
     """
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
     if not {"groups", "n_variants"} <= set(shared.columns):
         raise GenShareError(
@@ -57,7 +56,7 @@ def shared_private_plot(
     hidden = len(table) - len(shown)
     palette = dict(colors or group_colors(groups))
     x = [f"c{i + 1}" for i in range(len(shown))]  # category positions, labels hidden
-    fig = make_subplots(
+    fig = subplots(
         rows=2,
         cols=2,
         shared_xaxes="columns",

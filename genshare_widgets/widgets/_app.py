@@ -7,6 +7,7 @@ machine) and catalog entries whose files are already in the cache or in an offli
 status lines, never as a traceback.
 """
 
+import threading
 from html import escape
 from typing import Any
 
@@ -59,6 +60,10 @@ class ExplorerApp:
         The sample column that defines groups at first.
     catalog
         A loaded catalog (default: the packaged one).
+    background
+        Open cohorts and draw their first figure in a background thread, so the page shows
+        at once with "opening …" in its status line and fills in when the explorer is ready
+        (what ``genshare app`` does). Default: open before returning.
 
     Attributes
     ----------
@@ -72,13 +77,23 @@ class ExplorerApp:
     >>> app.picker.value = "sim-admix"  # opens it and swaps the explorer  # doctest: +SKIP
     """
 
-    def __init__(self, cohort_id: str | None = None, *, by: str = "population", catalog=None):
+    def __init__(
+        self,
+        cohort_id: str | None = None,
+        *,
+        by: str = "population",
+        catalog=None,
+        background: bool = False,
+    ):
         from genshare_widgets.catalog import load_catalog
 
         w = _require_ipywidgets()
         self.catalog = catalog if catalog is not None else load_catalog()
         self.by = by
         self.explorer: CohortExplorer | None = None
+        self.background = background
+        self._opening = threading.Lock()  # one cohort opens at a time
+        self._thread: threading.Thread | None = None
         titles = {e.id: e.title for e in self.catalog.cohorts}
         ids = offline_cohort_ids(self.catalog)
         if cohort_id is not None and cohort_id not in ids:
@@ -104,7 +119,8 @@ class ExplorerApp:
                 self.body,
             ]
         )
-        self.picker.observe(self._open, names="value")
+        self.widget.add_class("genshare-app")
+        self.picker.observe(self._on_pick, names="value")
         first = cohort_id or (ids[0] if ids else None)
         if first is None:
             self.status.value = _error_html(
@@ -113,29 +129,67 @@ class ExplorerApp:
         else:
             self.picker.value = first
 
-    def _open(self, _change: Any = None) -> None:
-        from genshare_widgets.cohort import open_cohort
-
+    def _on_pick(self, _change: Any = None) -> None:
         cohort_id = self.picker.value
         if cohort_id is None:
             return
         self.status.value = f"opening <code>{escape(cohort_id)}</code>…"
+        if not self.background:
+            self._open()
+            return
+        # the kernel stays free to answer the page (it asks for the widgets' state) while the
+        # cohort opens: the page shows its controls first, the explorer when it is ready
+        self._thread = threading.Thread(target=self._open, name="genshare-open", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Return when the cohort being opened in the background (if any) is on screen."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _open(self) -> None:
+        with self._opening:
+            self._open_current()
+
+    def _open_current(self) -> None:
+        from genshare_widgets.cohort import open_cohort
+
+        cohort_id = self.picker.value
+        if cohort_id is None or (
+            self.explorer is not None and self.explorer.cohort.id == cohort_id
+        ):
+            return
         try:
             cohort = open_cohort(cohort_id, progress=False)
             columns = [str(c) for c in cohort.samples.columns]
             if not columns:
                 raise GenShareError(f"{cohort_id}: the sample table has no column to group by")
             by = self.by if self.by in columns else columns[0]
-            explorer = CohortExplorer(cohort, by=by)
+            # in the background the controls show before the first genotype pass
+            explorer = CohortExplorer(
+                cohort, by=by, draw=not self.background, prefetch=self.background
+            )
         except GenShareError as exc:
             self.status.value = _error_html(exc)
             return
+        except Exception as exc:  # in a thread, nobody would see it
+            if not self.background:
+                raise
+            self.status.value = _error_html(GenShareError(f"{cohort_id}: {exc!r}"))
+            return
+        if cohort_id != self.picker.value:
+            return  # another cohort was picked meanwhile: its own opening follows
         self.explorer = explorer
         self.body.children = (explorer.widget,)
         self.status.value = (
             f"<code>{escape(cohort.id)}</code>: {cohort.n_samples:,} samples × "
             f"{cohort.n_variants:,} variants"
         )
+        if self.background:
+            try:
+                explorer.show()
+            except Exception as exc:  # in a thread, nobody would see it
+                explorer.status.value = _error_html(GenShareError(f"{cohort_id}: {exc!r}"))
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

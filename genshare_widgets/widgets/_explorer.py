@@ -7,7 +7,9 @@ Figures come from the same :func:`genshare_widgets._figure_run.build_figure` as
 ``genshare figure``, so every view can be exported with the exact command that rebuilds it.
 """
 
+import threading
 import time
+from collections import OrderedDict
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -27,23 +29,46 @@ TABS = (
 )
 
 
-def _widget_safe(trace):
-    """Make a trace sendable to a ``FigureWidget``: its n-d arrays (n > 1) travel as JSON
-    lists, where NaN is not allowed (jupyter_client warns, the browser drops the message), so
-    non-finite values become None — plotly draws those cells as gaps, as it does for NaN."""
+def _widget_safe(trace: dict) -> dict:
+    """Make a trace (its plotly JSON dict) sendable to a ``FigureWidget``: its n-d arrays
+    (n > 1) travel as JSON lists, where NaN is not allowed (jupyter_client warns, the browser
+    drops the message), so non-finite values become None — plotly draws those cells as gaps,
+    as it does for NaN."""
     import numpy as np
 
-    for key, value in trace.to_plotly_json().items():
+    safe = dict(trace)
+    for key, value in trace.items():
         if (
             isinstance(value, np.ndarray)
             and value.ndim > 1
             and value.dtype.kind == "f"
             and not np.isfinite(value).all()
         ):
-            safe = value.astype(object)
-            safe[~np.isfinite(value)] = None
-            trace[key] = safe
-    return trace
+            cells = value.astype(object)
+            cells[~np.isfinite(value)] = None
+            safe[key] = cells
+    return safe
+
+
+def _figure_widget(fig):
+    """A new ``FigureWidget`` showing ``fig`` (not changed), ready to be sent in one message.
+
+    ``fig`` is already a validated figure, so it is copied without validating it again (that
+    is most of the Python time of an update). The widget is as wide as the page: a square
+    heatmap (scaleanchor) would float away from its axis labels; shrinking the axis domain
+    keeps labels beside cells (constrain only acts on axes tied by scaleanchor, so other
+    figures are unchanged).
+    """
+    import plotly.graph_objects as go
+
+    data = [_widget_safe(trace.to_plotly_json()) for trace in fig.data]
+    layout = go.Layout(fig.layout.to_plotly_json(), _validate=False)
+    for name in list(layout):
+        if name.startswith(("xaxis", "yaxis")) and layout[name] is not None:
+            layout[name].constrain = "domain"
+    for name in ("xaxis", "yaxis"):  # present in every figure, as update_xaxes finds them
+        layout[name].constrain = "domain"
+    return go.FigureWidget(data=data, layout=layout, _validate=False)
 
 
 def _error_html(exc: Exception) -> str:
@@ -69,11 +94,21 @@ class CohortExplorer:
     budget
         The :class:`~genshare_widgets.disclosure.PrivacyBudget` charged under ``epsilon``
         (default: the notebook session's); the banner shows what is left.
+    prefetch
+        After each update, build the other tabs' figures (not PCA) for the same view in a
+        background thread, so that switching tab only shows a ready figure. Only without
+        disclosure control (nothing is released or charged that the user did not ask for).
+    draw
+        Draw the first tab now (default). ``False``: the caller shows the controls first and
+        calls :meth:`show` (the first counts take one genotype pass).
 
     Attributes
     ----------
     last_update_seconds
         Python time of the last view update (counts reused; the figure built and shown).
+    KEEP_VIEWS
+        How many built figures are kept (the most recently shown views): going back to one
+        of them shows it again without computing or releasing anything.
 
     Examples
     --------
@@ -81,6 +116,9 @@ class CohortExplorer:
     >>> explorer  # in a notebook: the widget  # doctest: +SKIP
     >>> explorer.groups.value = ("CEU", "YRI")  # the figures follow  # doctest: +SKIP
     """
+
+    KEEP_VIEWS = 32
+    PREFETCH_DELAY = 0.25  # seconds of quiet before the other tabs are built
 
     def __init__(
         self,
@@ -91,9 +129,9 @@ class CohortExplorer:
         min_count: int | None = None,
         epsilon: float | None = None,
         budget=None,
+        draw: bool = True,
+        prefetch: bool = False,
     ):
-        import plotly.graph_objects as go
-
         from genshare_widgets._figure_run import figure_source
         from genshare_widgets.disclosure import policy_for
 
@@ -104,6 +142,7 @@ class CohortExplorer:
         self.budget = budget
         self.source = source or figure_source(cohort)
         self._counts: dict[tuple, Any] = {}
+        self._built: OrderedDict[tuple, Any] = OrderedDict()  # (kind, view) -> figure
         self._figures: dict[str, Any] = {}
         self.last_update_seconds = 0.0
         columns = [str(c) for c in cohort.samples.columns]
@@ -125,12 +164,20 @@ class CohortExplorer:
         self.status = w.HTML()
         self.disclosure = w.HTML(value=self._policy_html())
         self.disclosure.add_class("genshare-disclosure")
-        self.figures = {kind: go.FigureWidget() for _title, kind in TABS}
+        # A tab's figure is drawn when the tab is shown (a plot drawn into a hidden tab makes
+        # plotly.js fail: "Resize must be passed a displayed plot div element"), and redrawn
+        # only when the view it shows changed: switching back to a tab costs nothing.
+        self.figures: dict[str, Any] = {}  # kind -> the FigureWidget on screen
+        self._drawn: dict[str, str] = {}  # kind -> the view (options) it shows
+        self._retired: dict[str, list] = {}  # kind -> replaced FigureWidgets, to close
+        self.prefetch = prefetch
+        self._ready: dict[str, tuple[str, Any]] = {}  # kind -> (view, FigureWidget not shown)
+        self._lock = threading.RLock()  # one figure built at a time (prefetch thread)
+        self._generation = 0  # counts updates: a prefetch stops when the view changes
+        self._slots = {kind: w.VBox(layout=w.Layout(min_height="450px")) for _title, kind in TABS}
         # CSS classes name the parts in the page (browser tests and custom styles find them)
         self.groups.add_class("genshare-groups")
-        for kind, figure in self.figures.items():
-            figure.add_class(f"genshare-figure-{kind}")
-        self.tabs = w.Tab(children=[self.figures[kind] for _title, kind in TABS])
+        self.tabs = w.Tab(children=[self._slots[kind] for _title, kind in TABS])
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
         self.export = ExportControl(self)
@@ -153,7 +200,8 @@ class CohortExplorer:
             ]
         )
         self.widget.add_class("genshare-explorer")
-        self._update()
+        if draw:
+            self._update()
 
     # --- logic ----------------------------------------------------------------------------
 
@@ -212,9 +260,12 @@ class CohortExplorer:
 
     def figure(self, kind: str | None = None):
         """The ``plotly`` figure of ``kind`` (default: the selected tab) for the current view."""
+        with self._lock:  # not while the prefetch thread builds one
+            return self._figure(kind or self.kind)
+
+    def _figure(self, kind: str):
         from genshare_widgets._figure_run import DEFAULT_OPTIONS, build_figure
 
-        kind = kind or self.kind
         opts = {**DEFAULT_OPTIONS, **self.options(kind)}
         if kind == "pca":  # its own pass (all samples); cache by what changes it
             key = repr((opts["region"], opts["min_maf"], opts["snps_only"], opts["by"]))
@@ -222,11 +273,20 @@ class CohortExplorer:
                 self._figures["pca"] = build_figure(self.cohort, kind, opts)
                 self._figures["pca-key"] = key
             return self._figures["pca"]
+        # a view seen before (a group toggled back, a pair swapped back) is not released again
+        view = (kind, self._view_key(kind))
+        if view in self._built:
+            self._built.move_to_end(view)
+            return self._built[view]
         counts = None if kind == "representation" else self.counts()
         try:
-            return build_figure(self.cohort, kind, opts, counts=counts, budget=self.budget)
+            fig = build_figure(self.cohort, kind, opts, counts=counts, budget=self.budget)
         finally:
             self.disclosure.value = self._policy_html()  # the budget may have been charged
+        self._built[view] = fig
+        while len(self._built) > self.KEEP_VIEWS:
+            self._built.popitem(last=False)
+        return fig
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -269,28 +329,92 @@ class CohortExplorer:
         self._sync_pair()
         self._update()
 
+    def show(self) -> None:
+        """Draw the selected tab's figure if its view changed (what every control does)."""
+        self._update()
+
+    def _view_key(self, kind: str) -> str:
+        return repr(sorted(self.options(kind).items()))
+
     def _update(self, _change=None) -> None:
+        """Show the selected tab's figure for the current view (built only if it changed)."""
         if self._quiet:
             return
         started = time.perf_counter()
-        kind = self.kind
-        try:
-            fig = self.figure(kind)
-        except GenShareError as exc:
-            self.status.value = _error_html(exc)
-            return
-        target = self.figures[kind]
-        with target.batch_update():
-            target.data = ()
-            target.add_traces([_widget_safe(trace) for trace in fig.data])
-            target.layout = fig.layout
-            # The widget is as wide as the page: a square heatmap (scaleanchor) would float
-            # away from its axis labels; shrinking the axis domain keeps labels beside cells.
-            # (constrain only acts on axes tied by scaleanchor, so other figures are unchanged)
-            target.update_xaxes(constrain="domain")
-            target.update_yaxes(constrain="domain")
+        with self._lock:
+            self._generation += 1
+            if self._show(self.kind, started):
+                self._start_prefetch()
+
+    def _show(self, kind: str, started: float) -> bool:
+        key = self._view_key(kind)
+        if self._drawn.get(kind) == key:
+            self.last_update_seconds = time.perf_counter() - started
+            self.status.value = f"{kind}: up to date (shown in {self._ms()} ms)"
+            return False
+        ready = self._ready.pop(kind, None)
+        if ready is not None and ready[0] == key:
+            widget = ready[1]
+        else:
+            if ready is not None:
+                ready[1].close()  # never shown: no view of it in the page
+            try:
+                widget = self._new_widget(kind, self.figure(kind))
+            except GenShareError as exc:
+                self.status.value = _error_html(exc)
+                return False
+        for stale in self._retired.pop(kind, ()):
+            stale.close()  # its view left the page at the previous update
+        old = self.figures.get(kind)
+        self.figures[kind] = widget
+        self._drawn[kind] = key
+        self._slots[kind].children = (widget,)  # one message: the front end draws it once
+        if old is not None:
+            # closed at the next update: closing it now races the removal of its view,
+            # which still talks to its model ("no comm channel defined" in the page)
+            self._retired[kind] = [old]
         self.last_update_seconds = time.perf_counter() - started
-        self.status.value = f"{kind}: updated in {1000 * self.last_update_seconds:.0f} ms"
+        self.status.value = f"{kind}: updated in {self._ms()} ms"
+        return True
+
+    @staticmethod
+    def _new_widget(kind: str, fig):
+        widget = _figure_widget(fig)
+        widget.add_class(f"genshare-figure-{kind}")
+        return widget
+
+    def _start_prefetch(self) -> None:
+        if not self.prefetch or self.policy.active:
+            return
+        thread = threading.Thread(
+            target=self._prefetch, args=(self._generation,), name="genshare-prefetch"
+        )
+        thread.daemon = True
+        thread.start()
+
+    def _prefetch(self, generation: int) -> None:
+        """Build the other tabs' figures of this view while the user looks at this one."""
+        time.sleep(self.PREFETCH_DELAY)  # quick successive clicks do not wait for a build
+        for _title, kind in TABS:
+            if kind == "pca":  # its own genotype pass: only when asked for
+                continue
+            with self._lock:
+                if generation != self._generation:
+                    return  # the view changed: the next update prefetches its own
+                key = self._view_key(kind)
+                if self._drawn.get(kind) == key or self._ready.get(kind, ("",))[0] == key:
+                    continue
+                try:
+                    widget = self._new_widget(kind, self.figure(kind))
+                except Exception:  # the tab shows the error when it is chosen
+                    continue
+                old = self._ready.pop(kind, None)
+                if old is not None:
+                    old[1].close()
+                self._ready[kind] = (key, widget)
+
+    def _ms(self) -> str:
+        return f"{1000 * self.last_update_seconds:.0f}"
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
