@@ -387,36 +387,6 @@ def _stats(
     wanted = [name for name, on in flags.items() if on]
     if not wanted and not (pca_k or fst_window or sample_stats):
         wanted = list(STATISTICS)
-    if (
-        engine == "dask"
-        and len(source) == 1
-        and not (pca_k or sample_stats)
-        and min_count is None
-        and epsilon is None
-        and not (scheduler or os.environ.get("GENSHARE_DASK_SCHEDULER"))
-        and os.environ.get("GENSHARE_DIRECT", "1") != "0"
-    ):
-        # A prepared local store: count straight from its bit-plane chunks (no xarray/dask);
-        # None means the hot path does not apply and the ordinary path below runs.
-        from genshare_widgets._stats_direct import run_stats_direct
-
-        direct = run_stats_direct(
-            source[0],
-            out_dir,
-            samples=samples,
-            by=by,
-            wanted=wanted,
-            region=region,
-            min_maf=min_maf,
-            snps_only=snps_only,
-            folded=folded,
-            fst_window=fst_window,
-            command=["genshare", *sys.argv[1:]],
-        )
-        if direct is not None:
-            for path in direct.values():
-                click.echo(str(path))
-            return
     from genshare_widgets.cohort import open_cohort
     from genshare_widgets.disclosure import policy_for
 
