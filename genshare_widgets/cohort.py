@@ -25,23 +25,23 @@ from genshare_widgets._version import __version__
 from genshare_widgets.catalog import CohortEntry, SampleTableSpec, get_entry, load_catalog
 from genshare_widgets.disclosure._consent import check_access
 from genshare_widgets.disclosure._gate import governing_entry
-from genshare_widgets.engines._store import (
-    build_store,
-    ensure_owner_only,
-    file_sha256_cached,
-    is_complete,
-    store_key,
-    store_path,
-    store_provenance,
-)
-from genshare_widgets.engines.dask_engine import is_url
 from genshare_widgets.engines._integrity import (
     MANIFEST_ATTR,
     content_hash,
     manifest_of,
     verify_store,
 )
-from genshare_widgets.engines._store import rebuild_requested
+from genshare_widgets.engines._store import (
+    build_store,
+    ensure_owner_only,
+    file_sha256_cached,
+    is_complete,
+    rebuild_requested,
+    store_key,
+    store_path,
+    store_provenance,
+)
+from genshare_widgets.engines.dask_engine import is_url
 from genshare_widgets.fetch import fetch_file
 
 log = logging.getLogger(__name__)
