@@ -349,7 +349,9 @@ def _plink_prefix(path: Path) -> Path | None:
 
 def _ingest(kind: str, inputs: list[Path], chunks: int, progress: bool | None, attrs: dict):
     def build(tmp: Path) -> dict:
-        from genshare_widgets.engines import ingest_plink, ingest_vcfs  # only to convert
+        # imported only to convert (opening a prepared store reads no VCF/zarr code)
+        from genshare_widgets.engines._ingest_plink import ingest_plink
+        from genshare_widgets.engines._ingest_vcf import ingest_vcfs
 
         with _progress(None, f"converting {inputs[0].name}", progress) as bar:
             if kind == "plink":
