@@ -282,7 +282,7 @@ def test_large_tables_are_written_in_two_halves_identically(tmp_path):
     import pyarrow as pa
     from pyarrow import csv
 
-    from genshare_widgets._stats_run import write_arrow_tsv
+    from genshare_widgets._outputs import write_arrow_tsv
 
     n = 250_001
     rng = np.random.default_rng(1)

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import click
 
-from genshare_widgets._cli_options import (
+from genshare_widgets._errors import GenShareError
+from genshare_widgets._version import __version__
+from genshare_widgets.cli._options import (
     EPSILON_OPTION,
     MIN_COUNT_OPTION,
     SAMPLES_OPTION,
@@ -23,9 +25,7 @@ from genshare_widgets._cli_options import (
     no_debris_at,
     source_argument,
 )
-from genshare_widgets._errors import GenShareError
-from genshare_widgets._figure_run import KINDS as FIGURE_KINDS
-from genshare_widgets._version import __version__
+from genshare_widgets.figures import KINDS as FIGURE_KINDS
 
 
 def _command_name(ctx: "click.Context | None") -> str:
@@ -382,7 +382,8 @@ def _stats(
     out_dir,
 ):
     """The body of `genshare stats` (its options checked; a failure leaves no --out)."""
-    from genshare_widgets._stats_run import STATISTICS, run_stats
+    from genshare_widgets._outputs import STATISTICS
+    from genshare_widgets.cli._stats_run import run_stats
 
     wanted = [name for name, on in flags.items() if on]
     if not wanted and not (pca_k or fst_window or sample_stats):
@@ -495,7 +496,7 @@ def figure(
       genshare figure 1kg-phase3-subset --kind variant --variant rs17160776 --out card.html
       genshare figure --from pca.png.provenance.json --out again.svg
     """
-    from genshare_widgets._figure_run import output_format, run_figure, run_from_recipe
+    from genshare_widgets.figures import output_format, run_figure, run_from_recipe
 
     if recipe is not None:
         if source or kind:
@@ -646,7 +647,7 @@ def app(
 
 
 def _add_service_commands() -> None:
-    from genshare_widgets._cli_services import beacon, federate, site
+    from genshare_widgets.cli._services import beacon, federate, site
 
     for command in (beacon, site, federate):
         main.add_command(command)
