@@ -556,7 +556,7 @@ def _notebooks_dir() -> Path:
     env = os.environ.get("GENSHARE_NOTEBOOKS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "notebooks"
+    return Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
