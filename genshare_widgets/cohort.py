@@ -399,8 +399,8 @@ def _open_paths(paths: list[Path], chunks: int, progress: bool | None):
 
 
 def _entry_meta(entry: CohortEntry, hashes: list[dict[str, str]]) -> dict[str, Any]:
-    """Store provenance of a catalog entry's store: its id, files, and consent terms (read by
-    the ``genshare stats`` direct path to step aside for gated stores)."""
+    """Store provenance of a catalog entry's store: its id, files, and consent terms (the
+    store keeps its entry's terms when opened by path: :func:`disclosure._gate.governing_entry`)."""
     terms = {"access": entry.access, "duo": list(entry.duo)}
     return {"source": entry.id, "files": hashes, "terms": terms}
 
