@@ -22,11 +22,11 @@ from genshare_widgets._errors import (
 from genshare_widgets._version import __version__
 
 if TYPE_CHECKING:
-    from genshare_widgets._figure_run import figure, figure_command
     from genshare_widgets.catalog import catalog_table, get_entry, load_catalog, search_catalog
     from genshare_widgets.cohort import Cohort, open_cohort
     from genshare_widgets.counts import allele_counts_by_group
     from genshare_widgets.fetch import fetch_cohort, fetch_file
+    from genshare_widgets.figures import figure, figure_command
     from genshare_widgets.samples import pca, sample_stats
 
 _LAZY = {
@@ -40,8 +40,8 @@ _LAZY = {
     "fetch_cohort": "genshare_widgets.fetch",
     "allele_counts_by_group": "genshare_widgets.counts",
     "pca": "genshare_widgets.samples",
-    "figure": "genshare_widgets._figure_run",
-    "figure_command": "genshare_widgets._figure_run",
+    "figure": "genshare_widgets.figures",
+    "figure_command": "genshare_widgets.figures",
     "sample_stats": "genshare_widgets.samples",
 }
 

@@ -25,26 +25,23 @@ from genshare_widgets._version import __version__
 from genshare_widgets.catalog import CohortEntry, SampleTableSpec, get_entry, load_catalog
 from genshare_widgets.disclosure._consent import check_access
 from genshare_widgets.disclosure._gate import governing_entry
-from genshare_widgets.engines import (
-    build_store,
-    ensure_owner_only,
-    file_sha256_cached,
-    ingest_plink,
-    ingest_vcfs,
-    is_complete,
-    is_url,
-    open_store,
-    store_key,
-    store_path,
-    store_provenance,
-)
 from genshare_widgets.engines._integrity import (
     MANIFEST_ATTR,
     content_hash,
     manifest_of,
     verify_store,
 )
-from genshare_widgets.engines._store import rebuild_requested
+from genshare_widgets.engines._store import (
+    build_store,
+    ensure_owner_only,
+    file_sha256_cached,
+    is_complete,
+    rebuild_requested,
+    store_key,
+    store_path,
+    store_provenance,
+)
+from genshare_widgets.engines.dask_engine import is_url
 from genshare_widgets.fetch import fetch_file
 
 log = logging.getLogger(__name__)
@@ -91,6 +88,12 @@ class Cohort:
     scheduler
         Where genotype passes run by default: a Dask cluster address (``tcp://HOST:PORT``), a
         local Dask scheduler name, or None (``$GENSHARE_DASK_SCHEDULER``, else local threads).
+    reader
+        For a local GenShare store: its chunk reader (:class:`engines._direct.DirectStore`,
+        numpy and numcodecs only), through which the local engine counts; None otherwise.
+
+    A local store's ``genotypes`` Dataset is built on first use (xarray, Dask and zarr load
+    then): count statistics on this machine never need it.
     """
 
     id: str
@@ -102,11 +105,21 @@ class Cohort:
     sample_report: dict[str, Any] = field(default_factory=dict)
     engine: str = "dask"
     scheduler: str | None = None
+    reader: Any = field(default=None, repr=False, compare=False)
+
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if name == "genotypes" and isinstance(value, _LazyGenotypes):
+            value = value.build()
+            object.__setattr__(self, "genotypes", value)  # built once
+        return value
 
     @property
     def n_samples(self) -> int:
         """Number of samples with genotypes."""
         if self.engine == "hail":
+            return len(self.samples)
+        if self.reader is not None:
             return len(self.samples)
         return int(self.genotypes.sizes["samples"])
 
@@ -116,6 +129,8 @@ class Cohort:
         if self.engine == "hail":
             known = self.provenance.get("n_variants")
             return int(known) if known is not None else int(self.genotypes.count_rows())
+        if self.reader is not None:
+            return int(self.reader.shape("variant_position")[0])
         return int(self.genotypes.sizes["variants"])
 
     def populations(self, by: str = "population") -> pd.DataFrame:
@@ -151,6 +166,32 @@ class Cohort:
             f"<Cohort {self.id!r}: {self.n_samples:,} samples × {self.n_variants:,} variants, "
             f"{groups} populations, engine={self.engine}, store={self.store_path}>"
         )
+
+
+class _LazyGenotypes:
+    """How to build a local store's ``genotypes`` Dataset (xarray over zarr, Dask-backed) the
+    first time something asks for it."""
+
+    def __init__(self, store: Path, samples: pd.DataFrame) -> None:
+        self.store, self.samples = store, samples
+
+    def build(self):
+        from genshare_widgets.engines.dask_engine import open_store
+
+        ds = open_store(self.store)
+        ds.attrs.pop(MANIFEST_ATTR, None)  # one line per chunk: not for the Dataset's users
+        return _attach_samples(ds, self.samples)
+
+
+def _local_reader(store: Path):
+    """The chunk reader of a local GenShare store with the bit-plane copy, or None (the store
+    is then opened through xarray at once, as before)."""
+    from genshare_widgets.engines._direct import UnsupportedStoreError, open_direct
+
+    try:
+        return open_direct(store)
+    except UnsupportedStoreError:
+        return None
 
 
 def _progress(total: int | None, desc: str, enabled: bool | None):
@@ -308,6 +349,10 @@ def _plink_prefix(path: Path) -> Path | None:
 
 def _ingest(kind: str, inputs: list[Path], chunks: int, progress: bool | None, attrs: dict):
     def build(tmp: Path) -> dict:
+        # imported only to convert (opening a prepared store reads no VCF/zarr code)
+        from genshare_widgets.engines._ingest_plink import ingest_plink
+        from genshare_widgets.engines._ingest_vcf import ingest_vcfs
+
         with _progress(None, f"converting {inputs[0].name}", progress) as bar:
             if kind == "plink":
                 return ingest_plink(
@@ -354,8 +399,8 @@ def _open_paths(paths: list[Path], chunks: int, progress: bool | None):
 
 
 def _entry_meta(entry: CohortEntry, hashes: list[dict[str, str]]) -> dict[str, Any]:
-    """Store provenance of a catalog entry's store: its id, files, and consent terms (read by
-    the ``genshare stats`` direct path to step aside for gated stores)."""
+    """Store provenance of a catalog entry's store: its id, files, and consent terms (the
+    store keeps its entry's terms when opened by path: :func:`disclosure._gate.governing_entry`)."""
     terms = {"access": entry.access, "duo": list(entry.duo)}
     return {"source": entry.id, "files": hashes, "terms": terms}
 
@@ -614,12 +659,18 @@ def open_cohort(
     else:
         # A local store: every file against its manifest (only changed files are hashed).
         content_sha256 = None if remote else verify_store(Path(store))
-        ds = open_store(store, storage_options=storage_options)
-        manifest = manifest_of(ds.attrs)
-        ds.attrs.pop(MANIFEST_ATTR, None)  # one line per chunk: not for the Dataset's users
-        if remote:  # the content hash the store's manifest records (chunks are not checked)
-            content_sha256 = content_hash(manifest) if manifest is not None else None
-        sample_ids_ = [str(s) for s in ds["sample_id"].values]
+        reader = None if remote else _local_reader(Path(store))
+        if reader is not None:  # the Dataset is built when first asked for
+            sample_ids_ = [str(s) for s in reader.read("sample_id")]
+        else:
+            from genshare_widgets.engines.dask_engine import open_store
+
+            ds = open_store(store, storage_options=storage_options)
+            manifest = manifest_of(ds.attrs)
+            ds.attrs.pop(MANIFEST_ATTR, None)  # one line per chunk: not for the Dataset's users
+            if remote:  # the content hash the store's manifest records (chunks are not checked)
+                content_sha256 = content_hash(manifest) if manifest is not None else None
+            sample_ids_ = [str(s) for s in ds["sample_id"].values]
     table = None
     table_name = ""
     if samples is not None:
@@ -643,8 +694,13 @@ def open_cohort(
         table = _read_sample_table(table_path, spec)
         table_name = table_path.name
     joined, report = _join_samples(sample_ids_, table, table_name=table_name)
+    genotypes: Any
     if hail:
         genotypes = open_matrix_table(store, joined)
+        reader = None
+    elif reader is not None:
+        genotypes = _LazyGenotypes(Path(store), joined)
+        record = store_provenance(Path(store))
     else:
         genotypes = _attach_samples(ds, joined)
         # A remote store's record comes with its root attributes (already fetched by the open).
@@ -685,4 +741,5 @@ def open_cohort(
         sample_report=report,
         engine=engine,
         scheduler=scheduler,
+        reader=reader,
     )

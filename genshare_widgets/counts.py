@@ -248,6 +248,8 @@ def _direct_store(cohort):
         return None
     if getattr(cohort, "engine", "dask") != "dask" or not isinstance(cohort.store_path, Path):
         return None
+    if getattr(cohort, "reader", None) is not None:  # opened with the cohort
+        return cohort.reader
     try:
         return open_direct(cohort.store_path)
     except UnsupportedStoreError:
@@ -292,7 +294,6 @@ def allele_counts_by_group(
     from genshare_widgets.engines._group_counts import FIELDS, group_counts
 
     check_min_maf(min_maf)
-    ds = cohort.genotypes
     if getattr(cohort, "entry", None) is not None:  # consent: ancestry comparisons may be refused
         from genshare_widgets.disclosure._gate import check_grouping
 
@@ -315,7 +316,14 @@ def allele_counts_by_group(
             np.asarray(selected.contig, dtype=str), return_inverse=True
         )
         position = np.asarray(selected.position)
+    elif pass_scheduler(cohort, scheduler) is None and _direct_store(cohort) is not None:
+        # The local engine: the variant table and the genotypes straight from the store's
+        # chunks (numpy + numcodecs; no xarray Dataset, no Dask).
+        raw, index, info, alleles, contig_ids, contig_codes, position = _local_pass(
+            _direct_store(cohort), codes, len(names), region=region, snps_only=snps_only
+        )
     else:
+        ds = cohort.genotypes
         index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
         where = pass_scheduler(cohort, scheduler)
         direct = _direct_store(cohort) if where is None else None
@@ -345,6 +353,47 @@ def allele_counts_by_group(
         variant_position=position[passing],
         alleles=alleles[passing],
         cohort_id=cohort.id,
+    )
+
+
+def _local_pass(store, codes: np.ndarray, n_groups: int, *, region, snps_only):
+    """One genotype pass of the local engine over a :class:`engines._direct.DirectStore`:
+    → (raw, index, info, alleles of ``index``, contig ids, contig codes and positions of
+    ``index``). The pass over the region's rows starts in threads before the alleles are
+    decoded and the variants chosen (the same selection functions as every engine)."""
+    from genshare_widgets.engines._direct import DirectCounter
+
+    contig_ids = _strings(store.read("contig_id"))
+    variant_contig = store.read("variant_contig")
+    variant_position = store.read("variant_position")
+    in_region = np.flatnonzero(
+        region_mask(
+            contig_ids=contig_ids,
+            variant_contig=variant_contig,
+            variant_position=variant_position,
+            region=region,
+        )
+    )
+    lo, hi = (int(in_region[0]), int(in_region[-1]) + 1) if len(in_region) else (0, 0)
+    counter = DirectCounter(store, codes, n_groups, lo, hi)
+    alleles = np.asarray(store.read("variant_allele"), dtype=object)
+    index, info = select_variants(
+        contig_ids=contig_ids,
+        variant_contig=variant_contig,
+        variant_position=variant_position,
+        alleles=alleles,
+        region=region,
+        snps_only=snps_only,
+    )
+    raw = counter.result(index)
+    return (
+        raw,
+        index,
+        info,
+        _strings(alleles[index]),
+        contig_ids,
+        variant_contig[index],
+        variant_position[index],
     )
 
 

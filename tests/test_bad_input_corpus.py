@@ -141,8 +141,8 @@ def _recipe_then_change_store(tmp: Path) -> Path:
     a rebuild from other data would): → the figure's recipe, renamed r.json."""
     import zarr
 
-    from genshare_widgets._figure_run import run_figure
     from genshare_widgets.engines._integrity import write_manifest
+    from genshare_widgets.figures import run_figure
 
     copy = _prepared_copy(tmp)
     options = {"samples": str(pops(tmp)), "by": "population"}

@@ -162,7 +162,7 @@ def test_a_stuck_image_export_is_stopped_by_the_timeout(sim_ooa, tmp_path, monke
 
     import plotly.graph_objects as go
 
-    from genshare_widgets import _figure_run
+    from genshare_widgets import figures as _figure_run
 
     stuck = subprocess.Popen(["sleep", "60"])  # stands for a hung kaleido Chromium
 

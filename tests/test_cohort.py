@@ -176,12 +176,12 @@ def test_store_opens_lazily_and_missing_chunks_are_named(sim_ooa, tmp_path):
 
 
 def test_reopen_does_not_convert_again(sim_ooa, monkeypatch):
-    import genshare_widgets.cohort as cohort_module
+    from genshare_widgets.engines import _ingest_vcf
 
     def refuse(*args, **kwargs):
         raise AssertionError("a prepared cohort must not be converted again")
 
-    monkeypatch.setattr(cohort_module, "ingest_vcfs", refuse)
+    monkeypatch.setattr(_ingest_vcf, "ingest_vcfs", refuse)
     assert open_cohort("sim-ooa").store_path == sim_ooa.store_path
 
 

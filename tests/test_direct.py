@@ -152,7 +152,8 @@ def test_direct_counts_equal_dask_on_real_data(kg_subset, hapmap3):
 
 def _stats(store, out: Path, *args: str, direct: bool) -> dict:
     env = {**os.environ, "GENSHARE_DIRECT": "1" if direct else "0"}
-    cmd = [sys.executable, "-m", "genshare_widgets", "stats", str(store), *args, "--out", str(out)]
+    sources = [str(s) for s in store] if isinstance(store, list) else [str(store)]
+    cmd = [sys.executable, "-m", "genshare_widgets", "stats", *sources, *args, "--out", str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return json.loads((out / "provenance.json").read_text())
@@ -179,7 +180,7 @@ def test_cli_hot_path_writes_the_same_files(kg_subset, kg_table, tmp_path, optio
     args = ["--samples", str(kg_table), *options]
     fast = _stats(kg_subset.store_path, tmp_path / "fast", *args, direct=True)
     slow = _stats(kg_subset.store_path, tmp_path / "slow", *args, direct=False)
-    assert fast["genotype_pass"] == "direct-bitplanes"
+    assert fast["genotype_pass"] == "bitplanes"  # the local engine (chunk reader)
     assert slow["genotype_pass"] == "dask"  # GENSHARE_DIRECT=0
     names = sorted(p.name for p in (tmp_path / "slow").glob("*.tsv"))
     assert names == sorted(p.name for p in (tmp_path / "fast").glob("*.tsv"))
@@ -211,7 +212,9 @@ def test_cli_hot_path_steps_aside_when_it_must(kg_subset, tmp_path):
     assert prov["genotype_pass"] == "bitplanes"
 
 
-def test_cli_hot_path_imports_no_heavy_module(kg_subset, kg_table, tmp_path):
+def test_cli_local_path_imports_no_zarr_or_numba(kg_subset, kg_table, tmp_path):
+    """The local count path reads the store through the chunk reader: zarr-python (and numba)
+    never load; a regression that opens the xarray/zarr Dataset again fails here."""
     code = (
         "import sys\n"
         "from genshare_widgets.cli import main\n"
@@ -220,15 +223,37 @@ def test_cli_hot_path_imports_no_heavy_module(kg_subset, kg_table, tmp_path):
         f" '--by', 'superpopulation', '--freq', '--fst', '--out', {str(tmp_path)!r}])\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "print(sorted(m for m in ('pandas', 'xarray', 'dask', 'numba', 'zarr') "
-        "if m in sys.modules))\n"
+        "print(sorted(m for m in ('zarr', 'numba', 'cyvcf2') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
-    assert json.loads((tmp_path / "provenance.json").read_text())["genotype_pass"] == (
-        "direct-bitplanes"
+    assert json.loads((tmp_path / "provenance.json").read_text())["genotype_pass"] == "bitplanes"
+
+
+def test_every_entry_path_writes_the_same_files(kg_subset, kg_table, mirror, tmp_path):
+    """Catalog id, the VCF it was made from and the store path: one path, the same bytes
+    (and the Dask engine, GENSHARE_DIRECT=0, the same bytes again)."""
+    vcfs = [next(mirror.rglob(f["name"])) for f in kg_subset.provenance["files"]]
+    args = ["--samples", str(kg_table), "--by", "superpopulation", "--fst-window", "5000000"]
+    args += ["--freq", "--fst", "--het", "--sfs", "--shared"]
+    runs = {
+        "catalog": _stats("1kg-phase3-subset", tmp_path / "catalog", *args, direct=True),
+        "vcf": _stats(vcfs, tmp_path / "vcf", *args, direct=True),  # the files it was made from
+        "store": _stats(kg_subset.store_path, tmp_path / "store", *args, direct=True),
+        "dask": _stats(kg_subset.store_path, tmp_path / "dask", *args, direct=False),
+    }
+    files = sorted(p.name for p in (tmp_path / "store").glob("*.tsv"))
+    assert files == sorted(
+        ["freq.tsv", "fst.tsv", "fst_windows.tsv", "het.tsv", "sfs.tsv", "shared.tsv"]
     )
+    for name in files:
+        want = (tmp_path / "store" / name).read_bytes()
+        for run in ("catalog", "vcf", "dask"):
+            assert (tmp_path / run / name).read_bytes() == want, (run, name)
+    for key in ("store_key", "store_content_sha256", "filters", "groups", "statistics"):
+        assert len({json.dumps(r[key], sort_keys=True) for r in runs.values()}) == 1, key
+    assert {r["genotype_pass"] for k, r in runs.items() if k != "dask"} == {"bitplanes"}
 
 
 @pytest.mark.parametrize("method", ["exact", "randomized"])
@@ -257,7 +282,7 @@ def test_large_tables_are_written_in_two_halves_identically(tmp_path):
     import pyarrow as pa
     from pyarrow import csv
 
-    from genshare_widgets._stats_run import write_arrow_tsv
+    from genshare_widgets._outputs import write_arrow_tsv
 
     n = 250_001
     rng = np.random.default_rng(1)

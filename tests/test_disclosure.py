@@ -387,8 +387,8 @@ FIGURE_KINDS = ["af-compare", "variant", "sfs", "joint-sfs", "het", "representat
 
 @pytest.mark.parametrize("kind", FIGURE_KINDS)
 def test_figures_hold_no_small_count(sim_ooa, tmp_path, kind):
-    from genshare_widgets._figure_run import DEFAULT_OPTIONS, build_figure
     from genshare_widgets.cohort import open_cohort
+    from genshare_widgets.figures import DEFAULT_OPTIONS, build_figure
 
     samples = _split_samples(sim_ooa, tmp_path / "split.tsv")
     cohort = open_cohort("sim-ooa", samples=samples)
@@ -449,8 +449,8 @@ def test_figures_hold_no_small_count(sim_ooa, tmp_path, kind):
 
 
 def test_representation_hides_a_small_group_and_the_total(sim_ooa, tmp_path):
-    from genshare_widgets._figure_run import DEFAULT_OPTIONS, build_figure
     from genshare_widgets.cohort import open_cohort
+    from genshare_widgets.figures import DEFAULT_OPTIONS, build_figure
 
     samples = _split_samples(sim_ooa, tmp_path / "split.tsv")
     cohort = open_cohort("sim-ooa", samples=samples)

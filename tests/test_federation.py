@@ -97,7 +97,7 @@ def sites(sites_by):
 @pytest.fixture(scope="module")
 def pooled(kg_subset, tmp_path_factory):
     """`genshare stats` files of the whole subset, per grouping."""
-    from genshare_widgets._stats_run import run_stats
+    from genshare_widgets.cli._stats_run import run_stats
 
     out = {}
     for by in ("superpopulation", "population"):

@@ -17,11 +17,11 @@ from cli_runner import run_genshare
 
 from genshare_widgets import disclosure
 from genshare_widgets._errors import GenShareError
-from genshare_widgets._figure_run import DEFAULT_OPTIONS, build_figure
 from genshare_widgets.cohort import open_cohort
 from genshare_widgets.counts import allele_counts_by_group
 from genshare_widgets.disclosure import AnalysisRefused, DisclosurePolicy, ReleaseRefused
 from genshare_widgets.disclosure._publishing import ReleaseLog, group_sample_sets, with_union
+from genshare_widgets.figures import DEFAULT_OPTIONS, build_figure
 from genshare_widgets.samples import group_centroids, pca, sample_stats
 
 K = 20

@@ -201,9 +201,9 @@ def beacon_budget(cohort):
     ``serve_beacon``, ``genshare beacon serve``): switching the Beacon to another ledger (a
     custodian's per-cohort ledger) is a change here only.
     """
-    from genshare_widgets._stats_run import _cohort_budget
+    from genshare_widgets.disclosure._policy import cohort_budget
 
-    return _cohort_budget(cohort)
+    return cohort_budget(cohort)
 
 
 def _refuse_sample_ids(cohort, grouping, by: str) -> None:

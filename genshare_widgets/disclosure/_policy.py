@@ -486,6 +486,18 @@ class DisclosurePolicy:
 NO_POLICY = DisclosurePolicy()
 
 
+def cohort_budget(cohort, custodian=None):
+    """The privacy ledger of this cohort: keyed by cohort id (not by store, cache folder or
+    chunking), total and per-release cap from the custodian (entry, or a service's config)."""
+    from genshare_widgets.fetch import cache_dir
+
+    budget = custodian_settings(cohort.entry, custodian).budget(cohort.id)
+    store_key = cohort.provenance.get("store_key")
+    # ledgers of earlier versions: keyed by store, inside the cache
+    old = cache_dir() / "privacy" / f"{store_key}.json" if store_key else None
+    return budget.carry_over(old) if old is not None else budget
+
+
 def policy_for(
     entry=None,
     *,

@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import zarr
-
 from genshare_widgets.engines._integrity import write_manifest
 from genshare_widgets.fetch import build_lock, cache_dir, sha256_file, writes_to_cache
 
@@ -161,6 +159,8 @@ def build_store(
         try:
             summary = build(tmp)
             record = {"key": key, **meta, "summary": summary}
+            import zarr  # only when a store is built: opening one reads no zarr-python
+
             group = zarr.open_group(str(tmp), mode="r+", zarr_format=2)
             group.attrs["genshare_provenance"] = json.loads(json.dumps(record, default=str))
             write_manifest(tmp)  # per-chunk sha256s, checked by the readers (engines._integrity)

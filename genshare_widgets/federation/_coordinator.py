@@ -218,12 +218,12 @@ def federate(
     ...                   stats=["fst", "freq"], by="superpopulation")  # doctest: +SKIP
     >>> result.tables["fst.tsv"]  # doctest: +SKIP
     """
-    from genshare_widgets._stats_run import (
+    from genshare_widgets._outputs import (
         STATISTICS,
-        _write_tsv,
         count_tables,
         package_versions,
         publish,
+        write_tsv,
     )
     from genshare_widgets.counts import check_min_maf, select_groups
     from genshare_widgets.federation._combine import combine_counts
@@ -346,7 +346,7 @@ def federate(
         tmp = Path(tempfile.mkdtemp(prefix=".genshare-federate-", dir=out))
         try:
             for name, table in tables.items():
-                _write_tsv(table, tmp / name)
+                write_tsv(table, tmp / name)
             (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
             files = publish(tmp, out)
         finally:

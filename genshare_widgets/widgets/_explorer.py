@@ -3,7 +3,7 @@
 One unfiltered counts object is kept per (grouping, region, SNP filter); choosing groups or a
 MAF threshold derives each view from it (:func:`~genshare_widgets.counts.select_groups`), so
 an update on a prepared cohort is numpy work plus building one figure — no genotype pass.
-Figures come from the same :func:`genshare_widgets._figure_run.build_figure` as
+Figures come from the same :func:`genshare_widgets.figures.build_figure` as
 ``genshare figure``, so every view can be exported with the exact command that rebuilds it.
 """
 
@@ -132,8 +132,8 @@ class CohortExplorer:
         draw: bool = True,
         prefetch: bool = False,
     ):
-        from genshare_widgets._figure_run import figure_source
         from genshare_widgets.disclosure import policy_for
+        from genshare_widgets.figures import figure_source
 
         w = _require_ipywidgets()
         self.cohort = cohort
@@ -264,7 +264,7 @@ class CohortExplorer:
             return self._figure(kind or self.kind)
 
     def _figure(self, kind: str):
-        from genshare_widgets._figure_run import DEFAULT_OPTIONS, build_figure
+        from genshare_widgets.figures import DEFAULT_OPTIONS, build_figure
 
         opts = {**DEFAULT_OPTIONS, **self.options(kind)}
         if kind == "pca":  # its own pass (all samples); cache by what changes it
@@ -444,7 +444,7 @@ class ExportControl:
         return self.folder / f"{stem}.{self.format.value}"
 
     def _export(self, _button=None) -> None:
-        from genshare_widgets._figure_run import DEFAULT_OPTIONS, export_figure
+        from genshare_widgets.figures import DEFAULT_OPTIONS, export_figure
 
         ex = self.explorer
         kind = ex.kind

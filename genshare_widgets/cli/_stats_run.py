@@ -5,118 +5,25 @@ all of them are complete, so a failure leaves no half-written result.
 """
 
 import json
-import os
-import platform
 import shlex
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genshare_widgets._errors import GenShareError
+from genshare_widgets._outputs import (
+    STATISTICS,
+    count_tables,
+    publish,
+    stats_provenance,
+    write_tsv,
+)
+from genshare_widgets._outputs import group_sizes as _group_sizes
 
 if TYPE_CHECKING:  # pandas loads inside the functions: the direct hot path never needs it
-    import pandas as pd
-
     from genshare_widgets.disclosure import DisclosurePolicy
-
-STATISTICS = ("freq", "fst", "het", "sfs", "shared")
-
-
-def _dist_info_versions() -> dict[str, str]:
-    """{normalised distribution name: version} from the ``*.dist-info`` folder names on
-    ``sys.path`` — what ``importlib.metadata`` reads, without its half-second of imports."""
-    found: dict[str, str] = {}
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for item in names:
-            if item.endswith(".dist-info") and "-" in item:
-                name, _, ver = item[: -len(".dist-info")].rpartition("-")
-                found.setdefault(name.lower().replace("-", "_").replace(".", "_"), ver)
-    return found
-
-
-def package_versions(*, engine: str = "dask") -> dict[str, str]:
-    """Versions of the packages a result depends on (Hail and PySpark for engine "hail")."""
-    out: dict[str, str] = {}
-    installed = _dist_info_versions()
-    extra = ("hail", "pyspark") if engine == "hail" else ()
-    for name in (
-        *extra,
-        "genshare_widgets",
-        "numpy",
-        "pandas",
-        "xarray",
-        "dask",
-        "zarr",
-        "distributed",
-        "fsspec",
-        "cyvcf2",
-        "msprime",
-        "stdpopsim",
-        "scipy",
-    ):
-        if name in installed:
-            out[name] = installed[name]
-            continue
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    out["python"] = platform.python_version()
-    return out
-
-
-def write_arrow_tsv(table, path: Path) -> None:
-    """Write a ``pyarrow.Table``: tab-separated, header row, ``NA`` for nulls, floats in
-    shortest round-trip form (Arrow's C++ writer: ten times faster than pandas on a
-    500,000-row freq.tsv)."""
-    import pyarrow as pa
-    from pyarrow import csv
-
-    def options(header: bool):
-        return csv.WriteOptions(
-            include_header=header,
-            delimiter="\t",
-            quoting_style="none",
-            quoting_header="none",
-            null_string="NA",
-        )
-
-    if table.num_rows < 200_000:
-        csv.write_csv(table, str(path), options(True))
-        return
-    # Large tables: format two halves at once (Arrow releases the GIL), then write in order.
-    from concurrent.futures import ThreadPoolExecutor
-
-    half = table.num_rows // 2
-
-    def render(part, header: bool):
-        sink = pa.BufferOutputStream()
-        csv.write_csv(part, sink, options(header))
-        return sink.getvalue()
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        first = pool.submit(render, table.slice(0, half), True)
-        second = pool.submit(render, table.slice(half), False)
-        parts = [first.result(), second.result()]
-    with open(path, "wb") as out:
-        for buffer in parts:
-            out.write(buffer)
-
-
-def _write_tsv(table: "pd.DataFrame", path: Path) -> None:
-    """A DataFrame through :func:`write_arrow_tsv` (NaN becomes ``NA``)."""
-    import pyarrow as pa
-
-    write_arrow_tsv(pa.Table.from_pandas(table, preserve_index=False), path)
 
 
 def run_stats(
@@ -145,6 +52,7 @@ def run_stats(
     """
     from genshare_widgets.counts import allele_counts_by_group, pass_scheduler
     from genshare_widgets.disclosure import policy_for, release_counts
+    from genshare_widgets.disclosure._policy import cohort_budget
     from genshare_widgets.disclosure._publishing import (
         ReleaseLog,
         group_sample_sets,
@@ -209,7 +117,7 @@ def run_stats(
             counts = release_counts(
                 counts,
                 policy,
-                budget=budget if budget is not None else _cohort_budget(cohort),
+                budget=budget if budget is not None else cohort_budget(cohort),
                 min_maf=min_maf,
                 what=f"genshare stats {cohort.id} --by {by} ({', '.join(wanted)})",
             )
@@ -237,7 +145,7 @@ def run_stats(
                 "min_maf": 0.05 if min_maf is None else min_maf,
             }
         for name, table in tables.items():
-            _write_tsv(table, tmp / name)
+            write_tsv(table, tmp / name)
         provenance = stats_provenance(
             cohort.provenance,
             cohort_id=cohort.id,
@@ -289,48 +197,6 @@ def _released_sizes(released, group_sizes: dict[str, int], policy) -> dict[str, 
     return release_group_sizes(group_sizes, policy)
 
 
-def _group_sizes(cohort, by: str) -> dict[str, int]:
-    """Samples per group of ``by`` (samples without a value are not in any group)."""
-    column = cohort.samples[by].dropna().astype(str)
-    return {str(g): int(n) for g, n in column.value_counts().sort_index().items()}
-
-
-def _cohort_budget(cohort, custodian=None):
-    """The privacy ledger of this cohort: keyed by cohort id (not by store, cache folder or
-    chunking), total and per-release cap from the custodian (entry, or a service's config)."""
-    from genshare_widgets.disclosure import custodian_settings
-    from genshare_widgets.fetch import cache_dir
-
-    budget = custodian_settings(cohort.entry, custodian).budget(cohort.id)
-    store_key = cohort.provenance.get("store_key")
-    # ledgers of earlier versions: keyed by store, inside the cache
-    old = cache_dir() / "privacy" / f"{store_key}.json" if store_key else None
-    return budget.carry_over(old) if old is not None else budget
-
-
-def count_tables(
-    counts, wanted: list[str], folded: bool, fst_window: int | None
-) -> "dict[str, pd.DataFrame]":
-    """The ``genshare stats`` count tables of ``counts``: exact counts, or a release of the
-    disclosure room (whose functions give the plain statistics for exact counts)."""
-    from genshare_widgets import disclosure
-
-    tables: dict[str, Any] = {}
-    if "freq" in wanted:
-        tables["freq.tsv"] = disclosure.frequency_table(counts)
-    if "fst" in wanted:
-        tables["fst.tsv"] = disclosure.hudson_fst(counts)
-    if fst_window:
-        tables["fst_windows.tsv"] = disclosure.fst_windows(counts, size=fst_window)
-    if "het" in wanted:
-        tables["het.tsv"] = disclosure.heterozygosity(counts)
-    if "sfs" in wanted:
-        tables["sfs.tsv"] = disclosure.sfs(counts, folded=folded)
-    if "shared" in wanted:
-        tables["shared.tsv"] = disclosure.shared_private(counts)
-    return tables
-
-
 def _genotype_pass(cohort) -> str:
     """Which genotype pass ran: "hail", "bitplanes" (local store, this machine) or "dask"."""
     from genshare_widgets.counts import _direct_store, pass_scheduler
@@ -340,55 +206,3 @@ def _genotype_pass(cohort) -> str:
     if pass_scheduler(cohort) is None and _direct_store(cohort) is not None:
         return "bitplanes"
     return "dask"
-
-
-def publish(tmp: Path, out: Path) -> dict[str, Path]:
-    """Move every finished file of ``tmp`` into ``out``; → {file name: final path}."""
-    written: dict[str, Path] = {}
-    for item in sorted(tmp.iterdir()):
-        final = out / item.name
-        os.replace(item, final)
-        written[item.name] = final
-    return written
-
-
-def stats_provenance(
-    source: dict[str, Any],
-    *,
-    cohort_id: str,
-    engine: str,
-    dask_scheduler: str,
-    by: str,
-    files_written: list[str],
-    filters: dict[str, Any],
-    pca_info: dict[str, Any] | None,
-    groups: dict[str, int] | None,
-    genotype_pass: str | None,
-    command: list[str] | None,
-    policy=None,
-    withheld_groups: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """The provenance.json record of a ``genshare stats`` run."""
-    return {
-        "source": source.get("source"),
-        "cohort_id": cohort_id,
-        "catalog_version": source.get("catalog_version"),
-        "entry_version": source.get("entry_version"),
-        "files": source.get("files"),
-        "store_key": source.get("store_key"),
-        "store_content_sha256": source.get("store_content_sha256"),
-        "engine": engine,
-        "dask_scheduler": dask_scheduler,
-        "genotype_pass": genotype_pass,
-        "by": by,
-        "statistics": files_written,
-        "filters": {"biallelic_only": True, **filters},
-        "pca": pca_info,
-        "groups": groups,
-        "disclosure_policy": policy.to_dict() if policy is not None else None,
-        "withheld_groups": withheld_groups or {},
-        "access": source.get("access"),
-        "package_versions": package_versions(engine=engine),
-        "command": command or sys.argv,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }

@@ -124,7 +124,7 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
     ``budget`` is the privacy budget charged under an epsilon (default: the session's).
     """
     from genshare_widgets import disclosure, plots
-    from genshare_widgets._stats_run import _group_sizes
+    from genshare_widgets._outputs import group_sizes as _group_sizes
     from genshare_widgets.counts import allele_counts_by_group, with_variant_ids
     from genshare_widgets.disclosure._publishing import ReleaseLog, min_difference
     from genshare_widgets.disclosure._release import release_group_sizes
@@ -242,7 +242,7 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
 def _released_sets(cohort, by: str, counts, policy) -> dict[str, list[str]]:
     """{group: sample ids} of the groups of ``counts`` the policy releases (not withheld),
     plus their union: what the release log records."""
-    from genshare_widgets._stats_run import _group_sizes
+    from genshare_widgets._outputs import group_sizes as _group_sizes
     from genshare_widgets.disclosure._publishing import group_sample_sets, with_union
     from genshare_widgets.disclosure._release import withheld_groups
 
@@ -532,9 +532,9 @@ def run_figure(
     cohort = open_cohort(src, samples=opts["samples"])
     budget = None
     if opts["epsilon"] is not None:
-        from genshare_widgets._stats_run import _cohort_budget
+        from genshare_widgets.disclosure._policy import cohort_budget
 
-        budget = _cohort_budget(cohort)
+        budget = cohort_budget(cohort)
     fig = build_figure(cohort, kind, opts, budget=budget)
     return export_figure(fig, cohort, source=list(source), kind=kind, out=out, options=opts)
 
@@ -544,7 +544,7 @@ def export_figure(
 ) -> dict[str, Path]:
     """Write ``fig`` (built by :func:`build_figure` with ``options``) to ``out`` and its recipe
     sidecar; → {"figure": path, "provenance": path}. Used by the CLI and the export widget."""
-    from genshare_widgets._stats_run import package_versions
+    from genshare_widgets._outputs import package_versions
 
     out = Path(out)
     fmt = output_format(out)

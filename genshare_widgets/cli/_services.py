@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from genshare_widgets._cli_options import (
+from genshare_widgets._errors import GenShareError
+from genshare_widgets.cli._options import (
     EPSILON_OPTION,
     MIN_COUNT_OPTION,
     SAMPLES_OPTION,
@@ -14,7 +15,6 @@ from genshare_widgets._cli_options import (
     serve_options,
     source_argument,
 )
-from genshare_widgets._errors import GenShareError
 
 CUSTODIAN_OPTION = click.option(
     "--custodian-config",

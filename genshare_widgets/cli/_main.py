@@ -12,7 +12,9 @@ from pathlib import Path
 
 import click
 
-from genshare_widgets._cli_options import (
+from genshare_widgets._errors import GenShareError
+from genshare_widgets._version import __version__
+from genshare_widgets.cli._options import (
     EPSILON_OPTION,
     MIN_COUNT_OPTION,
     SAMPLES_OPTION,
@@ -23,9 +25,7 @@ from genshare_widgets._cli_options import (
     no_debris_at,
     source_argument,
 )
-from genshare_widgets._errors import GenShareError
-from genshare_widgets._figure_run import KINDS as FIGURE_KINDS
-from genshare_widgets._version import __version__
+from genshare_widgets.figures import KINDS as FIGURE_KINDS
 
 
 def _command_name(ctx: "click.Context | None") -> str:
@@ -382,41 +382,12 @@ def _stats(
     out_dir,
 ):
     """The body of `genshare stats` (its options checked; a failure leaves no --out)."""
-    from genshare_widgets._stats_run import STATISTICS, run_stats
+    from genshare_widgets._outputs import STATISTICS
+    from genshare_widgets.cli._stats_run import run_stats
 
     wanted = [name for name, on in flags.items() if on]
     if not wanted and not (pca_k or fst_window or sample_stats):
         wanted = list(STATISTICS)
-    if (
-        engine == "dask"
-        and len(source) == 1
-        and not (pca_k or sample_stats)
-        and min_count is None
-        and epsilon is None
-        and not (scheduler or os.environ.get("GENSHARE_DASK_SCHEDULER"))
-        and os.environ.get("GENSHARE_DIRECT", "1") != "0"
-    ):
-        # A prepared local store: count straight from its bit-plane chunks (no xarray/dask);
-        # None means the hot path does not apply and the ordinary path below runs.
-        from genshare_widgets._stats_direct import run_stats_direct
-
-        direct = run_stats_direct(
-            source[0],
-            out_dir,
-            samples=samples,
-            by=by,
-            wanted=wanted,
-            region=region,
-            min_maf=min_maf,
-            snps_only=snps_only,
-            folded=folded,
-            fst_window=fst_window,
-            command=["genshare", *sys.argv[1:]],
-        )
-        if direct is not None:
-            for path in direct.values():
-                click.echo(str(path))
-            return
     from genshare_widgets.cohort import open_cohort
     from genshare_widgets.disclosure import policy_for
 
@@ -525,7 +496,7 @@ def figure(
       genshare figure 1kg-phase3-subset --kind variant --variant rs17160776 --out card.html
       genshare figure --from pca.png.provenance.json --out again.svg
     """
-    from genshare_widgets._figure_run import output_format, run_figure, run_from_recipe
+    from genshare_widgets.figures import output_format, run_figure, run_from_recipe
 
     if recipe is not None:
         if source or kind:
@@ -585,7 +556,7 @@ def _notebooks_dir() -> Path:
     env = os.environ.get("GENSHARE_NOTEBOOKS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "notebooks"
+    return Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -676,7 +647,7 @@ def app(
 
 
 def _add_service_commands() -> None:
-    from genshare_widgets._cli_services import beacon, federate, site
+    from genshare_widgets.cli._services import beacon, federate, site
 
     for command in (beacon, site, federate):
         main.add_command(command)
