@@ -13,6 +13,8 @@ import numpy as np
 import zarr
 from numcodecs import Blosc
 
+from genshare_widgets.engines._variants import N_ALLELES_ARRAY, SNV_ARRAY, flags_from_alleles
+
 VCF_ZARR_VERSION = "0.4"
 # zstd level 3: 5x faster to write than level 7 for ~40 % more bytes (genotypes still compress
 # about 70-fold); decompression speed is the same.
@@ -267,6 +269,36 @@ class VcfZarrWriter:
         )
         if n:
             arr[:] = allele
+        # The compact allele table (engines/_variants.py): biallelic and SNP masks without
+        # per-variant strings at count time.
+        n_alleles, is_snv = flags_from_alleles(allele)
+        for name, values, dtype, fill, description in (
+            (
+                N_ALLELES_ARRAY,
+                n_alleles,
+                n_alleles.dtype.str,
+                0,
+                "number of alleles (non-empty variant_allele entries, REF included)",
+            ),
+            (
+                SNV_ARRAY,
+                is_snv,
+                "bool",
+                False,
+                "REF and every ALT one base among A, C, G, T (case-insensitive), >= 1 ALT",
+            ),
+        ):
+            arr = self._array(
+                name,
+                (n,),
+                vchunk,
+                dtype,
+                ["variants"],
+                fill_value=fill,
+                extra_attrs={"description": description},
+            )
+            if n:
+                arr[:] = values
         ids = np.concatenate(self._ids) if self._ids else np.zeros(0, dtype=object)
         arr = self._array("variant_id", (n,), vchunk, str, ["variants"], fill_value="")
         if n:
