@@ -43,13 +43,13 @@ def flags_from_alleles(alleles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"allele table must be 2-D (variants, alleles), not {alleles.shape}")
     n, width = alleles.shape
     dtype = np.uint8 if width <= 255 else np.int16
-    n_alleles = np.zeros(n, dtype=dtype)
+    counts = np.zeros(n, dtype=np.int64)
     is_snv = np.ones(n, dtype=bool) if width >= 2 else np.zeros(n, dtype=bool)
     base, upper = _SNV_BASES, _UPPER_BASES
     for j in range(width):
         column = _column_strings(alleles[:, j])
         present = np.fromiter((v != "" for v in column), dtype=bool, count=n)
-        n_alleles += present.astype(dtype)
+        counts += present
         # str.upper as np.char.upper does (exact, also for odd characters), cheap path first
         single_base = np.fromiter(
             (v in base or (len(v) == 1 and v.upper() in upper) for v in column),
@@ -60,7 +60,7 @@ def flags_from_alleles(alleles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             is_snv &= single_base
         else:  # further slots: empty padding or a base
             is_snv &= single_base | ~present
-    return n_alleles, is_snv
+    return counts.astype(dtype), is_snv
 
 
 def _read(source: Any, name: str) -> np.ndarray | None:
