@@ -119,13 +119,13 @@ PINNED: dict[str, dict[str, str]] = {
 }
 
 
-def _ingest_edge(tmp_path: Path) -> Path:
+def _ingest_edge(tmp_path: Path, samples_chunk_size: int | None = None) -> Path:
     from genshare_widgets.engines._ingest_vcf import ingest_vcfs
 
     vcf = tmp_path / "edge.vcf.gz"
     vcf.write_bytes(gzip.compress(EDGE_VCF.encode()))
     store = tmp_path / "edge.vcz"
-    ingest_vcfs([vcf], store, variants_chunk_size=3)
+    ingest_vcfs([vcf], store, variants_chunk_size=3, samples_chunk_size=samples_chunk_size)
     return store
 
 
@@ -199,8 +199,9 @@ def test_flags_fallback_for_store_without_them(tmp_path):
     assert n_alleles.tolist() == [2, 2, 3] and is_snv.tolist() == [True, False, True]
 
 
-def test_edge_vcf_store_arrays_equal_main(tmp_path):
-    store = _ingest_edge(tmp_path)
+@pytest.mark.parametrize("samples_chunk_size", [None, 2])
+def test_edge_vcf_store_arrays_equal_main(tmp_path, samples_chunk_size):
+    store = _ingest_edge(tmp_path, samples_chunk_size)
     _check_against_pins(store, "edge")
     _check_flags(store)
     root = zarr.open_group(str(store), mode="r", zarr_format=2)

@@ -28,7 +28,7 @@ _UPPER_BASES = frozenset("ACGT")
 def _column_strings(column: np.ndarray) -> list[str]:
     """The entries of one allele column as Python ``str`` (bytes decoded, None → "")."""
     out = column.tolist()
-    if out and not all(type(v) is str for v in out):
+    if set(map(type, out)) - {str}:
         out = [v.decode() if isinstance(v, bytes) else ("" if v is None else str(v)) for v in out]
     return out
 
@@ -36,7 +36,10 @@ def _column_strings(column: np.ndarray) -> list[str]:
 def flags_from_alleles(alleles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(n_alleles, is_snv)`` of every row of an allele table (variants, width), "" pads.
 
-    ``alleles`` may be fixed-width unicode, numpy StringDType or object strings.
+    ``alleles`` may be fixed-width unicode, numpy StringDType or object strings. A value is a
+    base when ``value.upper()`` is one of A, C, G, T, as ``np.char.upper`` decides it; only
+    one-character values can be (upper-casing never shortens a string), so the common ones are
+    looked up in a set and the rare other one-character values are upper-cased one by one.
     """
     alleles = np.asarray(alleles)
     if alleles.ndim != 2:
@@ -45,17 +48,15 @@ def flags_from_alleles(alleles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     dtype = np.uint8 if width <= 255 else np.int16
     counts = np.zeros(n, dtype=np.int64)
     is_snv = np.ones(n, dtype=bool) if width >= 2 else np.zeros(n, dtype=bool)
-    base, upper = _SNV_BASES, _UPPER_BASES
+    is_base = _SNV_BASES.__contains__
     for j in range(width):
         column = _column_strings(alleles[:, j])
-        present = np.fromiter((v != "" for v in column), dtype=bool, count=n)
+        present = np.fromiter(map(bool, column), dtype=bool, count=n)
         counts += present
-        # str.upper as np.char.upper does (exact, also for odd characters), cheap path first
-        single_base = np.fromiter(
-            (v in base or (len(v) == 1 and v.upper() in upper) for v in column),
-            dtype=bool,
-            count=n,
-        )
+        single_base = np.fromiter(map(is_base, column), dtype=bool, count=n)
+        one_char = np.fromiter(map(len, column), dtype=np.int64, count=n) == 1
+        for i in np.flatnonzero(one_char & ~single_base).tolist():  # e.g. "N", "*", odd case
+            single_base[i] = column[i].upper() in _UPPER_BASES
         if j < 2:  # REF and the first ALT must be bases
             is_snv &= single_base
         else:  # further slots: empty padding or a base
