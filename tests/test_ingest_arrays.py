@@ -7,6 +7,7 @@ array. Compression settings may change (digests are of decoded values, not chunk
 
 import gzip
 import hashlib
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -244,3 +245,79 @@ def test_cached_store_flags_equal_fallback(fixture, request):
     expected = flags_from_alleles(np.asarray(cohort.genotypes["variant_allele"].values))
     np.testing.assert_array_equal(got[0], expected[0])
     np.testing.assert_array_equal(got[1], expected[1])
+
+
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def _bgzip(text: bytes, block: int) -> bytes:
+    """BGZF of ``text`` in blocks of ``block`` bytes (as bgzip writes, plus the EOF block)."""
+    out = []
+    for i in range(0, len(text), block):
+        piece = text[i : i + block]
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        body = comp.compress(piece) + comp.flush()
+        bsize = len(body) + 25
+        header = bytes.fromhex("1f8b08040000000000ff0600") + b"BC\x02\x00"
+        out.append(header + bsize.to_bytes(2, "little") + body)
+        out.append(zlib.crc32(piece).to_bytes(4, "little") + len(piece).to_bytes(4, "little"))
+    return b"".join(out) + _BGZF_EOF
+
+
+@pytest.fixture(scope="module")
+def kg_bgzf(mirror, tmp_path_factory) -> list[Path]:
+    """The 1000 Genomes chr21 + chrX subset re-compressed as BGZF, 7,000-byte blocks."""
+    folder = tmp_path_factory.mktemp("bgzf")
+    paths = []
+    for chrom in ("21", "X"):
+        text = gzip.decompress(
+            (mirror / "1kg_phase3_subset" / f"1KG_phase3_subset_chr{chrom}.vcf.gz").read_bytes()
+        )
+        path = folder / f"chr{chrom}.vcf.gz"
+        path.write_bytes(_bgzip(text, 7000))
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("libdeflate", [True, False])
+@pytest.mark.parametrize("read_size", [5000, 1 << 18])
+def test_bgzf_reads_and_either_inflater_give_main_arrays(
+    kg_bgzf, tmp_path, monkeypatch, libdeflate, read_size
+):
+    """Reads of a few KiB cut records across pieces (and some pieces hold no whole block);
+    with libdeflate or zlib, the stored values are main's."""
+    from genshare_widgets.engines import _vcf_text
+    from genshare_widgets.engines._ingest_vcf import ingest_vcfs
+
+    assert _vcf_text._is_bgzf(kg_bgzf[0].read_bytes()[:18])
+    if libdeflate and _vcf_text._libdeflate() is None:
+        pytest.skip("no libdeflate on this system (zlib decodes)")
+    monkeypatch.setattr(_vcf_text, "_READ", read_size)
+    if not libdeflate:
+        monkeypatch.setattr(_vcf_text, "_libdeflate", lambda: None)
+    store = tmp_path / "kg.vcz"
+    ingest_vcfs(kg_bgzf, store, variants_chunk_size=1000)
+    _check_against_pins(store, "kg_chr21_chrX")
+
+
+def test_libdeflate_refusal_falls_back_to_zlib(kg_bgzf):
+    """A block whose ISIZE trailer lies: libdeflate refuses it, zlib decodes the same text;
+    a corrupt block raises zlib's error either way."""
+    from genshare_widgets.engines import _vcf_text
+
+    inflater = _vcf_text._libdeflate()
+    if inflater is None:
+        pytest.skip("no libdeflate on this system (zlib decodes)")
+    raw = kg_bgzf[0].read_bytes()
+    blocks, _ = _vcf_text._bgzf_blocks(memoryview(raw), 0)
+    expected = _vcf_text._zlib_inflate_blocks(raw, blocks)
+    assert bytes(inflater.inflate_blocks(raw, blocks)) == expected
+    a, b = blocks[1]
+    size = int.from_bytes(raw[b + 4 : b + 8], "little")
+    lying = raw[: b + 4] + (size - 1).to_bytes(4, "little") + raw[b + 8 :]
+    assert bytes(inflater.inflate_blocks(lying, blocks)) == expected
+    corrupt = raw[: a + 10] + bytes(x ^ 0xFF for x in raw[a + 10 : a + 40]) + raw[a + 40 :]
+    with pytest.raises(zlib.error):
+        _vcf_text._zlib_inflate_blocks(corrupt, blocks)
+    with pytest.raises(zlib.error):
+        inflater.inflate_blocks(corrupt, blocks)
