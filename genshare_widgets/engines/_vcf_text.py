@@ -453,7 +453,10 @@ class TextVcfReader:
             filters=[codes for b in blocks for codes in b[4]],
             genotypes=self.gt[:k],
             phased=self.phased[:k],
+            copy=False,  # handed over: the next chunk gets fresh buffers (no 45 MB copy)
         )
+        self.gt = np.empty_like(self.gt)
+        self.phased = np.empty_like(self.phased)
         if self.on_flush is not None:
             self.on_flush(k)
         self.blocks, self.slow, self.filled = [], [], 0

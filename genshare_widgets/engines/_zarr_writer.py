@@ -220,12 +220,14 @@ class VcfZarrWriter:
         filters: list[list[int]],
         genotypes: np.ndarray,
         phased: np.ndarray,
+        copy: bool = True,
     ) -> None:
         """Append one block of variants (genotypes int8 (variants, samples, ploidy)).
 
         ``alleles`` is a list of allele lists (REF first) or an object array (variants,
         width) padded with ""; ``ids`` uses "" for a missing ID; ``filters`` lists FILTER codes
-        per variant (see :meth:`filter_code`).
+        per variant (see :meth:`filter_code`). With ``copy=False`` the writer takes
+        ``genotypes`` and ``phased`` as they are (the caller must not change them afterwards).
         """
         n = len(position)
         if n == 0:
@@ -235,13 +237,14 @@ class VcfZarrWriter:
             while len(self._pending) >= _WRITERS:  # at most one write per thread in flight
                 self._pending.pop(0).result()  # re-raises its error
             # Compressing and writing runs in background threads while the caller parses the
-            # next chunk; the arrays are copied so the caller may reuse its buffers.
+            # next chunk; the arrays are copied (unless the caller hands them over) so the
+            # caller may reuse its buffers.
             self._pending.append(
                 self._io.submit(
                     self._write_genotypes,
                     start,
-                    np.array(genotypes, copy=True),
-                    np.array(phased, copy=True),
+                    np.array(genotypes, copy=True if copy else None),
+                    np.array(phased, copy=True if copy else None),
                 )
             )
         else:  # rows across chunks (no reader does this): after the writes before, via zarr
