@@ -307,7 +307,7 @@ class TextVcfReader:
                 return offset, added
             self.flush()
 
-    def _header_line(self, line: bytes) -> None:
+    def _header_line(self, line: bytes | bytearray) -> None:
         if line.startswith(b"##contig=<"):
             body = line[10:].rstrip(b">").decode(errors="replace")
             items = dict(kv.split("=", 1) for kv in body.split(",") if "=" in kv)
