@@ -108,13 +108,16 @@ class _Libdeflate:
 @functools.cache
 def _libdeflate() -> _Libdeflate | None:
     """The system libdeflate, or None (then zlib decodes)."""
-    name = ctypes.util.find_library("deflate")
-    if name is None:
-        return None
-    try:
-        return _Libdeflate(ctypes.CDLL(name))
-    except (OSError, AttributeError):
-        return None
+    # The usual soname first (no ldconfig run); find_library for other systems.
+    for find in (lambda: "libdeflate.so.0", lambda: ctypes.util.find_library("deflate")):
+        name = find()
+        if name is None:
+            continue
+        try:
+            return _Libdeflate(ctypes.CDLL(name))
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def _zlib_inflate_blocks(data: bytes, blocks: list[tuple[int, int]]) -> bytes:
