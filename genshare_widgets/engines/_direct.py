@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from genshare_widgets.engines._integrity import ChunkManifest, StoreIntegrityError, rebuild_hint
+from genshare_widgets.engines._integrity import (
+    ChunkManifest,
+    StoreIntegrityError,
+    read_with_ident,
+    rebuild_hint,
+)
 
 
 class UnsupportedStoreError(Exception):
@@ -51,8 +56,8 @@ class DirectStore:
             file = self.path / name / ".zarray"
             if not file.is_file():
                 raise UnsupportedStoreError(f"{self.path}: no array {name!r}")
-            raw = file.read_bytes()
-            self._manifest.check(name, ".zarray", raw)
+            raw, ident = read_with_ident(file)
+            self._manifest.check(name, ".zarray", raw, ident)
             meta = json.loads(raw)
             if meta.get("order", "C") != "C" or meta.get("dimension_separator", ".") != ".":
                 raise UnsupportedStoreError(f"{name}: chunk layout not handled")
@@ -90,14 +95,14 @@ class DirectStore:
         rows = min(chunks[0], shape[0] - start)
         out_shape = (rows, *shape[1:])
         try:
-            data = (self.path / name / key).read_bytes()
+            data, ident = read_with_ident(self.path / name / key)
         except FileNotFoundError:
             self._manifest.check(name, key, None)
             fill = meta["fill_value"]
             return np.full(
                 out_shape, fill, dtype=object if meta["dtype"] == "|O" else meta["dtype"]
             )
-        self._manifest.check(name, key, data)
+        self._manifest.check(name, key, data, ident)
         try:
             if meta["dtype"] == "|O":
                 raw = get_codec(meta["compressor"]).decode(data)

@@ -90,11 +90,16 @@ def _layout(store: Path) -> dict[str, list[str]]:
 
 
 def _hash_files(
-    store: Path, layout: dict[str, list[str]], known: dict[str, Any] | None = None
+    store: Path,
+    layout: dict[str, list[str]],
+    known: dict[str, Any] | None = None,
+    fresh: dict[str, list[int]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list]]:
     """→ (the manifest of ``store``'s files in ``layout`` as they are now, the stamp of what
     was hashed). A file whose (inode, size, mtime, ctime) is in ``known`` (an earlier stamp)
-    keeps its recorded hash instead of being read again."""
+    keeps its recorded hash instead of being read again; the files read and hashed now go
+    into ``fresh`` (path → their identity when hashed)."""
+    fresh = {} if fresh is None else fresh
     known = known or {}
     seen: dict[str, list] = {}
 
@@ -109,6 +114,9 @@ def _hash_files(
             digest = old[4]  # unchanged since it was last hashed
         else:
             digest = sha256_file(path)
+            if _file_ident(path.stat()) != ident:  # changed while it was hashed: not fresh
+                ident = [-1, -1, -1, -1]
+            fresh[rel] = ident
         seen[rel] = [*ident, digest]
         return digest
 
@@ -206,6 +214,11 @@ def _mismatch(store: Path, array: str, rel: str, what: str) -> StoreIntegrityErr
     )
 
 
+# store folder (resolved) → {file path in the store: (inode, size, mtime, ctime) when this
+# process hashed it in verify_store and found it equal to the manifest}
+_HASHED_NOW: dict[str, dict[str, list[int]]] = {}
+
+
 class ChunkManifest:
     """Checks bytes read from a local store against its manifest (no manifest: no check).
 
@@ -218,10 +231,21 @@ class ChunkManifest:
     def __init__(self, store: Path) -> None:
         self.store = Path(store)
         self.manifest = read_manifest(self.store)
+        self._hashed_now = _HASHED_NOW.setdefault(str(self.store.resolve()), {})
 
-    def check(self, array: str, rel: str, data: bytes | None) -> None:
+    def check(
+        self, array: str, rel: str, data: bytes | None, ident: list[int] | None = None
+    ) -> None:
         """Raise :class:`StoreIntegrityError` unless ``data`` (None: the file is absent) is
-        what the manifest recorded for file ``rel`` of ``array``."""
+        what the manifest recorded for file ``rel`` of ``array``.
+
+        ``ident``: the file's (inode, size, mtime, ctime) taken after ``data`` was read
+        (:func:`file_ident`). When :func:`verify_store` hashed that very file version in this
+        process (same identity) and found it right, the bytes are not hashed again: the first
+        open of a store hashes each chunk once. A file changed since (rewritten, replaced,
+        truncated) has another identity and is hashed, as is every file verified by an earlier
+        process (its stamp only says the file was not changed through the file system).
+        """
         if self.manifest is None:
             return
         entry = self.manifest["arrays"].get(array)
@@ -236,6 +260,8 @@ class ChunkManifest:
             return
         if expected is None:
             raise _mismatch(self.store, array, rel, "was added")
+        if ident is not None and self._hashed_now.get(f"{array}/{rel}") == ident:
+            return  # these bytes were hashed and found right moments ago (same file version)
         if _sha256_bytes(data) != expected:
             raise _mismatch(self.store, array, rel, "does not match its recorded sha256")
 
@@ -257,6 +283,14 @@ def _stamp_path(store: Path) -> Path:
 
 def _file_ident(stat: os.stat_result) -> list[int]:
     return [stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+
+
+def read_with_ident(path: Path) -> tuple[bytes, list[int]]:
+    """A file's bytes and its (inode, size, mtime, ctime) taken after reading them (a change
+    during the read changes the identity)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+        return data, _file_ident(os.fstat(fh.fileno()))
 
 
 def verify_store(store: Path) -> str:
@@ -286,7 +320,8 @@ def verify_store(store: Path) -> str:
                 + rebuild_hint(store)
             )
         layout = {name: list(files) for name, files in recorded.items()}
-        current, seen = _hash_files(store, layout, known)
+        fresh: dict[str, list[int]] = {}
+        current, seen = _hash_files(store, layout, known, fresh)
         for name, files in layout.items():
             for rel in files:
                 now, then = current["arrays"][name][rel], recorded[name][rel]
@@ -299,6 +334,9 @@ def verify_store(store: Path) -> str:
                         else "does not match its recorded sha256"
                     )
                     raise _mismatch(store, name, rel, what)
+        # Every file hashed just now matched the manifest: a reader of this process that reads
+        # one of them with the same identity need not hash those bytes a second time.
+        _HASHED_NOW.setdefault(str(store.resolve()), {}).update(fresh)
     digest = content_hash(manifest)
     if seen != known:
         with contextlib.suppress(OSError):  # a read-only cache only costs a rehash next time

@@ -25,7 +25,9 @@ from typing import Any
 from genshare_widgets.engines._integrity import write_manifest
 from genshare_widgets.fetch import build_lock, cache_dir, sha256_file, writes_to_cache
 
-INGEST_FORMAT_VERSION = 3  # 2: call_genotype_packed + variant_genotype_packable; 3: manifest
+# 2: call_genotype_packed + variant_genotype_packable; 3: manifest;
+# 4: variant_n_alleles + variant_snv (engines/_variants.py)
+INGEST_FORMAT_VERSION = 4
 
 
 def store_key(inputs: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@
 Why: htslib through cyvcf2 costs tens of microseconds of Python per record, far too slow for
 hundreds of thousands of records × thousands of samples. This reader:
 
-- decompresses BGZF blocks in a thread pool (zlib releases the GIL), or streams plain gzip;
+- decompresses BGZF blocks in a thread pool (with the system's libdeflate when it is there,
+  ~3x faster than zlib, straight into one buffer per read; else zlib), or streams plain gzip;
 - scans each decompressed piece with a compiled kernel that finds every line's fields and
   decodes calls of the common one-character form ``a|b`` / ``a/b`` (``FORMAT`` exactly ``GT``)
   straight into the chunk arrays;
@@ -14,6 +15,9 @@ It is tested equal to the htslib path and to an independent naive reader on real
 files and anything this reader does not understand go through cyvcf2 instead.
 """
 
+import ctypes
+import ctypes.util
+import functools
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -52,12 +56,82 @@ def _bgzf_blocks(data: memoryview, offset: int) -> tuple[list[tuple[int, int]], 
     return blocks, offset
 
 
-def decompressed_blocks(path: Path, pool: ThreadPoolExecutor) -> Iterator[bytes]:
+class _Libdeflate:
+    """libdeflate's raw-deflate decoder through ctypes (the call releases the GIL)."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        lib.libdeflate_alloc_decompressor.restype = ctypes.c_void_p
+        lib.libdeflate_alloc_decompressor.argtypes = []
+        lib.libdeflate_free_decompressor.argtypes = [ctypes.c_void_p]
+        lib.libdeflate_deflate_decompress.restype = ctypes.c_int
+        lib.libdeflate_deflate_decompress.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_void_p,
+        ]
+        self.lib = lib
+
+    def inflate_blocks(self, data: bytes, blocks: list[tuple[int, int]]) -> bytes | bytearray:
+        """The BGZF blocks' text, one after the other, in one buffer.
+
+        Each block's size comes from its ISIZE trailer. When libdeflate refuses a block
+        (corrupt, or a trailer that does not match its data), the whole read goes through
+        zlib instead: it raises the error the zlib path raises, or gives the same text.
+        """
+        sizes = [int.from_bytes(data[b + 4 : b + 8], "little") for _, b in blocks]
+        if not sizes or max(sizes) > 1 << 16:  # a BGZF block holds at most 64 KiB of text
+            return _zlib_inflate_blocks(data, blocks)
+        out = bytearray(sum(sizes))
+        lib = self.lib
+        decompressor = lib.libdeflate_alloc_decompressor()
+        if not decompressor:
+            return _zlib_inflate_blocks(data, blocks)
+        try:
+            base_in = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
+            base_out = ctypes.addressof(ctypes.c_char.from_buffer(out))
+            pos = 0
+            for (a, b), size in zip(blocks, sizes, strict=True):
+                status = lib.libdeflate_deflate_decompress(
+                    decompressor, base_in + a, b - a, base_out + pos, size, None
+                )
+                if status != 0:
+                    return _zlib_inflate_blocks(data, blocks)
+                pos += size
+        finally:
+            lib.libdeflate_free_decompressor(decompressor)
+        return out
+
+
+@functools.cache
+def _libdeflate() -> _Libdeflate | None:
+    """The system libdeflate, or None (then zlib decodes)."""
+    # The usual soname first (no ldconfig run); find_library for other systems.
+    for find in (lambda: "libdeflate.so.0", lambda: ctypes.util.find_library("deflate")):
+        name = find()
+        if name is None:
+            continue
+        try:
+            return _Libdeflate(ctypes.CDLL(name))
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def _zlib_inflate_blocks(data: bytes, blocks: list[tuple[int, int]]) -> bytes:
+    return b"".join(zlib.decompress(data[a:b], -15) for a, b in blocks)
+
+
+def decompressed_blocks(path: Path, pool: ThreadPoolExecutor) -> Iterator[bytes | bytearray]:
     """The file's text in large pieces (line boundaries not aligned)."""
     with open(path, "rb") as fh:
         head = fh.read(18)
         fh.seek(0)
         if _is_bgzf(head):
+            libdeflate = _libdeflate()
+            inflate = libdeflate.inflate_blocks if libdeflate else _zlib_inflate_blocks
             pending = b""
             future = None
             while True:
@@ -65,8 +139,7 @@ def decompressed_blocks(path: Path, pool: ThreadPoolExecutor) -> Iterator[bytes]
                 data = pending + raw
                 blocks, rest = _bgzf_blocks(memoryview(data), 0)
                 pending = data[rest:]
-                parts = [data[a:b] for a, b in blocks]
-                nxt = pool.submit(lambda ps: b"".join(zlib.decompress(p, -15) for p in ps), parts)
+                nxt = pool.submit(inflate, data, blocks)
                 if future is not None:
                     yield future.result()
                 future = nxt
@@ -165,10 +238,23 @@ class TextVcfReader:
         n_records = 0
         header_lines = 0
         header_done = False
-        carry = b""
+        carry: bytes | bytearray = b""
         for piece in decompressed_blocks(path, pool):
-            data = carry + piece
-            offset = 0
+            if header_done and carry:
+                # The line cut by the previous piece, joined on its own (no copy of the piece).
+                nl = piece.find(b"\n")
+                if nl < 0:
+                    carry += piece
+                    continue
+                head = carry + piece[: nl + 1]
+                used, added = self._scan(head, 0, header_lines + n_records + 1)
+                n_records += added
+                if used != len(head):  # cannot happen: head is one complete line
+                    raise self._error(header_lines + n_records + 1, "a record cannot be read")
+                data, offset = piece, nl + 1
+            else:
+                data = carry + piece if carry else piece
+                offset = 0
             if not header_done:
                 while True:
                     nl = data.find(b"\n", offset)
@@ -196,7 +282,7 @@ class TextVcfReader:
             n_records += self._scan(carry + b"\n", 0, header_lines + n_records + 1)[1]
         return n_records
 
-    def _scan(self, data: bytes, offset: int, first_line: int) -> tuple[int, int]:
+    def _scan(self, data: bytes | bytearray, offset: int, first_line: int) -> tuple[int, int]:
         """Scan complete lines of ``data[offset:]`` into the chunk, writing each full chunk.
 
         Returns the offset after the last complete line and the number of records read.
@@ -224,14 +310,14 @@ class TextVcfReader:
                 return offset, added
             self.flush()
 
-    def _header_line(self, line: bytes) -> None:
+    def _header_line(self, line: bytes | bytearray) -> None:
         if line.startswith(b"##contig=<"):
             body = line[10:].rstrip(b">").decode(errors="replace")
             items = dict(kv.split("=", 1) for kv in body.split(",") if "=" in kv)
             if "ID" in items and items.get("length", "").isdigit():
                 self.writer.contig_lengths[items["ID"]] = int(items["length"])
 
-    def _collect(self, data: bytes, lo: int, hi: int, first_line: int) -> None:
+    def _collect(self, data: bytes | bytearray, lo: int, hi: int, first_line: int) -> None:
         """Per-variant fields of rows lo..hi (their genotypes are already in place or queued).
 
         Column-wise: the CHROM..FILTER text of every row is joined and split once (C loops),
@@ -295,8 +381,8 @@ class TextVcfReader:
             self.slow.append(
                 (
                     lo + j,
-                    data[row[8] : row[9] - 1],
-                    data[row[9] : row[10]],
+                    bytes(data[row[8] : row[9] - 1]),
+                    bytes(data[row[9] : row[10]]),
                     first_line + j,
                     self.path,
                 )
@@ -370,7 +456,10 @@ class TextVcfReader:
             filters=[codes for b in blocks for codes in b[4]],
             genotypes=self.gt[:k],
             phased=self.phased[:k],
+            copy=False,  # handed over: the next chunk gets fresh buffers (no 45 MB copy)
         )
+        self.gt = np.empty_like(self.gt)
+        self.phased = np.empty_like(self.phased)
         if self.on_flush is not None:
             self.on_flush(k)
         self.blocks, self.slow, self.filled = [], [], 0

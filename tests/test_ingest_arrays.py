@@ -1,0 +1,323 @@
+"""The compact allele table (engines/_variants.py) and the values every store array holds.
+
+The pinned digests below were computed by main before issue 14 touched ingest (format 3):
+any change to parsing, packing or writing that alters a stored value fails here, array by
+array. Compression settings may change (digests are of decoded values, not chunk bytes).
+"""
+
+import gzip
+import hashlib
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from genshare_widgets.counts import select_variants
+from genshare_widgets.engines._direct import DirectStore
+from genshare_widgets.engines._variants import (
+    N_ALLELES_ARRAY,
+    SNV_ARRAY,
+    allele_flags,
+    flags_from_alleles,
+)
+
+NEW_ARRAYS = (N_ALLELES_ARRAY, SNV_ARRAY)
+
+
+def array_digests(store: Path) -> dict[str, str]:
+    """sha256 of (dtype kind, shape, values) of every array of a store, by name."""
+    root = zarr.open_group(str(store), mode="r", zarr_format=2)
+    out = {}
+    for name, arr in sorted(root.arrays()):
+        values = arr[...]
+        h = hashlib.sha256(f"{arr.shape}".encode())
+        if values.dtype.kind in "OTU" or str(values.dtype).startswith("StringDType"):
+            h.update(b"str")
+            for v in np.asarray(values, dtype=object).ravel().tolist():
+                h.update(str(v).encode() + b"\x00")
+        else:
+            h.update(values.dtype.str.encode())
+            h.update(np.ascontiguousarray(values).tobytes())
+        out[name] = h.hexdigest()[:16]
+    return out
+
+
+EDGE_VCF = """##fileformat=VCFv4.2
+##contig=<ID=1,length=1000>
+##contig=<ID=X,length=2000>
+##FILTER=<ID=q10,Description="low">
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3
+1\t10\trs1\tA\tG\t50\tPASS\t.\tGT\t0|1\t1|1\t0/0
+1\t20\t.\tc\tt\t.\t.\t.\tGT:DP\t0/1:3\t./.:0\t1/1:9
+1\t30\trs3\tAT\tA\t12.5\tq10\t.\tGT\t0/1\t0|0\t./1
+1\t40\t.\tG\tA,T\t99\tPASS;q10\t.\tGT\t1/2\t2|2\t0/.
+1\t50\t.\tT\t<DEL>\t.\tPASS\t.\tGT\t0/1\t0/0\t1/1
+1\t60\t.\tA\t.\t.\tPASS\t.\tGT\t0/0\t0/0\t0/0
+1\t70\t.\tN\tA\t.\tPASS\t.\tGT\t0/1\t0/0\t0/0
+1\t80\t.\tC\tG,CA,T\t.\tPASS\t.\tGT\t3/1\t0/2\t1|1
+X\t5\t.\tA\tC\t.\tPASS\t.\tGT\t0\t1\t0/1
+X\t9\t.\tG\t*\t.\tPASS\t.\tGT\t1\t.\t0|1
+"""
+
+# Computed by main (ingest format 3) with variants_chunk_size=3 (EDGE_VCF) or 1000 (1000
+# Genomes chr21 + chrX; hapmap3 with the default chunk size).
+PINNED: dict[str, dict[str, str]] = {
+    "edge": {
+        "call_genotype": "da74a008601bdab3",
+        "call_genotype_bitplanes": "74ce3510682be5c3",
+        "call_genotype_phased": "017228e87008bbf1",
+        "contig_id": "bc300cc8f58772fa",
+        "contig_length": "4eb499f92e70c926",
+        "filter_id": "1d4979bf425aaedf",
+        "sample_id": "836c88eb5274d60c",
+        "variant_allele": "93cfa5407e071f35",
+        "variant_contig": "2c6ed983742a2456",
+        "variant_filter": "4cc5a87744806c48",
+        "variant_genotype_packable": "cc4dca50c2fb186e",
+        "variant_id": "12b055cf548b5140",
+        "variant_id_mask": "394539613a6db41e",
+        "variant_position": "8b4a809691f7f08f",
+        "variant_quality": "d68ac66ec952eb0c",
+    },
+    "kg_chr21_chrX": {
+        "call_genotype": "d6c774952a11aa37",
+        "call_genotype_bitplanes": "fe7a18aa16040c6f",
+        "call_genotype_phased": "34be1f325d212e81",
+        "contig_id": "94eb58093f978a69",
+        "contig_length": "3f7dfd1fef721f98",
+        "filter_id": "2ada6d1d172e8830",
+        "sample_id": "48e67ce862db456f",
+        "variant_allele": "1eb9ede240a47984",
+        "variant_contig": "314a18be3419823a",
+        "variant_filter": "80949735086dc265",
+        "variant_genotype_packable": "667f071dc377d45a",
+        "variant_id": "69d1fa843227f8fa",
+        "variant_id_mask": "6740cf665243e5c9",
+        "variant_position": "5fff0d65db842a07",
+        "variant_quality": "d5955847fce03304",
+    },
+    "hapmap3": {
+        "call_genotype": "6c89bab4fb2895b5",
+        "call_genotype_bitplanes": "ffb44e05a9783255",
+        "call_genotype_phased": "f704b3468e3a91e1",
+        "contig_id": "3afe534df2d2386e",
+        "contig_length": "cb9974582ffbcd1e",
+        "filter_id": "2ada6d1d172e8830",
+        "sample_id": "7fb9189b48f154b9",
+        "variant_allele": "e1350d44c5141682",
+        "variant_contig": "447edc6bf83ba440",
+        "variant_filter": "95c41976475070c1",
+        "variant_genotype_packable": "a76e2be80d5f8412",
+        "variant_id": "ac970d2c59edbcd3",
+        "variant_id_mask": "4ef832f411ad2611",
+        "variant_position": "e5d9b6ede96c9cf9",
+        "variant_quality": "4d2b8439fb9d5339",
+    },
+}
+
+
+def _ingest_edge(tmp_path: Path, samples_chunk_size: int | None = None) -> Path:
+    from genshare_widgets.engines._ingest_vcf import ingest_vcfs
+
+    vcf = tmp_path / "edge.vcf.gz"
+    vcf.write_bytes(gzip.compress(EDGE_VCF.encode()))
+    store = tmp_path / "edge.vcz"
+    ingest_vcfs([vcf], store, variants_chunk_size=3, samples_chunk_size=samples_chunk_size)
+    return store
+
+
+def _check_against_pins(store: Path, case: str) -> None:
+    got = array_digests(store)
+    expected = PINNED[case]
+    old = {k: v for k, v in got.items() if k not in NEW_ARRAYS}
+    assert old == expected
+    assert set(NEW_ARRAYS) <= set(got)
+
+
+def _check_flags(store: Path) -> None:
+    root = zarr.open_group(str(store), mode="r", zarr_format=2)
+    alleles = root["variant_allele"][...]
+    n_alleles, is_snv = flags_from_alleles(alleles)
+    np.testing.assert_array_equal(root[N_ALLELES_ARRAY][...], n_alleles)
+    np.testing.assert_array_equal(root[SNV_ARRAY][...], is_snv)
+    assert root[N_ALLELES_ARRAY].chunks == root["variant_position"].chunks
+    assert root[SNV_ARRAY].chunks == root["variant_position"].chunks
+    for source in (store, str(store), DirectStore(store), root):
+        got_n, got_snv = allele_flags(source)
+        np.testing.assert_array_equal(got_n, n_alleles)
+        np.testing.assert_array_equal(got_snv, is_snv)
+    # the selection made from the flags is the one select_variants makes from the strings
+    contig = root["variant_contig"][...]
+    position = root["variant_position"][...]
+    for snps_only in (False, True):
+        index, _ = select_variants(
+            contig_ids=np.asarray(root["contig_id"][...], dtype=object).astype(str),
+            variant_contig=contig,
+            variant_position=position,
+            alleles=np.asarray(alleles, dtype=object).astype(str),
+            snps_only=snps_only,
+        )
+        keep = n_alleles == 2
+        if snps_only:
+            keep &= is_snv
+        np.testing.assert_array_equal(np.flatnonzero(keep), index)
+
+
+def test_flags_rule_on_odd_alleles():
+    table = np.array(
+        [
+            ["A", "C", ""],  # SNV
+            ["a", "t", ""],  # lower case counts
+            ["AC", "A", ""],  # deletion
+            ["A", "C", "G"],  # multi-allelic SNV
+            ["A", "C", "GT"],  # multi-allelic, one indel
+            ["A", "", ""],  # monomorphic (ALT '.')
+            ["N", "A", ""],
+            ["A", "<DEL>", ""],
+            ["A", "*", ""],
+        ],
+        dtype=object,
+    )
+    n_alleles, is_snv = flags_from_alleles(table)
+    assert n_alleles.tolist() == [2, 2, 2, 3, 3, 1, 2, 2, 2]
+    assert is_snv.tolist() == [True, True, False, True, False, False, False, False, False]
+    for form in (table.astype(str), table.astype("T") if hasattr(np, "dtypes") else table):
+        got = flags_from_alleles(form)
+        np.testing.assert_array_equal(got[0], n_alleles)
+        np.testing.assert_array_equal(got[1], is_snv)
+
+
+def test_flags_fallback_for_store_without_them(tmp_path):
+    root = zarr.open_group(str(tmp_path / "old.vcz"), mode="w", zarr_format=2)
+    alleles = np.array([["A", "G", ""], ["AT", "A", ""], ["c", "g", "t"]], dtype=object)
+    arr = root.create_array("variant_allele", shape=alleles.shape, dtype=str, fill_value="")
+    arr[:] = alleles
+    n_alleles, is_snv = allele_flags(tmp_path / "old.vcz")
+    assert n_alleles.tolist() == [2, 2, 3] and is_snv.tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize("samples_chunk_size", [None, 2])
+def test_edge_vcf_store_arrays_equal_main(tmp_path, samples_chunk_size):
+    store = _ingest_edge(tmp_path, samples_chunk_size)
+    _check_against_pins(store, "edge")
+    _check_flags(store)
+    root = zarr.open_group(str(store), mode="r", zarr_format=2)
+    assert root[N_ALLELES_ARRAY][...].tolist() == [2, 2, 2, 3, 2, 1, 2, 4, 2, 2]
+    assert root[SNV_ARRAY][...].tolist() == [1, 1, 0, 1, 0, 0, 0, 0, 1, 0]
+
+
+def test_real_vcf_store_arrays_equal_main(mirror, tmp_path):
+    from genshare_widgets.engines._ingest_vcf import ingest_vcfs
+
+    folder = mirror / "1kg_phase3_subset"
+    paths = [folder / "1KG_phase3_subset_chr21.vcf.gz", folder / "1KG_phase3_subset_chrX.vcf.gz"]
+    store = tmp_path / "kg.vcz"
+    ingest_vcfs(paths, store, variants_chunk_size=1000)
+    _check_against_pins(store, "kg_chr21_chrX")
+    _check_flags(store)
+
+
+def test_plink_store_arrays_equal_main(mirror, tmp_path):
+    from genshare_widgets.engines._ingest_plink import ingest_plink
+
+    store = tmp_path / "hm3.vcz"
+    ingest_plink(mirror / "hapmap3" / "HM3_thinned_autosomal_overlap", store)
+    _check_against_pins(store, "hapmap3")
+    _check_flags(store)
+
+
+@pytest.mark.parametrize("fixture", ["sim_ooa", "kg_subset"])
+def test_cached_store_flags_equal_fallback(fixture, request):
+    from genshare_widgets.engines._integrity import read_manifest
+
+    cohort = request.getfixturevalue(fixture)
+    _check_flags(Path(cohort.store_path))
+    manifest = read_manifest(Path(cohort.store_path))
+    assert manifest is not None
+    for name in NEW_ARRAYS:  # the chunk manifest covers the new arrays
+        files = manifest["arrays"][name]
+        assert "0" in files and all(files.values()), name
+    got = allele_flags(cohort.genotypes)
+    expected = flags_from_alleles(np.asarray(cohort.genotypes["variant_allele"].values))
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def _bgzip(text: bytes, block: int) -> bytes:
+    """BGZF of ``text`` in blocks of ``block`` bytes (as bgzip writes, plus the EOF block)."""
+    out = []
+    for i in range(0, len(text), block):
+        piece = text[i : i + block]
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        body = comp.compress(piece) + comp.flush()
+        bsize = len(body) + 25
+        header = bytes.fromhex("1f8b08040000000000ff0600") + b"BC\x02\x00"
+        out.append(header + bsize.to_bytes(2, "little") + body)
+        out.append(zlib.crc32(piece).to_bytes(4, "little") + len(piece).to_bytes(4, "little"))
+    return b"".join(out) + _BGZF_EOF
+
+
+@pytest.fixture(scope="module")
+def kg_bgzf(mirror, tmp_path_factory) -> list[Path]:
+    """The 1000 Genomes chr21 + chrX subset re-compressed as BGZF, 7,000-byte blocks."""
+    folder = tmp_path_factory.mktemp("bgzf")
+    paths = []
+    for chrom in ("21", "X"):
+        text = gzip.decompress(
+            (mirror / "1kg_phase3_subset" / f"1KG_phase3_subset_chr{chrom}.vcf.gz").read_bytes()
+        )
+        path = folder / f"chr{chrom}.vcf.gz"
+        path.write_bytes(_bgzip(text, 7000))
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("libdeflate", [True, False])
+@pytest.mark.parametrize("read_size", [5000, 1 << 18])
+def test_bgzf_reads_and_either_inflater_give_main_arrays(
+    kg_bgzf, tmp_path, monkeypatch, libdeflate, read_size
+):
+    """Reads of a few KiB cut records across pieces (and some pieces hold no whole block);
+    with libdeflate or zlib, the stored values are main's."""
+    from genshare_widgets.engines import _vcf_text
+    from genshare_widgets.engines._ingest_vcf import ingest_vcfs
+
+    assert _vcf_text._is_bgzf(kg_bgzf[0].read_bytes()[:18])
+    if libdeflate and _vcf_text._libdeflate() is None:
+        pytest.skip("no libdeflate on this system (zlib decodes)")
+    monkeypatch.setattr(_vcf_text, "_READ", read_size)
+    if not libdeflate:
+        monkeypatch.setattr(_vcf_text, "_libdeflate", lambda: None)
+    store = tmp_path / "kg.vcz"
+    ingest_vcfs(kg_bgzf, store, variants_chunk_size=1000)
+    _check_against_pins(store, "kg_chr21_chrX")
+
+
+def test_libdeflate_refusal_falls_back_to_zlib(kg_bgzf):
+    """A block whose ISIZE trailer lies: libdeflate refuses it, zlib decodes the same text;
+    a corrupt block raises zlib's error either way."""
+    from genshare_widgets.engines import _vcf_text
+
+    inflater = _vcf_text._libdeflate()
+    if inflater is None:
+        pytest.skip("no libdeflate on this system (zlib decodes)")
+    raw = kg_bgzf[0].read_bytes()
+    blocks, _ = _vcf_text._bgzf_blocks(memoryview(raw), 0)
+    expected = _vcf_text._zlib_inflate_blocks(raw, blocks)
+    assert bytes(inflater.inflate_blocks(raw, blocks)) == expected
+    a, b = blocks[1]
+    size = int.from_bytes(raw[b + 4 : b + 8], "little")
+    lying = raw[: b + 4] + (size - 1).to_bytes(4, "little") + raw[b + 8 :]
+    assert bytes(inflater.inflate_blocks(lying, blocks)) == expected
+    corrupt = raw[: a + 10] + bytes(x ^ 0xFF for x in raw[a + 10 : a + 40]) + raw[a + 40 :]
+    with pytest.raises(zlib.error):
+        _vcf_text._zlib_inflate_blocks(corrupt, blocks)
+    with pytest.raises(zlib.error):
+        inflater.inflate_blocks(corrupt, blocks)
