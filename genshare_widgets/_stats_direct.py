@@ -220,12 +220,7 @@ def run_stats_direct(
 ) -> dict[str, Path] | None:
     """Write the requested count statistics of a prepared store, or return None when the
     hot path does not apply (see the module docstring)."""
-    from genshare_widgets.counts import (
-        apply_min_maf,
-        check_min_maf,
-        region_mask,
-        select_variants,
-    )
+    from genshare_widgets._selection import Selection
     from genshare_widgets.disclosure._policy import NO_POLICY
     from genshare_widgets.engines._direct import DirectCounter, UnsupportedStoreError, open_direct
 
@@ -241,35 +236,39 @@ def run_stats_direct(
         if groups is None:
             return None
         codes, names = groups
-        check_min_maf(min_maf)
+        selection = Selection(
+            region=region,
+            snps_only=snps_only,
+            min_maf=min_maf,
+            by=by,
+            codes=codes,
+            names=tuple(names),
+        )
         contig_ids = np.asarray(store.read("contig_id"), dtype=object).astype(str)
         variant_contig = store.read("variant_contig")
         variant_position = store.read("variant_position")
         # Start the genotype pass over the region's rows now; it runs in threads while the
         # alleles are decoded and the variants chosen.
         in_region = np.flatnonzero(
-            region_mask(
+            selection.region_mask(
                 contig_ids=contig_ids,
                 variant_contig=variant_contig,
                 variant_position=variant_position,
-                region=region,
             )
         )
         lo, hi = (int(in_region[0]), int(in_region[-1]) + 1) if len(in_region) else (0, 0)
-        counter = DirectCounter(store, codes, len(names), lo, hi)
+        counter = DirectCounter(store, selection.codes, selection.n_groups, lo, hi)
         alleles = np.asarray(store.read("variant_allele"), dtype=object)
-        index, info = select_variants(
+        index, info = selection.select(
             contig_ids=contig_ids,
             variant_contig=variant_contig,
             variant_position=variant_position,
             alleles=alleles,
-            region=region,
-            snps_only=snps_only,
         )
         raw = counter.result(index)
     except UnsupportedStoreError:
         return None
-    passing = apply_min_maf(raw, index, info, min_maf)
+    passing = selection.maf_mask(raw, index, info)
     raw, index = raw[passing], index[passing]
     info = {**info, "snps_only": snps_only, "n_variants_analysed": len(index)}
     attrs = json.loads((path / ".zattrs").read_text()) if (path / ".zattrs").is_file() else {}

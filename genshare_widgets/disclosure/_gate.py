@@ -13,14 +13,13 @@ gated entry. See :mod:`genshare_widgets.disclosure._consent` for the matching ru
 
 from pathlib import Path
 
+from genshare_widgets._sample_tables import read_sample_table
 from genshare_widgets.catalog._duo import forbids_ancestry_research
 from genshare_widgets.disclosure._consent import PURPOSE_ENV, AnalysisRefused
 
 
 def _entry_table_populations(entry) -> "dict[str, str] | None":
     """Sample id → population from the entry's own sample table (not a user's --samples)."""
-    from genshare_widgets.cohort import _read_sample_table
-
     if entry.samples is None:
         return None
     if entry.kind == "simulated":
@@ -34,7 +33,7 @@ def _entry_table_populations(entry) -> "dict[str, str] | None":
         path = fetch_file(spec, cohort_id=entry.id)
     else:
         return None
-    table = _read_sample_table(path, entry.samples)
+    table = read_sample_table(path, entry.samples)
     return {str(k): str(v) for k, v in table["population"].dropna().items()}
 
 
@@ -118,7 +117,7 @@ def is_ancestry_grouping(cohort, by, *, codes=None) -> bool:
     if isinstance(by, str) and by in names:
         return True
     if codes is None:
-        from genshare_widgets.counts import resolve_groups
+        from genshare_widgets._selection import resolve_groups
 
         codes = resolve_groups(cohort.samples, by)[0]
     codes = np.asarray(codes)
@@ -154,13 +153,19 @@ def _check_purpose(cohort, analysis: str) -> None:
         )
 
 
-def check_grouping(cohort, by, *, codes=None, analysis: str = "a per-group analysis") -> None:
+def check_grouping(
+    cohort, by, *, codes=None, selection=None, analysis: str = "a per-group analysis"
+) -> None:
     """Refuse (:class:`AnalysisRefused`) a grouping the cohort's consent does not permit.
 
     Refused: any analysis when the declared purpose did not match the entry's codes (recorded
     at open in ``cohort.provenance["access"]``), and an ancestry grouping
     (:func:`is_ancestry_grouping`) of an entry whose codes forbid population-origins or
     ancestry research. Cohorts outside the catalog (the user's own files) are never refused.
+
+    The grouping is ``by`` resolved against ``cohort.samples``
+    (:func:`genshare_widgets._selection.resolve_groups`), or the group codes of a
+    :class:`~genshare_widgets._selection.Selection` already built for the run (``selection``).
 
     Examples
     --------
@@ -176,12 +181,20 @@ def check_grouping(cohort, by, *, codes=None, analysis: str = "a per-group analy
     if why is None:
         return
     label = by if isinstance(by, str) else "the given grouping"
+    known = selection is not None and codes is None  # the selection's codes resolve ``by``
+    if known:
+        codes = selection.codes
     if is_ancestry_grouping(cohort, by, codes=codes):
         detail = ""
-        if codes is None and not (isinstance(by, str) and by in {"population", "superpopulation"}):
-            from genshare_widgets.counts import resolve_groups
+        if (codes is None or known) and not (
+            isinstance(by, str) and by in {"population", "superpopulation"}
+        ):
+            if known:
+                codes_, names = selection.codes, list(selection.names)
+            else:
+                from genshare_widgets._selection import resolve_groups
 
-            codes_, names, _ = resolve_groups(cohort.samples, by)
+                codes_, names, _ = resolve_groups(cohort.samples, by)
             dominated = population_dominated_groups(cohort, codes_)
             if dominated:
                 g, pop, share = dominated[0]
