@@ -12,6 +12,7 @@ gated entry. See :mod:`genshare_widgets.disclosure._consent` for the matching ru
 """
 
 from pathlib import Path
+from typing import Any
 
 from genshare_widgets._sample_tables import read_sample_table
 from genshare_widgets.catalog._duo import forbids_ancestry_research
@@ -90,6 +91,17 @@ def population_dominated_groups(cohort, codes) -> list[tuple[int, str, float]]:
     return found
 
 
+def _names_population_column(cohort, by) -> bool:
+    """True when ``by`` names the population or super-population column (the canonical
+    names or the catalog entry's own)."""
+    entry = cohort.entry
+    spec = entry.samples if entry is not None else None
+    names = {"population", "superpopulation"}
+    if spec is not None:
+        names |= {spec.population_column, spec.superpopulation_column or "population"}
+    return isinstance(by, str) and by in names
+
+
 def is_ancestry_grouping(cohort, by, *, codes=None) -> bool:
     """True when grouping ``cohort`` by ``by`` compares populations (an ancestry comparison).
 
@@ -109,12 +121,7 @@ def is_ancestry_grouping(cohort, by, *, codes=None) -> bool:
     """
     import numpy as np
 
-    entry = cohort.entry
-    spec = entry.samples if entry is not None else None
-    names = {"population", "superpopulation"}
-    if spec is not None:
-        names |= {spec.population_column, spec.superpopulation_column or "population"}
-    if isinstance(by, str) and by in names:
+    if _names_population_column(cohort, by):
         return True
     if codes is None:
         from genshare_widgets._selection import resolve_groups
@@ -181,20 +188,23 @@ def check_grouping(
     if why is None:
         return
     label = by if isinstance(by, str) else "the given grouping"
-    known = selection is not None and codes is None  # the selection's codes resolve ``by``
-    if known:
-        codes = selection.codes
-    if is_ancestry_grouping(cohort, by, codes=codes):
+    # The grouping is resolved once (here, where is_ancestry_grouping would resolve it) and
+    # reused for the refusal's detail: from the selection when one is given.
+    resolved: tuple[Any, list[str]] | None = None
+    if codes is None and selection is not None:
+        resolved = selection.codes, list(selection.names)
+    elif codes is None and not _names_population_column(cohort, by):
+        from genshare_widgets._selection import resolve_groups
+
+        resolved = resolve_groups(cohort.samples, by)[:2]
+    if is_ancestry_grouping(cohort, by, codes=codes if resolved is None else resolved[0]):
         detail = ""
-        if (codes is None or known) and not (
-            isinstance(by, str) and by in {"population", "superpopulation"}
-        ):
-            if known:
-                codes_, names = selection.codes, list(selection.names)
-            else:
+        if codes is None and not (isinstance(by, str) and by in {"population", "superpopulation"}):
+            if resolved is None:
                 from genshare_widgets._selection import resolve_groups
 
-                codes_, names, _ = resolve_groups(cohort.samples, by)
+                resolved = resolve_groups(cohort.samples, by)[:2]
+            codes_, names = resolved
             dominated = population_dominated_groups(cohort, codes_)
             if dominated:
                 g, pop, share = dominated[0]
