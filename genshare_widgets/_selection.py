@@ -170,8 +170,11 @@ def select_variants(
     names. A store that carries the compact per-variant arrays gives ``n_alleles`` (alleles
     per record) and, for ``snps_only``, ``is_snv`` (REF and first ALT single bases) instead:
     the masks are then vectorised and no string is touched (:func:`allele_flags` computes
-    the same arrays from the strings). ``biallelic_only=False`` keeps multi-allelic records
-    (records with fewer than two alleles are always dropped).
+    the same arrays from the strings). ``is_snv`` is read only on records with two alleles,
+    where "REF and the first ALT" and "REF and every ALT" are the same rule; with
+    ``biallelic_only=False`` and ``snps_only`` the strings decide (``alleles`` is then needed).
+    ``biallelic_only=False`` keeps multi-allelic records (records with fewer than two alleles
+    are always dropped).
     """
     n = len(variant_position)
     keep = region_mask(
@@ -198,7 +201,8 @@ def select_variants(
         info["n_multiallelic_excluded"] = 0
         keep &= n_alleles >= 2
     if snps_only:
-        snv = snv_flags(strings()) if is_snv is None else np.asarray(is_snv, dtype=bool)
+        precomputed = is_snv is not None and biallelic_only
+        snv = np.asarray(is_snv, dtype=bool) if precomputed else snv_flags(strings())
         info["n_non_snp_excluded"] = int((keep & ~snv).sum())
         keep &= snv
     return np.flatnonzero(keep), info
