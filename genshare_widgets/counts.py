@@ -141,13 +141,19 @@ def allele_counts_by_group(
 
     check_min_maf(min_maf)
     ds = cohort.genotypes
-    if getattr(cohort, "entry", None) is not None:  # consent: ancestry comparisons may be refused
+    gated = getattr(cohort, "entry", None) is not None  # consent: ancestry comparisons refused
+    if gated:
         from genshare_widgets.disclosure._gate import check_grouping
-
-        check_grouping(cohort, by, analysis="per-group allele counts")
-    selection = Selection.build(
-        cohort.samples, by, region=region, snps_only=snps_only, min_maf=min_maf
-    )
+    try:
+        selection = Selection.build(
+            cohort.samples, by, region=region, snps_only=snps_only, min_maf=min_maf
+        )
+    except Exception:
+        if gated:  # a refusal speaks before a grouping that does not resolve
+            check_grouping(cohort, by, analysis="per-group allele counts")
+        raise
+    if gated:  # the gate checks the selection's groups (resolved once, above)
+        check_grouping(cohort, by, selection=selection, analysis="per-group allele counts")
     codes, names, label = selection.codes, list(selection.names), str(selection.by)
     if getattr(cohort, "engine", "dask") == "hail":
         from genshare_widgets.engines import hail_engine
