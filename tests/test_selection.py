@@ -171,3 +171,53 @@ def test_counts_keeps_the_old_names():
     ):
         assert getattr(counts, name) is getattr(low, name)
     assert counts._contig_code is low.contig_code
+
+
+def _outcome(call):
+    try:
+        call()
+    except Exception as exc:  # the type and the words of a refusal
+        return type(exc).__name__, str(exc)
+    return None
+
+
+def test_the_gate_checks_a_selection_as_it_checks_a_grouping():
+    """check_grouping with a Selection built for the run refuses exactly what it refuses when
+    it resolves ``by`` itself, with the same words (the detail naming a dominated group too);
+    allele_counts_by_group, which now hands it the Selection, refuses with them as well."""
+    from genshare_widgets import open_cohort
+    from genshare_widgets.counts import allele_counts_by_group
+    from genshare_widgets.disclosure._gate import check_grouping
+
+    cohort = open_cohort("sim-ooa-npoa")
+    pops = cohort.samples["population"]
+    first = sorted(pops.dropna().unique())[0]
+    mostly_one = pops.where(pops == first, "rest").rename("split")  # a group of one population
+    across = pd.Series(
+        ["a" if i % 2 else "b" for i in range(len(pops))], index=pops.index, name="alt"
+    )
+    refused = 0
+    for by in ("population", "superpopulation", "sex", mostly_one, across):
+        plain = _outcome(lambda by=by: check_grouping(cohort, by, analysis="x"))
+        if isinstance(by, str) and by not in cohort.samples.columns:
+            selection = None  # superpopulation: no such column here, yet refused by name
+        else:
+            selection = Selection.build(cohort.samples, by)
+            given = _outcome(
+                lambda by=by, s=selection: check_grouping(cohort, by, selection=s, analysis="x")
+            )
+            assert given == plain, by
+        if plain is not None:
+            refused += 1
+            assert plain[0] == "AnalysisRefused"
+            counted = _outcome(lambda by=by: allele_counts_by_group(cohort, by=by))
+            assert counted == (plain[0], plain[1].replace(" x", " per-group allele counts"))
+    assert refused == 3, refused
+    assert (
+        "made mostly of one population"
+        in _outcome(lambda: check_grouping(cohort, mostly_one, analysis="x"))[1]
+    )
+    # a grouping that does not resolve: the gate's refusal still speaks first
+    assert _outcome(lambda: allele_counts_by_group(cohort, by="no_such_column")) == _outcome(
+        lambda: check_grouping(cohort, "no_such_column", analysis="per-group allele counts")
+    )
