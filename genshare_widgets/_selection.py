@@ -208,6 +208,40 @@ def select_variants(
     return np.flatnonzero(keep), info
 
 
+def fixed_strings(values) -> np.ndarray:
+    """Fixed-width unicode copy of a string array (zarr 3 returns numpy StringDType)."""
+    return np.asarray(values, dtype=object).astype(str)
+
+
+def variant_selection(
+    ds, *, region: str | None = None, snps_only: bool = False
+) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
+    """Indices of the variants to analyse (before the MAF filter), what was dropped, and the
+    alleles of every variant of the store (fixed-width strings, read once)."""
+    alleles = fixed_strings(ds["variant_allele"].values)
+    index, info = select_variants(
+        contig_ids=fixed_strings(ds["contig_id"].values),
+        variant_contig=ds["variant_contig"].values,
+        variant_position=ds["variant_position"].values,
+        alleles=alleles,
+        region=region,
+        snps_only=snps_only,
+    )
+    return index, info, alleles
+
+
+def variant_span(ds, index: np.ndarray):
+    """The contiguous slice of ``ds`` covering ``index`` and the rows of ``index`` within it.
+
+    Genotype passes run over the whole slice (contiguous chunks, no gather) and keep the rows
+    afterwards: much cheaper than fancy-indexing a chunked array.
+    """
+    if not len(index):
+        return ds.isel(variants=slice(0, 0)), index
+    lo, hi = int(index[0]), int(index[-1]) + 1
+    return ds.isel(variants=slice(lo, hi)), index - lo
+
+
 def apply_min_maf(
     raw: np.ndarray, index: np.ndarray, info: dict[str, Any], min_maf: float | None
 ) -> np.ndarray:

@@ -41,47 +41,16 @@ from genshare_widgets._selection import Selection as Selection
 from genshare_widgets._selection import apply_min_maf as apply_min_maf
 from genshare_widgets._selection import check_min_maf as check_min_maf
 from genshare_widgets._selection import contig_code as _contig_code  # noqa: F401
+from genshare_widgets._selection import fixed_strings as _strings
 from genshare_widgets._selection import parse_region as parse_region
 from genshare_widgets._selection import region_mask as region_mask
 from genshare_widgets._selection import resolve_groups as resolve_groups
 from genshare_widgets._selection import select_variants as select_variants
+from genshare_widgets._selection import variant_selection as variant_selection
+from genshare_widgets._selection import variant_span as variant_span
 
 if TYPE_CHECKING:  # pandas is imported where it is used: the CLI hot path never needs it
     import pandas as pd
-
-
-def _strings(values) -> np.ndarray:
-    """Fixed-width unicode copy of a string array (zarr 3 returns numpy StringDType)."""
-    return np.asarray(values, dtype=object).astype(str)
-
-
-def variant_selection(
-    ds, *, region: str | None = None, snps_only: bool = False
-) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
-    """Indices of the variants to analyse (before the MAF filter), what was dropped, and the
-    alleles of every variant of the store (fixed-width strings, read once)."""
-    alleles = _strings(ds["variant_allele"].values)
-    index, info = select_variants(
-        contig_ids=_strings(ds["contig_id"].values),
-        variant_contig=ds["variant_contig"].values,
-        variant_position=ds["variant_position"].values,
-        alleles=alleles,
-        region=region,
-        snps_only=snps_only,
-    )
-    return index, info, alleles
-
-
-def variant_span(ds, index: np.ndarray):
-    """The contiguous slice of ``ds`` covering ``index`` and the rows of ``index`` within it.
-
-    Genotype passes run over the whole slice (contiguous chunks, no gather) and keep the rows
-    afterwards: much cheaper than fancy-indexing a chunked array.
-    """
-    if not len(index):
-        return ds.isel(variants=slice(0, 0)), index
-    lo, hi = int(index[0]), int(index[-1]) + 1
-    return ds.isel(variants=slice(lo, hi)), index - lo
 
 
 def _direct_store(cohort):

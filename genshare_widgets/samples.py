@@ -35,12 +35,8 @@ import numpy as np
 import pandas as pd
 
 from genshare_widgets._errors import GenShareError
-from genshare_widgets.counts import (
-    allele_counts_by_group,
-    pass_scheduler,
-    variant_selection,
-    variant_span,
-)
+from genshare_widgets._selection import variant_selection, variant_span
+from genshare_widgets.counts import allele_counts_by_group, pass_scheduler
 
 
 def _policy(cohort, policy):
