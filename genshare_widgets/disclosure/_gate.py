@@ -12,7 +12,6 @@ gated entry. See :mod:`genshare_widgets.disclosure._consent` for the matching ru
 """
 
 from pathlib import Path
-from typing import Any
 
 from genshare_widgets._sample_tables import read_sample_table
 from genshare_widgets.catalog._duo import forbids_ancestry_research
@@ -119,14 +118,19 @@ def is_ancestry_grouping(cohort, by, *, codes=None) -> bool:
     >>> is_ancestry_grouping(open_cohort("sim-ooa"), "superpopulation")  # doctest: +SKIP
     True
     """
-    import numpy as np
-
     if _names_population_column(cohort, by):
         return True
     if codes is None:
         from genshare_widgets._selection import resolve_groups
 
         codes = resolve_groups(cohort.samples, by)[0]
+    return _groups_compare_populations(cohort, codes)
+
+
+def _groups_compare_populations(cohort, codes) -> bool:
+    """The part of :func:`is_ancestry_grouping` that reads resolved group codes only."""
+    import numpy as np
+
     codes = np.asarray(codes)
     if population_dominated_groups(cohort, codes):
         return True
@@ -188,24 +192,21 @@ def check_grouping(
     if why is None:
         return
     label = by if isinstance(by, str) else "the given grouping"
-    # The grouping is resolved once (here, where is_ancestry_grouping would resolve it) and
-    # reused for the refusal's detail: from the selection when one is given.
-    resolved: tuple[Any, list[str]] | None = None
+    # ``by`` is read here, then resolved once (down in _selection) unless the caller gave the
+    # codes or a Selection; the rest of the check reads the resolved codes only.
+    named = _names_population_column(cohort, by)
+    canonical = isinstance(by, str) and by in {"population", "superpopulation"}
+    names: list[str] | None = None  # set when the refusal may name a dominated group
     if codes is None and selection is not None:
-        resolved = selection.codes, list(selection.names)
-    elif codes is None and not _names_population_column(cohort, by):
+        codes, names = selection.codes, None if canonical else list(selection.names)
+    elif codes is None and not canonical:
         from genshare_widgets._selection import resolve_groups
 
-        resolved = resolve_groups(cohort.samples, by)[:2]
-    if is_ancestry_grouping(cohort, by, codes=codes if resolved is None else resolved[0]):
+        codes, names, _ = resolve_groups(cohort.samples, by)
+    if named or _groups_compare_populations(cohort, codes):
         detail = ""
-        if codes is None and not (isinstance(by, str) and by in {"population", "superpopulation"}):
-            if resolved is None:
-                from genshare_widgets._selection import resolve_groups
-
-                resolved = resolve_groups(cohort.samples, by)[:2]
-            codes_, names = resolved
-            dominated = population_dominated_groups(cohort, codes_)
+        if names is not None:
+            dominated = population_dominated_groups(cohort, codes)
             if dominated:
                 g, pop, share = dominated[0]
                 detail = (
