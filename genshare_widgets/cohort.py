@@ -7,10 +7,8 @@ converted or hashed; its provenance records the URL.
 """
 
 import glob
-import io
 import logging
 import os
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +18,8 @@ from typing import Any
 import pandas as pd
 
 from genshare_widgets._errors import GenShareError, GenShareWarning, InputFormatError
-from genshare_widgets._sample_tables import sample_table_columns, sample_table_text
+from genshare_widgets._sample_tables import read_sample_table as _read_sample_table
+from genshare_widgets._sample_tables import sample_table_columns
 from genshare_widgets._version import __version__
 from genshare_widgets.catalog import CohortEntry, SampleTableSpec, get_entry, load_catalog
 from genshare_widgets.disclosure._consent import check_access
@@ -49,11 +48,6 @@ log = logging.getLogger(__name__)
 ENGINES = ("dask", "hail")
 _VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
 _REMOTE = ("gs://", "s3://", "s3a://", "hdfs://", "abfs://", "http://", "https://")
-_CANONICAL = {
-    "population_column": "population",
-    "superpopulation_column": "superpopulation",
-    "sex_column": "sex",
-}
 
 
 @dataclass(frozen=True)
@@ -200,61 +194,6 @@ def _progress(total: int | None, desc: str, enabled: bool | None):
     if enabled is None:
         enabled = os.environ.get("GENSHARE_PROGRESS", "1") != "0"
     return tqdm(total=total, desc=desc, unit=" variants", disable=not enabled, leave=False)
-
-
-def _read_sample_table(path: Path, spec: SampleTableSpec) -> pd.DataFrame:
-    text = sample_table_text(path)
-    try:
-        table = pd.read_csv(
-            io.StringIO(text), sep=spec.separator, dtype=str, keep_default_na=False, na_values=[""]
-        )
-    except pd.errors.ParserError as exc:
-        detail = str(exc).removeprefix("Error tokenizing data. C error: ")
-        if "inside string" in detail:
-            row = re.search(r"row (\d+)", detail)
-            line = f"line {int(row[1]) + 2}: " if row else ""
-            raise InputFormatError(
-                f'{path}: {line}a quote (") opens a field that never closes; close or remove '
-                "the quote"
-            ) from None
-        raise InputFormatError(
-            f"{path}: the sample table cannot be read ({detail}); give a tab-separated table "
-            "with the same number of fields on every line"
-        ) from None
-    table.columns = [str(c).strip() for c in table.columns]
-    table = table.loc[:, [c for c in table.columns if c and not c.startswith("Unnamed:")]]
-    if spec.id_column not in table.columns:
-        raise InputFormatError(
-            f"{path}: no sample id column {spec.id_column!r}; its columns are "
-            f"{list(table.columns)}. Name the id column in the catalog (samples.id_column) or "
-            "put the ids in the first column of --samples."
-        )
-    ids = table[spec.id_column].astype(str).str.strip()
-    dup = ids[ids.duplicated(keep=False)]
-    if len(dup):
-        first = dup.index[:6]
-        where = ", ".join(f"{ids[i]!r} (line {i + 2})" for i in first)
-        raise InputFormatError(
-            f"{path}: {dup.nunique()} sample id(s) appear more than once: {where}. "
-            "Each sample must have exactly one row."
-        )
-    renames = {spec.id_column: "sample"}
-    for attr, canonical in _CANONICAL.items():
-        col = getattr(spec, attr)
-        if col is not None:
-            if col not in table.columns:
-                raise InputFormatError(
-                    f"{path}: no column {col!r} ({attr}); its columns are {list(table.columns)}"
-                )
-            renames[col] = canonical
-    table = table.rename(columns=renames)
-    table["sample"] = ids
-    for col in table.columns:
-        if col != "sample":
-            numeric = pd.to_numeric(table[col], errors="coerce")
-            if numeric.notna().sum() == table[col].notna().sum() and table[col].notna().any():
-                table[col] = numeric
-    return table.set_index("sample")
 
 
 def _join_samples(

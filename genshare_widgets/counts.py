@@ -27,7 +27,6 @@ Variant selection, applied in this order and recorded in ``attrs["filters"]``:
 4. ``min_maf``: minor allele frequency over ALL analysed samples (every sample with a group).
 """
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,204 +35,22 @@ import numpy as np
 
 from genshare_widgets._errors import GenShareError
 
+# The selection functions live in the low module _selection (engines and the consent gate
+# import them from there); their names stay importable from here.
+from genshare_widgets._selection import Selection as Selection
+from genshare_widgets._selection import apply_min_maf as apply_min_maf
+from genshare_widgets._selection import check_min_maf as check_min_maf
+from genshare_widgets._selection import contig_code as _contig_code  # noqa: F401
+from genshare_widgets._selection import fixed_strings as _strings
+from genshare_widgets._selection import parse_region as parse_region
+from genshare_widgets._selection import region_mask as region_mask
+from genshare_widgets._selection import resolve_groups as resolve_groups
+from genshare_widgets._selection import select_variants as select_variants
+from genshare_widgets._selection import variant_selection as variant_selection
+from genshare_widgets._selection import variant_span as variant_span
+
 if TYPE_CHECKING:  # pandas is imported where it is used: the CLI hot path never needs it
     import pandas as pd
-
-_REGION = re.compile(r"^(?P<contig>[^:]+)(?::(?P<start>[\d,]+)-(?P<end>[\d,]+))?$")
-_BASES = {"A", "C", "G", "T"}
-
-
-def _strings(values) -> np.ndarray:
-    """Fixed-width unicode copy of a string array (zarr 3 returns numpy StringDType)."""
-    return np.asarray(values, dtype=object).astype(str)
-
-
-def parse_region(region: str) -> tuple[str, int | None, int | None]:
-    """``"chr1:1,000-2,000"`` → ``("chr1", 1000, 2000)``; ``"X"`` → ``("X", None, None)``.
-
-    Examples
-    --------
-    >>> parse_region("1:11,700,000-11,800,000")
-    ('1', 11700000, 11800000)
-    """
-    match = _REGION.match(region.strip())
-    if not match:
-        raise GenShareError(
-            f"region {region!r} is not CHR or CHR:START-END (e.g. 1:1000000-2000000)"
-        )
-    contig = match["contig"]
-    if match["start"] is None:
-        return contig, None, None
-    start, end = (int(match[k].replace(",", "")) for k in ("start", "end"))
-    if start < 1:
-        raise GenShareError(
-            f"region {region!r}: positions are 1-based (the first base is 1), not {start}; "
-            f"write {contig}:1-{end}"
-        )
-    if end < start:
-        raise GenShareError(
-            f"region {region!r}: end {end} is before start {start}; write {contig}:{end}-{start}"
-        )
-    return contig, start, end
-
-
-def _contig_code(contigs: list[str], contig: str) -> int:
-    if contig in contigs:
-        return contigs.index(contig)
-    alt = contig[3:] if contig.lower().startswith("chr") else f"chr{contig}"
-    if alt in contigs:
-        return contigs.index(alt)
-    raise GenShareError(
-        f"contig {contig!r} is not in this cohort; its contigs are {contigs}: give one of "
-        "them in the region"
-    )
-
-
-def resolve_groups(
-    samples: "pd.DataFrame", by: "str | Mapping[str, str] | pd.Series"
-) -> tuple[np.ndarray, list[str], str]:
-    """Per-sample group codes (-1 = not analysed), sorted group names, and a label for ``by``.
-
-    ``by`` is a sample column name, or a mapping / Series from sample id to group.
-    """
-    import pandas as pd
-
-    if isinstance(by, str):
-        if by not in samples.columns:
-            raise GenShareError(
-                f"no sample column {by!r} to group by; columns: {list(samples.columns)}; "
-                "name one of them with by= (--by on the command line)"
-            )
-        labels = samples[by]
-        label = by
-    else:
-        mapping = pd.Series(by) if not isinstance(by, pd.Series) else by
-        unknown = mapping.index.difference(samples.index)
-        if len(unknown) == len(mapping):
-            raise GenShareError(
-                f"none of the {len(mapping)} sample ids of the grouping are in this cohort "
-                f"(e.g. {list(mapping.index[:3])})"
-            )
-        labels = mapping.reindex(samples.index)
-        label = str(mapping.name or "group")
-    labels = labels.astype(object).where(labels.notna(), None)
-    names = sorted({str(v) for v in labels if v is not None})
-    if not names:
-        raise GenShareError(f"grouping by {label!r} leaves no sample with a group")
-    index = {name: i for i, name in enumerate(names)}
-    codes = np.array([index[str(v)] if v is not None else -1 for v in labels], dtype=np.int64)
-    return codes, names, label
-
-
-def region_mask(
-    *,
-    contig_ids: np.ndarray,
-    variant_contig: np.ndarray,
-    variant_position: np.ndarray,
-    region: str | None,
-) -> np.ndarray:
-    """Boolean mask of the variants inside ``region`` (all True without one)."""
-    keep = np.ones(len(variant_position), dtype=bool)
-    if region:
-        contig, start, end = parse_region(region)
-        code = _contig_code([str(c) for c in contig_ids], contig)
-        keep &= variant_contig == code
-        if start is not None:
-            keep &= (variant_position >= start) & (variant_position <= end)
-    return keep
-
-
-def select_variants(
-    *,
-    contig_ids: np.ndarray,
-    variant_contig: np.ndarray,
-    variant_position: np.ndarray,
-    alleles: np.ndarray,
-    region: str | None = None,
-    snps_only: bool = False,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Indices of the variants to analyse (before the MAF filter) and what was dropped.
-
-    The numpy core shared by every genotype pass: ``alleles`` is the store's
-    ``variant_allele`` (fixed-width or object strings, "" pads), ``contig_ids`` its contig
-    names.
-    """
-    n = len(variant_position)
-    keep = region_mask(
-        contig_ids=contig_ids,
-        variant_contig=variant_contig,
-        variant_position=variant_position,
-        region=region,
-    )
-    info: dict[str, Any] = {"n_variants_in_store": int(n)}
-    if region:
-        info["region"] = region
-    n_alleles = (alleles != "").sum(axis=1)
-    multi = keep & (n_alleles > 2)
-    info["n_multiallelic_excluded"] = int(multi.sum())
-    keep &= n_alleles == 2
-    if snps_only:
-        ref_ok = np.isin(np.char.upper(alleles[:, 0].astype(str)), list(_BASES))
-        alt_ok = np.isin(np.char.upper(alleles[:, 1].astype(str)), list(_BASES))
-        info["n_non_snp_excluded"] = int((keep & ~(ref_ok & alt_ok)).sum())
-        keep &= ref_ok & alt_ok
-    return np.flatnonzero(keep), info
-
-
-def variant_selection(
-    ds, *, region: str | None = None, snps_only: bool = False
-) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
-    """Indices of the variants to analyse (before the MAF filter), what was dropped, and the
-    alleles of every variant of the store (fixed-width strings, read once)."""
-    alleles = _strings(ds["variant_allele"].values)
-    index, info = select_variants(
-        contig_ids=_strings(ds["contig_id"].values),
-        variant_contig=ds["variant_contig"].values,
-        variant_position=ds["variant_position"].values,
-        alleles=alleles,
-        region=region,
-        snps_only=snps_only,
-    )
-    return index, info, alleles
-
-
-def apply_min_maf(
-    raw: np.ndarray, index: np.ndarray, info: dict[str, Any], min_maf: float | None
-) -> np.ndarray:
-    """Boolean mask of the rows of ``raw`` (variants, groups, FIELDS) passing ``min_maf``.
-
-    MAF is computed over all analysed samples (the sum over groups); a variant without any
-    called allele fails. Records the filter in ``info``.
-    """
-    if min_maf is None or not len(index):
-        return np.ones(len(index), dtype=bool)
-    ac = raw[:, :, 0].sum(axis=1, dtype=np.int64)
-    an = raw[:, :, 1].sum(axis=1, dtype=np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        af = np.where(an > 0, ac / np.maximum(an, 1), np.nan)
-    maf = np.minimum(af, 1 - af)
-    passing = maf >= min_maf  # NaN (no called allele) fails
-    info["n_below_min_maf"] = int((~passing).sum())
-    info["min_maf"] = min_maf
-    return passing
-
-
-def check_min_maf(min_maf: float | None) -> None:
-    """Refuse a MAF threshold outside [0, 0.5]."""
-    if min_maf is not None and not 0 <= min_maf <= 0.5:
-        raise GenShareError(f"--min-maf must be between 0 and 0.5, not {min_maf}")
-
-
-def variant_span(ds, index: np.ndarray):
-    """The contiguous slice of ``ds`` covering ``index`` and the rows of ``index`` within it.
-
-    Genotype passes run over the whole slice (contiguous chunks, no gather) and keep the rows
-    afterwards: much cheaper than fancy-indexing a chunked array.
-    """
-    if not len(index):
-        return ds.isel(variants=slice(0, 0)), index
-    lo, hi = int(index[0]), int(index[-1]) + 1
-    return ds.isel(variants=slice(lo, hi)), index - lo
 
 
 def _direct_store(cohort):
@@ -294,21 +111,25 @@ def allele_counts_by_group(
     from genshare_widgets.engines._group_counts import FIELDS, group_counts
 
     check_min_maf(min_maf)
-    if getattr(cohort, "entry", None) is not None:  # consent: ancestry comparisons may be refused
+    gated = getattr(cohort, "entry", None) is not None  # consent: ancestry comparisons refused
+    if gated:
         from genshare_widgets.disclosure._gate import check_grouping
-
-        check_grouping(cohort, by, analysis="per-group allele counts")
-    codes, names, label = resolve_groups(cohort.samples, by)
+    try:
+        selection = Selection.build(
+            cohort.samples, by, region=region, snps_only=snps_only, min_maf=min_maf
+        )
+    except Exception:
+        if gated:  # a refusal speaks before a grouping that does not resolve
+            check_grouping(cohort, by, analysis="per-group allele counts")
+        raise
+    if gated:  # the gate checks the selection's groups (resolved once, above)
+        check_grouping(cohort, by, selection=selection, analysis="per-group allele counts")
+    codes, names, label = selection.codes, list(selection.names), str(selection.by)
     if getattr(cohort, "engine", "dask") == "hail":
         from genshare_widgets.engines import hail_engine
 
         selected = hail_engine.group_counts(
-            cohort.genotypes,
-            codes,
-            len(names),
-            region=region,
-            snps_only=snps_only,
-            store=cohort.provenance.get("hail_store"),
+            cohort.genotypes, selection, store=cohort.provenance.get("hail_store")
         )
         raw, index, info = selected.raw, selected.variant_index, selected.info
         alleles = np.stack([selected.ref, selected.alt], axis=1).reshape(-1, 2)
@@ -324,7 +145,9 @@ def allele_counts_by_group(
         )
     else:
         ds = cohort.genotypes
-        index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
+        index, info, all_alleles = variant_selection(
+            ds, region=selection.region, snps_only=selection.snps_only
+        )
         where = pass_scheduler(cohort, scheduler)
         direct = _direct_store(cohort) if where is None else None
         if not len(index):
@@ -340,14 +163,14 @@ def allele_counts_by_group(
         contig_ids = _strings(ds["contig_id"].values)
         contig_codes = ds["variant_contig"].values[index]
         position = ds["variant_position"].values[index]
-    passing = apply_min_maf(raw, index, info, min_maf)
+    passing = selection.maf_mask(raw, index, info)
     return counts_dataset(
         raw[passing],
         index=index[passing],
-        info={**info, "snps_only": snps_only},
+        info={**info, "snps_only": selection.snps_only},
         names=names,
         label=label,
-        group_n=np.bincount(codes[codes >= 0], minlength=len(names)),
+        group_n=selection.group_n,
         contig_ids=contig_ids,
         variant_contig=contig_codes[passing],
         variant_position=position[passing],
@@ -356,44 +179,76 @@ def allele_counts_by_group(
     )
 
 
+def _variant_table(store) -> dict[str, Any]:
+    """The variant columns the local engine selects on, read once per open store (a warm
+    notebook's later calls reuse them): contig names and codes, positions, and the compact
+    per-record flags (``variant_n_alleles``/``variant_snv`` written at ingest, or computed
+    from the allele strings for a store without them). Allele strings are decoded only
+    when the first call needs them (:func:`_local_alleles`)."""
+    table = getattr(store, "_genshare_variant_table", None)
+    if table is None:
+        from genshare_widgets.engines._variants import allele_flags
+
+        n_alleles, is_snv = allele_flags(store)
+        table = {
+            "contig_ids": _strings(store.read("contig_id")),
+            "variant_contig": store.read("variant_contig"),
+            "variant_position": store.read("variant_position"),
+            "n_alleles": n_alleles,
+            "is_snv": is_snv,
+        }
+        store._genshare_variant_table = table
+    return table
+
+
+def _local_alleles(store, table: dict[str, Any]) -> np.ndarray:
+    """Fixed-width REF/ALT strings of every record with two alleles (read once per store)."""
+    if "alleles" not in table:
+        raw = np.asarray(store.read("variant_allele"), dtype=object)
+        two = np.flatnonzero(table["n_alleles"] == 2)
+        alleles = np.zeros((len(raw), 2), dtype=_strings(raw[two, :2]).dtype)
+        alleles[two] = _strings(raw[two, :2])
+        table["alleles"] = alleles
+    return table["alleles"]
+
+
 def _local_pass(store, codes: np.ndarray, n_groups: int, *, region, snps_only):
     """One genotype pass of the local engine over a :class:`engines._direct.DirectStore`:
     → (raw, index, info, alleles of ``index``, contig ids, contig codes and positions of
-    ``index``). The pass over the region's rows starts in threads before the alleles are
-    decoded and the variants chosen (the same selection functions as every engine)."""
+    ``index``). The pass over the region's rows starts in threads while the variants are
+    chosen (the same selection functions as every engine, on the compact flags)."""
     from genshare_widgets.engines._direct import DirectCounter
 
-    contig_ids = _strings(store.read("contig_id"))
-    variant_contig = store.read("variant_contig")
-    variant_position = store.read("variant_position")
+    table = _variant_table(store)
     in_region = np.flatnonzero(
         region_mask(
-            contig_ids=contig_ids,
-            variant_contig=variant_contig,
-            variant_position=variant_position,
+            contig_ids=table["contig_ids"],
+            variant_contig=table["variant_contig"],
+            variant_position=table["variant_position"],
             region=region,
         )
     )
     lo, hi = (int(in_region[0]), int(in_region[-1]) + 1) if len(in_region) else (0, 0)
     counter = DirectCounter(store, codes, n_groups, lo, hi)
-    alleles = np.asarray(store.read("variant_allele"), dtype=object)
     index, info = select_variants(
-        contig_ids=contig_ids,
-        variant_contig=variant_contig,
-        variant_position=variant_position,
-        alleles=alleles,
+        contig_ids=table["contig_ids"],
+        variant_contig=table["variant_contig"],
+        variant_position=table["variant_position"],
+        n_alleles=table["n_alleles"],
+        is_snv=table["is_snv"],
         region=region,
         snps_only=snps_only,
     )
+    alleles = _local_alleles(store, table)[index]
     raw = counter.result(index)
     return (
         raw,
         index,
         info,
-        _strings(alleles[index]),
-        contig_ids,
-        variant_contig[index],
-        variant_position[index],
+        alleles,
+        table["contig_ids"],
+        table["variant_contig"][index],
+        table["variant_position"][index],
     )
 
 

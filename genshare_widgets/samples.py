@@ -35,12 +35,8 @@ import numpy as np
 import pandas as pd
 
 from genshare_widgets._errors import GenShareError
-from genshare_widgets.counts import (
-    allele_counts_by_group,
-    pass_scheduler,
-    variant_selection,
-    variant_span,
-)
+from genshare_widgets._selection import variant_selection, variant_span
+from genshare_widgets.counts import allele_counts_by_group, pass_scheduler
 
 
 def _policy(cohort, policy):
@@ -84,12 +80,12 @@ def sample_stats(
     from genshare_widgets.engines._sample_pass import SAMPLE_FIELDS, sample_counts
 
     if getattr(cohort, "engine", "dask") == "hail":
+        from genshare_widgets._selection import Selection
         from genshare_widgets.engines import hail_engine
 
         n_variants, raw = hail_engine.sample_counts(
             cohort.genotypes,
-            region=region,
-            snps_only=snps_only,
+            Selection(region=region, snps_only=snps_only),
             store=cohort.provenance.get("hail_store"),
         )
     else:

@@ -204,7 +204,7 @@ def _is_number(text: str) -> bool:
 
 def check_selection(*, region: str | None, min_maf: float | None) -> None:
     """Check ``--region`` and ``--min-maf`` before any data is opened."""
-    from genshare_widgets.counts import check_min_maf, parse_region
+    from genshare_widgets._selection import check_min_maf, parse_region
 
     if region is not None:
         parse_region(region)

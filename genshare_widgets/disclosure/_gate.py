@@ -13,14 +13,13 @@ gated entry. See :mod:`genshare_widgets.disclosure._consent` for the matching ru
 
 from pathlib import Path
 
+from genshare_widgets._sample_tables import read_sample_table
 from genshare_widgets.catalog._duo import forbids_ancestry_research
 from genshare_widgets.disclosure._consent import PURPOSE_ENV, AnalysisRefused
 
 
 def _entry_table_populations(entry) -> "dict[str, str] | None":
     """Sample id → population from the entry's own sample table (not a user's --samples)."""
-    from genshare_widgets.cohort import _read_sample_table
-
     if entry.samples is None:
         return None
     if entry.kind == "simulated":
@@ -34,7 +33,7 @@ def _entry_table_populations(entry) -> "dict[str, str] | None":
         path = fetch_file(spec, cohort_id=entry.id)
     else:
         return None
-    table = _read_sample_table(path, entry.samples)
+    table = read_sample_table(path, entry.samples)
     return {str(k): str(v) for k, v in table["population"].dropna().items()}
 
 
@@ -91,6 +90,17 @@ def population_dominated_groups(cohort, codes) -> list[tuple[int, str, float]]:
     return found
 
 
+def _names_population_column(cohort, by) -> bool:
+    """True when ``by`` names the population or super-population column (the canonical
+    names or the catalog entry's own)."""
+    entry = cohort.entry
+    spec = entry.samples if entry is not None else None
+    names = {"population", "superpopulation"}
+    if spec is not None:
+        names |= {spec.population_column, spec.superpopulation_column or "population"}
+    return isinstance(by, str) and by in names
+
+
 def is_ancestry_grouping(cohort, by, *, codes=None) -> bool:
     """True when grouping ``cohort`` by ``by`` compares populations (an ancestry comparison).
 
@@ -108,19 +118,19 @@ def is_ancestry_grouping(cohort, by, *, codes=None) -> bool:
     >>> is_ancestry_grouping(open_cohort("sim-ooa"), "superpopulation")  # doctest: +SKIP
     True
     """
-    import numpy as np
-
-    entry = cohort.entry
-    spec = entry.samples if entry is not None else None
-    names = {"population", "superpopulation"}
-    if spec is not None:
-        names |= {spec.population_column, spec.superpopulation_column or "population"}
-    if isinstance(by, str) and by in names:
+    if _names_population_column(cohort, by):
         return True
     if codes is None:
-        from genshare_widgets.counts import resolve_groups
+        from genshare_widgets._selection import resolve_groups
 
         codes = resolve_groups(cohort.samples, by)[0]
+    return _groups_compare_populations(cohort, codes)
+
+
+def _groups_compare_populations(cohort, codes) -> bool:
+    """The part of :func:`is_ancestry_grouping` that reads resolved group codes only."""
+    import numpy as np
+
     codes = np.asarray(codes)
     if population_dominated_groups(cohort, codes):
         return True
@@ -154,13 +164,19 @@ def _check_purpose(cohort, analysis: str) -> None:
         )
 
 
-def check_grouping(cohort, by, *, codes=None, analysis: str = "a per-group analysis") -> None:
+def check_grouping(
+    cohort, by, *, codes=None, selection=None, analysis: str = "a per-group analysis"
+) -> None:
     """Refuse (:class:`AnalysisRefused`) a grouping the cohort's consent does not permit.
 
     Refused: any analysis when the declared purpose did not match the entry's codes (recorded
     at open in ``cohort.provenance["access"]``), and an ancestry grouping
     (:func:`is_ancestry_grouping`) of an entry whose codes forbid population-origins or
     ancestry research. Cohorts outside the catalog (the user's own files) are never refused.
+
+    The grouping is ``by`` resolved against ``cohort.samples``
+    (:func:`genshare_widgets._selection.resolve_groups`), or the group codes of a
+    :class:`~genshare_widgets._selection.Selection` already built for the run (``selection``).
 
     Examples
     --------
@@ -176,13 +192,21 @@ def check_grouping(cohort, by, *, codes=None, analysis: str = "a per-group analy
     if why is None:
         return
     label = by if isinstance(by, str) else "the given grouping"
-    if is_ancestry_grouping(cohort, by, codes=codes):
-        detail = ""
-        if codes is None and not (isinstance(by, str) and by in {"population", "superpopulation"}):
-            from genshare_widgets.counts import resolve_groups
+    # ``by`` is read here, then resolved once (down in _selection) unless the caller gave the
+    # codes or a Selection; the rest of the check reads the resolved codes only.
+    named = _names_population_column(cohort, by)
+    canonical = isinstance(by, str) and by in {"population", "superpopulation"}
+    names: list[str] | None = None  # set when the refusal may name a dominated group
+    if codes is None and selection is not None:
+        codes, names = selection.codes, None if canonical else list(selection.names)
+    elif codes is None and not canonical:
+        from genshare_widgets._selection import resolve_groups
 
-            codes_, names, _ = resolve_groups(cohort.samples, by)
-            dominated = population_dominated_groups(cohort, codes_)
+        codes, names, _ = resolve_groups(cohort.samples, by)
+    if named or _groups_compare_populations(cohort, codes):
+        detail = ""
+        if names is not None:
+            dominated = population_dominated_groups(cohort, codes)
             if dominated:
                 g, pop, share = dominated[0]
                 detail = (

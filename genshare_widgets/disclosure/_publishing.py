@@ -147,7 +147,7 @@ def release_region(region: str | None) -> dict[str, Any] | None:
     """
     if region is None or not str(region).strip():
         return None
-    from genshare_widgets.counts import parse_region
+    from genshare_widgets._selection import parse_region
 
     contig, start, end = parse_region(str(region))
     return {"contig": _contig_name(contig), "start": start, "end": end}

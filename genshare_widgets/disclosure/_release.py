@@ -127,7 +127,7 @@ def released_maf_filter(released, min_maf: float):
     the groups whose row is released), is at least ``min_maf``; a variant with no released
     row fails. Under a policy this is the only MAF filter: one on exact counts would tell,
     by a row appearing at threshold t and not at t + d, what a hidden count is."""
-    from genshare_widgets.counts import check_min_maf
+    from genshare_widgets._selection import check_min_maf
 
     check_min_maf(min_maf)
     usable = released["allele_usable"].values

@@ -40,6 +40,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+from genshare_widgets._cache_paths import cache_root, stores_dir
 from genshare_widgets._errors import GenShareError
 from genshare_widgets._hashing import sha256_file
 
@@ -190,8 +191,6 @@ def rebuild_hint(store: Path) -> str:
     if words:
         import shlex
 
-        from genshare_widgets.engines._store import stores_dir
-
         command = shlex.join(["genshare", "prepare", *words, "--rebuild"])
         with contextlib.suppress(ValueError, OSError):
             store.resolve().relative_to(stores_dir().resolve())
@@ -266,14 +265,7 @@ class ChunkManifest:
             raise _mismatch(self.store, array, rel, "does not match its recorded sha256")
 
 
-def _cache_root() -> Path:
-    """``fetch.cache_dir()``, without importing the catalog schema that ``fetch`` needs
-    (pydantic: a quarter of a second on the ``genshare stats`` hot path)."""
-    env = os.environ.get("GENSHARE_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "genshare"
+_cache_root = cache_root  # ``fetch.cache_dir()`` without importing ``fetch``
 
 
 def _stamp_path(store: Path) -> Path:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from genshare_widgets._cache_paths import stores_dir
 from genshare_widgets.engines._integrity import write_manifest
 from genshare_widgets.fetch import build_lock, cache_dir, sha256_file, writes_to_cache
 
@@ -36,11 +37,6 @@ def store_key(inputs: dict[str, Any]) -> str:
         {"ingest_format": INGEST_FORMAT_VERSION, **inputs}, sort_keys=True, default=str
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
-
-
-def stores_dir() -> Path:
-    """Folder holding converted stores."""
-    return cache_dir() / "stores"
 
 
 def store_path(key: str) -> Path:

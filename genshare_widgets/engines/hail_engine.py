@@ -12,8 +12,9 @@ table. The passes return the same numbers as the Dask engine's:
 - :func:`gram_matrix` → Σ XᵀX of the Patterson-standardised genotypes (a Hail BlockMatrix
   product), from which :func:`genshare_widgets.samples.pca` takes the eigenvectors.
 
-Variant selection follows :func:`genshare_widgets.counts.variant_selection`: region, then
-biallelic records only (PLINK's ``0`` "no allele" does not count as an allele), then
+Variant selection follows the :class:`~genshare_widgets._selection.Selection` handed down
+(as :func:`genshare_widgets._selection.select_variants` does for the other engines): region,
+then biallelic records only (PLINK's ``0`` "no allele" does not count as an allele), then
 ``snps_only``. ``variant_index`` is the row's index in the MatrixTable.
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from genshare_widgets._errors import InputFormatError
+from genshare_widgets._selection import Selection, contig_code, parse_region
 from genshare_widgets.engines._group_counts import FIELDS
 from genshare_widgets.engines._hail_session import hail_session, session_tmp_dir
 from genshare_widgets.engines._sample_pass import SAMPLE_FIELDS
@@ -130,33 +132,29 @@ def store_summary(mt) -> dict[str, Any]:
     }
 
 
-def select_variants(
-    mt,
-    *,
-    region: str | None = None,
-    snps_only: bool = False,
-    store: dict[str, Any] | None = None,
-):
-    """Rows of ``region`` with their MatrixTable index (``genshare_variant_index``) and flags
-    ``genshare_biallelic`` (two alleles, PLINK's ``0`` not counted), ``genshare_snp``
-    (single-base REF and ALT) and ``genshare_keep`` (what is analysed: biallelic, and SNP if
-    ``snps_only``), plus the store summary (:func:`store_summary`; pass ``store`` to skip it).
+def select_variants(mt, selection: Selection, *, store: dict[str, Any] | None = None):
+    """Rows of the selection's region with their MatrixTable index
+    (``genshare_variant_index``) and flags ``genshare_biallelic`` (two alleles, PLINK's ``0``
+    not counted), ``genshare_snp`` (single-base REF and ALT) and ``genshare_keep`` (what is
+    analysed: biallelic, and SNP if ``snps_only``), plus the store summary
+    (:func:`store_summary`; pass ``store`` to skip it).
     """
-    from genshare_widgets.counts import _contig_code, parse_region
-
+    region = selection.region
     hl = hail_session()
     store = store if store and "contigs" in store else store_summary(mt)
     mt = mt.add_row_index(_INDEX)
     if region:
         contig, start, end = parse_region(region)
         present = list(store["contigs"])
-        name = present[_contig_code(present, contig)]
+        name = present[contig_code(present, contig)]
         cond = mt.locus.contig == name
         if start is not None:
             cond = cond & (mt.locus.position >= start) & (mt.locus.position <= end)
         mt = mt.filter_rows(cond)
     alleles = mt.alleles
-    biallelic = alleles.filter(lambda a: (a != "") & (a != "0")).length() == 2
+    n_alleles = alleles.filter(lambda a: (a != "") & (a != "0")).length()
+    biallelic = n_alleles == 2
+    analysed = biallelic if selection.biallelic_only else n_alleles >= 2
     bases = hl.literal(set(_BASES))
     snp = (
         (alleles.length() >= 2)
@@ -166,23 +164,27 @@ def select_variants(
     mt = mt.annotate_rows(
         genshare_biallelic=biallelic,
         genshare_snp=snp,
-        genshare_keep=biallelic & snp if snps_only else biallelic,
+        genshare_keep=analysed & snp if selection.snps_only else analysed,
     )
     return mt, store
 
 
 def _selection_info(
-    store: dict[str, Any], region: str | None, snps_only: bool, flags: pd.DataFrame
+    store: dict[str, Any], selection: Selection, flags: pd.DataFrame
 ) -> dict[str, Any]:
     """The Dask engine's ``variant_selection`` info, from the region's per-row flags."""
     info: dict[str, Any] = {"n_variants_in_store": int(store["n_variants"])}
-    if region:
-        info["region"] = region
+    if selection.region:
+        info["region"] = selection.region
     n_alleles_ok = flags["n_alleles"].to_numpy()
-    biallelic = flags["biallelic"].to_numpy(dtype=bool)
-    info["n_multiallelic_excluded"] = int((n_alleles_ok > 2).sum())
-    if snps_only:
-        info["n_non_snp_excluded"] = int((biallelic & ~flags["snp"].to_numpy(dtype=bool)).sum())
+    if selection.biallelic_only:
+        analysed = flags["biallelic"].to_numpy(dtype=bool)
+        info["n_multiallelic_excluded"] = int((n_alleles_ok > 2).sum())
+    else:
+        analysed = n_alleles_ok >= 2
+        info["n_multiallelic_excluded"] = 0
+    if selection.snps_only:
+        info["n_non_snp_excluded"] = int((analysed & ~flags["snp"].to_numpy(dtype=bool)).sum())
     return info
 
 
@@ -211,21 +213,17 @@ def _export(ht, name: str) -> pd.DataFrame:
 
 
 def group_counts(
-    mt,
-    codes: np.ndarray,
-    n_groups: int,
-    *,
-    region: str | None = None,
-    snps_only: bool = False,
-    store: dict[str, Any] | None = None,
+    mt, selection: Selection, *, store: dict[str, Any] | None = None
 ) -> SelectedCounts:
     """Per-group counts of the selected variants (one Hail pass; see the module docstring).
 
-    ``codes`` gives each column's group (-1: not analysed), in column order. ``store`` is the
-    MatrixTable's :func:`store_summary` when known (saved at conversion).
+    ``selection.codes`` gives each column's group (-1: not analysed), in column order; the
+    MAF filter is the caller's (it needs the counts). ``store`` is the MatrixTable's
+    :func:`store_summary` when known (saved at conversion).
     """
+    codes, n_groups = selection.codes, selection.n_groups
     hl = hail_session()
-    selected, store = select_variants(mt, region=region, snps_only=snps_only, store=store)
+    selected, store = select_variants(mt, selection, store=store)
     selected = selected.add_col_index("genshare_col")
     group = hl.literal([int(c) for c in codes], dtype=hl.tarray(hl.tint32))[
         hl.int32(selected.genshare_col)
@@ -264,7 +262,7 @@ def group_counts(
         for field in FIELDS:
             columns[f"{field}.{g}"] = hl.or_else(hl.int64(cell[field]), hl.int64(0))
     table = _export(rows.select(**columns), "group-counts")
-    info = _selection_info(store, region, snps_only, table)
+    info = _selection_info(store, selection, table)
     table = table[table["keep"].to_numpy(dtype=bool)]
     raw = np.zeros((len(table), n_groups, len(FIELDS)), dtype=np.int32)
     for g in range(n_groups):
@@ -284,19 +282,16 @@ def group_counts(
 
 
 def sample_counts(
-    mt,
-    *,
-    region: str | None = None,
-    snps_only: bool = False,
-    store: dict[str, Any] | None = None,
+    mt, selection: Selection, *, store: dict[str, Any] | None = None
 ) -> tuple[int, np.ndarray]:
-    """(number of selected variants, int64 (samples, 4) in the order of ``SAMPLE_FIELDS``).
+    """(number of selected variants, int64 (samples, 4) in the order of ``SAMPLE_FIELDS``)
+    over the variants of ``selection`` (its grouping is not used).
 
     ``n_called``: diploid calls; ``n_het``: heterozygous diploid calls; ``n_missing``: missing
     calls; ``n_partial``: haploid calls (including the rewritten ``0/.``).
     """
     hl = hail_session()
-    selected, _ = select_variants(mt, region=region, snps_only=snps_only, store=store)
+    selected, _ = select_variants(mt, selection, store=store)
     selected = selected.filter_rows(selected.genshare_keep).add_col_index("genshare_col")
     gt = selected.GT
     selected = selected.annotate_cols(

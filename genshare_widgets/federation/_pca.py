@@ -233,7 +233,8 @@ class PCAReference:
 
 def _store_rows(cohort, variants: pd.DataFrame) -> np.ndarray:
     """Row in ``cohort``'s store of each reference variant (-1: not at this site)."""
-    from genshare_widgets.counts import _strings, variant_selection
+    from genshare_widgets._selection import fixed_strings as _strings
+    from genshare_widgets._selection import variant_selection
 
     ds = cohort.genotypes
     index, _, alleles = variant_selection(ds, region=None, snps_only=False)

@@ -175,7 +175,8 @@ def dosage_matrix(
     >>> x.shape  # doctest: +SKIP
     (2, 1000)
     """
-    from genshare_widgets.counts import _strings, variant_selection, variant_span
+    from genshare_widgets._selection import fixed_strings as _strings
+    from genshare_widgets._selection import variant_selection, variant_span
 
     if getattr(cohort, "engine", "dask") != "dask":
         raise GenShareError("the risk lab reads genotypes with the Dask engine (engine='dask')")
