@@ -28,3 +28,54 @@ def lazy_exports(
         return sorted(names)
 
     return load, listing
+
+
+def defer_dask_array_import() -> None:
+    """Let xarray build Datasets without importing ``dask.array`` until something uses it.
+
+    xarray asks "is this a dask array?" by importing ``dask.array`` (about 0.5 s here, scipy's
+    FFT with it) the first time it builds any Dataset, even one of plain numpy arrays, as the
+    counts Dataset is. No object can be a dask array before ``dask.array`` is imported, so
+    until then the answer comes from ``sys.modules``; the first question after it is imported
+    (by a Dask pass, ``open_zarr``, a user) loads xarray's real record and replaces this one.
+    A no-op when xarray's private cache is not the shape this expects (another version) or
+    already holds dask's record.
+    """
+    import sys
+
+    try:
+        from xarray.namedarray import pycompat
+    except ImportError:  # pragma: no cover - xarray is a dependency
+        return
+    found: Any = getattr(pycompat, "_cached_duck_array_modules", None)
+    record: Any = getattr(pycompat, "DuckArrayModule", None)
+    if not isinstance(found, dict) or record is None or "dask" in found:
+        return
+    cache: dict[str, Any] = found
+
+    class _DeferredDask(record):
+        def __init__(self) -> None:  # nothing imported yet
+            pass
+
+        def _real(self):
+            real = record("dask")
+            cache["dask"] = real
+            return real
+
+        @property
+        def type(self):
+            return self._real().type if "dask.array" in sys.modules else ()
+
+        @property
+        def module(self):
+            return self._real().module
+
+        @property
+        def version(self):
+            return self._real().version
+
+        @property
+        def available(self):
+            return self._real().available
+
+    cache["dask"] = _DeferredDask()

@@ -269,8 +269,10 @@ def counts_dataset(
     """Assemble the counts Dataset from a genotype pass's raw (variants, groups, FIELDS)."""
     import xarray as xr
 
+    from genshare_widgets._lazy import defer_dask_array_import
     from genshare_widgets.engines._group_counts import FIELDS
 
+    defer_dask_array_import()  # a Dataset of numpy arrays needs no dask.array import
     info = {**info, "n_variants_analysed": len(index)}
     data = {name: (("variants", "groups"), raw[:, :, i]) for i, name in enumerate(FIELDS)}
     return xr.Dataset(

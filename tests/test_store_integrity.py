@@ -240,6 +240,11 @@ def test_prepare_rebuild_replaces_a_damaged_cached_store(tmp_path, isolated_cach
     assert (store / "call_genotype" / "0.0.0").read_bytes() != b"\0" * 16
     ds = open_cohort(vcf).genotypes
     assert np.asarray(ds["call_genotype"]).shape[0] == 12
+    # --force is the same flag (the name issue 14 gives it)
+    (store / "call_genotype" / "0.0.0").write_bytes(b"\0" * 16)
+    proc = run_genshare("prepare", str(vcf), "--force")
+    assert proc.returncode == 0 and proc.stdout.strip() == str(store), proc.stderr
+    assert verify_store(store) == content_hash(read_manifest(store))
     # a store given as SOURCE is read as it is: --rebuild names the files it came from
     proc = run_genshare("prepare", str(store), "--rebuild")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr

@@ -210,6 +210,8 @@ def catalog_validate(path: Path | None):
 @SAMPLES_OPTION
 @click.option(
     "--rebuild",
+    "--force",
+    "rebuild",
     is_flag=True,
     help="Delete the converted store of SOURCE and convert it again (a damaged store).",
 )

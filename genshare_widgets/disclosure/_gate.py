@@ -6,9 +6,9 @@ a grouping is an ancestry comparison when it names the population columns, when 
 share no population, or when a group is made mostly of one population
 (:func:`population_dominated_groups`). Every PCA goes through :func:`check_pca`, which
 refuses PCA outright (labelled or not) under such codes: unlabelled per-sample coordinates
-are one join away from the population labels. The CLI's direct
-counting path (``_stats_direct``) steps aside for stores :func:`governing_entry` ties to a
-gated entry. See :mod:`genshare_widgets.disclosure._consent` for the matching rules.
+are one join away from the population labels. A store path is tied to its catalog entry by
+:func:`governing_entry`, so a gated entry's store is gated too. See
+:mod:`genshare_widgets.disclosure._consent` for the matching rules.
 """
 
 from pathlib import Path
