@@ -40,8 +40,14 @@ def defer_dask_array_import() -> None:
     (by a Dask pass, ``open_zarr``, a user) loads xarray's real record and replaces this one.
     A no-op when xarray's private cache is not the shape this expects (another version) or
     already holds dask's record.
+
+    The same holds one level up: xarray's ``is_dask_collection`` imports ``dask`` itself
+    (0.1 s) to ask. Nothing is a Dask collection while ``dask`` has never been imported, so
+    until then it answers False without importing; afterwards it is xarray's own function.
     """
     import sys
+
+    _defer_dask_collection_check()
 
     try:
         from xarray.namedarray import pycompat
@@ -79,3 +85,24 @@ def defer_dask_array_import() -> None:
             return self._real().available
 
     cache["dask"] = _DeferredDask()
+
+
+def _defer_dask_collection_check() -> None:
+    """Wrap ``xarray.namedarray.utils.is_dask_collection`` (see :func:`defer_dask_array_import`)."""
+    import sys
+
+    try:
+        from xarray.namedarray import utils
+    except ImportError:  # pragma: no cover - xarray is a dependency
+        return
+    original: Any = getattr(utils, "is_dask_collection", None)
+    if original is None or getattr(original, "_genshare_deferred", False):
+        return
+
+    def is_dask_collection(x: object) -> bool:
+        if "dask" not in sys.modules:  # no object can be one before dask is imported
+            return False
+        return bool(original(x))
+
+    is_dask_collection._genshare_deferred = True  # type: ignore[attr-defined]
+    utils.is_dask_collection = is_dask_collection  # type: ignore[assignment]
