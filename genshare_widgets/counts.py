@@ -164,17 +164,19 @@ def allele_counts_by_group(
         contig_codes = ds["variant_contig"].values[index]
         position = ds["variant_position"].values[index]
     passing = selection.maf_mask(raw, index, info)
+    # every row passes without a MAF filter: keep the arrays (no copies of a million rows)
+    keep = slice(None) if passing.all() else passing
     return counts_dataset(
-        raw[passing],
-        index=index[passing],
+        raw[keep],
+        index=index[keep],
         info={**info, "snps_only": selection.snps_only},
         names=names,
         label=label,
         group_n=selection.group_n,
         contig_ids=contig_ids,
-        variant_contig=contig_codes[passing],
-        variant_position=position[passing],
-        alleles=alleles[passing],
+        variant_contig=contig_codes[keep],
+        variant_position=position[keep],
+        alleles=alleles[keep],
         cohort_id=cohort.id,
     )
 

@@ -15,6 +15,30 @@ def frequencies(ac: np.ndarray, an: np.ndarray) -> np.ndarray:
         return np.where(an > 0, ac / np.where(an > 0, an, 1.0), np.nan)
 
 
+def group_terms(ac, an) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One group's share of the Hudson terms: ALT frequency p = ac / n, the sampling term
+    h = p (1 - p) / (n - 1), and where n >= 2 (n set to 2 elsewhere, where nothing is used).
+    Computed once per group and shared by every pair it is in."""
+    ac = np.asarray(ac, dtype=np.float64)
+    an = np.asarray(an, dtype=np.float64)
+    ok = an >= 2
+    n = np.where(ok, an, 2.0)
+    p = ac / n
+    return p, p * (1 - p) / (n - 1), ok
+
+
+def pair_terms(first, second) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-variant numerator N, denominator D and the defined mask from two groups'
+    :func:`group_terms` (N and D are not masked: read them where the mask is True)."""
+    p1, h1, ok1 = first
+    p2, h2, ok2 = second
+    num = (p1 - p2) ** 2 - h1 - h2
+    den = p1 * (1 - p2) + p2 * (1 - p1)
+    ok = ok1 & ok2
+    ok &= den > 0
+    return num, den, ok
+
+
 def hudson_terms(ac1, an1, ac2, an2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-variant numerator N, denominator D (NaN where undefined) and the defined mask.
 
@@ -25,21 +49,17 @@ def hudson_terms(ac1, an1, ac2, an2) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
     Defined where n1, n2 >= 2 and D > 0.
     """
-    ac1, an1, ac2, an2 = (np.asarray(x, dtype=np.float64) for x in (ac1, an1, ac2, an2))
-    ok = (an1 >= 2) & (an2 >= 2)
-    n1 = np.where(ok, an1, 2.0)
-    n2 = np.where(ok, an2, 2.0)
-    p1 = ac1 / n1
-    p2 = ac2 / n2
-    num = (p1 - p2) ** 2 - p1 * (1 - p1) / (n1 - 1) - p2 * (1 - p2) / (n2 - 1)
-    den = p1 * (1 - p2) + p2 * (1 - p1)
-    ok &= den > 0
+    num, den, ok = pair_terms(group_terms(ac1, an1), group_terms(ac2, an2))
     return np.where(ok, num, np.nan), np.where(ok, den, np.nan), ok
+
+
+def ratio_of_sums(num: np.ndarray, den: np.ndarray, ok: np.ndarray) -> tuple[float, int]:
+    """``sum(N) / sum(D)`` over the defined variants, and their number (NaN if none)."""
+    total_den = den[ok].sum()
+    value = float(num[ok].sum() / total_den) if ok.any() and total_den > 0 else float("nan")
+    return value, int(ok.sum())
 
 
 def hudson_ratio_of_averages(ac1, an1, ac2, an2) -> tuple[float, int]:
     """Genome-wide Hudson Fst ``sum(N) / sum(D)`` over defined variants, and their number."""
-    num, den, ok = hudson_terms(ac1, an1, ac2, an2)
-    total_den = den[ok].sum()
-    value = float(num[ok].sum() / total_den) if ok.any() and total_den > 0 else float("nan")
-    return value, int(ok.sum())
+    return ratio_of_sums(*pair_terms(group_terms(ac1, an1), group_terms(ac2, an2)))
