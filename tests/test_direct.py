@@ -104,6 +104,17 @@ def test_direct_reader_reads_what_zarr_reads(fixture, request):
         np.testing.assert_array_equal(got, expected, err_msg=name)
     first = store.read_chunk("call_genotype", 0)
     np.testing.assert_array_equal(first, root["call_genotype"][: len(first)])
+    # into one reused buffer (the counting loop's way): the same values, chunk after chunk
+    meta = store.meta("call_genotype_bitplanes")
+    buffer = np.empty(tuple(meta["chunks"]), dtype=meta["dtype"])
+    planes = root["call_genotype_bitplanes"]
+    n_chunks = -(-planes.shape[0] // meta["chunks"][0])
+    for c in range(n_chunks):
+        got = store.read_chunk("call_genotype_bitplanes", c, out=buffer)
+        assert np.shares_memory(got, buffer)
+        np.testing.assert_array_equal(got, planes[c * meta["chunks"][0] :][: len(got)])
+    with pytest.raises(ValueError, match="out must be"):
+        store.read_chunk("call_genotype_bitplanes", 0, out=buffer[:-1])
 
 
 def test_foreign_store_is_not_read_directly(tmp_path):

@@ -83,14 +83,25 @@ class DirectStore:
         """Shape of array ``name``."""
         return tuple(self.meta(name)["shape"])
 
-    def read_chunk(self, name: str, row_chunk: int) -> np.ndarray:
-        """Chunk ``row_chunk`` along the first dimension (all other dimensions must be whole)."""
+    def read_chunk(self, name: str, row_chunk: int, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Chunk ``row_chunk`` along the first dimension (all other dimensions must be whole).
+
+        ``out``: a C-contiguous array of the chunk's full shape and dtype to decompress into
+        (a hot loop reuses one buffer instead of faulting in fresh pages per chunk); the
+        result is then a view of it, valid until the buffer is reused.
+        """
         from numcodecs import get_codec
 
         meta = self.meta(name)
         shape, chunks = meta["shape"], meta["chunks"]
         if any(c < s for c, s in zip(chunks[1:], shape[1:], strict=True)):
             raise UnsupportedStoreError(f"{name}: chunked along a later dimension")
+        if out is not None and (
+            out.dtype != np.dtype(meta["dtype"])
+            or out.shape != tuple(chunks)
+            or not out.flags.c_contiguous
+        ):
+            raise ValueError(f"{name}: out must be C-contiguous {meta['dtype']} of shape {chunks}")
         key = ".".join([str(row_chunk)] + ["0"] * (len(shape) - 1))
         start = row_chunk * chunks[0]
         rows = min(chunks[0], shape[0] - start)
@@ -110,6 +121,12 @@ class DirectStore:
                 values = get_codec({"id": "vlen-utf8"}).decode(raw)
                 return values.reshape(chunks)[:rows]
             dtype = np.dtype(meta["dtype"])
+            if out is not None and (meta.get("compressor") or {}).get("id") == "blosc":
+                # bytes 4-8 of a Blosc header: the decompressed size; only a whole chunk fills out
+                if len(data) < 16 or int.from_bytes(data[4:8], "little") != out.nbytes:
+                    raise ValueError(f"decompressed size is not the {out.nbytes} bytes of a chunk")
+                get_codec(meta["compressor"]).decode(data, out=out.reshape(-1).view(np.uint8))
+                return out[:rows]
             if meta.get("compressor"):
                 data = get_codec(meta["compressor"]).decode(data)
             return np.frombuffer(data, dtype=dtype).reshape(chunks)[:rows]
@@ -280,7 +297,11 @@ class DirectCounter:
         )
 
     def _count_chunk(self, c: int) -> tuple[np.ndarray, np.ndarray]:
-        planes = self.store.read_chunk("call_genotype_bitplanes", c)
+        meta = self.store.meta("call_genotype_bitplanes")
+        buffer = getattr(_workspace, "planes", None)  # this thread's decompression buffer
+        if buffer is None or buffer.shape != tuple(meta["chunks"]):
+            buffer = _workspace.planes = np.empty(tuple(meta["chunks"]), dtype=meta["dtype"])
+        planes = self.store.read_chunk("call_genotype_bitplanes", c, out=buffer)
         packable = self.store.read_chunk("variant_genotype_packable", c)
         return bitplane_group_counts(planes, self._masks, self._n_group), packable
 
