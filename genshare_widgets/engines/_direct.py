@@ -323,7 +323,7 @@ class DirectCounter:
             ):
                 c = int(chunk_of[a])
                 rows = index[a:b] - c * self.step
-                counts, packable = self._chunks[c].result()
+                counts, packable = self._chunks.pop(c).result()  # freed once copied
                 if rows[-1] - rows[0] + 1 == len(rows):  # a run of rows: slices, no gathers
                     out[a:b] = counts[rows[0] : rows[-1] + 1]
                     exact = ~packable[rows[0] : rows[-1] + 1]
