@@ -20,7 +20,10 @@ VCF_ZARR_VERSION = "0.4"
 # zstd level 3: 5x faster to write than level 7 for ~40 % more bytes (genotypes still compress
 # about 70-fold); decompression speed is the same.
 _GENOTYPE_COMPRESSOR = Blosc(cname="zstd", clevel=3, shuffle=Blosc.BITSHUFFLE)
-_PACKED_COMPRESSOR = Blosc(cname="zstd", clevel=3, shuffle=Blosc.NOSHUFFLE)  # bit planes
+# Bit planes are read on every count: LZ4 decompresses them 3x faster than zstd (0.6 vs 1.7
+# ms per 10,000 x 2,505-sample chunk) and also writes 4x faster, for 1.4x the bytes (12- vs
+# 17-fold smaller than raw on the bench cohort).
+_PACKED_COMPRESSOR = Blosc(cname="lz4", clevel=9, shuffle=Blosc.NOSHUFFLE)
 # Phasing flags are runs of one value: byte-wise zstd is 2.4x faster to write than after a
 # bit shuffle and compresses them further (4,355- vs 3,843-fold on the bench cohort).
 _PHASED_COMPRESSOR = Blosc(cname="zstd", clevel=3, shuffle=Blosc.NOSHUFFLE)
