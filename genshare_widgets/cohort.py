@@ -179,11 +179,12 @@ class _LazyGenotypes:
 
 def _local_reader(store: Path):
     """The chunk reader of a local GenShare store with the bit-plane copy, or None (the store
-    is then opened through xarray at once, as before)."""
+    is then opened through xarray at once, as before). Called right after the store was
+    verified against its manifest."""
     from genshare_widgets.engines._direct import UnsupportedStoreError, open_direct
 
     try:
-        return open_direct(store)
+        return open_direct(store, verified=True)
     except UnsupportedStoreError:
         return None
 

@@ -146,12 +146,18 @@ class DirectStore:
         return np.concatenate(parts)
 
 
-def open_direct(path: str | Path) -> DirectStore:
-    """A :class:`DirectStore` for a GenShare store that has the bit-plane genotype copy."""
+def open_direct(path: str | Path, *, verified: bool = False) -> DirectStore:
+    """A :class:`DirectStore` for a GenShare store that has the bit-plane genotype copy.
+
+    ``verified``: the caller has just run :func:`~engines._integrity.verify_store` on it (the
+    cohort opener does), so its files are not checked twice; every chunk read is still
+    checked against the manifest.
+    """
     from genshare_widgets.engines._integrity import verify_store
 
     store = DirectStore(path)
-    verify_store(store.path)  # every file against the manifest (stat only when unchanged)
+    if not verified:
+        verify_store(store.path)  # every file against the manifest (stat only when unchanged)
     for name in ("call_genotype_bitplanes", "variant_genotype_packable", "call_genotype"):
         store.meta(name)
     if store.chunk_rows("call_genotype_bitplanes") != store.chunk_rows("call_genotype"):
