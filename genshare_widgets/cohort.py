@@ -345,6 +345,27 @@ def _entry_meta(entry: CohortEntry, hashes: list[dict[str, str]]) -> dict[str, A
     return {"source": entry.id, "files": hashes, "terms": terms}
 
 
+def _shared_store_source(entry: CohortEntry) -> CohortEntry:
+    """The entry a simulated store records as its source. Entries with the same recipe share
+    one store; it names the first freely usable one of them in catalog order, whichever was
+    opened first, so its provenance and the ``genshare prepare ID --rebuild`` that a damaged
+    store's error suggests do not depend on that order, and name an entry anyone may prepare
+    (the store is ungoverned then anyway: :func:`disclosure._gate.governing_entry`)."""
+    from genshare_widgets.disclosure._gate import freely_usable
+    from genshare_widgets.simulate import recipe_key
+
+    assert entry.simulation is not None
+    recipe = recipe_key(entry.simulation)
+    for other in load_catalog().cohorts:
+        if (
+            other.simulation is not None
+            and recipe_key(other.simulation) == recipe
+            and freely_usable(other)
+        ):
+            return other
+    return entry
+
+
 def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
     """→ (store path, sample table path or None, provenance files list).
 
@@ -362,7 +383,8 @@ def _open_entry(entry: CohortEntry, chunks: int, progress: bool | None):
             ensure_owner_only(vcf.parent)
         hashes = [{"name": vcf.name, "sha256": file_sha256_cached(vcf)}]
         build = _ingest("vcf", [vcf], chunks, progress, {"source_files": hashes})
-        store = build_store(key, build, meta=_entry_meta(entry, hashes), owner_only=private)
+        meta = _entry_meta(_shared_store_source(entry), hashes)
+        store = build_store(key, build, meta=meta, owner_only=private)
         return store, table, hashes
     if entry.kind in ("vcf", "plink"):
         geno = [f for f in entry.files if f.role == "genotypes"]

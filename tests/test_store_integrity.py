@@ -277,3 +277,18 @@ def test_plink_and_vcf_stores_carry_a_manifest(tmp_path, isolated_cache):
         manifest = read_manifest(Path(cohort.store_path))
         assert manifest is not None and "call_genotype_bitplanes" in manifest["arrays"]
         assert cohort.provenance["store_content_sha256"] == content_hash(manifest)
+
+
+def test_a_shared_simulated_store_names_the_open_entry_whichever_opened_it():
+    """sim-ooa and sim-ooa-gru-registered have one recipe and share one store. Whichever of
+    them built it, the store records sim-ooa (the freely usable one) as its source, so a damaged
+    copy's error suggests 'genshare prepare sim-ooa --rebuild', a command anyone can run —
+    not a registered entry the user may have no access to (it used to depend on test order)."""
+    from genshare_widgets.engines._store import store_provenance
+
+    registered = open_cohort("sim-ooa-gru-registered", purpose="GRU")
+    assert store_provenance(Path(registered.store_path))["source"] == "sim-ooa"
+    assert "'genshare prepare sim-ooa --rebuild'" in _integrity.rebuild_hint(
+        Path(registered.store_path)
+    )
+    assert registered.id == "sim-ooa-gru-registered"  # the cohort keeps its own entry and terms
