@@ -322,6 +322,21 @@ def test_non_ascii_and_empty_tables_decode():
     assert table.ref_alt([]).shape == (0, 2) and table.ref_alt_arrow([])[0].to_pylist() == []
     empty = encode_ref_alt(np.zeros((0, 2), dtype=object))
     assert empty[0].shape == (0, 2) and empty[1].shape == (0,)
+    columns = {
+        "contig_ids": np.array(["1"]),
+        "variant_contig": np.zeros(2, np.int16),
+        "variant_position": np.arange(1, 3, dtype=np.int32),
+        "n_alleles": np.ones(2, np.uint8),
+        "is_snv": np.zeros(2, bool),
+        "ref_alt_length": np.zeros((2, 2), np.int32),  # PLINK's "0" alleles are stored as ""
+        "ref_alt_bytes": np.zeros(0, np.uint8),
+    }
+    no_text = VariantTable(**columns)
+    assert no_text.ref_alt().tolist() == [["", ""], ["", ""]]
+    assert no_text.ref_alt([1], width=3).dtype == np.dtype("<U3")
+    assert no_text.biallelic_width == 1
+    with pytest.raises(ValueError, match="add up to"):
+        VariantTable(**{**columns, "ref_alt_length": np.ones((2, 2), np.int32)})
 
 
 @pytest.mark.parametrize("fixture", ["sim_ooa", "kg_subset"])

@@ -286,11 +286,19 @@ class VariantTable:
         w = max(longest, 1) if width is None else width
         if longest > w:
             raise ValueError(f"an allele of {longest} characters does not fit width {w}")
-        out = np.zeros((2 * k, w), dtype=np.uint32)  # UTF-32 code units: one byte each
         if longest <= 1:  # SNVs (and empty ALTs): one byte or none per string
-            one = lengths == 1
-            out[one, 0] = self.ref_alt_bytes[self._offsets[slots[one]]]
+            data = self.ref_alt_bytes
+            if not len(data):
+                codes = np.zeros(2 * k, dtype=np.uint32)
+            else:  # an empty string may start at the very end of the bytes: clip, then mask
+                first = data[np.minimum(self._offsets[slots], len(data) - 1)]
+                codes = np.where(lengths == 1, first, 0).astype(np.uint32)
+            if w == 1:
+                return codes.view("<U1").reshape(k, 2)
+            out = np.zeros((2 * k, w), dtype=np.uint32)
+            out[:, 0] = codes
         else:
+            out = np.zeros((2 * k, w), dtype=np.uint32)  # UTF-32 code units: one per byte
             lengths, data, within = self._gather(slots)
             out[np.repeat(np.arange(2 * k), lengths), within] = data
         return out.view(f"<U{w}").reshape(k, 2)
