@@ -204,15 +204,21 @@ class VariantTable:
         self.ref_alt_length = lengths.astype(np.int32, copy=False)
         self.ref_alt_bytes = data.astype(np.uint8, copy=False)
         flat = self.ref_alt_length.ravel()
-        self._offsets = np.zeros(len(flat) + 1, dtype=np.int64)
-        np.cumsum(flat, out=self._offsets[1:])
-        if (n and flat.min() < 0) or self._offsets[-1] != len(self.ref_alt_bytes):
+        total = int(flat.sum(dtype=np.int64))
+        if (n and flat.min() < 0) or total != len(self.ref_alt_bytes):
             raise ValueError(
-                f"REF/ALT lengths add up to {int(self._offsets[-1])} bytes, "
+                f"REF/ALT lengths add up to {total} bytes, "
                 f"the byte array holds {len(self.ref_alt_bytes)}"
             )
         self.ascii = not len(self.ref_alt_bytes) or int(self.ref_alt_bytes.max()) < 0x80
         self._biallelic_width: int | None = None
+
+    def _offsets(self) -> np.ndarray:
+        """int64 (2·variants + 1): where each string starts in ``ref_alt_bytes`` (Arrow's
+        offsets), computed per call (a few ms) rather than kept: 8 bytes per string."""
+        offsets = np.zeros(self.ref_alt_length.size + 1, dtype=np.int64)
+        np.cumsum(self.ref_alt_length.ravel(), out=offsets[1:])
+        return offsets
 
     def __len__(self) -> int:
         return len(self.variant_position)
@@ -225,7 +231,7 @@ class VariantTable:
         # a UTF-8 character is one byte that is not a continuation byte (0b10xxxxxx)
         cont = np.zeros(len(self.ref_alt_bytes) + 1, dtype=np.int64)
         np.cumsum((self.ref_alt_bytes & 0xC0) == 0x80, out=cont[1:])
-        return (lengths.ravel() - np.diff(cont[self._offsets])).reshape(-1, 2)
+        return (lengths.ravel() - np.diff(cont[self._offsets()])).reshape(-1, 2)
 
     @property
     def biallelic_width(self) -> int:
@@ -250,7 +256,7 @@ class VariantTable:
         """``(lengths, bytes, position in string)`` of the strings ``slots`` (2·row + 0 for
         REF, + 1 for ALT), their bytes laid end to end."""
         lengths = self.ref_alt_length.ravel()[slots].astype(np.int64)
-        starts = self._offsets[slots]
+        starts = self._offsets()[slots]
         total = int(lengths.sum())
         first = np.cumsum(lengths) - lengths  # where each string starts in the gathered bytes
         within = np.arange(total, dtype=np.int64) - np.repeat(first, lengths)
@@ -291,7 +297,7 @@ class VariantTable:
             if not len(data):
                 codes = np.zeros(2 * k, dtype=np.uint32)
             else:  # an empty string may start at the very end of the bytes: clip, then mask
-                first = data[np.minimum(self._offsets[slots], len(data) - 1)]
+                first = data[np.minimum(self._offsets()[slots], len(data) - 1)]
                 codes = np.where(lengths == 1, first, 0).astype(np.uint32)
             if w == 1:
                 return codes.view("<U1").reshape(k, 2)
