@@ -300,6 +300,9 @@ def test_non_ascii_and_empty_tables_decode():
     lengths, data = encode_ref_alt(alleles)
     assert lengths.tolist() == [[2, 1], [2, 2], [1, 0], [3, 1]]
     n_alleles, is_snv = flags_from_alleles(alleles)
+    compact = flags_from_alleles(alleles, ref_alt=(lengths, data))  # non-ASCII: strings decide
+    assert compact[0].tolist() == n_alleles.tolist() == [2, 2, 1, 3]
+    assert compact[1].tolist() == is_snv.tolist() == [False] * 4
     table = VariantTable(
         contig_ids=np.array(["1"]),
         variant_contig=np.zeros(4, np.int16),
@@ -392,6 +395,10 @@ def test_flags_rule_on_odd_alleles():
     n_alleles, is_snv = flags_from_alleles(table)
     assert n_alleles.tolist() == [2, 2, 2, 3, 3, 1, 2, 2, 2]
     assert is_snv.tolist() == [True, True, False, True, False, False, False, False, False]
+    compact = flags_from_alleles(table, ref_alt=encode_ref_alt(table))  # ingest's way
+    np.testing.assert_array_equal(compact[0], n_alleles)
+    np.testing.assert_array_equal(compact[1], is_snv)
+    assert compact[0].dtype == n_alleles.dtype
     for form in (table.astype(str), table.astype("T") if hasattr(np, "dtypes") else table):
         got = flags_from_alleles(form)
         np.testing.assert_array_equal(got[0], n_alleles)

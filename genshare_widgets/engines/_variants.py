@@ -52,13 +52,17 @@ def _column_strings(column: np.ndarray) -> list[str]:
     return out
 
 
-def flags_from_alleles(alleles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def flags_from_alleles(
+    alleles: np.ndarray, ref_alt: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(n_alleles, is_snv)`` of every row of an allele table (variants, width), "" pads.
 
     ``alleles`` may be fixed-width unicode, numpy StringDType or object strings. A value is a
     base when ``value.upper()`` is one of A, C, G, T, as ``np.char.upper`` decides it; only
     one-character values can be (upper-casing never shortens a string), so the common ones are
     looked up in a set and the rare other one-character values are upper-cased one by one.
+    ``ref_alt``, the table's :func:`encode_ref_alt` (ingest has it), decides the REF and first
+    ALT columns with numpy when their text is ASCII: a one-byte value among ``ACGTacgt``.
     """
     alleles = np.asarray(alleles)
     if alleles.ndim != 2:
@@ -68,7 +72,25 @@ def flags_from_alleles(alleles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     counts = np.zeros(n, dtype=np.int64)
     is_snv = np.ones(n, dtype=bool) if width >= 2 else np.zeros(n, dtype=bool)
     is_base = _SNV_BASES.__contains__
+    compact = None
+    if ref_alt is not None and (not len(ref_alt[1]) or int(ref_alt[1].max()) < 0x80):
+        lengths = np.asarray(ref_alt[0]).reshape(n, 2)
+        starts = np.cumsum(lengths.ravel(), dtype=np.int64) - lengths.ravel()
+        first_byte = (
+            ref_alt[1][np.minimum(starts, len(ref_alt[1]) - 1)]
+            if len(ref_alt[1])
+            else np.zeros(2 * n, dtype=np.uint8)
+        ).reshape(n, 2)
+        base_byte = np.zeros(256, dtype=bool)
+        base_byte[list(b"ACGTacgt")] = True
+        compact = (lengths, first_byte, base_byte)
     for j in range(width):
+        if compact is not None and j < 2:  # REF and first ALT from the bytes, vectorised
+            lengths, first_byte, base_byte = compact
+            present = lengths[:, j] > 0
+            counts += present
+            is_snv &= (lengths[:, j] == 1) & base_byte[first_byte[:, j]]
+            continue
         column = _column_strings(alleles[:, j])
         present = np.fromiter(map(bool, column), dtype=bool, count=n)
         counts += present

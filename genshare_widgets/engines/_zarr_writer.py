@@ -351,7 +351,8 @@ class VcfZarrWriter:
             arr[:] = allele
         # The compact allele table (engines/_variants.py): biallelic and SNP masks without
         # per-variant strings at count time.
-        n_alleles, is_snv = flags_from_alleles(allele)
+        lengths, data = encode_ref_alt(allele)  # REF and first ALT as lengths + bytes
+        n_alleles, is_snv = flags_from_alleles(allele, ref_alt=(lengths, data))
         for name, values, dtype, fill, description in (
             (
                 N_ALLELES_ARRAY,
@@ -381,7 +382,6 @@ class VcfZarrWriter:
                 arr[:] = values
         # REF and first ALT as UTF-8 lengths + bytes (engines/_variants.py): the local engine
         # decodes the rows it reports without a Python string per variant.
-        lengths, data = encode_ref_alt(allele)
         arr = self._array(
             REF_ALT_LENGTH_ARRAY,
             (n, 2),
