@@ -7,6 +7,7 @@ array. Compression settings may change (digests are of decoded values, not chunk
 
 import gzip
 import hashlib
+import pickle
 import zlib
 from pathlib import Path
 
@@ -197,6 +198,8 @@ def _check_ref_alt(store: Path) -> None:
     direct = DirectStore(store)
     table = direct.variant_table()
     assert direct.variant_table() is table  # read once per open store
+    copy = pickle.loads(pickle.dumps(direct))  # e.g. a cohort shipped to a worker
+    np.testing.assert_array_equal(copy.variant_table().ref_alt_bytes, table.ref_alt_bytes)
     got = table.ref_alt()
     assert got[:, 0].tolist() == ref and got[:, 1].tolist() == alt
     arrow_ref, arrow_alt = table.ref_alt_arrow()

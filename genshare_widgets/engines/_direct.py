@@ -76,6 +76,17 @@ class DirectStore:
             self._meta[name] = meta
         return self._meta[name]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the lock and the cached variant table (read again where needed)."""
+        state = dict(self.__dict__)
+        state["_variant_table"] = None
+        del state["_variant_table_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._variant_table_lock = threading.Lock()
+
     def variant_table(self) -> "VariantTable":
         """The store's per-variant table, a :class:`~.engines._variants.VariantTable`: contig
         names, contig codes, positions, the compact flags ``n_alleles``/``is_snv``, and REF and
