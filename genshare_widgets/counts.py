@@ -181,39 +181,6 @@ def allele_counts_by_group(
     )
 
 
-def _variant_table(store) -> dict[str, Any]:
-    """The variant columns the local engine selects on, read once per open store (a warm
-    notebook's later calls reuse them): contig names and codes, positions, and the compact
-    per-record flags (``variant_n_alleles``/``variant_snv`` written at ingest, or computed
-    from the allele strings for a store without them). Allele strings are decoded only
-    when the first call needs them (:func:`_local_alleles`)."""
-    table = getattr(store, "_genshare_variant_table", None)
-    if table is None:
-        from genshare_widgets.engines._variants import allele_flags
-
-        n_alleles, is_snv = allele_flags(store)
-        table = {
-            "contig_ids": _strings(store.read("contig_id")),
-            "variant_contig": store.read("variant_contig"),
-            "variant_position": store.read("variant_position"),
-            "n_alleles": n_alleles,
-            "is_snv": is_snv,
-        }
-        store._genshare_variant_table = table
-    return table
-
-
-def _local_alleles(store, table: dict[str, Any]) -> np.ndarray:
-    """Fixed-width REF/ALT strings of every record with two alleles (read once per store)."""
-    if "alleles" not in table:
-        raw = np.asarray(store.read("variant_allele"), dtype=object)
-        two = np.flatnonzero(table["n_alleles"] == 2)
-        alleles = np.zeros((len(raw), 2), dtype=_strings(raw[two, :2]).dtype)
-        alleles[two] = _strings(raw[two, :2])
-        table["alleles"] = alleles
-    return table["alleles"]
-
-
 def _local_pass(store, codes: np.ndarray, n_groups: int, *, region, snps_only):
     """One genotype pass of the local engine over a :class:`engines._direct.DirectStore`:
     → (raw, index, info, alleles of ``index``, contig ids, contig codes and positions of
@@ -221,36 +188,38 @@ def _local_pass(store, codes: np.ndarray, n_groups: int, *, region, snps_only):
     chosen (the same selection functions as every engine, on the compact flags)."""
     from genshare_widgets.engines._direct import DirectCounter
 
-    table = _variant_table(store)
+    table = store.variant_table()  # read once per open store
     in_region = np.flatnonzero(
         region_mask(
-            contig_ids=table["contig_ids"],
-            variant_contig=table["variant_contig"],
-            variant_position=table["variant_position"],
+            contig_ids=table.contig_ids,
+            variant_contig=table.variant_contig,
+            variant_position=table.variant_position,
             region=region,
         )
     )
     lo, hi = (int(in_region[0]), int(in_region[-1]) + 1) if len(in_region) else (0, 0)
     counter = DirectCounter(store, codes, n_groups, lo, hi)
     index, info = select_variants(
-        contig_ids=table["contig_ids"],
-        variant_contig=table["variant_contig"],
-        variant_position=table["variant_position"],
-        n_alleles=table["n_alleles"],
-        is_snv=table["is_snv"],
+        contig_ids=table.contig_ids,
+        variant_contig=table.variant_contig,
+        variant_position=table.variant_position,
+        n_alleles=table.n_alleles,
+        is_snv=table.is_snv,
         region=region,
         snps_only=snps_only,
     )
-    alleles = _local_alleles(store, table)[index]
+    # REF/ALT of the selected rows only, decoded from the compact table; one fixed width per
+    # store (its longest biallelic REF/ALT) whatever the selection, as before.
+    alleles = table.ref_alt(index, width=table.biallelic_width)
     raw = counter.result(index)
     return (
         raw,
         index,
         info,
         alleles,
-        table["contig_ids"],
-        table["variant_contig"][index],
-        table["variant_position"][index],
+        table.contig_ids,
+        table.variant_contig[index],
+        table.variant_position[index],
     )
 
 

@@ -7,6 +7,7 @@ array. Compression settings may change (digests are of decoded values, not chunk
 
 import gzip
 import hashlib
+import pickle
 import zlib
 from pathlib import Path
 
@@ -18,12 +19,17 @@ from genshare_widgets.counts import select_variants
 from genshare_widgets.engines._direct import DirectStore
 from genshare_widgets.engines._variants import (
     N_ALLELES_ARRAY,
+    REF_ALT_BYTES_ARRAY,
+    REF_ALT_LENGTH_ARRAY,
     SNV_ARRAY,
+    VariantTable,
     allele_flags,
+    encode_ref_alt,
     flags_from_alleles,
+    read_variant_table,
 )
 
-NEW_ARRAYS = (N_ALLELES_ARRAY, SNV_ARRAY)
+NEW_ARRAYS = (N_ALLELES_ARRAY, SNV_ARRAY, REF_ALT_LENGTH_ARRAY, REF_ALT_BYTES_ARRAY)
 
 
 def array_digests(store: Path) -> dict[str, str]:
@@ -167,6 +173,213 @@ def _check_flags(store: Path) -> None:
         np.testing.assert_array_equal(np.flatnonzero(keep), index)
 
 
+def _old_local_alleles(alleles: np.ndarray, n_alleles: np.ndarray) -> np.ndarray:
+    """What the local engine built before ingest format 5 (counts._local_alleles on main):
+    fixed-width REF/ALT of the records with two alleles, "" elsewhere."""
+    two = np.flatnonzero(n_alleles == 2)
+    fixed = np.asarray(alleles[two, :2], dtype=object).astype(str)
+    out = np.zeros((len(alleles), 2), dtype=fixed.dtype)
+    out[two] = fixed
+    return out
+
+
+def _check_ref_alt(store: Path) -> None:
+    """The compact REF/ALT arrays hold variant_allele's first two columns for every record,
+    decode back to them (numpy and pyarrow), and give the counts main's values and dtype."""
+    root = zarr.open_group(str(store), mode="r", zarr_format=2)
+    alleles = np.asarray(root["variant_allele"][...], dtype=object)
+    ref, alt = alleles[:, 0].astype(str).tolist(), alleles[:, 1].astype(str).tolist()
+    lengths, data = encode_ref_alt(alleles)
+    np.testing.assert_array_equal(root[REF_ALT_LENGTH_ARRAY][...], lengths)
+    np.testing.assert_array_equal(root[REF_ALT_BYTES_ARRAY][...], data)
+    assert root[REF_ALT_LENGTH_ARRAY].chunks == (root["variant_position"].chunks[0], 2)
+    assert data.nbytes == lengths.sum()  # no padding: a long indel costs its own length
+    assert bytes(data) == "".join(v for pair in zip(ref, alt, strict=True) for v in pair).encode()
+    direct = DirectStore(store)
+    table = direct.variant_table()
+    assert direct.variant_table() is table  # read once per open store
+    copy = pickle.loads(pickle.dumps(direct))  # e.g. a cohort shipped to a worker
+    np.testing.assert_array_equal(copy.variant_table().ref_alt_bytes, table.ref_alt_bytes)
+    got = table.ref_alt()
+    assert got[:, 0].tolist() == ref and got[:, 1].tolist() == alt
+    arrow_ref, arrow_alt = table.ref_alt_arrow()
+    arrow_ref.validate(full=True)
+    arrow_alt.validate(full=True)
+    assert arrow_ref.to_pylist() == ref and arrow_alt.to_pylist() == alt
+    # the rows the counts report: main's values and main's fixed width
+    old = _old_local_alleles(alleles, table.n_alleles)
+    two = np.flatnonzero(table.n_alleles == 2)
+    counted = table.ref_alt(two, width=table.biallelic_width)
+    assert counted.dtype == old.dtype
+    np.testing.assert_array_equal(counted, old[two])
+    rng = np.random.default_rng(0)
+    some = np.sort(rng.choice(len(alleles), size=min(len(alleles), 50), replace=False))
+    np.testing.assert_array_equal(table.ref_alt(some), alleles[some, :2].astype(str))
+    mask = np.zeros(len(alleles), dtype=bool)
+    mask[some] = True
+    assert [a.to_pylist() for a in table.ref_alt_arrow(mask)] == [
+        alleles[some, 0].tolist(),
+        alleles[some, 1].tolist(),
+    ]
+    # the columns the engine selects on are the store's
+    np.testing.assert_array_equal(table.variant_position, root["variant_position"][...])
+    np.testing.assert_array_equal(table.variant_contig, root["variant_contig"][...])
+    assert table.contig_ids.tolist() == np.asarray(root["contig_id"][...], object).tolist()
+
+
+class _WithoutCompactTable:
+    """A DirectStore that hides the format-5 REF/ALT arrays (a store written before them)."""
+
+    def __init__(self, store: DirectStore, data: np.ndarray | None = None) -> None:
+        self.store, self.path, self.data = store, store.path, data
+
+    def has(self, name: str) -> bool:
+        if self.data is not None:
+            return self.store.has(name)
+        return name not in (REF_ALT_LENGTH_ARRAY, REF_ALT_BYTES_ARRAY) and self.store.has(name)
+
+    def read(self, name: str) -> np.ndarray:
+        if name == REF_ALT_BYTES_ARRAY and self.data is not None:
+            return self.data
+        return self.store.read(name)
+
+    def read_chunk(self, name: str, row_chunk: int) -> np.ndarray:
+        return self.store.read_chunk(name, row_chunk)
+
+
+LONG_INSERTION = "A" + "CGTTA" * 80  # 401 bp
+LONG_DELETION = "G" + "TTGCA" * 70  # 351 bp
+LONG_VCF = f"""##fileformat=VCFv4.2
+##contig=<ID=1,length=100000>
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3
+1\t100\t.\tA\t{LONG_INSERTION}\t.\tPASS\t.\tGT\t0|1\t1|1\t0/0
+1\t200\t.\t{LONG_DELETION}\tG\t.\tPASS\t.\tGT\t0/1\t0/0\t1/1
+1\t300\t.\tC\t.\t.\tPASS\t.\tGT\t0/0\t0/0\t0/0
+1\t400\t.\tA\t<DUP:TANDEM>\t.\tPASS\t.\tGT\t0/1\t0/0\t./.
+1\t500\t.\tG\t*\t.\tPASS\t.\tGT\t0/1\t1/1\t0/0
+1\t600\t.\tT\tC,<NON_REF>\t.\tPASS\t.\tGT\t0/1\t0/2\t1/1
+1\t700\t.\tG\tG]1:900]\t.\tPASS\t.\tGT\t0/1\t0/0\t0/0
+1\t800\t.\tac\ta\t.\tPASS\t.\tGT\t0/1\t0/0\t0/0
+1\t900\t.\t{"T" * 500}\t{LONG_INSERTION},G\t.\tPASS\t.\tGT\t1/2\t0/0\t0/0
+1\t1000\t.\tC\tT\t.\tPASS\t.\tGT\t0/1\t0/0\t0/0
+"""
+
+
+def test_long_indels_and_symbolic_alts_round_trip(tmp_path):
+    from genshare_widgets.counts import _local_pass
+    from genshare_widgets.engines._direct import open_direct
+    from genshare_widgets.engines._ingest_vcf import ingest_vcfs
+
+    vcf = tmp_path / "long.vcf.gz"
+    vcf.write_bytes(gzip.compress(LONG_VCF.encode()))
+    store = tmp_path / "long.vcz"
+    ingest_vcfs([vcf], store, variants_chunk_size=4)
+    _check_ref_alt(store)
+    root = zarr.open_group(str(store), mode="r", zarr_format=2)
+    assert root[REF_ALT_LENGTH_ARRAY][...].tolist() == [
+        [1, 401], [351, 1], [1, 0], [1, 12], [1, 1], [1, 1], [1, 8], [2, 1], [500, 401], [1, 1]
+    ]  # fmt: skip
+    table = DirectStore(store).variant_table()
+    assert table.biallelic_width == 401  # the 500 bp REF is multi-allelic: not reported
+    # the local engine's pass reports them with main's fixed width
+    raw, index, _, alleles, *_ = _local_pass(
+        open_direct(store), np.zeros(3, dtype=np.int64), 1, region=None, snps_only=False
+    )
+    assert index.tolist() == [0, 1, 3, 4, 6, 7, 9]
+    assert alleles.dtype == np.dtype("<U401")
+    assert alleles[:2].tolist() == [["A", LONG_INSERTION], [LONG_DELETION, "G"]]
+    assert alleles[2:].tolist() == [["A", "<DUP:TANDEM>"], ["G", "*"], ["G", "G]1:900]"],
+                                    ["ac", "a"], ["C", "T"]]  # fmt: skip
+    assert raw[:, 0, 0].tolist() == [3, 3, 1, 3, 1, 1, 1]
+    _, index, _, alleles, *_ = _local_pass(
+        open_direct(store), np.zeros(3, dtype=np.int64), 1, region=None, snps_only=True
+    )
+    assert index.tolist() == [9] and alleles.dtype == np.dtype("<U401")
+
+
+def test_non_ascii_and_empty_tables_decode():
+    alleles = np.array([["é", "A", ""], ["AT", "ü", ""], ["C", "", ""], ["ñn", "G", "T"]], object)
+    lengths, data = encode_ref_alt(alleles)
+    assert lengths.tolist() == [[2, 1], [2, 2], [1, 0], [3, 1]]
+    n_alleles, is_snv = flags_from_alleles(alleles)
+    compact = flags_from_alleles(alleles, ref_alt=(lengths, data))  # non-ASCII: strings decide
+    assert compact[0].tolist() == n_alleles.tolist() == [2, 2, 1, 3]
+    assert compact[1].tolist() == is_snv.tolist() == [False] * 4
+    table = VariantTable(
+        contig_ids=np.array(["1"]),
+        variant_contig=np.zeros(4, np.int16),
+        variant_position=np.arange(1, 5, dtype=np.int32),
+        n_alleles=n_alleles,
+        is_snv=is_snv,
+        ref_alt_length=lengths,
+        ref_alt_bytes=data,
+    )
+    assert not table.ascii
+    assert table.char_lengths().tolist() == [[1, 1], [2, 1], [1, 0], [2, 1]]
+    assert table.biallelic_width == 2  # characters, not bytes
+    old = _old_local_alleles(alleles, n_alleles)
+    got = table.ref_alt([0, 1], width=table.biallelic_width)
+    assert got.dtype == old.dtype and got.tolist() == old[:2].tolist()
+    assert table.ref_alt([3]).tolist() == [["ñn", "G"]]
+    assert [a.to_pylist() for a in table.ref_alt_arrow([1, 3])] == [["AT", "ñn"], ["ü", "G"]]
+    with pytest.raises(ValueError, match="does not fit"):
+        table.ref_alt([3], width=1)
+    assert table.ref_alt([]).shape == (0, 2) and table.ref_alt_arrow([])[0].to_pylist() == []
+    empty = encode_ref_alt(np.zeros((0, 2), dtype=object))
+    assert empty[0].shape == (0, 2) and empty[1].shape == (0,)
+    columns = {
+        "contig_ids": np.array(["1"]),
+        "variant_contig": np.zeros(2, np.int16),
+        "variant_position": np.arange(1, 3, dtype=np.int32),
+        "n_alleles": np.ones(2, np.uint8),
+        "is_snv": np.zeros(2, bool),
+        "ref_alt_length": np.zeros((2, 2), np.int32),  # PLINK's "0" alleles are stored as ""
+        "ref_alt_bytes": np.zeros(0, np.uint8),
+    }
+    no_text = VariantTable(**columns)
+    assert no_text.ref_alt().tolist() == [["", ""], ["", ""]]
+    assert no_text.ref_alt([1], width=3).dtype == np.dtype("<U3")
+    assert no_text.biallelic_width == 1
+    with pytest.raises(ValueError, match="add up to"):
+        VariantTable(**{**columns, "ref_alt_length": np.ones((2, 2), np.int32)})
+
+
+@pytest.mark.parametrize("fixture", ["sim_ooa", "kg_subset"])
+def test_variant_table_without_compact_arrays_is_the_same(fixture, request):
+    """A store without the format-5 arrays (older or foreign) gets the same table from
+    variant_allele; a byte array that disagrees with the lengths is a store error."""
+    from genshare_widgets.engines._integrity import StoreIntegrityError
+
+    cohort = request.getfixturevalue(fixture)
+    store = DirectStore(cohort.store_path)
+    assert store.has(REF_ALT_LENGTH_ARRAY) and store.has(REF_ALT_BYTES_ARRAY)
+    table = store.variant_table()
+    fallback = read_variant_table(_WithoutCompactTable(store))
+    for name in ("contig_ids", "variant_contig", "variant_position", "n_alleles", "is_snv",
+                 "ref_alt_length", "ref_alt_bytes"):  # fmt: skip
+        np.testing.assert_array_equal(getattr(fallback, name), getattr(table, name), name)
+    assert fallback.biallelic_width == table.biallelic_width
+    short = store.read(REF_ALT_BYTES_ARRAY)[:-1]
+    with pytest.raises(StoreIntegrityError, match="REF/ALT table is inconsistent"):
+        read_variant_table(_WithoutCompactTable(store, short))
+
+
+def test_counts_alleles_equal_main_on_real_data(kg_subset):
+    """The counts Dataset's variant_ref/variant_alt: main's values and dtype (indels and
+    multi-allelic records in the 1000 Genomes subset)."""
+    from genshare_widgets.counts import allele_counts_by_group
+
+    counts = allele_counts_by_group(kg_subset, by="population")
+    alleles = np.asarray(kg_subset.genotypes["variant_allele"].values, dtype=object)
+    n_alleles, _ = flags_from_alleles(alleles)
+    old = _old_local_alleles(alleles, n_alleles)[counts["variant_index"].values]
+    assert (n_alleles > 2).any() and (np.char.str_len(old) > 1).any()
+    assert counts["variant_ref"].dtype == old.dtype == counts["variant_alt"].dtype
+    np.testing.assert_array_equal(counts["variant_ref"].values, old[:, 0])
+    np.testing.assert_array_equal(counts["variant_alt"].values, old[:, 1])
+
+
 def test_flags_rule_on_odd_alleles():
     table = np.array(
         [
@@ -185,6 +398,10 @@ def test_flags_rule_on_odd_alleles():
     n_alleles, is_snv = flags_from_alleles(table)
     assert n_alleles.tolist() == [2, 2, 2, 3, 3, 1, 2, 2, 2]
     assert is_snv.tolist() == [True, True, False, True, False, False, False, False, False]
+    compact = flags_from_alleles(table, ref_alt=encode_ref_alt(table))  # ingest's way
+    np.testing.assert_array_equal(compact[0], n_alleles)
+    np.testing.assert_array_equal(compact[1], is_snv)
+    assert compact[0].dtype == n_alleles.dtype
     for form in (table.astype(str), table.astype("T") if hasattr(np, "dtypes") else table):
         got = flags_from_alleles(form)
         np.testing.assert_array_equal(got[0], n_alleles)
@@ -205,6 +422,7 @@ def test_edge_vcf_store_arrays_equal_main(tmp_path, samples_chunk_size):
     store = _ingest_edge(tmp_path, samples_chunk_size)
     _check_against_pins(store, "edge")
     _check_flags(store)
+    _check_ref_alt(store)
     root = zarr.open_group(str(store), mode="r", zarr_format=2)
     assert root[N_ALLELES_ARRAY][...].tolist() == [2, 2, 2, 3, 2, 1, 2, 4, 2, 2]
     assert root[SNV_ARRAY][...].tolist() == [1, 1, 0, 1, 0, 0, 0, 0, 1, 0]
@@ -219,6 +437,7 @@ def test_real_vcf_store_arrays_equal_main(mirror, tmp_path):
     ingest_vcfs(paths, store, variants_chunk_size=1000)
     _check_against_pins(store, "kg_chr21_chrX")
     _check_flags(store)
+    _check_ref_alt(store)
 
 
 def test_plink_store_arrays_equal_main(mirror, tmp_path):
@@ -228,6 +447,7 @@ def test_plink_store_arrays_equal_main(mirror, tmp_path):
     ingest_plink(mirror / "hapmap3" / "HM3_thinned_autosomal_overlap", store)
     _check_against_pins(store, "hapmap3")
     _check_flags(store)
+    _check_ref_alt(store)
 
 
 @pytest.mark.parametrize("fixture", ["sim_ooa", "kg_subset"])
@@ -236,11 +456,13 @@ def test_cached_store_flags_equal_fallback(fixture, request):
 
     cohort = request.getfixturevalue(fixture)
     _check_flags(Path(cohort.store_path))
+    _check_ref_alt(Path(cohort.store_path))
     manifest = read_manifest(Path(cohort.store_path))
     assert manifest is not None
     for name in NEW_ARRAYS:  # the chunk manifest covers the new arrays
         files = manifest["arrays"][name]
-        assert "0" in files and all(files.values()), name
+        first = "0.0" if name == REF_ALT_LENGTH_ARRAY else "0"
+        assert first in files and all(files.values()), name
     got = allele_flags(cohort.genotypes)
     expected = flags_from_alleles(np.asarray(cohort.genotypes["variant_allele"].values))
     np.testing.assert_array_equal(got[0], expected[0])

@@ -19,7 +19,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from genshare_widgets.engines._integrity import (
     read_with_ident,
     rebuild_hint,
 )
+
+if TYPE_CHECKING:
+    from genshare_widgets.engines._variants import VariantTable
 
 
 class UnsupportedStoreError(Exception):
@@ -50,6 +53,8 @@ class DirectStore:
             raise UnsupportedStoreError(f"{self.path}: not a Zarr format 2 group")
         self._meta: dict[str, dict[str, Any]] = {}
         self._manifest = ChunkManifest(self.path)  # every file read is checked against it
+        self._variant_table: VariantTable | None = None
+        self._variant_table_lock = threading.Lock()
 
     def meta(self, name: str) -> dict[str, Any]:
         """The ``.zarray`` metadata of array ``name`` (checked for what this reader handles)."""
@@ -70,6 +75,34 @@ class DirectStore:
                 raise UnsupportedStoreError(f"{name}: filters not handled")
             self._meta[name] = meta
         return self._meta[name]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the lock and the cached variant table (read again where needed)."""
+        state = dict(self.__dict__)
+        state["_variant_table"] = None
+        del state["_variant_table_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._variant_table_lock = threading.Lock()
+
+    def variant_table(self) -> "VariantTable":
+        """The store's per-variant table, a :class:`~.engines._variants.VariantTable`: contig
+        names, contig codes, positions, the compact flags ``n_alleles``/``is_snv``, and REF and
+        first ALT in compact form, decoded only for the rows asked for
+        (``table.ref_alt(index)``, ``table.ref_alt_arrow(index)``).
+
+        Read once per open store and cached, so a warm notebook's later passes reuse it. A
+        store without the compact arrays (written before ingest format 5, or by another tool)
+        gets the same table from ``variant_allele``.
+        """
+        with self._variant_table_lock:
+            if self._variant_table is None:
+                from genshare_widgets.engines._variants import read_variant_table
+
+                self._variant_table = read_variant_table(self)
+            return self._variant_table
 
     def has(self, name: str) -> bool:
         """True when the store holds array ``name``."""

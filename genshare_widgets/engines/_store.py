@@ -27,8 +27,9 @@ from genshare_widgets.engines._integrity import write_manifest
 from genshare_widgets.fetch import build_lock, cache_dir, sha256_file, writes_to_cache
 
 # 2: call_genotype_packed + variant_genotype_packable; 3: manifest;
-# 4: variant_n_alleles + variant_snv (engines/_variants.py)
-INGEST_FORMAT_VERSION = 4
+# 4: variant_n_alleles + variant_snv (engines/_variants.py);
+# 5: variant_ref_alt_length + variant_ref_alt_bytes (REF/first ALT, engines/_variants.py)
+INGEST_FORMAT_VERSION = 5
 
 
 def store_key(inputs: dict[str, Any]) -> str:

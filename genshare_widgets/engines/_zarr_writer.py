@@ -14,7 +14,15 @@ import zarr
 from numcodecs import Blosc
 from zarr.core.metadata import ArrayV2Metadata
 
-from genshare_widgets.engines._variants import N_ALLELES_ARRAY, SNV_ARRAY, flags_from_alleles
+from genshare_widgets.engines._variants import (
+    N_ALLELES_ARRAY,
+    REF_ALT_BYTES_ARRAY,
+    REF_ALT_BYTES_CHUNK,
+    REF_ALT_LENGTH_ARRAY,
+    SNV_ARRAY,
+    encode_ref_alt,
+    flags_from_alleles,
+)
 
 VCF_ZARR_VERSION = "0.4"
 # zstd level 3: 5x faster to write than level 7 for ~40 % more bytes (genotypes still compress
@@ -346,7 +354,8 @@ class VcfZarrWriter:
             arr[:] = allele
         # The compact allele table (engines/_variants.py): biallelic and SNP masks without
         # per-variant strings at count time.
-        n_alleles, is_snv = flags_from_alleles(allele)
+        lengths, data = encode_ref_alt(allele)  # REF and first ALT as lengths + bytes
+        n_alleles, is_snv = flags_from_alleles(allele, ref_alt=(lengths, data))
         for name, values, dtype, fill, description in (
             (
                 N_ALLELES_ARRAY,
@@ -374,6 +383,35 @@ class VcfZarrWriter:
             )
             if n:
                 arr[:] = values
+        # REF and first ALT as UTF-8 lengths + bytes (engines/_variants.py): the local engine
+        # decodes the rows it reports without a Python string per variant.
+        arr = self._array(
+            REF_ALT_LENGTH_ARRAY,
+            (n, 2),
+            (self.vchunk, 2),
+            "i4",
+            ["variants", "ref_alt"],
+            fill_value=0,
+            extra_attrs={
+                "description": (
+                    "UTF-8 byte length of REF and of the first ALT slot of variant_allele; "
+                    f"their bytes follow one another in {REF_ALT_BYTES_ARRAY}"
+                )
+            },
+        )
+        if n:
+            arr[:] = lengths
+        arr = self._array(
+            REF_ALT_BYTES_ARRAY,
+            (len(data),),
+            (REF_ALT_BYTES_CHUNK,),
+            "u1",
+            ["ref_alt_bytes"],
+            fill_value=0,
+            extra_attrs={"description": "UTF-8 of REF, first ALT, REF, first ALT, ... by record"},
+        )
+        if len(data):
+            arr[:] = data
         ids = np.concatenate(self._ids) if self._ids else np.zeros(0, dtype=object)
         arr = self._array("variant_id", (n,), vchunk, str, ["variants"], fill_value="")
         if n:
