@@ -5,7 +5,8 @@ Playwright and measures in the page with ``performance.now()``:
 
 - *first paint*: from navigation start until the page's widgets (cohort picker) are shown,
   until the explorer's controls are, and until the first figure (Fst) is drawn;
-- *tab switch* / *control change*: from the click until the figure stops changing (the last
+- *tab switch* / *control change* (a group toggled on the Fst tab, pair B changed on the AF
+  tab): from the click until the figure stops changing (the last
   DOM mutation inside the figure, with data in the plot), i.e. Python update + transfer +
   plotly render;
 - the page's console errors and uncaught exceptions.
@@ -13,6 +14,11 @@ Playwright and measures in the page with ``performance.now()``:
 Run on a quiet machine (timings on a shared box are indicative only)::
 
     python benchmarks/explorer.py [--cohort sim-ooa] [--rounds 2]
+
+``--source VCF_OR_STORE --samples TSV`` (e.g. the 1000 Genomes size bench cohort, which the
+app's picker does not list) times the explorer's Python update per tab and user action
+instead (:func:`measure_updates`: counts cached, no browser), the part of an update that
+grows with the number of variants; ``PYTHONPATH=OTHER_CHECKOUT`` gives the before/after.
 
 ``tests/test_browser.py::test_app_timings_and_no_page_errors`` uses :func:`measure_app`.
 """
@@ -133,19 +139,28 @@ def start_app(cohort: str, workdir: Path, repo: Path = REPO) -> tuple[subprocess
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    try:
+        wait_for_http(f"{url}/favicon.ico", proc, log)
+    except RuntimeError:
+        stop(proc)
+        raise
+    return proc, url, log
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path, seconds: float = 90) -> None:
+    """Return once ``url`` answers (any HTTP status); raise with the server log otherwise."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"{url}/favicon.ico", timeout=2)
-            return proc, url, log
+            urllib.request.urlopen(url, timeout=2)
+            return
         except urllib.error.HTTPError:
-            return proc, url, log
+            return  # the server answered
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError(log.read_text()) from None
             time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError(f"{url} did not answer in 90 s:\n{log.read_text()}")
+    raise RuntimeError(f"{url} did not answer in {seconds:.0f} s:\n{log.read_text()}")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -217,6 +232,13 @@ def measure_app(url: str, *, rounds: int = 1, screenshot: Path | None = None) ->
                 ".genshare-explorer .genshare-groups select option:last-child",
                 "fst",
             )
+            step(f"tab {TABS[1][0]}{tag}", "tab", TABS[1][0], TABS[1][1])
+            step(
+                f"pair B changed ({TABS[1][0]}){tag}",
+                "option",
+                ".genshare-explorer .genshare-pair-b select option:last-child",
+                TABS[1][1],
+            )
         if screenshot is not None:
             page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
@@ -228,6 +250,68 @@ def measure_app(url: str, *, rounds: int = 1, screenshot: Path | None = None) ->
         "errors": errors,
         "offline_loads": offline,
     }
+
+
+#: what a user does on a tab, in order: (label, change to the explorer)
+ACTIONS = ("tab", "MAF", "MAF again", "MAF back", "group out", "group in", "pair")
+
+
+def measure_updates(source: str, samples: str | None, *, rounds: int = 1) -> dict:
+    """Python time (ms) of each explorer update on cached counts: ``{"counts_s": first
+    genotype pass, "n_variants", "table": {kind: {action: [ms per round]}}}``.
+
+    Per tab: show it, move the MAF slider twice, back to a view seen before (cached), take a
+    group out and put it back, change the pair. Each round starts with no view built and
+    uses other MAF values, so every update but "MAF back" and "group in" computes its view.
+    """
+    import genshare_widgets as gs
+    from genshare_widgets.widgets import TABS, CohortExplorer
+
+    cohort = gs.open_cohort(source, samples=samples, progress=False)
+    ex = CohortExplorer(cohort, by="population", draw=False)
+    started = time.perf_counter()
+    ex.counts()
+    counts_s = time.perf_counter() - started
+    names = list(ex.groups.options)
+    table: dict[str, dict[str, list[float]]] = {}
+    for r in range(rounds):
+        for i, (_title, kind) in enumerate(TABS[:-1]):  # not PCA: its own genotype pass
+            ex._built.clear()
+            ex._drawn.clear()
+            row = table.setdefault(kind, {a: [] for a in ACTIONS})
+            maf = 0.05 + 0.01 * r
+            if ex.tabs.selected_index == i:
+                ex.show()  # the first tab: shown for the first time
+            else:
+                ex.tabs.selected_index = i
+            row["tab"].append(1000 * ex.last_update_seconds)
+            other = [g for g in names if g not in (ex.pair_a.value, ex.pair_b.value)]
+            changes = [
+                ("MAF", ex.min_maf, maf),
+                ("MAF again", ex.min_maf, maf + 0.1),
+                ("MAF back", ex.min_maf, maf),
+                ("group out", ex.groups, tuple(names[:-1])),
+                ("group in", ex.groups, tuple(names)),
+                ("pair", ex.pair_b, other[0] if other else names[0]),
+            ]
+            for action, control, value in changes:
+                control.value = value
+                row[action].append(1000 * ex.last_update_seconds)
+            ex.min_maf.value = 0.0
+    return {"counts_s": counts_s, "n_variants": int(ex.counts().sizes["variants"]), "table": table}
+
+
+def format_updates(result: dict) -> str:
+    import statistics
+
+    lines = [
+        f"{result['n_variants']:,} variants; first counts {result['counts_s']:.1f} s",
+        f"{'tab':<16}" + "".join(f"{a:>11}" for a in ACTIONS),
+    ]
+    for kind, row in result["table"].items():
+        cells = "".join(f"{statistics.median(row[a]):>11.0f}" for a in ACTIONS)
+        lines.append(f"{kind:<16}{cells}")
+    return "\n".join(lines)
 
 
 def format_report(result: dict) -> str:
@@ -259,7 +343,19 @@ def main() -> None:
     parser.add_argument(
         "--repo", type=Path, default=REPO, help="checkout to serve (e.g. main, for before/after)"
     )
+    parser.add_argument("--source", help="VCF/BCF/PLINK/store path: Python update times")
+    parser.add_argument("--samples", help="the --source's sample table (sample, population)")
     args = parser.parse_args()
+    if args.source:
+        import genshare_widgets
+
+        result = measure_updates(args.source, args.samples, rounds=args.rounds)
+        print(
+            f"{Path(genshare_widgets.__file__).parents[1]} · {args.source} · Python ms per "
+            "update (median of rounds) · indicative unless the machine is quiet"
+        )
+        print(format_updates(result))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         proc, url, _log = start_app(args.cohort, Path(tmp), args.repo.resolve())
         try:

@@ -7,12 +7,8 @@ Screenshots land in test-results/ for a human to look at.
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,41 +20,26 @@ RESULTS = REPO / "test-results"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _need_browser() -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium not installed (apt-get install chromium; .ci/run installs it)")
     pytest.importorskip("playwright.sync_api", reason='pip install "genshare_widgets[dev]"')
 
 
-def _wait_for_http(url: str, proc: subprocess.Popen, log: Path, seconds: float = 90) -> None:
-    """Return once ``url`` answers (any HTTP status); fail with the server log otherwise."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return  # the server answered
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError(log.read_text()) from None
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer in {seconds:.0f} s:\n{log.read_text()}")
+def _explorer_bench():
+    """benchmarks/explorer.py: starts and stops the servers, measures the app in the page
+    (shared with `make bench`, one copy of those helpers)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "explorer_bench", REPO / "benchmarks" / "explorer.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+bench = _explorer_bench()
 
 
 @pytest.fixture
@@ -66,7 +47,7 @@ def lab_server(tmp_path, sim_ooa):
     _need_browser()
     notebooks = tmp_path / "notebooks"
     shutil.copytree(REPO / "notebooks", notebooks)  # autosave must not touch the repository
-    port, token = _free_port(), "genshare-test"
+    port, token = bench.free_port(), "genshare-test"
     cmd = [
         sys.executable,
         "-m",
@@ -86,32 +67,22 @@ def lab_server(tmp_path, sim_ooa):
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_http(f"{url}/api/status?token={token}", proc, tmp_path / "lab.log")
+        bench.wait_for_http(f"{url}/api/status?token={token}", proc, tmp_path / "lab.log")
         yield url, token
     finally:
-        _stop(proc)
+        bench.stop(proc)
         log.close()
 
 
 @pytest.fixture
 def app_server(tmp_path, sim_ooa):
     _need_browser()
-    notebook = tmp_path / "app.ipynb"
-    shutil.copy(REPO / "notebooks" / "app.ipynb", notebook)  # exports land in tmp_path
-    port = _free_port()
-    cmd = [sys.executable, "-m", "genshare_widgets", "app", "--notebook", str(notebook),
-           "--no-browser", f"--port={port}", "--cohort", "sim-ooa"]  # fmt: skip
-    log = open(tmp_path / "app.log", "w")  # noqa: SIM115 (open for the server's whole life)
-    proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(), cwd=tmp_path
-    )
-    url = f"http://127.0.0.1:{port}"
+    # the app notebook is copied to tmp_path (exports land there), served from this checkout
+    proc, url, log = bench.start_app("sim-ooa", tmp_path, REPO)
     try:
-        _wait_for_http(f"{url}/favicon.ico", proc, tmp_path / "app.log")
-        yield url, tmp_path / "app.log"
+        yield url, log
     finally:
-        _stop(proc)
-        log.close()
+        bench.stop(proc)
 
 
 def _launch(p):
@@ -232,23 +203,12 @@ def test_app_in_real_browser(app_server):
         browser.close()
 
 
-def _explorer_bench():
-    """benchmarks/explorer.py, which measures the app in the page (shared with `make bench`)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "explorer_bench", REPO / "benchmarks" / "explorer.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_app_timings_and_no_page_errors(app_server):
     """The app shows its widgets, every tab draws its figure when shown, and the page logs no
     error (a plot drawn into a hidden tab did: "Resize must be passed a displayed plot div
-    element"). Timings are logged, not asserted (see benchmarks/explorer.py)."""
-    bench = _explorer_bench()
+    element"). Timings are logged (the ≤ 100 ms update target is measured at 1000 Genomes
+    size by benchmarks/explorer.py --source); here each control change's Python update is
+    only held under a gross bound (a shared test machine)."""
     url, log = app_server
     RESULTS.mkdir(exist_ok=True)
     result = bench.measure_app(url, rounds=1, screenshot=RESULTS / "app_timings.png")
@@ -260,4 +220,7 @@ def test_app_timings_and_no_page_errors(app_server):
     from genshare_widgets.widgets import TABS
 
     drawn = [name for name, _py, page_ms in result["steps"] if page_ms is not None]
-    assert len(drawn) == len(TABS) + 1  # every tab, then a group toggled on the Fst tab
+    # every tab, a group toggled on the Fst tab, back to the AF tab and its pair B changed
+    assert len(drawn) == len(TABS) + 3
+    changes = {name: py for name, py, _page in result["steps"] if not name.startswith("tab ")}
+    assert len(changes) == 2 and all(py is not None and py < 1000 for py in changes.values())

@@ -177,6 +177,7 @@ class CohortExplorer:
         self._slots = {kind: w.VBox(layout=w.Layout(min_height="450px")) for _title, kind in TABS}
         # CSS classes name the parts in the page (browser tests and custom styles find them)
         self.groups.add_class("genshare-groups")
+        self.pair_b.add_class("genshare-pair-b")
         self.tabs = w.Tab(children=[self._slots[kind] for _title, kind in TABS])
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
