@@ -259,24 +259,31 @@ def _cell_strings(values: np.ndarray, status: np.ndarray, marker: str) -> np.nda
     return text
 
 
-def frequency_table(released) -> pd.DataFrame:
-    """The ``freq.tsv`` table of a release: AC/AN as numbers, ``<k`` or ``NA``; AF where both
-    are released, else NaN (written ``NA``)."""
-    from genshare_widgets import stats
+def frequency_columns(released) -> dict[str, np.ndarray]:
+    """The ``freq.tsv`` columns of a release (or of a slice of its variants): those of
+    :func:`genshare_widgets.stats._frequency.frequency_columns` on the usable view (AF NaN,
+    written ``NA``, unless AC and AN are both released), with AC and AN as released: the
+    numbers, or text with ``<k`` and ``NA`` in a group whose column hides a cell."""
+    from genshare_widgets.stats._frequency import frequency_columns as exact_columns
 
     if not is_released(released):
-        return stats.frequency_table(released)
+        return exact_columns(released)
     marker = f"<{released.attrs.get('min_count', '')}"
-    # AF from the usable view (NaN where AC or AN is not released); AC and AN as released
-    table = stats.frequency_table(usable_counts(released))
+    columns = exact_columns(usable_counts(released))
     for j, group in enumerate(released["groups"].values):
         for name, col in (("allele_count", "ac"), ("allele_number", "an")):
             values = released[name].values[:, j]
             status = released[f"{name}_status"].values[:, j]
-            table[f"{group}_{col}"] = (
+            columns[f"{group}_{col}"] = (
                 _cell_strings(values, status, marker) if status.any() else values
             )
-    return table
+    return columns
+
+
+def frequency_table(released) -> pd.DataFrame:
+    """The ``freq.tsv`` table of a release: AC/AN as numbers, ``<k`` or ``NA``; AF where both
+    are released, else NaN (written ``NA``). :func:`frequency_columns` as a DataFrame."""
+    return pd.DataFrame(frequency_columns(released))
 
 
 def hudson_fst(released) -> pd.DataFrame:
