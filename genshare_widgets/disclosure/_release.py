@@ -253,7 +253,12 @@ def usable_counts(released):
 
 
 def _cell_strings(values: np.ndarray, status: np.ndarray, marker: str) -> np.ndarray:
-    text = values.astype(np.int64).astype(str).astype(object)
+    """The released cells as text (object array of str): the number, ``marker`` or ``NA``.
+    Arrow formats the integers (the same decimal text as ``str(int)``, three times faster
+    than numpy's ``astype(str)``)."""
+    import pyarrow as pa
+
+    text = pa.array(values.astype(np.int64)).cast(pa.string()).to_numpy(zero_copy_only=False)
     text[status == SUPPRESSED] = marker
     text[status == WITHHELD] = "NA"
     return text
@@ -368,12 +373,15 @@ def sfs(released, *, folded: bool = False) -> pd.DataFrame:
     for j, group in enumerate(released["groups"].values):
         cls, _ac, size = _sfs_labels(released, j, folded)
         names = _class_names(k, size, bool((cls == -2).any()))
+        # one pass over the variants (a comparison per class was seconds at 1 M variants)
+        per_count = np.bincount(cls[cls >= 0], minlength=size + 1)
+        n_of = {-1: int(np.count_nonzero(cls == -1)), -2: int(np.count_nonzero(cls == -2))}
         frames.append(
             pd.DataFrame(
                 {
                     "group": str(group),
                     "alt_count": [name for _, name in names],
-                    "n_variants": [int((cls == c).sum()) for c, _ in names],
+                    "n_variants": [n_of[c] if c < 0 else int(per_count[c]) for c, _ in names],
                 }
             )
         )
