@@ -5,6 +5,7 @@ federation coordinator, so it sits below both."""
 import os
 import platform
 import sys
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,42 +65,76 @@ def package_versions(*, engine: str = "dask") -> dict[str, str]:
     return out
 
 
-def write_arrow_tsv(table, path: Path) -> None:
-    """Write a ``pyarrow.Table``: tab-separated, header row, ``NA`` for nulls, floats in
-    shortest round-trip form (Arrow's C++ writer: ten times faster than pandas on a
-    500,000-row freq.tsv)."""
+#: Rows per block of a streamed TSV: the largest text a block holds is a few MiB, and
+#: Arrow's writer is past its per-call overhead.
+BLOCK_ROWS = 65_536
+
+
+def _csv_options(header: bool):
+    from pyarrow import csv
+
+    return csv.WriteOptions(
+        include_header=header,
+        delimiter="\t",
+        quoting_style="none",
+        quoting_header="none",
+        null_string="NA",
+    )
+
+
+def _render(block: Any, header: bool):
+    """One block as TSV text (a ``pyarrow.Buffer``): ``block`` is a ``pyarrow`` Table or
+    record batch, or {name: numpy array} in file order (NaN and None become null). Arrow's
+    C++ CSV writer formats it (floats in shortest round-trip form, null as ``NA``) and
+    releases the GIL while it does."""
     import pyarrow as pa
     from pyarrow import csv
 
-    def options(header: bool):
-        return csv.WriteOptions(
-            include_header=header,
-            delimiter="\t",
-            quoting_style="none",
-            quoting_header="none",
-            null_string="NA",
+    # The system allocator, not Arrow's default mimalloc: a block's buffers are freed as soon
+    # as it is written, and mimalloc's per-thread heaps would keep them resident.
+    pool = pa.system_memory_pool()
+    if isinstance(block, dict):
+        block = pa.record_batch(
+            [pa.array(v, from_pandas=True, memory_pool=pool) for v in block.values()],
+            names=list(block),
         )
+    sink = pa.BufferOutputStream(memory_pool=pool)
+    csv.write_csv(block, sink, _csv_options(header), memory_pool=pool)
+    return sink.getvalue()
 
-    if table.num_rows < 200_000:
-        csv.write_csv(table, str(path), options(True))
-        return
-    # Large tables: format two halves at once (Arrow releases the GIL), then write in order.
+
+def write_blocks(blocks: "Iterable[Callable[[], Any]]", path: Path) -> None:
+    """Write a TSV block by block: each item of ``blocks`` makes one block's columns (the
+    first block's names are the header, written once). Two blocks are made and formatted at
+    a time on two threads and appended in order, so memory holds a few blocks, never the
+    table. ``blocks`` must give at least one (possibly empty) block."""
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    half = table.num_rows // 2
+    def job(make, header: bool):
+        return _render(make(), header)
 
-    def render(part, header: bool):
-        sink = pa.BufferOutputStream()
-        csv.write_csv(part, sink, options(header))
-        return sink.getvalue()
+    with open(path, "wb") as out, ThreadPoolExecutor(max_workers=2) as pool:
+        pending: deque = deque()
+        for i, make in enumerate(blocks):
+            pending.append(pool.submit(job, make, i == 0))
+            if len(pending) > 2:
+                out.write(pending.popleft().result())
+        while pending:
+            out.write(pending.popleft().result())
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        first = pool.submit(render, table.slice(0, half), True)
-        second = pool.submit(render, table.slice(half), False)
-        parts = [first.result(), second.result()]
-    with open(path, "wb") as out:
-        for buffer in parts:
-            out.write(buffer)
+
+def write_arrow_tsv(table, path: Path, *, block_rows: int | None = None) -> None:
+    """Write a ``pyarrow.Table``: tab-separated, header row, ``NA`` for nulls, floats in
+    shortest round-trip form (Arrow's C++ writer: ten times faster than pandas on a
+    500,000-row freq.tsv), :data:`BLOCK_ROWS` rows at a time (:func:`write_blocks`)."""
+
+    rows = block_rows or BLOCK_ROWS
+
+    def block(start: int):
+        return lambda: table.slice(start, rows)
+
+    write_blocks((block(s) for s in range(0, max(table.num_rows, 1), rows)), path)
 
 
 def write_tsv(table: "pd.DataFrame", path: Path) -> None:
@@ -109,10 +144,48 @@ def write_tsv(table: "pd.DataFrame", path: Path) -> None:
     write_arrow_tsv(pa.Table.from_pandas(table, preserve_index=False), path)
 
 
+def write_freq_tsv(counts, path: Path, *, block_rows: int | None = None) -> None:
+    """``freq.tsv`` of ``counts`` (exact or released) streamed :data:`BLOCK_ROWS` variants at
+    a time: each block's columns come from
+    :func:`genshare_widgets.disclosure._release.frequency_columns` (the function behind
+    ``frequency_table``) on that slice of the variants, straight into an Arrow record batch;
+    no DataFrame and no whole-table text is ever built. Byte-identical to
+    ``write_tsv(disclosure.frequency_table(counts), path)``."""
+    from genshare_widgets.disclosure._release import frequency_columns
+
+    counts = counts.compute()  # numpy-backed: a slice must not recompute a Dask graph
+    n, rows = int(counts.sizes["variants"]), block_rows or BLOCK_ROWS
+
+    def block(start: int):
+        return lambda: frequency_columns(counts.isel(variants=slice(start, start + rows)))
+
+    write_blocks((block(s) for s in range(0, max(n, 1), rows)), path)
+
+
 def group_sizes(cohort, by: str) -> dict[str, int]:
     """Samples per group of ``by`` (samples without a value are not in any group)."""
     column = cohort.samples[by].dropna().astype(str)
     return {str(g): int(n) for g, n in column.value_counts().sort_index().items()}
+
+
+def _count_table_makers(wanted: list[str], folded: bool, fst_window: int | None) -> dict:
+    """{file name: function of the counts giving its table}, in the order they are made."""
+    from genshare_widgets import disclosure
+
+    makers: dict[str, Any] = {}
+    if "freq" in wanted:
+        makers["freq.tsv"] = disclosure.frequency_table
+    if "fst" in wanted:
+        makers["fst.tsv"] = disclosure.hudson_fst
+    if fst_window:
+        makers["fst_windows.tsv"] = lambda c: disclosure.fst_windows(c, size=fst_window)
+    if "het" in wanted:
+        makers["het.tsv"] = disclosure.heterozygosity
+    if "sfs" in wanted:
+        makers["sfs.tsv"] = lambda c: disclosure.sfs(c, folded=folded)
+    if "shared" in wanted:
+        makers["shared.tsv"] = disclosure.shared_private
+    return makers
 
 
 def count_tables(
@@ -120,22 +193,23 @@ def count_tables(
 ) -> "dict[str, pd.DataFrame]":
     """The ``genshare stats`` count tables of ``counts``: exact counts, or a release of the
     disclosure room (whose functions give the plain statistics for exact counts)."""
-    from genshare_widgets import disclosure
+    return {
+        name: make(counts) for name, make in _count_table_makers(wanted, folded, fst_window).items()
+    }
 
-    tables: dict[str, Any] = {}
-    if "freq" in wanted:
-        tables["freq.tsv"] = disclosure.frequency_table(counts)
-    if "fst" in wanted:
-        tables["fst.tsv"] = disclosure.hudson_fst(counts)
-    if fst_window:
-        tables["fst_windows.tsv"] = disclosure.fst_windows(counts, size=fst_window)
-    if "het" in wanted:
-        tables["het.tsv"] = disclosure.heterozygosity(counts)
-    if "sfs" in wanted:
-        tables["sfs.tsv"] = disclosure.sfs(counts, folded=folded)
-    if "shared" in wanted:
-        tables["shared.tsv"] = disclosure.shared_private(counts)
-    return tables
+
+def write_count_tables(
+    counts, folder: Path, wanted: list[str], folded: bool, fst_window: int | None
+) -> list[str]:
+    """Write the :func:`count_tables` of ``counts`` into ``folder`` (freq.tsv streamed by
+    :func:`write_freq_tsv`, the small tables through :func:`write_tsv`); → the file names."""
+    makers = _count_table_makers(wanted, folded, fst_window)
+    for name, make in makers.items():
+        if name == "freq.tsv":
+            write_freq_tsv(counts, folder / name)
+        else:
+            write_tsv(make(counts), folder / name)
+    return list(makers)
 
 
 def publish(tmp: Path, out: Path) -> dict[str, Path]:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from genshare_widgets._errors import GenShareError
 from genshare_widgets._outputs import (
     STATISTICS,
-    count_tables,
     publish,
     stats_provenance,
+    write_count_tables,
     write_tsv,
 )
 from genshare_widgets._outputs import group_sizes as _group_sizes
@@ -121,7 +121,13 @@ def run_stats(
                 min_maf=min_maf,
                 what=f"genshare stats {cohort.id} --by {by} ({', '.join(wanted)})",
             )
-        tables = count_tables(counts, wanted, folded, fst_window) if counts is not None else {}
+        # freq.tsv streams by blocks of variants; the other count tables are small
+        files = (
+            write_count_tables(counts, tmp, wanted, folded, fst_window)
+            if counts is not None
+            else []
+        )
+        tables: dict[str, Any] = {}
         if sample_table:
             per = sample_stats(cohort, region=region, snps_only=snps_only, policy=policy)
             tables["samples.tsv"] = per.reset_index()
@@ -146,13 +152,14 @@ def run_stats(
             }
         for name, table in tables.items():
             write_tsv(table, tmp / name)
+        files += list(tables)
         provenance = stats_provenance(
             cohort.provenance,
             cohort_id=cohort.id,
             engine=cohort.engine,
             dask_scheduler=resolve_scheduler(pass_scheduler(cohort)) or "local threads",
             by=by,
-            files_written=sorted(tables),
+            files_written=sorted(files),
             filters={
                 "region": region,
                 "min_maf": min_maf,

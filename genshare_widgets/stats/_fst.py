@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from genshare_widgets._errors import GenShareError
-from genshare_widgets.stats._hudson import group_terms, hudson_terms, pair_terms, ratio_of_sums
+from genshare_widgets.stats._hudson import hudson_ratio_of_averages, hudson_terms
 
 
 def _group_index(counts, group: str) -> int:
@@ -63,15 +63,11 @@ def hudson_fst(counts, *, pairs: list[tuple[str, str]] | None = None) -> pd.Data
     groups = sorted(str(g) for g in counts["groups"].values)
     wanted = pairs or list(combinations(groups, 2))
     ac, an = counts["allele_count"].values, counts["allele_number"].values
-    terms: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # once per group
     rows = []
     for a, b in wanted:
         a, b = sorted((a, b))
         i, j = _group_index(counts, a), _group_index(counts, b)
-        for g in (i, j):
-            if g not in terms:
-                terms[g] = group_terms(ac[:, g], an[:, g])
-        value, n = ratio_of_sums(*pair_terms(terms[i], terms[j]))
+        value, n = hudson_ratio_of_averages(ac[:, i], an[:, i], ac[:, j], an[:, j])
         rows.append({"pop1": a, "pop2": b, "hudson_fst": value, "n_variants": n})
     return pd.DataFrame(rows, columns=["pop1", "pop2", "hudson_fst", "n_variants"])
 
