@@ -313,11 +313,10 @@ def select_groups(counts, *, groups: list[str] | None = None, min_maf: float | N
     if min_maf is not None:
         if "min_maf" in info:
             raise GenShareError("these counts already have a MAF filter; start from unfiltered")
-        from genshare_widgets.engines._group_counts import FIELDS
+        from genshare_widgets._selection import maf_passing
 
-        raw = np.stack([counts[f].values for f in FIELDS], axis=-1)
-        index = counts["variant_index"].values
-        passing = apply_min_maf(raw, index, info, min_maf)
+        ac, an = counts["allele_count"].values, counts["allele_number"].values
+        passing = maf_passing(ac, an, info, min_maf)
         counts = counts.isel(variants=np.flatnonzero(passing))
     info["n_variants_analysed"] = int(counts.sizes["variants"])
     if groups is not None:

@@ -7,13 +7,13 @@ import pandas as pd
 def observed_heterozygosity(counts) -> np.ndarray:
     """Per group: mean over variants with a called genotype of het / called genotypes (NaN
     for a group with none); the ``observed_het`` of :func:`heterozygosity`."""
-    het = counts["het_count"].values.astype(np.float64)
-    called = counts["called_count"].values.astype(np.float64)
+    het = counts["het_count"].values
+    called = counts["called_count"].values
     out = np.full(called.shape[1], np.nan)
-    for j in range(called.shape[1]):
+    for j in range(called.shape[1]):  # a group's column, then only its defined rows as float
         ok = called[:, j] > 0
         if ok.any():
-            out[j] = (het[ok, j] / called[ok, j]).mean()
+            out[j] = (het[:, j][ok].astype(np.float64) / called[:, j][ok].astype(np.float64)).mean()
     return out
 
 
@@ -32,15 +32,15 @@ def heterozygosity(counts) -> pd.DataFrame:
     >>> heterozygosity(counts)  # doctest: +SKIP
       group  n_samples  observed_het  expected_het  n_variants
     """
-    ac = counts["allele_count"].values.astype(np.float64)
-    an = counts["allele_number"].values.astype(np.float64)
+    ac = counts["allele_count"].values
+    an = counts["allele_number"].values
     observed_het = observed_heterozygosity(counts)
     rows = []
     for j, group in enumerate(counts["groups"].values):
         observed = observed_het[j]
         ok = an[:, j] >= 2
-        n = an[ok, j]
-        p = ac[ok, j] / n
+        n = an[:, j][ok].astype(np.float64)
+        p = ac[:, j][ok].astype(np.float64) / n
         expected = (2 * p * (1 - p) * n / (n - 1)).mean() if ok.any() else np.nan
         rows.append(
             {

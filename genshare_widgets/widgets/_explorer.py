@@ -254,6 +254,9 @@ class CohortExplorer:
                 self._counts[key] = allele_counts_by_group(
                     self.cohort, by=opts["by"], region=opts["region"], snps_only=opts["snps_only"]
                 )
+                # the Fst heatmap's clustering: imported behind the genotype pass (0.15 s),
+                # not in the first update of the Fst tab
+                import scipy.cluster.hierarchy  # noqa: F401
             finally:
                 self.progress.value = 1
                 self.progress.layout.visibility = "hidden"
