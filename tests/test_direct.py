@@ -115,6 +115,8 @@ def test_direct_reader_reads_what_zarr_reads(fixture, request):
         np.testing.assert_array_equal(got, planes[c * meta["chunks"][0] :][: len(got)])
     with pytest.raises(ValueError, match="out must be"):
         store.read_chunk("call_genotype_bitplanes", 0, out=buffer[:-1])
+    with pytest.raises(IndexError, match=f"chunk {n_chunks} of {n_chunks}"):
+        store.read_chunk("call_genotype_bitplanes", n_chunks)  # not a fill-valued chunk
 
 
 def test_foreign_store_is_not_read_directly(tmp_path):

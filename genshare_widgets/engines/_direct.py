@@ -135,6 +135,9 @@ class DirectStore:
             or not out.flags.c_contiguous
         ):
             raise ValueError(f"{name}: out must be C-contiguous {meta['dtype']} of shape {chunks}")
+        n_chunks = -(-shape[0] // chunks[0]) if shape[0] else 0
+        if not 0 <= row_chunk < n_chunks:
+            raise IndexError(f"{name}: chunk {row_chunk} of {n_chunks} ({shape[0]} rows)")
         key = ".".join([str(row_chunk)] + ["0"] * (len(shape) - 1))
         start = row_chunk * chunks[0]
         rows = min(chunks[0], shape[0] - start)

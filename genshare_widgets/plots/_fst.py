@@ -111,7 +111,11 @@ def fst_heatmap(
     ordering = "average-linkage order" if cluster and len(order) > 2 else "sorted"
     apply_style(fig, title=title or f"Pairwise Hudson Fst ({len(order)} groups, {ordering})")
     ticks = [f'<span style="color:{palette.get(g, "#222")}">{g}</span>' for g in order]
-    fig.update_xaxes(tickvals=order, ticktext=ticks, side="bottom", showgrid=False)
+    # square cells: the plot area shrinks to the grid (constrain="domain") rather than padding
+    # the category axis with empty background beside the first and last column
+    fig.update_xaxes(
+        tickvals=order, ticktext=ticks, side="bottom", showgrid=False, constrain="domain"
+    )
     fig.update_yaxes(
         tickvals=order,
         ticktext=ticks,
@@ -119,6 +123,7 @@ def fst_heatmap(
         showgrid=False,
         scaleanchor="x",
         scaleratio=1,
+        constrain="domain",
     )
     return stamp(fig, builder="fst_heatmap", provenance=provenance)
 
