@@ -1,0 +1,203 @@
+"""Per-variant association with covariates: linear and logistic regression on additive ALT
+dosage (issue 16, first part: the numerical core; the CLI, phenotypes, federation and figures
+build on it).
+
+For each variant the model is ``y = C γ + x β + ε`` over the samples with a called genotype at
+that variant (a missing call drops the sample for that variant only, as ``plink2 --glm`` does):
+``C`` holds an intercept and the covariates, ``x`` the ALT dosage (0, 1, 2). β, its standard
+error, ``t = β / SE`` and the two-sided P value (Student's t, ``n - k - 1`` degrees of freedom)
+are reported per variant.
+
+Everything is computed from each variant's *sufficient statistics* — ``XᵀX``, ``Xᵀy``,
+``yᵀy`` and ``n`` with ``X = [C, x]`` — which add up over any partition of the samples. So a
+federated fit (each site sends its sums) gives the pooled answer, and the pooled fit here is
+that same computation with one site. A variant where the fit is undefined (too few samples, a
+constant dosage, a covariate collinear with it) gets NaN and a ``note`` saying why.
+"""
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LinearSums:
+    """Per-variant sufficient statistics of the linear model (predictors: covariates, then
+    dosage). ``xtx`` (variants, p, p), ``xty`` (variants, p), ``yty`` and ``n`` (variants,)."""
+
+    xtx: np.ndarray
+    xty: np.ndarray
+    yty: np.ndarray
+    n: np.ndarray
+
+    def __add__(self, other: "LinearSums") -> "LinearSums":
+        return LinearSums(
+            self.xtx + other.xtx, self.xty + other.xty, self.yty + other.yty, self.n + other.n
+        )
+
+
+def design(covariates: np.ndarray | None, n_samples: int) -> np.ndarray:
+    """``[1, covariates]`` (samples, k) float64."""
+    ones = np.ones((n_samples, 1))
+    if covariates is None:
+        return ones
+    cov = np.asarray(covariates, dtype=np.float64).reshape(n_samples, -1)
+    return np.hstack([ones, cov])
+
+
+def linear_sums(dosage: np.ndarray, y: np.ndarray, covariates: np.ndarray | None) -> LinearSums:
+    """Sufficient statistics of every variant of ``dosage`` (variants, samples; NaN = missing
+    call) for phenotype ``y`` (samples,) and ``covariates`` (samples, m) or None.
+
+    Samples whose phenotype or covariates are missing must be left out by the caller."""
+    dosage = np.asarray(dosage, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n_var, n_samples = dosage.shape
+    c = design(covariates, n_samples)
+    k = c.shape[1]
+    called = ~np.isnan(dosage)
+    m = called.astype(np.float64)  # (variants, samples)
+    x = np.where(called, dosage, 0.0)
+    xtx = np.empty((n_var, k + 1, k + 1))
+    outer = (c[:, :, None] * c[:, None, :]).reshape(n_samples, k * k)
+    xtx[:, :k, :k] = (m @ outer).reshape(n_var, k, k)
+    cx = x @ c  # (variants, k)
+    xtx[:, :k, k] = cx
+    xtx[:, k, :k] = cx
+    xtx[:, k, k] = np.einsum("vs,vs->v", x, x)
+    xty = np.empty((n_var, k + 1))
+    xty[:, :k] = m @ (c * y[:, None])
+    xty[:, k] = x @ y
+    return LinearSums(xtx=xtx, xty=xty, yty=m @ (y * y), n=called.sum(axis=1).astype(np.int64))
+
+
+def linear_fit(sums: LinearSums) -> dict[str, np.ndarray]:
+    """β, SE, t, P and n of the dosage term per variant from :class:`LinearSums`; NaN and a
+    ``note`` where the fit is undefined."""
+    from scipy import stats as sps
+
+    n_var, p, _ = sums.xtx.shape
+    beta = np.full(n_var, np.nan)
+    se = np.full(n_var, np.nan)
+    note = np.full(n_var, "", dtype=object)
+    df = sums.n - p
+    few = df < 1
+    note[few] = "too few samples"
+    # the dosage must vary once the covariates are accounted for: its residual sum of squares
+    # (the Schur complement of the covariate block) must not vanish relative to its scale
+    ok = ~few
+    idx = np.flatnonzero(ok)
+    if len(idx):
+        a = sums.xtx[idx]
+        try:
+            inv_cc = np.linalg.inv(a[:, : p - 1, : p - 1])
+        except np.linalg.LinAlgError:
+            inv_cc = np.linalg.pinv(a[:, : p - 1, : p - 1])
+        b = a[:, : p - 1, p - 1]
+        schur = a[:, p - 1, p - 1] - np.einsum("vi,vij,vj->v", b, inv_cc, b)
+        scale = np.maximum(a[:, p - 1, p - 1], 1e-300)
+        flat = schur <= 1e-10 * scale
+        note[idx[flat]] = "dosage constant given the covariates"
+        good = idx[~flat]
+        if len(good):
+            coef = np.linalg.solve(sums.xtx[good], sums.xty[good][:, :, None])[:, :, 0]
+            rss = sums.yty[good] - np.einsum("vi,vi->v", coef, sums.xty[good])
+            sigma2 = np.maximum(rss, 0.0) / df[good]
+            var_beta = sigma2 / schur[~flat]
+            beta[good] = coef[:, p - 1]
+            se[good] = np.sqrt(var_beta)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = beta / se
+    pval = np.where(np.isfinite(t), 2 * sps.t.sf(np.abs(t), np.maximum(df, 1)), np.nan)
+    return {"beta": beta, "se": se, "stat": t, "p": pval, "n": sums.n, "note": note}
+
+
+#: Newton steps of the logistic fit before a variant is reported as not converging.
+MAX_ITER = 50
+
+
+def logistic_fit(
+    dosage: np.ndarray,
+    y: np.ndarray,
+    covariates: np.ndarray | None,
+    *,
+    tol: float = 1e-10,
+) -> dict[str, np.ndarray]:
+    """Logistic regression of a 0/1 ``y`` on ``[1, covariates, dosage]`` per variant by
+    Newton's method (IRLS), all variants of the block at once: β, SE (from the inverse Hessian
+    at the maximum), ``z = β / SE``, two-sided normal P, n; NaN and a ``note`` for a variant
+    that does not converge (e.g. a dosage that separates cases from controls), has too few
+    samples, or a dosage constant given the covariates."""
+    from scipy import stats as sps
+    from scipy.special import expit
+
+    dosage = np.asarray(dosage, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n_var, n_samples = dosage.shape
+    c = design(covariates, n_samples)
+    k = c.shape[1]
+    p = k + 1
+    called = ~np.isnan(dosage)
+    m = called.astype(np.float64)
+    x = np.where(called, dosage, 0.0)
+    outer = (c[:, :, None] * c[:, None, :]).reshape(n_samples, k * k)
+    n = called.sum(axis=1).astype(np.int64)
+    coef = np.zeros((n_var, p))
+    note = np.full(n_var, "", dtype=object)
+    active = n > p
+    note[~active] = "too few samples"
+    converged = np.zeros(n_var, dtype=bool)
+
+    def hessian_and_gradient(rows: np.ndarray):
+        eta = coef[rows, :k] @ c.T + coef[rows, k][:, None] * x[rows]
+        mu = expit(eta)
+        w = m[rows] * mu * (1 - mu)
+        r = m[rows] * (y[None, :] - mu)
+        h = np.empty((len(rows), p, p))
+        h[:, :k, :k] = (w @ outer).reshape(len(rows), k, k)
+        wx = w * x[rows]
+        h[:, :k, k] = h[:, k, :k] = wx @ c
+        h[:, k, k] = np.einsum("vs,vs->v", wx, x[rows])
+        g = np.empty((len(rows), p))
+        g[:, :k] = r @ c
+        g[:, k] = np.einsum("vs,vs->v", r, x[rows])
+        return h, g
+
+    rows = np.flatnonzero(active)
+    separating = "did not converge (the dosage may separate cases from controls)"
+    for iteration in range(MAX_ITER):
+        if not len(rows):
+            break
+        h, g = hessian_and_gradient(rows)
+        try:
+            step = np.linalg.solve(h, g[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # a singular Hessian in the block: one at a time
+            step = np.full_like(g, np.nan)
+            for i in range(len(rows)):
+                with contextlib.suppress(np.linalg.LinAlgError):
+                    step[i] = np.linalg.solve(h[i], g[i])
+        bad = ~np.isfinite(step).all(axis=1)
+        # singular at the start (coefficients 0, equal weights): the design itself is; later:
+        # the fitted probabilities ran to 0 or 1, the maximum is at infinity
+        note[rows[bad]] = "dosage constant given the covariates" if iteration == 0 else separating
+        coef[rows[~bad]] += step[~bad]
+        done = ~bad & (np.abs(step).max(axis=1) <= tol * (1 + np.abs(coef[rows]).max(axis=1)))
+        converged[rows[done]] = True
+        rows = rows[~bad & ~done]
+    note[rows] = separating
+    fitted = np.flatnonzero(converged)
+    beta = np.full(n_var, np.nan)
+    se = np.full(n_var, np.nan)
+    if len(fitted):
+        h, _g = hessian_and_gradient(fitted)
+        inv = np.linalg.inv(h)
+        var = inv[:, k, k]
+        sane = (var > 0) & np.isfinite(var) & (np.abs(coef[fitted, k]) < 30)
+        beta[fitted[sane]] = coef[fitted[sane], k]
+        se[fitted[sane]] = np.sqrt(var[sane])
+        note[fitted[~sane]] = separating
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = beta / se
+    pval = np.where(np.isfinite(z), 2 * sps.norm.sf(np.abs(z)), np.nan)
+    return {"beta": beta, "se": se, "stat": z, "p": pval, "n": n, "note": note}
