@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genshare_widgets.stats._association import design, linear_fit, linear_sums, logistic_fit
+from genshare_widgets.stats._association import (
+    allelic_chisq,
+    design,
+    genomic_control_lambda,
+    linear_fit,
+    linear_sums,
+    logistic_fit,
+)
 
 
 def _naive(dosage, y, cov):
@@ -215,3 +222,32 @@ def test_logistic_constant_dosage_is_named():
     dosage[1] = 2.0
     got = logistic_fit(dosage, y, cov)
     assert np.isnan(got["beta"][1]) and got["note"][1] == "dosage constant given the covariates"
+
+
+def test_allelic_chisq_equals_scipy_contingency():
+    from scipy.stats import chi2_contingency
+
+    rng = np.random.default_rng(3)
+    an_case, an_ctrl = rng.integers(20, 400, 50), rng.integers(20, 400, 50)
+    ac_case, ac_ctrl = rng.integers(0, an_case + 1), rng.integers(0, an_ctrl + 1)
+    ac_case[0], ac_ctrl[0] = 0, 0  # monomorphic: a zero margin, undefined
+    chi2, p = allelic_chisq(ac_case, an_case, ac_ctrl, an_ctrl)
+    assert np.isnan(chi2[0]) and np.isnan(p[0])
+    for i in range(1, 50):
+        table = [[ac_case[i], an_case[i] - ac_case[i]], [ac_ctrl[i], an_ctrl[i] - ac_ctrl[i]]]
+        want = chi2_contingency(table, correction=False)
+        assert chi2[i] == pytest.approx(want[0], rel=1e-12)
+        assert p[i] == pytest.approx(want[1], rel=1e-10)
+
+
+def test_genomic_control_lambda():
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(8)
+    null = rng.uniform(size=200_001)
+    assert genomic_control_lambda(null) == pytest.approx(1.0, abs=0.01)
+    inflated = sps.chi2.sf(1.2 * sps.chi2.isf(null, 1), 1)  # every statistic × 1.2
+    assert genomic_control_lambda(inflated) == pytest.approx(
+        1.2 * genomic_control_lambda(null), rel=1e-9
+    )
+    assert np.isnan(genomic_control_lambda(np.array([np.nan])))
