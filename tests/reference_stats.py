@@ -85,3 +85,17 @@ def naive_shared(counts: dict) -> Counter:
 
 def all_pairs(names):
     return list(combinations(sorted(names), 2))
+
+
+def counts_from_fields(values: dict, **layout):
+    """A counts Dataset (as ``allele_count_by_group`` returns) from per-field (variants,
+    groups) arrays — ``values`` keyed by field name — and ``counts_dataset``'s other keywords
+    (names, label, group_n, contig_ids, variant_contig, variant_position, alleles, cohort_id)."""
+    from genshare_widgets.counts import counts_dataset
+    from genshare_widgets.engines._group_counts import FIELDS
+
+    v, g = np.shape(values["allele_count"])
+    raw = np.zeros((v, g, len(FIELDS)), dtype=np.int32)
+    for i, name in enumerate(FIELDS):
+        raw[:, :, i] = values[name]
+    return counts_dataset(raw, index=np.arange(v), info={}, **layout)

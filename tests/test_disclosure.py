@@ -115,8 +115,7 @@ def test_released_rows_hold_no_small_linked_cell(rows, k):
 
 
 def _counts_from(ac, an, het, hom, called, *, n: int, names=("A",)):
-    from genshare_widgets.counts import counts_dataset
-    from genshare_widgets.engines._group_counts import FIELDS
+    from tests.reference_stats import counts_from_fields
 
     values = {
         "allele_count": ac,
@@ -126,13 +125,8 @@ def _counts_from(ac, an, het, hom, called, *, n: int, names=("A",)):
         "called_count": called,
     }
     v, g = np.shape(ac)
-    raw = np.zeros((v, g, len(FIELDS)), dtype=np.int32)
-    for i, name in enumerate(FIELDS):
-        raw[:, :, i] = values[name]
-    return counts_dataset(
-        raw,
-        index=np.arange(v),
-        info={},
+    return counts_from_fields(
+        values,
         names=list(names),
         label="population",
         group_n=np.full(g, n),

@@ -7,6 +7,7 @@ import pytest
 
 from genshare_widgets import _outputs, disclosure, stats
 from genshare_widgets.disclosure import DisclosurePolicy, PrivacyBudget
+from tests.reference_stats import counts_from_fields
 
 BLOCK = 1_000  # rows per block in these tests: 3,500 variants are four blocks
 N_VARIANTS = 3_500
@@ -17,9 +18,6 @@ def _counts(seed: int = 5):
     """Three groups (150, 300, 200 diploids), three contigs; variants 0..1,499 common
     everywhere (a first block with no hidden cell); later ones rare or nearly fixed (AC
     ``<k`` or ``NA`` under k = 20), some never called."""
-    from genshare_widgets.counts import counts_dataset
-    from genshare_widgets.engines._group_counts import FIELDS
-
     rng = np.random.default_rng(seed)
     sizes = np.array([150, 300, 200])
     v, g = N_VARIANTS, len(sizes)
@@ -37,13 +35,8 @@ def _counts(seed: int = 5):
         "hom_alt_count": hom,
         "called_count": called,
     }
-    raw = np.zeros((v, g, len(FIELDS)), dtype=np.int32)
-    for i, name in enumerate(FIELDS):
-        raw[:, :, i] = values[name]
-    return counts_dataset(
-        raw,
-        index=np.arange(v),
-        info={},
+    return counts_from_fields(
+        values,
         names=["YRI", "CEU", "CHB"],
         label="population",
         group_n=sizes,
