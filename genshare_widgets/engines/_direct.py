@@ -112,6 +112,11 @@ class DirectStore:
         """Rows (first dimension) per chunk of array ``name``."""
         return int(self.meta(name)["chunks"][0])
 
+    def n_chunks(self, name: str) -> int:
+        """Chunks of array ``name`` along its first dimension."""
+        rows, step = self.meta(name)["shape"][0], self.meta(name)["chunks"][0]
+        return -(-rows // step)
+
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of array ``name``."""
         return tuple(self.meta(name)["shape"])
@@ -135,7 +140,7 @@ class DirectStore:
             or not out.flags.c_contiguous
         ):
             raise ValueError(f"{name}: out must be C-contiguous {meta['dtype']} of shape {chunks}")
-        n_chunks = -(-shape[0] // chunks[0]) if shape[0] else 0
+        n_chunks = self.n_chunks(name)
         if not 0 <= row_chunk < n_chunks:
             raise IndexError(f"{name}: chunk {row_chunk} of {n_chunks} ({shape[0]} rows)")
         key = ".".join([str(row_chunk)] + ["0"] * (len(shape) - 1))
@@ -175,8 +180,7 @@ class DirectStore:
     def read(self, name: str) -> np.ndarray:
         """The whole array ``name``."""
         meta = self.meta(name)
-        n_chunks = -(-meta["shape"][0] // meta["chunks"][0]) if meta["shape"][0] else 0
-        parts = [self.read_chunk(name, i) for i in range(n_chunks)]
+        parts = [self.read_chunk(name, i) for i in range(self.n_chunks(name))]
         if not parts:
             return np.zeros(tuple(meta["shape"]), dtype=object if meta["dtype"] == "|O" else None)
         return np.concatenate(parts)
