@@ -16,6 +16,7 @@ from genshare_widgets.stats._association import (
     linear_fit,
     linear_sums,
     logistic_fit,
+    logistic_terms,
 )
 
 
@@ -60,6 +61,25 @@ def test_sites_add_up_to_the_pooled_fit():
     pooled = linear_fit(linear_sums(dosage, y, cov))
     for key in ("beta", "se", "p"):
         np.testing.assert_allclose(federated[key], pooled[key], rtol=1e-9)
+
+
+def test_federated_newton_rounds_reach_the_pooled_logistic_fit():
+    """Sites' Hessians and scores at the coordinator's coefficients add up to the pooled ones,
+    so Newton rounds on the summed terms land on the pooled maximum-likelihood fit."""
+    dosage, _y, cov = _random(11)
+    rng = np.random.default_rng(11)
+    y = (rng.random(dosage.shape[1]) < 0.4).astype(float)
+    parts = [slice(0, 30), slice(30, 75), slice(75, 120)]
+    coef = np.zeros((dosage.shape[0], cov.shape[1] + 2))
+    for _ in range(12):
+        terms = [logistic_terms(dosage[:, s], y[s], cov[s], coef) for s in parts]
+        h = sum(t[0] for t in terms)
+        g = sum(t[1] for t in terms)
+        coef = coef + np.linalg.solve(h, g[:, :, None])[:, :, 0]
+    pooled = logistic_fit(dosage, y, cov)
+    se = np.sqrt(np.linalg.inv(h)[:, -1, -1])
+    np.testing.assert_allclose(coef[:, -1], pooled["beta"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(se, pooled["se"], rtol=1e-6)
 
 
 def test_undefined_fits_get_a_note_not_a_number():

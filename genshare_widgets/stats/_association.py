@@ -130,7 +130,6 @@ def logistic_fit(
     that does not converge (e.g. a dosage that separates cases from controls), has too few
     samples, or a dosage constant given the covariates."""
     from scipy import stats as sps
-    from scipy.special import expit
 
     dosage = np.asarray(dosage, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -150,19 +149,7 @@ def logistic_fit(
     converged = np.zeros(n_var, dtype=bool)
 
     def hessian_and_gradient(rows: np.ndarray):
-        eta = coef[rows, :k] @ c.T + coef[rows, k][:, None] * x[rows]
-        mu = expit(eta)
-        w = m[rows] * mu * (1 - mu)
-        r = m[rows] * (y[None, :] - mu)
-        h = np.empty((len(rows), p, p))
-        h[:, :k, :k] = (w @ outer).reshape(len(rows), k, k)
-        wx = w * x[rows]
-        h[:, :k, k] = h[:, k, :k] = wx @ c
-        h[:, k, k] = np.einsum("vs,vs->v", wx, x[rows])
-        g = np.empty((len(rows), p))
-        g[:, :k] = r @ c
-        g[:, k] = np.einsum("vs,vs->v", r, x[rows])
-        return h, g
+        return _logistic_terms(c, outer, x[rows], m[rows], y, coef[rows])
 
     rows = np.flatnonzero(active)
     separating = "did not converge (the dosage may separate cases from controls)"
@@ -201,6 +188,50 @@ def logistic_fit(
         z = beta / se
     pval = np.where(np.isfinite(z), 2 * sps.norm.sf(np.abs(z)), np.nan)
     return {"beta": beta, "se": se, "stat": z, "p": pval, "n": n, "note": note}
+
+
+def _logistic_terms(c, outer, x, m, y, coef):
+    """Hessian (variants, p, p) and gradient (variants, p) of the log-likelihood at ``coef``
+    over the called samples (``m``) of dosage ``x`` (missing set to 0)."""
+    from scipy.special import expit
+
+    n_var = x.shape[0]
+    k = c.shape[1]
+    p = k + 1
+    eta = coef[:, :k] @ c.T + coef[:, k][:, None] * x
+    mu = expit(eta)
+    w = m * mu * (1 - mu)
+    r = m * (y[None, :] - mu)
+    h = np.empty((n_var, p, p))
+    h[:, :k, :k] = (w @ outer).reshape(n_var, k, k)
+    wx = w * x
+    h[:, :k, k] = h[:, k, :k] = wx @ c
+    h[:, k, k] = np.einsum("vs,vs->v", wx, x)
+    g = np.empty((n_var, p))
+    g[:, :k] = r @ c
+    g[:, k] = np.einsum("vs,vs->v", r, x)
+    return h, g
+
+
+def logistic_terms(
+    dosage: np.ndarray, y: np.ndarray, covariates: np.ndarray | None, coef: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hessian of the negative log-likelihood (the Fisher information, (variants, p, p)) and
+    the score (gradient of the log-likelihood, (variants, p)) of the logistic model at ``coef``
+    (variants, p; order: intercept, covariates, dosage) per variant of ``dosage`` (variants,
+    samples; NaN = missing call). Both are sums over samples, so sites' terms add up to the
+    pooled ones: one Newton round of a federated fit is ``coef += solve(ΣH, Σg)``."""
+    dosage = np.asarray(dosage, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n_samples = dosage.shape[1]
+    c = design(covariates, n_samples)
+    k = c.shape[1]
+    called = ~np.isnan(dosage)
+    outer = (c[:, :, None] * c[:, None, :]).reshape(n_samples, k * k)
+    coef = np.asarray(coef, dtype=np.float64).reshape(dosage.shape[0], k + 1)
+    return _logistic_terms(
+        c, outer, np.where(called, dosage, 0.0), called.astype(np.float64), y, coef
+    )
 
 
 def allelic_chisq(
