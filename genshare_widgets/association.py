@@ -30,6 +30,7 @@ from the case and control allele counts) as ``allelic_chisq`` and ``allelic_p``.
 """
 
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -398,8 +399,26 @@ def _fit_blocks(cohort, inputs: AssociationInputs, index: np.ndarray) -> dict[st
             out[key][positions] = fit[key]
 
     if inputs.binary:
-        for block in dosage_stream(cohort, index, _subset(cohort, inputs)):
-            keep(block.positions, logistic_fit(block, inputs.y, inputs.covariates))
+        # Newton rounds are elementwise work on (variants × samples) blocks: two blocks are
+        # fitted at once in threads (numpy releases the GIL), each on its own copy of the
+        # stream's reused buffer; results land by position, so the order does not matter.
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = max(1, min(2, os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: deque = deque()
+            for block in dosage_stream(cohort, index, _subset(cohort, inputs)):
+                own = block._replace(x=block.x.copy())
+                pending.append(
+                    (own.positions, pool.submit(logistic_fit, own, inputs.y, inputs.covariates))
+                )
+                if len(pending) >= workers:
+                    positions, job = pending.popleft()
+                    keep(positions, job.result())
+            while pending:
+                positions, job = pending.popleft()
+                keep(positions, job.result())
     else:
         for positions, sums in linear_sums_stream(cohort, inputs, index):
             keep(positions, linear_fit(sums))
