@@ -33,6 +33,7 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -241,6 +242,24 @@ def association_inputs(
     )
 
 
+def analysed_sample_sets(inputs: AssociationInputs) -> dict[str, list[str]]:
+    """The sample sets an association release describes, for the release log (rule 6): the
+    analysed samples of a quantitative trait; the cases, the controls and their union for a
+    binary one."""
+    from genshare_widgets.disclosure._publishing import with_union
+
+    pheno = inputs.pheno
+    if not inputs.binary:
+        return {f"analysed for {pheno}": list(inputs.sample_ids)}
+    pairs = list(zip(inputs.sample_ids, inputs.y, strict=True))
+    return with_union(
+        {
+            f"{pheno}=case": [s for s, v in pairs if v > 0],
+            f"{pheno}=control": [s for s, v in pairs if v == 0],
+        }
+    )
+
+
 def dosage_stream(
     cohort, index: np.ndarray, sample_index: np.ndarray | None = None, *, rows: int = 2048
 ) -> "Iterator[DosageBlock]":
@@ -289,11 +308,15 @@ def dosage_blocks(
 class AssociationResult:
     """A released association table and what it was computed from.
 
-    ``table``: contig, position, ref, alt, n, beta, se, stat, p, note (+ ``allelic_chisq``,
-    ``allelic_p`` for a binary trait), one row per tested variant; NA and a ``note`` where a
-    test is undefined or withheld by the disclosure policy."""
+    ``columns``: the released columns as arrays, in file order: contig, position, ref, alt,
+    n, beta, se, stat, p, note (+ ``allelic_chisq``, ``allelic_p`` for a binary trait), one
+    row per tested variant; NaN and a ``note`` where a test is undefined or withheld by the
+    disclosure policy; ``n_defined`` is False where n is withheld. ``table`` is the same as a
+    pandas DataFrame (n as a nullable integer), built on first use; :meth:`write_tsv` streams
+    the columns to ``assoc.tsv`` without it."""
 
-    table: "pd.DataFrame"
+    columns: dict[str, np.ndarray]
+    n_defined: np.ndarray
     model: str
     pheno: str
     covar: list[str]
@@ -321,11 +344,47 @@ class AssociationResult:
             "n_samples": self.n_samples,
             "groups": self.groups,
             "samples_excluded": self.excluded,
-            "n_variants_tested": len(self.table),
+            "n_variants_tested": len(self.n_defined),
             "n_variants_withheld": self.n_withheld,
             "lambda_gc": None if math.isnan(self.lambda_gc) else self.lambda_gc,
             "filters": self.filters,
         }
+
+    @cached_property
+    def table(self) -> "pd.DataFrame":
+        import pandas as pd
+
+        frame = pd.DataFrame(self.columns)
+        frame["n"] = pd.arrays.IntegerArray(
+            np.asarray(self.columns["n"], dtype=np.int64), ~np.asarray(self.n_defined)
+        )
+        return frame
+
+    def write_tsv(self, path, *, block_rows: int = 65536) -> None:
+        """Write ``assoc.tsv``: tab-separated, header row, floats in shortest round-trip
+        form, NA for a missing number, ``block_rows`` rows at a time."""
+        from genshare_widgets._outputs import write_blocks
+
+        def block(start: int):
+            def make():
+                import pyarrow as pa
+
+                part = slice(start, start + block_rows)
+                arrays = []
+                for name, values in self.columns.items():
+                    v = values[part]
+                    if name == "n":
+                        arrays.append(pa.array(v, mask=~self.n_defined[part]))
+                    elif v.dtype.kind == "f":
+                        arrays.append(pa.array(v, from_pandas=True))
+                    else:
+                        arrays.append(pa.array(v.tolist() if v.dtype == object else v))
+                return pa.record_batch(arrays, names=list(self.columns))
+
+            return make
+
+        n = len(self.n_defined)
+        write_blocks((block(s) for s in range(0, max(n, 1), block_rows)), path)
 
 
 def _full(values: np.ndarray, inputs: AssociationInputs, n_all: int) -> np.ndarray:
@@ -499,7 +558,7 @@ def association(
         "position": counts["variant_position"].values[passing],
         "ref": counts["variant_ref"].values[passing],
         "alt": counts["variant_alt"].values[passing],
-        "n": pd.array(released["n"], dtype="Int64"),
+        "n": np.asarray(released["n"], dtype=np.int64),
         "beta": released["beta"],
         "se": released["se"],
         "stat": released["stat"],
@@ -517,7 +576,6 @@ def association(
         chi_p[withheld] = np.nan
         columns["allelic_chisq"] = chi2
         columns["allelic_p"] = chi_p
-    frame = pd.DataFrame(columns)
     filters = {**counts.attrs["filters"], "min_maf": min_maf, "region": region}
     filters["n_variants_analysed"] = len(index)
     if min_maf is not None and policy.active and (policy.min_count or 1) > 1:
@@ -525,7 +583,8 @@ def association(
             f"minor allele counts rounded down to a multiple of {policy.min_count}"
         )
     return AssociationResult(
-        table=frame,
+        columns=columns,
+        n_defined=~withheld,
         model="logistic" if inputs.binary else "linear",
         pheno=pheno,
         covar=list(covar or []),

@@ -241,6 +241,10 @@ MAX_ABS_BETA = 30.0
 
 SEPARATING = "did not converge (the dosage may separate cases from controls)"
 
+#: The note of a variant whose ALT or REF allele is absent from the cases or the controls:
+#: the likelihood has no finite maximum (PLINK 2's SEPARATION error code).
+SEPARATED = "separation: an allele is absent from the cases or from the controls"
+
 
 def _null_logistic(c: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Coefficients of the covariates-only logistic model (the Newton start of every variant)."""
@@ -301,7 +305,7 @@ def logistic_fit(
     separated = ~few & ~constant & ((alt == 0) | (alt == 2 * called)).any(axis=1)
     note[few] = "too few samples"
     note[constant] = "dosage constant given the covariates"
-    note[separated] = SEPARATING
+    note[separated] = SEPARATED
     coef = np.zeros((n_var, p))
     coef[:, :k] = _null_logistic(c, y)
     converged = np.zeros(n_var, dtype=bool)
