@@ -252,15 +252,12 @@ def manhattan_plot(
         title=title
         or f"Manhattan plot{what}{how}: {n_tested:,} variants tested<br><sup>{caption}</sup>",
     )
-    mids = offsets + spans / 2
-    fig.update_xaxes(
-        tickvals=mids.tolist(),
-        ticktext=order,
-        title_text="chromosome",
-        range=[0, total],
-        showgrid=False,
-        zeroline=False,
-    )
+    if len(order) > 1:
+        mids = offsets + spans / 2
+        fig.update_xaxes(tickvals=mids.tolist(), ticktext=order, title_text="chromosome")
+    else:
+        fig.update_xaxes(title_text=f"position on {order[0]} (bp)")
+    fig.update_xaxes(range=[0, total], showgrid=False, zeroline=False)
     y_top = max(float(np.max(y[tested])), -math.log10(GENOME_WIDE)) * 1.05
     fig.update_yaxes(title_text="−log<sub>10</sub> P", range=[0, y_top], zeroline=False)
     details = {
@@ -409,14 +406,18 @@ def qq_plot(
     what = f" of {trait}" if trait else ""
     how = f" ({model})" if model else ""
     caption = (
-        f"{n:,} P values; P < {keep_below:g}: {first:,} drawn one by one, the other "
-        f"{n - first:,} as {len(thinned):,} points{_untested_caption(n_untested)}"
+        f"{n:,} P values: {first:,} with P < {keep_below:g} drawn one by one, the other "
+        f"{n - first:,} as {len(thinned):,} points"
     )
+    if n_untested:
+        caption += f"<br>{n_untested:,} untested (no P; see the note column) not drawn"
     apply_style(
         fig,
         title=title or f"QQ plot{what}{how}, genomic-control λ = {lam:.3f}<br><sup>{caption}</sup>",
     )
     fig.update_layout(legend={"x": 0.02, "y": 0.98, "bgcolor": "rgba(255,255,255,0.7)"})
+    if n_untested:  # a three-line title
+        fig.update_layout(margin={"t": 90})
     fig.update_xaxes(title_text="expected −log<sub>10</sub> P", rangemode="tozero")
     fig.update_yaxes(title_text="observed −log<sub>10</sub> P", rangemode="tozero")
     details = {
