@@ -301,3 +301,13 @@ def test_bad_association_figures_are_clear_errors(sim_ooa, tmp_path, args, messa
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_a_figure_can_be_drawn_again_over_its_file(sim_ooa, tmp_path):
+    """--out naming an existing figure replaces it (was refused: the file, not its folder,
+    was checked for write and search permission)."""
+    target = tmp_path / "samples.json"
+    for _ in range(2):
+        result = run("figure", "sim-ooa", "--kind", "representation", "--out", str(target))
+        assert result.exit_code == 0, result.output
+    assert json.loads(target.read_text())["layout"]["meta"]["provenance"]["cohort_id"]

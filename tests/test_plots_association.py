@@ -136,7 +136,7 @@ def test_manhattan_grid_marks_count_every_other_variant(table):
     assert sum(grid.customdata) == len(rest) == details["n_thinned"]
     assert max(grid.y) <= 3  # nothing thinned is drawn above the threshold
     assert details["n_untested"] == 25
-    assert "25 untested" in fig.layout.title.text
+    assert "25 without a P value, not drawn (25 monomorphic)" in fig.layout.title.text
 
 
 def test_qq_points_band_and_lambda(table):

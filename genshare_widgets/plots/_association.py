@@ -30,6 +30,7 @@ the number of variants.
 
 import math
 from collections.abc import Mapping
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -125,10 +126,28 @@ def _hover_template(effect: str) -> str:
     )
 
 
-def _untested_caption(n_untested: int) -> str:
-    if not n_untested:
+def untested_caption(table, tested: np.ndarray) -> str:
+    """``47 without a P value, not drawn (44 withheld; 3 monomorphic)``: the rows with no P
+    and the reasons their ``note`` gives (its head, the three most common), or ``""``."""
+    n = int((~tested).sum())
+    if not n:
         return ""
-    return f"; {n_untested:,} untested (no P; see the note column) not drawn"
+    text = f"{n:,} without a P value, not drawn"
+    if "note" in table.columns:
+        notes = table["note"].to_numpy(dtype=object)[~tested]
+        reasons: dict[str, int] = {}
+        for note in notes:
+            # the reason's head ("withheld: a count ..." → "withheld"); the table has it all
+            head = str(note).split(":")[0].split("(")[0].strip() if isinstance(note, str) else ""
+            label = head if len(head) <= 40 else head[:39] + "…"
+            label = label or "no note"
+            reasons[label] = reasons.get(label, 0) + 1
+        common = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+        parts = [f"{k:,} {escape(label)}" for label, k in common[:3]]
+        if len(common) > 3:
+            parts.append(f"{sum(k for _label, k in common[3:]):,} other")
+        text += f" ({'; '.join(parts)})"
+    return text
 
 
 def manhattan_plot(
@@ -245,13 +264,17 @@ def manhattan_plot(
     how = f" ({model})" if model else ""
     caption = (
         f"P < {keep_below:g}: {len(notable):,} variants drawn one by one; the other "
-        f"{len(rest):,} as {len(cells):,} grid marks{_untested_caption(n_untested)}"
+        f"{len(rest):,} as {len(cells):,} grid marks"
     )
+    if n_untested:
+        caption += "<br>" + untested_caption(table, tested)
     apply_style(
         fig,
         title=title
         or f"Manhattan plot{what}{how}: {n_tested:,} variants tested<br><sup>{caption}</sup>",
     )
+    if n_untested:  # a three-line title
+        fig.update_layout(margin={"t": 90})
     if len(order) > 1:
         mids = offsets + spans / 2
         fig.update_xaxes(tickvals=mids.tolist(), ticktext=order, title_text="chromosome")
@@ -410,7 +433,7 @@ def qq_plot(
         f"{n - first:,} as {len(thinned):,} points"
     )
     if n_untested:
-        caption += f"<br>{n_untested:,} untested (no P; see the note column) not drawn"
+        caption += "<br>" + untested_caption(table, tested)
     apply_style(
         fig,
         title=title or f"QQ plot{what}{how}, genomic-control λ = {lam:.3f}<br><sup>{caption}</sup>",
