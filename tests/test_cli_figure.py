@@ -311,3 +311,30 @@ def test_a_figure_can_be_drawn_again_over_its_file(sim_ooa, tmp_path):
         result = run("figure", "sim-ooa", "--kind", "representation", "--out", str(target))
         assert result.exit_code == 0, result.output
     assert json.loads(target.read_text())["layout"]["meta"]["provenance"]["cohort_id"]
+
+
+def test_association_figures_are_releases_under_a_policy(sim_ooa, tmp_path):
+    """Under --min-count the analysed sample set goes into the release log (rule 6), and a
+    second figure whose analysed set differs from it by fewer than k samples is refused: the
+    difference of the two would be a figure of those few people."""
+    from genshare_widgets.disclosure._publishing import ReleaseLog
+
+    table = sim_ooa.samples.copy()
+    table["trait2"] = table["height_like"].round(3)
+    table.iloc[:3, table.columns.get_loc("trait2")] = float("nan")  # 3 samples fewer
+    samples = tmp_path / "samples.tsv"
+    table.to_csv(samples, sep="\t", na_rep="NA", index_label="sample")
+    base = ["figure", "sim-ooa", "--samples", str(samples), "--min-count", "10"]
+    first = tmp_path / "qq.json"
+    result = run(*base, "--kind", "qq", "--pheno", "height_like", "--out", str(first))
+    assert result.exit_code == 0, result.output
+    figure = json.loads(first.read_text())
+    assert figure["layout"]["meta"]["provenance"]["disclosure_policy"]["min_count"] == 10
+    commands = [r["command"] for r in ReleaseLog.for_cohort(sim_ooa).releases]
+    assert any("--kind qq" in c and "--min-count 10 --pheno height_like" in c for c in commands)
+    second = tmp_path / "manhattan.json"
+    result = CliRunner().invoke(
+        main, [*base, "--kind", "manhattan", "--pheno", "trait2", "--out", str(second)]
+    )
+    assert result.exit_code == 2 and "rule 6" in result.output, result.output
+    assert not second.exists()
