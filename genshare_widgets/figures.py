@@ -809,7 +809,8 @@ def figure(cohort, kind: str, **options: Any):
 
     ``options`` are the command's options with ``_`` for ``-`` (``by``, ``region``,
     ``min_maf``, ``groups="CEU,YRI"``, ``variant``, ``keep_groups``, ``min_count``,
-    ``epsilon``...). The cohort's disclosure policy applies as on the command line.
+    ``epsilon``; for ``manhattan``/``qq``: ``pheno``, ``covar="C1,C2"``, ``pcs``,
+    ``binary``...). The cohort's disclosure policy applies as on the command line.
 
     Examples
     --------

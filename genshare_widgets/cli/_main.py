@@ -499,7 +499,7 @@ def assoc(
 @click.option(
     "--kind",
     type=click.Choice(FIGURE_KINDS),
-    help="Which figure (fst = the pairwise heatmap).",
+    help="Which figure (fst = the pairwise heatmap; manhattan, qq: an association, --pheno).",
 )
 @click.option(
     "--out",

@@ -5,6 +5,8 @@ MAF threshold derives each view from it (:func:`~genshare_widgets.counts.select_
 an update on a prepared cohort is numpy work plus building one figure — no genotype pass.
 Figures come from the same :func:`genshare_widgets.figures.build_figure` as
 ``genshare figure``, so every view can be exported with the exact command that rebuilds it.
+The last tab (after :data:`TABS`) is the association tab
+(:mod:`genshare_widgets.widgets._association_tab`): Manhattan and QQ plots of a phenotype.
 """
 
 import threading
