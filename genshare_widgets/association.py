@@ -41,6 +41,9 @@ from genshare_widgets._errors import GenShareError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from genshare_widgets.engines._direct import DosageBlock
+    from genshare_widgets.stats._association import LinearSums
+
 #: Values read as a missing phenotype or covariate (besides an empty cell / NaN).
 MISSING_TEXT = {"", "na", "nan", ".", "none", "null"}
 
@@ -237,14 +240,16 @@ def association_inputs(
     )
 
 
-def dosage_blocks(
-    cohort, index: np.ndarray, sample_index: np.ndarray | None = None, *, rows: int = 4096
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(positions, dosage)`` blocks over the store rows ``index`` (sorted): ``positions`` into
-    ``index``, ``dosage`` float64 (≤ ``rows`` variants, samples of ``sample_index``; None =
-    all), NaN for a missing call. Local stores stream their bit planes
-    (:func:`engines._direct.direct_dosage_blocks`); other cohorts read ``call_genotype``."""
+def dosage_stream(
+    cohort, index: np.ndarray, sample_index: np.ndarray | None = None, *, rows: int = 2048
+) -> "Iterator[DosageBlock]":
+    """:class:`~genshare_widgets.engines._direct.DosageBlock` s over the store rows ``index``
+    (sorted), ≤ ``rows`` variants each, samples of ``sample_index`` (None = all), missing calls
+    as 0 with their positions listed. Local stores stream their bit planes
+    (:func:`engines._direct.direct_dosage_blocks`); other cohorts read ``call_genotype``. A
+    block's ``x`` is valid until the next block is asked for."""
     from genshare_widgets.counts import _direct_store, pass_scheduler
+    from genshare_widgets.engines._direct import filled_block
 
     index = np.asarray(index, dtype=np.int64)
     if getattr(cohort, "engine", "dask") == "hail":
@@ -265,7 +270,18 @@ def dosage_blocks(
         part = index[start : start + rows]
         gt = np.asarray(calls[part[0] : part[-1] + 1].values)[part - part[0]]
         x = dosage_from_calls(gt)
-        yield np.arange(start, start + len(part)), x if sample_index is None else x[:, sample_index]
+        if sample_index is not None:
+            x = x[:, sample_index]
+        yield filled_block(np.arange(start, start + len(part)), x)
+
+
+def dosage_blocks(
+    cohort, index: np.ndarray, sample_index: np.ndarray | None = None, *, rows: int = 2048
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(positions, dosage)`` over the store rows ``index``: :func:`dosage_stream` with each
+    block as a fresh float64 matrix (rows, samples), NaN for a missing call."""
+    for block in dosage_stream(cohort, index, sample_index, rows=rows):
+        yield block.positions, block.with_nan()
 
 
 @dataclass
@@ -311,8 +327,61 @@ class AssociationResult:
         }
 
 
+def _full(values: np.ndarray, inputs: AssociationInputs, n_all: int) -> np.ndarray:
+    """Per-analysed-sample rows scattered into all the store's samples (zeros elsewhere)."""
+    out = np.zeros((n_all, values.shape[1]))
+    out[inputs.sample_index] = values
+    return out
+
+
+def linear_sums_stream(
+    cohort, inputs: AssociationInputs, index: np.ndarray
+) -> "Iterator[tuple[np.ndarray, LinearSums]]":
+    """``(positions, sums)``: the linear model's sufficient statistics
+    (:class:`~genshare_widgets.stats._association.LinearSums`) of the store rows ``index``
+    over the analysed samples, a store chunk at a time. Local stores are summed on their bit
+    planes (:func:`engines._direct.direct_regression_products`); other rows and cohorts go
+    through :func:`dosage_stream`. This is the one linear pass: ``association`` fits its
+    output, and a federation site releases it."""
+    from genshare_widgets.counts import _direct_store, pass_scheduler
+    from genshare_widgets.engines._direct import PlaneProducts, direct_regression_products
+    from genshare_widgets.stats._association import (
+        linear_sums,
+        linear_sums_from_products,
+        regression_weights,
+    )
+
+    y, cov = inputs.y, inputs.covariates
+    direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
+    if direct is None or getattr(cohort, "engine", "dask") == "hail":
+        for block in dosage_stream(cohort, index, _subset(cohort, inputs)):
+            yield block.positions, linear_sums(block, y, cov)
+        return
+    weights, moments = regression_weights(y, cov)
+    n_all = cohort.n_samples
+    for item in direct_regression_products(
+        direct,
+        index,
+        _subset(cohort, inputs),
+        _full(weights, inputs, n_all),
+        _full(moments, inputs, n_all),
+    ):
+        if isinstance(item, PlaneProducts):
+            sums = linear_sums_from_products(
+                item.xw, item.xx, item.n_missing, item.missing_moments, y, cov
+            )
+        else:
+            sums = linear_sums(item, y, cov)
+        yield item.positions, sums
+
+
+def _subset(cohort, inputs: AssociationInputs) -> np.ndarray | None:
+    """The analysed sample positions, or None when every sample is analysed."""
+    return None if inputs.n_samples == cohort.n_samples else inputs.sample_index
+
+
 def _fit_blocks(cohort, inputs: AssociationInputs, index: np.ndarray) -> dict[str, np.ndarray]:
-    from genshare_widgets.stats._association import linear_fit, linear_sums, logistic_fit
+    from genshare_widgets.stats._association import linear_fit, logistic_fit
 
     n = len(index)
     out: dict[str, np.ndarray] = {
@@ -323,14 +392,17 @@ def _fit_blocks(cohort, inputs: AssociationInputs, index: np.ndarray) -> dict[st
         "n": np.zeros(n, dtype=np.int64),
         "note": np.full(n, "", dtype=object),
     }
-    rows = 4096 if not inputs.binary else 2048
-    for positions, x in dosage_blocks(cohort, index, inputs.sample_index, rows=rows):
-        if inputs.binary:
-            fit = logistic_fit(x, inputs.y, inputs.covariates)
-        else:
-            fit = linear_fit(linear_sums(x, inputs.y, inputs.covariates))
+
+    def keep(positions: np.ndarray, fit: dict[str, np.ndarray]) -> None:
         for key in out:
             out[key][positions] = fit[key]
+
+    if inputs.binary:
+        for block in dosage_stream(cohort, index, _subset(cohort, inputs)):
+            keep(block.positions, logistic_fit(block, inputs.y, inputs.covariates))
+    else:
+        for positions, sums in linear_sums_stream(cohort, inputs, index):
+            keep(positions, linear_fit(sums))
     return out
 
 
