@@ -353,10 +353,7 @@ def qq_plot(
     rows = np.flatnonzero(tested)
     rows = rows[np.argsort(p[rows], kind="stable")]  # ascending P, table order among ties
     n = len(rows)
-    # λ from the middle P value(s) only: the median of the chi-squares is the chi-square of
-    # the median P (monotone), or the mean of the two middle ones: the same float as
-    # genomic_control_lambda of every P value, without a chi-square for each of them
-    lam = genomic_control_lambda(p[rows[(n - 1) // 2 : n // 2 + 1]])
+    lam = genomic_control_lambda(p)
     observed = _minus_log10(p[rows])
     expected = -np.log10((np.arange(1, n + 1) - 0.5) / n)
     notable = p[rows] < keep_below
