@@ -600,3 +600,47 @@ def association(
         n_withheld=n_withheld,
         cohort_id=cohort.id,
     )
+
+
+def released_association(
+    cohort,
+    pheno: str,
+    *,
+    command: str,
+    covar: Sequence[str] | None = None,
+    pcs: int = 0,
+    binary: bool | None = None,
+    region: str | None = None,
+    min_maf: float | None = None,
+    snps_only: bool = False,
+    policy=None,
+) -> AssociationResult:
+    """:func:`association` for a release (a file, a figure): under an active policy the
+    analysed sample set(s) (:func:`analysed_sample_sets`) are checked against the cohort's
+    release log before the genotype pass (rule 6: no set differing from an earlier released
+    one by fewer than k samples) and recorded with ``command`` after it."""
+    from genshare_widgets.disclosure import policy_for
+    from genshare_widgets.disclosure._publishing import ReleaseLog, min_difference
+
+    if policy is None:
+        policy = policy_for(cohort.entry) if getattr(cohort, "entry", None) else None
+    log, sets = None, {}
+    if policy is not None and policy.active and policy.epsilon is None:
+        inputs = association_inputs(cohort, pheno, covar=covar, pcs=0, binary=binary)
+        sets = analysed_sample_sets(inputs)
+        log = ReleaseLog.for_cohort(cohort)
+        log.check(sets, k=min_difference(policy), region=region)
+    result = association(
+        cohort,
+        pheno,
+        covar=covar,
+        pcs=pcs,
+        binary=binary,
+        region=region,
+        min_maf=min_maf,
+        snps_only=snps_only,
+        policy=policy,
+    )
+    if log is not None:
+        log.record(sets, k=min_difference(policy), command=command, region=region)
+    return result

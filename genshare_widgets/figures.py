@@ -301,33 +301,16 @@ def association_result(cohort, options: Mapping[str, Any], *, kind: str = "manha
     cohort's release log (rule 6) before the genotype pass and recorded after it, as
     ``genshare assoc`` does."""
     from genshare_widgets import disclosure
-    from genshare_widgets.association import association, association_inputs
-    from genshare_widgets.disclosure._publishing import ReleaseLog, min_difference, with_union
+    from genshare_widgets.association import released_association
 
     policy = disclosure.policy_for(
         cohort.entry, min_count=options.get("min_count"), epsilon=options.get("epsilon")
     )
-    pheno, covar = options["pheno"], covariate_names(options)
-    sets: dict[str, list[str]] = {}
-    if policy.active and policy.epsilon is None:  # (epsilon: refused by association())
-        inputs = association_inputs(cohort, pheno, covar=covar, pcs=0, binary=options["binary"])
-        ids = [str(s) for s in inputs.sample_ids]
-        if inputs.binary:
-            sets = with_union(
-                {
-                    f"{pheno}=case": [s for s, v in zip(ids, inputs.y, strict=True) if v > 0],
-                    f"{pheno}=control": [s for s, v in zip(ids, inputs.y, strict=True) if v == 0],
-                }
-            )
-        else:
-            sets = {f"analysed for {pheno}": ids}
-        ReleaseLog.for_cohort(cohort).check(
-            sets, k=min_difference(policy), region=options["region"]
-        )
-    result = association(
+    return released_association(
         cohort,
-        pheno,
-        covar=covar,
+        options["pheno"],
+        command=_release_command(cohort, kind, options),
+        covar=covariate_names(options),
         pcs=int(options["pcs"] or 0),
         binary=options["binary"],
         region=options["region"],
@@ -335,14 +318,6 @@ def association_result(cohort, options: Mapping[str, Any], *, kind: str = "manha
         snps_only=bool(options["snps_only"]),
         policy=policy,
     )
-    if sets:
-        ReleaseLog.for_cohort(cohort).record(
-            sets,
-            k=min_difference(policy),
-            command=_release_command(cohort, kind, options),
-            region=options["region"],
-        )
-    return result
 
 
 def _association_figure(cohort, kind: str, options: Mapping[str, Any], *, result=None):

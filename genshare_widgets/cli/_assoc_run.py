@@ -57,12 +57,12 @@ def run_association(
     command: list[str] | None = None,
 ) -> dict[str, Path]:
     """Compute the association and write its files into ``out``; → {file name: final path}."""
-    from genshare_widgets.association import association
-    from genshare_widgets.disclosure._publishing import ReleaseLog, min_difference
+    from genshare_widgets.association import released_association
 
-    result = association(
+    result = released_association(
         cohort,
         pheno,
+        command=shlex.join(command or sys.argv),
         covar=covar,
         pcs=pcs,
         binary=binary,
@@ -71,15 +71,6 @@ def run_association(
         snps_only=snps_only,
         policy=policy,
     )
-    policy = result.policy
-    log, sets = None, {}
-    if policy is not None and policy.active:  # rule 6: no near-copy of a released sample set
-        from genshare_widgets.association import analysed_sample_sets, association_inputs
-
-        inputs = association_inputs(cohort, pheno, covar=covar, pcs=0, binary=binary)
-        sets = analysed_sample_sets(inputs)
-        log = ReleaseLog.for_cohort(cohort)
-        log.check(sets, k=min_difference(policy), region=region)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".genshare-assoc-", dir=out))
@@ -87,13 +78,6 @@ def run_association(
         result.write_tsv(tmp / "assoc.tsv")
         record = association_provenance(cohort, result, command=command)
         (tmp / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
-        if log is not None:
-            log.record(
-                sets,
-                k=min_difference(policy),
-                command=shlex.join(command or sys.argv),
-                region=region,
-            )
         return publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
