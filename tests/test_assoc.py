@@ -522,3 +522,27 @@ def test_bitplane_sums_equal_dense_sums_on_hapmap3(hapmap3):
         np.testing.assert_allclose(xty, want.xty[i], rtol=1e-10, atol=1e-8)
         assert yty == pytest.approx(want.yty[i], rel=1e-12)
         assert n == want.n[i]
+
+
+def test_release_log_refuses_a_near_copy_of_an_analysed_set(tmp_path, base_table):
+    """Rule 6 through `genshare assoc`: after a release over the analysed samples of one
+    phenotype, a second phenotype whose analysed set differs by 3 samples (k = 20) would let
+    a reader difference the two; it is refused and writes nothing."""
+    table = base_table.copy()
+    table["height2"] = table["height"]
+    table.loc[:2, "height2"] = np.nan
+    path = tmp_path / "samples.tsv"
+    table.to_csv(path, sep="\t", index=False, na_rep="NA")
+    runner = CliRunner()
+    common = ["assoc", "sim-ooa", "--samples", str(path), "--min-count", "20"]
+    region = ["--region", "1:1-300000"]
+    first = runner.invoke(
+        main, [*common, "--pheno", "height", *region, "--out", str(tmp_path / "a")]
+    )
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(
+        main, [*common, "--pheno", "height2", *region, "--out", str(tmp_path / "b")]
+    )
+    assert second.exit_code == 2, second.output
+    assert "differ" in second.output and "fewer than" in second.output, second.output
+    assert not (tmp_path / "b").exists()
