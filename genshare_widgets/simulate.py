@@ -178,7 +178,8 @@ def _simulate_traits(
             cov.low, cov.high, endpoint=True, size=n_ind
         )
         covariates[cov.name] = values
-    # Choose every trait's causal variants and effects first (one pass over the genotypes).
+    # Choose every trait's causal variants and effects first: one more pass over the
+    # genotypes then reads all their dosages.
     plans = []
     for i, trait in enumerate(recipe.traits):
         stream = rng if i == 0 else _stream(recipe, "trait", trait.name)

@@ -139,7 +139,8 @@ class SimulatedTrait(_Strict):
     )
     population_shift: dict[str, float] = Field(
         default_factory=dict,
-        description="per-population shift of the trait (liability) mean; not genetic",
+        description="per-population shift of the trait (liability) mean, not genetic; "
+        "populations not named: 0",
     )
     covariate_effects: dict[str, float] = Field(
         default_factory=dict,
