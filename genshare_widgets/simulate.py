@@ -64,6 +64,7 @@ from genshare_widgets.catalog import (
     CohortEntry,
     SimulatedTrait,
     SimulationRecipe,
+    forbids_ancestry_research,
     get_entry,
 )
 from genshare_widgets.fetch import build_lock, cache_dir, writes_to_cache
@@ -388,9 +389,20 @@ def _simulate_into(entry: CohortEntry, recipe: SimulationRecipe, folder: Path) -
 
 
 def _entry(entry: CohortEntry | str) -> CohortEntry:
+    """The simulated entry whose truth is asked for. Only a freely usable entry (open, no
+    consent code that gates an analysis: the rule of ``disclosure._gate.freely_usable``) gives
+    it, since the truth holds a value per person and population means; the consent-teaching
+    entries share sim-ooa's recipe, so sim-ooa gives theirs."""
     found = get_entry(entry) if isinstance(entry, str) else entry
     if found.simulation is None:
         raise ValueError(f"cohort {found.id!r} is not simulated: it has no simulated traits")
+    if found.access != "open" or forbids_ancestry_research(list(found.duo)) is not None:
+        raise GenShareError(
+            f"cohort {found.id!r} is {found.access} with consent codes {list(found.duo)}: the "
+            "truth of its simulated traits (values per person, population means) is given "
+            "only for open entries without a gating code; ask for an open entry with the "
+            "same recipe (e.g. sim-ooa)"
+        )
     return found
 
 

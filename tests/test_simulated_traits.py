@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from genshare_widgets import CatalogError
+from genshare_widgets._errors import GenShareError
 from genshare_widgets.catalog import default_catalog_path, get_entry, parse_catalog
 from genshare_widgets.simulate import (
     build_key,
@@ -256,9 +257,15 @@ def test_confounded_trait_inflates_an_uncorrected_gwas_and_pcs_fix_it(cohort_id,
         assert set(pc_hits) & set(causal)  # the corrected scan finds a causal variant itself
 
 
-def test_truth_of_a_non_simulated_cohort_is_refused():
+def test_truth_of_a_non_simulated_or_gated_cohort_is_refused():
     with pytest.raises(ValueError, match="'hapmap3' is not simulated"):
         causal_variants("hapmap3")
+    # the truth holds a value per person: not without a credential for a controlled entry, and
+    # not with population means where ancestry research is not consented (NPOA)
+    for gated in ("sim-ooa-hmb-controlled", "sim-ooa-npoa"):
+        for read in (causal_variants, genetic_values, trait_summary):
+            with pytest.raises(GenShareError, match=rf"cohort '{gated}' is .* \(e\.g\. sim-ooa\)"):
+                read(gated)
 
 
 # -- recipe validation ------------------------------------------------------------------------
