@@ -154,6 +154,7 @@ EXPECTED_SET = {
     "06_privacy_and_reidentification",
     "07_beacon_and_federation",
     "08_scaling_out",
+    "09_association",
 }
 
 

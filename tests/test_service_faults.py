@@ -330,7 +330,8 @@ def test_site_refuses_to_start_without_its_by_column(site_tables, tmp_path):
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert lines[0] == (
         f"genshare: error: --by superpopulation: no such column in --samples {site_tables[0]} "
-        "(its columns: population, sex, height_like); give --by naming one of them or add "
+        "(its columns: population, sex, height_like, disease_like, confounded_like, age); "
+        "give --by naming one of them or add "
         "the column to the table"
     )
     with socket.socket() as sock:  # it never listened

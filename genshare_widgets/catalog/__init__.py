@@ -15,6 +15,8 @@ from genshare_widgets.catalog._schema import (
     FileSpec,
     Population,
     SampleTableSpec,
+    SimulatedCovariate,
+    SimulatedTrait,
     SimulationRecipe,
 )
 
@@ -26,6 +28,8 @@ __all__ = [
     "FileSpec",
     "Population",
     "SampleTableSpec",
+    "SimulatedCovariate",
+    "SimulatedTrait",
     "SimulationRecipe",
     "catalog_table",
     "default_catalog_path",

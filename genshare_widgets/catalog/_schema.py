@@ -78,6 +78,9 @@ class SampleTableSpec(_Strict):
     superpopulation_column: str | None = None
     sex_column: str | None = None
     phenotype_columns: list[str] = Field(default_factory=list)
+    covariate_columns: list[str] = Field(
+        default_factory=list, description="numeric columns meant as covariates (e.g. age)"
+    )
     separator: str = "\t"
 
 
@@ -92,11 +95,98 @@ class Population(_Strict):
     longitude: float | None = Field(default=None, ge=-180, le=180)
 
 
+_COLUMN_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_RESERVED_COLUMNS = {"sample", "population", "superpopulation", "sex"}
+# The single trait of a version-1 recipe (``phenotype``, ``n_causal``, ``heritability``), and of a
+# recipe that names no trait at all.
+_V1_TRAIT: dict[str, object] = {
+    "name": "height_like",
+    "kind": "quantitative",
+    "n_causal": 50,
+    "heritability": 0.5,
+}
+
+
+class SimulatedTrait(_Strict):
+    """One simulated trait of a recipe: a column of the built sample table.
+
+    The trait is ``y = g + e + shift[population] + sum(effect_c * (c - mean(c)))``: ``g`` sums
+    ``n_causal`` randomly chosen biallelic variants' (minor allele frequency at least
+    ``causal_min_maf``) ALT dosages times N(0, 1) effects, scaled so that var(g) =
+    ``heritability`` exactly; ``e`` is N(0, 1 - heritability) noise, so the stated
+    heritability is var(g) / var(g + e) in expectation (realised values are recorded with the
+    build). ``population_shift`` adds a per-population constant with no genetic cause (ancestry
+    confounds the trait); ``covariate_effects`` adds a covariate's centred value times the effect.
+    A ``binary`` trait thresholds that sum (its liability): the top ``prevalence`` fraction are
+    cases, coded 1, the rest controls, coded 0; its heritability is on the liability scale.
+    """
+
+    name: str = Field(pattern=_COLUMN_NAME, description="column name in the sample table")
+    kind: Literal["quantitative", "binary"] = "quantitative"
+    heritability: float = Field(
+        gt=0, lt=1, description="var(g) / var(g + e): the genetic share of the non-fixed part"
+    )
+    n_causal: int = Field(ge=1, description="number of causal biallelic variants")
+    causal_min_maf: float = Field(
+        default=0.0,
+        ge=0,
+        lt=0.5,
+        description="draw causal variants among those with at least this minor allele "
+        "frequency in the whole cohort (0: among all biallelic variants)",
+    )
+    prevalence: float | None = Field(
+        default=None, gt=0, lt=1, description="binary only: the fraction of cases"
+    )
+    population_shift: dict[str, float] = Field(
+        default_factory=dict,
+        description="per-population shift of the trait (liability) mean, not genetic; "
+        "populations not named: 0",
+    )
+    covariate_effects: dict[str, float] = Field(
+        default_factory=dict,
+        description="trait (liability) units per unit of a recipe covariate (centred)",
+    )
+
+    @model_validator(mode="after")
+    def _prevalence_for_binary(self) -> "SimulatedTrait":
+        if self.kind == "binary" and self.prevalence is None:
+            raise ValueError(
+                f"trait {self.name!r} is binary: give its prevalence (fraction of cases, 0-1)"
+            )
+        if self.kind == "quantitative" and self.prevalence is not None:
+            raise ValueError(
+                f"trait {self.name!r} is quantitative: prevalence is only for kind binary"
+            )
+        return self
+
+
+class SimulatedCovariate(_Strict):
+    """A simulated numeric covariate: an integer drawn uniformly from ``low`` to ``high``
+    (both included) for each individual, independent of genotypes and population."""
+
+    name: str = Field(pattern=_COLUMN_NAME, description="column name in the sample table")
+    low: int
+    high: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SimulatedCovariate":
+        if self.high <= self.low:
+            raise ValueError(
+                f"covariate {self.name!r}: high ({self.high}) must be above low ({self.low})"
+            )
+        return self
+
+
 class SimulationRecipe(_Strict):
     """How an embedded cohort is simulated: a stdpopsim model run with msprime.
 
     ``samples`` maps each model population to a number of diploid individuals. The same recipe
-    with the same software versions gives byte-identical VCFs.
+    with the same software versions gives byte-identical VCFs and sample tables.
+    ``traits`` and ``covariates`` are the simulated columns of the sample table (see
+    :class:`SimulatedTrait`, :class:`SimulatedCovariate`). A version-1 recipe's single-trait
+    fields ``phenotype``, ``n_causal`` and ``heritability`` are still accepted and read as one
+    quantitative trait; a recipe with neither has that trait with its old defaults
+    (``height_like``, 50 causal variants, heritability 0.5).
     """
 
     engine: Literal["msprime"] = "msprime"
@@ -106,12 +196,78 @@ class SimulationRecipe(_Strict):
     length: int = Field(gt=0, le=50_000_000)
     samples: dict[str, int]
     seed: int
-    phenotype: str = Field(
-        default="height_like",
-        description="name of the simulated quantitative phenotype column",
+    traits: list[SimulatedTrait] = Field(
+        default_factory=lambda: [SimulatedTrait.model_validate(_V1_TRAIT)], min_length=1
     )
-    n_causal: int = Field(default=50, ge=1)
-    heritability: float = Field(default=0.5, gt=0, lt=1)
+    covariates: list[SimulatedCovariate] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version1_fields(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        old = [k for k in ("phenotype", "n_causal", "heritability") if k in data]
+        if not old:
+            return data
+        if "traits" in data:
+            raise ValueError(
+                f"give either traits or the older single-trait fields ({', '.join(old)}), "
+                "not both: move them into a traits entry"
+            )
+        data = dict(data)
+        trait = dict(_V1_TRAIT)
+        trait.update({"name" if k == "phenotype" else k: data.pop(k) for k in old})
+        data["traits"] = [trait]
+        return data
+
+    @model_validator(mode="after")
+    def _consistent_traits(self) -> "SimulationRecipe":
+        names = [t.name for t in self.traits] + [c.name for c in self.covariates]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"trait/covariate names listed twice: {dupes}")
+        reserved = sorted(set(names) & _RESERVED_COLUMNS)
+        if reserved:
+            raise ValueError(
+                f"{reserved} name sample-table columns the simulation writes itself "
+                f"({', '.join(sorted(_RESERVED_COLUMNS))}): rename the trait or covariate"
+            )
+        covariates = {c.name for c in self.covariates}
+        n_individuals = sum(self.samples.values())
+        for trait in self.traits:
+            if trait.prevalence is not None:
+                n_cases = round(trait.prevalence * n_individuals)
+                if not 0 < n_cases < n_individuals:
+                    raise ValueError(
+                        f"trait {trait.name!r}: prevalence {trait.prevalence:g} of "
+                        f"{n_individuals} individuals is {n_cases} cases; a binary trait needs "
+                        "cases and controls"
+                    )
+            unknown = sorted(set(trait.population_shift) - set(self.samples))
+            if unknown:
+                raise ValueError(
+                    f"trait {trait.name!r}: population_shift names {unknown}, which the recipe "
+                    f"does not simulate (its populations: {sorted(self.samples)})"
+                )
+            unknown = sorted(set(trait.covariate_effects) - covariates)
+            if unknown:
+                raise ValueError(
+                    f"trait {trait.name!r}: covariate_effects names {unknown}, which are not "
+                    f"covariates of the recipe (its covariates: {sorted(covariates)})"
+                )
+        return self
+
+    def trait(self, name: str) -> SimulatedTrait:
+        """The trait with this name."""
+        for trait in self.traits:
+            if trait.name == name:
+                return trait
+        raise KeyError(f"the recipe has no trait {name!r} (its traits: {self.trait_names})")
+
+    @property
+    def trait_names(self) -> list[str]:
+        """The names of the simulated traits, in recipe order."""
+        return [t.name for t in self.traits]
 
 
 class DisclosureSettings(_Strict):
@@ -227,6 +383,18 @@ class CohortEntry(_Strict):
                         f"population {pop.code}: n_samples {pop.n_samples} but the recipe "
                         f"simulates {self.simulation.samples[pop.code]}"
                     )
+            if self.samples is not None:
+                recipe = self.simulation
+                for field, names in (
+                    ("phenotype_columns", recipe.trait_names),
+                    ("covariate_columns", [c.name for c in recipe.covariates]),
+                ):
+                    listed = getattr(self.samples, field)
+                    if listed and sorted(listed) != sorted(names):
+                        raise ValueError(
+                            f"samples.{field} {listed} must list the recipe's simulated "
+                            f"{field.split('_')[0]}s {names}"
+                        )
         else:
             if self.simulation is not None:
                 raise ValueError(f"kind {self.kind!r} cannot have a 'simulation' recipe")
