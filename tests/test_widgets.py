@@ -232,8 +232,8 @@ def test_explorer_association_tab_computes_once_per_choice(sim_ooa, tmp_path, mo
     )
     explorer = CohortExplorer(sim_ooa)
     tab = explorer.association
-    # the numeric columns of the sample table
-    assert tab.pheno.options == ("height_like", "disease_like", "confounded_like", "age")
+    # the declared phenotype columns (the declared covariate age is not offered)
+    assert tab.pheno.options == ("height_like", "disease_like", "confounded_like")
     assert "height_like" not in tab.covar.options and "sex" in tab.covar.options
     assert runs == []  # nothing computed before the tab is shown
     explorer.tabs.selected_index = len(TABS)

@@ -24,15 +24,21 @@ KINDS = ("manhattan", "qq")
 MODELS = {"from the values": None, "binary (logistic)": True, "quantitative (linear)": False}
 
 
-def phenotype_columns(samples) -> list[str]:
-    """Numeric columns of a sample table with at least two distinct values."""
+def phenotype_columns(samples, entry=None) -> list[str]:
+    """Numeric columns of a sample table with at least two distinct values; the catalog
+    entry's declared phenotype columns first, and its declared covariates (e.g. ``age``)
+    left out."""
     import pandas as pd
 
-    return [
+    numeric = [
         str(c)
         for c in samples.columns
         if pd.api.types.is_numeric_dtype(samples[c]) and samples[c].nunique(dropna=True) > 1
     ]
+    meta = getattr(entry, "samples", None)
+    declared = [c for c in getattr(meta, "phenotype_columns", None) or [] if c in numeric]
+    covariates = set(getattr(meta, "covariate_columns", None) or [])
+    return declared + [c for c in numeric if c not in declared and c not in covariates]
 
 
 class AssociationTab:
@@ -58,7 +64,7 @@ class AssociationTab:
         w = _require_ipywidgets()
         self.explorer = explorer
         samples = explorer.cohort.samples
-        numeric = phenotype_columns(samples)
+        numeric = phenotype_columns(samples, getattr(explorer.cohort, "entry", None))
         self.pheno = w.Dropdown(
             options=numeric, value=numeric[0] if numeric else None, description="Phenotype"
         )
