@@ -24,6 +24,14 @@ from the client is trusted. A refused request answers 4xx ``{"detail", "rule"}``
     one fitted on the site's own data only when that data is open-tier (k <= 10, min_maf >=
     0.05). Other sites answer 403: they never release frequencies or SNP weights of their own
     samples.
+``POST /assoc`` ``{"pheno", "covar", "model", "region", "page", "coef"}``
+    One page (``assoc.page_size`` biallelic variants in store order) of per-variant sufficient
+    statistics over the site's fixed sample set: linear ``xtx`` (upper triangles), ``xty``,
+    ``yty``, ``n`` with ``X = [1, covar..., dosage]``; logistic ``hessian`` and ``score`` at
+    ``coef`` (base64 float64, rows x p). ``status`` per variant (0 released; withheld rows
+    carry zeros): rules in :mod:`~genshare_widgets.federation._assoc_site` (min n, derivable
+    counts in 1..k-1, nfilter.glm 0.33, logistic weight concentration, round limit; refused
+    under DP). ``GET /`` ``assoc`` lists the served phenotypes and covariates (or null).
 ``POST /pca/project`` ``{"by", "reference_sha256"}``
     n, mean and covariance of the projections onto the site's approved reference per group
     with at least max(k, 10) samples; a reference whose sha256 is not the approved one is
@@ -120,6 +128,8 @@ def start_site(
     pca_reference=None,
     pca_reference_sha256: str | None = None,
     pca_k: int | None = None,
+    assoc_phenotypes: list[str] | None = None,
+    assoc_covariates: list[str] | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
     **open_options: Any,
@@ -131,7 +141,8 @@ def start_site(
     ``by`` is the one grouping served (default: the population column);
     ``pca_reference`` is an approved reference file pinned by ``pca_reference_sha256`` (or a
     :class:`PCAReference` the caller approves); ``pca_k`` fits one on open-tier data instead
-    (see :func:`~genshare_widgets.federation._site.site_app`).
+    (see :func:`~genshare_widgets.federation._site.site_app`); ``assoc_phenotypes`` and
+    ``assoc_covariates`` are what ``POST /assoc`` serves.
 
     Examples
     --------
@@ -163,5 +174,7 @@ def start_site(
         token=token,
         pca_reference=reference,
         pca_k=pca_k,
+        assoc_phenotypes=assoc_phenotypes,
+        assoc_covariates=assoc_covariates,
     )
     return RunningServer(app, host=host, port=port, timeout_graceful_shutdown=1).start()

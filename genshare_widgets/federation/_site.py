@@ -224,6 +224,8 @@ def site_app(
     pca_reference: "PCAReference | None" = None,
     pca_k: int | None = None,
     pca_min_maf: float = MIN_REFERENCE_MAF,
+    assoc_phenotypes: list[str] | None = None,
+    assoc_covariates: list[str] | None = None,
 ):
     """The FastAPI app of one federation site (protocol in :mod:`genshare_widgets.federation`).
 
@@ -252,6 +254,9 @@ def site_app(
         A custodian-approved reference (:meth:`PCAReference.load` checks its pinned sha256).
     pca_k, pca_min_maf
         Fit the reference on this site's own samples instead (open-tier data only).
+    assoc_phenotypes, assoc_covariates
+        The phenotype columns and covariates ``POST /assoc`` serves (none: no association);
+        see :mod:`genshare_widgets.federation._assoc_site` for its rules.
 
     Examples
     --------
@@ -276,6 +281,15 @@ def site_app(
         cohort, policy, reference=pca_reference, k=pca_k, min_maf=pca_min_maf
     )
     reference_sha256 = reference.sha256 if reference is not None else None
+    assoc = None
+    if assoc_phenotypes:
+        from genshare_widgets.federation._assoc_site import assoc_service
+
+        assoc = assoc_service(
+            cohort, policy, phenotypes=list(assoc_phenotypes), covariates=assoc_covariates
+        )
+    elif assoc_covariates:
+        raise GenShareError("--assoc-covar needs --assoc-pheno (the phenotypes served)")
     lock = threading.Lock()  # one genotype pass at a time; answers are cached
     cache: dict[Any, Any] = {}  # (region, snps_only) → counts; "pca" → the projection summary
 
@@ -374,11 +388,13 @@ def site_app(
             "policy": policy.to_dict(),
             "pca": pca_info(),
             "pca_min_group": pca_min_group(policy),
+            "assoc": assoc.info() if assoc is not None else None,
             "endpoints": [
                 "GET /",
                 "POST /counts",
                 "GET /pca/reference",
                 "POST /pca/project",
+                "POST /assoc",
             ],
         }
 
@@ -495,6 +511,26 @@ def site_app(
             )
         return {"protocol": PROTOCOL, "site": name, "by": by, "sha256": reference_sha256,
                 **summary}  # fmt: skip
+
+    @app.post("/assoc")
+    def assoc_endpoint(http: Request, request: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
+        from genshare_widgets.federation._assoc_site import assoc_answer
+
+        if policy.epsilon is not None:
+            raise SiteRefusal(
+                403,
+                "dp-no-assoc",
+                "this site releases under differential privacy; association sums have no DP "
+                "release here",
+            )
+        if assoc is None:
+            raise SiteRefusal(
+                404,
+                "assoc-not-served",
+                "this site serves no association: its custodian starts it with "
+                "--assoc-pheno COL [--assoc-covar COL ...]",
+            )
+        return _json_response(assoc_answer(assoc, request, site=name), http)
 
     return app
 
