@@ -22,6 +22,7 @@ from genshare_widgets._errors import (
 from genshare_widgets._version import __version__
 
 if TYPE_CHECKING:
+    from genshare_widgets.association import association
     from genshare_widgets.catalog import catalog_table, get_entry, load_catalog, search_catalog
     from genshare_widgets.cohort import Cohort, open_cohort
     from genshare_widgets.counts import allele_counts_by_group
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from genshare_widgets.samples import pca, sample_stats
 
 _LAZY = {
+    "association": "genshare_widgets.association",
     "Cohort": "genshare_widgets.cohort",
     "open_cohort": "genshare_widgets.cohort",
     "load_catalog": "genshare_widgets.catalog",
@@ -54,6 +56,7 @@ __all__ = [
     "InputFormatError",
     "__version__",
     "allele_counts_by_group",
+    "association",
     "catalog_table",
     "fetch_cohort",
     "fetch_file",

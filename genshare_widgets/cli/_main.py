@@ -416,6 +416,85 @@ def _stats(
 
 @main.command()
 @_consent_options
+@click.argument("source", nargs=-1, required=True)
+@SAMPLES_OPTION
+@click.option("--pheno", required=True, help="Sample column holding the phenotype.")
+@click.option(
+    "--covar",
+    metavar="C1,C2",
+    help="Covariate columns, comma-separated (text columns become 0/1 indicators).",
+)
+@click.option(
+    "--pcs",
+    type=click.IntRange(0),
+    default=0,
+    metavar="N",
+    help="Add the cohort's first N principal components as covariates.",
+)
+@click.option(
+    "--binary/--quantitative",
+    "binary",
+    default=None,
+    help="Force logistic (case/control 1/0 or 2/1) or linear regression; default: binary "
+    "when the phenotype has only the values 0/1 or 1/2.",
+)
+@click.option("--region", help="CHR or CHR:START-END (1-based, inclusive).")
+@click.option(
+    "--min-maf", type=float, help="Keep variants with MAF >= F over the analysed samples."
+)
+@click.option(
+    "--snps-only", is_flag=True, help="Keep only single-base REF/ALT (drops indels, SVs)."
+)
+@MIN_COUNT_OPTION
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for assoc.tsv and provenance.json (created).",
+)
+def assoc(
+    source, samples, pheno, covar, pcs, binary, region, min_maf, snps_only, min_count, out_dir
+):
+    """Genome-wide association of SOURCE's variants with a phenotype (linear or logistic).
+
+    Writes assoc.tsv (contig position ref alt n beta se stat p note; one row per tested
+    variant, NA with a note where a test is undefined or withheld) and provenance.json.
+    Additive ALT dosage; a missing call drops the sample for that variant only.
+
+    \b
+    Examples:
+      genshare assoc sim-ooa --pheno height_like --covar sex --pcs 4 --out gwas/
+      genshare assoc cohort.vcf.gz --samples pheno.tsv --pheno disease --binary --out gwas/
+    """
+    check_selection(region=region, min_maf=min_maf)
+    check_out(out_dir)
+    covariates = [c.strip() for c in covar.split(",") if c.strip()] if covar else []
+    with no_debris_at(out_dir), _out_writes(out_dir):
+        from genshare_widgets.cli._assoc_run import run_association
+        from genshare_widgets.cohort import open_cohort
+        from genshare_widgets.disclosure import policy_for
+
+        cohort = open_cohort(source_argument(source), samples=samples)
+        written = run_association(
+            cohort,
+            out_dir,
+            pheno=pheno,
+            covar=covariates,
+            pcs=pcs,
+            binary=binary,
+            region=region,
+            min_maf=min_maf,
+            snps_only=snps_only,
+            policy=policy_for(cohort.entry, min_count=min_count),
+            command=["genshare", *sys.argv[1:]],
+        )
+    for path in written.values():
+        click.echo(str(path))
+
+
+@main.command()
+@_consent_options
 @click.argument("source", nargs=-1)
 @click.option(
     "--kind",

@@ -288,3 +288,62 @@ def governing_entry(store: Path):
     if any(freely_usable(e) for e in owners):
         return None
     return owners[0]
+
+
+#: The purposes under which a per-variant association with a trait is in scope: health,
+#: medical or biomedical research (HMB), general research (GRU, which includes it), research
+#: on a named disease (DS) and methods development (MDS). Population origins/ancestry (POA) is
+#: another purpose.
+_ASSOCIATION_PURPOSES = {"GRU", "HMB", "DS", "MDS"}
+
+
+def check_association(cohort, *, trait: str) -> None:
+    """Refuse (:class:`AnalysisRefused`) a genotype–trait association the consent does not cover.
+
+    Association testing is health/medical/biomedical research: permitted under NRES, GRU and
+    HMB; under DS (disease-specific, DUO:0000007) only for a declared purpose ``DS`` naming the
+    entry's disease (the trait is then taken to be that disease's); refused under POA alone.
+    A declared purpose of population origins (POA) does not cover it either. Cohorts outside
+    the catalog (the user's own files) are never refused. Principal components used as
+    covariates (``pcs=N``) adjust for ancestry and release nothing about it, so NPOA does not
+    refuse them here.
+    """
+    from genshare_widgets.disclosure._consent import _code, _codes, parse_purpose
+
+    entry = cohort.entry
+    if entry is None:
+        return
+    _check_purpose(cohort, f"an association test of {trait!r}")
+    access = cohort.provenance.get("access") or {}
+    declared = access.get("purpose")
+    purpose = parse_purpose(declared) if declared else None
+    codes = _codes(entry)
+    where = f"cohort {entry.id!r} refuses an association test of {trait!r}: "
+    if purpose is not None and purpose.primary not in _ASSOCIATION_PURPOSES:
+        raise AnalysisRefused(
+            where + f"association with a trait is health research, and the declared purpose "
+            f"is {purpose.primary} (population origins or ancestry). Declare HMB, GRU or "
+            "DS:<disease> (--purpose or GENSHARE_PURPOSE) if that is your research."
+        )
+    if codes & {"NRES", "GRU", "HMB"}:
+        return
+    if "DS" in codes:
+        if purpose is not None and purpose.primary == "DS" and purpose.disease == entry.duo_disease:
+            return
+        raise AnalysisRefused(
+            where
+            + f"{_code('DS')}: use must be related to {entry.duo_disease}, and "
+            + (
+                f"the declared purpose is {purpose.to_text()}"
+                if purpose is not None
+                else "no purpose naming that disease was declared"
+            )
+            + f". Declare DS:{entry.duo_disease} if the trait is that disease."
+        )
+    raise AnalysisRefused(
+        where
+        + "its consent codes ("
+        + ", ".join(sorted(_code(c) for c in codes))
+        + ") do not cover health research: association with a trait needs NRES, GRU, HMB or "
+        "DS for that disease."
+    )

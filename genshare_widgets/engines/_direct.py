@@ -484,3 +484,75 @@ def direct_reduce_standardized(
         while pending:
             result += pending.popleft().result()
     return result
+
+
+def dosage_from_planes(planes: np.ndarray, n_samples: int) -> np.ndarray:
+    """ALT dosage float64 (variants, samples) from packable bit-plane rows: 0, 1, 2 ALT copies,
+    NaN for a missing call (both bits set)."""
+    raw = np.ascontiguousarray(planes).view(np.uint8)
+    bits = np.unpackbits(raw, axis=2, count=n_samples, bitorder="little")
+    code = bits[:, 0, :] + 2 * bits[:, 1, :]  # 3 = missing
+    x = code.astype(np.float64)
+    x[code == 3] = np.nan
+    return x
+
+
+def dosage_from_calls(gt: np.ndarray) -> np.ndarray:
+    """ALT dosage float64 (variants, samples) from int8 calls (variants, samples, ploidy): the
+    number of ALT (allele 1) copies among the called alleles; NaN when any allele is missing
+    (−1). Fill values (−2, the absent second allele of a haploid call) are not alleles, so a
+    haploid call counts 0 or 1 (PLINK 2's ``--xchr-model 1`` for males)."""
+    gt = np.asarray(gt)
+    x = (gt == 1).sum(axis=2).astype(np.float64)
+    x[(gt == -1).any(axis=2) | (gt < 0).all(axis=2)] = np.nan
+    return x
+
+
+def direct_dosage_blocks(
+    store: DirectStore,
+    index: np.ndarray,
+    samples: np.ndarray | None = None,
+    *,
+    rows_per_block: int = 4096,
+):
+    """Iterate ``(positions, dosage)`` over the rows ``index`` (sorted) of a local store, at most
+    ``rows_per_block`` variants at a time: ``positions`` index into ``index``, ``dosage`` is
+    float64 (rows, samples) from :func:`dosage_from_planes` (packable rows) or
+    :func:`dosage_from_calls` (the others), restricted to the sample positions ``samples``
+    (None: all). One store chunk is read at a time, so memory does not grow with the number
+    of variants; the next chunk is decompressed in a thread while the caller works."""
+    n_samples = store.shape("call_genotype")[1]
+    step = store.chunk_rows("call_genotype_bitplanes")
+    index = np.asarray(index, dtype=np.int64)
+    chunk_of = index // step
+    bounds = np.flatnonzero(np.diff(chunk_of)) + 1
+    starts = np.concatenate([[0], bounds]).astype(int) if len(index) else np.zeros(0, int)
+    ends = np.concatenate([bounds, [len(index)]]).astype(int) if len(index) else starts
+
+    def load(lo: int, hi: int):
+        c = int(chunk_of[lo])
+        rows = index[lo:hi] - c * step
+        planes = store.read_chunk("call_genotype_bitplanes", c)[rows]
+        packable = store.read_chunk("variant_genotype_packable", c)[rows]
+        slow = np.flatnonzero(~packable)
+        calls = store.read_chunk("call_genotype", c)[rows[slow]] if len(slow) else None
+        return planes, packable, slow, calls
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(load, starts[0], ends[0]) if len(starts) else None
+        for i, (lo, hi) in enumerate(zip(starts, ends, strict=True)):
+            assert ahead is not None
+            planes, _packable, slow, calls = ahead.result()
+            ahead = pool.submit(load, starts[i + 1], ends[i + 1]) if i + 1 < len(starts) else None
+            for b in range(0, hi - lo, rows_per_block):
+                part = slice(b, min(b + rows_per_block, hi - lo))
+                x = dosage_from_planes(planes[part], n_samples)
+                in_part = slow[(slow >= part.start) & (slow < part.stop)]
+                if len(in_part):
+                    assert calls is not None
+                    x[in_part - part.start] = dosage_from_calls(
+                        calls[np.searchsorted(slow, in_part)]
+                    )
+                if samples is not None:
+                    x = x[:, samples]
+                yield np.arange(lo + part.start, lo + part.stop), x

@@ -57,19 +57,28 @@ def linear_sums(dosage: np.ndarray, y: np.ndarray, covariates: np.ndarray | None
     c = design(covariates, n_samples)
     k = c.shape[1]
     called = ~np.isnan(dosage)
-    m = called.astype(np.float64)  # (variants, samples)
     x = np.where(called, dosage, 0.0)
+    # The covariate block (CᵀC, Cᵀy, yᵀy) is the same for every variant called in all samples;
+    # only variants with a missing call need their own sums over the called samples.
     xtx = np.empty((n_var, k + 1, k + 1))
-    outer = (c[:, :, None] * c[:, None, :]).reshape(n_samples, k * k)
-    xtx[:, :k, :k] = (m @ outer).reshape(n_var, k, k)
+    xty = np.empty((n_var, k + 1))
+    yty = np.empty(n_var)
+    xtx[:, :k, :k] = c.T @ c
+    xty[:, :k] = c.T @ y
+    yty[:] = y @ y
+    gaps = np.flatnonzero(~called.all(axis=1))
+    if len(gaps):
+        m = called[gaps].astype(np.float64)
+        outer = (c[:, :, None] * c[:, None, :]).reshape(n_samples, k * k)
+        xtx[gaps, :k, :k] = (m @ outer).reshape(len(gaps), k, k)
+        xty[gaps, :k] = m @ (c * y[:, None])
+        yty[gaps] = m @ (y * y)
     cx = x @ c  # (variants, k)
     xtx[:, :k, k] = cx
     xtx[:, k, :k] = cx
     xtx[:, k, k] = np.einsum("vs,vs->v", x, x)
-    xty = np.empty((n_var, k + 1))
-    xty[:, :k] = m @ (c * y[:, None])
     xty[:, k] = x @ y
-    return LinearSums(xtx=xtx, xty=xty, yty=m @ (y * y), n=called.sum(axis=1).astype(np.int64))
+    return LinearSums(xtx=xtx, xty=xty, yty=yty, n=called.sum(axis=1).astype(np.int64))
 
 
 def linear_fit(sums: LinearSums) -> dict[str, np.ndarray]:

@@ -1,0 +1,452 @@
+"""Genome-wide association: each variant's additive ALT dosage against a phenotype, with
+covariates (``genshare assoc``, ``gs.association``).
+
+The model and its sufficient statistics are in :mod:`genshare_widgets.stats._association`
+(linear regression for a quantitative trait, logistic regression by Newton's method for a
+binary one, both equal to ``plink2 --glm`` in tests). This module prepares the inputs and
+runs the one genotype pass:
+
+- **Samples**: those with a phenotype and every covariate. Samples without them are left out
+  and counted by reason (``excluded``, in provenance).
+- **Phenotype**: a numeric column of the sample table. Values ``NA``, ``.`` or empty are
+  missing. A phenotype whose values are only 0/1 (0 = control, 1 = case) or 1/2 (PLINK's
+  coding: 1 = control, 2 = case) is binary and fitted by logistic regression unless
+  ``binary=False``; ``binary=True`` insists on it.
+- **Covariates**: numeric columns as they are; a text column (e.g. ``sex``) becomes one 0/1
+  indicator per level after the first in sorted order (``sex=male``). ``pcs=N`` adds the
+  cohort's first N principal components (:func:`genshare_widgets.samples.principal_components`
+  on all its samples, default filters: MAF ≥ 0.05 over the whole cohort). A covariate that is
+  constant or a linear combination of others is refused by name.
+- **Variants**: the biallelic variants of the selection (region, ``snps_only``, ``min_maf``
+  over the analysed samples), read block by block from the store's bit planes
+  (:func:`dosage_blocks`), so memory does not grow with the number of variants. A missing
+  call drops the sample for that variant only.
+- **Release**: under the cohort's disclosure policy the table goes through the release door
+  (:mod:`genshare_widgets.disclosure._association`); the consent gate treats association as
+  health research (:func:`genshare_widgets.disclosure._gate.check_association`).
+
+For a binary trait the table also has the allelic chi-square (Pearson 2 × 2, 1 df, computed
+from the case and control allele counts) as ``allelic_chisq`` and ``allelic_p``.
+"""
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from genshare_widgets._errors import GenShareError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Values read as a missing phenotype or covariate (besides an empty cell / NaN).
+MISSING_TEXT = {"", "na", "nan", ".", "none", "null"}
+
+#: Columns of ``assoc.tsv`` in file order (binary traits add ``allelic_chisq``, ``allelic_p``).
+ASSOC_COLUMNS = ("contig", "position", "ref", "alt", "n", "beta", "se", "stat", "p", "note")
+
+
+@dataclass
+class AssociationInputs:
+    """The analysed samples and their phenotype and covariates (never released)."""
+
+    pheno: str
+    y: np.ndarray
+    covariates: np.ndarray | None
+    covariate_names: list[str]
+    sample_index: np.ndarray
+    sample_ids: list[str]
+    binary: bool
+    coding: str
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.y)
+
+    def group_labels(self) -> dict[str, int]:
+        """Analysed samples per group: ``{"all": n}`` or ``{"case": .., "control": ..}``."""
+        if not self.binary:
+            return {"all": self.n_samples}
+        cases = int(self.y.sum())
+        return {"case": cases, "control": self.n_samples - cases}
+
+
+def _missing(values: "pd.Series") -> np.ndarray:
+    text = values.astype(str).str.strip().str.lower()
+    return (values.isna() | text.isin(MISSING_TEXT)).to_numpy()
+
+
+def _numeric(values: "pd.Series", *, what: str) -> np.ndarray:
+    """Float values of a column (NaN where missing); a clear error on non-numeric text."""
+    import pandas as pd
+
+    missing = _missing(values)
+    numbers = pd.to_numeric(values.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~missing & ~np.isfinite(numbers)
+    if bad.any():
+        examples = sorted({str(v) for v in values[bad]})[:3]
+        raise GenShareError(
+            f"{what} is not numeric: {int(bad.sum())} value(s) such as {examples}. Use numbers "
+            "(NA for missing); a binary trait is 0/1 (control/case) or 1/2."
+        )
+    return numbers
+
+
+def _covariate_columns(samples: "pd.DataFrame", name: str) -> tuple[list[str], np.ndarray]:
+    """One covariate column → (names, float (samples, m)): numeric as is, text as indicators."""
+    import pandas as pd
+
+    if name not in samples.columns:
+        raise GenShareError(
+            f"covariate {name!r} is not a column of the sample table (columns: "
+            f"{list(samples.columns)}); give --samples TSV with it or pick another"
+        )
+    values = samples[name]
+    missing = _missing(values)
+    numbers = pd.to_numeric(values.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
+    if np.isfinite(numbers[~missing]).all():
+        return [name], numbers[:, None]
+    levels = sorted({str(v).strip() for v in values[~missing]})
+    text = values.astype(str).str.strip().to_numpy()
+    columns = []
+    for level in levels[1:]:
+        col = (text == level).astype(np.float64)
+        col[missing] = np.nan
+        columns.append(col)
+    if not columns:
+        return [f"{name}={levels[0]}"], np.where(missing, np.nan, 1.0)[:, None]
+    return [f"{name}={lv}" for lv in levels[1:]], np.column_stack(columns)
+
+
+def _check_collinear(c: np.ndarray, names: list[str]) -> None:
+    """Refuse covariates that are constant or linear combinations of the earlier ones."""
+    scale = np.abs(c).max(axis=0)
+    scale[scale == 0] = 1
+    z = c / scale
+    rank = 1
+    for j in range(1, z.shape[1]):
+        r = np.linalg.matrix_rank(z[:, : j + 1], tol=1e-9 * max(1.0, math.sqrt(len(z))))
+        if r == rank:
+            name = names[j - 1]
+            if np.ptp(c[:, j]) == 0:
+                raise GenShareError(
+                    f"covariate {name!r} is constant over the analysed samples; drop it"
+                )
+            others = ", ".join(repr(n) for n in names[: j - 1]) or "the intercept"
+            raise GenShareError(
+                f"covariate {name!r} is collinear with {others} (a linear combination of "
+                "them over the analysed samples); drop one of them"
+            )
+        rank = r
+
+
+def association_inputs(
+    cohort,
+    pheno: str,
+    *,
+    covar: Sequence[str] | None = None,
+    pcs: int = 0,
+    binary: bool | None = None,
+    samples: "pd.DataFrame | None" = None,
+) -> AssociationInputs:
+    """The analysed samples, phenotype ``y`` and covariate matrix of an association run.
+
+    ``samples``: the sample table to read (default ``cohort.samples``, in the store's sample
+    order). See the module docstring for the rules; every refusal is a
+    :class:`~genshare_widgets._errors.GenShareError` naming the column."""
+    table = cohort.samples if samples is None else samples
+    if pheno not in table.columns:
+        raise GenShareError(
+            f"phenotype {pheno!r} is not a column of the sample table (columns: "
+            f"{list(table.columns)}); give --samples TSV with it or name another with --pheno"
+        )
+    y = _numeric(table[pheno], what=f"phenotype {pheno!r}")
+    keep = np.isfinite(y)
+    excluded: dict[str, int] = {}
+    if (~keep).any():
+        excluded[f"no {pheno}"] = int((~keep).sum())
+    names: list[str] = []
+    blocks: list[np.ndarray] = []
+    for name in covar or []:
+        cols, values = _covariate_columns(table, name)
+        lost = keep & ~np.isfinite(values).all(axis=1)
+        if lost.any():
+            excluded[f"no {name}"] = int(lost.sum())
+        keep &= ~lost
+        names += cols
+        blocks.append(values)
+    if pcs:
+        if pcs < 1:
+            raise GenShareError(f"--pcs must be a positive number of components, not {pcs}")
+        from genshare_widgets.samples import principal_components
+
+        result = principal_components(cohort, k=pcs, by=None, min_maf=0.05)
+        names += [f"PC{i + 1}" for i in range(pcs)]
+        blocks.append(result.coordinates[[f"PC{i + 1}" for i in range(pcs)]].to_numpy())
+    index = np.flatnonzero(keep)
+    values = y[index]
+    if not len(values):
+        raise GenShareError(f"no sample has both the phenotype {pheno!r} and every covariate")
+    distinct = np.unique(values)
+    coding = "quantitative"
+    if binary is not False and len(distinct) == 2 and set(distinct) <= {0.0, 1.0, 2.0}:
+        binary = True
+    if binary:
+        if set(distinct) <= {0.0, 1.0}:
+            coding = "binary: 0 = control, 1 = case"
+        elif set(distinct) <= {1.0, 2.0}:
+            coding = "binary: 1 = control, 2 = case (PLINK)"
+            values = values - 1.0
+        else:
+            raise GenShareError(
+                f"phenotype {pheno!r} is not binary: its values include "
+                f"{[float(v) for v in distinct[:4]]}; code cases/controls as 1/0 (or 2/1)"
+            )
+        cases = int(values.sum())
+        if cases in (0, len(values)):
+            which = "cases" if cases else "controls"
+            raise GenShareError(
+                f"phenotype {pheno!r}: all {len(values)} analysed samples are {which}; a "
+                "binary trait needs both cases and controls"
+            )
+    elif len(distinct) < 2:
+        raise GenShareError(
+            f"phenotype {pheno!r} is constant ({float(distinct[0])}) over the "
+            f"{len(values)} analysed samples: nothing to associate"
+        )
+    covariates = np.hstack(blocks)[index] if blocks else None
+    if covariates is not None:
+        _check_collinear(np.hstack([np.ones((len(index), 1)), covariates]), names)
+    if len(index) <= len(names) + 2:
+        raise GenShareError(
+            f"{len(index)} analysed samples for {len(names) + 2} parameters: too few"
+        )
+    return AssociationInputs(
+        pheno=pheno,
+        y=values,
+        covariates=covariates,
+        covariate_names=names,
+        sample_index=index,
+        sample_ids=[str(s) for s in table.index[index]],
+        binary=bool(binary),
+        coding=coding,
+        excluded=excluded,
+    )
+
+
+def dosage_blocks(
+    cohort, index: np.ndarray, sample_index: np.ndarray | None = None, *, rows: int = 4096
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(positions, dosage)`` blocks over the store rows ``index`` (sorted): ``positions`` into
+    ``index``, ``dosage`` float64 (≤ ``rows`` variants, samples of ``sample_index``; None =
+    all), NaN for a missing call. Local stores stream their bit planes
+    (:func:`engines._direct.direct_dosage_blocks`); other cohorts read ``call_genotype``."""
+    from genshare_widgets.counts import _direct_store, pass_scheduler
+
+    index = np.asarray(index, dtype=np.int64)
+    if getattr(cohort, "engine", "dask") == "hail":
+        raise GenShareError(
+            "association runs on the local engine: open the cohort with engine='dask' (the "
+            "default); the Hail engine has no association pass here"
+        )
+    direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
+    if direct is not None:
+        from genshare_widgets.engines._direct import direct_dosage_blocks
+
+        yield from direct_dosage_blocks(direct, index, sample_index, rows_per_block=rows)
+        return
+    from genshare_widgets.engines._direct import dosage_from_calls
+
+    calls = cohort.genotypes["call_genotype"]
+    for start in range(0, len(index), rows):
+        part = index[start : start + rows]
+        gt = np.asarray(calls[part[0] : part[-1] + 1].values)[part - part[0]]
+        x = dosage_from_calls(gt)
+        yield np.arange(start, start + len(part)), x if sample_index is None else x[:, sample_index]
+
+
+@dataclass
+class AssociationResult:
+    """A released association table and what it was computed from.
+
+    ``table``: contig, position, ref, alt, n, beta, se, stat, p, note (+ ``allelic_chisq``,
+    ``allelic_p`` for a binary trait), one row per tested variant; NA and a ``note`` where a
+    test is undefined or withheld by the disclosure policy."""
+
+    table: "pd.DataFrame"
+    model: str
+    pheno: str
+    covar: list[str]
+    covariate_columns: list[str]
+    pcs: int
+    coding: str
+    n_samples: int
+    groups: dict[str, int]
+    excluded: dict[str, int]
+    lambda_gc: float
+    filters: dict[str, Any]
+    policy: Any = None
+    n_withheld: int = 0
+    cohort_id: str = ""
+
+    def provenance(self) -> dict[str, Any]:
+        """The association's part of ``provenance.json``."""
+        return {
+            "model": self.model,
+            "pheno": self.pheno,
+            "phenotype_coding": self.coding,
+            "covar": self.covar,
+            "covariate_columns": self.covariate_columns,
+            "pcs": self.pcs,
+            "n_samples": self.n_samples,
+            "groups": self.groups,
+            "samples_excluded": self.excluded,
+            "n_variants_tested": len(self.table),
+            "n_variants_withheld": self.n_withheld,
+            "lambda_gc": None if math.isnan(self.lambda_gc) else self.lambda_gc,
+            "filters": self.filters,
+        }
+
+
+def _fit_blocks(cohort, inputs: AssociationInputs, index: np.ndarray) -> dict[str, np.ndarray]:
+    from genshare_widgets.stats._association import linear_fit, linear_sums, logistic_fit
+
+    n = len(index)
+    out: dict[str, np.ndarray] = {
+        "beta": np.full(n, np.nan),
+        "se": np.full(n, np.nan),
+        "stat": np.full(n, np.nan),
+        "p": np.full(n, np.nan),
+        "n": np.zeros(n, dtype=np.int64),
+        "note": np.full(n, "", dtype=object),
+    }
+    rows = 4096 if not inputs.binary else 2048
+    for positions, x in dosage_blocks(cohort, index, inputs.sample_index, rows=rows):
+        if inputs.binary:
+            fit = logistic_fit(x, inputs.y, inputs.covariates)
+        else:
+            fit = linear_fit(linear_sums(x, inputs.y, inputs.covariates))
+        for key in out:
+            out[key][positions] = fit[key]
+    return out
+
+
+def association(
+    cohort,
+    pheno: str,
+    *,
+    covar: Sequence[str] | None = None,
+    pcs: int = 0,
+    binary: bool | None = None,
+    region: str | None = None,
+    min_maf: float | None = None,
+    snps_only: bool = False,
+    policy=None,
+    samples: "pd.DataFrame | None" = None,
+) -> AssociationResult:
+    """Test every selected variant for association with ``pheno`` (see the module docstring).
+
+    ``policy``: the disclosure policy (default: the cohort's tier default,
+    :func:`genshare_widgets.disclosure.policy_for`); the returned table is the released one.
+
+    Examples
+    --------
+    >>> cohort = open_cohort("sim-ooa")  # doctest: +SKIP
+    >>> result = association(cohort, "height_like", covar=["sex"], pcs=2)  # doctest: +SKIP
+    >>> result.table.nsmallest(3, "p")  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    from genshare_widgets.counts import allele_counts_by_group
+    from genshare_widgets.disclosure import policy_for
+    from genshare_widgets.disclosure._association import (
+        check_association_policy,
+        coarse_maf_passing,
+        missing_calls_withheld,
+        release_association,
+        withheld_variants,
+    )
+    from genshare_widgets.disclosure._gate import check_association
+    from genshare_widgets.stats._association import allelic_chisq, genomic_control_lambda
+
+    check_association(cohort, trait=pheno)
+    if policy is None:
+        policy = policy_for(cohort.entry) if getattr(cohort, "entry", None) else None
+    if policy is None:
+        from genshare_widgets.disclosure import NO_POLICY
+
+        policy = NO_POLICY
+    if min_maf is not None and not 0 <= min_maf <= 0.5:
+        raise GenShareError(f"--min-maf must be between 0 and 0.5, not {min_maf}")
+    inputs = association_inputs(cohort, pheno, covar=covar, pcs=pcs, binary=binary, samples=samples)
+    check_association_policy(policy, inputs.group_labels(), cohort_id=cohort.id)
+    table = cohort.samples if samples is None else samples
+    labels = np.full(len(table), None, dtype=object)
+    labels[inputs.sample_index] = (
+        np.where(inputs.y > 0, "case", "control") if inputs.binary else "all"
+    )
+    grouping = pd.Series(labels, index=table.index, name="analysed", dtype=object)
+    counts = allele_counts_by_group(
+        cohort, by=grouping, region=region, snps_only=snps_only, min_maf=None
+    )
+    from genshare_widgets.engines._group_counts import FIELDS
+
+    raw = np.stack([counts[name].values for name in FIELDS], axis=2)
+    passing = coarse_maf_passing(raw, min_maf, policy)
+    index = counts["variant_index"].values[passing]
+    raw = raw[passing]
+    fit = _fit_blocks(cohort, inputs, index)
+    withheld = withheld_variants(raw, policy) | missing_calls_withheld(
+        fit["n"], inputs.n_samples, policy
+    )
+    released, n_withheld = release_association(fit, withheld)
+    columns: dict[str, Any] = {
+        "contig": counts["variant_contig"].values[passing],
+        "position": counts["variant_position"].values[passing],
+        "ref": counts["variant_ref"].values[passing],
+        "alt": counts["variant_alt"].values[passing],
+        "n": pd.array(released["n"], dtype="Int64"),
+        "beta": released["beta"],
+        "se": released["se"],
+        "stat": released["stat"],
+        "p": released["p"],
+        "note": released["note"],
+    }
+    if inputs.binary:
+        groups = [str(g) for g in counts["groups"].values]
+        case, control = groups.index("case"), groups.index("control")
+        ac, an = FIELDS.index("allele_count"), FIELDS.index("allele_number")
+        chi2, chi_p = allelic_chisq(
+            raw[:, case, ac], raw[:, case, an], raw[:, control, ac], raw[:, control, an]
+        )
+        chi2[withheld] = np.nan
+        chi_p[withheld] = np.nan
+        columns["allelic_chisq"] = chi2
+        columns["allelic_p"] = chi_p
+    frame = pd.DataFrame(columns)
+    filters = {**counts.attrs["filters"], "min_maf": min_maf, "region": region}
+    filters["n_variants_analysed"] = len(index)
+    if min_maf is not None and policy.active and (policy.min_count or 1) > 1:
+        filters["min_maf_rule"] = (
+            f"minor allele counts rounded down to a multiple of {policy.min_count}"
+        )
+    return AssociationResult(
+        table=frame,
+        model="logistic" if inputs.binary else "linear",
+        pheno=pheno,
+        covar=list(covar or []),
+        covariate_columns=list(inputs.covariate_names),
+        pcs=pcs,
+        coding=inputs.coding,
+        n_samples=inputs.n_samples,
+        groups=inputs.group_labels(),
+        excluded=inputs.excluded,
+        lambda_gc=genomic_control_lambda(released["p"]),
+        filters=filters,
+        policy=policy,
+        n_withheld=n_withheld,
+        cohort_id=cohort.id,
+    )

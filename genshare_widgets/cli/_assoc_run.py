@@ -1,0 +1,109 @@
+"""`genshare assoc`: test every selected variant for association with a phenotype and write
+``assoc.tsv`` and ``provenance.json`` (the CLI contract in DESIGN.md).
+
+Both files are written into a temporary folder beside ``--out`` and moved into place only when
+complete, so a failure leaves no half-written result. Under a disclosure policy the analysed
+sample sets are checked against (and recorded in) the cohort's release log, like the groups of
+``genshare stats``.
+"""
+
+import json
+import shlex
+import shutil
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from genshare_widgets._outputs import package_versions, publish, write_tsv
+
+
+def association_provenance(cohort, result, *, command: list[str] | None) -> dict[str, Any]:
+    """The provenance.json record of an association run (``genshare assoc``)."""
+    source = cohort.provenance
+    policy = result.policy
+    return {
+        "source": source.get("source"),
+        "cohort_id": cohort.id,
+        "catalog_version": source.get("catalog_version"),
+        "entry_version": source.get("entry_version"),
+        "files": source.get("files"),
+        "store_key": source.get("store_key"),
+        "store_content_sha256": source.get("store_content_sha256"),
+        "engine": cohort.engine,
+        "statistics": ["assoc.tsv"],
+        "association": result.provenance(),
+        "disclosure_policy": policy.to_dict() if policy is not None else None,
+        "access": source.get("access"),
+        "package_versions": package_versions(engine=cohort.engine),
+        "command": command or sys.argv,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run_association(
+    cohort,
+    out: Path,
+    *,
+    pheno: str,
+    covar: list[str] | None = None,
+    pcs: int = 0,
+    binary: bool | None = None,
+    region: str | None = None,
+    min_maf: float | None = None,
+    snps_only: bool = False,
+    policy=None,
+    command: list[str] | None = None,
+) -> dict[str, Path]:
+    """Compute the association and write its files into ``out``; → {file name: final path}."""
+    from genshare_widgets.association import association
+    from genshare_widgets.disclosure._publishing import ReleaseLog, min_difference, with_union
+
+    result = association(
+        cohort,
+        pheno,
+        covar=covar,
+        pcs=pcs,
+        binary=binary,
+        region=region,
+        min_maf=min_maf,
+        snps_only=snps_only,
+        policy=policy,
+    )
+    policy = result.policy
+    log, sets = None, {}
+    if policy is not None and policy.active:  # rule 6: no near-copy of a released sample set
+        labels = cohort.samples.index
+        from genshare_widgets.association import association_inputs
+
+        inputs = association_inputs(cohort, pheno, covar=covar, pcs=0, binary=binary)
+        ids = [str(labels[i]) for i in inputs.sample_index]
+        if inputs.binary:
+            sets = with_union(
+                {
+                    f"{pheno}=case": [s for s, v in zip(ids, inputs.y, strict=True) if v > 0],
+                    f"{pheno}=control": [s for s, v in zip(ids, inputs.y, strict=True) if v == 0],
+                }
+            )
+        else:
+            sets = {f"analysed for {pheno}": ids}
+        log = ReleaseLog.for_cohort(cohort)
+        log.check(sets, k=min_difference(policy), region=region)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".genshare-assoc-", dir=out))
+    try:
+        write_tsv(result.table, tmp / "assoc.tsv")
+        record = association_provenance(cohort, result, command=command)
+        (tmp / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
+        if log is not None:
+            log.record(
+                sets,
+                k=min_difference(policy),
+                command=shlex.join(command or sys.argv),
+                region=region,
+            )
+        return publish(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
