@@ -114,6 +114,17 @@ class AssocService:
     def n(self) -> int:
         return len(self.sample_index)
 
+    def columns_of(self, covar: list[str]) -> list[int]:
+        """Columns of the named covariates: a name, or a text column's indicators
+        (``sex`` → ``sex=male``), in the order asked."""
+        cols: list[int] = []
+        for c in covar:
+            exact = [j for j, n in enumerate(self.covariate_names) if n == c]
+            cols += exact or [
+                j for j, n in enumerate(self.covariate_names) if n.startswith(f"{c}=")
+            ]
+        return cols
+
     def info(self) -> dict[str, Any]:
         """What ``GET /`` says about association."""
         return {
@@ -134,7 +145,7 @@ class AssocService:
 def assoc_service(cohort, policy, *, phenotypes: list[str], covariates: list[str] | None):
     """Check the custodian's association settings and build the :class:`AssocService`."""
     from genshare_widgets.association import association_inputs
-    from genshare_widgets.disclosure._gate import _check_purpose
+    from genshare_widgets.disclosure._gate import check_association
 
     if policy.epsilon is not None:
         raise _refusal(
@@ -144,8 +155,8 @@ def assoc_service(cohort, policy, *, phenotypes: list[str], covariates: list[str
             "release here (noise calibrated to one person needs clipping bounds on every "
             "column, biasing every fit): drop --assoc-pheno or the epsilon",
         )
-    if getattr(cohort, "entry", None) is not None:
-        _check_purpose(cohort, "association (health research)")
+    for pheno in phenotypes:
+        check_association(cohort, trait=pheno)
     k = int(policy.min_count or 1)
     from genshare_widgets.federation._site import min_group_size
 
@@ -408,7 +419,7 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
     covar = request.get("covar") or []
     if not isinstance(covar, list) or not all(isinstance(c, str) for c in covar):
         raise _refusal(400, "assoc-request", "'covar' must be a list of covariate names")
-    missing = [c for c in covar if c not in service.covariate_names]
+    missing = [c for c in covar if not service.columns_of([c])]
     if missing or len(set(covar)) != len(covar):
         raise _refusal(
             404,
@@ -416,7 +427,7 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
             f"this site does not serve covariate(s) {missing or covar}; it serves "
             f"{service.covariate_names} (each once)",
         )
-    cols = [service.covariate_names.index(c) for c in covar]
+    cols = service.columns_of(covar)
     model = request.get("model", "linear")
     if model not in ("linear", "logistic"):
         raise _refusal(400, "assoc-request", "'model' is 'linear' or 'logistic'")
@@ -424,6 +435,8 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
         raise _refusal(
             400, "assoc-request", f"phenotype {pheno!r} is quantitative: ask model 'linear'"
         )
+    if len(set(cols)) != len(cols):
+        raise _refusal(400, "assoc-request", f"covariates {covar} name a column twice")
     p = len(cols) + 2
     if p > NFILTER_GLM * service.n:
         raise _refusal(
@@ -445,7 +458,10 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
             raise _refusal(400, "assoc-request", f"'page' must be below {n_pages}")
         lo, hi = page * ASSOC_PAGE, min(len(index), (page + 1) * ASSOC_PAGE)
         rows = index[lo:hi]
-        coef = decode_coef(request.get("coef"), len(rows), p) if model == "logistic" else None
+        coef = None
+        if model == "logistic":  # no coef: round 0 (coefficients 0)
+            given = request.get("coef")
+            coef = np.zeros((len(rows), p)) if given is None else decode_coef(given, len(rows), p)
         repeat_key = None
         if coef is not None:
             repeat_key = hashlib.sha256(
@@ -464,6 +480,7 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
             "site": site,
             "pheno": pheno,
             "covar": covar,
+            "covariate_columns": [service.covariate_names[j] for j in cols],
             "model": model,
             "region": region,
             "page": page,
