@@ -46,6 +46,9 @@ ASSOC_COMBINATION = (
     "variant; variants aligned on (contig, position, ref, alt)"
 )
 
+RULE_KEYS = ("min_n", "max_parameters_per_sample", "eta_max", "min_effective_n",
+             "max_logistic_rounds")  # fmt: skip
+
 
 @dataclass
 class SiteSums:
@@ -484,9 +487,7 @@ def federated_association(
     body = {"pheno": pheno, "covar": covar, "model": model, "region": region}
     ctx = {"timeout": timeout, "token": token, "verify": verify}
     request = {"pheno": pheno, "covar": covar, "binary": bool(binary)}
-    answers, excluded = _site_pages(
-        list(sites), body, model=model, request=request, **ctx
-    )
+    answers, excluded = _site_pages(list(sites), body, model=model, request=request, **ctx)
     if answers:  # every site must fit the same columns (text covariates: same levels)
         first = answers[0].covariate_columns
         for site in list(answers):
@@ -537,11 +538,7 @@ def federated_association(
             "entry_version": site.info.get("entry_version"),
             "genome_build": site.info.get("genome_build"),
             "policy": site.info.get("policy"),
-            "assoc_rules": {
-                key: (site.info.get("assoc") or {}).get(key)
-                for key in ("min_n", "max_parameters_per_sample", "eta_max",
-                            "min_effective_n", "max_logistic_rounds")
-            },  # fmt: skip
+            "assoc_rules": {key: (site.info.get("assoc") or {}).get(key) for key in RULE_KEYS},
             "n_variants": len(site.keys),
             "n_withheld": int((site.status != 0).sum()),
             "max_n": int(site.n.max()) if len(site.n) else 0,

@@ -128,9 +128,7 @@ class AssocService:
     def info(self) -> dict[str, Any]:
         """What ``GET /`` says about association."""
         return {
-            "phenotypes": {
-                p: ("binary" if self.binary[p] else "quantitative") for p in self.y
-            },
+            "phenotypes": {p: ("binary" if self.binary[p] else "quantitative") for p in self.y},
             "covariates": list(self.covariate_names),
             "page_size": ASSOC_PAGE,
             "min_n": self.min_n,
