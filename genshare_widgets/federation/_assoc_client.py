@@ -153,7 +153,8 @@ def _first_pass(url: str, body: dict, *, model: str, timeout, token, verify, req
         info = _handshake(client, url, **request)
         name = str(info.get("site") or site_label(url))
         try:
-            pages, parts = [], []
+            pages: list[tuple[int, int]] = []
+            parts: list[dict[str, Any]] = []
             page, n_pages, start = 0, 1, 0
             while page < n_pages:
                 part = _page(client, url, {**body, "page": page}, model)
@@ -221,7 +222,7 @@ def _align(sites: list[SiteSums]) -> list[tuple[str, int, str, str]]:
 
 def _withheld_notes(sites: list[SiteSums], n_var: int, status_text: dict) -> np.ndarray:
     """Per variant: '' or 'withheld at SITE (reason); ...' for the sites that withheld it."""
-    notes = [[] for _ in range(n_var)]
+    notes: list[list[str]] = [[] for _ in range(n_var)]
     for site in sites:
         assert site.glob is not None
         for i in np.flatnonzero(site.status != 0):
@@ -513,7 +514,7 @@ def federated_association(
     columns = answers[0].covariate_columns
     p = len(columns) + 2
     keys = _align(answers)
-    status_text = {}
+    status_text: dict[str, str] = {}
     for site in answers:
         status_text.update((site.info.get("assoc") or {}).get("status") or {})
     notes = _withheld_notes(answers, len(keys), status_text)
