@@ -239,6 +239,11 @@ def federate(
 
     wanted = [s.strip() for s in stats if s.strip()]
     if "assoc" in wanted:
+        if min_maf is not None or snps_only or folded:
+            raise GenShareError(
+                "--stats assoc tests every biallelic variant the sites serve (in --region): "
+                "--min-maf, --snps-only and --folded do not apply; filter assoc.tsv afterwards"
+            )
         return _federate_association(
             sites, wanted=wanted, pheno=pheno, covar=covar, binary=binary, meta=meta,
             region=region, out=out, timeout=timeout, token=token, verify=verify,
