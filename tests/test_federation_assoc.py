@@ -168,8 +168,9 @@ def test_federated_logistic_equals_pooled(mixed_sites, pooled_cohort):
     assert beta_err <= 1e-6 and se_err <= 1e-6
     # the allelic chi-square from the round-0 terms equals the pooled one from counts
     merged = table.merge(pooled, on=["contig", "position", "ref", "alt"])
-    chi_f, chi_p = merged["allelic_chisq_x"].to_numpy(float), merged["allelic_chisq_y"].to_numpy(
-        float
+    chi_f, chi_p = (
+        merged["allelic_chisq_x"].to_numpy(float),
+        merged["allelic_chisq_y"].to_numpy(float),
     )
     assert np.allclose(chi_f, chi_p, rtol=1e-12, atol=0, equal_nan=True)
 
@@ -230,7 +231,8 @@ def test_meta_differs_from_pooled_on_an_ancestry_split(tables, pooled_cohort, tm
     for v in range(b.shape[1]):
         pairs = [(b[i, v], s[i, v]) for i in range(3) if np.isfinite(b[i, v])]
         w = [1 / se**2 for _, se in pairs]
-        expected_beta.append(sum(wi * bi for wi, (bi, _) in zip(w, pairs)) / sum(w) if w else np.nan)
+        weighted = sum(wi * bi for wi, (bi, _) in zip(w, pairs, strict=True))
+        expected_beta.append(weighted / sum(w) if w else np.nan)
         expected_se.append(1 / math.sqrt(sum(w)) if w else np.nan)
     assert np.allclose(meta["beta"].to_numpy(float), expected_beta, rtol=1e-9, equal_nan=True)
     assert np.allclose(meta["se"].to_numpy(float), expected_se, rtol=1e-9, equal_nan=True)
@@ -271,7 +273,7 @@ def test_cli_federate_assoc_and_bad_input(mixed_sites, tmp_path):
     from genshare_widgets.cli import main
 
     runner = CliRunner()
-    args = ["federate", *sum((["--site", u] for u in mixed_sites), [])]
+    args = ["federate", *[arg for u in mixed_sites for arg in ("--site", u)]]
     done = runner.invoke(
         main,
         [*args, "--stats", "assoc", "--pheno", "trait", "--covar", "age,sex",
