@@ -56,7 +56,7 @@ from genshare_widgets._errors import GenShareError
 ASSOC_PAGE = 4096  # variants per answer (one dosage block)
 NFILTER_GLM = 0.33  # parameters ≤ 0.33 · n (DataSHIELD's nfilter.glm default)
 ETA_MAX = 10.0  # |linear predictor| bound of the logistic endpoint: μ in [4.5e-5, 1 - 4.5e-5]
-MAX_LOGISTIC_ROUNDS = 40  # distinct coefficient vectors answered per variant, site lifetime
+MAX_LOGISTIC_ROUNDS = 30  # distinct coefficient vectors answered per variant, site lifetime
 ASSOC_KEYS = {"pheno", "covar", "model", "region", "page", "coef"}
 
 STATUS = {
