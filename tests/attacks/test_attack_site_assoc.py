@@ -119,8 +119,9 @@ def derived_counts(xtx, xty, n, n_total, *, binary_y, binary_cols) -> dict[str, 
                    ref_control=2 * (n - cases) - (ac - ac_case))  # fmt: skip
     for j in binary_cols:  # 0/1 covariate in column 1 + j
         size, ac_in = xtx[:, 0, 1 + j], xtx[:, 1 + j, p - 1]
-        out.update({f"ac_cov{j}": ac_in, f"ref_cov{j}": 2 * size - ac_in,
-                    f"ac_notcov{j}": ac - ac_in, f"ref_notcov{j}": 2 * (n - size) - (ac - ac_in)})  # fmt: skip
+        out[f"ac_cov{j}"], out[f"ref_cov{j}"] = ac_in, 2 * size - ac_in
+        out[f"ac_notcov{j}"] = ac - ac_in
+        out[f"ref_notcov{j}"] = 2 * (n - size) - (ac - ac_in)
     return out
 
 
@@ -347,7 +348,7 @@ def test_e_requests_cannot_change_the_rules(site):
                 "coef": base64.b64encode(b"\0" * 24).decode(),
             },
             "assoc-request",
-        ),  # fmt: skip
+        ),
     ]:
         answer, refusal = _post(site, body)
         assert answer is None and refusal["rule"] == rule, (body, refusal)
@@ -393,7 +394,7 @@ def test_e_dp_sites_refuse_association(site_table):
     assert refused.value.rule == "dp-no-assoc"
     server = start_site(open_site_cohort("sim-ooa", samples=site_table[0]), epsilon=1.0)
     try:
-        answer, refusal = _post(server.url, {"pheno": "trait"})
+        _, refusal = _post(server.url, {"pheno": "trait"})
         assert refusal["rule"] == "dp-no-assoc"
     finally:
         server.stop()
