@@ -41,7 +41,9 @@ No endpoint returns sample ids, genotypes or per-sample values. Under differenti
 each site charges its own budget once per distinct request.
 
 Coordinator: :func:`federate` (the ``genshare federate`` files, byte-identical to ``genshare
-stats`` on the pooled cohort when no site applies a policy), :func:`federated_pca`. A site
+stats`` on the pooled cohort when no site applies a policy; ``stats=["assoc"]``: ``assoc.tsv``
+equal to the pooled ``genshare assoc`` fit, :func:`federated_association`),
+:func:`federated_pca`. A site
 that is down, times out, refuses or answers malformed data is excluded by name with the
 reason (``result.excluded`` and ``provenance.json``: its URL, plus the name it gave when it
 failed after ``GET /``); every request is bounded (the whole answer within the timeout, at most
@@ -55,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 from genshare_widgets._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from genshare_widgets.federation._assoc_client import federated_association
     from genshare_widgets.federation._client import SiteFailure
     from genshare_widgets.federation._combine import combine_counts
     from genshare_widgets.federation._coordinator import FederatedResult, federate
@@ -74,6 +77,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "SiteFailure": "_client",
+    "federated_association": "_assoc_client",
     "combine_counts": "_combine",
     "FederatedResult": "_coordinator",
     "federate": "_coordinator",
@@ -103,6 +107,7 @@ __all__ = [
     "decode_counts",
     "encode_counts",
     "federate",
+    "federated_association",
     "federated_pca",
     "open_site_cohort",
     "pca_reference",

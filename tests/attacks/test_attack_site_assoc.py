@@ -82,7 +82,8 @@ def truth(site_table):
     x = np.vstack([b for _, b in dosage_blocks(cohort, index, inputs.sample_index)])
     trait = association_inputs(cohort, "trait", covar=["age", "sex"])
     assert np.array_equal(trait.sample_index, inputs.sample_index)
-    return {"x": x, "case": inputs.y, "trait": trait.y, "cov": inputs.covariates}
+    return {"x": x, "case": inputs.y, "trait": trait.y, "cov": inputs.covariates,
+            "sample_index": inputs.sample_index}  # fmt: skip
 
 
 def _post(url, body):
@@ -209,7 +210,18 @@ def test_attack_b_sample_set_differencing(site_table, truth):
         diff = ac_a - ac_b
         recovered += int((both & (np.asarray(base["n"]) != np.asarray(other["n"]))).sum())
         recovered += int((both & (np.abs(diff) > 0)).sum())
-    print(f"attack B (sample-set differencing): variants with a difference = {recovered}")
+    # before: each phenotype over its own samples (what one association run uses)
+    from genshare_widgets.association import association_inputs
+    from genshare_widgets.federation import open_site_cohort
+
+    cohort = open_site_cohort("sim-ooa", samples=gap_path)
+    sets = [association_inputs(cohort, pheno).sample_index for pheno in ("trait", "trait_gap")]
+    (person,) = np.setdiff1d(sets[0], sets[1])
+    col = int(np.flatnonzero(truth["sample_index"] == person)[0])
+    before = int((truth["x"][:, col] >= 0).sum())  # AC(trait) - AC(trait_gap) = its dosage
+    print(f"attack B (sample-set differencing): before {before} dosages of one person, after "
+          f"{recovered} variants with a difference")  # fmt: skip
+    assert before > 1000
     assert recovered == 0
 
 
