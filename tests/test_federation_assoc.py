@@ -75,6 +75,7 @@ def _start(paths, **options):
                     name=f"site-{i}",
                     assoc_phenotypes=options.get("phenotypes", ["trait", "case"]),
                     assoc_covariates=options.get("covariates", COVAR),
+                    **options.get("site", {}),
                 )
             )
     except BaseException:
@@ -244,6 +245,39 @@ def test_meta_differs_from_pooled_on_an_ancestry_split(tables, pooled_cohort, tm
           f"max = {np.max(diff / scale):.2f} over {both.sum()} variants")  # fmt: skip
     assert np.median(diff / scale) > 0.05
     assert np.mean(diff / scale > 0.1) > 0.2
+
+
+def test_federated_with_reference_pcs_equals_pooled(tables, pooled_cohort, sim_ooa):
+    """``--assoc-pcs 2`` at sites holding mostly one population each: the PCs are every
+    sample's projection onto the one approved reference, so the federated fit with PC1, PC2
+    equals the pooled fit with the same projections as covariates."""
+    from genshare_widgets.association import association
+    from genshare_widgets.federation import federate, pca_reference
+    from genshare_widgets.federation._pca import project_samples
+
+    reference = pca_reference(sim_ooa, k=3)
+    servers = _start(
+        tables["ancestry"], phenotypes=["trait"], site={"pca_reference": reference, "assoc_pcs": 2}
+    )
+    try:
+        result = federate(
+            [s.url for s in servers], stats=["assoc"], pheno="trait",
+            covar=[*COVAR, "PC1", "PC2"], region=REGION,
+        )  # fmt: skip
+    finally:
+        for server in servers:
+            server.stop()
+    assert not result.excluded
+    table = pooled_cohort.samples.copy()
+    projected = project_samples(pooled_cohort, reference)
+    table["PC1"], table["PC2"] = projected[:, 0], projected[:, 1]
+    pooled = association(
+        pooled_cohort, "trait", covar=[*COVAR, "PC1", "PC2"], region=REGION, samples=table
+    ).table
+    beta_err, se_err, compared = _compare(result.tables["assoc.tsv"], pooled)
+    print(f"linear with 2 reference PCs, federated vs pooled: {beta_err:.2e}, {se_err:.2e} "
+          f"over {compared} variants")  # fmt: skip
+    assert compared > 1000 and beta_err <= 1e-9 and se_err <= 1e-9
 
 
 def test_site_lacking_phenotype_or_covariate_is_excluded_by_name(tables, mixed_sites):

@@ -157,9 +157,16 @@ def site() -> None:
     metavar="COL",
     help="Covariate column POST /assoc may use (repeatable, or C1,C2).",
 )
+@click.option(
+    "--assoc-pcs",
+    type=click.IntRange(0),
+    default=0,
+    metavar="N",
+    help="Also serve PC1..PCN as covariates: projections onto the approved PCA reference.",
+)
 def site_serve(source, samples, groupings, name, host, port, min_count, epsilon, token_file,
                custodian_config, pca_reference, pca_reference_sha256, pca_k, pca_min_maf,
-               assoc_pheno, assoc_covar, ssl_certfile, ssl_keyfile):  # fmt: skip
+               assoc_pheno, assoc_covar, assoc_pcs, ssl_certfile, ssl_keyfile):  # fmt: skip
     """Serve SOURCE as a counts-only federation site (released per-group counts, no samples).
 
     One grouping, fixed at start; groups under max(k, 5) samples are never served; PCA only
@@ -215,7 +222,7 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
         cohort, name=name or cohort.id, by=groupings[0] if groupings else None, policy=policy,
         token=token, pca_reference=reference, pca_k=pca_k, pca_min_maf=pca_min_maf,
         budget=budget, assoc_phenotypes=_listed(assoc_pheno),
-        assoc_covariates=_listed(assoc_covar),
+        assoc_covariates=_listed(assoc_covar), assoc_pcs=assoc_pcs,
     )  # fmt: skip
     click.echo(f"site {name or cohort.id}: {policy.describe()}", err=True)
     if policy.epsilon is not None:
@@ -245,6 +252,13 @@ def _listed(values) -> list[str]:
 @click.option("--pheno", metavar="COL", help="assoc: the phenotype every site serves.")
 @click.option("--covar", "covar", multiple=True, metavar="C1,C2", help="assoc: covariates.")
 @click.option("--binary", is_flag=True, help="assoc: binary trait, logistic regression.")
+@click.option(
+    "--pcs",
+    type=click.IntRange(0),
+    default=0,
+    metavar="N",
+    help="assoc: add PC1..PCN (each site's projection onto its approved PCA reference).",
+)
 @click.option(
     "--meta", is_flag=True, help="assoc: also assoc_meta.tsv (inverse-variance meta-analysis)."
 )
@@ -276,8 +290,9 @@ def _listed(values) -> list[str]:
 )
 @click.option("--token", envvar="GENSHARE_FEDERATION_TOKEN", help="Bearer token for the sites.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="TLS CA file.")
-def federate(sites, wanted, by, pheno, covar, binary, meta, out_dir, region, min_maf, snps_only,
-             folded, pca_k, pca_reference, timeout, min_sites, token, ca_bundle):  # fmt: skip
+def federate(sites, wanted, by, pheno, covar, binary, pcs, meta, out_dir, region, min_maf,
+             snps_only, folded, pca_k, pca_reference, timeout, min_sites, token,
+             ca_bundle):  # fmt: skip
     """Query federation sites, combine their counts, write the `genshare stats` files.
 
     \b
@@ -295,7 +310,7 @@ def federate(sites, wanted, by, pheno, covar, binary, meta, out_dir, region, min
         min_maf=min_maf, snps_only=snps_only, folded=folded, timeout=timeout, token=token,
         verify=ca_bundle or True, pca_k=pca_k, pca_reference=pca_reference,
         min_sites=min_sites, command=["genshare", *sys.argv[1:]], pheno=pheno,
-        covar=_listed(covar), binary=binary, meta=meta,
+        covar=_listed(covar) + [f"PC{i + 1}" for i in range(pcs)], binary=binary, meta=meta,
     )  # fmt: skip
     for item in result.excluded:
         click.secho(f"excluded {describe_exclusion(item)}", fg="yellow", err=True)

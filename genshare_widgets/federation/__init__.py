@@ -135,6 +135,7 @@ def start_site(
     pca_k: int | None = None,
     assoc_phenotypes: list[str] | None = None,
     assoc_covariates: list[str] | None = None,
+    assoc_pcs: int = 0,
     host: str = "127.0.0.1",
     port: int = 0,
     **open_options: Any,
@@ -147,7 +148,8 @@ def start_site(
     ``pca_reference`` is an approved reference file pinned by ``pca_reference_sha256`` (or a
     :class:`PCAReference` the caller approves); ``pca_k`` fits one on open-tier data instead
     (see :func:`~genshare_widgets.federation._site.site_app`); ``assoc_phenotypes`` and
-    ``assoc_covariates`` are what ``POST /assoc`` serves.
+    ``assoc_covariates`` are what ``POST /assoc`` serves (``assoc_pcs``: plus PC1..PCn,
+    projections onto the approved reference).
 
     Examples
     --------
@@ -181,5 +183,6 @@ def start_site(
         pca_k=pca_k,
         assoc_phenotypes=assoc_phenotypes,
         assoc_covariates=assoc_covariates,
+        assoc_pcs=assoc_pcs,
     )
     return RunningServer(app, host=host, port=port, timeout_graceful_shutdown=1).start()

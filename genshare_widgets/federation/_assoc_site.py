@@ -140,8 +140,20 @@ class AssocService:
         }
 
 
-def assoc_service(cohort, policy, *, phenotypes: list[str], covariates: list[str] | None):
-    """Check the custodian's association settings and build the :class:`AssocService`."""
+def assoc_service(
+    cohort,
+    policy,
+    *,
+    phenotypes: list[str],
+    covariates: list[str] | None,
+    pcs: int = 0,
+    reference=None,
+):
+    """Check the custodian's association settings and build the :class:`AssocService`.
+
+    ``pcs``: also serve ``PC1`` … ``PC<pcs>``, the analysed samples' projections onto the
+    site's approved PCA ``reference`` (:func:`~genshare_widgets.federation._pca.project_samples`),
+    so every site's PCs are on the same axes."""
     from genshare_widgets.association import association_inputs
     from genshare_widgets.disclosure._gate import check_association
 
@@ -160,10 +172,14 @@ def assoc_service(cohort, policy, *, phenotypes: list[str], covariates: list[str
 
     min_n = min_group_size(policy)
     covar = list(dict.fromkeys(covariates or []))
+    table = cohort.samples
+    if pcs:
+        table = _with_reference_pcs(cohort, reference, pcs)
+        covar += [f"PC{i + 1}" for i in range(pcs)]
     inputs = {}
     for pheno in dict.fromkeys(phenotypes):
         try:
-            inputs[pheno] = association_inputs(cohort, pheno, covar=covar or None)
+            inputs[pheno] = association_inputs(cohort, pheno, covar=covar or None, samples=table)
         except GenShareError as exc:
             raise GenShareError(f"--assoc-pheno {pheno}: {exc}") from None
     first = next(iter(inputs.values()))
@@ -192,6 +208,34 @@ def assoc_service(cohort, policy, *, phenotypes: list[str], covariates: list[str
     )
     _check_at_start(service)
     return service
+
+
+def _with_reference_pcs(cohort, reference, pcs: int):
+    """The sample table plus ``PC1`` … ``PC<pcs>``: projections onto the approved reference."""
+    from genshare_widgets.federation._pca import project_samples
+
+    if reference is None:
+        raise _refusal(
+            400,
+            "approved-reference",
+            "--assoc-pcs serves projections onto the site's approved PCA reference: start the "
+            "site with --pca-reference FILE --pca-reference-sha256 HEX (or --pca-k on "
+            "open-tier data)",
+        )
+    if not isinstance(pcs, int) or not 1 <= pcs <= reference.k:
+        raise _refusal(
+            400, "pca-limits", f"--assoc-pcs must be 1..{reference.k} (the reference's k)"
+        )
+    clash = [f"PC{i + 1}" for i in range(pcs) if f"PC{i + 1}" in cohort.samples.columns]
+    if clash:
+        raise GenShareError(
+            f"the sample table already has columns {clash}; rename them or drop --assoc-pcs"
+        )
+    projected = project_samples(cohort, reference)
+    table = cohort.samples.copy()
+    for i in range(pcs):
+        table[f"PC{i + 1}"] = projected[:, i]
+    return table
 
 
 def _check_at_start(service: AssocService) -> None:

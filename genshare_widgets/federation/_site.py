@@ -226,6 +226,7 @@ def site_app(
     pca_min_maf: float = MIN_REFERENCE_MAF,
     assoc_phenotypes: list[str] | None = None,
     assoc_covariates: list[str] | None = None,
+    assoc_pcs: int = 0,
 ):
     """The FastAPI app of one federation site (protocol in :mod:`genshare_widgets.federation`).
 
@@ -257,6 +258,9 @@ def site_app(
     assoc_phenotypes, assoc_covariates
         The phenotype columns and covariates ``POST /assoc`` serves (none: no association);
         see :mod:`genshare_widgets.federation._assoc_site` for its rules.
+    assoc_pcs
+        Also serve ``PC1`` … ``PC<assoc_pcs>`` as covariates: each analysed sample's
+        projection onto the site's approved PCA reference (never the site's own PCA).
 
     Examples
     --------
@@ -286,10 +290,17 @@ def site_app(
         from genshare_widgets.federation._assoc_site import assoc_service
 
         assoc = assoc_service(
-            cohort, policy, phenotypes=list(assoc_phenotypes), covariates=assoc_covariates
+            cohort,
+            policy,
+            phenotypes=list(assoc_phenotypes),
+            covariates=assoc_covariates,
+            pcs=assoc_pcs,
+            reference=reference,
         )
-    elif assoc_covariates:
-        raise GenShareError("--assoc-covar needs --assoc-pheno (the phenotypes served)")
+    elif assoc_covariates or assoc_pcs:
+        raise GenShareError(
+            "--assoc-covar and --assoc-pcs need --assoc-pheno (the phenotypes served)"
+        )
     lock = threading.Lock()  # one genotype pass at a time; answers are cached
     cache: dict[Any, Any] = {}  # (region, snps_only) → counts; "pca" → the projection summary
 
