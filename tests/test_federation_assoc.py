@@ -280,6 +280,35 @@ def test_federated_with_reference_pcs_equals_pooled(tables, pooled_cohort, sim_o
     assert compared > 1000 and beta_err <= 1e-9 and se_err <= 1e-9
 
 
+def test_sites_at_k20_release_partial_fits_and_say_so(tables, pooled_cohort):
+    """Sites at k = 20 withhold variants with a derivable count in 1..19: a variant released
+    by every site equals pooled; one withheld somewhere is fitted on the others with a note
+    naming them (``partial: withheld at ...``); withheld everywhere (or undefined on the
+    others) → NA, the note saying ``withheld at ...``."""
+    from genshare_widgets.federation import federate
+
+    servers = _start(tables["mixed"], phenotypes=["trait"], site={"min_count": 20})
+    try:
+        result = federate(
+            [s.url for s in servers], stats=["assoc"], pheno="trait", covar=COVAR, region=REGION
+        )
+    finally:
+        for server in servers:
+            server.stop()
+    table = result.tables["assoc.tsv"]
+    note = table["note"].astype(str)
+    partial = note.str.startswith("partial: withheld at ")
+    gone = note.str.contains("withheld at ") & ~partial
+    full = note == ""
+    assert partial.sum() > 10 and gone.sum() > 10 and full.sum() > 20
+    assert table.loc[gone, "beta"].isna().all() and table.loc[partial, "beta"].notna().all()
+    pooled = _pooled(pooled_cohort, "trait")
+    beta_err, se_err, _ = _compare(table[full], pooled[full.to_numpy()])
+    assert beta_err <= 1e-9 and se_err <= 1e-9
+    assert (table.loc[partial, "n"] < pooled.loc[partial.to_numpy(), "n"]).all()
+    assert all(s["assoc_rules"]["min_n"] == 20 for s in result.included)
+
+
 def test_site_lacking_phenotype_or_covariate_is_excluded_by_name(tables, mixed_sites):
     from genshare_widgets.federation import federate
 

@@ -418,9 +418,12 @@ def _table(keys, fit: dict[str, np.ndarray], extra_notes: np.ndarray | None = No
     note = np.array(fit["note"], dtype=object)
     if extra_notes is not None:
         partial = (extra_notes != "") & np.isfinite(fit["beta"])
-        gone = (extra_notes != "") & ~np.isfinite(fit["beta"]) & (note == "")
+        gone = (extra_notes != "") & ~np.isfinite(fit["beta"])
         note[partial] = ["partial: withheld at " + t for t in extra_notes[partial]]
-        note[gone] = ["withheld at " + t for t in extra_notes[gone]]
+        note[gone] = [
+            (f"{why}; " if why else "") + "withheld at " + t
+            for why, t in zip(note[gone], extra_notes[gone], strict=True)
+        ]
     columns: dict[str, Any] = {
         "contig": [k[0] for k in keys],
         "position": np.array([k[1] for k in keys], dtype=np.int64),
