@@ -154,10 +154,10 @@ def association_inputs(
 ) -> AssociationInputs:
     """The analysed samples, phenotype ``y`` and covariate matrix of an association run.
 
-    ``samples``: the sample table to read (default ``cohort.samples``, in the store's sample
-    order). See the module docstring for the rules; every refusal is a
-    :class:`~genshare_widgets._errors.GenShareError` naming the column."""
-    table = cohort.samples if samples is None else samples
+    ``samples``: the sample table to read, indexed by sample id (default ``cohort.samples``;
+    samples missing from it have no phenotype). See the module docstring for the rules;
+    every refusal is a :class:`~genshare_widgets._errors.GenShareError` naming the column."""
+    table = cohort.samples if samples is None else samples.reindex(cohort.samples.index)
     if pheno not in table.columns:
         raise GenShareError(
             f"phenotype {pheno!r} is not a column of the sample table (columns: "
@@ -383,7 +383,7 @@ def association(
         raise GenShareError(f"--min-maf must be between 0 and 0.5, not {min_maf}")
     inputs = association_inputs(cohort, pheno, covar=covar, pcs=pcs, binary=binary, samples=samples)
     check_association_policy(policy, inputs.group_labels(), cohort_id=cohort.id)
-    table = cohort.samples if samples is None else samples
+    table = cohort.samples
     labels = np.full(len(table), None, dtype=object)
     labels[inputs.sample_index] = (
         np.where(inputs.y > 0, "case", "control") if inputs.binary else "all"

@@ -1,0 +1,455 @@
+"""`genshare assoc` and `gs.association`: the genotype pass, inputs, consent, release door.
+
+The model's arithmetic is pinned in test_association.py; here the whole path is checked:
+every variant of a cohort read block by block from the store equals a naive fit on the
+genotypes read another way (xarray ``call_genotype``), ``assoc.tsv`` equals ``plink2 --glm``
+on the simulated cohort's own VCF, bad input is refused by name with nothing written, the
+consent gate treats association as health research, and under a policy no count of people in
+1..k−1 can be derived from the released table.
+"""
+
+import json
+import shutil
+import subprocess
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from genshare_widgets import GenShareError, open_cohort
+from genshare_widgets.association import association, association_inputs, dosage_blocks
+from genshare_widgets.cli import main
+from genshare_widgets.disclosure import AnalysisRefused, DisclosurePolicy
+from genshare_widgets.disclosure._association import WITHHELD_NOTE
+from genshare_widgets.stats._association import linear_fit, linear_sums, logistic_fit
+
+
+def _dense_dosage(cohort, index, samples):
+    """ALT dosage (variants, samples) from xarray's call_genotype: the obvious way."""
+    gt = cohort.genotypes["call_genotype"].values[index][:, samples]
+    x = (gt == 1).sum(axis=2).astype(float)
+    x[(gt < 0).any(axis=2)] = np.nan
+    return x
+
+
+def _read_assoc(path):
+    return pd.read_csv(
+        path, sep="\t", keep_default_na=False, na_values=["NA"], float_precision="round_trip"
+    )
+
+
+def test_dosage_blocks_equal_the_genotypes(sim_ooa):
+    index = np.sort(np.random.default_rng(0).choice(sim_ooa.n_variants, 5000, replace=False))
+    samples = np.arange(0, sim_ooa.n_samples, 3)
+    got = np.full((len(index), len(samples)), -7.0)
+    seen = np.zeros(len(index), dtype=bool)
+    for positions, block in dosage_blocks(sim_ooa, index, samples, rows=700):
+        got[positions] = block
+        seen[positions] = True
+    assert seen.all()
+    np.testing.assert_array_equal(got, _dense_dosage(sim_ooa, index, samples))
+
+
+def test_whole_cohort_linear_equals_naive_fit(sim_ooa):
+    result = association(sim_ooa, "height_like", covar=["sex"], pcs=2)
+    inputs = association_inputs(sim_ooa, "height_like", covar=["sex"], pcs=2)
+    table = result.table
+    assert result.model == "linear" and result.n_samples == 300
+    assert inputs.covariate_names == ["sex=male", "PC1", "PC2"]
+    rows = np.random.default_rng(1).choice(len(table), 400, replace=False)
+    counts = sim_ooa.genotypes["variant_position"].values
+    index = np.flatnonzero(np.isin(counts, table["position"].to_numpy()[rows]))
+    x = _dense_dosage(sim_ooa, index, inputs.sample_index)
+    want = linear_fit(linear_sums(x, inputs.y, inputs.covariates))
+    got = table.set_index("position").loc[counts[index]]
+    np.testing.assert_allclose(got["beta"], want["beta"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got["se"], want["se"], rtol=1e-9)
+    assert (got["n"].to_numpy() == want["n"]).all()
+
+
+def _plink_pheno(cohort, folder, pheno, covar):
+    table = cohort.samples.reset_index()
+    ids = table.columns[0]
+    out = pd.DataFrame({"#FID": table[ids], "IID": table[ids], pheno: table[pheno]})
+    out.to_csv(folder / "pheno.tsv", sep="\t", index=False)
+    cov = pd.DataFrame({"#FID": table[ids], "IID": table[ids]})
+    for c in covar:
+        cov[c] = table[c]
+    cov.to_csv(folder / "covar.tsv", sep="\t", index=False)
+
+
+@pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not installed")
+@pytest.mark.parametrize("binary", [False, True])
+def test_cli_equals_plink2_glm_on_the_simulated_vcf(sim_ooa, tmp_path, binary):
+    """`genshare assoc` on the catalog id against `plink2 --glm` on the cohort's own VCF,
+    with a numeric and a 0/1 covariate (age_like: a deterministic function of the sample
+    table; sex as 0/1), the binary trait = height_like above its median."""
+    from genshare_widgets.simulate import build_simulated_cohort
+
+    vcf, _ = build_simulated_cohort(sim_ooa.entry)
+    samples = sim_ooa.samples.reset_index()
+    ids = samples.columns[0]
+    rng = np.random.default_rng(5)
+    table = pd.DataFrame(
+        {
+            "sample": samples[ids],
+            "population": samples["population"],
+            "trait": (samples["height_like"] > samples["height_like"].median()).astype(int)
+            if binary
+            else samples["height_like"],
+            "age": rng.integers(20, 80, len(samples)),
+            "male": (samples["sex"] == "male").astype(int),
+        }
+    )
+    table.loc[[3, 17], "trait"] = np.nan  # two samples without a phenotype: excluded
+    table.to_csv(tmp_path / "samples.tsv", sep="\t", index=False, na_rep="NA")
+    out = tmp_path / "gwas"
+    result = CliRunner().invoke(
+        main,
+        [
+            "assoc",
+            "sim-ooa",
+            "--samples",
+            str(tmp_path / "samples.tsv"),
+            "--pheno",
+            "trait",
+            "--covar",
+            "age,male",
+            "--region",
+            "1:1-1500000",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    ours = _read_assoc(out / "assoc.tsv")
+    record = json.loads((out / "provenance.json").read_text())["association"]
+    assert record["model"] == ("logistic" if binary else "linear")
+    assert record["samples_excluded"] == {"no trait": 2}
+    assert record["n_samples"] == 298
+    plink = table.rename(columns={"sample": "IID"}).drop(columns="population")
+    plink.insert(0, "#FID", plink["IID"])
+    if binary:
+        plink["trait"] = plink["trait"] + 1  # PLINK codes controls 1, cases 2
+    plink.to_csv(tmp_path / "p.tsv", sep="\t", index=False, na_rep="NA")
+    cmd = [
+        "plink2",
+        "--vcf",
+        str(vcf),
+        "--double-id",
+        "--chr",
+        "1",
+        "--from-bp",
+        "1",
+        "--to-bp",
+        "1500000",
+        "--max-alleles",
+        "2",
+        "--pheno",
+        str(tmp_path / "p.tsv"),
+        "--pheno-name",
+        "trait",
+        "--covar",
+        str(tmp_path / "p.tsv"),
+        "--covar-name",
+        "age",
+        "male",
+        "--glm",
+        "hide-covar",
+        "cols=+beta,+a1freq",
+        *(["no-firth"] if binary else []),
+        "--covar-variance-standardize",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path / "plink"),
+    ]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    suffix = "trait.glm.logistic" if binary else "trait.glm.linear"
+    theirs = pd.read_csv(tmp_path / f"plink.{suffix}", sep="\t", na_values=["NA"])
+    # PLINK 2 regresses on A1, the ALT allele unless ALT is the major one: flip those
+    theirs.loc[theirs["A1"] != theirs["ALT"], "BETA"] *= -1
+    merged = ours.merge(
+        theirs, left_on=["position", "ref", "alt"], right_on=["POS", "REF", "ALT"], how="inner"
+    )
+    assert len(merged) >= 0.95 * len(ours) > 1000
+    # the same variants are untestable (PLINK's SEPARATION / CONST_OMITTED_ALLELE codes)
+    assert (merged["BETA"].isna() == merged["beta"].isna()).all()
+    both = merged["beta"].notna()
+    assert both.sum() > 1000
+    m = merged[both]
+    scale = np.maximum(np.abs(m["beta"]), m["se"])
+    beta_tol, se_tol = (1e-3, 1e-3) if binary else (1e-4, 1e-4)
+    assert (np.abs(m["beta"] - m["BETA"]) <= beta_tol * scale).all()
+    assert (np.abs(m["se"] / m["SE"] - 1) <= se_tol).all()
+    assert (m["n"] == m["OBS_CT"]).all()
+
+
+def test_binary_trait_has_the_allelic_chisq(sim_ooa, tmp_path):
+    from scipy.stats import chi2_contingency
+
+    samples = sim_ooa.samples.copy()
+    samples["case"] = (samples["height_like"] > 0.3).astype(int)
+    result = association(sim_ooa, "case", region="1:1-400000", samples=samples)
+    assert result.model == "logistic" and result.coding.startswith("binary: 0 = control")
+    inputs = association_inputs(sim_ooa, "case", samples=samples)
+    table = result.table.dropna(subset=["allelic_chisq"]).head(30)
+    index = np.flatnonzero(
+        np.isin(sim_ooa.genotypes["variant_position"].values, table["position"].to_numpy())
+    )
+    x = _dense_dosage(sim_ooa, index, inputs.sample_index)
+    for row, dosage in zip(table.itertuples(), x, strict=True):
+        case = inputs.y > 0
+        alt_case, alt_control = np.nansum(dosage[case]), np.nansum(dosage[~case])
+        ref_case = 2 * np.isfinite(dosage[case]).sum() - alt_case
+        ref_control = 2 * np.isfinite(dosage[~case]).sum() - alt_control
+        chi2 = chi2_contingency(
+            [[alt_case, ref_case], [alt_control, ref_control]], correction=False
+        )[0]
+        assert row.allelic_chisq == pytest.approx(chi2, rel=1e-9)
+    fit = logistic_fit(x, inputs.y, None)
+    np.testing.assert_allclose(table["beta"], fit["beta"], rtol=1e-9)
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def _assoc(tmp_path, table, *args):
+    path = tmp_path / "samples.tsv"
+    table.to_csv(path, sep="\t", index=False, na_rep="NA")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["assoc", "sim-ooa", "--samples", str(path), *args, "--out", str(out)]
+    )
+    return result, out
+
+
+@pytest.fixture()
+def base_table(sim_ooa):
+    s = sim_ooa.samples.reset_index()
+    return pd.DataFrame(
+        {
+            "sample": s[s.columns[0]],
+            "population": s["population"],
+            "height": s["height_like"],
+            "sex": s["sex"],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "change, args, message",
+    [
+        (None, ["--pheno", "weight"], "phenotype 'weight' is not a column of the sample table"),
+        ("text", ["--pheno", "height"], "phenotype 'height' is not numeric: 1 value"),
+        ("constant", ["--pheno", "height"], "phenotype 'height' is constant"),
+        ("cases", ["--pheno", "height", "--binary"], "all 300 analysed samples are cases"),
+        ("three", ["--pheno", "height", "--binary"], "phenotype 'height' is not binary"),
+        (
+            "collinear",
+            ["--pheno", "height", "--covar", "sex,female"],
+            "covariate 'female' is collinear with 'sex=male'",
+        ),
+        ("flat", ["--pheno", "height", "--covar", "site"], "covariate 'site=a' is constant"),
+        (None, ["--pheno", "height", "--covar", "bmi"], "covariate 'bmi' is not a column"),
+        (None, ["--pheno", "height", "--pcs", "-1"], "Invalid value for '--pcs'"),
+        (None, ["--pheno", "height", "--min-maf", "0.7"], "min-maf"),
+    ],
+)
+def test_bad_input_is_named_and_writes_nothing(tmp_path, base_table, change, args, message):
+    table = base_table.copy()
+    if change == "text":
+        table["height"] = table["height"].astype(object)
+        table.loc[5, "height"] = "tall"
+    elif change == "constant":
+        table["height"] = 1.5
+    elif change == "cases":
+        table["height"] = 1
+    elif change == "three":
+        table["height"] = np.arange(len(table)) % 3
+    elif change == "collinear":
+        table["female"] = (table["sex"] == "female").astype(int)
+    elif change == "flat":
+        table["site"] = "a"
+    result, out = _assoc(tmp_path, table, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+    assert not out.exists()
+    assert not list(tmp_path.glob("out*/*"))
+
+
+def test_samples_without_a_phenotype_are_counted(tmp_path, base_table):
+    table = base_table.copy()
+    table.loc[:9, "height"] = np.nan
+    table.loc[10:12, "sex"] = "NA"
+    result, out = _assoc(tmp_path, table, "--pheno", "height", "--covar", "sex")
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "provenance.json").read_text())["association"]
+    assert record["samples_excluded"] == {"no height": 10, "no sex": 3}
+    assert record["n_samples"] == 287
+    assert _read_assoc(out / "assoc.tsv")["n"].max() == 287
+
+
+def test_assoc_tsv_holds_full_precision(tmp_path, sim_ooa):
+    out = tmp_path / "g"
+    args = ["assoc", "sim-ooa", "--pheno", "height_like", "--region", "1:1-300000"]
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = _read_assoc(out / "assoc.tsv")
+    direct = association(sim_ooa, "height_like", region="1:1-300000").table
+    assert list(written.columns) == [
+        "contig", "position", "ref", "alt", "n", "beta", "se", "stat", "p", "note"
+    ]  # fmt: skip
+    for col in ("beta", "se", "stat", "p"):
+        np.testing.assert_array_equal(written[col].to_numpy(), direct[col].to_numpy())
+
+
+# --- consent --------------------------------------------------------------------------------
+
+
+def _gated(duo, purpose=None, disease=None):
+    from genshare_widgets.catalog import get_entry
+
+    entry = get_entry("sim-ooa").model_copy(
+        update={"id": "test-entry", "duo": duo, "duo_disease": disease}
+    )
+    access = {"allowed": True, "purpose": purpose, "reasons": []}
+    return SimpleNamespace(entry=entry, provenance={"access": access}, id="test-entry")
+
+
+@pytest.mark.parametrize(
+    "duo, purpose, disease, refused",
+    [
+        (["DUO:0000006"], "HMB", None, None),
+        (["DUO:0000006"], None, None, None),
+        (["DUO:0000042"], "GRU", None, None),
+        (["DUO:0000007"], "DS:MONDO:0005148", "MONDO:0005148", None),
+        (["DUO:0000007"], "DS:MONDO:0004992", "MONDO:0005148", r"DS \(DUO:0000007\)"),
+        (["DUO:0000007"], None, "MONDO:0005148", "no purpose naming that disease"),
+        (["DUO:0000011"], None, None, "do not cover health research"),
+        (["DUO:0000042"], "POA", None, "declared purpose is POA"),
+    ],
+)
+def test_consent_gate_treats_association_as_health_research(duo, purpose, disease, refused):
+    from genshare_widgets.disclosure._gate import check_association
+
+    cohort = _gated(duo, purpose, disease)
+    if refused is None:
+        check_association(cohort, trait="t2d")
+    else:
+        with pytest.raises(AnalysisRefused, match=refused):
+            check_association(cohort, trait="t2d")
+
+
+def test_controlled_hmb_entry_runs_association(tmp_path):
+    import yaml
+
+    cred = tmp_path / "c.yaml"
+    purpose = "HMB;non-commercial;irb=IRB-1;publish"
+    approval = {"cohorts": ["sim-ooa-hmb-controlled"], "project": "p", "purpose": purpose}
+    cred.write_text(yaml.safe_dump({"holder": "R", "approvals": [approval]}))
+    cohort = open_cohort("sim-ooa-hmb-controlled", credential=cred)
+    result = association(cohort, "height_like", region="1:1-200000")
+    assert result.policy.min_count == 20 and len(result.table) > 100
+
+
+# --- the release door -----------------------------------------------------------------------
+
+
+def _cells(x: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """Every count of people per variant in each group, recomputed from the genotypes."""
+    out = []
+    for g in groups:
+        d = x[:, g]
+        called = np.isfinite(d)
+        het, hom = (d == 1).sum(1), (d == 2).sum(1)
+        ref_hom = (d == 0).sum(1)
+        ac = het + 2 * hom
+        an = 2 * called.sum(1)
+        out += [ac, an - ac, het + hom, het + ref_hom, (~called).sum(1)]
+    return np.stack(out, axis=1)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_no_released_row_reveals_a_small_count(sim_ooa, binary):
+    """As an adversary reading the published table: for every variant with a number in it,
+    each count of people behind it (alleles, carriers, missing calls; per case and control
+    for a binary trait) is 0 or at least k, recomputed independently from the genotypes; the
+    variants with a count in 1..k−1 are all withheld."""
+    samples = sim_ooa.samples.copy()
+    samples["case"] = (samples["height_like"] > 0).astype(int)
+    samples.iloc[::37, samples.columns.get_loc("height_like")] = np.nan  # some missing
+    pheno = "case" if binary else "height_like"
+    policy = DisclosurePolicy(min_count=20, tier="registered", origin="test")
+    result = association(sim_ooa, pheno, region="1:1-600000", samples=samples, policy=policy)
+    table = result.table
+    inputs = association_inputs(sim_ooa, pheno, samples=samples)
+    index = np.flatnonzero(
+        np.isin(sim_ooa.genotypes["variant_position"].values, table["position"].to_numpy())
+    )
+    assert len(index) == len(table)
+    x = _dense_dosage(sim_ooa, index, inputs.sample_index)
+    groups = [inputs.y > 0, inputs.y == 0] if binary else [np.ones(len(inputs.y), bool)]
+    cells = _cells(x, groups)
+    small = ((cells >= 1) & (cells < 20)).any(axis=1)
+    released = table["beta"].notna() | table["n"].notna()
+    assert small.any() and (~small).any()
+    assert not (released.to_numpy() & small).any()
+    withheld = table["note"] == WITHHELD_NOTE
+    assert (withheld.to_numpy() == small).all()
+    assert table.loc[withheld, ["n", "beta", "se", "stat", "p"]].isna().all().all()
+    if binary:
+        assert table.loc[withheld, ["allelic_chisq", "allelic_p"]].isna().all().all()
+    assert result.n_withheld == int(small.sum())
+
+
+def test_maf_filter_under_a_policy_sees_only_coarse_counts(sim_ooa):
+    """Which variants pass --min-maf under k=20 must not depend on the exact minor allele
+    count within a bin of width k: sweeping the threshold cannot pin a count down."""
+    policy = DisclosurePolicy(min_count=20, tier="registered", origin="test")
+    region = "1:1-800000"
+    passed = []
+    for maf in np.arange(0.0, 0.2, 0.005):
+        t = association(sim_ooa, "height_like", region=region, min_maf=float(maf), policy=policy)
+        passed.append(set(t.table["position"]))
+    base = association(sim_ooa, "height_like", region=region, policy=policy).table
+    index = np.flatnonzero(
+        np.isin(sim_ooa.genotypes["variant_position"].values, base["position"].to_numpy())
+    )
+    x = _dense_dosage(sim_ooa, index, np.arange(sim_ooa.n_samples))
+    ac = np.nansum(x, axis=1)
+    mac = np.minimum(ac, 2 * np.isfinite(x).sum(1) - ac).astype(int)
+    pattern = {pos: tuple(pos in s for s in passed) for pos in base["position"]}
+    by_bin: dict[int, set] = {}
+    for pos, m in zip(base["position"], mac, strict=True):
+        by_bin.setdefault(m // 20, set()).add(pattern[pos])
+    assert all(len(p) == 1 for p in by_bin.values())  # same bin → same fate at every threshold
+    assert len({pattern[p] for p in base["position"]}) > 2  # the filter does select
+
+
+def test_differential_privacy_is_refused_for_association(sim_ooa):
+    from genshare_widgets.disclosure import ReleaseRefused
+
+    policy = DisclosurePolicy(min_count=20, epsilon=1.0, tier="registered", origin="test")
+    with pytest.raises(ReleaseRefused, match="not released under differential privacy"):
+        association(sim_ooa, "height_like", policy=policy)
+
+
+def test_too_few_cases_under_a_policy_is_refused(sim_ooa):
+    from genshare_widgets.disclosure import ReleaseRefused
+
+    samples = sim_ooa.samples.copy()
+    samples["rare"] = 0
+    samples.iloc[:7, samples.columns.get_loc("rare")] = 1
+    policy = DisclosurePolicy(min_count=20, tier="registered", origin="test")
+    with pytest.raises(ReleaseRefused, match="case has 7 samples"):
+        association(sim_ooa, "rare", samples=samples, policy=policy)
+    assert len(association(sim_ooa, "rare", samples=samples, region="1:1-100000").table)
+
+
+def test_inputs_reject_a_missing_phenotype_with_the_columns(sim_ooa):
+    with pytest.raises(GenShareError, match="columns: \\['population', 'sex', 'height_like'"):
+        association_inputs(sim_ooa, "bmi")
