@@ -34,12 +34,16 @@ cases and of controls; for each binary covariate the ALT and REF counts of each 
 coefficients put the weights μ(1-μ) on too few people (effective sample size
 (Σw)²/Σw² < max(k, 5)) or some linear predictor |η| > ``ETA_MAX``; ``4`` the variant has
 already been answered at ``MAX_LOGISTIC_ROUNDS`` distinct coefficient vectors (over every
-phenotype and covariate set, for the life of the site process; an exact repeat of an earlier
-request is answered again without charge, and coefficients 0 tell nothing the linear sums do
-not). Residual risk, stated: the sums are exact; a querier who knows every analysed person's
-covariates and phenotype could combine many rounds into equations in the genotypes; the round
-limit bounds their number. On open-tier genotypes (public) the sums over all variants determine
-a quantitative phenotype: serve only phenotypes the custodian would publish there.
+phenotype and covariate set; counted in a ledger under ``$GENSHARE_STATE`` that survives a
+restart; an exact repeat of an earlier request of the same process is answered again without
+charge, and coefficients 0 tell nothing the linear sums do not).
+
+Threat model and residual risk: the querier chooses everything a request can carry and may
+know its target's phenotype and covariates, but not every analysed person's values. The sums
+are exact, so a querier who knew all of them could combine many rounds into equations in the
+genotypes; the round limit bounds their number. On open-tier genotypes (public) the sums over
+all variants determine a quantitative phenotype: serve only phenotypes the custodian would
+publish there.
 """
 
 import base64
@@ -56,7 +60,7 @@ from genshare_widgets._errors import GenShareError
 ASSOC_PAGE = 4096  # variants per answer (one dosage block)
 NFILTER_GLM = 0.33  # parameters ≤ 0.33 · n (DataSHIELD's nfilter.glm default)
 ETA_MAX = 10.0  # |linear predictor| bound of the logistic endpoint: μ in [4.5e-5, 1 - 4.5e-5]
-MAX_LOGISTIC_ROUNDS = 30  # distinct coefficient vectors answered per variant, site lifetime
+MAX_LOGISTIC_ROUNDS = 30  # distinct coefficient vectors answered per variant (ledger)
 ASSOC_KEYS = {"pheno", "covar", "model", "region", "page", "coef"}
 
 STATUS = {
@@ -76,6 +80,46 @@ def _refusal(status: int, rule: str, message: str):
 
 def _is_binary(values: np.ndarray) -> bool:
     return len(np.unique(values)) == 2
+
+
+class RoundsLedger:
+    """Logistic rounds answered per variant (store row), kept in an append-only file of the
+    charged rows (``$GENSHARE_STATE/assoc_rounds/<cohort>.<site>.rows``, owner-only) so a
+    restart of the site does not give a querier fresh rounds. ``path`` None: in memory."""
+
+    def __init__(self, path) -> None:
+        from collections import Counter
+
+        self.path = path
+        self.counts: Counter[int] = Counter()
+        if path is not None and path.is_file():
+            rows = np.fromfile(path, dtype="<i8")
+            self.counts.update(rows.tolist())
+
+    def used(self, row: int) -> int:
+        return self.counts[row]
+
+    def charge(self, rows: list[int]) -> None:
+        if not rows:
+            return
+        self.counts.update(rows)
+        if self.path is None:
+            return
+        import os
+
+        from genshare_widgets.disclosure._budget import _secure_dir
+
+        _secure_dir(self.path.parent)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as out:
+            out.write(np.asarray(rows, dtype="<i8").tobytes())
+
+    @classmethod
+    def for_site(cls, cohort_id: str, site: str) -> "RoundsLedger":
+        from genshare_widgets.fetch import state_dir
+
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{cohort_id}.{site}")
+        return cls(state_dir() / "assoc_rounds" / f"{safe}.rows")
 
 
 @dataclass
@@ -108,6 +152,7 @@ class AssocService:
     selections: dict[Any, Any] = field(default_factory=dict)
     pages: "OrderedDict[Any, Any]" = field(default_factory=OrderedDict)
     answered: dict[int, set[bytes]] = field(default_factory=dict)
+    rounds: "RoundsLedger" = field(default_factory=lambda: RoundsLedger(None))
     repeats: "OrderedDict[bytes, dict]" = field(default_factory=OrderedDict)
 
     @property
@@ -148,6 +193,7 @@ def assoc_service(
     covariates: list[str] | None,
     pcs: int = 0,
     reference=None,
+    site: str | None = None,
 ):
     """Check the custodian's association settings and build the :class:`AssocService`.
 
@@ -205,6 +251,7 @@ def assoc_service(
         sample_index=np.asarray(common, dtype=np.int64),
         k=k,
         min_n=min_n,
+        rounds=RoundsLedger.for_site(cohort.id, site or cohort.id),
     )
     _check_at_start(service)
     return service
@@ -547,15 +594,18 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
         weights = logistic_weight_status(dosage, cov, coef, service.min_n)
         status = np.where(status == 0, weights, status)
         new = (coef != 0).any(axis=1)
+        charged = []
         for i in np.flatnonzero((status == 0) & new):
             row_key = hashlib.sha256(repr((pheno, covar)).encode() + coef[i].tobytes()).digest()
             seen = service.answered.setdefault(int(rows[i]), set())
             if row_key in seen:
                 continue
-            if len(seen) >= MAX_LOGISTIC_ROUNDS:
+            if service.rounds.used(int(rows[i])) >= MAX_LOGISTIC_ROUNDS:
                 status[i] = 4
                 continue
             seen.add(row_key)
+            charged.append(int(rows[i]))
+        service.rounds.charge(charged)
         keep = status == 0
         h, g = logistic_terms(dosage[keep], y, cov, coef[keep])
         hess = np.zeros((len(rows), p, p))

@@ -296,6 +296,7 @@ def site_app(
             covariates=assoc_covariates,
             pcs=assoc_pcs,
             reference=reference,
+            site=name,
         )
     elif assoc_covariates or assoc_pcs:
         raise GenShareError(

@@ -52,7 +52,7 @@ def _serve(path, *, phenotypes=("trait", "case"), covariates=("age", "sex"), **o
 
     return start_site(
         open_site_cohort("sim-ooa", samples=path),
-        name="target-site",
+        name=options.pop("name", "target-site"),
         min_count=options.pop("min_count", K),
         assoc_phenotypes=list(phenotypes),
         assoc_covariates=list(covariates),
@@ -415,7 +415,7 @@ def test_e_dp_sites_refuse_association(site_table):
 def test_e_logistic_rounds_are_limited_per_variant(site_table, truth):
     from genshare_widgets.federation._assoc_site import MAX_LOGISTIC_ROUNDS, encode_coef
 
-    server = _serve(site_table[0])
+    server = _serve(site_table[0], name="rounds-site")
     rows = len(truth["x"])
     answered = []
     try:
@@ -429,9 +429,17 @@ def test_e_logistic_rounds_are_limited_per_variant(site_table, truth):
             [-0.4, 0.0, 0.0, 0.0], (rows, 1)))})[0]  # fmt: skip
     finally:
         server.stop()
+    restarted = _serve(site_table[0], name="rounds-site")  # the ledger survives a restart
+    try:
+        coef = np.tile([0.3, 0.0, 0.0, 0.0], (rows, 1))
+        after_restart = _post(restarted.url, {**body, "coef": encode_coef(coef)})[0]
+    finally:
+        restarted.stop()
     first = answered[0] == 0
     served = np.array([(s[first] == 0).sum() for s in answered])
     assert (served[:MAX_LOGISTIC_ROUNDS] == first.sum()).all()
     assert (served[MAX_LOGISTIC_ROUNDS:] == 0).all()  # status 4 after the limit
     assert (np.asarray(again["status"])[first] == 0).all()  # an exact repeat: same answer
-    print(f"E (rounds): {first.sum()} variants answered {MAX_LOGISTIC_ROUNDS} times, then refused")
+    assert (np.asarray(after_restart["status"])[first] == 4).all()
+    print(f"E (rounds): {first.sum()} variants answered {MAX_LOGISTIC_ROUNDS} times, then "
+          "refused, also after a restart")  # fmt: skip
