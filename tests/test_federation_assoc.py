@@ -330,6 +330,49 @@ def test_site_lacking_phenotype_or_covariate_is_excluded_by_name(tables, mixed_s
         extra[0].stop()
 
 
+def _failing_after_round0(real_url: str):
+    """A site that answers like ``real_url`` until a request carries logistic coefficients,
+    then fails (HTTP 500), as a site killed between Newton rounds."""
+    import httpx
+    from fastapi import Body, FastAPI
+    from fastapi.responses import JSONResponse
+
+    from genshare_widgets._serve import RunningServer
+
+    app = FastAPI()
+
+    @app.get("/")
+    def info():
+        return httpx.get(real_url + "/", timeout=30).json()
+
+    @app.post("/assoc")
+    def assoc(body: dict = Body(...)):  # noqa: B008
+        if "coef" in body:
+            return JSONResponse({"detail": "gone"}, status_code=500)
+        return httpx.post(real_url + "/assoc", json=body, timeout=60).json()
+
+    return RunningServer(app, host="127.0.0.1", port=0).start()
+
+
+def test_site_failing_during_logistic_rounds_is_excluded_and_the_rest_refitted(mixed_sites):
+    from genshare_widgets.federation import federate
+
+    flaky = _failing_after_round0(mixed_sites[2])
+    try:
+        urls = [*mixed_sites[:2], flaky.url]
+        result = federate(urls, stats=["assoc"], pheno="case", binary=True, covar=COVAR,
+                          region=REGION, min_sites=2)  # fmt: skip
+    finally:
+        flaky.stop()
+    assert [s["site"] for s in result.included] == ["site-0", "site-1"]
+    (gone,) = result.excluded
+    assert gone["url"] == flaky.url and "failed during the logistic rounds" in gone["reason"]
+    two = federate(
+        mixed_sites[:2], stats=["assoc"], pheno="case", binary=True, covar=COVAR, region=REGION
+    )
+    pd.testing.assert_frame_equal(result.tables["assoc.tsv"], two.tables["assoc.tsv"])
+
+
 def test_cli_federate_assoc_and_bad_input(mixed_sites, tmp_path):
     from click.testing import CliRunner
 

@@ -289,10 +289,12 @@ def _round(site: SiteSums, body: dict, coef: np.ndarray, pages: list[int], ctx) 
                     client, site.url, {**body, "page": page, "coef": encode_coef(sent)}, "logistic"
                 )
             except SiteFailure as exc:
-                exc.site_name = site.name
+                exc.site_name, exc.site_url = site.name, site.url
                 raise
             if part["keys"] != site.keys[lo:hi]:
-                raise SiteFailure(f"{site.name}: page {page} changed its variants between rounds")
+                changed = SiteFailure(f"page {page} changed its variants between rounds")
+                changed.site_name, changed.site_url = site.name, site.url
+                raise changed
             site.status[lo:hi] = part["status"]
             site.n[lo:hi] = part["n"]
             site.a[lo:hi] = part["a"]
@@ -465,6 +467,33 @@ def _meta(sites: list[SiteSums], keys, p: int, body: dict, ctx, model: str):
     return _table(keys, result)
 
 
+def _fit_sites(answers: list[SiteSums], model: str, body, ctx, *, meta: bool):
+    """Combine and fit (see the module doc) → (keys, tables, rounds, withheld notes); every
+    site's first-pass arrays are left as they were."""
+    p = len(answers[0].covariate_columns) + 2
+    keys = _align(answers)
+    status_text: dict[str, str] = {}
+    for site in answers:
+        status_text.update((site.info.get("assoc") or {}).get("status") or {})
+    notes = _withheld_notes(answers, len(keys), status_text)
+    ctx["status_text"] = status_text
+    rounds = 1
+    first_pass = [(s.status.copy(), s.n.copy(), s.a.copy(), s.b.copy()) for s in answers]
+    try:
+        if model == "linear":
+            fit = _linear(answers, len(keys), p)
+        else:
+            result = _logistic(answers, len(keys), p, body, ctx)
+            fit, rounds = result["fit"], result["rounds"]
+    finally:
+        for site, (status, n, a, b) in zip(answers, first_pass, strict=True):
+            site.status, site.n, site.a, site.b = status, n, a, b
+    tables = {"assoc.tsv": _table(keys, fit, notes)}
+    if meta:
+        tables["assoc_meta.tsv"] = _meta(answers, keys, p, body, ctx, model)
+    return keys, tables, rounds, notes
+
+
 def federated_association(
     sites: list[str],
     *,
@@ -506,34 +535,32 @@ def federated_association(
                         f"{first} (a text covariate with other levels there)",
                     }
                 )
-    if len(answers) < min_sites:
-        from genshare_widgets.federation._coordinator import describe_exclusion
+    from genshare_widgets.federation._coordinator import describe_exclusion
 
-        reasons = "; ".join(describe_exclusion(e) for e in excluded)
-        raise GenShareError(
-            f"only {len(answers)} of {len(sites)} sites could be used for the association "
-            f"and --min-sites is {min_sites}; nothing was written (excluded: {reasons})"
-        )
+    while True:
+        if len(answers) < min_sites or not answers:
+            reasons = "; ".join(describe_exclusion(e) for e in excluded)
+            raise GenShareError(
+                f"only {len(answers)} of {len(sites)} sites could be used for the association "
+                f"and --min-sites is {min_sites}; nothing was written (excluded: {reasons})"
+            )
+        try:
+            keys, tables, rounds, notes = _fit_sites(answers, model, body, ctx, meta=meta)
+            break
+        except SiteFailure as exc:  # a site gone during the logistic rounds: start again
+            failed = next((s for s in answers if s.url == exc.site_url), None)
+            if failed is None:
+                raise
+            answers.remove(failed)
+            excluded.append(
+                {
+                    "site": site_label(failed.url),
+                    "url": failed.url,
+                    "name": failed.name,
+                    "reason": f"failed during the logistic rounds: {exc}",
+                }
+            )
     columns = answers[0].covariate_columns
-    p = len(columns) + 2
-    keys = _align(answers)
-    status_text: dict[str, str] = {}
-    for site in answers:
-        status_text.update((site.info.get("assoc") or {}).get("status") or {})
-    notes = _withheld_notes(answers, len(keys), status_text)
-    ctx["status_text"] = status_text
-    rounds = 1
-    if model == "linear":
-        fit = _linear(answers, len(keys), p)
-    else:
-        first_pass = [(s.status.copy(), s.n.copy(), s.a.copy(), s.b.copy()) for s in answers]
-        result = _logistic(answers, len(keys), p, body, ctx)
-        fit, rounds = result["fit"], result["rounds"]
-        for site, (status, n, a, b) in zip(answers, first_pass, strict=True):
-            site.status, site.n, site.a, site.b = status, n, a, b
-    tables = {"assoc.tsv": _table(keys, fit, notes)}
-    if meta:
-        tables["assoc_meta.tsv"] = _meta(answers, keys, p, body, ctx, model)
     included = [
         {
             "site": site.name,

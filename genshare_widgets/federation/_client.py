@@ -20,10 +20,12 @@ MAX_RETRIES = 2
 class SiteFailure(GenShareError):  # noqa: N818 -- reads as the event it reports
     """A site could not be used: down, timed out, refused, or answered malformed data.
 
-    ``site_name`` is the name the site gave in ``GET /`` when it failed after that handshake.
+    ``site_name`` is the name the site gave in ``GET /`` when it failed after that handshake;
+    ``site_url`` its URL where the failing request does not say it.
     """
 
     site_name: str | None = None
+    site_url: str | None = None
 
 
 def site_label(url: str) -> str:
