@@ -17,7 +17,8 @@ pytest.importorskip("httpx")
 
 from genshare_widgets import GenShareError
 
-REGION = "1:1-200000"  # about 1,800 biallelic variants of sim-ooa
+REGION = "1:1-200000"  # 1,775 biallelic variants of sim-ooa
+LOGISTIC_REGION = "1:1-100000"  # 895: Newton rounds cost one request per site and round
 COVAR = ["age", "sex"]
 
 
@@ -105,7 +106,8 @@ def pooled_cohort(tables):
 def _pooled(cohort, pheno, *, binary=False):
     from genshare_widgets.association import association
 
-    return association(cohort, pheno, covar=COVAR, region=REGION, binary=binary or None).table
+    region = LOGISTIC_REGION if binary else REGION
+    return association(cohort, pheno, covar=COVAR, region=region, binary=binary or None).table
 
 
 def _compare(fed: pd.DataFrame, pooled: pd.DataFrame) -> tuple[float, float, int]:
@@ -157,15 +159,16 @@ def test_federated_logistic_equals_pooled(mixed_sites, pooled_cohort):
     from genshare_widgets.federation import federate
 
     result = federate(
-        mixed_sites, stats=["assoc"], pheno="case", covar=COVAR, binary=True, region=REGION
-    )
+        mixed_sites, stats=["assoc"], pheno="case", covar=COVAR, binary=True,
+        region=LOGISTIC_REGION,
+    )  # fmt: skip
     table = result.tables["assoc.tsv"]
     pooled = _pooled(pooled_cohort, "case", binary=True)
     beta_err, se_err, compared = _compare(table, pooled)
     print(f"logistic federated vs pooled: max |Δβ|/max(|β|,SE) = {beta_err:.2e}, "
           f"max SE rel = {se_err:.2e} over {compared} variants, "
           f"{result.provenance['association']['rounds']} rounds")  # fmt: skip
-    assert compared > 500
+    assert compared > 300
     assert beta_err <= 1e-6 and se_err <= 1e-6
     # the allelic chi-square from the round-0 terms equals the pooled one from counts
     merged = table.merge(pooled, on=["contig", "position", "ref", "alt"])
@@ -255,7 +258,7 @@ def test_federated_with_reference_pcs_equals_pooled(tables, pooled_cohort, sim_o
     from genshare_widgets.federation import federate, pca_reference
     from genshare_widgets.federation._pca import project_samples
 
-    reference = pca_reference(sim_ooa, k=3)
+    reference = pca_reference(sim_ooa, k=3, region="1:1-1500000")
     servers = _start(
         tables["ancestry"], phenotypes=["trait"], site={"pca_reference": reference, "assoc_pcs": 2}
     )
@@ -320,9 +323,8 @@ def test_site_lacking_phenotype_or_covariate_is_excluded_by_name(tables, mixed_s
         (gone,) = result.excluded
         assert gone["name"] == "site-0" and gone["url"] == extra[0].url
         assert "lacks phenotype 'trait'" in gone["reason"]
-        result = federate(
-            urls, stats=["assoc"], pheno="case", binary=True, covar=COVAR, region=REGION
-        )
+        result = federate(urls, stats=["assoc"], pheno="case", binary=True, covar=COVAR,
+                          region=LOGISTIC_REGION)  # fmt: skip
         assert "lacks covariate(s) ['sex']" in result.excluded[0]["reason"]
         with pytest.raises(GenShareError, match="nothing was written"):
             federate(urls[2:], stats=["assoc"], pheno="trait", region=REGION)
@@ -361,15 +363,16 @@ def test_site_failing_during_logistic_rounds_is_excluded_and_the_rest_refitted(m
     try:
         urls = [*mixed_sites[:2], flaky.url]
         result = federate(urls, stats=["assoc"], pheno="case", binary=True, covar=COVAR,
-                          region=REGION, min_sites=2)  # fmt: skip
+                          region=LOGISTIC_REGION, min_sites=2)  # fmt: skip
     finally:
         flaky.stop()
     assert [s["site"] for s in result.included] == ["site-0", "site-1"]
     (gone,) = result.excluded
     assert gone["url"] == flaky.url and "failed during the logistic rounds" in gone["reason"]
     two = federate(
-        mixed_sites[:2], stats=["assoc"], pheno="case", binary=True, covar=COVAR, region=REGION
-    )
+        mixed_sites[:2], stats=["assoc"], pheno="case", binary=True, covar=COVAR,
+        region=LOGISTIC_REGION,
+    )  # fmt: skip
     pd.testing.assert_frame_equal(result.tables["assoc.tsv"], two.tables["assoc.tsv"])
 
 
