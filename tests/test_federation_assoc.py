@@ -73,7 +73,7 @@ def _start(paths, **options):
             servers.append(
                 start_site(
                     open_site_cohort("sim-ooa", samples=path),
-                    name=f"site-{i}",
+                    name=f"{options.get('prefix', 'site')}-{i}",
                     assoc_phenotypes=options.get("phenotypes", ["trait", "case"]),
                     assoc_covariates=options.get("covariates", COVAR),
                     **options.get("site", {}),
@@ -310,6 +310,36 @@ def test_sites_at_k20_release_partial_fits_and_say_so(tables, pooled_cohort):
     assert beta_err <= 1e-9 and se_err <= 1e-9
     assert (table.loc[partial, "n"] < pooled.loc[partial.to_numpy(), "n"]).all()
     assert all(s["assoc_rules"]["min_n"] == 20 for s in result.included)
+
+
+def test_logistic_meta_analysis_equals_hand_computation(tables):
+    """``--binary --meta``: each site's own Newton fit, then METAL's formula; equal to the
+    formula over ``association()`` run at each site's data."""
+    from genshare_widgets.association import association
+    from genshare_widgets.federation import federate, open_site_cohort
+
+    region = "1:1-20000"
+    servers = _start(tables["mixed"], phenotypes=["case"], prefix="meta")
+    try:
+        result = federate([s.url for s in servers], stats=["assoc"], pheno="case", binary=True,
+                          covar=COVAR, region=region, meta=True)  # fmt: skip
+    finally:
+        for server in servers:
+            server.stop()
+    meta = result.tables["assoc_meta.tsv"]
+    fits = [
+        association(open_site_cohort("sim-ooa", samples=p), "case", covar=COVAR, region=region)
+        for p in tables["mixed"]
+    ]
+    b = np.array([f.table["beta"].to_numpy(float) for f in fits])
+    s = np.array([f.table["se"].to_numpy(float) for f in fits])
+    w = np.where(np.isfinite(b), 1 / s**2, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        beta = np.where(w.sum(0) > 0, (w * np.nan_to_num(b)).sum(0) / w.sum(0), np.nan)
+        se = np.where(w.sum(0) > 0, 1 / np.sqrt(w.sum(0)), np.nan)
+    assert np.isfinite(beta).sum() > 20
+    assert np.allclose(meta["beta"].to_numpy(float), beta, rtol=1e-6, atol=0, equal_nan=True)
+    assert np.allclose(meta["se"].to_numpy(float), se, rtol=1e-6, atol=0, equal_nan=True)
 
 
 def test_site_lacking_phenotype_or_covariate_is_excluded_by_name(tables, mixed_sites):

@@ -35,8 +35,8 @@ coefficients put the weights μ(1-μ) on too few people (effective sample size
 (Σw)²/Σw² < max(k, 5)) or some linear predictor |η| > ``ETA_MAX``; ``4`` the variant has
 already been answered at ``MAX_LOGISTIC_ROUNDS`` distinct coefficient vectors (over every
 phenotype and covariate set; counted in a ledger under ``$GENSHARE_STATE`` that survives a
-restart; an exact repeat of an earlier request of the same process is answered again without
-charge, and coefficients 0 tell nothing the linear sums do not).
+restart; an exact repeat of a coefficient vector already answered costs nothing, and
+coefficients 0 tell nothing the linear sums do not).
 
 Threat model and residual risk: the querier chooses everything a request can carry and may
 know its target's phenotype and covariates, but not every analysed person's values. The sums
@@ -83,26 +83,36 @@ def _is_binary(values: np.ndarray) -> bool:
 
 
 class RoundsLedger:
-    """Logistic rounds answered per variant (store row), kept in an append-only file of the
-    charged rows (``$GENSHARE_STATE/assoc_rounds/<cohort>.<site>.rows``, owner-only) so a
-    restart of the site does not give a querier fresh rounds. ``path`` None: in memory."""
+    """The distinct coefficient vectors answered per variant (store row), kept in an
+    append-only file of (row, 64-bit hash of phenotype, covariates and coefficients) pairs
+    (``$GENSHARE_STATE/assoc_rounds/<cohort>.<site>.rounds``, owner-only): a restart gives a
+    querier no fresh rounds, and an exact repeat (a notebook run again) costs nothing.
+    ``path`` None: in memory."""
+
+    PAIR = np.dtype([("row", "<i8"), ("key", "<u8")])
 
     def __init__(self, path) -> None:
-        from collections import Counter
-
         self.path = path
-        self.counts: Counter[int] = Counter()
+        data = np.zeros(0, dtype=self.PAIR)
         if path is not None and path.is_file():
-            rows = np.fromfile(path, dtype="<i8")
-            self.counts.update(rows.tolist())
+            data = np.fromfile(path, dtype=self.PAIR)
+        order = np.argsort(data["row"], kind="stable")
+        self._rows, self._keys = data["row"][order], data["key"][order]
+        self._seen: dict[int, set[int]] = {}
 
-    def used(self, row: int) -> int:
-        return self.counts[row]
+    def seen(self, row: int) -> set[int]:
+        """The hashes answered for ``row`` so far."""
+        if row not in self._seen:
+            lo, hi = np.searchsorted(self._rows, [row, row + 1])
+            self._seen[row] = set(self._keys[lo:hi].tolist())
+        return self._seen[row]
 
-    def charge(self, rows: list[int]) -> None:
-        if not rows:
+    def charge(self, pairs: list[tuple[int, int]]) -> None:
+        """Record newly answered (row, hash) pairs."""
+        if not pairs:
             return
-        self.counts.update(rows)
+        for row, key in pairs:
+            self.seen(row).add(key)
         if self.path is None:
             return
         import os
@@ -112,14 +122,14 @@ class RoundsLedger:
         _secure_dir(self.path.parent)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "ab") as out:
-            out.write(np.asarray(rows, dtype="<i8").tobytes())
+            out.write(np.array(pairs, dtype=self.PAIR).tobytes())
 
     @classmethod
     def for_site(cls, cohort_id: str, site: str) -> "RoundsLedger":
         from genshare_widgets.fetch import state_dir
 
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{cohort_id}.{site}")
-        return cls(state_dir() / "assoc_rounds" / f"{safe}.rows")
+        return cls(state_dir() / "assoc_rounds" / f"{safe}.rounds")
 
 
 @dataclass
@@ -151,7 +161,6 @@ class AssocService:
     lock: threading.Lock = field(default_factory=threading.Lock)
     selections: dict[Any, Any] = field(default_factory=dict)
     pages: "OrderedDict[Any, Any]" = field(default_factory=OrderedDict)
-    answered: dict[int, set[bytes]] = field(default_factory=dict)
     rounds: "RoundsLedger" = field(default_factory=lambda: RoundsLedger(None))
     repeats: "OrderedDict[bytes, dict]" = field(default_factory=OrderedDict)
 
@@ -594,17 +603,18 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
         weights = logistic_weight_status(dosage, cov, coef, service.min_n)
         status = np.where(status == 0, weights, status)
         new = (coef != 0).any(axis=1)
-        charged = []
+        charged: list[tuple[int, int]] = []
+        model_key = repr((pheno, covar)).encode()
         for i in np.flatnonzero((status == 0) & new):
-            row_key = hashlib.sha256(repr((pheno, covar)).encode() + coef[i].tobytes()).digest()
-            seen = service.answered.setdefault(int(rows[i]), set())
+            digest = hashlib.sha256(model_key + coef[i].tobytes()).digest()
+            row_key = int.from_bytes(digest[:8], "little")
+            seen = service.rounds.seen(int(rows[i]))
             if row_key in seen:
                 continue
-            if service.rounds.used(int(rows[i])) >= MAX_LOGISTIC_ROUNDS:
+            if len(seen) >= MAX_LOGISTIC_ROUNDS:
                 status[i] = 4
                 continue
-            seen.add(row_key)
-            charged.append(int(rows[i]))
+            charged.append((int(rows[i]), row_key))
         service.rounds.charge(charged)
         keep = status == 0
         h, g = logistic_terms(dosage[keep], y, cov, coef[keep])
