@@ -28,8 +28,9 @@ Per request: ``parameters`` more than ``NFILTER_GLM`` · n parameters (DataSHIEL
 ``nfilter.glm``, 0.33); a phenotype or covariate the custodian did not allow is refused.
 
 Per variant (status): ``1`` a count in 1..k-1 derivable from the released sums (ALT, REF, het,
-hom-ALT, hom-REF and missing-call counts; for a binary phenotype the ALT and REF counts of
-cases and of controls; for each binary covariate the ALT and REF counts of each class);
+hom-ALT, hom-REF and missing-call counts; for a binary (two-valued) phenotype the ALT and REF
+counts of cases and of controls; for each two-valued covariate the ALT and REF counts of each
+class);
 ``2`` too few called samples (n < max(k, 5) or parameters > 0.33 n); logistic only: ``3`` the
 coefficients put the weights μ(1-μ) on too few people (effective sample size
 (Σw)²/Σw² < max(k, 5)) or some linear predictor |η| > ``ETA_MAX``; ``4`` the variant has
@@ -309,6 +310,13 @@ def _check_at_start(service: AssocService) -> None:
     )
     binary_cols = {}
     for name, values in columns.items():
+        if len(np.unique(values)) < 2:
+            raise _refusal(
+                400,
+                "assoc-min-n",
+                f"{name} is constant over the {n} samples that have every served phenotype "
+                "and covariate; serve it over a sample set where it varies, or leave it out",
+            )
         if _is_binary(values):
             lo, hi = np.unique(values)
             binary_cols[name] = values == hi
@@ -366,7 +374,7 @@ def count_status(service: AssocService, sums, pheno: str, cols: list[int]) -> np
     het = ac - 2 * hom
     counts = [ac, 2 * n - ac, het, hom, n - het - hom, service.n - n]
     y_full = service.y[pheno]
-    if service.binary[pheno]:
+    if _is_binary(y_full):  # a 0/1 trait, or any two-valued one: Σxy gives a class's AC
         lo, hi = np.unique(y_full)
         # Σy = lo·n + (hi-lo)·cases, Σxy = lo·AC + (hi-lo)·AC_cases
         cases = (xty[:, 0] - lo * n) / (hi - lo)
