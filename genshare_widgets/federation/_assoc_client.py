@@ -431,7 +431,7 @@ def _table(keys, fit: dict[str, np.ndarray], extra_notes: np.ndarray | None = No
         "position": np.array([k[1] for k in keys], dtype=np.int64),
         "ref": [k[2] for k in keys],
         "alt": [k[3] for k in keys],
-        "n": pd.array(fit["n"], dtype="Int64"),
+        "n": pd.array(np.where(fit["n"] > 0, fit["n"], None), dtype="Int64"),  # 0: no site
         "beta": fit["beta"],
         "se": fit["se"],
         "stat": fit["stat"],
