@@ -37,7 +37,13 @@ from typing import Any
 import numpy as np
 
 from genshare_widgets._errors import GenShareError
-from genshare_widgets.federation._client import SiteFailure, make_client, request_json, site_label
+from genshare_widgets.federation._client import (
+    SiteFailure,
+    describe_exclusion,
+    make_client,
+    request_json,
+    site_label,
+)
 from genshare_widgets.federation._protocol import PROTOCOL
 
 ASSOC_COMBINATION = (
@@ -426,12 +432,14 @@ def _table(keys, fit: dict[str, np.ndarray], extra_notes: np.ndarray | None = No
             (f"{why}; " if why else "") + "withheld at " + t
             for why, t in zip(note[gone], extra_notes[gone], strict=True)
         ]
+    n = pd.array(fit["n"], dtype="Int64")
+    n[np.asarray(fit["n"]) == 0] = pd.NA  # no site released the variant
     columns: dict[str, Any] = {
         "contig": [k[0] for k in keys],
         "position": np.array([k[1] for k in keys], dtype=np.int64),
         "ref": [k[2] for k in keys],
         "alt": [k[3] for k in keys],
-        "n": pd.array(np.where(fit["n"] > 0, fit["n"], None), dtype="Int64"),  # 0: no site
+        "n": n,
         "beta": fit["beta"],
         "se": fit["se"],
         "stat": fit["stat"],
@@ -535,8 +543,6 @@ def federated_association(
                         f"{first} (a text covariate with other levels there)",
                     }
                 )
-    from genshare_widgets.federation._coordinator import describe_exclusion
-
     while True:
         if len(answers) < min_sites or not answers:
             reasons = "; ".join(describe_exclusion(e) for e in excluded)

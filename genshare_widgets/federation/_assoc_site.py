@@ -74,7 +74,7 @@ STATUS = {
 
 
 def _refusal(status: int, rule: str, message: str):
-    from genshare_widgets.federation._site import SiteRefusal
+    from genshare_widgets.federation._site_rules import SiteRefusal
 
     return SiteRefusal(status, rule, message)
 
@@ -224,7 +224,7 @@ def assoc_service(
     for pheno in phenotypes:
         check_association(cohort, trait=pheno)
     k = int(policy.min_count or 1)
-    from genshare_widgets.federation._site import min_group_size
+    from genshare_widgets.federation._site_rules import min_group_size
 
     min_n = min_group_size(policy)
     covar = list(dict.fromkeys(covariates or []))

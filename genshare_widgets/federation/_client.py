@@ -129,3 +129,9 @@ def make_client(*, timeout: float, token: str | None, verify: Any = True):
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.Client(timeout=httpx.Timeout(timeout), headers=headers, verify=verify)
+
+
+def describe_exclusion(entry: dict[str, Any]) -> str:
+    """``URL (name): reason``, one line, as the console and errors show an excluded site."""
+    name = f" ({entry['name']})" if entry.get("name") else ""
+    return f"{entry['site']}{name}: {entry['reason']}"

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from genshare_widgets._errors import GenShareError
-from genshare_widgets.federation._client import SiteFailure, make_client, request_json, site_label
+from genshare_widgets.federation._client import (
+    SiteFailure,
+    describe_exclusion,
+    make_client,
+    request_json,
+    site_label,
+)
 from genshare_widgets.federation._protocol import PROTOCOL, MalformedPayload, decode_counts
 
 COMBINATION_RULE = (
@@ -112,12 +118,6 @@ def query_sites(sites: list[str], body: dict[str, Any], *, by: str, timeout, tok
                 continue
             answers.append((url, info, counts))
     return answers, excluded
-
-
-def describe_exclusion(entry: dict[str, Any]) -> str:
-    """``URL (name): reason``, one line, as the console and errors show an excluded site."""
-    name = f" ({entry['name']})" if entry.get("name") else ""
-    return f"{entry['site']}{name}: {entry['reason']}"
 
 
 def _site_names(answers) -> list[str]:

@@ -39,38 +39,18 @@ from typing import Any
 from genshare_widgets._errors import GenShareError
 from genshare_widgets.federation._pca import MAX_PCS, MIN_REFERENCE_MAF, PCAReference
 from genshare_widgets.federation._protocol import PROTOCOL, encode_counts
+from genshare_widgets.federation._site_rules import MIN_GROUP_SIZE, SiteRefusal, min_group_size
 
 log = logging.getLogger(__name__)
 PCA_MIN_GROUP = 10  # a projection mean of fewer samples is too close to individual data
-MIN_GROUP_SIZE = 5  # no site releases anything about a group smaller than max(k, 5)
 PCA_MIN_VARIANTS = 1_000  # under a policy, projections average over at least this many variants
 COUNTS_KEYS = {"by", "region", "snps_only", "variants"}
 PROJECT_KEYS = {"by", "reference_sha256", "reference"}
 
 
-class SiteRefusal(GenShareError):  # noqa: N818 -- reads as the verdict it reports
-    """A request (or a start-up setting) a site refuses under one of its rules.
-
-    ``rule`` is a short id (``one-grouping``, ``min-group-size``, ``approved-reference``,
-    ``open-tier-reference``, ``pca-limits``, ``consent``, ``dp-no-pca``, ``fixed-by-site``;
-    ``request-limits`` for a body over 1 MiB, nested too deep or stalling, see
-    :mod:`genshare_widgets._serve`);
-    over HTTP it answers ``status`` with ``{"detail": message, "rule": rule}``.
-    """
-
-    def __init__(self, status: int, rule: str, message: str) -> None:
-        super().__init__(f"{message} [rule: {rule}]")
-        self.status, self.rule, self.message = status, rule, message
-
-
 def pca_min_group(policy) -> int:
     """Smallest group whose PCA summary a site shares: max(k, 10)."""
     return max(int(policy.min_count or 1), PCA_MIN_GROUP)
-
-
-def min_group_size(policy) -> int:
-    """Smallest group a site says anything about: max(k, 5), in every tier."""
-    return max(int(policy.min_count or 1), MIN_GROUP_SIZE)
 
 
 def own_data_is_open(cohort, policy) -> bool:
