@@ -432,6 +432,8 @@ def bench_size(
         pass
     if "pca" not in skip:
         add_pca_rows(timed, genshare, plink2, store, pops, work, pca_k, env)
+    if "assoc" not in skip:
+        add_assoc_rows(timed, genshare, plink2, store, pops, work, env)
     with contextlib.ExitStack() as stack:
         # The same command on a Dask cluster: a scheduler + 2 single-threaded workers started
         # (and warmed up: imports, compiled kernel) outside the timed region, on this machine.
@@ -516,6 +518,96 @@ def add_pca_rows(timed, genshare, plink2, store, pops, work, pca_k, env) -> None
         )
 
 
+ASSOC_COVARIATES = ("age", "male", "c1", "c2")
+
+
+def write_assoc_tables(pops: Path, work: Path) -> tuple[Path, Path]:
+    """The association rows' sample table (GenShare) and its PLINK 2 twin: the populations
+    plus 4 covariates (age, male, c1, c2) and two traits, simulated with a seeded generator:
+    ``trait`` = 0.02 age + 0.3 male + 0.2 c1 + a population shift (0, 0.3, 0.6 SD) + N(0, 1)
+    noise, and ``case`` = ``trait`` above its 70th percentile (30 % cases). No variant has an
+    effect: the times do not depend on effect sizes, only on the numbers of samples,
+    variants and covariates."""
+    import numpy as np
+
+    lines = pops.read_text().splitlines()[1:]
+    ids = [line.split("\t")[0] for line in lines]
+    groups = [line.split("\t")[1] for line in lines]
+    rng = np.random.default_rng(16)
+    n = len(ids)
+    age = rng.integers(20, 80, n)
+    male = rng.integers(0, 2, n)
+    c1, c2 = rng.normal(size=n), rng.normal(size=n)
+    shift = {g: 0.3 * i for i, g in enumerate(sorted(set(groups)))}
+    trait = 0.02 * age + 0.3 * male + 0.2 * c1 + np.array([shift[g] for g in groups])
+    trait = trait + rng.normal(size=n)
+    case = (trait > np.quantile(trait, 0.7)).astype(int)
+    rows = list(zip(ids, groups, age, male, c1, c2, trait, case, strict=True))
+    ours, theirs = work / "assoc_samples.tsv", work / "assoc_plink.tsv"
+    ours.write_text(
+        "sample\tpopulation\tage\tmale\tc1\tc2\ttrait\tcase\n"
+        + "".join("\t".join(str(v) for v in row) + "\n" for row in rows)
+    )
+    theirs.write_text(  # PLINK codes controls 1 and cases 2
+        "#IID\tage\tmale\tc1\tc2\ttrait\tcase\n"
+        + "".join(
+            "\t".join(str(v) for v in (i, a, m, x, z, t, c + 1)) + "\n"
+            for i, _g, a, m, x, z, t, c in rows
+        )
+    )
+    return ours, theirs
+
+
+def add_assoc_rows(timed, genshare, plink2, store, pops, work, env) -> None:
+    """``assoc-linear`` and ``assoc-logistic`` rows: ``genshare assoc`` on the store against
+    ``plink2 --glm`` on its own pgen (no Firth fallback, so both fit plain logistic
+    regression), 4 covariates, every biallelic variant."""
+    ours, theirs = write_assoc_tables(pops, work)
+    covar = ",".join(ASSOC_COVARIATES)
+    for model, pheno in (("linear", "trait"), ("logistic", "case")):
+        timed[f"assoc-{model}/genshare"] = lambda pheno=pheno: run(
+            [
+                *genshare,
+                "assoc",
+                str(store),
+                "--samples",
+                str(ours),
+                "--pheno",
+                pheno,
+                "--covar",
+                covar,
+                "--out",
+                str(work / f"gs_assoc_{time.monotonic_ns()}"),
+            ],
+            env=env,
+        )
+        if plink2:
+            timed[f"assoc-{model}/plink2"] = lambda pheno=pheno, model=model: run(
+                [
+                    plink2,
+                    "--pfile",
+                    str(work / "pg"),
+                    "--pheno",
+                    str(theirs),
+                    "--pheno-name",
+                    pheno,
+                    "--covar",
+                    str(theirs),
+                    "--covar-name",
+                    *ASSOC_COVARIATES,
+                    "--glm",
+                    "hide-covar",
+                    "cols=+beta",
+                    *(["no-firth"] if model == "logistic" else []),
+                    "--covar-variance-standardize",
+                    "--threads",
+                    "2",
+                    "--out",
+                    str(work / f"p2assoc_{model}"),
+                ]
+            )
+
+
 def report(results: list[dict]) -> str:
     """Markdown tables, one per size: each row's time as a ratio to PLINK 2's (same task, same
     run) and, for peers, GenShare's time over theirs."""
@@ -551,7 +643,9 @@ def report(results: list[dict]) -> str:
         "untimed); `genshare-warm-call` = the median repeated `allele_counts_by_group` + "
         "`hudson_fst` in one warm Python process; `hail` = a whole process with one query, "
         "`hail-startup` its `import hail` + `hl.init`, `hail-2nd-query` a second query in that "
-        "session. Peak MiB is the whole process tree's."
+        "session. `assoc-linear` / `assoc-logistic`: `genshare assoc STORE` and `plink2 --glm` "
+        "(no-firth) on its pgen, 4 covariates, a trait simulated from them (30 % cases). "
+        "Peak MiB is the whole process tree's."
     )
     return "\n".join(lines)
 
@@ -576,7 +670,8 @@ def main() -> None:
     parser.add_argument(
         "--skip",
         default="",
-        help="peers or rows to leave out, comma-separated (vcf2zarr, dask-distributed, hail, pca)",
+        help="peers or rows to leave out, comma-separated (vcf2zarr, dask-distributed, hail, pca, "
+        "assoc)",
     )
     args = parser.parse_args()
     sizes = (

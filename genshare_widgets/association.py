@@ -30,8 +30,10 @@ from the case and control allele counts) as ``allelic_chisq`` and ``allelic_p``.
 """
 
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +42,9 @@ from genshare_widgets._errors import GenShareError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from genshare_widgets.engines._direct import DosageBlock
+    from genshare_widgets.stats._association import LinearSums
 
 #: Values read as a missing phenotype or covariate (besides an empty cell / NaN).
 MISSING_TEXT = {"", "na", "nan", ".", "none", "null"}
@@ -237,14 +242,34 @@ def association_inputs(
     )
 
 
-def dosage_blocks(
-    cohort, index: np.ndarray, sample_index: np.ndarray | None = None, *, rows: int = 4096
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(positions, dosage)`` blocks over the store rows ``index`` (sorted): ``positions`` into
-    ``index``, ``dosage`` float64 (≤ ``rows`` variants, samples of ``sample_index``; None =
-    all), NaN for a missing call. Local stores stream their bit planes
-    (:func:`engines._direct.direct_dosage_blocks`); other cohorts read ``call_genotype``."""
+def analysed_sample_sets(inputs: AssociationInputs) -> dict[str, list[str]]:
+    """The sample sets an association release describes, for the release log (rule 6): the
+    analysed samples of a quantitative trait; the cases, the controls and their union for a
+    binary one."""
+    from genshare_widgets.disclosure._publishing import with_union
+
+    pheno = inputs.pheno
+    if not inputs.binary:
+        return {f"analysed for {pheno}": list(inputs.sample_ids)}
+    pairs = list(zip(inputs.sample_ids, inputs.y, strict=True))
+    return with_union(
+        {
+            f"{pheno}=case": [s for s, v in pairs if v > 0],
+            f"{pheno}=control": [s for s, v in pairs if v == 0],
+        }
+    )
+
+
+def dosage_stream(
+    cohort, index: np.ndarray, sample_index: np.ndarray | None = None, *, rows: int = 2048
+) -> "Iterator[DosageBlock]":
+    """:class:`~genshare_widgets.engines._direct.DosageBlock` s over the store rows ``index``
+    (sorted), ≤ ``rows`` variants each, samples of ``sample_index`` (None = all), missing calls
+    as 0 with their positions listed. Local stores stream their bit planes
+    (:func:`engines._direct.direct_dosage_blocks`); other cohorts read ``call_genotype``. A
+    block's ``x`` is valid until the next block is asked for."""
     from genshare_widgets.counts import _direct_store, pass_scheduler
+    from genshare_widgets.engines._direct import filled_block
 
     index = np.asarray(index, dtype=np.int64)
     if getattr(cohort, "engine", "dask") == "hail":
@@ -265,18 +290,33 @@ def dosage_blocks(
         part = index[start : start + rows]
         gt = np.asarray(calls[part[0] : part[-1] + 1].values)[part - part[0]]
         x = dosage_from_calls(gt)
-        yield np.arange(start, start + len(part)), x if sample_index is None else x[:, sample_index]
+        if sample_index is not None:
+            x = x[:, sample_index]
+        yield filled_block(np.arange(start, start + len(part)), x)
+
+
+def dosage_blocks(
+    cohort, index: np.ndarray, sample_index: np.ndarray | None = None, *, rows: int = 2048
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(positions, dosage)`` over the store rows ``index``: :func:`dosage_stream` with each
+    block as a fresh float64 matrix (rows, samples), NaN for a missing call."""
+    for block in dosage_stream(cohort, index, sample_index, rows=rows):
+        yield block.positions, block.with_nan()
 
 
 @dataclass
 class AssociationResult:
     """A released association table and what it was computed from.
 
-    ``table``: contig, position, ref, alt, n, beta, se, stat, p, note (+ ``allelic_chisq``,
-    ``allelic_p`` for a binary trait), one row per tested variant; NA and a ``note`` where a
-    test is undefined or withheld by the disclosure policy."""
+    ``columns``: the released columns as arrays, in file order: contig, position, ref, alt,
+    n, beta, se, stat, p, note (+ ``allelic_chisq``, ``allelic_p`` for a binary trait), one
+    row per tested variant; NaN and a ``note`` where a test is undefined or withheld by the
+    disclosure policy; ``n_defined`` is False where n is withheld. ``table`` is the same as a
+    pandas DataFrame (n as a nullable integer), built on first use; :meth:`write_tsv` streams
+    the columns to ``assoc.tsv`` without it."""
 
-    table: "pd.DataFrame"
+    columns: dict[str, np.ndarray]
+    n_defined: np.ndarray
     model: str
     pheno: str
     covar: list[str]
@@ -304,15 +344,104 @@ class AssociationResult:
             "n_samples": self.n_samples,
             "groups": self.groups,
             "samples_excluded": self.excluded,
-            "n_variants_tested": len(self.table),
+            "n_variants_tested": len(self.n_defined),
             "n_variants_withheld": self.n_withheld,
             "lambda_gc": None if math.isnan(self.lambda_gc) else self.lambda_gc,
             "filters": self.filters,
         }
 
+    @cached_property
+    def table(self) -> "pd.DataFrame":
+        import pandas as pd
+
+        frame = pd.DataFrame(self.columns)
+        frame["n"] = pd.arrays.IntegerArray(
+            np.asarray(self.columns["n"], dtype=np.int64), ~np.asarray(self.n_defined)
+        )
+        return frame
+
+    def write_tsv(self, path, *, block_rows: int = 65536) -> None:
+        """Write ``assoc.tsv``: tab-separated, header row, floats in shortest round-trip
+        form, NA for a missing number, ``block_rows`` rows at a time."""
+        from genshare_widgets._outputs import write_blocks
+
+        def block(start: int):
+            def make():
+                import pyarrow as pa
+
+                part = slice(start, start + block_rows)
+                arrays = []
+                for name, values in self.columns.items():
+                    v = values[part]
+                    if name == "n":
+                        arrays.append(pa.array(v, mask=~self.n_defined[part]))
+                    elif v.dtype.kind == "f":
+                        arrays.append(pa.array(v, from_pandas=True))
+                    else:
+                        arrays.append(pa.array(v.tolist() if v.dtype == object else v))
+                return pa.record_batch(arrays, names=list(self.columns))
+
+            return make
+
+        n = len(self.n_defined)
+        write_blocks((block(s) for s in range(0, max(n, 1), block_rows)), path)
+
+
+def _full(values: np.ndarray, inputs: AssociationInputs, n_all: int) -> np.ndarray:
+    """Per-analysed-sample rows scattered into all the store's samples (zeros elsewhere)."""
+    out = np.zeros((n_all, values.shape[1]))
+    out[inputs.sample_index] = values
+    return out
+
+
+def linear_sums_stream(
+    cohort, inputs: AssociationInputs, index: np.ndarray
+) -> "Iterator[tuple[np.ndarray, LinearSums]]":
+    """``(positions, sums)``: the linear model's sufficient statistics
+    (:class:`~genshare_widgets.stats._association.LinearSums`) of the store rows ``index``
+    over the analysed samples, a store chunk at a time. Local stores are summed on their bit
+    planes (:func:`engines._direct.direct_regression_products`); other rows and cohorts go
+    through :func:`dosage_stream`. This is the one linear pass: ``association`` fits its
+    output, and a federation site releases it."""
+    from genshare_widgets.counts import _direct_store, pass_scheduler
+    from genshare_widgets.engines._direct import PlaneProducts, direct_regression_products
+    from genshare_widgets.stats._association import (
+        linear_sums,
+        linear_sums_from_products,
+        regression_weights,
+    )
+
+    y, cov = inputs.y, inputs.covariates
+    direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
+    if direct is None or getattr(cohort, "engine", "dask") == "hail":
+        for block in dosage_stream(cohort, index, _subset(cohort, inputs)):
+            yield block.positions, linear_sums(block, y, cov)
+        return
+    weights, moments = regression_weights(y, cov)
+    n_all = cohort.n_samples
+    for item in direct_regression_products(
+        direct,
+        index,
+        _subset(cohort, inputs),
+        _full(weights, inputs, n_all),
+        _full(moments, inputs, n_all),
+    ):
+        if isinstance(item, PlaneProducts):
+            sums = linear_sums_from_products(
+                item.xw, item.xx, item.n_missing, item.missing_moments, y, cov
+            )
+        else:
+            sums = linear_sums(item, y, cov)
+        yield item.positions, sums
+
+
+def _subset(cohort, inputs: AssociationInputs) -> np.ndarray | None:
+    """The analysed sample positions, or None when every sample is analysed."""
+    return None if inputs.n_samples == cohort.n_samples else inputs.sample_index
+
 
 def _fit_blocks(cohort, inputs: AssociationInputs, index: np.ndarray) -> dict[str, np.ndarray]:
-    from genshare_widgets.stats._association import linear_fit, linear_sums, logistic_fit
+    from genshare_widgets.stats._association import linear_fit, logistic_fit
 
     n = len(index)
     out: dict[str, np.ndarray] = {
@@ -323,14 +452,35 @@ def _fit_blocks(cohort, inputs: AssociationInputs, index: np.ndarray) -> dict[st
         "n": np.zeros(n, dtype=np.int64),
         "note": np.full(n, "", dtype=object),
     }
-    rows = 4096 if not inputs.binary else 2048
-    for positions, x in dosage_blocks(cohort, index, inputs.sample_index, rows=rows):
-        if inputs.binary:
-            fit = logistic_fit(x, inputs.y, inputs.covariates)
-        else:
-            fit = linear_fit(linear_sums(x, inputs.y, inputs.covariates))
+
+    def keep(positions: np.ndarray, fit: dict[str, np.ndarray]) -> None:
         for key in out:
             out[key][positions] = fit[key]
+
+    if inputs.binary:
+        # Newton rounds are elementwise work on (variants × samples) blocks: two blocks are
+        # fitted at once in threads (numpy releases the GIL), each on its own copy of the
+        # stream's reused buffer; results land by position, so the order does not matter.
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = max(1, min(2, os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: deque = deque()
+            for block in dosage_stream(cohort, index, _subset(cohort, inputs)):
+                own = block._replace(x=block.x.copy())
+                pending.append(
+                    (own.positions, pool.submit(logistic_fit, own, inputs.y, inputs.covariates))
+                )
+                if len(pending) >= workers:
+                    positions, job = pending.popleft()
+                    keep(positions, job.result())
+            while pending:
+                positions, job = pending.popleft()
+                keep(positions, job.result())
+    else:
+        for positions, sums in linear_sums_stream(cohort, inputs, index):
+            keep(positions, linear_fit(sums))
     return out
 
 
@@ -408,7 +558,7 @@ def association(
         "position": counts["variant_position"].values[passing],
         "ref": counts["variant_ref"].values[passing],
         "alt": counts["variant_alt"].values[passing],
-        "n": pd.array(released["n"], dtype="Int64"),
+        "n": np.asarray(released["n"], dtype=np.int64),
         "beta": released["beta"],
         "se": released["se"],
         "stat": released["stat"],
@@ -426,7 +576,6 @@ def association(
         chi_p[withheld] = np.nan
         columns["allelic_chisq"] = chi2
         columns["allelic_p"] = chi_p
-    frame = pd.DataFrame(columns)
     filters = {**counts.attrs["filters"], "min_maf": min_maf, "region": region}
     filters["n_variants_analysed"] = len(index)
     if min_maf is not None and policy.active and (policy.min_count or 1) > 1:
@@ -434,7 +583,8 @@ def association(
             f"minor allele counts rounded down to a multiple of {policy.min_count}"
         )
     return AssociationResult(
-        table=frame,
+        columns=columns,
+        n_defined=~withheld,
         model="logistic" if inputs.binary else "linear",
         pheno=pheno,
         covar=list(covar or []),
@@ -450,3 +600,47 @@ def association(
         n_withheld=n_withheld,
         cohort_id=cohort.id,
     )
+
+
+def released_association(
+    cohort,
+    pheno: str,
+    *,
+    command: str,
+    covar: Sequence[str] | None = None,
+    pcs: int = 0,
+    binary: bool | None = None,
+    region: str | None = None,
+    min_maf: float | None = None,
+    snps_only: bool = False,
+    policy=None,
+) -> AssociationResult:
+    """:func:`association` for a release (a file, a figure): under an active policy the
+    analysed sample set(s) (:func:`analysed_sample_sets`) are checked against the cohort's
+    release log before the genotype pass (rule 6: no set differing from an earlier released
+    one by fewer than k samples) and recorded with ``command`` after it."""
+    from genshare_widgets.disclosure import policy_for
+    from genshare_widgets.disclosure._publishing import ReleaseLog, min_difference
+
+    if policy is None:
+        policy = policy_for(cohort.entry) if getattr(cohort, "entry", None) else None
+    log, sets = None, {}
+    if policy is not None and policy.active and policy.epsilon is None:
+        inputs = association_inputs(cohort, pheno, covar=covar, pcs=0, binary=binary)
+        sets = analysed_sample_sets(inputs)
+        log = ReleaseLog.for_cohort(cohort)
+        log.check(sets, k=min_difference(policy), region=region)
+    result = association(
+        cohort,
+        pheno,
+        covar=covar,
+        pcs=pcs,
+        binary=binary,
+        region=region,
+        min_maf=min_maf,
+        snps_only=snps_only,
+        policy=policy,
+    )
+    if log is not None:
+        log.record(sets, k=min_difference(policy), command=command, region=region)
+    return result

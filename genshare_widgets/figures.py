@@ -33,7 +33,11 @@ KINDS = (
     "shared",
     "representation",
     "variant",
+    "manhattan",
+    "qq",
 )
+#: Kinds drawn from an association (``--pheno``; no ``--by`` grouping).
+ASSOCIATION_KINDS = ("manhattan", "qq")
 FORMATS = ("png", "svg", "pdf", "html", "json")
 EXPORT_TIMEOUT = 120.0  # s for one PNG/SVG/PDF export by kaleido (a few seconds is usual)
 HTML_DIV_ID = "genshare-figure"
@@ -50,6 +54,8 @@ SIZES = {
     "shared": (1000, 560),
     "representation": (900, 560),
     "variant": (1000, 720),
+    "manhattan": (1100, 560),
+    "qq": (760, 680),
 }
 #: Every option of the command with its default: the recipe always records all of them.
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -69,6 +75,10 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "keep_groups": None,
     "min_count": None,
     "epsilon": None,
+    "pheno": None,
+    "covar": None,
+    "pcs": 0,
+    "binary": None,
 }
 _POSITION = re.compile(r"^[^:\s]+:[\d,]+$")
 _ASSETS = Path(__file__).resolve().parent / "plots" / "_assets"
@@ -90,6 +100,12 @@ def check_options(kind: str, options: Mapping[str, Any]) -> None:
         raise GenShareError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")
     if kind in ("af-compare", "joint-sfs"):
         _two_groups(options, kind)
+    if kind in ASSOCIATION_KINDS and not options.get("pheno"):
+        raise GenShareError(
+            f"--kind {kind} needs --pheno COL (a numeric column of the sample table)"
+        )
+    if (options.get("pcs") or 0) < 0:
+        raise GenShareError(f"--pcs must be 0 or more, not {options.get('pcs')}")
     if kind == "variant" and not options.get("variant"):
         raise GenShareError("--kind variant needs --variant CHR:POS or --variant rsID")
     if options.get("dims") not in (2, 3):
@@ -102,6 +118,12 @@ def check_options(kind: str, options: Mapping[str, Any]) -> None:
         )
 
 
+def covariate_names(options: Mapping[str, Any]) -> list[str]:
+    """``--covar C1,C2`` as a list (empty: none)."""
+    value = options.get("covar")
+    return [c.strip() for c in str(value).split(",") if c.strip()] if value else []
+
+
 def kept_groups(options: Mapping[str, Any]) -> list[str] | None:
     """``--keep-groups A,B,C`` as a list (None: every group)."""
     value = options.get("keep_groups")
@@ -111,7 +133,15 @@ def kept_groups(options: Mapping[str, Any]) -> list[str] | None:
     return names or None
 
 
-def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, budget=None):
+def build_figure(
+    cohort,
+    kind: str,
+    options: Mapping[str, Any],
+    *,
+    counts=None,
+    budget=None,
+    association=None,
+):
     """The figure of ``kind`` for ``cohort`` with the command's ``options`` (a plain dict).
 
     ``counts``: unfiltered counts of ``cohort`` for ``options``' grouping, region and SNP
@@ -122,6 +152,11 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
     Every aggregate goes through the disclosure policy of the cohort's access tier and the
     options ``min_count``/``epsilon`` (:func:`genshare_widgets.disclosure.policy_for`);
     ``budget`` is the privacy budget charged under an epsilon (default: the session's).
+
+    ``manhattan`` and ``qq`` draw the released table of
+    :func:`genshare_widgets.association.association` for ``options``' phenotype, covariates,
+    PCs, model and variant filters (``association``: that result, when the caller already has
+    it, as the explorer does).
     """
     from genshare_widgets import disclosure, plots
     from genshare_widgets._outputs import group_sizes as _group_sizes
@@ -130,6 +165,8 @@ def build_figure(cohort, kind: str, options: Mapping[str, Any], *, counts=None, 
     from genshare_widgets.disclosure._release import release_group_sizes
 
     check_options(kind, options)
+    if kind in ASSOCIATION_KINDS:
+        return _association_figure(cohort, kind, options, result=association)
     by = options["by"]
     if by not in cohort.samples.columns:
         raise GenShareError(
@@ -255,6 +292,50 @@ def _release_command(cohort, kind: str, options: Mapping[str, Any]) -> str:
     """The ``genshare figure`` command of a release (without ``--out``), for the release log."""
     words = recipe_command(figure_source(cohort), kind, options, Path("OUT"))
     return words.removesuffix(" --out OUT")
+
+
+def association_result(cohort, options: Mapping[str, Any], *, kind: str = "manhattan"):
+    """The released association of ``options`` (``pheno``, ``covar``, ``pcs``, ``binary``,
+    ``region``, ``min_maf``, ``snps_only``) under the cohort's policy and ``min_count``/
+    ``epsilon``. Under an active policy the analysed sample set(s) are checked against the
+    cohort's release log (rule 6) before the genotype pass and recorded after it, as
+    ``genshare assoc`` does."""
+    from genshare_widgets import disclosure
+    from genshare_widgets.association import released_association
+
+    policy = disclosure.policy_for(
+        cohort.entry, min_count=options.get("min_count"), epsilon=options.get("epsilon")
+    )
+    return released_association(
+        cohort,
+        options["pheno"],
+        command=_release_command(cohort, kind, options),
+        covar=covariate_names(options),
+        pcs=int(options["pcs"] or 0),
+        binary=options["binary"],
+        region=options["region"],
+        min_maf=options["min_maf"],
+        snps_only=bool(options["snps_only"]),
+        policy=policy,
+    )
+
+
+def _association_figure(cohort, kind: str, options: Mapping[str, Any], *, result=None):
+    """The Manhattan or QQ plot of the released association table (every number in it is
+    the table's; λ is the table's P values' genomic-control λ)."""
+    from genshare_widgets import plots
+
+    if result is None:
+        result = association_result(cohort, options, kind=kind)
+    policy = result.policy
+    prov = plots.figure_provenance(
+        cohort,
+        filters=result.filters,
+        disclosure_policy=policy.to_dict() if policy is not None else None,
+        extra={"association": result.provenance()},
+    )
+    builder = plots.manhattan_plot if kind == "manhattan" else plots.qq_plot
+    return builder(result.table, trait=result.pheno, model=result.model, provenance=prov)
 
 
 def _pca_figure(cohort, options: Mapping[str, Any], *, policy, policy_record):
@@ -510,7 +591,9 @@ def recipe_command(source: list[str], kind: str, options: Mapping[str, Any], out
         if value == default:
             continue
         flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
+        if key == "binary":  # three states: None (from the values), --binary, --quantitative
+            words.append("--binary" if value else "--quantitative")
+        elif isinstance(value, bool):
             words.append(flag)
         else:
             words += [flag, str(value)]
@@ -701,7 +784,8 @@ def figure(cohort, kind: str, **options: Any):
 
     ``options`` are the command's options with ``_`` for ``-`` (``by``, ``region``,
     ``min_maf``, ``groups="CEU,YRI"``, ``variant``, ``keep_groups``, ``min_count``,
-    ``epsilon``...). The cohort's disclosure policy applies as on the command line.
+    ``epsilon``; for ``manhattan``/``qq``: ``pheno``, ``covar="C1,C2"``, ``pcs``,
+    ``binary``...). The cohort's disclosure policy applies as on the command line.
 
     Examples
     --------

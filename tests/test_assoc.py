@@ -453,3 +453,96 @@ def test_too_few_cases_under_a_policy_is_refused(sim_ooa):
 def test_inputs_reject_a_missing_phenotype_with_the_columns(sim_ooa):
     with pytest.raises(GenShareError, match="columns: \\['population', 'sex', 'height_like'"):
         association_inputs(sim_ooa, "bmi")
+
+
+# --- the bit-plane pass ---------------------------------------------------------------------
+
+
+def test_plane_products_kernel_equals_numpy():
+    """The regression kernel on random bit planes (with missing calls and a sample subset)
+    against unpacked arithmetic."""
+    from genshare_widgets.engines._direct import POPCOUNT8, _sample_words, byte_tables
+    from genshare_widgets.engines._kernels import plane_products
+
+    rng = np.random.default_rng(3)
+    n, rows = 203, 57
+    words = (n + 63) // 64
+    codes = rng.choice(4, size=(rows, n), p=[0.5, 0.3, 0.15, 0.05])  # 3 = missing
+    lo = np.zeros((rows, words * 64), np.uint8)
+    hi = np.zeros_like(lo)
+    lo[:, :n] = (codes == 1) | (codes == 3)
+    hi[:, :n] = (codes == 2) | (codes == 3)
+    planes = np.stack(
+        [np.packbits(lo, axis=1, bitorder="little"), np.packbits(hi, axis=1, bitorder="little")],
+        axis=1,
+    )
+    kept = np.sort(rng.choice(n, 150, replace=False))
+    weights = rng.normal(size=(n, 4))
+    moments = rng.normal(size=(n, 3))
+    xw, xx, n_missing, mom = plane_products(
+        planes,
+        byte_tables(weights, planes.shape[2]),
+        _sample_words(kept, words).view(np.uint8),
+        moments,
+        POPCOUNT8,
+    )
+    sub = codes[:, kept]
+    dosage = np.where(sub == 3, 0, sub).astype(float)
+    np.testing.assert_allclose(xw, dosage @ weights[kept], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(xx, (dosage**2).sum(axis=1))
+    np.testing.assert_array_equal(n_missing, (sub == 3).sum(axis=1))
+    np.testing.assert_allclose(mom, (sub == 3) @ moments[kept], rtol=1e-12, atol=1e-12)
+
+
+def test_bitplane_sums_equal_dense_sums_on_hapmap3(hapmap3):
+    """Real genotypes with missing calls, a sample subset (phenotype missing for some) and a
+    covariate: the bit-plane pass's sums equal the dense NaN-coded ones."""
+    from genshare_widgets.association import linear_sums_stream
+    from genshare_widgets.stats._association import linear_sums
+
+    rng = np.random.default_rng(9)
+    samples = hapmap3.samples.copy()
+    samples["trait"] = rng.normal(size=len(samples))
+    samples.iloc[::11, samples.columns.get_loc("trait")] = np.nan
+    samples["z"] = rng.normal(size=len(samples))
+    inputs = association_inputs(hapmap3, "trait", covar=["z"], samples=samples)
+    assert inputs.n_samples < hapmap3.n_samples
+    index = np.arange(0, 6000)
+    got = {}
+    for positions, sums in linear_sums_stream(hapmap3, inputs, index):
+        for i, pos in enumerate(positions):
+            got[int(pos)] = (sums.xtx[i], sums.xty[i], sums.yty[i], sums.n[i])
+    assert sorted(got) == list(range(len(index)))
+    x = _dense_dosage(hapmap3, index, inputs.sample_index)
+    assert np.isnan(x).any(axis=1).sum() > 100  # missing calls are exercised
+    want = linear_sums(x, inputs.y, inputs.covariates)
+    for i in range(len(index)):
+        xtx, xty, yty, n = got[i]
+        np.testing.assert_allclose(xtx, want.xtx[i], rtol=1e-10, atol=1e-8)
+        np.testing.assert_allclose(xty, want.xty[i], rtol=1e-10, atol=1e-8)
+        assert yty == pytest.approx(want.yty[i], rel=1e-12)
+        assert n == want.n[i]
+
+
+def test_release_log_refuses_a_near_copy_of_an_analysed_set(tmp_path, base_table):
+    """Rule 6 through `genshare assoc`: after a release over the analysed samples of one
+    phenotype, a second phenotype whose analysed set differs by 3 samples (k = 20) would let
+    a reader difference the two; it is refused and writes nothing."""
+    table = base_table.copy()
+    table["height2"] = table["height"]
+    table.loc[:2, "height2"] = np.nan
+    path = tmp_path / "samples.tsv"
+    table.to_csv(path, sep="\t", index=False, na_rep="NA")
+    runner = CliRunner()
+    common = ["assoc", "sim-ooa", "--samples", str(path), "--min-count", "20"]
+    region = ["--region", "1:1-300000"]
+    first = runner.invoke(
+        main, [*common, "--pheno", "height", *region, "--out", str(tmp_path / "a")]
+    )
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(
+        main, [*common, "--pheno", "height2", *region, "--out", str(tmp_path / "b")]
+    )
+    assert second.exit_code == 2, second.output
+    assert "differ" in second.output and "fewer than" in second.output, second.output
+    assert not (tmp_path / "b").exists()

@@ -233,7 +233,18 @@ def test_logistic_separation_is_a_note_not_a_crash():
     dosage[1] = np.where(y > 0, 2.0, 0.0)  # the dosage separates cases from controls
     got = logistic_fit(dosage, y, cov)
     assert np.isfinite(got["beta"][0])
-    assert np.isnan(got["beta"][1]) and "did not converge" in got["note"][1]
+    assert np.isnan(got["beta"][1]) and got["note"][1].startswith("separation: an allele")
+
+
+def test_logistic_quasi_separation_stops_as_not_converging():
+    """Both alleles in cases and controls, but no case below dosage 1 and no control above
+    it: the maximum is at infinity; found while iterating, not by the allele-count check."""
+    _dosage, liability, _cov = _random(8, n_var=1)
+    y = (liability > np.median(liability)).astype(float)
+    rng = np.random.default_rng(8)
+    dosage = np.where(y > 0, rng.integers(1, 3, len(y)), rng.integers(0, 2, len(y)))
+    got = logistic_fit(dosage[None, :].astype(float), y, None)
+    assert np.isnan(got["beta"][0]) and "did not converge" in got["note"][0]
 
 
 def test_logistic_constant_dosage_is_named():

@@ -212,3 +212,67 @@ def test_explorer_prefetch_builds_the_other_tabs_of_the_view(sim_ooa):
     explorer.groups.value = ("CEU", "YRI")  # a new view: the shown tab is built at once
     assert explorer.figures["sfs"] is not ready
     assert explorer._drawn["sfs"] == explorer._view_key("sfs")
+
+
+def test_explorer_association_tab_computes_once_per_choice(sim_ooa, tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+    from click.testing import CliRunner
+
+    from genshare_widgets import figures
+    from genshare_widgets.association import association
+    from genshare_widgets.cli import main
+    from genshare_widgets.widgets import TABS, CohortExplorer
+
+    runs = []
+    real = figures.association_result
+    monkeypatch.setattr(
+        figures, "association_result", lambda *a, **k: runs.append(a[1]["pcs"]) or real(*a, **k)
+    )
+    explorer = CohortExplorer(sim_ooa)
+    tab = explorer.association
+    assert tab.pheno.options == ("height_like",)  # the numeric columns of the sample table
+    assert "height_like" not in tab.covar.options and "sex" in tab.covar.options
+    assert runs == []  # nothing computed before the tab is shown
+    explorer.tabs.selected_index = len(TABS)
+    assert runs == [0] and "updated in" in explorer.status.value
+    manhattan, qq = explorer.figures["manhattan"], explorer.figures["qq"]
+    assert tab._slots["manhattan"].children == (manhattan,)
+    # the figures draw the released table: every P < 1e-3 one by one, with its P
+    table = association(sim_ooa, "height_like").table
+    hits = table[table["p"] < 1e-3]
+    drawn = {row[0]: row[3] for row in manhattan.data[1].customdata}
+    expected = {
+        f"{r.contig}:{r.position}:{r.ref}:{r.alt}": r.p for r in hits.itertuples()
+    }  # fmt: skip
+    assert drawn == expected
+    assert (
+        qq.layout.meta["details"]["lambda_gc"]
+        == qq.layout.meta["provenance"]["association"]["lambda_gc"]
+    )
+    assert "linear regression of height_like on 300 samples" in tab.note.value
+    # another choice computes once; going back to a choice computes nothing
+    tab.pcs.value = 1
+    assert runs == [0, 1] and explorer.figures["manhattan"] is not manhattan
+    tab.export_kind.value = "qq"  # the figure to export: nothing recomputed
+    tab.pcs.value = 0
+    tab.pcs.value = 1
+    assert runs == [0, 1] and len(tab.results) == 2
+    assert np.isfinite(explorer.figures["qq"].layout.meta["details"]["lambda_gc"])
+    # export the QQ plot with its recipe; --from rebuilds the same file
+    explorer.export.folder = tmp_path
+    explorer.export.format.value = "json"
+    explorer.export.button.click()
+    written = explorer.export.written
+    recipe = json.loads(written["provenance"].read_text())
+    assert "genshare figure sim-ooa --kind qq --pheno height_like --pcs 1" in recipe["command"]
+    again = tmp_path / "again.json"
+    result = CliRunner().invoke(
+        main, ["figure", "--from", str(written["provenance"]), "--out", str(again)]
+    )
+    assert result.exit_code == 0, result.output
+    assert again.read_bytes() == written["figure"].read_bytes()
+    # a choice that cannot be fitted is reported in the widget
+    tab.model.value = "binary (logistic)"
+    assert "color:#b00020" in explorer.status.value and "is not binary" in explorer.status.value

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from genshare_widgets._outputs import package_versions, publish, write_tsv
+from genshare_widgets._outputs import package_versions, publish
 
 
 def association_provenance(cohort, result, *, command: list[str] | None) -> dict[str, Any]:
@@ -57,12 +57,12 @@ def run_association(
     command: list[str] | None = None,
 ) -> dict[str, Path]:
     """Compute the association and write its files into ``out``; → {file name: final path}."""
-    from genshare_widgets.association import association
-    from genshare_widgets.disclosure._publishing import ReleaseLog, min_difference, with_union
+    from genshare_widgets.association import released_association
 
-    result = association(
+    result = released_association(
         cohort,
         pheno,
+        command=shlex.join(command or sys.argv),
         covar=covar,
         pcs=pcs,
         binary=binary,
@@ -71,39 +71,13 @@ def run_association(
         snps_only=snps_only,
         policy=policy,
     )
-    policy = result.policy
-    log, sets = None, {}
-    if policy is not None and policy.active:  # rule 6: no near-copy of a released sample set
-        labels = cohort.samples.index
-        from genshare_widgets.association import association_inputs
-
-        inputs = association_inputs(cohort, pheno, covar=covar, pcs=0, binary=binary)
-        ids = [str(labels[i]) for i in inputs.sample_index]
-        if inputs.binary:
-            sets = with_union(
-                {
-                    f"{pheno}=case": [s for s, v in zip(ids, inputs.y, strict=True) if v > 0],
-                    f"{pheno}=control": [s for s, v in zip(ids, inputs.y, strict=True) if v == 0],
-                }
-            )
-        else:
-            sets = {f"analysed for {pheno}": ids}
-        log = ReleaseLog.for_cohort(cohort)
-        log.check(sets, k=min_difference(policy), region=region)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".genshare-assoc-", dir=out))
     try:
-        write_tsv(result.table, tmp / "assoc.tsv")
+        result.write_tsv(tmp / "assoc.tsv")
         record = association_provenance(cohort, result, command=command)
         (tmp / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
-        if log is not None:
-            log.record(
-                sets,
-                k=min_difference(policy),
-                command=shlex.join(command or sys.argv),
-                region=region,
-            )
         return publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -499,7 +499,7 @@ def assoc(
 @click.option(
     "--kind",
     type=click.Choice(FIGURE_KINDS),
-    help="Which figure (fst = the pairwise heatmap).",
+    help="Which figure (fst = the pairwise heatmap; manhattan, qq: an association, --pheno).",
 )
 @click.option(
     "--out",
@@ -545,6 +545,26 @@ def assoc(
     metavar="A,B,...",
     help="Only these groups of --by (the others' samples leave the analysis, MAF included).",
 )
+@click.option("--pheno", help="manhattan/qq: the sample column holding the phenotype.")
+@click.option(
+    "--covar",
+    metavar="C1,C2",
+    help="manhattan/qq: covariate columns (text columns become 0/1 indicators).",
+)
+@click.option(
+    "--pcs",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="manhattan/qq: add the cohort's first N principal components as covariates.",
+)
+@click.option(
+    "--binary/--quantitative",
+    "binary",
+    default=None,
+    help="manhattan/qq: force logistic or linear regression (default: as genshare assoc).",
+)
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
 def figure(
@@ -566,6 +586,10 @@ def figure(
     folded,
     min_samples,
     keep_groups,
+    pheno,
+    covar,
+    pcs,
+    binary,
     min_count,
     epsilon,
 ):
@@ -575,6 +599,7 @@ def figure(
     Examples:
       genshare figure sim-ooa --kind pca --out pca.png
       genshare figure 1kg-phase3-subset --kind variant --variant rs17160776 --out card.html
+      genshare figure sim-ooa --kind manhattan --pheno height_like --pcs 2 --out gwas.html
       genshare figure --from pca.png.provenance.json --out again.svg
     """
     from genshare_widgets.figures import output_format, run_figure, run_from_recipe
@@ -608,7 +633,8 @@ def figure(
             ) from None
         check_selection(region=region, min_maf=min_maf)
         check_out(out)
-        check_grouping_table(source, samples, by)
+        if kind not in ("manhattan", "qq"):  # association figures have no grouping
+            check_grouping_table(source, samples, by)
         options = {
             "samples": str(samples) if samples else None,
             "by": by,
@@ -626,6 +652,10 @@ def figure(
             "keep_groups": keep_groups,
             "min_count": min_count,
             "epsilon": epsilon,
+            "pheno": pheno,
+            "covar": covar,
+            "pcs": pcs,
+            "binary": binary,
         }
         with no_debris_at(out), _out_writes(out.absolute().parent, "the --out folder"):
             written = run_figure(list(source), kind=kind, out=out, options=options)

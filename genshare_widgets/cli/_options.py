@@ -122,6 +122,8 @@ def check_out(out: Path) -> None:
         parent = parent.parent
     if parent != Path(out).absolute() and not parent.is_dir():
         raise GenShareError(f"--out {out}: {parent} is a file, not a folder; choose another --out")
+    if not parent.is_dir():  # an existing file at --out: replaced within its folder
+        parent = parent.parent
     if not os.access(parent, os.W_OK | os.X_OK):
         read_only = os.statvfs(parent).f_flag & os.ST_RDONLY
         why = "it is on a read-only file system" if read_only else "permission denied"

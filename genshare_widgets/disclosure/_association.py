@@ -101,15 +101,16 @@ def coarse_maf_passing(raw: np.ndarray, min_maf: float | None, policy) -> np.nda
 
 def release_association(result: dict[str, Any], withheld: np.ndarray) -> tuple[dict[str, Any], int]:
     """The per-variant result arrays (``beta, se, stat, p, n, note``) with ``withheld`` rows
-    blanked (NA numbers, :data:`WITHHELD_NOTE`); → (released arrays, number withheld)."""
+    blanked: NaN numbers, n 0 (the caller writes it NA from ``withheld``), the note
+    :data:`WITHHELD_NOTE`; → (released arrays, number withheld). The hidden values are not
+    in the released arrays at all."""
     out = {key: np.array(value, copy=True) for key, value in result.items()}
     if withheld.any():
         for key in ("beta", "se", "stat", "p"):
             out[key] = out[key].astype(np.float64)
             out[key][withheld] = np.nan
-        n = out["n"].astype(object)
-        n[withheld] = None
-        out["n"] = n
+        out["n"] = np.asarray(out["n"], dtype=np.int64)
+        out["n"][withheld] = 0
         out["note"] = out["note"].astype(object)
         out["note"][withheld] = WITHHELD_NOTE
     return out, int(withheld.sum())

@@ -14,12 +14,13 @@ Anything this reader does not understand (another chunk layout, a missing packed
 a remote store) raises :class:`UnsupportedStoreError`, and callers fall back to the Dask engine.
 """
 
+import itertools
 import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -486,17 +487,6 @@ def direct_reduce_standardized(
     return result
 
 
-def dosage_from_planes(planes: np.ndarray, n_samples: int) -> np.ndarray:
-    """ALT dosage float64 (variants, samples) from packable bit-plane rows: 0, 1, 2 ALT copies,
-    NaN for a missing call (both bits set)."""
-    raw = np.ascontiguousarray(planes).view(np.uint8)
-    bits = np.unpackbits(raw, axis=2, count=n_samples, bitorder="little")
-    code = bits[:, 0, :] + 2 * bits[:, 1, :]  # 3 = missing
-    x = code.astype(np.float64)
-    x[code == 3] = np.nan
-    return x
-
-
 def dosage_from_calls(gt: np.ndarray) -> np.ndarray:
     """ALT dosage float64 (variants, samples) from int8 calls (variants, samples, ploidy): the
     number of ALT (allele 1) copies among the called alleles; NaN when any allele is missing
@@ -508,51 +498,225 @@ def dosage_from_calls(gt: np.ndarray) -> np.ndarray:
     return x
 
 
+class DosageBlock(NamedTuple):
+    """ALT dosages of a block of variants, as the association pass reads them.
+
+    ``positions``: the block's rows as positions into the requested ``index``; ``x``: float64
+    (rows, samples) with 0, 1, 2 ALT copies and 0 where the call is missing; ``gaps``: the rows
+    (into the block) with at least one missing call; ``missing``: bool (len(gaps), samples),
+    True where those rows' calls are missing. ``x`` may be a reused buffer: it is valid until
+    the next block is asked for."""
+
+    positions: np.ndarray
+    x: np.ndarray
+    gaps: np.ndarray
+    missing: np.ndarray
+
+    def with_nan(self) -> np.ndarray:
+        """A fresh float64 copy of ``x`` with NaN for the missing calls."""
+        x = np.array(self.x, dtype=np.float64, copy=True)
+        if len(self.gaps):
+            rows = x[self.gaps]
+            rows[self.missing] = np.nan
+            x[self.gaps] = rows
+        return x
+
+
+def filled_block(positions: np.ndarray, dosage: np.ndarray) -> DosageBlock:
+    """A :class:`DosageBlock` from a NaN-coded dosage matrix."""
+    nan = np.isnan(dosage)
+    gaps = np.flatnonzero(nan.any(axis=1))
+    return DosageBlock(positions, np.where(nan, 0.0, dosage), gaps, nan[gaps])
+
+
+def _sample_words(samples: np.ndarray, n_words: int) -> np.ndarray:
+    """uint64 words with the bits of ``samples`` set (bit s % 64 of word s // 64)."""
+    bits = np.zeros(n_words * 64, dtype=np.uint8)
+    bits[samples] = 1
+    return np.packbits(bits, bitorder="little").view(np.uint64)
+
+
 def direct_dosage_blocks(
     store: DirectStore,
     index: np.ndarray,
     samples: np.ndarray | None = None,
     *,
-    rows_per_block: int = 4096,
+    rows_per_block: int = 2048,
 ):
-    """Iterate ``(positions, dosage)`` over the rows ``index`` (sorted) of a local store, at most
-    ``rows_per_block`` variants at a time: ``positions`` index into ``index``, ``dosage`` is
-    float64 (rows, samples) from :func:`dosage_from_planes` (packable rows) or
-    :func:`dosage_from_calls` (the others), restricted to the sample positions ``samples``
-    (None: all). One store chunk is read at a time, so memory does not grow with the number
-    of variants; the next chunk is decompressed in a thread while the caller works."""
+    """Iterate :class:`DosageBlock` over the rows ``index`` (sorted) of a local store, at most
+    ``rows_per_block`` variants at a time, restricted to the sample positions ``samples``
+    (None: all).
+
+    Packable rows come from the bit planes: the missing calls (both bits set) are found on
+    the packed words, cleared there, and the two planes unpacked into 0/1/2; other rows come
+    from ``call_genotype`` (:func:`dosage_from_calls`). A worker thread prepares the next block
+    (decompression, unpacking, conversion to float64 in one of two reused buffers) while the
+    caller works on the current one, so memory stays at two blocks whatever the number of
+    variants."""
     n_samples = store.shape("call_genotype")[1]
     step = store.chunk_rows("call_genotype_bitplanes")
+    n_words = store.shape("call_genotype_bitplanes")[2]
     index = np.asarray(index, dtype=np.int64)
+    n_out = n_samples if samples is None else len(samples)
+    kept = None if samples is None else _sample_words(np.asarray(samples), n_words)
+    tasks: list[tuple[int, int, int]] = []
     chunk_of = index // step
-    bounds = np.flatnonzero(np.diff(chunk_of)) + 1
-    starts = np.concatenate([[0], bounds]).astype(int) if len(index) else np.zeros(0, int)
-    ends = np.concatenate([bounds, [len(index)]]).astype(int) if len(index) else starts
+    for c in np.unique(chunk_of):
+        lo, hi = np.searchsorted(chunk_of, [c, c + 1])
+        tasks += [(int(c), b, min(b + rows_per_block, hi)) for b in range(lo, hi, rows_per_block)]
+    buffers = [np.empty((rows_per_block, n_out)) for _ in range(2 if len(tasks) > 1 else 1)]
+    chunk: dict[str, Any] = {"c": None}
 
-    def load(lo: int, hi: int):
-        c = int(chunk_of[lo])
+    def make(t: int) -> DosageBlock:
+        c, lo, hi = tasks[t]
+        if chunk["c"] != c:
+            chunk.update(
+                c=c,
+                planes=store.read_chunk("call_genotype_bitplanes", c),
+                packable=store.read_chunk("variant_genotype_packable", c),
+                calls=None,
+            )
         rows = index[lo:hi] - c * step
-        planes = store.read_chunk("call_genotype_bitplanes", c)[rows]
-        packable = store.read_chunk("variant_genotype_packable", c)[rows]
-        slow = np.flatnonzero(~packable)
-        calls = store.read_chunk("call_genotype", c)[rows[slow]] if len(slow) else None
-        return planes, packable, slow, calls
+        planes = chunk["planes"][rows]
+        low, high = planes[:, 0], planes[:, 1]
+        miss = low & high
+        if kept is not None:
+            miss &= kept
+        clean = np.empty_like(planes)
+        np.bitwise_and(low, ~high, out=clean[:, 0])
+        np.bitwise_and(high, ~low, out=clean[:, 1])
+        bits = np.unpackbits(clean.view(np.uint8), axis=2, count=n_samples, bitorder="little")
+        code = bits[:, 0, :]
+        code += bits[:, 1, :] << 1
+        if samples is not None:
+            code = code[:, samples]
+        x = buffers[t % len(buffers)][: hi - lo]
+        x[...] = code
+        gap_set = set(np.flatnonzero(miss.any(axis=1)).tolist())
+        slow = np.flatnonzero(~chunk["packable"][rows])
+        slow_missing: dict[int, np.ndarray] = {}
+        if len(slow):
+            if chunk["calls"] is None:
+                chunk["calls"] = store.read_chunk("call_genotype", c)
+            d = dosage_from_calls(chunk["calls"][rows[slow]])
+            if samples is not None:
+                d = d[:, samples]
+            nan = np.isnan(d)
+            x[slow] = np.where(nan, 0.0, d)
+            for r, row_nan in zip(slow.tolist(), nan, strict=True):
+                gap_set.discard(r)
+                if row_nan.any():
+                    slow_missing[r] = row_nan
+        gaps = np.array(sorted(gap_set | set(slow_missing)), dtype=np.int64)
+        missing = np.zeros((len(gaps), n_out), dtype=bool)
+        packed = [i for i, r in enumerate(gaps.tolist()) if r not in slow_missing]
+        if packed:
+            m = np.unpackbits(
+                miss[gaps[packed]].view(np.uint8), axis=1, count=n_samples, bitorder="little"
+            ).astype(bool)
+            missing[packed] = m if samples is None else m[:, samples]
+        for i, r in enumerate(gaps.tolist()):
+            if r in slow_missing:
+                missing[i] = slow_missing[r]
+        return DosageBlock(np.arange(lo, hi), x, gaps, missing)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(load, starts[0], ends[0]) if len(starts) else None
-        for i, (lo, hi) in enumerate(zip(starts, ends, strict=True)):
+        ahead = pool.submit(make, 0) if tasks else None
+        for t in range(len(tasks)):
             assert ahead is not None
-            planes, _packable, slow, calls = ahead.result()
-            ahead = pool.submit(load, starts[i + 1], ends[i + 1]) if i + 1 < len(starts) else None
-            for b in range(0, hi - lo, rows_per_block):
-                part = slice(b, min(b + rows_per_block, hi - lo))
-                x = dosage_from_planes(planes[part], n_samples)
-                in_part = slow[(slow >= part.start) & (slow < part.stop)]
-                if len(in_part):
-                    assert calls is not None
-                    x[in_part - part.start] = dosage_from_calls(
-                        calls[np.searchsorted(slow, in_part)]
-                    )
-                if samples is not None:
-                    x = x[:, samples]
-                yield np.arange(lo + part.start, lo + part.stop), x
+            block = ahead.result()
+            # the worker fills the other buffer while the caller works on this block
+            ahead = pool.submit(make, t + 1) if t + 1 < len(tasks) else None
+            yield block
+
+
+#: Set bits of each byte value.
+POPCOUNT8 = np.array([bin(v).count("1") for v in range(256)], dtype=np.int64)
+
+
+def byte_tables(weights: np.ndarray, n_bytes: int) -> np.ndarray:
+    """float64 (n_bytes, 256, m): for byte position ``j`` and value ``v``, the sum of the rows
+    ``weights[8j + b]`` (samples, m) over the bits ``b`` set in ``v`` (rows past the last
+    sample count 0). With these, Σ_s dosage_s · weights_s of a bit-plane row is one table
+    lookup per byte and plane (:func:`engines._kernels.plane_products`)."""
+    n, m = weights.shape
+    padded = np.zeros((n_bytes * 8, m))
+    padded[:n] = weights
+    bits = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(np.float64)
+    return np.ascontiguousarray(np.einsum("vb,jbm->jvm", bits, padded.reshape(n_bytes, 8, m)))
+
+
+class PlaneProducts(NamedTuple):
+    """Regression sums of packable rows (:func:`engines._kernels.plane_products`):
+    ``positions`` into the requested index; ``xw`` Σ dosage × weights; ``xx`` Σ dosage²;
+    ``n_missing``; ``missing_moments`` Σ over the missing calls of the per-sample moments."""
+
+    positions: np.ndarray
+    xw: np.ndarray
+    xx: np.ndarray
+    n_missing: np.ndarray
+    missing_moments: np.ndarray
+
+
+def direct_regression_products(
+    store: DirectStore,
+    index: np.ndarray,
+    samples: np.ndarray | None,
+    weights: np.ndarray,
+    moments: np.ndarray,
+    *,
+    threads: int | None = None,
+):
+    """Iterate the regression sums of the rows ``index`` (sorted) of a local store, one store
+    chunk at a time: :class:`PlaneProducts` for its packable rows, computed on the bit planes
+    without unpacking them (in ``threads`` parts), and a :class:`DosageBlock` for its other
+    rows (haploid or partly called genotypes, read from ``call_genotype``) for the caller's
+    dense path. ``weights`` (samples, m) and ``moments`` (samples, q) are per-sample rows over
+    ALL the store's samples (rows of samples not analysed are ignored); ``samples``: the
+    analysed sample positions (None: all). The next chunk is read while this one is summed."""
+    from genshare_widgets.engines._kernels import plane_products
+
+    n_samples = store.shape("call_genotype")[1]
+    step = store.chunk_rows("call_genotype_bitplanes")
+    n_words = store.shape("call_genotype_bitplanes")[2]
+    index = np.asarray(index, dtype=np.int64)
+    everyone = np.arange(n_samples) if samples is None else np.asarray(samples)
+    kept8 = _sample_words(everyone, n_words).view(np.uint8)
+    table = byte_tables(weights, n_words * 8)
+    moments = np.ascontiguousarray(moments, dtype=np.float64)
+    workers = max(1, threads or min(2, os.cpu_count() or 1))
+    chunk_of = index // step
+    chunks = np.unique(chunk_of)
+
+    def load(c: int):
+        lo, hi = np.searchsorted(chunk_of, [c, c + 1])
+        rows = index[lo:hi] - c * step
+        packable = store.read_chunk("variant_genotype_packable", c)[rows]
+        planes = store.read_chunk("call_genotype_bitplanes", c)[rows[packable]]
+        slow = np.flatnonzero(~packable)
+        calls = store.read_chunk("call_genotype", c)[rows[slow]] if len(slow) else None
+        return lo, packable, planes, slow, calls
+
+    with ThreadPoolExecutor(max_workers=workers + 1) as pool:
+        ahead = pool.submit(load, int(chunks[0])) if len(chunks) else None
+        for i in range(len(chunks)):
+            assert ahead is not None
+            lo, packable, planes, slow, calls = ahead.result()
+            ahead = pool.submit(load, int(chunks[i + 1])) if i + 1 < len(chunks) else None
+            fast = np.flatnonzero(packable)
+            if len(fast):
+                planes8 = planes.view(np.uint8)
+                cuts = np.linspace(0, len(fast), workers + 1).astype(int)
+                parts = [
+                    pool.submit(plane_products, planes8[a:b], table, kept8, moments, POPCOUNT8)
+                    for a, b in itertools.pairwise(cuts)
+                    if b > a
+                ]
+                done = [part.result() for part in parts]
+                yield PlaneProducts(
+                    lo + fast, *(np.concatenate([d[f] for d in done]) for f in range(4))
+                )
+            if len(slow):
+                assert calls is not None
+                x = dosage_from_calls(calls)
+                yield filled_block(lo + slow, x if samples is None else x[:, samples])

@@ -145,3 +145,49 @@ def scan_vcf_records(buf, start, n_samples, gt, phased, row0, fields, positions,
         row += 1
         p = end + 1
     return row - row0, p
+
+
+@numba.njit(nogil=True, cache=True)
+def plane_products(planes8, table, kept8, moments, popcount):
+    """Per-variant sums for regression straight from bit planes, without unpacking them.
+
+    ``planes8``: uint8 view of packable bit-plane rows (variants, 2, bytes): byte ``j`` holds
+    samples 8j..8j+7, bit ``b`` sample 8j+b (lo plane, hi plane: 01 het, 10 hom-alt, 11
+    missing); ``table`` float64 (bytes, 256, m): for byte ``j`` and value ``v`` the sum of
+    the per-sample weight rows of the samples whose bits are set in ``v``; ``kept8`` uint8
+    (bytes,): the analysed samples' bits; ``moments`` float64 (samples, q): per-sample rows
+    summed over each variant's missing calls; ``popcount`` int64 (256,).
+
+    Returns ``xw`` (variants, m) = Σ dosage × weights, ``xx`` (variants,) = Σ dosage²,
+    ``n_missing`` (variants,) and ``missing_moments`` (variants, q), over analysed samples.
+    """
+    n_var, _, n_bytes = planes8.shape
+    m = table.shape[2]
+    q = moments.shape[1]
+    xw = np.zeros((n_var, m))
+    xx = np.zeros(n_var, dtype=np.int64)
+    n_missing = np.zeros(n_var, dtype=np.int64)
+    missing_moments = np.zeros((n_var, q))
+    for v in range(n_var):
+        for j in range(n_bytes):
+            kp = np.int64(kept8[j])
+            lo = np.int64(planes8[v, 0, j])
+            hi = np.int64(planes8[v, 1, j])
+            het = lo & (hi ^ 255) & kp
+            hom = hi & (lo ^ 255) & kp
+            miss = lo & hi & kp
+            if het:
+                for i in range(m):
+                    xw[v, i] += table[j, het, i]
+            if hom:
+                for i in range(m):
+                    xw[v, i] += 2.0 * table[j, hom, i]
+            xx[v] += popcount[het] + 4 * popcount[hom]
+            if miss:
+                n_missing[v] += popcount[miss]
+                for b in range(8):
+                    if (miss >> b) & 1:
+                        s = 8 * j + b
+                        for i in range(q):
+                            missing_moments[v, i] += moments[s, i]
+    return xw, xx, n_missing, missing_moments

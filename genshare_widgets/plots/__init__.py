@@ -8,6 +8,8 @@ every figure of a cohort) and stamps ``provenance`` into ``fig.layout.meta`` and
 ``pca_scatter``              samples on PCs, 2-D or 3-D, coloured by any sample column
 ``pca_centroids``            group centroids (± 1 SD) on PCs: the PCA under a policy
 ``af_compare``               ALT frequency of two groups (scatter; density above 20,000)
+``manhattan_plot``           association: −log10 P along the genome (thinned, Scattergl)
+``qq_plot``                  association: observed vs expected −log10 P, 95 % band, λ
 ``fst_heatmap``              pairwise Hudson Fst, average-linkage order
 ``fst_windows_plot``         Fst in windows along the genome, one line per pair
 ``heterozygosity_plot``      observed vs expected heterozygosity per group
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING
 from genshare_widgets._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from genshare_widgets.plots._association import contig_order, manhattan_plot, qq_plot
     from genshare_widgets.plots._cohort_colors import cohort_colors, superpopulations_of
     from genshare_widgets.plots._colors import group_colors
     from genshare_widgets.plots._diversity import (
@@ -53,6 +56,7 @@ _LAZY = {
     "af_compare": "_frequency",
     "cluster_order": "_fst",
     "cohort_colors": "_cohort_colors",
+    "contig_order": "_association",
     "figure_provenance": "_provenance",
     "find_variant": "_variant",
     "footer_of": "_provenance",
@@ -61,9 +65,11 @@ _LAZY = {
     "group_colors": "_colors",
     "heterozygosity_plot": "_diversity",
     "joint_sfs_heatmap": "_diversity",
+    "manhattan_plot": "_association",
     "pca_centroids": "_pca",
     "pca_scatter": "_pca",
     "power_vs_epsilon_plot": "_risk",
+    "qq_plot": "_association",
     "representation_panel": "_representation",
     "roc_plot": "_risk",
     "sfs_plot": "_diversity",
@@ -77,6 +83,7 @@ __all__ = [
     "af_compare",
     "cluster_order",
     "cohort_colors",
+    "contig_order",
     "figure_provenance",
     "find_variant",
     "footer_of",
@@ -85,9 +92,11 @@ __all__ = [
     "group_colors",
     "heterozygosity_plot",
     "joint_sfs_heatmap",
+    "manhattan_plot",
     "pca_centroids",
     "pca_scatter",
     "power_vs_epsilon_plot",
+    "qq_plot",
     "representation_panel",
     "roc_plot",
     "sfs_plot",

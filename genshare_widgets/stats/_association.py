@@ -46,18 +46,51 @@ def design(covariates: np.ndarray | None, n_samples: int) -> np.ndarray:
     return np.hstack([ones, cov])
 
 
-def linear_sums(dosage: np.ndarray, y: np.ndarray, covariates: np.ndarray | None) -> LinearSums:
+def _filled(dosage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x, gaps, missing)``: dosage with missing calls as 0, the rows with a missing call,
+    and where (bool (len(gaps), samples)). ``dosage`` is a NaN-coded matrix (variants,
+    samples), or a block that already has that form (``.x``, ``.gaps``, ``.missing``, as the
+    association pass reads it from the store)."""
+    if hasattr(dosage, "gaps"):
+        return dosage.x, np.asarray(dosage.gaps, dtype=np.int64), dosage.missing
+    d = np.asarray(dosage, dtype=np.float64)
+    nan = np.isnan(d)
+    gaps = np.flatnonzero(nan.any(axis=1))
+    return np.where(nan, 0.0, d), gaps, nan[gaps]
+
+
+def _called_count(n_var: int, n_samples: int, gaps: np.ndarray, missing: np.ndarray):
+    n = np.full(n_var, n_samples, dtype=np.int64)
+    if len(gaps):
+        n[gaps] -= missing.sum(axis=1)
+    return n
+
+
+def _outer_upper(c: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Products c_i c_j of the upper triangle (samples, k(k+1)/2) and its (i, j) indices."""
+    iu = np.triu_indices(c.shape[1])
+    return c[:, iu[0]] * c[:, iu[1]], iu
+
+
+def _symmetric(upper: np.ndarray, iu, k: int) -> np.ndarray:
+    """(rows, k, k) from upper-triangle values (rows, k(k+1)/2)."""
+    out = np.empty((upper.shape[0], k, k))
+    out[:, iu[0], iu[1]] = upper
+    out[:, iu[1], iu[0]] = upper
+    return out
+
+
+def linear_sums(dosage, y: np.ndarray, covariates: np.ndarray | None) -> LinearSums:
     """Sufficient statistics of every variant of ``dosage`` (variants, samples; NaN = missing
-    call) for phenotype ``y`` (samples,) and ``covariates`` (samples, m) or None.
+    call; or a block in the store's filled form, see :func:`_filled`) for phenotype ``y``
+    (samples,) and ``covariates`` (samples, m) or None.
 
     Samples whose phenotype or covariates are missing must be left out by the caller."""
-    dosage = np.asarray(dosage, dtype=np.float64)
+    x, gaps, missing = _filled(dosage)
     y = np.asarray(y, dtype=np.float64)
-    n_var, n_samples = dosage.shape
+    n_var, n_samples = x.shape
     c = design(covariates, n_samples)
     k = c.shape[1]
-    called = ~np.isnan(dosage)
-    x = np.where(called, dosage, 0.0)
     # The covariate block (CᵀC, Cᵀy, yᵀy) is the same for every variant called in all samples;
     # only variants with a missing call need their own sums over the called samples.
     xtx = np.empty((n_var, k + 1, k + 1))
@@ -66,68 +99,171 @@ def linear_sums(dosage: np.ndarray, y: np.ndarray, covariates: np.ndarray | None
     xtx[:, :k, :k] = c.T @ c
     xty[:, :k] = c.T @ y
     yty[:] = y @ y
-    gaps = np.flatnonzero(~called.all(axis=1))
     if len(gaps):
-        m = called[gaps].astype(np.float64)
-        outer = (c[:, :, None] * c[:, None, :]).reshape(n_samples, k * k)
-        xtx[gaps, :k, :k] = (m @ outer).reshape(len(gaps), k, k)
+        m = (~missing).astype(np.float64)
+        upper, iu = _outer_upper(c)
+        xtx[gaps, :k, :k] = _symmetric(m @ upper, iu, k)
         xty[gaps, :k] = m @ (c * y[:, None])
         yty[gaps] = m @ (y * y)
-    cx = x @ c  # (variants, k)
-    xtx[:, :k, k] = cx
-    xtx[:, k, :k] = cx
+    products = x @ np.hstack([c, y[:, None]])  # one pass over the block: xᵀC and xᵀy
+    xtx[:, :k, k] = products[:, :k]
+    xtx[:, k, :k] = products[:, :k]
     xtx[:, k, k] = np.einsum("vs,vs->v", x, x)
-    xty[:, k] = x @ y
-    return LinearSums(xtx=xtx, xty=xty, yty=yty, n=called.sum(axis=1).astype(np.int64))
+    xty[:, k] = products[:, k]
+    return LinearSums(xtx=xtx, xty=xty, yty=yty, n=_called_count(n_var, n_samples, gaps, missing))
+
+
+def regression_weights(y: np.ndarray, covariates: np.ndarray | None):
+    """Per-sample rows for the bit-plane pass (:func:`linear_sums_from_products`):
+    ``weights`` (samples, k + 1) = ``[1, covariates, y]`` and ``moments`` (samples, q) =
+    the upper triangle of ``c cᵀ``, then ``c y``, then ``y²`` (c = ``[1, covariates]``)."""
+    y = np.asarray(y, dtype=np.float64)
+    c = design(covariates, len(y))
+    upper, _iu = _outer_upper(c)
+    weights = np.hstack([c, y[:, None]])
+    moments = np.hstack([upper, c * y[:, None], (y * y)[:, None]])
+    return weights, moments
+
+
+def linear_sums_from_products(
+    xw: np.ndarray,
+    xx: np.ndarray,
+    n_missing: np.ndarray,
+    missing_moments: np.ndarray,
+    y: np.ndarray,
+    covariates: np.ndarray | None,
+) -> LinearSums:
+    """:class:`LinearSums` from the bit-plane pass's per-variant sums over the analysed
+    samples: ``xw`` = Σ x·[c, y], ``xx`` = Σ x², and the missing calls' count and moments
+    (:func:`regression_weights`), which are taken off the all-samples covariate block.
+    Equal to :func:`linear_sums` on the same genotypes up to float64 rounding."""
+    y = np.asarray(y, dtype=np.float64)
+    c = design(covariates, len(y))
+    k = c.shape[1]
+    n_var = len(xx)
+    upper, iu = _outer_upper(c)
+    q = upper.shape[1]
+    xtx = np.empty((n_var, k + 1, k + 1))
+    xty = np.empty((n_var, k + 1))
+    xtx[:, :k, :k] = c.T @ c
+    xty[:, :k] = c.T @ y
+    yty = np.full(n_var, y @ y)
+    gaps = np.flatnonzero(n_missing)
+    if len(gaps):
+        xtx[gaps, :k, :k] -= _symmetric(missing_moments[gaps, :q], iu, k)
+        xty[gaps, :k] -= missing_moments[gaps, q : q + k]
+        yty[gaps] -= missing_moments[gaps, q + k]
+    xtx[:, :k, k] = xw[:, :k]
+    xtx[:, k, :k] = xw[:, :k]
+    xtx[:, k, k] = xx
+    xty[:, k] = xw[:, k]
+    n = len(y) - np.asarray(n_missing, dtype=np.int64)
+    return LinearSums(xtx=xtx, xty=xty, yty=yty, n=n)
+
+
+def _covariate_inverses(cc: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Inverse of each variant's covariate block (variants, k, k); the blocks shared by many
+    variants (all called in the same samples) are inverted once."""
+    out = np.empty_like(cc)
+    todo = np.ones(len(cc), dtype=bool)
+    while todo.any():
+        ref = np.flatnonzero(todo)[np.argmax(n[todo])]
+        same = todo & (cc == cc[ref]).all(axis=(1, 2))
+        if same.sum() < 2:
+            break
+        try:
+            out[same] = np.linalg.inv(cc[ref])
+        except np.linalg.LinAlgError:
+            out[same] = np.linalg.pinv(cc[ref])
+        todo &= ~same
+    rest = np.flatnonzero(todo)
+    if len(rest):
+        try:
+            out[rest] = np.linalg.inv(cc[rest])
+        except np.linalg.LinAlgError:
+            out[rest] = np.linalg.pinv(cc[rest])
+    return out
 
 
 def linear_fit(sums: LinearSums) -> dict[str, np.ndarray]:
     """β, SE, t, P and n of the dosage term per variant from :class:`LinearSums`; NaN and a
-    ``note`` where the fit is undefined."""
-    from scipy import stats as sps
+    ``note`` where the fit is undefined.
+
+    The dosage coefficient by partitioned least squares (Frisch–Waugh–Lovell): with
+    ``A = CᵀC``, ``b = Cᵀx``, ``s = xᵀx − bᵀA⁻¹b`` (the dosage's residual sum of squares
+    given the covariates), ``β = (xᵀy − bᵀA⁻¹Cᵀy) / s``, ``RSS = yᵀy − (Cᵀy)ᵀA⁻¹Cᵀy − β²s``,
+    ``SE = √(RSS / (n − p) / s)``: the same numbers as solving the full normal equations."""
+    from scipy import special
 
     n_var, p, _ = sums.xtx.shape
+    k = p - 1
     beta = np.full(n_var, np.nan)
     se = np.full(n_var, np.nan)
     note = np.full(n_var, "", dtype=object)
     df = sums.n - p
     few = df < 1
     note[few] = "too few samples"
-    # the dosage must vary once the covariates are accounted for: its residual sum of squares
-    # (the Schur complement of the covariate block) must not vanish relative to its scale
-    ok = ~few
-    idx = np.flatnonzero(ok)
+    idx = np.flatnonzero(~few)
     if len(idx):
         a = sums.xtx[idx]
-        try:
-            inv_cc = np.linalg.inv(a[:, : p - 1, : p - 1])
-        except np.linalg.LinAlgError:
-            inv_cc = np.linalg.pinv(a[:, : p - 1, : p - 1])
-        b = a[:, : p - 1, p - 1]
-        schur = a[:, p - 1, p - 1] - np.einsum("vi,vij,vj->v", b, inv_cc, b)
-        scale = np.maximum(a[:, p - 1, p - 1], 1e-300)
-        flat = schur <= 1e-10 * scale
+        inv = _covariate_inverses(a[:, :k, :k], sums.n[idx])
+        b = a[:, :k, k]
+        cy = sums.xty[idx, :k]
+        inv_b = np.einsum("vij,vj->vi", inv, b)
+        schur = a[:, k, k] - np.einsum("vi,vi->v", b, inv_b)
+        # the dosage must vary once the covariates are accounted for
+        flat = schur <= 1e-10 * np.maximum(a[:, k, k], 1e-300)
         note[idx[flat]] = "dosage constant given the covariates"
-        good = idx[~flat]
+        ok = ~flat
+        good = idx[ok]
         if len(good):
-            coef = np.linalg.solve(sums.xtx[good], sums.xty[good][:, :, None])[:, :, 0]
-            rss = sums.yty[good] - np.einsum("vi,vi->v", coef, sums.xty[good])
+            s = schur[ok]
+            b_hat = (sums.xty[good, k] - np.einsum("vi,vi->v", inv_b[ok], cy[ok])) / s
+            fitted0 = np.einsum("vi,vij,vj->v", cy[ok], inv[ok], cy[ok])
+            rss = sums.yty[good] - fitted0 - b_hat * b_hat * s
             sigma2 = np.maximum(rss, 0.0) / df[good]
-            var_beta = sigma2 / schur[~flat]
-            beta[good] = coef[:, p - 1]
-            se[good] = np.sqrt(var_beta)
+            beta[good] = b_hat
+            se[good] = np.sqrt(sigma2 / s)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = beta / se
-    pval = np.where(np.isfinite(t), 2 * sps.t.sf(np.abs(t), np.maximum(df, 1)), np.nan)
+    pval = np.full(n_var, np.nan)
+    fin = np.isfinite(t)
+    pval[fin] = 2 * special.stdtr(df[fin], -np.abs(t[fin]))  # Student t
     return {"beta": beta, "se": se, "stat": t, "p": pval, "n": sums.n, "note": note}
 
 
 #: Newton steps of the logistic fit before a variant is reported as not converging.
 MAX_ITER = 50
 
+#: A dosage coefficient beyond this (an odds ratio of e^30 per allele) is a fit running to
+#: infinity: the dosage (quasi-)separates cases from controls.
+MAX_ABS_BETA = 30.0
+
+SEPARATING = "did not converge (the dosage may separate cases from controls)"
+
+#: The note of a variant whose ALT or REF allele is absent from the cases or the controls:
+#: the likelihood has no finite maximum (PLINK 2's SEPARATION error code).
+SEPARATED = "separation: an allele is absent from the cases or from the controls"
+
+
+def _null_logistic(c: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Coefficients of the covariates-only logistic model (the Newton start of every variant)."""
+    gamma = np.zeros(c.shape[1])
+    for _ in range(MAX_ITER):
+        mu = 1.0 / (1.0 + np.exp(-(c @ gamma)))
+        w = mu * (1 - mu)
+        try:
+            step = np.linalg.solve((c * w[:, None]).T @ c, c.T @ (y - mu))
+        except np.linalg.LinAlgError:
+            return np.zeros(c.shape[1])
+        gamma += step
+        if np.abs(step).max() <= 1e-12 * (1 + np.abs(gamma).max()):
+            break
+    return gamma if np.isfinite(gamma).all() else np.zeros(c.shape[1])
+
 
 def logistic_fit(
-    dosage: np.ndarray,
+    dosage,
     y: np.ndarray,
     covariates: np.ndarray | None,
     *,
@@ -136,32 +272,54 @@ def logistic_fit(
     """Logistic regression of a 0/1 ``y`` on ``[1, covariates, dosage]`` per variant by
     Newton's method (IRLS), all variants of the block at once: β, SE (from the inverse Hessian
     at the maximum), ``z = β / SE``, two-sided normal P, n; NaN and a ``note`` for a variant
-    that does not converge (e.g. a dosage that separates cases from controls), has too few
-    samples, or a dosage constant given the covariates."""
-    from scipy import stats as sps
+    that does not converge, has too few samples, or a dosage constant given the covariates.
 
-    dosage = np.asarray(dosage, dtype=np.float64)
+    Every variant starts from the covariates-only fit (β = 0) and stops when a Newton step is
+    below ``tol`` relative to the coefficients. A variant whose ALT or REF allele is absent
+    from the cases or from the controls has no finite maximum (the dosage separates them,
+    PLINK 2's ``SEPARATION``): it is reported without iterating, as is a fit whose dosage
+    coefficient passes :data:`MAX_ABS_BETA`. ``dosage``: NaN-coded (variants, samples) or a
+    block in the store's filled form (see :func:`_filled`)."""
+    from scipy import special
+
+    x, gaps, missing = _filled(dosage)
     y = np.asarray(y, dtype=np.float64)
-    n_var, n_samples = dosage.shape
+    n_var, n_samples = x.shape
     c = design(covariates, n_samples)
     k = c.shape[1]
     p = k + 1
-    called = ~np.isnan(dosage)
-    m = called.astype(np.float64)
-    x = np.where(called, dosage, 0.0)
-    outer = (c[:, :, None] * c[:, None, :]).reshape(n_samples, k * k)
-    n = called.sum(axis=1).astype(np.int64)
-    coef = np.zeros((n_var, p))
+    n = _called_count(n_var, n_samples, gaps, missing)
+    called = np.ones((n_var, 2))  # called samples among controls, cases
+    called[:, 1] = y.sum()
+    called[:, 0] = n_samples - called[:, 1]
+    if len(gaps):
+        m = ~missing
+        called[gaps, 1] = m @ y
+        called[gaps, 0] = m.sum(axis=1) - called[gaps, 1]
+    alt = np.empty((n_var, 2))
+    alt[:, 1] = x @ y
+    alt[:, 0] = x.sum(axis=1) - alt[:, 1]
     note = np.full(n_var, "", dtype=object)
-    active = n > p
-    note[~active] = "too few samples"
+    few = n <= p
+    constant = ~few & ((alt.sum(axis=1) == 0) | (alt.sum(axis=1) == 2 * called.sum(axis=1)))
+    separated = ~few & ~constant & ((alt == 0) | (alt == 2 * called)).any(axis=1)
+    note[few] = "too few samples"
+    note[constant] = "dosage constant given the covariates"
+    note[separated] = SEPARATED
+    coef = np.zeros((n_var, p))
+    coef[:, :k] = _null_logistic(c, y)
     converged = np.zeros(n_var, dtype=bool)
+    upper, iu = _outer_upper(c)
+    weights = None if not len(gaps) else np.ones((n_var, n_samples))
+    if weights is not None:
+        weights[gaps] = ~missing
 
     def hessian_and_gradient(rows: np.ndarray):
-        return _logistic_terms(c, outer, x[rows], m[rows], y, coef[rows])
+        return _logistic_terms(
+            c, upper, iu, x[rows], None if weights is None else weights[rows], y, coef[rows]
+        )
 
-    rows = np.flatnonzero(active)
-    separating = "did not converge (the dosage may separate cases from controls)"
+    rows = np.flatnonzero(~few & ~constant & ~separated)
     for iteration in range(MAX_ITER):
         if not len(rows):
             break
@@ -174,45 +332,59 @@ def logistic_fit(
                 with contextlib.suppress(np.linalg.LinAlgError):
                     step[i] = np.linalg.solve(h[i], g[i])
         bad = ~np.isfinite(step).all(axis=1)
-        # singular at the start (coefficients 0, equal weights): the design itself is; later:
-        # the fitted probabilities ran to 0 or 1, the maximum is at infinity
-        note[rows[bad]] = "dosage constant given the covariates" if iteration == 0 else separating
+        # singular at the start: the design itself is; later: the fit ran to infinity
+        note[rows[bad]] = "dosage constant given the covariates" if iteration == 0 else SEPARATING
         coef[rows[~bad]] += step[~bad]
-        done = ~bad & (np.abs(step).max(axis=1) <= tol * (1 + np.abs(coef[rows]).max(axis=1)))
+        diverged = ~bad & (np.abs(coef[rows, k]) > MAX_ABS_BETA)
+        note[rows[diverged]] = SEPARATING
+        done = (
+            ~bad
+            & ~diverged
+            & (np.abs(step).max(axis=1) <= tol * (1 + np.abs(coef[rows]).max(axis=1)))
+        )
         converged[rows[done]] = True
-        rows = rows[~bad & ~done]
-    note[rows] = separating
+        rows = rows[~bad & ~diverged & ~done]
+    note[rows] = SEPARATING
     fitted = np.flatnonzero(converged)
     beta = np.full(n_var, np.nan)
     se = np.full(n_var, np.nan)
     if len(fitted):
         h, _g = hessian_and_gradient(fitted)
-        inv = np.linalg.inv(h)
-        var = inv[:, k, k]
-        sane = (var > 0) & np.isfinite(var) & (np.abs(coef[fitted, k]) < 30)
+        var = np.linalg.inv(h)[:, k, k]
+        sane = (var > 0) & np.isfinite(var)
         beta[fitted[sane]] = coef[fitted[sane], k]
         se[fitted[sane]] = np.sqrt(var[sane])
-        note[fitted[~sane]] = separating
+        note[fitted[~sane]] = SEPARATING
     with np.errstate(invalid="ignore", divide="ignore"):
         z = beta / se
-    pval = np.where(np.isfinite(z), 2 * sps.norm.sf(np.abs(z)), np.nan)
+    pval = np.full(n_var, np.nan)
+    fin = np.isfinite(z)
+    pval[fin] = 2 * special.ndtr(-np.abs(z[fin]))
     return {"beta": beta, "se": se, "stat": z, "p": pval, "n": n, "note": note}
 
 
-def _logistic_terms(c, outer, x, m, y, coef):
-    """Hessian (variants, p, p) and gradient (variants, p) of the log-likelihood at ``coef``
-    over the called samples (``m``) of dosage ``x`` (missing set to 0)."""
-    from scipy.special import expit
-
+def _logistic_terms(c, upper, iu, x, weights, y, coef):
+    """Hessian (variants, p, p) and score (variants, p) of the log-likelihood at ``coef`` over
+    the called samples (``weights`` 1/0 per variant and sample, None = all) of dosage ``x``
+    (missing calls 0)."""
     n_var = x.shape[0]
     k = c.shape[1]
     p = k + 1
-    eta = coef[:, :k] @ c.T + coef[:, k][:, None] * x
-    mu = expit(eta)
-    w = m * mu * (1 - mu)
-    r = m * (y[None, :] - mu)
+    eta = coef[:, :k] @ c.T
+    eta += coef[:, k][:, None] * x
+    with np.errstate(over="ignore"):
+        np.negative(eta, out=eta)
+        np.exp(eta, out=eta)
+    eta += 1.0
+    mu = np.reciprocal(eta, out=eta)  # the fitted probabilities, in place
+    r = y[None, :] - mu
+    w = mu
+    w *= 1.0 - mu  # μ(1 − μ), in place of μ
+    if weights is not None:
+        w *= weights
+        r *= weights
     h = np.empty((n_var, p, p))
-    h[:, :k, :k] = (w @ outer).reshape(n_var, k, k)
+    h[:, :k, :k] = _symmetric(w @ upper, iu, k)
     wx = w * x
     h[:, :k, k] = h[:, k, :k] = wx @ c
     h[:, k, k] = np.einsum("vs,vs->v", wx, x)
@@ -222,25 +394,25 @@ def _logistic_terms(c, outer, x, m, y, coef):
     return h, g
 
 
-def logistic_terms(
-    dosage: np.ndarray, y: np.ndarray, covariates: np.ndarray | None, coef: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def logistic_terms(dosage, y: np.ndarray, covariates: np.ndarray | None, coef: np.ndarray):
     """Hessian of the negative log-likelihood (the Fisher information, (variants, p, p)) and
     the score (gradient of the log-likelihood, (variants, p)) of the logistic model at ``coef``
     (variants, p; order: intercept, covariates, dosage) per variant of ``dosage`` (variants,
-    samples; NaN = missing call). Both are sums over samples, so sites' terms add up to the
-    pooled ones: one Newton round of a federated fit is ``coef += solve(ΣH, Σg)``."""
-    dosage = np.asarray(dosage, dtype=np.float64)
+    samples; NaN = missing call, or the filled form). Both are sums over samples, so sites'
+    terms add up to the pooled ones: one Newton round of a federated fit is
+    ``coef += solve(ΣH, Σg)``."""
+    x, gaps, missing = _filled(dosage)
     y = np.asarray(y, dtype=np.float64)
-    n_samples = dosage.shape[1]
+    n_var, n_samples = x.shape
     c = design(covariates, n_samples)
     k = c.shape[1]
-    called = ~np.isnan(dosage)
-    outer = (c[:, :, None] * c[:, None, :]).reshape(n_samples, k * k)
-    coef = np.asarray(coef, dtype=np.float64).reshape(dosage.shape[0], k + 1)
-    return _logistic_terms(
-        c, outer, np.where(called, dosage, 0.0), called.astype(np.float64), y, coef
-    )
+    weights = None
+    if len(gaps):
+        weights = np.ones((n_var, n_samples))
+        weights[gaps] = ~missing
+    upper, iu = _outer_upper(c)
+    coef = np.asarray(coef, dtype=np.float64).reshape(n_var, k + 1)
+    return _logistic_terms(c, upper, iu, x, weights, y, coef)
 
 
 def allelic_chisq(
@@ -252,7 +424,7 @@ def allelic_chisq(
 
     Computed from per-group counts only (what ``allele_counts_by_group`` gives with a
     case/control grouping), so federated counts give it exactly."""
-    from scipy import stats as sps
+    from scipy import special
 
     a = np.asarray(ac_case, dtype=np.float64)
     b = np.asarray(an_case, dtype=np.float64) - a
@@ -262,20 +434,24 @@ def allelic_chisq(
     margins = (a + b) * (c + d) * (a + c) * (b + d)
     with np.errstate(invalid="ignore", divide="ignore"):
         chi2 = np.where(margins > 0, total * (a * d - b * c) ** 2 / margins, np.nan)
-    p = np.where(np.isfinite(chi2), sps.chi2.sf(chi2, 1), np.nan)
+    p = np.where(np.isfinite(chi2), special.chdtrc(1, chi2), np.nan)
     return chi2, p
 
 
 def genomic_control_lambda(p: np.ndarray) -> float:
     """Genomic-control inflation factor λ: the median 1-df chi-square implied by the P values
-    over its expectation under the null (0.4549...); NaN without a defined P value."""
-    from scipy import stats as sps
+    over its expectation under the null (0.4549...); NaN without a defined P value. The chi-
+    square is a decreasing function of P, so only the middle P values are transformed."""
+    from scipy import special
 
     p = np.asarray(p, dtype=np.float64)
     p = p[np.isfinite(p)]
     if not len(p):
         return float("nan")
-    return float(np.median(sps.chi2.isf(p, 1)) / sps.chi2.ppf(0.5, 1))
+    half = len(p) // 2
+    middle = np.partition(p, [half - 1, half] if len(p) % 2 == 0 else [half])
+    mid = middle[[half - 1, half]] if len(p) % 2 == 0 else middle[[half]]
+    return float(np.mean(special.chdtri(1, mid)) / special.chdtri(1, 0.5))
 
 
 def meta_analysis(

@@ -5,6 +5,8 @@ MAF threshold derives each view from it (:func:`~genshare_widgets.counts.select_
 an update on a prepared cohort is numpy work plus building one figure — no genotype pass.
 Figures come from the same :func:`genshare_widgets.figures.build_figure` as
 ``genshare figure``, so every view can be exported with the exact command that rebuilds it.
+The last tab (after :data:`TABS`) is the association tab
+(:mod:`genshare_widgets.widgets._association_tab`): Manhattan and QQ plots of a phenotype.
 """
 
 import threading
@@ -15,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from genshare_widgets._errors import GenShareError
+from genshare_widgets.figures import ASSOCIATION_KINDS
 from genshare_widgets.widgets._catalog_browser import _require_ipywidgets
+from genshare_widgets.widgets._plotly_widget import _error_html, _figure_widget
 
 #: (tab title, figure kind) in tab order; PCA last (it runs its own genotype pass).
 TABS = (
@@ -27,52 +31,9 @@ TABS = (
     ("Samples", "representation"),
     ("PCA", "pca"),
 )
-
-
-def _widget_safe(trace: dict) -> dict:
-    """Make a trace (its plotly JSON dict) sendable to a ``FigureWidget``: its n-d arrays
-    (n > 1) travel as JSON lists, where NaN is not allowed (jupyter_client warns, the browser
-    drops the message), so non-finite values become None — plotly draws those cells as gaps,
-    as it does for NaN."""
-    import numpy as np
-
-    safe = dict(trace)
-    for key, value in trace.items():
-        if (
-            isinstance(value, np.ndarray)
-            and value.ndim > 1
-            and value.dtype.kind == "f"
-            and not np.isfinite(value).all()
-        ):
-            cells = value.astype(object)
-            cells[~np.isfinite(value)] = None
-            safe[key] = cells
-    return safe
-
-
-def _figure_widget(fig):
-    """A new ``FigureWidget`` showing ``fig`` (not changed), ready to be sent in one message.
-
-    ``fig`` is already a validated figure, so it is copied without validating it again (that
-    is most of the Python time of an update). The widget is as wide as the page: a square
-    heatmap (scaleanchor) would float away from its axis labels; shrinking the axis domain
-    keeps labels beside cells (constrain only acts on axes tied by scaleanchor, so other
-    figures are unchanged).
-    """
-    import plotly.graph_objects as go
-
-    data = [_widget_safe(trace.to_plotly_json()) for trace in fig.data]
-    layout = go.Layout(fig.layout.to_plotly_json(), _validate=False)
-    for name in list(layout):
-        if name.startswith(("xaxis", "yaxis")) and layout[name] is not None:
-            layout[name].constrain = "domain"
-    for name in ("xaxis", "yaxis"):  # present in every figure, as update_xaxes finds them
-        layout[name].constrain = "domain"
-    return go.FigureWidget(data=data, layout=layout, _validate=False)
-
-
-def _error_html(exc: Exception) -> str:
-    return f'<span style="color:#b00020">{escape(str(exc))}</span>'
+#: The title of the last tab (after :data:`TABS`): Manhattan and QQ plots of an association
+#: (:class:`~genshare_widgets.widgets._association_tab.AssociationTab`).
+ASSOCIATION_TITLE = "Association"
 
 
 class CohortExplorer:
@@ -178,9 +139,15 @@ class CohortExplorer:
         # CSS classes name the parts in the page (browser tests and custom styles find them)
         self.groups.add_class("genshare-groups")
         self.pair_b.add_class("genshare-pair-b")
-        self.tabs = w.Tab(children=[self._slots[kind] for _title, kind in TABS])
+        from genshare_widgets.widgets._association_tab import AssociationTab
+
+        self.association = AssociationTab(self)
+        self.tabs = w.Tab(
+            children=[self._slots[kind] for _title, kind in TABS] + [self.association.widget]
+        )
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
+        self.tabs.set_title(len(TABS), ASSOCIATION_TITLE)
         self.export = ExportControl(self)
         self._quiet = False  # True while controls are set in bulk: one update at the end
         self._set_group_options()
@@ -208,13 +175,25 @@ class CohortExplorer:
 
     @property
     def kind(self) -> str:
-        """The figure kind of the selected tab."""
-        return TABS[self.tabs.selected_index or 0][1]
+        """The figure kind of the selected tab (on the association tab: the figure chosen
+        for export, ``manhattan`` or ``qq``)."""
+        index = self.tabs.selected_index or 0
+        if index >= len(TABS):
+            return self.association.export_kind.value
+        return TABS[index][1]
 
     def options(self, kind: str | None = None) -> dict[str, Any]:
         """The ``genshare figure`` options of the current view (for ``kind``, default: the
         selected tab's)."""
         kind = kind or self.kind
+        if kind in ASSOCIATION_KINDS:  # every analysed sample: no grouping applies
+            return {
+                "region": self.region.value.strip() or None,
+                "min_maf": float(self.min_maf.value) if self.min_maf.value > 0 else None,
+                "snps_only": bool(self.snps_only.value),
+                **self.association.options(),
+                **self._disclosure_options,
+            }
         names = list(self.groups.options)
         chosen = list(self.groups.value)
         return {
@@ -271,6 +250,14 @@ class CohortExplorer:
         from genshare_widgets.figures import DEFAULT_OPTIONS, build_figure
 
         opts = {**DEFAULT_OPTIONS, **self.options(kind)}
+        if kind in ASSOCIATION_KINDS:  # one association per choice, both figures from it
+            view = (kind, self._view_key(kind))
+            if view not in self._built:
+                self._built[view] = self.association.figure(kind, opts)
+                while len(self._built) > self.KEEP_VIEWS:
+                    self._built.popitem(last=False)
+            self._built.move_to_end(view)
+            return self._built[view]
         if kind == "pca":  # its own pass (all samples); cache by what changes it
             key = repr((opts["region"], opts["min_maf"], opts["snps_only"], opts["by"]))
             if self._figures.get("pca-key") != key:
@@ -352,6 +339,9 @@ class CohortExplorer:
 
     def _show(self, kind: str, started: float) -> bool:
         key = self._view_key(kind)
+        if kind in ASSOCIATION_KINDS:
+            self.association.show(key, started)
+            return False
         if self._drawn.get(kind) == key:
             self.last_update_seconds = time.perf_counter() - started
             self.status.value = f"{kind}: up to date (shown in {self._ms()} ms)"
