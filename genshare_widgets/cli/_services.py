@@ -143,9 +143,30 @@ def site() -> None:
 @click.option(
     "--pca-min-maf", type=float, default=0.05, show_default=True, help="MAF filter of --pca-k."
 )
+@click.option(
+    "--assoc-pheno",
+    "assoc_pheno",
+    multiple=True,
+    metavar="COL",
+    help="Phenotype column POST /assoc serves (repeatable; none: no association).",
+)
+@click.option(
+    "--assoc-covar",
+    "assoc_covar",
+    multiple=True,
+    metavar="COL",
+    help="Covariate column POST /assoc may use (repeatable, or C1,C2).",
+)
+@click.option(
+    "--assoc-pcs",
+    type=click.IntRange(0),
+    default=0,
+    metavar="N",
+    help="Also serve PC1..PCN as covariates: projections onto the approved PCA reference.",
+)
 def site_serve(source, samples, groupings, name, host, port, min_count, epsilon, token_file,
                custodian_config, pca_reference, pca_reference_sha256, pca_k, pca_min_maf,
-               ssl_certfile, ssl_keyfile):  # fmt: skip
+               assoc_pheno, assoc_covar, assoc_pcs, ssl_certfile, ssl_keyfile):  # fmt: skip
     """Serve SOURCE as a counts-only federation site (released per-group counts, no samples).
 
     One grouping, fixed at start; groups under max(k, 5) samples are never served; PCA only
@@ -200,7 +221,8 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
     app = site_app(
         cohort, name=name or cohort.id, by=groupings[0] if groupings else None, policy=policy,
         token=token, pca_reference=reference, pca_k=pca_k, pca_min_maf=pca_min_maf,
-        budget=budget,
+        budget=budget, assoc_phenotypes=_listed(assoc_pheno),
+        assoc_covariates=_listed(assoc_covar), assoc_pcs=assoc_pcs,
     )  # fmt: skip
     click.echo(f"site {name or cohort.id}: {policy.describe()}", err=True)
     if policy.epsilon is not None:
@@ -212,10 +234,34 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
     serve_forever(app, host=host, port=port, **tls)
 
 
+def _listed(values) -> list[str]:
+    """Repeatable and comma-separated values of an option, in order, once each."""
+    return list(dict.fromkeys(v.strip() for item in values for v in item.split(",") if v.strip()))
+
+
 @click.command()
 @click.option("--site", "sites", multiple=True, required=True, help="Site URL (repeatable).")
-@click.option("--stats", "wanted", default="freq,fst,het,sfs,shared", show_default=True)
-@click.option("--by", required=True, help="Grouping column every site offers.")
+@click.option(
+    "--stats",
+    "wanted",
+    default="freq,fst,het,sfs,shared",
+    show_default=True,
+    help="Count statistics, or assoc alone (federated association: needs --pheno).",
+)
+@click.option("--by", help="Grouping column every site offers (count statistics).")
+@click.option("--pheno", metavar="COL", help="assoc: the phenotype every site serves.")
+@click.option("--covar", "covar", multiple=True, metavar="C1,C2", help="assoc: covariates.")
+@click.option("--binary", is_flag=True, help="assoc: binary trait, logistic regression.")
+@click.option(
+    "--pcs",
+    type=click.IntRange(0),
+    default=0,
+    metavar="N",
+    help="assoc: add PC1..PCN (each site's projection onto its approved PCA reference).",
+)
+@click.option(
+    "--meta", is_flag=True, help="assoc: also assoc_meta.tsv (inverse-variance meta-analysis)."
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--region", help="CHR or CHR:START-END (1-based, inclusive).")
 @click.option("--min-maf", type=float, help="MAF filter on the combined counts.")
@@ -244,14 +290,17 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
 )
 @click.option("--token", envvar="GENSHARE_FEDERATION_TOKEN", help="Bearer token for the sites.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="TLS CA file.")
-def federate(sites, wanted, by, out_dir, region, min_maf, snps_only, folded, pca_k,
-             pca_reference, timeout, min_sites, token, ca_bundle):  # fmt: skip
+def federate(sites, wanted, by, pheno, covar, binary, pcs, meta, out_dir, region, min_maf,
+             snps_only, folded, pca_k, pca_reference, timeout, min_sites, token,
+             ca_bundle):  # fmt: skip
     """Query federation sites, combine their counts, write the `genshare stats` files.
 
     \b
     Example:
       genshare federate --site http://a:5061 --site http://b:5062 --stats fst,freq \\
           --by superpopulation --out results/
+      genshare federate --site http://a:5061 --site http://b:5062 --stats assoc \\
+          --pheno bmi --covar age,sex --out results/
     """
     from genshare_widgets.federation import federate as run_federation
     from genshare_widgets.federation._coordinator import describe_exclusion
@@ -260,7 +309,8 @@ def federate(sites, wanted, by, out_dir, region, min_maf, snps_only, folded, pca
         list(sites), stats=wanted.split(","), by=by, out=out_dir, region=region,
         min_maf=min_maf, snps_only=snps_only, folded=folded, timeout=timeout, token=token,
         verify=ca_bundle or True, pca_k=pca_k, pca_reference=pca_reference,
-        min_sites=min_sites, command=["genshare", *sys.argv[1:]],
+        min_sites=min_sites, command=["genshare", *sys.argv[1:]], pheno=pheno,
+        covar=_listed(covar) + [f"PC{i + 1}" for i in range(pcs)], binary=binary, meta=meta,
     )  # fmt: skip
     for item in result.excluded:
         click.secho(f"excluded {describe_exclusion(item)}", fg="yellow", err=True)

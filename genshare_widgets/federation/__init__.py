@@ -24,6 +24,14 @@ from the client is trusted. A refused request answers 4xx ``{"detail", "rule"}``
     one fitted on the site's own data only when that data is open-tier (k <= 10, min_maf >=
     0.05). Other sites answer 403: they never release frequencies or SNP weights of their own
     samples.
+``POST /assoc`` ``{"pheno", "covar", "model", "region", "page", "coef"}``
+    One page (``assoc.page_size`` biallelic variants in store order) of per-variant sufficient
+    statistics over the site's fixed sample set: linear ``xtx`` (upper triangles), ``xty``,
+    ``yty``, ``n`` with ``X = [1, covar..., dosage]``; logistic ``hessian`` and ``score`` at
+    ``coef`` (base64 float64, rows x p). ``status`` per variant (0 released; withheld rows
+    carry zeros): rules in :mod:`~genshare_widgets.federation._assoc_site` (min n, derivable
+    counts in 1..k-1, nfilter.glm 0.33, logistic weight concentration, round limit; refused
+    under DP). ``GET /`` ``assoc`` lists the served phenotypes and covariates (or null).
 ``POST /pca/project`` ``{"by", "reference_sha256"}``
     n, mean and covariance of the projections onto the site's approved reference per group
     with at least max(k, 10) samples; a reference whose sha256 is not the approved one is
@@ -33,7 +41,9 @@ No endpoint returns sample ids, genotypes or per-sample values. Under differenti
 each site charges its own budget once per distinct request.
 
 Coordinator: :func:`federate` (the ``genshare federate`` files, byte-identical to ``genshare
-stats`` on the pooled cohort when no site applies a policy), :func:`federated_pca`. A site
+stats`` on the pooled cohort when no site applies a policy; ``stats=["assoc"]``: ``assoc.tsv``
+equal to the pooled ``genshare assoc`` fit, :func:`federated_association`),
+:func:`federated_pca`. A site
 that is down, times out, refuses or answers malformed data is excluded by name with the
 reason (``result.excluded`` and ``provenance.json``: its URL, plus the name it gave when it
 failed after ``GET /``); every request is bounded (the whole answer within the timeout, at most
@@ -47,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 from genshare_widgets._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from genshare_widgets.federation._assoc_client import federated_association
     from genshare_widgets.federation._client import SiteFailure
     from genshare_widgets.federation._combine import combine_counts
     from genshare_widgets.federation._coordinator import FederatedResult, federate
@@ -66,6 +77,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "SiteFailure": "_client",
+    "federated_association": "_assoc_client",
     "combine_counts": "_combine",
     "FederatedResult": "_coordinator",
     "federate": "_coordinator",
@@ -95,6 +107,7 @@ __all__ = [
     "decode_counts",
     "encode_counts",
     "federate",
+    "federated_association",
     "federated_pca",
     "open_site_cohort",
     "pca_reference",
@@ -120,6 +133,9 @@ def start_site(
     pca_reference=None,
     pca_reference_sha256: str | None = None,
     pca_k: int | None = None,
+    assoc_phenotypes: list[str] | None = None,
+    assoc_covariates: list[str] | None = None,
+    assoc_pcs: int = 0,
     host: str = "127.0.0.1",
     port: int = 0,
     **open_options: Any,
@@ -131,7 +147,9 @@ def start_site(
     ``by`` is the one grouping served (default: the population column);
     ``pca_reference`` is an approved reference file pinned by ``pca_reference_sha256`` (or a
     :class:`PCAReference` the caller approves); ``pca_k`` fits one on open-tier data instead
-    (see :func:`~genshare_widgets.federation._site.site_app`).
+    (see :func:`~genshare_widgets.federation._site.site_app`); ``assoc_phenotypes`` and
+    ``assoc_covariates`` are what ``POST /assoc`` serves (``assoc_pcs``: plus PC1..PCn,
+    projections onto the approved reference).
 
     Examples
     --------
@@ -163,5 +181,8 @@ def start_site(
         token=token,
         pca_reference=reference,
         pca_k=pca_k,
+        assoc_phenotypes=assoc_phenotypes,
+        assoc_covariates=assoc_covariates,
+        assoc_pcs=assoc_pcs,
     )
     return RunningServer(app, host=host, port=port, timeout_graceful_shutdown=1).start()

@@ -20,10 +20,12 @@ MAX_RETRIES = 2
 class SiteFailure(GenShareError):  # noqa: N818 -- reads as the event it reports
     """A site could not be used: down, timed out, refused, or answered malformed data.
 
-    ``site_name`` is the name the site gave in ``GET /`` when it failed after that handshake.
+    ``site_name`` is the name the site gave in ``GET /`` when it failed after that handshake;
+    ``site_url`` its URL where the failing request does not say it.
     """
 
     site_name: str | None = None
+    site_url: str | None = None
 
 
 def site_label(url: str) -> str:
@@ -127,3 +129,9 @@ def make_client(*, timeout: float, token: str | None, verify: Any = True):
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.Client(timeout=httpx.Timeout(timeout), headers=headers, verify=verify)
+
+
+def describe_exclusion(entry: dict[str, Any]) -> str:
+    """``URL (name): reason``, one line, as the console and errors show an excluded site."""
+    name = f" ({entry['name']})" if entry.get("name") else ""
+    return f"{entry['site']}{name}: {entry['reason']}"

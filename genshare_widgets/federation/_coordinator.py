@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from genshare_widgets._errors import GenShareError
-from genshare_widgets.federation._client import SiteFailure, make_client, request_json, site_label
+from genshare_widgets.federation._client import (
+    SiteFailure,
+    describe_exclusion,
+    make_client,
+    request_json,
+    site_label,
+)
 from genshare_widgets.federation._protocol import PROTOCOL, MalformedPayload, decode_counts
 
 COMBINATION_RULE = (
@@ -114,12 +120,6 @@ def query_sites(sites: list[str], body: dict[str, Any], *, by: str, timeout, tok
     return answers, excluded
 
 
-def describe_exclusion(entry: dict[str, Any]) -> str:
-    """``URL (name): reason``, one line, as the console and errors show an excluded site."""
-    name = f" ({entry['name']})" if entry.get("name") else ""
-    return f"{entry['site']}{name}: {entry['reason']}"
-
-
 def _site_names(answers) -> list[str]:
     names: list[str] = []
     for url, info, _ in answers:
@@ -162,7 +162,7 @@ def federate(
     sites: list[str],
     *,
     stats: list[str] | tuple[str, ...] = ("freq", "fst", "het", "sfs", "shared"),
-    by: str,
+    by: str | None = None,
     out: str | Path | None = None,
     region: str | None = None,
     min_maf: float | None = None,
@@ -175,6 +175,10 @@ def federate(
     pca_reference: Any = None,
     min_sites: int = 1,
     command: list[str] | None = None,
+    pheno: str | None = None,
+    covar: list[str] | None = None,
+    binary: bool = False,
+    meta: bool = False,
 ) -> FederatedResult:
     """Federated statistics over several sites (see :mod:`genshare_widgets.federation`).
 
@@ -183,9 +187,14 @@ def federate(
     sites
         Site base URLs (``http://host:5060``).
     stats
-        Any of ``freq, fst, het, sfs, shared``.
+        Any of ``freq, fst, het, sfs, shared``; or ``assoc`` alone (federated association,
+        :mod:`genshare_widgets.federation._assoc_client`: ``assoc.tsv``, ``provenance.json``).
     by
-        The grouping column every site offers.
+        The grouping column every site offers (not used by ``assoc``).
+    pheno, covar, binary, meta
+        ``assoc`` only: the phenotype and covariates (each served by every site; a site
+        lacking one is excluded by name), a logistic fit for a binary trait, and
+        ``assoc_meta.tsv`` (inverse-variance meta-analysis of per-site fits) beside it.
     out
         When given, write the ``genshare stats`` files and ``provenance.json`` there.
     region, min_maf, snps_only, folded
@@ -229,6 +238,19 @@ def federate(
     from genshare_widgets.federation._combine import combine_counts
 
     wanted = [s.strip() for s in stats if s.strip()]
+    if "assoc" in wanted:
+        if min_maf is not None or snps_only or folded:
+            raise GenShareError(
+                "--stats assoc tests every biallelic variant the sites serve (in --region): "
+                "--min-maf, --snps-only and --folded do not apply; filter assoc.tsv afterwards"
+            )
+        return _federate_association(
+            sites, wanted=wanted, pheno=pheno, covar=covar, binary=binary, meta=meta,
+            region=region, out=out, timeout=timeout, token=token, verify=verify,
+            min_sites=min_sites, pca_k=pca_k, command=command,
+        )  # fmt: skip
+    if by is None:
+        raise GenShareError("give the grouping column every site offers: --by COLUMN")
     unknown = [s for s in wanted if s not in STATISTICS]
     if unknown or not (wanted or pca_k):
         raise GenShareError(
@@ -356,6 +378,39 @@ def federate(
         counts=combined,
         included=included,
         excluded=excluded,
+        provenance=provenance,
+        files=files,
+    )
+
+
+def _federate_association(sites, *, wanted, pheno, covar, binary, meta, region, out, timeout,
+                          token, verify, min_sites, pca_k, command) -> FederatedResult:  # fmt: skip
+    """``federate(stats=["assoc"])``: see :func:`federated_association`."""
+    from genshare_widgets.federation._assoc_client import federated_association, write_association
+
+    if len(wanted) > 1 or pca_k:
+        raise GenShareError(
+            f"--stats {','.join(wanted)}: assoc runs alone (no other statistic or --pca in the "
+            "same run); run federate twice"
+        )
+    if not pheno:
+        raise GenShareError("--stats assoc needs --pheno COLUMN (a phenotype every site serves)")
+    if not sites:
+        raise GenShareError("give at least one site: --site URL")
+    if not 1 <= int(min_sites) <= len(sites):
+        raise GenShareError(
+            f"--min-sites {min_sites}: give 1..{len(sites)} (the number of --site URLs)"
+        )
+    result = federated_association(
+        list(sites), pheno=pheno, covar=covar, binary=binary, region=region, meta=meta,
+        timeout=timeout, token=token, verify=verify, min_sites=min_sites,
+    )  # fmt: skip
+    provenance, files = write_association(result, out, command=command)
+    return FederatedResult(
+        tables=result["tables"],
+        counts=None,
+        included=result["included"],
+        excluded=result["excluded"],
         provenance=provenance,
         files=files,
     )

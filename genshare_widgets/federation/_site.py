@@ -39,38 +39,18 @@ from typing import Any
 from genshare_widgets._errors import GenShareError
 from genshare_widgets.federation._pca import MAX_PCS, MIN_REFERENCE_MAF, PCAReference
 from genshare_widgets.federation._protocol import PROTOCOL, encode_counts
+from genshare_widgets.federation._site_rules import MIN_GROUP_SIZE, SiteRefusal, min_group_size
 
 log = logging.getLogger(__name__)
 PCA_MIN_GROUP = 10  # a projection mean of fewer samples is too close to individual data
-MIN_GROUP_SIZE = 5  # no site releases anything about a group smaller than max(k, 5)
 PCA_MIN_VARIANTS = 1_000  # under a policy, projections average over at least this many variants
 COUNTS_KEYS = {"by", "region", "snps_only", "variants"}
 PROJECT_KEYS = {"by", "reference_sha256", "reference"}
 
 
-class SiteRefusal(GenShareError):  # noqa: N818 -- reads as the verdict it reports
-    """A request (or a start-up setting) a site refuses under one of its rules.
-
-    ``rule`` is a short id (``one-grouping``, ``min-group-size``, ``approved-reference``,
-    ``open-tier-reference``, ``pca-limits``, ``consent``, ``dp-no-pca``, ``fixed-by-site``;
-    ``request-limits`` for a body over 1 MiB, nested too deep or stalling, see
-    :mod:`genshare_widgets._serve`);
-    over HTTP it answers ``status`` with ``{"detail": message, "rule": rule}``.
-    """
-
-    def __init__(self, status: int, rule: str, message: str) -> None:
-        super().__init__(f"{message} [rule: {rule}]")
-        self.status, self.rule, self.message = status, rule, message
-
-
 def pca_min_group(policy) -> int:
     """Smallest group whose PCA summary a site shares: max(k, 10)."""
     return max(int(policy.min_count or 1), PCA_MIN_GROUP)
-
-
-def min_group_size(policy) -> int:
-    """Smallest group a site says anything about: max(k, 5), in every tier."""
-    return max(int(policy.min_count or 1), MIN_GROUP_SIZE)
 
 
 def own_data_is_open(cohort, policy) -> bool:
@@ -224,6 +204,9 @@ def site_app(
     pca_reference: "PCAReference | None" = None,
     pca_k: int | None = None,
     pca_min_maf: float = MIN_REFERENCE_MAF,
+    assoc_phenotypes: list[str] | None = None,
+    assoc_covariates: list[str] | None = None,
+    assoc_pcs: int = 0,
 ):
     """The FastAPI app of one federation site (protocol in :mod:`genshare_widgets.federation`).
 
@@ -252,6 +235,12 @@ def site_app(
         A custodian-approved reference (:meth:`PCAReference.load` checks its pinned sha256).
     pca_k, pca_min_maf
         Fit the reference on this site's own samples instead (open-tier data only).
+    assoc_phenotypes, assoc_covariates
+        The phenotype columns and covariates ``POST /assoc`` serves (none: no association);
+        see :mod:`genshare_widgets.federation._assoc_site` for its rules.
+    assoc_pcs
+        Also serve ``PC1`` … ``PC<assoc_pcs>`` as covariates: each analysed sample's
+        projection onto the site's approved PCA reference (never the site's own PCA).
 
     Examples
     --------
@@ -276,6 +265,23 @@ def site_app(
         cohort, policy, reference=pca_reference, k=pca_k, min_maf=pca_min_maf
     )
     reference_sha256 = reference.sha256 if reference is not None else None
+    assoc = None
+    if assoc_phenotypes:
+        from genshare_widgets.federation._assoc_site import assoc_service
+
+        assoc = assoc_service(
+            cohort,
+            policy,
+            phenotypes=list(assoc_phenotypes),
+            covariates=assoc_covariates,
+            pcs=assoc_pcs,
+            reference=reference,
+            site=name,
+        )
+    elif assoc_covariates or assoc_pcs:
+        raise GenShareError(
+            "--assoc-covar and --assoc-pcs need --assoc-pheno (the phenotypes served)"
+        )
     lock = threading.Lock()  # one genotype pass at a time; answers are cached
     cache: dict[Any, Any] = {}  # (region, snps_only) → counts; "pca" → the projection summary
 
@@ -374,11 +380,13 @@ def site_app(
             "policy": policy.to_dict(),
             "pca": pca_info(),
             "pca_min_group": pca_min_group(policy),
+            "assoc": assoc.info() if assoc is not None else None,
             "endpoints": [
                 "GET /",
                 "POST /counts",
                 "GET /pca/reference",
                 "POST /pca/project",
+                "POST /assoc",
             ],
         }
 
@@ -495,6 +503,26 @@ def site_app(
             )
         return {"protocol": PROTOCOL, "site": name, "by": by, "sha256": reference_sha256,
                 **summary}  # fmt: skip
+
+    @app.post("/assoc")
+    def assoc_endpoint(http: Request, request: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
+        from genshare_widgets.federation._assoc_site import assoc_answer
+
+        if policy.epsilon is not None:
+            raise SiteRefusal(
+                403,
+                "dp-no-assoc",
+                "this site releases under differential privacy; association sums have no DP "
+                "release here",
+            )
+        if assoc is None:
+            raise SiteRefusal(
+                404,
+                "assoc-not-served",
+                "this site serves no association: its custodian starts it with "
+                "--assoc-pheno COL [--assoc-covar COL ...]",
+            )
+        return _json_response(assoc_answer(assoc, request, site=name), http)
 
     return app
 

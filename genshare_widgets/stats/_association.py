@@ -452,3 +452,44 @@ def genomic_control_lambda(p: np.ndarray) -> float:
     middle = np.partition(p, [half - 1, half] if len(p) % 2 == 0 else [half])
     mid = middle[[half - 1, half]] if len(p) % 2 == 0 else middle[[half]]
     return float(np.mean(special.chdtri(1, mid)) / special.chdtri(1, 0.5))
+
+
+def meta_analysis(
+    beta: np.ndarray, se: np.ndarray, *, n: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Inverse-variance fixed-effects meta-analysis per variant (METAL's STDERR scheme) of
+    per-study estimates ``beta`` and ``se`` (studies, variants): ``w = 1/SE²``,
+    ``β = Σ w β / Σ w``, ``SE = 1/√Σw``, ``z = β/SE``, two-sided normal P. A study with a
+    missing or non-positive SE for a variant is left out of that variant; none left → NaN and a
+    ``note``. ``n`` (studies, variants): summed over the studies used.
+
+    Examples
+    --------
+    >>> out = meta_analysis(np.array([[0.2], [0.4]]), np.array([[0.1], [0.2]]))
+    >>> round(float(out["beta"][0]), 6), round(float(out["se"][0]), 6)
+    (0.24, 0.089443)
+    """
+    from scipy import stats as sps
+
+    beta = np.atleast_2d(np.asarray(beta, dtype=np.float64))
+    se = np.atleast_2d(np.asarray(se, dtype=np.float64))
+    ok = np.isfinite(beta) & np.isfinite(se) & (se > 0)
+    w = np.where(ok, 1.0 / np.where(ok, se, 1.0) ** 2, 0.0)
+    total = w.sum(axis=0)
+    some = total > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b = np.where(some, (w * np.where(ok, beta, 0.0)).sum(axis=0) / total, np.nan)
+        s = np.where(some, 1.0 / np.sqrt(total), np.nan)
+        z = b / s
+    pval = np.where(some, 2 * sps.norm.sf(np.abs(np.where(some, z, 0.0))), np.nan)
+    note = np.where(some, "", "no study estimate").astype(object)
+    counts = np.where(ok, np.asarray(n), 0).sum(axis=0) if n is not None else ok.sum(axis=0)
+    return {
+        "beta": b,
+        "se": s,
+        "stat": z,
+        "p": pval,
+        "n": counts.astype(np.int64),
+        "n_studies": ok.sum(axis=0).astype(np.int64),
+        "note": note,
+    }
