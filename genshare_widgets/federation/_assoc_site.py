@@ -4,7 +4,8 @@
 biallelic variants (``ASSOC_PAGE`` rows, in store order, optionally within a region):
 
 - ``model: "linear"`` → per variant ``XᵀX``, ``Xᵀy``, ``yᵀy`` and ``n`` with
-  ``X = [1, covariates, dosage]`` (:func:`~genshare_widgets.stats._association.linear_sums`);
+  ``X = [1, covariates, dosage]`` (the one linear pass,
+  :func:`~genshare_widgets.association.linear_sums_stream`);
 - ``model: "logistic"`` → per variant the Hessian and score of the logistic model at the
   coordinator's coefficients (``coef``: base64 of little-endian float64, rows × p)
   (:func:`~genshare_widgets.stats._association.logistic_terms`).
@@ -502,10 +503,37 @@ def _page_dosage(service: AssocService, region: str | None, page: int, rows: np.
     return block
 
 
+def _page_sums(service: AssocService, pheno: str, cols: list[int], rows: np.ndarray):
+    """The linear sums of one page's variants over the site's analysed samples, through the
+    one linear pass (:func:`genshare_widgets.association.linear_sums_stream`: the bit-plane
+    kernel on a local store), in the page's order."""
+    from genshare_widgets.association import AssociationInputs, linear_sums_stream
+    from genshare_widgets.stats._association import LinearSums
+
+    inputs = AssociationInputs(
+        pheno=pheno,
+        y=service.y[pheno],
+        covariates=service.covariates[:, cols] if cols else None,
+        covariate_names=[service.covariate_names[j] for j in cols],
+        sample_index=np.asarray(service.sample_index, dtype=np.int64),
+        sample_ids=[],
+        binary=service.binary[pheno],
+        coding="",
+    )
+    parts = list(linear_sums_stream(service.cohort, inputs, rows))
+    order = np.argsort(np.concatenate([positions for positions, _ in parts]))
+    return LinearSums(
+        *(
+            np.concatenate([getattr(sums, f) for _, sums in parts])[order]
+            for f in ("xtx", "xty", "yty", "n")
+        )
+    )
+
+
 def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -> dict[str, Any]:
     """The answer to one ``POST /assoc`` request (see the module doc)."""
     from genshare_widgets.federation._protocol import PROTOCOL
-    from genshare_widgets.stats._association import linear_sums, logistic_terms
+    from genshare_widgets.stats._association import logistic_terms
 
     unknown = sorted(set(request) - ASSOC_KEYS)
     if unknown:
@@ -576,10 +604,9 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
             if repeat_key in service.repeats:
                 service.repeats.move_to_end(repeat_key)
                 return service.repeats[repeat_key]
-        dosage = _page_dosage(service, region, page, rows)
         y = service.y[pheno]
         cov = service.covariates[:, cols] if cols else None
-        sums = linear_sums(dosage, y, cov)
+        sums = _page_sums(service, pheno, cols, rows)
         status = count_status(service, sums, pheno, cols)
         answer: dict[str, Any] = {
             "protocol": PROTOCOL,
@@ -608,6 +635,7 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
             answer["yty"] = np.where(keep, sums.yty, 0.0).tolist()
             return answer
         assert repeat_key is not None
+        dosage = _page_dosage(service, region, page, rows)
         weights = logistic_weight_status(dosage, cov, coef, service.min_n)
         status = np.where(status == 0, weights, status)
         new = (coef != 0).any(axis=1)
