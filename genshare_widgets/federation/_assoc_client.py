@@ -6,11 +6,12 @@ released sums, fit (``federate(..., stats=["assoc"])``, ``genshare federate --st
   site contributes nothing there) and fitted by
   :func:`~genshare_widgets.stats._association.linear_fit`: the pooled fit, to rounding.
 - **Logistic** (binary trait, ``binary=True``): Newton rounds. Round 0 asks every site for the
-  Hessian and score at coefficients 0; each later round sends each variant's current
-  coefficients and adds the sites' terms; the step and the stopping rule are those of
-  :func:`~genshare_widgets.stats._association.logistic_fit` (tolerance 1e-10, at most
-  ``MAX_ITER`` steps), and the SE comes from the summed Hessian at the final coefficients
-  (one more round). The allelic chi-square comes from the round-0 terms (``4·H`` and
+  Hessian, score and log-likelihood at coefficients 0; each later round sends each variant's
+  current coefficients and adds the sites' terms. The rounds are driven by the pooled fit's
+  own algorithm (:class:`~genshare_widgets.stats._association.NewtonFit`: Newton steps with
+  step halving on the summed log-likelihood, tolerance 1e-10, at most ``MAX_ITER`` rounds,
+  after the same separation check), and the SE comes from the summed Hessian at the final
+  coefficients (one more round). The allelic chi-square comes from the round-0 terms (``4·H`` and
   ``g + Xᵀ1/2`` are ``XᵀX`` and ``Xᵀy``), exactly.
 - A variant a site withholds (``status`` ≠ 0) is fitted on the sites that released it and the
   ``note`` names the others (``partial: withheld at …``); withheld everywhere → NA. In a
@@ -71,7 +72,7 @@ class SiteSums:
     n: np.ndarray
     a: np.ndarray  # xtx or hessian (variants, p, p)
     b: np.ndarray  # xty or score (variants, p)
-    c: np.ndarray  # yty (linear) or zeros
+    c: np.ndarray  # yty (linear) or the log-likelihood (logistic)
     glob: np.ndarray | None = None  # global row of each site row
 
 
@@ -102,7 +103,7 @@ def _check_page(answer: Any, model: str) -> dict[str, Any]:
         else:
             a = _full(answer["hessian"], p)
             b = np.asarray(answer["score"], dtype=np.float64).reshape(rows, p)
-            c = np.zeros(rows)
+            c = np.asarray(answer["loglik"], dtype=np.float64).reshape(rows)
         if len(a) != rows or not (
             np.isfinite(a).all() and np.isfinite(b).all() and np.isfinite(c).all()
         ):
@@ -305,43 +306,48 @@ def _round(site: SiteSums, body: dict, coef: np.ndarray, pages: list[int], ctx) 
             site.n[lo:hi] = part["n"]
             site.a[lo:hi] = part["a"]
             site.b[lo:hi] = part["b"]
-
-
-def _solve(h: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Newton steps ``h⁻¹ g`` per variant (NaN where ``h`` is singular)."""
-    try:
-        return np.linalg.solve(h, g[:, :, None])[:, :, 0]
-    except np.linalg.LinAlgError:
-        step = np.full_like(g, np.nan)
-        for i in range(len(g)):
-            try:
-                step[i] = np.linalg.solve(h[i], g[i])
-            except np.linalg.LinAlgError:
-                continue
-        return step
+            site.c[lo:hi] = part["c"]
 
 
 def _logistic(sites: list[SiteSums], n_var: int, p: int, body: dict, ctx) -> dict[str, Any]:
-    """Federated Newton rounds (see the module doc) → the fit and the number of rounds."""
-    from scipy import stats as sps
+    """Federated Newton rounds (see the module doc) → the fit and the number of rounds: the
+    same algorithm as the pooled fit (:class:`~genshare_widgets.stats._association.NewtonFit`,
+    step halving on the summed log-likelihood) on the sites' summed terms, after the same
+    separation check (from the round-0 terms: an allele absent from the cases or controls)."""
+    from scipy import special
 
-    from genshare_widgets.stats._association import MAX_ITER
+    from genshare_widgets.stats._association import (
+        SEPARATED,
+        SEPARATING,
+        NewtonFit,
+        allelic_chisq,
+    )
 
-    separating = "did not converge (the dosage may separate cases from controls)"
     tol = 1e-10
-    a, b, _, n, used = _summed(sites, n_var, p)
+    a, b, c, n, used = _summed(sites, n_var, p)
     members = [site.status == 0 for site in sites]  # who contributes each site row (round 0)
-    coef = np.zeros((n_var, p))
     out = _empty_fit(n_var)
     out["n"] = n
     note = out["note"]
     active = (used > 0) & (n > p)
     note[(used > 0) & ~active] = "too few samples"
-    converged = np.zeros(n_var, dtype=bool)
+    # counts from the round-0 terms (at coefficients 0, H = XᵀX / 4 and g = Xᵀ(y − 1/2))
+    xtx = 4 * a
+    xty = b + xtx[:, 0, :] / 2
+    called, cases = xtx[:, 0, 0], xty[:, 0]
+    ac, ac_case = xtx[:, 0, p - 1], xty[:, p - 1]
+    alt = np.stack([ac - ac_case, ac_case], axis=1)
+    both = np.stack([called - cases, cases], axis=1)
+    constant = active & ((ac == 0) | (ac == 2 * called))
+    separated = active & ~constant & ((alt == 0) | (alt == 2 * both)).any(axis=1)
+    note[constant] = "dosage constant given the covariates"
+    note[separated] = SEPARATED
+    newton = NewtonFit(np.zeros((n_var, p)), active & ~constant & ~separated, note, tol=tol)
     rounds = 1
 
     def ask(rows: np.ndarray):
-        """The summed Hessian and score of ``rows`` at ``coef`` (one round at every site)."""
+        """The summed Hessian, score and log-likelihood of ``rows`` at the current
+        coefficients (one round at every site), and which rows a site stopped answering."""
         nonlocal rounds
         want = np.zeros(n_var, dtype=bool)
         want[rows] = True
@@ -351,11 +357,11 @@ def _logistic(sites: list[SiteSums], n_var: int, p: int, body: dict, ctx) -> dic
                 assert site.glob is not None
                 needed = want[site.glob] & member
                 pages = [i for i, (lo, hi) in enumerate(site.pages) if needed[lo:hi].any()]
-                jobs.append(pool.submit(_round, site, body, coef, pages, ctx))
+                jobs.append(pool.submit(_round, site, body, newton.coef, pages, ctx))
             for job in jobs:
                 job.result()
         rounds += 1
-        h, g, _, _, _ = _summed(sites, n_var, p, members)
+        h, g, loglik, _, _ = _summed(sites, n_var, p, members)
         lost = np.zeros(n_var, dtype=bool)
         for site, member in zip(sites, members, strict=True):
             assert site.glob is not None
@@ -366,29 +372,22 @@ def _logistic(sites: list[SiteSums], n_var: int, p: int, body: dict, ctx) -> dic
                 if not note[j]:
                     why = ctx.get("status_text", {}).get(str(site.status[i]), "withheld")
                     note[j] = f"did not converge: {site.name} withheld it at round {rounds} ({why})"
-        return h[rows], g[rows], lost[rows]
+        return h[rows], g[rows], loglik[rows], lost[rows]
 
-    rows = np.flatnonzero(active)
-    h, g = a[rows], b[rows]
-    for iteration in range(MAX_ITER):
-        if not len(rows):
-            break
-        if iteration:
-            h, g, lost = ask(rows)
-            rows, h, g = rows[~lost], h[~lost], g[~lost]
-            if not len(rows):
-                break
-        step = _solve(h, g)
-        bad = ~np.isfinite(step).all(axis=1)
-        note[rows[bad]] = "dosage constant given the covariates" if iteration == 0 else separating
-        coef[rows[~bad]] += step[~bad]
-        done = ~bad & (np.abs(step).max(axis=1) <= tol * (1 + np.abs(coef[rows]).max(axis=1)))
-        converged[rows[done]] = True
-        rows = rows[~bad & ~done]
-    note[rows] = separating
+    first = True
+    while len(rows := newton.pending()):
+        if first:  # the first pass's terms are at coefficients 0, NewtonFit's start
+            h, g, loglik, lost = a[rows], b[rows], c[rows], np.zeros(len(rows), dtype=bool)
+            first = False
+        else:
+            h, g, loglik, lost = ask(rows)
+        newton.stop(rows[lost])
+        if (~lost).any():
+            newton.update(rows[~lost], h[~lost], g[~lost], loglik[~lost])
+    coef, converged = newton.coef, newton.converged
     fitted = np.flatnonzero(converged)
     if len(fitted):
-        h, _g, lost = ask(fitted)
+        h, _g, _ll, lost = ask(fitted)
         fitted, h = fitted[~lost], h[~lost]
     if len(fitted):
         var = np.full(len(fitted), np.nan)
@@ -397,22 +396,17 @@ def _logistic(sites: list[SiteSums], n_var: int, p: int, body: dict, ctx) -> dic
                 var[i] = np.linalg.inv(h[i])[p - 1, p - 1]
             except np.linalg.LinAlgError:
                 continue
-        sane = (var > 0) & np.isfinite(var) & (np.abs(coef[fitted, p - 1]) < 30)
+        sane = (var > 0) & np.isfinite(var)
         out["beta"][fitted[sane]] = coef[fitted[sane], p - 1]
         out["se"][fitted[sane]] = np.sqrt(var[sane])
-        note[fitted[~sane]] = separating
+        note[fitted[~sane]] = SEPARATING
     with np.errstate(invalid="ignore", divide="ignore"):
         out["stat"] = out["beta"] / out["se"]
     finite = np.isfinite(out["stat"])
-    out["p"] = np.where(finite, 2 * sps.norm.sf(np.abs(np.where(finite, out["stat"], 0))), np.nan)
-    # allelic chi-square from the round-0 terms: XᵀX = 4·H(0), Xᵀy = g(0) + Xᵀ1 / 2
-    xtx = 4 * a
-    xty = b + xtx[:, 0, :] / 2
-    cases, ac, ac_case = xty[:, 0], xtx[:, 0, p - 1], xty[:, p - 1]
-    nn = xtx[:, 0, 0]
-    from genshare_widgets.stats._association import allelic_chisq
-
-    chi2, chi_p = allelic_chisq(ac_case, 2 * cases, ac - ac_case, 2 * (nn - cases))
+    out["p"] = np.full(n_var, np.nan)
+    out["p"][finite] = 2 * special.ndtr(-np.abs(out["stat"][finite]))
+    # the allelic chi-square from the same round-0 counts
+    chi2, chi_p = allelic_chisq(ac_case, 2 * cases, ac - ac_case, 2 * (called - cases))
     missing = used == 0
     out["allelic_chisq"] = np.where(missing, np.nan, chi2)
     out["allelic_p"] = np.where(missing, np.nan, chi_p)

@@ -6,8 +6,8 @@ biallelic variants (``ASSOC_PAGE`` rows, in store order, optionally within a reg
 - ``model: "linear"`` → per variant ``XᵀX``, ``Xᵀy``, ``yᵀy`` and ``n`` with
   ``X = [1, covariates, dosage]`` (the one linear pass,
   :func:`~genshare_widgets.association.linear_sums_stream`);
-- ``model: "logistic"`` → per variant the Hessian and score of the logistic model at the
-  coordinator's coefficients (``coef``: base64 of little-endian float64, rows × p)
+- ``model: "logistic"`` → per variant the Hessian, score and log-likelihood of the logistic
+  model at the coordinator's coefficients (``coef``: base64 of little-endian float64, rows × p)
   (:func:`~genshare_widgets.stats._association.logistic_terms`).
 
 What the site serves is fixed by its custodian at start (:class:`AssocService`): the phenotype
@@ -653,14 +653,16 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
             charged.append((int(rows[i]), row_key))
         service.rounds.charge(charged)
         keep = status == 0
-        h, g = logistic_terms(dosage[keep], y, cov, coef[keep])
+        h, g, loglik = logistic_terms(dosage[keep], y, cov, coef[keep], with_loglik=True)
         hess = np.zeros((len(rows), p, p))
         score = np.zeros((len(rows), p))
-        hess[keep], score[keep] = h, g
+        ll = np.zeros(len(rows))
+        hess[keep], score[keep], ll[keep] = h, g, loglik
         answer["status"] = status.tolist()
         answer["n"] = np.where(keep, sums.n, 0).tolist()
         answer["hessian"] = _upper(hess)
         answer["score"] = score.tolist()
+        answer["loglik"] = ll.tolist()
         service.repeats[repeat_key] = answer
         while len(service.repeats) > 256:
             service.repeats.popitem(last=False)

@@ -246,6 +246,105 @@ SEPARATING = "did not converge (the dosage may separate cases from controls)"
 SEPARATED = "separation: an allele is absent from the cases or from the controls"
 
 
+#: Step halvings of one Newton step before a variant is reported as not converging.
+MAX_HALVINGS = 30
+
+
+class NewtonFit:
+    """Newton's method with step halving for many logistic fits at once, whoever evaluates
+    the terms: :func:`logistic_fit` on its own samples, the federation coordinator on the
+    sums of its sites' answers (one algorithm for both, so federated equals pooled).
+
+    Each round the caller evaluates, at ``coef[rows]`` for ``rows = pending()``, the summed
+    Hessian, score and log-likelihood and passes them to :meth:`update`. A point whose
+    log-likelihood is below that of the last accepted point is not accepted: the step to it
+    is halved (pure Newton can overshoot and run away on a variant with a couple of carriers,
+    where the maximum is finite). An accepted point takes the full Newton step ``H⁻¹g``; a fit
+    is converged when that step is below ``tol`` relative to the coefficients, and stops with
+    the note :data:`SEPARATING` when the dosage coefficient passes :data:`MAX_ABS_BETA`, after
+    :data:`MAX_ITER` rounds or :data:`MAX_HALVINGS` halvings in a row. A singular Hessian at
+    the first round means the dosage is constant given the covariates.
+    """
+
+    def __init__(self, coef: np.ndarray, active: np.ndarray, note: np.ndarray, *, tol: float):
+        self.coef = np.array(coef, dtype=np.float64, copy=True)
+        self.note = note
+        self.tol = tol
+        self.k = self.coef.shape[1] - 1
+        n_var = len(self.coef)
+        self.base = self.coef.copy()  # the last accepted point
+        self.base_loglik = np.full(n_var, -np.inf)
+        self.step = np.zeros_like(self.coef)
+        self.halvings = np.zeros(n_var, dtype=np.int64)
+        self.rounds = np.zeros(n_var, dtype=np.int64)
+        self.converged = np.zeros(n_var, dtype=bool)
+        self._rows = np.flatnonzero(active)
+
+    def pending(self) -> np.ndarray:
+        """The fits that need the terms at their current ``coef`` (empty: all done)."""
+        return self._rows
+
+    def stop(self, rows: np.ndarray, why: str | None = None) -> None:
+        """End ``rows`` without a fit (e.g. a site withheld them), noting ``why`` (None: keep
+        the note the caller wrote)."""
+        if why is not None:
+            self.note[rows] = why
+        self._rows = np.setdiff1d(self._rows, rows)
+
+    def update(self, rows: np.ndarray, h: np.ndarray, g: np.ndarray, loglik: np.ndarray) -> None:
+        """Take the terms at ``coef[rows]``: halve the step of a fit that got worse, take a
+        Newton step from the others."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self.rounds[rows] += 1
+        first = self.rounds[rows] == 1
+        scale = 1e-12 * (1.0 + np.abs(self.base_loglik[rows]))
+        worse = ~(loglik >= self.base_loglik[rows] - np.where(np.isfinite(scale), scale, 0.0))
+        ended = np.zeros(len(rows), dtype=bool)
+        if worse.any():
+            w = rows[worse]
+            self.halvings[w] += 1
+            gave_up = self.halvings[w] > MAX_HALVINGS
+            self.note[w[gave_up]] = SEPARATING
+            ended[np.flatnonzero(worse)[gave_up]] = True
+            keep = w[~gave_up]
+            self.step[keep] /= 2
+            self.coef[keep] = self.base[keep] + self.step[keep]
+        ok = np.flatnonzero(~worse)
+        if len(ok):
+            a = rows[ok]
+            self.base[a] = self.coef[a]
+            self.base_loglik[a] = loglik[ok]
+            self.halvings[a] = 0
+            step = _solve_steps(h[ok], g[ok])
+            bad = ~np.isfinite(step).all(axis=1)
+            self.note[a[bad & first[ok]]] = "dosage constant given the covariates"
+            self.note[a[bad & ~first[ok]]] = SEPARATING
+            self.coef[a[~bad]] += step[~bad]
+            self.step[a[~bad]] = step[~bad]
+            diverged = ~bad & (np.abs(self.coef[a, self.k]) > MAX_ABS_BETA)
+            self.note[a[diverged]] = SEPARATING
+            size = np.abs(step).max(axis=1)
+            done = ~bad & ~diverged & (size <= self.tol * (1 + np.abs(self.coef[a]).max(axis=1)))
+            self.converged[a[done]] = True
+            ended[ok] = bad | diverged | done
+        out_of_rounds = ~ended & (self.rounds[rows] >= MAX_ITER)
+        self.note[rows[out_of_rounds]] = SEPARATING
+        ended |= out_of_rounds
+        self._rows = np.setdiff1d(self._rows, rows[ended])
+
+
+def _solve_steps(h: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Newton steps ``h⁻¹ g`` per variant (NaN where ``h`` is singular)."""
+    try:
+        return np.linalg.solve(h, g[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:  # a singular Hessian in the block: one at a time
+        step = np.full_like(g, np.nan)
+        for i in range(len(g)):
+            with contextlib.suppress(np.linalg.LinAlgError):
+                step[i] = np.linalg.solve(h[i], g[i])
+        return step
+
+
 def _null_logistic(c: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Coefficients of the covariates-only logistic model (the Newton start of every variant)."""
     gamma = np.zeros(c.shape[1])
@@ -308,48 +407,27 @@ def logistic_fit(
     note[separated] = SEPARATED
     coef = np.zeros((n_var, p))
     coef[:, :k] = _null_logistic(c, y)
-    converged = np.zeros(n_var, dtype=bool)
     upper, iu = _outer_upper(c)
     weights = None if not len(gaps) else np.ones((n_var, n_samples))
     if weights is not None:
         weights[gaps] = ~missing
 
+    newton = NewtonFit(coef, ~few & ~constant & ~separated, note, tol=tol)
+
     def hessian_and_gradient(rows: np.ndarray):
         return _logistic_terms(
-            c, upper, iu, x[rows], None if weights is None else weights[rows], y, coef[rows]
+            c, upper, iu, x[rows], None if weights is None else weights[rows], y, newton.coef[rows]
         )
 
-    rows = np.flatnonzero(~few & ~constant & ~separated)
-    for iteration in range(MAX_ITER):
-        if not len(rows):
-            break
-        h, g = hessian_and_gradient(rows)
-        try:
-            step = np.linalg.solve(h, g[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:  # a singular Hessian in the block: one at a time
-            step = np.full_like(g, np.nan)
-            for i in range(len(rows)):
-                with contextlib.suppress(np.linalg.LinAlgError):
-                    step[i] = np.linalg.solve(h[i], g[i])
-        bad = ~np.isfinite(step).all(axis=1)
-        # singular at the start: the design itself is; later: the fit ran to infinity
-        note[rows[bad]] = "dosage constant given the covariates" if iteration == 0 else SEPARATING
-        coef[rows[~bad]] += step[~bad]
-        diverged = ~bad & (np.abs(coef[rows, k]) > MAX_ABS_BETA)
-        note[rows[diverged]] = SEPARATING
-        done = (
-            ~bad
-            & ~diverged
-            & (np.abs(step).max(axis=1) <= tol * (1 + np.abs(coef[rows]).max(axis=1)))
-        )
-        converged[rows[done]] = True
-        rows = rows[~bad & ~diverged & ~done]
-    note[rows] = SEPARATING
+    while len(rows := newton.pending()):
+        h, g, loglik = hessian_and_gradient(rows)
+        newton.update(rows, h, g, loglik)
+    coef, converged = newton.coef, newton.converged
     fitted = np.flatnonzero(converged)
     beta = np.full(n_var, np.nan)
     se = np.full(n_var, np.nan)
     if len(fitted):
-        h, _g = hessian_and_gradient(fitted)
+        h, _g, _ll = hessian_and_gradient(fitted)
         var = np.linalg.inv(h)[:, k, k]
         sane = (var > 0) & np.isfinite(var)
         beta[fitted[sane]] = coef[fitted[sane], k]
@@ -364,14 +442,21 @@ def logistic_fit(
 
 
 def _logistic_terms(c, upper, iu, x, weights, y, coef):
-    """Hessian (variants, p, p) and score (variants, p) of the log-likelihood at ``coef`` over
-    the called samples (``weights`` 1/0 per variant and sample, None = all) of dosage ``x``
-    (missing calls 0)."""
+    """Hessian (variants, p, p), score (variants, p) and log-likelihood (variants,) of the
+    logistic model at ``coef`` over the called samples (``weights`` 1/0 per variant and
+    sample, None = all) of dosage ``x`` (missing calls 0)."""
     n_var = x.shape[0]
     k = c.shape[1]
     p = k + 1
     eta = coef[:, :k] @ c.T
     eta += coef[:, k][:, None] * x
+    # log-likelihood Σ y·η − log(1 + e^η), before η is turned into μ in place
+    terms = y[None, :] * eta
+    terms -= np.logaddexp(0.0, eta)
+    if weights is not None:
+        terms *= weights
+    loglik = terms.sum(axis=1)
+    del terms
     with np.errstate(over="ignore"):
         np.negative(eta, out=eta)
         np.exp(eta, out=eta)
@@ -391,16 +476,23 @@ def _logistic_terms(c, upper, iu, x, weights, y, coef):
     g = np.empty((n_var, p))
     g[:, :k] = r @ c
     g[:, k] = np.einsum("vs,vs->v", r, x)
-    return h, g
+    return h, g, loglik
 
 
-def logistic_terms(dosage, y: np.ndarray, covariates: np.ndarray | None, coef: np.ndarray):
+def logistic_terms(
+    dosage,
+    y: np.ndarray,
+    covariates: np.ndarray | None,
+    coef: np.ndarray,
+    *,
+    with_loglik: bool = False,
+):
     """Hessian of the negative log-likelihood (the Fisher information, (variants, p, p)) and
     the score (gradient of the log-likelihood, (variants, p)) of the logistic model at ``coef``
     (variants, p; order: intercept, covariates, dosage) per variant of ``dosage`` (variants,
-    samples; NaN = missing call, or the filled form). Both are sums over samples, so sites'
-    terms add up to the pooled ones: one Newton round of a federated fit is
-    ``coef += solve(ΣH, Σg)``."""
+    samples; NaN = missing call, or the filled form); with ``with_loglik`` also the
+    log-likelihood (variants,). All are sums over samples, so sites' terms add up to the
+    pooled ones: a federated fit runs :class:`NewtonFit` on the summed terms."""
     x, gaps, missing = _filled(dosage)
     y = np.asarray(y, dtype=np.float64)
     n_var, n_samples = x.shape
@@ -412,7 +504,8 @@ def logistic_terms(dosage, y: np.ndarray, covariates: np.ndarray | None, coef: n
         weights[gaps] = ~missing
     upper, iu = _outer_upper(c)
     coef = np.asarray(coef, dtype=np.float64).reshape(n_var, k + 1)
-    return _logistic_terms(c, upper, iu, x, weights, y, coef)
+    h, g, loglik = _logistic_terms(c, upper, iu, x, weights, y, coef)
+    return (h, g, loglik) if with_loglik else (h, g)
 
 
 def allelic_chisq(
