@@ -441,17 +441,9 @@ def _subset(cohort, inputs: AssociationInputs) -> np.ndarray | None:
 
 
 def _fit_blocks(cohort, inputs: AssociationInputs, index: np.ndarray) -> dict[str, np.ndarray]:
-    from genshare_widgets.stats._association import linear_fit, logistic_fit
+    from genshare_widgets.stats._association import empty_fit, linear_fit, logistic_fit
 
-    n = len(index)
-    out: dict[str, np.ndarray] = {
-        "beta": np.full(n, np.nan),
-        "se": np.full(n, np.nan),
-        "stat": np.full(n, np.nan),
-        "p": np.full(n, np.nan),
-        "n": np.zeros(n, dtype=np.int64),
-        "note": np.full(n, "", dtype=object),
-    }
+    out = empty_fit(len(index))
 
     def keep(positions: np.ndarray, fit: dict[str, np.ndarray]) -> None:
         for key in out:

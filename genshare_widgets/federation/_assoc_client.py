@@ -259,27 +259,16 @@ def _summed(sites: list[SiteSums], n_var: int, p: int, masks=None):
 
 
 def _linear(sites: list[SiteSums], n_var: int, p: int) -> dict[str, np.ndarray]:
-    from genshare_widgets.stats._association import LinearSums, linear_fit
+    from genshare_widgets.stats._association import LinearSums, empty_fit, linear_fit
 
     a, b, c, n, used = _summed(sites, n_var, p)
-    out = _empty_fit(n_var)
+    out = empty_fit(n_var)
     rows = np.flatnonzero(used > 0)
     if len(rows):
         fit = linear_fit(LinearSums(xtx=a[rows], xty=b[rows], yty=c[rows], n=n[rows]))
         for key in out:
             out[key][rows] = fit[key]
     return out
-
-
-def _empty_fit(n_var: int) -> dict[str, np.ndarray]:
-    return {
-        "beta": np.full(n_var, np.nan),
-        "se": np.full(n_var, np.nan),
-        "stat": np.full(n_var, np.nan),
-        "p": np.full(n_var, np.nan),
-        "n": np.zeros(n_var, dtype=np.int64),
-        "note": np.full(n_var, "", dtype=object),
-    }
 
 
 def _round(site: SiteSums, body: dict, coef: np.ndarray, pages: list[int], ctx) -> None:
@@ -321,12 +310,13 @@ def _logistic(sites: list[SiteSums], n_var: int, p: int, body: dict, ctx) -> dic
         SEPARATING,
         NewtonFit,
         allelic_chisq,
+        empty_fit,
     )
 
     tol = 1e-10
     a, b, c, n, used = _summed(sites, n_var, p)
     members = [site.status == 0 for site in sites]  # who contributes each site row (round 0)
-    out = _empty_fit(n_var)
+    out = empty_fit(n_var)
     out["n"] = n
     note = out["note"]
     active = (used > 0) & (n > p)

@@ -37,6 +37,18 @@ class LinearSums:
         )
 
 
+def empty_fit(n_var: int) -> dict[str, np.ndarray]:
+    """Per-variant result arrays (``beta, se, stat, p, n, note``) with nothing fitted yet."""
+    return {
+        "beta": np.full(n_var, np.nan),
+        "se": np.full(n_var, np.nan),
+        "stat": np.full(n_var, np.nan),
+        "p": np.full(n_var, np.nan),
+        "n": np.zeros(n_var, dtype=np.int64),
+        "note": np.full(n_var, "", dtype=object),
+    }
+
+
 def design(covariates: np.ndarray | None, n_samples: int) -> np.ndarray:
     """``[1, covariates]`` (samples, k) float64."""
     ones = np.ones((n_samples, 1))
