@@ -9,9 +9,9 @@ released sums, fit (``federate(..., stats=["assoc"])``, ``genshare federate --st
   Hessian, score and log-likelihood at coefficients 0; each later round sends each variant's
   current coefficients and adds the sites' terms. The rounds are driven by the pooled fit's
   own algorithm (:class:`~genshare_widgets.stats._association.NewtonFit`: Newton steps with
-  step halving on the summed log-likelihood, tolerance 1e-10, at most ``MAX_ITER`` rounds,
-  after the same separation check), and the SE comes from the summed Hessian at the final
-  coefficients (one more round). The allelic chi-square comes from the round-0 terms (``4·H`` and
+  step halving on the summed log-likelihood, tolerance 1e-8, at most ``MAX_ITER`` rounds,
+  after the same separation check), and the SE comes from the summed Hessian of the last
+  accepted round (no extra round). The allelic chi-square comes from the round-0 terms (``4·H`` and
   ``g + Xᵀ1/2`` are ``XᵀX`` and ``Xᵀy``), exactly.
 - A variant a site withholds (``status`` ≠ 0) is fitted on the sites that released it and the
   ``note`` names the others (``partial: withheld at …``); withheld everywhere → NA. In a
@@ -313,7 +313,7 @@ def _logistic(sites: list[SiteSums], n_var: int, p: int, body: dict, ctx) -> dic
         empty_fit,
     )
 
-    tol = 1e-10
+    tol = 1e-8  # as logistic_fit's default
     a, b, c, n, used = _summed(sites, n_var, p)
     members = [site.status == 0 for site in sites]  # who contributes each site row (round 0)
     out = empty_fit(n_var)
@@ -376,9 +376,7 @@ def _logistic(sites: list[SiteSums], n_var: int, p: int, body: dict, ctx) -> dic
             newton.update(rows[~lost], h[~lost], g[~lost], loglik[~lost])
     coef, converged = newton.coef, newton.converged
     fitted = np.flatnonzero(converged)
-    if len(fitted):
-        h, _g, _ll, lost = ask(fitted)
-        fitted, h = fitted[~lost], h[~lost]
+    h = newton.hessian[fitted]  # the summed Hessian of the last accepted round
     if len(fitted):
         var = np.full(len(fitted), np.nan)
         for i in range(len(fitted)):

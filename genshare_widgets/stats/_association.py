@@ -272,7 +272,9 @@ class NewtonFit:
     log-likelihood is below that of the last accepted point is not accepted: the step to it
     is halved (pure Newton can overshoot and run away on a variant with a couple of carriers,
     where the maximum is finite). An accepted point takes the full Newton step ``H⁻¹g``; a fit
-    is converged when that step is below ``tol`` relative to the coefficients, and stops with
+    is converged when that step is below ``tol`` relative to the coefficients (the error left
+    is of the order of that step squared), its standard errors come from ``hessian``, the
+    Hessian of that last accepted point (one step below ``tol`` away), and a fit stops with
     the note :data:`SEPARATING` when the dosage coefficient passes :data:`MAX_ABS_BETA`, after
     :data:`MAX_ITER` rounds or :data:`MAX_HALVINGS` halvings in a row. A singular Hessian at
     the first round means the dosage is constant given the covariates.
@@ -290,6 +292,8 @@ class NewtonFit:
         self.halvings = np.zeros(n_var, dtype=np.int64)
         self.rounds = np.zeros(n_var, dtype=np.int64)
         self.converged = np.zeros(n_var, dtype=bool)
+        p = self.coef.shape[1]
+        self.hessian = np.full((n_var, p, p), np.nan)  # at the last accepted point
         self._rows = np.flatnonzero(active)
 
     def pending(self) -> np.ndarray:
@@ -338,6 +342,7 @@ class NewtonFit:
             size = np.abs(step).max(axis=1)
             done = ~bad & ~diverged & (size <= self.tol * (1 + np.abs(self.coef[a]).max(axis=1)))
             self.converged[a[done]] = True
+            self.hessian[a[done]] = h[ok][done]
             ended[ok] = bad | diverged | done
         out_of_rounds = ~ended & (self.rounds[rows] >= MAX_ITER)
         self.note[rows[out_of_rounds]] = SEPARATING
@@ -378,7 +383,7 @@ def logistic_fit(
     y: np.ndarray,
     covariates: np.ndarray | None,
     *,
-    tol: float = 1e-10,
+    tol: float = 1e-8,
 ) -> dict[str, np.ndarray]:
     """Logistic regression of a 0/1 ``y`` on ``[1, covariates, dosage]`` per variant by
     Newton's method (IRLS), all variants of the block at once: β, SE (from the inverse Hessian
@@ -439,8 +444,7 @@ def logistic_fit(
     beta = np.full(n_var, np.nan)
     se = np.full(n_var, np.nan)
     if len(fitted):
-        h, _g, _ll = hessian_and_gradient(fitted)
-        var = np.linalg.inv(h)[:, k, k]
+        var = np.linalg.inv(newton.hessian[fitted])[:, k, k]
         sane = (var > 0) & np.isfinite(var)
         beta[fitted[sane]] = coef[fitted[sane], k]
         se[fitted[sane]] = np.sqrt(var[sane])
@@ -462,17 +466,23 @@ def _logistic_terms(c, upper, iu, x, weights, y, coef):
     p = k + 1
     eta = coef[:, :k] @ c.T
     eta += coef[:, k][:, None] * x
-    # log-likelihood Σ y·η − log(1 + e^η), before η is turned into μ in place
-    terms = y[None, :] * eta
-    terms -= np.logaddexp(0.0, eta)
-    if weights is not None:
-        terms *= weights
-    loglik = terms.sum(axis=1)
-    del terms
+    # log-likelihood Σ y·η − log(1 + e^η) = Σ (y − 1)·η − log(1 + e^−η): the linear part
+    # from sums over samples (no pass over η), the rest from t = 1 + e^−η, needed for μ anyway
+    ym1 = y - 1.0
+    if weights is None:
+        linear = coef[:, :k] @ (c.T @ ym1)
+    else:
+        linear = np.einsum("vj,vj->v", coef[:, :k], weights @ (c * ym1[:, None]))
+    linear += coef[:, k] * (x @ ym1)  # x is 0 at missing calls
     with np.errstate(over="ignore"):
         np.negative(eta, out=eta)
         np.exp(eta, out=eta)
-    eta += 1.0
+    eta += 1.0  # t = 1 + e^−η
+    log_t = np.log(eta)
+    if weights is not None:
+        log_t *= weights
+    loglik = linear - log_t.sum(axis=1)
+    del log_t
     mu = np.reciprocal(eta, out=eta)  # the fitted probabilities, in place
     r = y[None, :] - mu
     w = mu
