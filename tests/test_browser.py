@@ -189,7 +189,14 @@ def test_app_in_real_browser(app_server):
         browser = _launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 820})
         page.goto(url, timeout=60_000)
-        _wait_for_ticks(page, ["CEU", "CHB", "YRI"], timeout=120_000)
+        try:  # the first load runs the whole app notebook in a fresh kernel
+            _wait_for_ticks(page, ["CEU", "CHB", "YRI"], timeout=240_000)
+        except Exception as exc:  # say what the page and the server showed, for the next person
+            page.screenshot(path=str(RESULTS / "app_first_load_failed.png"))
+            raise AssertionError(
+                f"the explorer's Fst heatmap did not appear: {exc}\n--- page ---\n"
+                f"{page.inner_text('body')[-2000:]}\n--- app log ---\n{log.read_text()[-3000:]}"
+            ) from None
         text = page.inner_text("body")
         assert "GenShare cohort explorer" in text
         assert "sim-ooa: 300 samples" in text.replace("\n", " ")
