@@ -583,3 +583,25 @@ def test_logistic_step_halving_reaches_the_finite_maximum(sim_ooa):
         assert np.isnan(logistic_fit(dosage, inputs.y, inputs.covariates)["beta"][0])
     finally:
         model.MAX_HALVINGS = original
+
+
+@pytest.mark.parametrize("which", ["hapmap3", "kg_subset"])
+def test_dosage_stream_with_missing_and_haploid_calls(which, request):
+    """Real stores: HapMap3 has missing calls; the 1000 Genomes subset's chrX male calls are
+    written half-missing (`0/.`: non-packable rows, read from call_genotype). Every block,
+    with a sample subset, equals the calls read through xarray; the missing positions are
+    listed exactly."""
+    from genshare_widgets.association import dosage_stream
+    from genshare_widgets.engines._direct import dosage_from_calls
+
+    cohort = request.getfixturevalue(which)
+    index = np.arange(cohort.n_variants - 3000, cohort.n_variants)
+    samples = np.arange(1, cohort.n_samples, 2)
+    want = dosage_from_calls(cohort.genotypes["call_genotype"].values[index])[:, samples]
+    got = np.full_like(want, -7.0)
+    gap_rows = 0
+    for block in dosage_stream(cohort, index, samples, rows=700):
+        got[block.positions] = block.with_nan()
+        gap_rows += len(block.gaps)
+    np.testing.assert_array_equal(got, want)
+    assert gap_rows == int(np.isnan(want).any(axis=1).sum()) > 0

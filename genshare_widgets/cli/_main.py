@@ -26,6 +26,7 @@ from genshare_widgets.cli._options import (
     source_argument,
 )
 from genshare_widgets.figures import KINDS as FIGURE_KINDS
+from genshare_widgets.figures import covariate_names
 
 
 def _command_name(ctx: "click.Context | None") -> str:
@@ -469,7 +470,7 @@ def assoc(
     """
     check_selection(region=region, min_maf=min_maf)
     check_out(out_dir)
-    covariates = [c.strip() for c in covar.split(",") if c.strip()] if covar else []
+    covariates = covariate_names({"covar": covar})
     with no_debris_at(out_dir), _out_writes(out_dir):
         from genshare_widgets.cli._assoc_run import run_association
         from genshare_widgets.cohort import open_cohort

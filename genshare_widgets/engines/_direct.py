@@ -592,9 +592,14 @@ def direct_dosage_blocks(
             code = code[:, samples]
         x = buffers[t % len(buffers)][: hi - lo]
         x[...] = code
-        gap_set = set(np.flatnonzero(miss.any(axis=1)).tolist())
+        # missing calls of packable rows from their planes (non-packable rows' planes are 0)
+        gaps = np.flatnonzero(miss.any(axis=1))
+        missing = np.unpackbits(
+            miss[gaps].view(np.uint8), axis=1, count=n_samples, bitorder="little"
+        ).astype(bool)
+        if samples is not None:
+            missing = missing[:, samples]
         slow = np.flatnonzero(~chunk["packable"][rows])
-        slow_missing: dict[int, np.ndarray] = {}
         if len(slow):
             if chunk["calls"] is None:
                 chunk["calls"] = store.read_chunk("call_genotype", c)
@@ -603,21 +608,11 @@ def direct_dosage_blocks(
                 d = d[:, samples]
             nan = np.isnan(d)
             x[slow] = np.where(nan, 0.0, d)
-            for r, row_nan in zip(slow.tolist(), nan, strict=True):
-                gap_set.discard(r)
-                if row_nan.any():
-                    slow_missing[r] = row_nan
-        gaps = np.array(sorted(gap_set | set(slow_missing)), dtype=np.int64)
-        missing = np.zeros((len(gaps), n_out), dtype=bool)
-        packed = [i for i, r in enumerate(gaps.tolist()) if r not in slow_missing]
-        if packed:
-            m = np.unpackbits(
-                miss[gaps[packed]].view(np.uint8), axis=1, count=n_samples, bitorder="little"
-            ).astype(bool)
-            missing[packed] = m if samples is None else m[:, samples]
-        for i, r in enumerate(gaps.tolist()):
-            if r in slow_missing:
-                missing[i] = slow_missing[r]
+            with_nan = nan.any(axis=1)
+            gaps = np.concatenate([gaps, slow[with_nan]])
+            missing = np.concatenate([missing, nan[with_nan]])
+            order = np.argsort(gaps)
+            gaps, missing = gaps[order], missing[order]
         return DosageBlock(np.arange(lo, hi), x, gaps, missing)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
