@@ -277,3 +277,48 @@ def test_explorer_association_tab_computes_once_per_choice(sim_ooa, tmp_path, mo
     # a choice that cannot be fitted is reported in the widget
     tab.model.value = "binary (logistic)"
     assert "color:#b00020" in explorer.status.value and "is not binary" in explorer.status.value
+
+
+def test_background_threads_never_create_widgets_in_a_kernel(sim_ooa, monkeypatch):
+    """In a kernel, the page asks for every widget's state when it connects; a widget made in
+    a background thread meanwhile reached the page before the model it refers to ("widget
+    model not found" in CI). The opening thread, the first figure's thread and the prefetch
+    thread hand widget work to the kernel's thread: here a real event loop on this (main)
+    thread stands in for the kernel's, and every widget must be opened on it."""
+    import threading
+    import time
+
+    import ipywidgets
+    from tornado.ioloop import IOLoop
+
+    from genshare_widgets.widgets import TABS, ExplorerApp, _kernel_thread
+
+    loop = IOLoop(make_current=False)
+    monkeypatch.setattr(_kernel_thread, "kernel_loop", lambda: loop)
+    opened_in: list[str] = []
+    real_open = ipywidgets.Widget.open
+
+    def open_and_record(self):
+        opened_in.append(threading.current_thread().name)
+        return real_open(self)
+
+    monkeypatch.setattr(ipywidgets.Widget, "open", open_and_record)
+    app = ExplorerApp("sim-ooa", background=True)
+    others = {k for _t, k in TABS if k not in ("fst", "pca")}
+
+    async def until_drawn_and_prefetched():
+        import asyncio
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            explorer = app.explorer
+            drawn = explorer is not None and "fst" in explorer.figures
+            if drawn and set(explorer._ready) == others:
+                return
+            await asyncio.sleep(0.05)
+
+    loop.run_sync(until_drawn_and_prefetched, timeout=130)
+    loop.close()
+    assert app.explorer is not None and set(app.explorer._ready) == others
+    assert sorted(app.explorer.figures["fst"].data[0].x) == ["CEU", "CHB", "YRI"]
+    assert len(opened_in) > 20 and set(opened_in) == {threading.main_thread().name}

@@ -168,26 +168,34 @@ def plane_products(planes8, table, kept8, moments, popcount):
     xx = np.zeros(n_var, dtype=np.int64)
     n_missing = np.zeros(n_var, dtype=np.int64)
     missing_moments = np.zeros((n_var, q))
-    for v in range(n_var):
+    # Byte position outermost within a block of variants: the table rows of byte j (256 × m
+    # floats) stay in the L1 cache while the block's variants look them up (the table of a
+    # few thousand samples is megabytes: variant by variant, most lookups missed the cache,
+    # 1.8x slower). Each variant still sums its bytes in order: the same floats as before.
+    for v0 in range(0, n_var, 64):
+        v1 = min(n_var, v0 + 64)
         for j in range(n_bytes):
             kp = np.int64(kept8[j])
-            lo = np.int64(planes8[v, 0, j])
-            hi = np.int64(planes8[v, 1, j])
-            het = lo & (hi ^ 255) & kp
-            hom = hi & (lo ^ 255) & kp
-            miss = lo & hi & kp
-            if het:
-                for i in range(m):
-                    xw[v, i] += table[j, het, i]
-            if hom:
-                for i in range(m):
-                    xw[v, i] += 2.0 * table[j, hom, i]
-            xx[v] += popcount[het] + 4 * popcount[hom]
-            if miss:
-                n_missing[v] += popcount[miss]
-                for b in range(8):
-                    if (miss >> b) & 1:
-                        s = 8 * j + b
-                        for i in range(q):
-                            missing_moments[v, i] += moments[s, i]
+            for v in range(v0, v1):
+                lo = np.int64(planes8[v, 0, j])
+                hi = np.int64(planes8[v, 1, j])
+                if (lo | hi) == 0:
+                    continue
+                het = lo & (hi ^ 255) & kp
+                hom = hi & (lo ^ 255) & kp
+                miss = lo & hi & kp
+                if het:
+                    for i in range(m):
+                        xw[v, i] += table[j, het, i]
+                if hom:
+                    for i in range(m):
+                        xw[v, i] += 2.0 * table[j, hom, i]
+                xx[v] += popcount[het] + 4 * popcount[hom]
+                if miss:
+                    n_missing[v] += popcount[miss]
+                    for b in range(8):
+                        if (miss >> b) & 1:
+                            s = 8 * j + b
+                            for i in range(q):
+                                missing_moments[v, i] += moments[s, i]
     return xw, xx, n_missing, missing_moments

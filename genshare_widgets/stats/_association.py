@@ -173,28 +173,41 @@ def linear_sums_from_products(
     return LinearSums(xtx=xtx, xty=xty, yty=yty, n=n)
 
 
-def _covariate_inverses(cc: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Inverse of each variant's covariate block (variants, k, k); the blocks shared by many
-    variants (all called in the same samples) are inverted once."""
-    out = np.empty_like(cc)
-    todo = np.ones(len(cc), dtype=bool)
-    while todo.any():
-        ref = np.flatnonzero(todo)[np.argmax(n[todo])]
-        same = todo & (cc == cc[ref]).all(axis=(1, 2))
-        if same.sum() < 2:
-            break
-        try:
-            out[same] = np.linalg.inv(cc[ref])
-        except np.linalg.LinAlgError:
-            out[same] = np.linalg.pinv(cc[ref])
-        todo &= ~same
-    rest = np.flatnonzero(todo)
-    if len(rest):
-        try:
-            out[rest] = np.linalg.inv(cc[rest])
-        except np.linalg.LinAlgError:
-            out[rest] = np.linalg.pinv(cc[rest])
-    return out
+def _inverse(a: np.ndarray) -> np.ndarray:
+    """Inverse of a covariate block (k, k) or of each of a stack (rows, k, k)."""
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(a)
+
+
+def _fwl(sums: LinearSums, rows: np.ndarray, inv: np.ndarray, beta, se, note, df) -> None:
+    """The dosage coefficient of ``rows`` by partitioned least squares (see
+    :func:`linear_fit`), ``inv`` the inverse of their covariate block: one (k, k) shared by
+    all of them, or one per row (rows, k, k). Fills ``beta``, ``se`` and ``note``."""
+    k = sums.xtx.shape[1] - 1
+    b = sums.xtx[rows, :k, k]
+    xx = sums.xtx[rows, k, k]
+    cy = sums.xty[rows, :k]
+    if inv.ndim == 2:
+        inv_b, inv_cy = b @ inv, cy @ inv
+    else:
+        inv_b, inv_cy = np.einsum("vij,vj->vi", inv, b), np.einsum("vij,vj->vi", inv, cy)
+    schur = xx - np.einsum("vi,vi->v", b, inv_b)
+    # the dosage must vary once the covariates are accounted for
+    flat = schur <= 1e-10 * np.maximum(xx, 1e-300)
+    note[rows[flat]] = "dosage constant given the covariates"
+    ok = ~flat
+    good = rows[ok]
+    if not len(good):
+        return
+    s = schur[ok]
+    b_hat = (sums.xty[good, k] - np.einsum("vi,vi->v", inv_b[ok], cy[ok])) / s
+    fitted0 = np.einsum("vi,vi->v", cy[ok], inv_cy[ok])
+    rss = sums.yty[good] - fitted0 - b_hat * b_hat * s
+    sigma2 = np.maximum(rss, 0.0) / df[good]
+    beta[good] = b_hat
+    se[good] = np.sqrt(sigma2 / s)
 
 
 def linear_fit(sums: LinearSums) -> dict[str, np.ndarray]:
@@ -215,27 +228,21 @@ def linear_fit(sums: LinearSums) -> dict[str, np.ndarray]:
     df = sums.n - p
     few = df < 1
     note[few] = "too few samples"
-    idx = np.flatnonzero(~few)
-    if len(idx):
-        a = sums.xtx[idx]
-        inv = _covariate_inverses(a[:, :k, :k], sums.n[idx])
-        b = a[:, :k, k]
-        cy = sums.xty[idx, :k]
-        inv_b = np.einsum("vij,vj->vi", inv, b)
-        schur = a[:, k, k] - np.einsum("vi,vi->v", b, inv_b)
-        # the dosage must vary once the covariates are accounted for
-        flat = schur <= 1e-10 * np.maximum(a[:, k, k], 1e-300)
-        note[idx[flat]] = "dosage constant given the covariates"
-        ok = ~flat
-        good = idx[ok]
-        if len(good):
-            s = schur[ok]
-            b_hat = (sums.xty[good, k] - np.einsum("vi,vi->v", inv_b[ok], cy[ok])) / s
-            fitted0 = np.einsum("vi,vij,vj->v", cy[ok], inv[ok], cy[ok])
-            rss = sums.yty[good] - fitted0 - b_hat * b_hat * s
-            sigma2 = np.maximum(rss, 0.0) / df[good]
-            beta[good] = b_hat
-            se[good] = np.sqrt(sigma2 / s)
+    # Variants called in the same samples share their covariate block CᵀC (most share the
+    # block of the variants called in every sample): each such group is solved with one
+    # inverse and matrix products; the others (a missing call each of their own) in a batch.
+    todo = ~few
+    while todo.any():
+        ref = np.flatnonzero(todo)[np.argmax(sums.n[todo])]
+        rows = todo & (sums.n == sums.n[ref])
+        rows[rows] = (sums.xtx[rows, :k, :k] == sums.xtx[ref, :k, :k]).all(axis=(1, 2))
+        if rows.sum() < 2:
+            break
+        _fwl(sums, np.flatnonzero(rows), _inverse(sums.xtx[ref, :k, :k]), beta, se, note, df)
+        todo &= ~rows
+    rest = np.flatnonzero(todo)
+    if len(rest):
+        _fwl(sums, rest, _inverse(sums.xtx[rest, :k, :k]), beta, se, note, df)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = beta / se
     pval = np.full(n_var, np.nan)

@@ -8,12 +8,14 @@ status lines, never as a traceback.
 """
 
 import threading
+import time
 from html import escape
 from typing import Any
 
 from genshare_widgets._errors import GenShareError
 from genshare_widgets.widgets._catalog_browser import _require_ipywidgets
 from genshare_widgets.widgets._explorer import CohortExplorer, _error_html
+from genshare_widgets.widgets._kernel_thread import on_kernel_thread
 
 _OPENABLE_KINDS = ("simulated", "vcf", "plink")
 
@@ -93,7 +95,7 @@ class ExplorerApp:
         self.explorer: CohortExplorer | None = None
         self.background = background
         self._opening = threading.Lock()  # one cohort opens at a time
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []  # opening, then the first figure
         titles = {e.id: e.title for e in self.catalog.cohorts}
         ids = offline_cohort_ids(self.catalog)
         if cohort_id is not None and cohort_id not in ids:
@@ -139,19 +141,31 @@ class ExplorerApp:
             return
         # the kernel stays free to answer the page (it asks for the widgets' state) while the
         # cohort opens: the page shows its controls first, the explorer when it is ready
-        self._thread = threading.Thread(target=self._open, name="genshare-open", daemon=True)
-        self._thread.start()
+        self._start(self._open, "genshare-open")
+
+    def _start(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def wait(self, timeout: float | None = None) -> None:
-        """Return when the cohort being opened in the background (if any) is on screen."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Return when the cohort being opened in the background (if any) is on screen
+        (outside a kernel; in one, the last steps run on the kernel's thread)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._threads:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self._threads[0].join(left)
+            if self._threads[0].is_alive():
+                return
+            self._threads.pop(0)
 
     def _open(self) -> None:
         with self._opening:
             self._open_current()
 
     def _open_current(self) -> None:
+        """Open the picked cohort (in the background: in a thread) and hand it to
+        :meth:`_attach` on the kernel's thread, which builds the explorer's widgets."""
         from genshare_widgets.cohort import open_cohort
 
         cohort_id = self.picker.value
@@ -164,11 +178,6 @@ class ExplorerApp:
             columns = [str(c) for c in cohort.samples.columns]
             if not columns:
                 raise GenShareError(f"{cohort_id}: the sample table has no column to group by")
-            by = self.by if self.by in columns else columns[0]
-            # in the background the controls show before the first genotype pass
-            explorer = CohortExplorer(
-                cohort, by=by, draw=not self.background, prefetch=self.background
-            )
         except GenShareError as exc:
             self.status.value = _error_html(exc)
             return
@@ -177,8 +186,30 @@ class ExplorerApp:
                 raise
             self.status.value = _error_html(GenShareError(f"{cohort_id}: {exc!r}"))
             return
+        by = self.by if self.by in columns else columns[0]
+        if self.background:
+            on_kernel_thread(self._attach, cohort_id, cohort, by)
+        else:
+            self._attach(cohort_id, cohort, by)
+
+    def _attach(self, cohort_id: str, cohort, by: str) -> None:
+        """Build the explorer of ``cohort`` and put it on the page (on the kernel's thread);
+        in the background its first figure is then built in a thread."""
         if cohort_id != self.picker.value:
             return  # another cohort was picked meanwhile: its own opening follows
+        try:
+            # in the background the controls show before the first genotype pass
+            explorer = CohortExplorer(
+                cohort, by=by, draw=not self.background, prefetch=self.background
+            )
+        except GenShareError as exc:
+            self.status.value = _error_html(exc)
+            return
+        except Exception as exc:  # in a callback, nobody would see it
+            if not self.background:
+                raise
+            self.status.value = _error_html(GenShareError(f"{cohort_id}: {exc!r}"))
+            return
         self.explorer = explorer
         self.body.children = (explorer.widget,)
         self.status.value = (
@@ -186,10 +217,7 @@ class ExplorerApp:
             f"{cohort.n_variants:,} variants"
         )
         if self.background:
-            try:
-                explorer.show()
-            except Exception as exc:  # in a thread, nobody would see it
-                explorer.status.value = _error_html(GenShareError(f"{cohort_id}: {exc!r}"))
+            self._start(explorer.build_then_show, "genshare-first-figure")
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

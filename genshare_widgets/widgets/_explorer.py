@@ -19,6 +19,7 @@ from typing import Any
 from genshare_widgets._errors import GenShareError
 from genshare_widgets.figures import ASSOCIATION_KINDS
 from genshare_widgets.widgets._catalog_browser import _require_ipywidgets
+from genshare_widgets.widgets._kernel_thread import on_kernel_thread
 from genshare_widgets.widgets._plotly_widget import _error_html, _figure_widget
 
 #: (tab title, figure kind) in tab order; PCA last (it runs its own genotype pass).
@@ -324,6 +325,21 @@ class CohortExplorer:
         """Draw the selected tab's figure if its view changed (what every control does)."""
         self._update()
 
+    def build_then_show(self) -> None:
+        """Build the selected tab's figure here (the first genotype pass: call it in a
+        background thread), then :meth:`show` it on the kernel's thread, which owns the
+        widgets (:mod:`genshare_widgets.widgets._kernel_thread`)."""
+        try:
+            self.figure()  # kept for this view: show() finds it built
+        except Exception as exc:  # in a thread, nobody would see it
+            failure = exc if isinstance(exc, GenShareError) else GenShareError(repr(exc))
+            on_kernel_thread(self._say, _error_html(failure))
+            return
+        on_kernel_thread(self.show)
+
+    def _say(self, html: str) -> None:
+        self.status.value = html
+
     def _view_key(self, kind: str) -> str:
         return repr(sorted(self.options(kind).items()))
 
@@ -399,13 +415,22 @@ class CohortExplorer:
                 if self._drawn.get(kind) == key or self._ready.get(kind, ("",))[0] == key:
                     continue
                 try:
-                    widget = self._new_widget(kind, self.figure(kind))
+                    fig = self.figure(kind)
                 except Exception:  # the tab shows the error when it is chosen
                     continue
-                old = self._ready.pop(kind, None)
-                if old is not None:
-                    old[1].close()
-                self._ready[kind] = (key, widget)
+            # its widget is made on the kernel's thread (which owns the widgets)
+            on_kernel_thread(self._keep_ready, generation, kind, key, fig)
+
+    def _keep_ready(self, generation: int, kind: str, key: str, fig) -> None:
+        """Make the widget of a prefetched figure, to show when its tab is chosen."""
+        with self._lock:
+            if generation != self._generation or self._drawn.get(kind) == key:
+                return
+            widget = self._new_widget(kind, fig)
+            old = self._ready.pop(kind, None)
+            if old is not None:
+                old[1].close()
+            self._ready[kind] = (key, widget)
 
     def _ms(self) -> str:
         return f"{1000 * self.last_update_seconds:.0f}"
