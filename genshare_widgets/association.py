@@ -29,6 +29,7 @@ For a binary trait the table also has the allelic chi-square (Pearson 2 × 2, 1 
 from the case and control allele counts) as ``allelic_chisq`` and ``allelic_p``.
 """
 
+import functools
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -313,10 +314,12 @@ class AssociationResult:
     row per tested variant; NaN and a ``note`` where a test is undefined or withheld by the
     disclosure policy; ``n_defined`` is False where n is withheld. ``table`` is the same as a
     pandas DataFrame (n as a nullable integer), built on first use; :meth:`write_tsv` streams
-    the columns to ``assoc.tsv`` without it."""
+    the columns to ``assoc.tsv`` without it. A run written straight to a file
+    (``association(..., out=PATH)``) keeps no table: ``columns`` and ``n_defined`` are None
+    and ``written`` is the file."""
 
-    columns: dict[str, np.ndarray]
-    n_defined: np.ndarray
+    columns: dict[str, np.ndarray] | None
+    n_defined: np.ndarray | None
     model: str
     pheno: str
     covar: list[str]
@@ -331,6 +334,8 @@ class AssociationResult:
     policy: Any = None
     n_withheld: int = 0
     cohort_id: str = ""
+    n_tested: int = 0
+    written: Any = None
 
     def provenance(self) -> dict[str, Any]:
         """The association's part of ``provenance.json``."""
@@ -344,47 +349,66 @@ class AssociationResult:
             "n_samples": self.n_samples,
             "groups": self.groups,
             "samples_excluded": self.excluded,
-            "n_variants_tested": len(self.n_defined),
+            "n_variants_tested": self.n_tested,
             "n_variants_withheld": self.n_withheld,
             "lambda_gc": None if math.isnan(self.lambda_gc) else self.lambda_gc,
             "filters": self.filters,
         }
 
+    def _kept(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        if self.columns is None or self.n_defined is None:
+            raise GenShareError(
+                f"this association was written straight to {self.written} and keeps no "
+                "table: read that file, or run it without out= to keep the table"
+            )
+        return self.columns, self.n_defined
+
     @cached_property
     def table(self) -> "pd.DataFrame":
         import pandas as pd
 
-        frame = pd.DataFrame(self.columns)
+        columns, n_defined = self._kept()
+        frame = pd.DataFrame(columns)
         frame["n"] = pd.arrays.IntegerArray(
-            np.asarray(self.columns["n"], dtype=np.int64), ~np.asarray(self.n_defined)
+            np.asarray(columns["n"], dtype=np.int64), ~np.asarray(n_defined)
         )
         return frame
 
     def write_tsv(self, path, *, block_rows: int = 65536) -> None:
-        """Write ``assoc.tsv``: tab-separated, header row, floats in shortest round-trip
-        form, NA for a missing number, ``block_rows`` rows at a time."""
-        from genshare_widgets._outputs import write_blocks
+        """Write ``assoc.tsv`` (:func:`write_assoc_tsv`) from the kept table."""
+        columns, n_defined = self._kept()
+        n = len(n_defined)
+        parts = (
+            ({k: v[s : s + block_rows] for k, v in columns.items()}, n_defined[s : s + block_rows])
+            for s in range(0, max(n, 1), block_rows)
+        )
+        write_assoc_tsv(parts, path)
 
-        def block(start: int):
-            def make():
-                import pyarrow as pa
 
-                part = slice(start, start + block_rows)
-                arrays = []
-                for name, values in self.columns.items():
-                    v = values[part]
-                    if name == "n":
-                        arrays.append(pa.array(v, mask=~self.n_defined[part]))
-                    elif v.dtype.kind == "f":
-                        arrays.append(pa.array(v, from_pandas=True))
-                    else:
-                        arrays.append(pa.array(v.tolist() if v.dtype == object else v))
-                return pa.record_batch(arrays, names=list(self.columns))
+def write_assoc_tsv(blocks: "Iterator[tuple[dict[str, np.ndarray], np.ndarray]]", path) -> None:
+    """Write ``assoc.tsv`` from ``(columns, n_defined)`` blocks as they come: tab-separated,
+    header row, floats in shortest round-trip form, NA for a missing number. ``blocks`` must
+    give at least one (possibly empty) block."""
+    from genshare_widgets._outputs import write_blocks
 
-            return make
+    def batch(columns: dict[str, np.ndarray], n_defined: np.ndarray):
+        import pyarrow as pa
 
-        n = len(self.n_defined)
-        write_blocks((block(s) for s in range(0, max(n, 1), block_rows)), path)
+        arrays = []
+        for name, v in columns.items():
+            if name == "n":
+                arrays.append(pa.array(v, mask=~n_defined))
+            elif v.dtype.kind == "f":
+                arrays.append(pa.array(v, from_pandas=True))
+            else:
+                arrays.append(pa.array(v.tolist() if v.dtype == object else v))
+        return pa.record_batch(arrays, names=list(columns))
+
+    def makers():
+        for columns, n_defined in blocks:
+            yield functools.partial(batch, columns, n_defined)
+
+    write_blocks(makers(), path)
 
 
 def _full(values: np.ndarray, inputs: AssociationInputs, n_all: int) -> np.ndarray:
@@ -399,12 +423,13 @@ def linear_sums_stream(
 ) -> "Iterator[tuple[np.ndarray, LinearSums]]":
     """``(positions, sums)``: the linear model's sufficient statistics
     (:class:`~genshare_widgets.stats._association.LinearSums`) of the store rows ``index``
-    over the analysed samples, a store chunk at a time. Local stores are summed on their bit
-    planes (:func:`engines._direct.direct_regression_products`); other rows and cohorts go
-    through :func:`dosage_stream`. This is the one linear pass: ``association`` fits its
-    output, and a federation site releases it."""
+    over the analysed samples, a store chunk at a time, ``positions`` consecutive and in
+    order. Local stores are summed on their bit planes
+    (:func:`engines._direct.direct_regression_products`); other rows and cohorts go through
+    :func:`dosage_stream`. This is the one linear pass: ``association`` fits its output, and
+    a federation site releases it."""
     from genshare_widgets.counts import _direct_store, pass_scheduler
-    from genshare_widgets.engines._direct import PlaneProducts, direct_regression_products
+    from genshare_widgets.engines._direct import direct_regression_products
     from genshare_widgets.stats._association import (
         linear_sums,
         linear_sums_from_products,
@@ -419,20 +444,40 @@ def linear_sums_stream(
         return
     weights, moments = regression_weights(y, cov)
     n_all = cohort.n_samples
-    for item in direct_regression_products(
+    for lo, hi, products, block in direct_regression_products(
         direct,
         index,
         _subset(cohort, inputs),
         _full(weights, inputs, n_all),
         _full(moments, inputs, n_all),
     ):
-        if isinstance(item, PlaneProducts):
+        parts = []
+        if products is not None:
             sums = linear_sums_from_products(
-                item.xw, item.xx, item.n_missing, item.missing_moments, y, cov
+                products.xw, products.xx, products.n_missing, products.missing_moments, y, cov
             )
-        else:
-            sums = linear_sums(item, y, cov)
-        yield item.positions, sums
+            parts.append((products.positions, sums))
+        if block is not None:
+            parts.append((block.positions, linear_sums(block, y, cov)))
+        yield np.arange(lo, hi), parts[0][1] if len(parts) == 1 else _merged(parts, lo, hi)
+
+
+def _merged(parts: "list[tuple[np.ndarray, LinearSums]]", lo: int, hi: int) -> "LinearSums":
+    """One :class:`LinearSums` of the rows ``lo .. hi - 1`` from parts covering them."""
+    from genshare_widgets.stats._association import LinearSums
+
+    p = parts[0][1].xtx.shape[1]
+    n = hi - lo
+    out = LinearSums(np.empty((n, p, p)), np.empty((n, p)), np.empty(n), np.empty(n, np.int64))
+    for positions, sums in parts:
+        rows = positions - lo
+        out.xtx[rows], out.xty[rows], out.yty[rows], out.n[rows] = (
+            sums.xtx,
+            sums.xty,
+            sums.yty,
+            sums.n,
+        )
+    return out
 
 
 def _subset(cohort, inputs: AssociationInputs) -> np.ndarray | None:
@@ -440,40 +485,37 @@ def _subset(cohort, inputs: AssociationInputs) -> np.ndarray | None:
     return None if inputs.n_samples == cohort.n_samples else inputs.sample_index
 
 
-def _fit_blocks(cohort, inputs: AssociationInputs, index: np.ndarray) -> dict[str, np.ndarray]:
-    from genshare_widgets.stats._association import empty_fit, linear_fit, logistic_fit
+def _fit_stream(
+    cohort, inputs: AssociationInputs, index: np.ndarray
+) -> "Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]":
+    """``(positions, fit)`` over the store rows ``index``: consecutive positions in order,
+    a block of variants at a time, so nothing grows with the number of variants."""
+    from genshare_widgets.stats._association import linear_fit, logistic_fit
 
-    out = empty_fit(len(index))
-
-    def keep(positions: np.ndarray, fit: dict[str, np.ndarray]) -> None:
-        for key in out:
-            out[key][positions] = fit[key]
-
-    if inputs.binary:
-        # Newton rounds are elementwise work on (variants × samples) blocks: two blocks are
-        # fitted at once in threads (numpy releases the GIL), each on its own copy of the
-        # stream's reused buffer; results land by position, so the order does not matter.
-        from collections import deque
-        from concurrent.futures import ThreadPoolExecutor
-
-        workers = max(1, min(2, os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending: deque = deque()
-            for block in dosage_stream(cohort, index, _subset(cohort, inputs)):
-                own = block._replace(x=block.x.copy())
-                pending.append(
-                    (own.positions, pool.submit(logistic_fit, own, inputs.y, inputs.covariates))
-                )
-                if len(pending) >= workers:
-                    positions, job = pending.popleft()
-                    keep(positions, job.result())
-            while pending:
-                positions, job = pending.popleft()
-                keep(positions, job.result())
-    else:
+    if not inputs.binary:
         for positions, sums in linear_sums_stream(cohort, inputs, index):
-            keep(positions, linear_fit(sums))
-    return out
+            yield positions, linear_fit(sums)
+        return
+    # Newton rounds are elementwise work on (variants × samples) blocks: two blocks are
+    # fitted at once in threads (numpy releases the GIL), each on its own copy of the
+    # stream's reused buffer; they are handed back in order.
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(2, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+        for block in dosage_stream(cohort, index, _subset(cohort, inputs)):
+            own = block._replace(x=block.x.copy())
+            pending.append(
+                (own.positions, pool.submit(logistic_fit, own, inputs.y, inputs.covariates))
+            )
+            if len(pending) >= workers:
+                positions, job = pending.popleft()
+                yield positions, job.result()
+        while pending:
+            positions, job = pending.popleft()
+            yield positions, job.result()
 
 
 def association(
@@ -488,11 +530,14 @@ def association(
     snps_only: bool = False,
     policy=None,
     samples: "pd.DataFrame | None" = None,
+    out=None,
 ) -> AssociationResult:
     """Test every selected variant for association with ``pheno`` (see the module docstring).
 
     ``policy``: the disclosure policy (default: the cohort's tier default,
     :func:`genshare_widgets.disclosure.policy_for`); the returned table is the released one.
+    ``out``: a path to write ``assoc.tsv`` to as the variants are tested (a block at a time:
+    memory does not grow with the number of variants); the result then keeps no table.
 
     Examples
     --------
@@ -512,7 +557,11 @@ def association(
         withheld_variants,
     )
     from genshare_widgets.disclosure._gate import check_association
-    from genshare_widgets.stats._association import allelic_chisq, genomic_control_lambda
+    from genshare_widgets.stats._association import (
+        allelic_chisq,
+        empty_fit,
+        genomic_control_lambda,
+    )
 
     check_association(cohort, trait=pheno)
     if policy is None:
@@ -537,38 +586,59 @@ def association(
     from genshare_widgets.engines._group_counts import FIELDS
 
     raw = np.stack([counts[name].values for name in FIELDS], axis=2)
+    counts_filters = dict(counts.attrs["filters"])
+    groups = [str(g) for g in counts["groups"].values]
     passing = coarse_maf_passing(raw, min_maf, policy)
     index = counts["variant_index"].values[passing]
     raw = raw[passing]
-    fit = _fit_blocks(cohort, inputs, index)
-    withheld = withheld_variants(raw, policy) | missing_calls_withheld(
-        fit["n"], inputs.n_samples, policy
-    )
-    released, n_withheld = release_association(fit, withheld)
-    columns: dict[str, Any] = {
-        "contig": counts["variant_contig"].values[passing],
-        "position": counts["variant_position"].values[passing],
-        "ref": counts["variant_ref"].values[passing],
-        "alt": counts["variant_alt"].values[passing],
-        "n": np.asarray(released["n"], dtype=np.int64),
-        "beta": released["beta"],
-        "se": released["se"],
-        "stat": released["stat"],
-        "p": released["p"],
-        "note": released["note"],
+    variants = {
+        name: counts[f"variant_{name}"].values[passing]
+        for name in ("contig", "position", "ref", "alt")
     }
+    del counts
     if inputs.binary:
-        groups = [str(g) for g in counts["groups"].values]
         case, control = groups.index("case"), groups.index("control")
         ac, an = FIELDS.index("allele_count"), FIELDS.index("allele_number")
-        chi2, chi_p = allelic_chisq(
-            raw[:, case, ac], raw[:, case, an], raw[:, control, ac], raw[:, control, an]
+    released_p: list[np.ndarray] = []
+    tally = {"withheld": 0}
+
+    def released(positions: np.ndarray, fit: dict[str, np.ndarray]):
+        """The released columns of the rows ``positions`` of ``index`` and their fit."""
+        rows = raw[positions]
+        withheld = withheld_variants(rows, policy) | missing_calls_withheld(
+            fit["n"], inputs.n_samples, policy
         )
-        chi2[withheld] = np.nan
-        chi_p[withheld] = np.nan
-        columns["allelic_chisq"] = chi2
-        columns["allelic_p"] = chi_p
-    filters = {**counts.attrs["filters"], "min_maf": min_maf, "region": region}
+        out, n_withheld = release_association(fit, withheld)
+        tally["withheld"] += n_withheld
+        columns: dict[str, Any] = {name: values[positions] for name, values in variants.items()}
+        columns["n"] = np.asarray(out["n"], dtype=np.int64)
+        for key in ("beta", "se", "stat", "p", "note"):
+            columns[key] = out[key]
+        if inputs.binary:
+            chi2, chi_p = allelic_chisq(
+                rows[:, case, ac], rows[:, case, an], rows[:, control, ac], rows[:, control, an]
+            )
+            chi2[withheld] = np.nan
+            chi_p[withheld] = np.nan
+            columns["allelic_chisq"] = chi2
+            columns["allelic_p"] = chi_p
+        released_p.append(columns["p"])
+        return columns, ~withheld
+
+    def blocks():
+        yield released(np.zeros(0, dtype=np.int64), empty_fit(0))  # the header, if nothing else
+        for positions, fit in _fit_stream(cohort, inputs, index):
+            yield released(positions, fit)
+
+    columns: dict[str, np.ndarray] | None = None
+    n_defined: np.ndarray | None = None
+    if out is not None:
+        write_assoc_tsv(blocks(), out)
+    else:
+        parts = list(blocks())
+        columns = {k: np.concatenate([c[k] for c, _ in parts]) for k in parts[0][0]}
+        n_defined = np.concatenate([d for _, d in parts])
+    filters = {**counts_filters, "min_maf": min_maf, "region": region}
     filters["n_variants_analysed"] = len(index)
     if min_maf is not None and policy.active and (policy.min_count or 1) > 1:
         filters["min_maf_rule"] = (
@@ -576,7 +646,7 @@ def association(
         )
     return AssociationResult(
         columns=columns,
-        n_defined=~withheld,
+        n_defined=n_defined,
         model="logistic" if inputs.binary else "linear",
         pheno=pheno,
         covar=list(covar or []),
@@ -586,11 +656,13 @@ def association(
         n_samples=inputs.n_samples,
         groups=inputs.group_labels(),
         excluded=inputs.excluded,
-        lambda_gc=genomic_control_lambda(released["p"]),
+        lambda_gc=genomic_control_lambda(np.concatenate(released_p)),
         filters=filters,
         policy=policy,
-        n_withheld=n_withheld,
+        n_withheld=tally["withheld"],
         cohort_id=cohort.id,
+        n_tested=len(index),
+        written=out,
     )
 
 
@@ -606,6 +678,7 @@ def released_association(
     min_maf: float | None = None,
     snps_only: bool = False,
     policy=None,
+    out=None,
 ) -> AssociationResult:
     """:func:`association` for a release (a file, a figure): under an active policy the
     analysed sample set(s) (:func:`analysed_sample_sets`) are checked against the cohort's
@@ -632,6 +705,7 @@ def released_association(
         min_maf=min_maf,
         snps_only=snps_only,
         policy=policy,
+        out=out,
     )
     if log is not None:
         log.record(sets, k=min_difference(policy), command=command, region=region)

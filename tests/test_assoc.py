@@ -307,6 +307,43 @@ def test_assoc_tsv_holds_full_precision(tmp_path, sim_ooa):
         np.testing.assert_array_equal(written[col].to_numpy(), direct[col].to_numpy())
 
 
+@pytest.mark.parametrize("pheno", ["height_like", "disease_like"])
+def test_streamed_table_equals_the_kept_table(tmp_path, sim_ooa, pheno):
+    """``association(..., out=PATH)`` (what ``genshare assoc`` does) writes the table a block
+    at a time as the variants are tested: the same file as the kept table writes, with the
+    same λ and counts in provenance; the streamed result keeps no table and says where it is."""
+    kept = association(sim_ooa, pheno, covar=["sex"])
+    kept.write_tsv(tmp_path / "kept.tsv")
+    streamed = association(sim_ooa, pheno, covar=["sex"], out=tmp_path / "streamed.tsv")
+    assert (tmp_path / "kept.tsv").read_bytes() == (tmp_path / "streamed.tsv").read_bytes()
+    assert streamed.provenance() == kept.provenance()
+    assert streamed.n_tested == len(kept.n_defined) > 40_000
+    assert streamed.columns is None
+    with pytest.raises(GenShareError, match=r"written straight to .*streamed\.tsv"):
+        streamed.table  # noqa: B018
+
+
+def test_a_failure_mid_stream_leaves_nothing(tmp_path, sim_ooa, monkeypatch):
+    """The table is written as variants are tested: a failure after some blocks were written
+    leaves no assoc.tsv, no provenance and no output folder."""
+    import genshare_widgets.association as module
+
+    real = module._fit_stream
+
+    def fails_after_two_blocks(*args, **kwargs):
+        for i, item in enumerate(real(*args, **kwargs)):
+            if i == 2:
+                raise OSError("disk full (simulated)")
+            yield item
+
+    monkeypatch.setattr(module, "_fit_stream", fails_after_two_blocks)
+    out = tmp_path / "new" / "g"
+    args = ["assoc", "sim-ooa", "--pheno", "height_like", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0 and "disk full" in str(result.exception or result.output)
+    assert not (tmp_path / "new").exists()
+
+
 # --- consent --------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ sample sets are checked against (and recorded in) the cohort's release log, like
 ``genshare stats``.
 """
 
+import contextlib
 import json
 import shlex
 import shutil
@@ -59,25 +60,34 @@ def run_association(
     """Compute the association and write its files into ``out``; → {file name: final path}."""
     from genshare_widgets.association import released_association
 
-    result = released_association(
-        cohort,
-        pheno,
-        command=shlex.join(command or sys.argv),
-        covar=covar,
-        pcs=pcs,
-        binary=binary,
-        region=region,
-        min_maf=min_maf,
-        snps_only=snps_only,
-        policy=policy,
-    )
     out = Path(out)
+    made = [d for d in (out, *out.parents) if not d.exists()]  # removed again on failure
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".genshare-assoc-", dir=out))
     try:
-        result.write_tsv(tmp / "assoc.tsv")
+        # the table is written as the variants are tested, then moved into place with its
+        # provenance only when both are complete
+        result = released_association(
+            cohort,
+            pheno,
+            command=shlex.join(command or sys.argv),
+            covar=covar,
+            pcs=pcs,
+            binary=binary,
+            region=region,
+            min_maf=min_maf,
+            snps_only=snps_only,
+            policy=policy,
+            out=tmp / "assoc.tsv",
+        )
         record = association_provenance(cohort, result, command=command)
         (tmp / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
         return publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made:  # innermost first: only folders this run created, if left empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -663,11 +663,13 @@ def direct_regression_products(
     threads: int | None = None,
 ):
     """Iterate the regression sums of the rows ``index`` (sorted) of a local store, one store
-    chunk at a time: :class:`PlaneProducts` for its packable rows, computed on the bit planes
-    without unpacking them (in ``threads`` parts), and a :class:`DosageBlock` for its other
-    rows (haploid or partly called genotypes, read from ``call_genotype``) for the caller's
-    dense path. ``weights`` (samples, m) and ``moments`` (samples, q) are per-sample rows over
-    ALL the store's samples (rows of samples not analysed are ignored); ``samples``: the
+    chunk at a time, as ``(lo, hi, products, block)``: the chunk's rows are positions
+    ``lo .. hi - 1`` of ``index``; ``products`` the :class:`PlaneProducts` of its packable
+    rows, computed on the bit planes without unpacking them (in ``threads`` parts), and
+    ``block`` a :class:`DosageBlock` of its other rows (haploid or partly called genotypes,
+    read from ``call_genotype``) for the caller's dense path; either is None when the chunk
+    has no such row. ``weights`` (samples, m) and ``moments`` (samples, q) are per-sample rows
+    over ALL the store's samples (rows of samples not analysed are ignored); ``samples``: the
     analysed sample positions (None: all). The next chunk is read while this one is summed."""
     from genshare_widgets.engines._kernels import plane_products
 
@@ -692,26 +694,44 @@ def direct_regression_products(
         calls = store.read_chunk("call_genotype", c)[rows[slow]] if len(slow) else None
         return lo, packable, planes, slow, calls
 
+    def start(pool, loaded):
+        """Submit the kernel on a loaded chunk's packable rows, in ``workers`` parts."""
+        lo, packable, planes, slow, calls = loaded
+        fast = np.flatnonzero(packable)
+        planes8 = planes.view(np.uint8)
+        cuts = np.linspace(0, len(fast), workers + 1).astype(int)
+        parts = [
+            pool.submit(plane_products, planes8[a:b], table, kept8, moments, POPCOUNT8)
+            for a, b in itertools.pairwise(cuts)
+            if b > a
+        ]
+        return lo, packable, fast, parts, slow, calls
+
+    def finish(started):
+        lo, packable, fast, parts, slow, calls = started
+        products = block = None
+        if parts:
+            done = [part.result() for part in parts]
+            products = PlaneProducts(
+                lo + fast, *(np.concatenate([d[f] for d in done]) for f in range(4))
+            )
+        if len(slow):
+            assert calls is not None
+            x = dosage_from_calls(calls)
+            block = filled_block(lo + slow, x if samples is None else x[:, samples])
+        return lo, lo + len(packable), products, block
+
+    # the kernel sums chunk i + 1 while the caller fits chunk i, and chunk i + 2 is read
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:
         ahead = pool.submit(load, int(chunks[0])) if len(chunks) else None
+        running = None
         for i in range(len(chunks)):
             assert ahead is not None
-            lo, packable, planes, slow, calls = ahead.result()
+            loaded = ahead.result()
             ahead = pool.submit(load, int(chunks[i + 1])) if i + 1 < len(chunks) else None
-            fast = np.flatnonzero(packable)
-            if len(fast):
-                planes8 = planes.view(np.uint8)
-                cuts = np.linspace(0, len(fast), workers + 1).astype(int)
-                parts = [
-                    pool.submit(plane_products, planes8[a:b], table, kept8, moments, POPCOUNT8)
-                    for a, b in itertools.pairwise(cuts)
-                    if b > a
-                ]
-                done = [part.result() for part in parts]
-                yield PlaneProducts(
-                    lo + fast, *(np.concatenate([d[f] for d in done]) for f in range(4))
-                )
-            if len(slow):
-                assert calls is not None
-                x = dosage_from_calls(calls)
-                yield filled_block(lo + slow, x if samples is None else x[:, samples])
+            started = start(pool, loaded)
+            if running is not None:
+                yield finish(running)
+            running = started
+        if running is not None:
+            yield finish(running)
