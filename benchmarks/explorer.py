@@ -206,11 +206,18 @@ def measure_app(url: str, *, rounds: int = 1, screenshot: Path | None = None) ->
         page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
         page.add_init_script(INIT_JS)
         page.goto(url, timeout=60_000)
-        page.wait_for_function(
-            "() => 'fst' in window.__gs.first && document.querySelector("
-            "'.genshare-explorer .genshare-figure-fst')?._fullData?.length > 0",
-            timeout=120_000,
-        )
+        try:
+            page.wait_for_function(
+                "() => 'fst' in window.__gs.first && document.querySelector("
+                "'.genshare-explorer .genshare-figure-fst')?._fullData?.length > 0",
+                timeout=240_000,
+            )
+        except Exception as exc:  # say what the page showed and logged, for the next person
+            raise RuntimeError(
+                f"the explorer's Fst figure did not appear: {exc}\n--- page ---\n"
+                f"{page.inner_text('body')[-2000:]}\n--- page errors ---\n"
+                + "\n".join(errors[-20:])
+            ) from None
         first = page.evaluate("() => window.__gs.first")
 
         def step(name: str, how: str, target: str, kind: str) -> None:
