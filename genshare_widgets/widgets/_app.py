@@ -63,9 +63,11 @@ class ExplorerApp:
     catalog
         A loaded catalog (default: the packaged one).
     background
-        Open cohorts and draw their first figure in a background thread, so the page shows
-        at once with "opening …" in its status line and fills in when the explorer is ready
-        (what ``genshare app`` does). Default: open before returning.
+        Open the cohorts picked later and draw their first figure in a background thread, so
+        the page stays responsive with "opening …" in its status line and fills in when the
+        explorer is ready (what ``genshare app`` does). The first cohort always opens before
+        returning: the page must find every widget it shows when it connects. Default: open
+        every cohort before returning.
 
     Attributes
     ----------
@@ -96,6 +98,7 @@ class ExplorerApp:
         self.background = background
         self._opening = threading.Lock()  # one cohort opens at a time
         self._threads: list[threading.Thread] = []  # opening, then the first figure
+        self._first = False  # True while the first cohort opens (never in the background)
         titles = {e.id: e.title for e in self.catalog.cohorts}
         ids = offline_cohort_ids(self.catalog)
         if cohort_id is not None and cohort_id not in ids:
@@ -129,14 +132,21 @@ class ExplorerApp:
                 GenShareError("no cohort opens offline here: run `genshare prepare sim-ooa`")
             )
         else:
-            self.picker.value = first
+            self._first = True
+            try:
+                self.picker.value = first
+            finally:
+                self._first = False
 
     def _on_pick(self, _change: Any = None) -> None:
         cohort_id = self.picker.value
         if cohort_id is None:
             return
         self.status.value = f"opening <code>{escape(cohort_id)}</code>…"
-        if not self.background:
+        if not self.background or self._first:
+            # The first cohort opens before the page is shown: every widget the page finds
+            # when it connects exists already (a model made while the page is connecting
+            # can miss it: "widget model not found"). Later picks open in the background.
             self._open()
             return
         # the kernel stays free to answer the page (it asks for the widgets' state) while the
@@ -187,26 +197,24 @@ class ExplorerApp:
             self.status.value = _error_html(GenShareError(f"{cohort_id}: {exc!r}"))
             return
         by = self.by if self.by in columns else columns[0]
-        if self.background:
-            on_kernel_thread(self._attach, cohort_id, cohort, by)
+        if threading.current_thread() is threading.main_thread():
+            self._attach(cohort_id, cohort, by, draw=True)
         else:
-            self._attach(cohort_id, cohort, by)
+            on_kernel_thread(self._attach, cohort_id, cohort, by)
 
-    def _attach(self, cohort_id: str, cohort, by: str) -> None:
+    def _attach(self, cohort_id: str, cohort, by: str, *, draw: bool = False) -> None:
         """Build the explorer of ``cohort`` and put it on the page (on the kernel's thread);
-        in the background its first figure is then built in a thread."""
+        unless ``draw``, its first figure is then built in a thread."""
         if cohort_id != self.picker.value:
             return  # another cohort was picked meanwhile: its own opening follows
         try:
             # in the background the controls show before the first genotype pass
-            explorer = CohortExplorer(
-                cohort, by=by, draw=not self.background, prefetch=self.background
-            )
+            explorer = CohortExplorer(cohort, by=by, draw=draw, prefetch=self.background)
         except GenShareError as exc:
             self.status.value = _error_html(exc)
             return
         except Exception as exc:  # in a callback, nobody would see it
-            if not self.background:
+            if draw:
                 raise
             self.status.value = _error_html(GenShareError(f"{cohort_id}: {exc!r}"))
             return
@@ -216,7 +224,7 @@ class ExplorerApp:
             f"<code>{escape(cohort.id)}</code>: {cohort.n_samples:,} samples × "
             f"{cohort.n_variants:,} variants"
         )
-        if self.background:
+        if not draw:
             self._start(explorer.build_then_show, "genshare-first-figure")
 
     def _repr_mimebundle_(self, **kwargs):

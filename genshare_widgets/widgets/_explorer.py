@@ -363,7 +363,9 @@ class CohortExplorer:
             self.status.value = f"{kind}: up to date (shown in {self._ms()} ms)"
             return False
         ready = self._ready.pop(kind, None)
-        if ready is not None and ready[0] == key:
+        # a prefetched widget whose comm the page closed (made while it was connecting) is
+        # not shown: a container holding it would name a model the page does not have
+        if ready is not None and ready[0] == key and _alive(ready[1]):
             widget = ready[1]
         else:
             if ready is not None:
@@ -437,6 +439,13 @@ class CohortExplorer:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _alive(widget) -> bool:
+    """Whether the widget's comm is open (the page can close it: a comm opened while the
+    page was connecting has no model there)."""
+    comm = getattr(widget, "comm", None)
+    return comm is not None and not getattr(comm, "_closed", False)
 
 
 class ExportControl:
