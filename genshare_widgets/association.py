@@ -262,13 +262,19 @@ def analysed_sample_sets(inputs: AssociationInputs) -> dict[str, list[str]]:
 
 
 def dosage_stream(
-    cohort, index: np.ndarray, sample_index: np.ndarray | None = None, *, rows: int = 2048
+    cohort,
+    index: np.ndarray,
+    sample_index: np.ndarray | None = None,
+    *,
+    rows: int = 2048,
+    groups: "np.ndarray | None" = None,
 ) -> "Iterator[DosageBlock]":
     """:class:`~genshare_widgets.engines._direct.DosageBlock` s over the store rows ``index``
     (sorted), ≤ ``rows`` variants each, samples of ``sample_index`` (None = all), missing calls
     as 0 with their positions listed. Local stores stream their bit planes
     (:func:`engines._direct.direct_dosage_blocks`); other cohorts read ``call_genotype``. A
-    block's ``x`` is valid until the next block is asked for."""
+    block's ``x`` is valid until the next block is asked for. ``groups``: an int64 group code
+    per store sample (-1 = left out): each block then carries its rows' per-group counts."""
     from genshare_widgets.counts import _direct_store, pass_scheduler
     from genshare_widgets.engines._direct import filled_block
 
@@ -279,10 +285,13 @@ def dosage_stream(
             "default); the Hail engine has no association pass here"
         )
     direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
+    counter = _counter(cohort, groups)
     if direct is not None:
         from genshare_widgets.engines._direct import direct_dosage_blocks
 
-        yield from direct_dosage_blocks(direct, index, sample_index, rows_per_block=rows)
+        yield from direct_dosage_blocks(
+            direct, index, sample_index, rows_per_block=rows, counter=counter
+        )
         return
     from genshare_widgets.engines._direct import dosage_from_calls
 
@@ -293,7 +302,18 @@ def dosage_stream(
         x = dosage_from_calls(gt)
         if sample_index is not None:
             x = x[:, sample_index]
-        yield filled_block(np.arange(start, start + len(part)), x)
+        block = filled_block(np.arange(start, start + len(part)), x)
+        yield block if counter is None else block._replace(counts=counter.calls(gt))
+
+
+def _counter(cohort, groups: "np.ndarray | None"):
+    """The :class:`engines._direct.GroupCounter` of per-sample group codes (or None)."""
+    if groups is None:
+        return None
+    from genshare_widgets.engines._direct import GroupCounter
+
+    groups = np.asarray(groups, dtype=np.int64)
+    return GroupCounter(groups, int(groups.max()) + 1, (len(groups) + 63) // 64)
 
 
 def dosage_blocks(
@@ -419,15 +439,16 @@ def _full(values: np.ndarray, inputs: AssociationInputs, n_all: int) -> np.ndarr
 
 
 def linear_sums_stream(
-    cohort, inputs: AssociationInputs, index: np.ndarray
-) -> "Iterator[tuple[np.ndarray, LinearSums]]":
-    """``(positions, sums)``: the linear model's sufficient statistics
+    cohort, inputs: AssociationInputs, index: np.ndarray, *, groups: "np.ndarray | None" = None
+) -> "Iterator[tuple[np.ndarray, LinearSums, np.ndarray | None]]":
+    """``(positions, sums, counts)``: the linear model's sufficient statistics
     (:class:`~genshare_widgets.stats._association.LinearSums`) of the store rows ``index``
     over the analysed samples, a store chunk at a time, ``positions`` consecutive and in
     order. Local stores are summed on their bit planes
     (:func:`engines._direct.direct_regression_products`); other rows and cohorts go through
-    :func:`dosage_stream`. This is the one linear pass: ``association`` fits its output, and
-    a federation site releases it."""
+    :func:`dosage_stream`. ``counts``: the rows' per-group counts when ``groups`` (a code per
+    store sample, as :func:`dosage_stream`) is given, else None. This is the one linear pass:
+    ``association`` fits its output, and a federation site releases it."""
     from genshare_widgets.counts import _direct_store, pass_scheduler
     from genshare_widgets.engines._direct import direct_regression_products
     from genshare_widgets.stats._association import (
@@ -439,17 +460,18 @@ def linear_sums_stream(
     y, cov = inputs.y, inputs.covariates
     direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
     if direct is None or getattr(cohort, "engine", "dask") == "hail":
-        for block in dosage_stream(cohort, index, _subset(cohort, inputs)):
-            yield block.positions, linear_sums(block, y, cov)
+        for block in dosage_stream(cohort, index, _subset(cohort, inputs), groups=groups):
+            yield block.positions, linear_sums(block, y, cov), block.counts
         return
     weights, moments = regression_weights(y, cov)
     n_all = cohort.n_samples
-    for lo, hi, products, block in direct_regression_products(
+    for lo, hi, products, block, counts in direct_regression_products(
         direct,
         index,
         _subset(cohort, inputs),
         _full(weights, inputs, n_all),
         _full(moments, inputs, n_all),
+        counter=_counter(cohort, groups),
     ):
         parts = []
         if products is not None:
@@ -459,7 +481,8 @@ def linear_sums_stream(
             parts.append((products.positions, sums))
         if block is not None:
             parts.append((block.positions, linear_sums(block, y, cov)))
-        yield np.arange(lo, hi), parts[0][1] if len(parts) == 1 else _merged(parts, lo, hi)
+        merged = parts[0][1] if len(parts) == 1 else _merged(parts, lo, hi)
+        yield np.arange(lo, hi), merged, counts
 
 
 def _merged(parts: "list[tuple[np.ndarray, LinearSums]]", lo: int, hi: int) -> "LinearSums":
@@ -486,15 +509,17 @@ def _subset(cohort, inputs: AssociationInputs) -> np.ndarray | None:
 
 
 def _fit_stream(
-    cohort, inputs: AssociationInputs, index: np.ndarray
-) -> "Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]":
-    """``(positions, fit)`` over the store rows ``index``: consecutive positions in order,
-    a block of variants at a time, so nothing grows with the number of variants."""
+    cohort, inputs: AssociationInputs, index: np.ndarray, groups: np.ndarray
+) -> "Iterator[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]]":
+    """``(positions, fit, counts)`` over the store rows ``index``: consecutive positions in
+    order, a block of variants at a time, with the rows' per-group counts (``groups``: a code
+    per store sample), so nothing grows with the number of variants."""
     from genshare_widgets.stats._association import linear_fit, logistic_fit
 
     if not inputs.binary:
-        for positions, sums in linear_sums_stream(cohort, inputs, index):
-            yield positions, linear_fit(sums)
+        for positions, sums, counts in linear_sums_stream(cohort, inputs, index, groups=groups):
+            assert counts is not None
+            yield positions, linear_fit(sums), counts
         return
     # Newton rounds are elementwise work on (variants × samples) blocks: two blocks are
     # fitted at once in threads (numpy releases the GIL), each on its own copy of the
@@ -505,17 +530,68 @@ def _fit_stream(
     workers = max(1, min(2, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque = deque()
-        for block in dosage_stream(cohort, index, _subset(cohort, inputs)):
+        for block in dosage_stream(cohort, index, _subset(cohort, inputs), groups=groups):
             own = block._replace(x=block.x.copy())
-            pending.append(
-                (own.positions, pool.submit(logistic_fit, own, inputs.y, inputs.covariates))
-            )
+            job = pool.submit(logistic_fit, own, inputs.y, inputs.covariates)
+            pending.append((own.positions, job, own.counts))
             if len(pending) >= workers:
-                positions, job = pending.popleft()
-                yield positions, job.result()
+                positions, job, counts = pending.popleft()
+                yield positions, job.result(), counts
         while pending:
-            positions, job = pending.popleft()
-            yield positions, job.result()
+            positions, job, counts = pending.popleft()
+            yield positions, job.result(), counts
+
+
+def _variants_to_test(cohort, *, region: str | None, snps_only: bool):
+    """The store rows an association tests, before the MAF filter (the selection rules of
+    every genotype pass: biallelic, in ``region``, SNVs with ``snps_only``), what was left
+    out (``info``), and ``describe(rows)``: the contig, position, REF and ALT of store rows,
+    decoded only for the rows of a block (nothing held per variant but the row numbers)."""
+    from genshare_widgets._selection import fixed_strings, select_variants, variant_selection
+    from genshare_widgets.counts import _direct_store, pass_scheduler
+
+    direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
+    if direct is not None:
+        table = direct.variant_table()
+        index, info = select_variants(
+            contig_ids=table.contig_ids,
+            variant_contig=table.variant_contig,
+            variant_position=table.variant_position,
+            n_alleles=table.n_alleles,
+            is_snv=table.is_snv,
+            region=region,
+            snps_only=snps_only,
+        )
+        contig_ids, contig, position = (
+            table.contig_ids,
+            table.variant_contig,
+            table.variant_position,
+        )
+        width = table.biallelic_width
+
+        def alleles_of(rows: np.ndarray) -> np.ndarray:
+            return table.ref_alt(rows, width=width)
+    else:
+        ds = cohort.genotypes
+        index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
+        contig_ids = fixed_strings(ds["contig_id"].values)
+        contig, position = ds["variant_contig"].values, ds["variant_position"].values
+
+        def alleles_of(rows: np.ndarray) -> np.ndarray:
+            return all_alleles[rows]
+
+    contig_ids = np.asarray(contig_ids)
+
+    def describe(rows: np.ndarray) -> dict[str, np.ndarray]:
+        alleles = alleles_of(rows)
+        return {
+            "contig": contig_ids[contig[rows]],
+            "position": np.asarray(position[rows], dtype=np.int64),
+            "ref": alleles[:, 0],
+            "alt": alleles[:, 1],
+        }
+
+    return index, info, describe
 
 
 def association(
@@ -545,9 +621,6 @@ def association(
     >>> result = association(cohort, "height_like", covar=["sex"], pcs=2)  # doctest: +SKIP
     >>> result.table.nsmallest(3, "p")  # doctest: +SKIP
     """
-    import pandas as pd
-
-    from genshare_widgets.counts import allele_counts_by_group
     from genshare_widgets.disclosure import policy_for
     from genshare_widgets.disclosure._association import (
         check_association_policy,
@@ -574,49 +647,48 @@ def association(
         raise GenShareError(f"--min-maf must be between 0 and 0.5, not {min_maf}")
     inputs = association_inputs(cohort, pheno, covar=covar, pcs=pcs, binary=binary, samples=samples)
     check_association_policy(policy, inputs.group_labels(), cohort_id=cohort.id)
-    table = cohort.samples
-    labels = np.full(len(table), None, dtype=object)
-    labels[inputs.sample_index] = (
-        np.where(inputs.y > 0, "case", "control") if inputs.binary else "all"
-    )
-    grouping = pd.Series(labels, index=table.index, name="analysed", dtype=object)
-    counts = allele_counts_by_group(
-        cohort, by=grouping, region=region, snps_only=snps_only, min_maf=None
-    )
+    if getattr(cohort, "engine", "dask") == "hail":
+        raise GenShareError(
+            "association runs on the local engine: open the cohort with engine='dask' (the "
+            "default); the Hail engine has no association pass here"
+        )
+    # the analysed groups (all samples; or cases and controls) as a code per store sample:
+    # the genotype pass counts them chunk by chunk for the MAF filter and the release rules
     from genshare_widgets.engines._group_counts import FIELDS
 
-    raw = np.stack([counts[name].values for name in FIELDS], axis=2)
-    counts_filters = dict(counts.attrs["filters"])
-    groups = [str(g) for g in counts["groups"].values]
-    passing = coarse_maf_passing(raw, min_maf, policy)
-    index = counts["variant_index"].values[passing]
-    raw = raw[passing]
-    variants = {
-        name: counts[f"variant_{name}"].values[passing]
-        for name in ("contig", "position", "ref", "alt")
-    }
-    del counts
+    names = ["case", "control"] if inputs.binary else ["all"]
+    groups = np.full(cohort.n_samples, -1, dtype=np.int64)
+    groups[inputs.sample_index] = (inputs.y == 0).astype(np.int64) if inputs.binary else 0
+    index, info, describe = _variants_to_test(cohort, region=region, snps_only=snps_only)
     if inputs.binary:
-        case, control = groups.index("case"), groups.index("control")
+        case, control = names.index("case"), names.index("control")
         ac, an = FIELDS.index("allele_count"), FIELDS.index("allele_number")
     released_p: list[np.ndarray] = []
-    tally = {"withheld": 0}
+    tally = {"withheld": 0, "tested": 0}
 
-    def released(positions: np.ndarray, fit: dict[str, np.ndarray]):
-        """The released columns of the rows ``positions`` of ``index`` and their fit."""
-        rows = raw[positions]
-        withheld = withheld_variants(rows, policy) | missing_calls_withheld(
+    def released(positions: np.ndarray, fit: dict[str, np.ndarray], counts: np.ndarray):
+        """The released columns of the rows ``positions`` of ``index`` that pass the MAF
+        filter, from their fit and per-group counts."""
+        keep = coarse_maf_passing(counts, min_maf, policy)
+        if not keep.all():
+            positions, counts = positions[keep], counts[keep]
+            fit = {key: value[keep] for key, value in fit.items()}
+        tally["tested"] += len(positions)
+        withheld = withheld_variants(counts, policy) | missing_calls_withheld(
             fit["n"], inputs.n_samples, policy
         )
         out, n_withheld = release_association(fit, withheld)
         tally["withheld"] += n_withheld
-        columns: dict[str, Any] = {name: values[positions] for name, values in variants.items()}
+        columns: dict[str, Any] = describe(index[positions])
         columns["n"] = np.asarray(out["n"], dtype=np.int64)
         for key in ("beta", "se", "stat", "p", "note"):
             columns[key] = out[key]
         if inputs.binary:
             chi2, chi_p = allelic_chisq(
-                rows[:, case, ac], rows[:, case, an], rows[:, control, ac], rows[:, control, an]
+                counts[:, case, ac],
+                counts[:, case, an],
+                counts[:, control, ac],
+                counts[:, control, an],
             )
             chi2[withheld] = np.nan
             chi_p[withheld] = np.nan
@@ -626,9 +698,10 @@ def association(
         return columns, ~withheld
 
     def blocks():
-        yield released(np.zeros(0, dtype=np.int64), empty_fit(0))  # the header, if nothing else
-        for positions, fit in _fit_stream(cohort, inputs, index):
-            yield released(positions, fit)
+        nothing = np.zeros((0, len(names), len(FIELDS)), dtype=np.int32)
+        yield released(np.zeros(0, dtype=np.int64), empty_fit(0), nothing)  # the header
+        for positions, fit, counts in _fit_stream(cohort, inputs, index, groups):
+            yield released(positions, fit, counts)
 
     columns: dict[str, np.ndarray] | None = None
     n_defined: np.ndarray | None = None
@@ -638,8 +711,8 @@ def association(
         parts = list(blocks())
         columns = {k: np.concatenate([c[k] for c, _ in parts]) for k in parts[0][0]}
         n_defined = np.concatenate([d for _, d in parts])
-    filters = {**counts_filters, "min_maf": min_maf, "region": region}
-    filters["n_variants_analysed"] = len(index)
+    filters = {**info, "snps_only": snps_only, "min_maf": min_maf, "region": region}
+    filters["n_variants_analysed"] = tally["tested"]
     if min_maf is not None and policy.active and (policy.min_count or 1) > 1:
         filters["min_maf_rule"] = (
             f"minor allele counts rounded down to a multiple of {policy.min_count}"
@@ -661,7 +734,7 @@ def association(
         policy=policy,
         n_withheld=tally["withheld"],
         cohort_id=cohort.id,
-        n_tested=len(index),
+        n_tested=tally["tested"],
         written=out,
     )
 

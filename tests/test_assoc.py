@@ -546,7 +546,7 @@ def test_bitplane_sums_equal_dense_sums_on_hapmap3(hapmap3):
     assert inputs.n_samples < hapmap3.n_samples
     index = np.arange(0, 6000)
     got = {}
-    for positions, sums in linear_sums_stream(hapmap3, inputs, index):
+    for positions, sums, _counts in linear_sums_stream(hapmap3, inputs, index):
         for i, pos in enumerate(positions):
             got[int(pos)] = (sums.xtx[i], sums.xty[i], sums.yty[i], sums.n[i])
     assert sorted(got) == list(range(len(index)))
@@ -642,3 +642,46 @@ def test_dosage_stream_with_missing_and_haploid_calls(which, request):
         gap_rows += len(block.gaps)
     np.testing.assert_array_equal(got, want)
     assert gap_rows == int(np.isnan(want).any(axis=1).sum()) > 0
+
+
+@pytest.mark.parametrize("which", ["hapmap3", "kg_subset"])
+def test_stream_counts_equal_the_count_pass(which, request):
+    """The association pass counts its analysed groups chunk by chunk (no separate count
+    pass): on real stores with missing and half-missing calls, the counts carried by the
+    dosage stream and by the linear pass equal ``allele_counts_by_group`` with the same
+    groups, over a sample subset and two groups."""
+    from genshare_widgets.association import AssociationInputs, dosage_stream, linear_sums_stream
+    from genshare_widgets.counts import allele_counts_by_group
+    from genshare_widgets.engines._group_counts import FIELDS
+
+    cohort = request.getfixturevalue(which)
+    samples = np.arange(1, cohort.n_samples, 2)
+    groups = np.full(cohort.n_samples, -1, dtype=np.int64)
+    groups[samples] = np.arange(len(samples)) % 3 == 0  # 1 = "b", 0 = "a"
+    labels = np.where(groups < 0, None, np.where(groups == 1, "b", "a")).astype(object)
+    counts = allele_counts_by_group(
+        cohort, by=pd.Series(labels, index=cohort.samples.index, name="g", dtype=object)
+    )
+    index = counts["variant_index"].values[-3000:]
+    want = np.stack([counts[f].values[-3000:] for f in FIELDS], axis=2)
+    assert [str(g) for g in counts["groups"].values] == ["a", "b"]
+    got = np.full_like(want, -1)
+    for block in dosage_stream(cohort, index, samples, rows=700, groups=groups):
+        got[block.positions] = block.counts
+    np.testing.assert_array_equal(got, want)
+    inputs = AssociationInputs(
+        pheno="y",
+        y=np.linspace(0, 1, len(samples)),
+        covariates=None,
+        covariate_names=[],
+        sample_index=samples,
+        sample_ids=[],
+        binary=False,
+        coding="",
+    )
+    got[:] = -1
+    for positions, _sums, block_counts in linear_sums_stream(cohort, inputs, index, groups=groups):
+        got[positions] = block_counts
+    np.testing.assert_array_equal(got, want)
+    called = want[:, :, FIELDS.index("called_count")].sum(axis=1)
+    assert (called < len(samples)).any()  # rows with missing calls are among them

@@ -385,6 +385,44 @@ class DirectCounter:
         return out
 
 
+class GroupCounter:
+    """Per-group counts (:data:`engines._group_counts.FIELDS`) of rows a genotype stream has
+    in memory, by the count pass's rules: packable rows from their bit planes
+    (:func:`bitplane_group_counts`), other rows from ``call_genotype``
+    (:func:`engines._group_counts.block_counts`). ``group``: int64 code per store sample, -1
+    for samples left out."""
+
+    def __init__(self, group: np.ndarray, n_groups: int, n_words: int) -> None:
+        self.group = np.asarray(group, dtype=np.int64)
+        self.n_groups = n_groups
+        self.masks = group_masks(self.group, n_groups, n_words)
+        member = np.flatnonzero(self.group >= 0)
+        self.n_group = np.bincount(self.group[member], minlength=n_groups).astype(np.int64)
+        self.onehot = np.zeros((len(self.group), n_groups), dtype=np.float32)
+        self.onehot[member, self.group[member]] = 1
+
+    def planes(self, planes: np.ndarray) -> np.ndarray:
+        """int32 (rows, groups, 5) of packable rows' planes uint64 (rows, 2, words)."""
+        return bitplane_group_counts(planes, self.masks, self.n_group)
+
+    def calls(self, gt: np.ndarray) -> np.ndarray:
+        """int32 (rows, groups, 5) of genotype calls int8 (rows, samples, 2)."""
+        from genshare_widgets.engines._group_counts import block_counts
+
+        return block_counts(np.asarray(gt), self.onehot)
+
+    def rows(self, planes: np.ndarray, packable: np.ndarray, slow_calls) -> np.ndarray:
+        """Counts of rows whose planes are ``planes`` (all rows) and packable flags
+        ``packable``; ``slow_calls`` are the calls of the non-packable rows, in order."""
+        out = np.empty((len(packable), self.n_groups, 5), dtype=np.int32)
+        fast = np.flatnonzero(packable)
+        if len(fast):
+            out[fast] = self.planes(planes[fast])
+        if len(fast) < len(packable):
+            out[np.flatnonzero(~packable)] = self.calls(slow_calls)
+        return out
+
+
 def direct_group_counts(
     store: DirectStore,
     group: np.ndarray,
@@ -504,13 +542,15 @@ class DosageBlock(NamedTuple):
     ``positions``: the block's rows as positions into the requested ``index``; ``x``: float64
     (rows, samples) with 0, 1, 2 ALT copies and 0 where the call is missing; ``gaps``: the rows
     (into the block) with at least one missing call; ``missing``: bool (len(gaps), samples),
-    True where those rows' calls are missing. ``x`` may be a reused buffer: it is valid until
+    True where those rows' calls are missing; ``counts``: the rows' per-group counts when the
+    stream was given a :class:`GroupCounter`. ``x`` may be a reused buffer: it is valid until
     the next block is asked for."""
 
     positions: np.ndarray
     x: np.ndarray
     gaps: np.ndarray
     missing: np.ndarray
+    counts: np.ndarray | None = None
 
     def with_nan(self) -> np.ndarray:
         """A fresh float64 copy of ``x`` with NaN for the missing calls."""
@@ -542,6 +582,7 @@ def direct_dosage_blocks(
     samples: np.ndarray | None = None,
     *,
     rows_per_block: int = 2048,
+    counter: "GroupCounter | None" = None,
 ):
     """Iterate :class:`DosageBlock` over the rows ``index`` (sorted) of a local store, at most
     ``rows_per_block`` variants at a time, restricted to the sample positions ``samples``
@@ -600,10 +641,12 @@ def direct_dosage_blocks(
         if samples is not None:
             missing = missing[:, samples]
         slow = np.flatnonzero(~chunk["packable"][rows])
+        slow_calls = None
         if len(slow):
             if chunk["calls"] is None:
                 chunk["calls"] = store.read_chunk("call_genotype", c)
-            d = dosage_from_calls(chunk["calls"][rows[slow]])
+            slow_calls = chunk["calls"][rows[slow]]
+            d = dosage_from_calls(slow_calls)
             if samples is not None:
                 d = d[:, samples]
             nan = np.isnan(d)
@@ -613,7 +656,10 @@ def direct_dosage_blocks(
             missing = np.concatenate([missing, nan[with_nan]])
             order = np.argsort(gaps)
             gaps, missing = gaps[order], missing[order]
-        return DosageBlock(np.arange(lo, hi), x, gaps, missing)
+        counts = (
+            None if counter is None else counter.rows(planes, chunk["packable"][rows], slow_calls)
+        )
+        return DosageBlock(np.arange(lo, hi), x, gaps, missing, counts)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = pool.submit(make, 0) if tasks else None
@@ -661,16 +707,19 @@ def direct_regression_products(
     moments: np.ndarray,
     *,
     threads: int | None = None,
+    counter: "GroupCounter | None" = None,
 ):
     """Iterate the regression sums of the rows ``index`` (sorted) of a local store, one store
-    chunk at a time, as ``(lo, hi, products, block)``: the chunk's rows are positions
+    chunk at a time, as ``(lo, hi, products, block, counts)``: the chunk's rows are positions
     ``lo .. hi - 1`` of ``index``; ``products`` the :class:`PlaneProducts` of its packable
     rows, computed on the bit planes without unpacking them (in ``threads`` parts), and
     ``block`` a :class:`DosageBlock` of its other rows (haploid or partly called genotypes,
     read from ``call_genotype``) for the caller's dense path; either is None when the chunk
-    has no such row. ``weights`` (samples, m) and ``moments`` (samples, q) are per-sample rows
-    over ALL the store's samples (rows of samples not analysed are ignored); ``samples``: the
-    analysed sample positions (None: all). The next chunk is read while this one is summed."""
+    has no such row; ``counts`` the rows' per-group counts (int32 (hi - lo, groups, 5)) when
+    a :class:`GroupCounter` is given, else None. ``weights`` (samples, m) and ``moments``
+    (samples, q) are per-sample rows over ALL the store's samples (rows of samples not
+    analysed are ignored); ``samples``: the analysed sample positions (None: all). The next
+    chunk is read while this one is summed."""
     from genshare_widgets.engines._kernels import plane_products
 
     n_samples = store.shape("call_genotype")[1]
@@ -692,11 +741,17 @@ def direct_regression_products(
         planes = store.read_chunk("call_genotype_bitplanes", c)[rows[packable]]
         slow = np.flatnonzero(~packable)
         calls = store.read_chunk("call_genotype", c)[rows[slow]] if len(slow) else None
-        return lo, packable, planes, slow, calls
+        counts = None
+        if counter is not None:
+            counts = np.empty((len(rows), counter.n_groups, 5), dtype=np.int32)
+            counts[np.flatnonzero(packable)] = counter.planes(planes)
+            if calls is not None:
+                counts[slow] = counter.calls(calls)
+        return lo, packable, planes, slow, calls, counts
 
     def start(pool, loaded):
         """Submit the kernel on a loaded chunk's packable rows, in ``workers`` parts."""
-        lo, packable, planes, slow, calls = loaded
+        lo, packable, planes, slow, calls, counts = loaded
         fast = np.flatnonzero(packable)
         planes8 = planes.view(np.uint8)
         cuts = np.linspace(0, len(fast), workers + 1).astype(int)
@@ -705,10 +760,10 @@ def direct_regression_products(
             for a, b in itertools.pairwise(cuts)
             if b > a
         ]
-        return lo, packable, fast, parts, slow, calls
+        return lo, packable, fast, parts, slow, calls, counts
 
     def finish(started):
-        lo, packable, fast, parts, slow, calls = started
+        lo, packable, fast, parts, slow, calls, counts = started
         products = block = None
         if parts:
             done = [part.result() for part in parts]
@@ -719,7 +774,7 @@ def direct_regression_products(
             assert calls is not None
             x = dosage_from_calls(calls)
             block = filled_block(lo + slow, x if samples is None else x[:, samples])
-        return lo, lo + len(packable), products, block
+        return lo, lo + len(packable), products, block, counts
 
     # the kernel sums chunk i + 1 while the caller fits chunk i, and chunk i + 2 is read
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:

@@ -520,11 +520,12 @@ def _page_sums(service: AssocService, pheno: str, cols: list[int], rows: np.ndar
         binary=service.binary[pheno],
         coding="",
     )
-    parts = list(linear_sums_stream(service.cohort, inputs, rows))
-    order = np.argsort(np.concatenate([positions for positions, _ in parts]))
+    parts = [
+        (positions, sums) for positions, sums, _ in linear_sums_stream(service.cohort, inputs, rows)
+    ]
     return LinearSums(
         *(
-            np.concatenate([getattr(sums, f) for _, sums in parts])[order]
+            np.concatenate([getattr(sums, f) for _, sums in parts])
             for f in ("xtx", "xty", "yty", "n")
         )
     )
