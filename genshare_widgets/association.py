@@ -547,21 +547,13 @@ def _variants_to_test(cohort, *, region: str | None, snps_only: bool):
     every genotype pass: biallelic, in ``region``, SNVs with ``snps_only``), what was left
     out (``info``), and ``describe(rows)``: the contig, position, REF and ALT of store rows,
     decoded only for the rows of a block (nothing held per variant but the row numbers)."""
-    from genshare_widgets._selection import fixed_strings, select_variants, variant_selection
-    from genshare_widgets.counts import _direct_store, pass_scheduler
+    from genshare_widgets._selection import fixed_strings, variant_selection
+    from genshare_widgets.counts import _direct_store, pass_scheduler, table_selection
 
     direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
     if direct is not None:
         table = direct.variant_table()
-        index, info = select_variants(
-            contig_ids=table.contig_ids,
-            variant_contig=table.variant_contig,
-            variant_position=table.variant_position,
-            n_alleles=table.n_alleles,
-            is_snv=table.is_snv,
-            region=region,
-            snps_only=snps_only,
-        )
+        index, info = table_selection(table, region=region, snps_only=snps_only)
         contig_ids, contig, position = (
             table.contig_ids,
             table.variant_contig,

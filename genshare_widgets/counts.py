@@ -181,6 +181,20 @@ def allele_counts_by_group(
     )
 
 
+def table_selection(table, *, region: str | None, snps_only: bool):
+    """:func:`select_variants` over a store's :class:`~.engines._variants.VariantTable`:
+    → (selected rows, what was left out)."""
+    return select_variants(
+        contig_ids=table.contig_ids,
+        variant_contig=table.variant_contig,
+        variant_position=table.variant_position,
+        n_alleles=table.n_alleles,
+        is_snv=table.is_snv,
+        region=region,
+        snps_only=snps_only,
+    )
+
+
 def _local_pass(store, codes: np.ndarray, n_groups: int, *, region, snps_only):
     """One genotype pass of the local engine over a :class:`engines._direct.DirectStore`:
     → (raw, index, info, alleles of ``index``, contig ids, contig codes and positions of
@@ -199,15 +213,7 @@ def _local_pass(store, codes: np.ndarray, n_groups: int, *, region, snps_only):
     )
     lo, hi = (int(in_region[0]), int(in_region[-1]) + 1) if len(in_region) else (0, 0)
     counter = DirectCounter(store, codes, n_groups, lo, hi)
-    index, info = select_variants(
-        contig_ids=table.contig_ids,
-        variant_contig=table.variant_contig,
-        variant_position=table.variant_position,
-        n_alleles=table.n_alleles,
-        is_snv=table.is_snv,
-        region=region,
-        snps_only=snps_only,
-    )
+    index, info = table_selection(table, region=region, snps_only=snps_only)
     # REF/ALT of the selected rows only, decoded from the compact table; one fixed width per
     # store (its longest biallelic REF/ALT) whatever the selection, as before.
     alleles = table.ref_alt(index, width=table.biallelic_width)
