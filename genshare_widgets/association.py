@@ -261,6 +261,15 @@ def analysed_sample_sets(inputs: AssociationInputs) -> dict[str, list[str]]:
     )
 
 
+def _require_local_engine(cohort) -> None:
+    """Refuse a cohort opened on the Hail engine: association reads genotypes locally."""
+    if getattr(cohort, "engine", "dask") == "hail":
+        raise GenShareError(
+            "association runs on the local engine: open the cohort with engine='dask' (the "
+            "default); the Hail engine has no association pass here"
+        )
+
+
 def dosage_stream(
     cohort,
     index: np.ndarray,
@@ -279,11 +288,7 @@ def dosage_stream(
     from genshare_widgets.engines._direct import filled_block
 
     index = np.asarray(index, dtype=np.int64)
-    if getattr(cohort, "engine", "dask") == "hail":
-        raise GenShareError(
-            "association runs on the local engine: open the cohort with engine='dask' (the "
-            "default); the Hail engine has no association pass here"
-        )
+    _require_local_engine(cohort)
     direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
     counter = _counter(cohort, groups)
     if direct is not None:
@@ -457,9 +462,10 @@ def linear_sums_stream(
         regression_weights,
     )
 
+    _require_local_engine(cohort)
     y, cov = inputs.y, inputs.covariates
     direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
-    if direct is None or getattr(cohort, "engine", "dask") == "hail":
+    if direct is None:
         for block in dosage_stream(cohort, index, _subset(cohort, inputs), groups=groups):
             yield block.positions, linear_sums(block, y, cov), block.counts
         return
@@ -639,11 +645,7 @@ def association(
         raise GenShareError(f"--min-maf must be between 0 and 0.5, not {min_maf}")
     inputs = association_inputs(cohort, pheno, covar=covar, pcs=pcs, binary=binary, samples=samples)
     check_association_policy(policy, inputs.group_labels(), cohort_id=cohort.id)
-    if getattr(cohort, "engine", "dask") == "hail":
-        raise GenShareError(
-            "association runs on the local engine: open the cohort with engine='dask' (the "
-            "default); the Hail engine has no association pass here"
-        )
+    _require_local_engine(cohort)
     # the analysed groups (all samples; or cases and controls) as a code per store sample:
     # the genotype pass counts them chunk by chunk for the MAF filter and the release rules
     from genshare_widgets.engines._group_counts import FIELDS

@@ -330,10 +330,9 @@ class DirectCounter:
         self.n_groups = n_groups
         self.lo, self.hi = lo, hi
         self.step = store.chunk_rows("call_genotype_bitplanes")
-        n_words = store.shape("call_genotype_bitplanes")[2]
-        self._masks = group_masks(self.group, n_groups, n_words)
-        member = self.group >= 0
-        self._n_group = np.bincount(self.group[member], minlength=n_groups).astype(np.int64)
+        self._counter = GroupCounter(
+            self.group, n_groups, store.shape("call_genotype_bitplanes")[2]
+        )
         first, last = lo // self.step, max(hi - 1, lo) // self.step
         workers = threads or (os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(max_workers=max(workers, 1))
@@ -350,19 +349,14 @@ class DirectCounter:
             buffer = _workspace.planes = np.empty(tuple(meta["chunks"]), dtype=meta["dtype"])
         planes = self.store.read_chunk("call_genotype_bitplanes", c, out=buffer)
         packable = self.store.read_chunk("variant_genotype_packable", c)
-        return bitplane_group_counts(planes, self._masks, self._n_group), packable
+        return self._counter.planes(planes), packable
 
     def result(self, index: np.ndarray) -> np.ndarray:
         """int32 (len(index), groups, 5) for the sorted rows ``index`` (all in the span)."""
-        from genshare_widgets.engines._group_counts import block_counts
-
         out = np.zeros((len(index), self.n_groups, 5), dtype=np.int32)
         try:
             if len(index) and (index[0] < self.lo or index[-1] >= self.hi):
                 raise ValueError("rows outside the counted span")
-            onehot = np.zeros((len(self.group), self.n_groups), dtype=np.float32)
-            member = np.flatnonzero(self.group >= 0)
-            onehot[member, self.group[member]] = 1
             chunk_of = index // self.step
             cuts = np.flatnonzero(np.diff(chunk_of)) + 1  # index is sorted: runs per chunk
             for a, b in zip(
@@ -379,7 +373,7 @@ class DirectCounter:
                     exact = ~packable[rows]
                 if exact.any():
                     gt = self.store.read_chunk("call_genotype", c)[rows[exact]]
-                    out[a:b][exact] = block_counts(gt, onehot)
+                    out[a:b][exact] = self._counter.calls(gt)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
         return out
@@ -411,15 +405,13 @@ class GroupCounter:
 
         return block_counts(np.asarray(gt), self.onehot)
 
-    def rows(self, planes: np.ndarray, packable: np.ndarray, slow_calls) -> np.ndarray:
-        """Counts of rows whose planes are ``planes`` (all rows) and packable flags
-        ``packable``; ``slow_calls`` are the calls of the non-packable rows, in order."""
+    def rows(self, packable: np.ndarray, planes: np.ndarray, slow_calls) -> np.ndarray:
+        """Counts of rows with packable flags ``packable``: ``planes`` are the packable
+        rows' planes and ``slow_calls`` the other rows' calls, each in row order."""
         out = np.empty((len(packable), self.n_groups, 5), dtype=np.int32)
-        fast = np.flatnonzero(packable)
-        if len(fast):
-            out[fast] = self.planes(planes[fast])
-        if len(fast) < len(packable):
-            out[np.flatnonzero(~packable)] = self.calls(slow_calls)
+        out[packable] = self.planes(planes)
+        if slow_calls is not None:
+            out[~packable] = self.calls(slow_calls)
         return out
 
 
@@ -656,9 +648,8 @@ def direct_dosage_blocks(
             missing = np.concatenate([missing, nan[with_nan]])
             order = np.argsort(gaps)
             gaps, missing = gaps[order], missing[order]
-        counts = (
-            None if counter is None else counter.rows(planes, chunk["packable"][rows], slow_calls)
-        )
+        packable = chunk["packable"][rows]
+        counts = None if counter is None else counter.rows(packable, planes[packable], slow_calls)
         return DosageBlock(np.arange(lo, hi), x, gaps, missing, counts)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -741,12 +732,7 @@ def direct_regression_products(
         planes = store.read_chunk("call_genotype_bitplanes", c)[rows[packable]]
         slow = np.flatnonzero(~packable)
         calls = store.read_chunk("call_genotype", c)[rows[slow]] if len(slow) else None
-        counts = None
-        if counter is not None:
-            counts = np.empty((len(rows), counter.n_groups, 5), dtype=np.int32)
-            counts[np.flatnonzero(packable)] = counter.planes(planes)
-            if calls is not None:
-                counts[slow] = counter.calls(calls)
+        counts = None if counter is None else counter.rows(packable, planes, calls)
         return lo, packable, planes, slow, calls, counts
 
     def start(pool, loaded):
