@@ -505,6 +505,9 @@ def test_plane_products_kernel_equals_numpy():
     n, rows = 203, 57
     words = (n + 63) // 64
     codes = rng.choice(4, size=(rows, n), p=[0.5, 0.3, 0.15, 0.05])  # 3 = missing
+    codes[:10] = 0  # rare variants: whole words without a carrier are skipped
+    codes[:10, rng.choice(n, 8)] = rng.choice([1, 2, 3], size=(10, 8))
+    codes[10, :] = 0  # no carrier at all
     lo = np.zeros((rows, words * 64), np.uint8)
     hi = np.zeros_like(lo)
     lo[:, :n] = (codes == 1) | (codes == 3)
@@ -517,9 +520,9 @@ def test_plane_products_kernel_equals_numpy():
     weights = rng.normal(size=(n, 4))
     moments = rng.normal(size=(n, 3))
     xw, xx, n_missing, mom = plane_products(
-        planes,
+        planes.view(np.uint64),
         byte_tables(weights, planes.shape[2]),
-        _sample_words(kept, words).view(np.uint8),
+        _sample_words(kept, words),
         moments,
         POPCOUNT8,
     )

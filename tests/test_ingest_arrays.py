@@ -345,6 +345,52 @@ def test_non_ascii_and_empty_tables_decode():
         VariantTable(**{**columns, "ref_alt_length": np.ones((2, 2), np.int32)})
 
 
+def test_rows_decode_the_same_whatever_the_range_asked(kg_subset):
+    """A chunk's rows are decoded from a running sum over their own range (kept sums every
+    few thousand strings), so a store read chunk by chunk gives the whole table's strings:
+    ranges that start, end and straddle those stride boundaries, scattered rows, the last
+    row, and non-ASCII text, each against Python's own slicing of the bytes."""
+    from genshare_widgets.engines import _variants
+
+    table = DirectStore(kg_subset.store_path).variant_table()
+    flat = table.ref_alt_length.ravel().astype(np.int64)
+    ends = np.cumsum(flat)
+    raw = table.ref_alt_bytes.tobytes()
+    expect = np.array(
+        [raw[e - n : e].decode() for e, n in zip(ends, flat, strict=True)], dtype=object
+    ).reshape(-1, 2)
+    n, stride = len(table), _variants._OFFSET_STRIDE // 2  # rows per stride of strings
+    rng = np.random.default_rng(7)
+    picks = [
+        np.arange(0, min(n, 3 * stride + 5)),
+        np.arange(stride - 3, min(n, stride + 3)),
+        np.arange(max(0, n - 700), n),
+        np.sort(rng.choice(n, size=300, replace=False)),
+        rng.choice(n, size=300, replace=False),  # unsorted
+        np.array([n - 1, 0]),
+    ]
+    assert n > 3 * stride  # the subset spans several strides
+    for rows in picks:
+        assert table.ref_alt(rows).tolist() == expect[rows].tolist()
+        assert table.ref_alt_arrow(rows)[1].to_pylist() == expect[rows, 1].tolist()
+    assert (table.char_lengths() == flat.reshape(-1, 2)).all()  # ASCII: characters = bytes
+    # non-ASCII text past the first stride goes through the same starts
+    text = np.array([["é" * (i % 3 + 1), "A" if i % 2 else "ü"] for i in range(5000)], object)
+    lengths, data = encode_ref_alt(text)
+    wide = VariantTable(
+        contig_ids=np.array(["1"]),
+        variant_contig=np.zeros(5000, np.int16),
+        variant_position=np.arange(1, 5001, dtype=np.int32),
+        n_alleles=np.full(5000, 2, np.uint8),
+        is_snv=np.zeros(5000, bool),
+        ref_alt_length=lengths,
+        ref_alt_bytes=data,
+    )
+    for rows in (np.arange(4090, 4200), np.array([4999, 2047, 2048, 0])):
+        assert wide.ref_alt(rows).tolist() == text[rows].tolist()
+    assert wide.char_lengths()[4095:4099].tolist() == [[len(a), len(b)] for a, b in text[4095:4099]]
+
+
 @pytest.mark.parametrize("fixture", ["sim_ooa", "kg_subset"])
 def test_variant_table_without_compact_arrays_is_the_same(fixture, request):
     """A store without the format-5 arrays (older or foreign) gets the same table from

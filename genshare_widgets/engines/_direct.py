@@ -718,7 +718,7 @@ def direct_regression_products(
     n_words = store.shape("call_genotype_bitplanes")[2]
     index = np.asarray(index, dtype=np.int64)
     everyone = np.arange(n_samples) if samples is None else np.asarray(samples)
-    kept8 = _sample_words(everyone, n_words).view(np.uint8)
+    kept = _sample_words(everyone, n_words)
     table = byte_tables(weights, n_words * 8)
     moments = np.ascontiguousarray(moments, dtype=np.float64)
     workers = max(1, threads or min(2, os.cpu_count() or 1))
@@ -739,10 +739,9 @@ def direct_regression_products(
         """Submit the kernel on a loaded chunk's packable rows, in ``workers`` parts."""
         lo, packable, planes, slow, calls, counts = loaded
         fast = np.flatnonzero(packable)
-        planes8 = planes.view(np.uint8)
         cuts = np.linspace(0, len(fast), workers + 1).astype(int)
         parts = [
-            pool.submit(plane_products, planes8[a:b], table, kept8, moments, POPCOUNT8)
+            pool.submit(plane_products, planes[a:b], table, kept, moments, POPCOUNT8)
             for a, b in itertools.pairwise(cuts)
             if b > a
         ]

@@ -23,7 +23,8 @@ engine never builds per-variant Python strings:
   ALT, record after record, with nothing between them.
 
 The offsets of Arrow's string layout are the running sum of the lengths (int64, computed at
-read). Lengths rather than offsets are stored because they chunk by variant like every other
+read over the range of strings a call asks for, from sums kept every ``_OFFSET_STRIDE``
+strings). Lengths rather than offsets are stored because they chunk by variant like every other
 per-variant array (an offsets array has one entry more than there are variants), compress better
 (small values) and cannot overflow a 32-bit integer (one allele is far below 2 GiB; their sum
 need not be). A 300 kb spelled-out deletion costs its 300 kb once, not 300 kb times the number
@@ -40,6 +41,7 @@ SNV_ARRAY = "variant_snv"
 REF_ALT_LENGTH_ARRAY = "variant_ref_alt_length"
 REF_ALT_BYTES_ARRAY = "variant_ref_alt_bytes"
 REF_ALT_BYTES_CHUNK = 1 << 20  # bytes per chunk of variant_ref_alt_bytes
+_OFFSET_STRIDE = 4096  # strings between the kept running sums of the REF/ALT lengths
 _SNV_BASES = frozenset("ACGTacgt")
 _UPPER_BASES = frozenset("ACGT")
 
@@ -234,13 +236,33 @@ class VariantTable:
             )
         self.ascii = not len(self.ref_alt_bytes) or int(self.ref_alt_bytes.max()) < 0x80
         self._biallelic_width: int | None = None
+        self._stride_sums: np.ndarray | None = None
 
-    def _offsets(self) -> np.ndarray:
-        """int64 (2·variants + 1): where each string starts in ``ref_alt_bytes`` (Arrow's
-        offsets), computed per call (a few ms) rather than kept: 8 bytes per string."""
-        offsets = np.zeros(self.ref_alt_length.size + 1, dtype=np.int64)
-        np.cumsum(self.ref_alt_length.ravel(), out=offsets[1:])
-        return offsets
+    def _starts(self, slots: np.ndarray) -> np.ndarray:
+        """int64: where the strings ``slots`` (2·row + 0 for REF, + 1 for ALT; 2·variants for
+        the end) start in ``ref_alt_bytes`` (Arrow's offsets at those slots).
+
+        Only the running sum over the range the slots span is computed, from the sums kept
+        every ``_OFFSET_STRIDE`` strings, so a caller walking a store chunk by chunk pays for
+        its chunk, not for the whole table per call (8 bytes per string are not kept)."""
+        flat = self.ref_alt_length.ravel()
+        if not len(slots):
+            return np.zeros(0, dtype=np.int64)
+        if self._stride_sums is None:
+            sums = np.zeros(-(-flat.size // _OFFSET_STRIDE) + 1, dtype=np.int64)
+            if flat.size:
+                np.cumsum(
+                    np.add.reduceat(flat, np.arange(0, flat.size, _OFFSET_STRIDE), dtype=np.int64),
+                    out=sums[1:],
+                )
+            self._stride_sums = sums
+        lo = int(slots.min()) // _OFFSET_STRIDE * _OFFSET_STRIDE
+        hi = int(slots.max())
+        local = np.empty(hi - lo + 1, dtype=np.int64)
+        local[0] = self._stride_sums[lo // _OFFSET_STRIDE]
+        np.cumsum(flat[lo:hi], out=local[1:])
+        local[1:] += local[0]
+        return local[slots - lo]
 
     def __len__(self) -> int:
         return len(self.variant_position)
@@ -253,7 +275,8 @@ class VariantTable:
         # a UTF-8 character is one byte that is not a continuation byte (0b10xxxxxx)
         cont = np.zeros(len(self.ref_alt_bytes) + 1, dtype=np.int64)
         np.cumsum((self.ref_alt_bytes & 0xC0) == 0x80, out=cont[1:])
-        return (lengths.ravel() - np.diff(cont[self._offsets()])).reshape(-1, 2)
+        starts = self._starts(np.arange(self.ref_alt_length.size + 1))
+        return (lengths.ravel() - np.diff(cont[starts])).reshape(-1, 2)
 
     @property
     def biallelic_width(self) -> int:
@@ -278,7 +301,7 @@ class VariantTable:
         """``(lengths, bytes, position in string)`` of the strings ``slots`` (2·row + 0 for
         REF, + 1 for ALT), their bytes laid end to end."""
         lengths = self.ref_alt_length.ravel()[slots].astype(np.int64)
-        starts = self._offsets()[slots]
+        starts = self._starts(slots)
         total = int(lengths.sum())
         first = np.cumsum(lengths) - lengths  # where each string starts in the gathered bytes
         within = np.arange(total, dtype=np.int64) - np.repeat(first, lengths)
@@ -319,7 +342,7 @@ class VariantTable:
             if not len(data):
                 codes = np.zeros(2 * k, dtype=np.uint32)
             else:  # an empty string may start at the very end of the bytes: clip, then mask
-                first = data[np.minimum(self._offsets()[slots], len(data) - 1)]
+                first = data[np.minimum(self._starts(slots), len(data) - 1)]
                 codes = np.where(lengths == 1, first, 0).astype(np.uint32)
             if w == 1:
                 return codes.view("<U1").reshape(k, 2)
