@@ -296,6 +296,31 @@ def with_variant_ids(counts, cohort):  # -> xarray.Dataset
     return counts.assign(variant_id=(("variants",), ids))
 
 
+def with_variant_ends(counts, cohort):  # -> xarray.Dataset
+    """``counts`` with a ``variant_end`` (variants) variable: the 1-based last base each
+    record covers, from the store's ``variant_end`` (INFO/END of a symbolic allele such as
+    ``<CN0>``; else ``POS + len(REF) - 1``), read at the counts' ``variant_index``.
+
+    A store written before ingest format 6 (or by another tool) has no ``variant_end``: the
+    ends are then ``POS + len(REF) - 1`` and ``attrs["variant_end"]`` says so.
+
+    Examples
+    --------
+    >>> counts = with_variant_ends(allele_counts_by_group(cohort), cohort)  # doctest: +SKIP
+    """
+    ds = cohort.genotypes
+    index = counts["variant_index"].values
+    position = counts["variant_position"].values.astype(np.int64)
+    if "variant_end" in ds:
+        ends = np.asarray(ds["variant_end"].values)[index].astype(np.int64)
+        note = "the store's variant_end (INFO/END of symbolic alleles)"
+    else:
+        ref_len = np.char.str_len(np.asarray(counts["variant_ref"].values).astype(str))
+        ends = position + np.maximum(ref_len, 1) - 1
+        note = "POS + len(REF) - 1: this store has no variant_end (INFO/END not kept)"
+    return counts.assign(variant_end=(("variants",), ends)).assign_attrs(variant_end=note)
+
+
 def select_groups(counts, *, groups: list[str] | None = None, min_maf: float | None = None):
     """Keep some groups of a counts Dataset, then apply a MAF filter over the kept groups.
 

@@ -29,7 +29,13 @@ from genshare_widgets.engines._variants import (
     read_variant_table,
 )
 
-NEW_ARRAYS = (N_ALLELES_ARRAY, SNV_ARRAY, REF_ALT_LENGTH_ARRAY, REF_ALT_BYTES_ARRAY)
+NEW_ARRAYS = (
+    N_ALLELES_ARRAY,
+    SNV_ARRAY,
+    REF_ALT_LENGTH_ARRAY,
+    REF_ALT_BYTES_ARRAY,
+    "variant_end",  # ingest format 6 (tests/test_beacon_spec.py checks INFO/END)
+)
 
 
 def array_digests(store: Path) -> dict[str, str]:
@@ -142,6 +148,15 @@ def _check_against_pins(store: Path, case: str) -> None:
     old = {k: v for k, v in got.items() if k not in NEW_ARRAYS}
     assert old == expected
     assert set(NEW_ARRAYS) <= set(got)
+    # variant_end: POS + len(REF) - 1 except where a symbolic allele gives INFO/END
+    root = zarr.open_group(str(store), mode="r", zarr_format=2)
+    alleles = np.asarray(root["variant_allele"][...], dtype=object)
+    position = root["variant_position"][...].astype(np.int64)
+    end = root["variant_end"][...].astype(np.int64)
+    symbolic = np.array([any(str(a).startswith("<") for a in row[1:]) for row in alleles])
+    by_ref = position + np.array([max(len(str(r)), 1) for r in alleles[:, 0]]) - 1
+    np.testing.assert_array_equal(end[~symbolic], by_ref[~symbolic])
+    assert (end[symbolic] >= position[symbolic]).all()
 
 
 def _check_flags(store: Path) -> None:

@@ -47,6 +47,9 @@ _QUERY_KEYS = (
     "geneId",
     "aminoacidChange",
     "genomicAlleleShortForm",
+    "mateName",
+    "variantMinLength",
+    "variantMaxLength",
 )
 
 
@@ -307,6 +310,10 @@ def _build_app(description: BeaconDescription, *, level: str, table, limiter):
         params = query.get("requestParameters") or {}
         if not isinstance(params, dict):
             return error(400, "query.requestParameters must be an object")
+        if set(params) == {"g_variant"}:  # the model's nested form (what meta echoes)
+            params = params["g_variant"]
+            if not isinstance(params, dict):
+                return error(400, "query.requestParameters.g_variant must be an object")
         pagination = query.get("pagination") or {}
         if not isinstance(pagination, dict):
             return error(400, "query.pagination must be an object with skip and limit")

@@ -87,7 +87,9 @@ class BeaconDescription:
             "requestedGranularity": requested,
         }
         if parameters:
-            summary["requestParameters"] = parameters
+            # the framework's requestParameters maps each entry type's name to its object:
+            # the genomicVariations model calls its parameters "g_variant"
+            summary["requestParameters"] = {"g_variant": parameters}
         if filters:
             summary["filters"] = [str(f) for f in filters]
         return {
@@ -296,10 +298,21 @@ class BeaconDescription:
         return info
 
     # -- g_variants --------------------------------------------------------------------------
+    def _sequence_id(self, contig: str) -> str:
+        """A CURIE for the contig: its RefSeq accession (``refseq:NC_000001.10``) when the
+        build is GRCh37/GRCh38 and the contig a chromosome, else ``<build>:<contig>``."""
+        from genshare_widgets._assemblies import canonical_build, refseq_accession
+
+        build = canonical_build(self.genome_build)
+        accession = refseq_accession(contig, build) if build else None
+        return f"refseq:{accession}" if accession else f"{self.genome_build or 'unknown'}:{contig}"
+
     def variant_record(self, row: int) -> dict[str, Any]:
         """One aggregated variant record (genomicVariations default schema)."""
         r = self.release
         pos, ref, alt = int(r.position[row]), str(r.ref[row]), str(r.alt[row])
+        assert r.end is not None
+        end = int(r.end[row])
         contig = r.contigs[int(r.contig_code[row])]
         from genshare_widgets.beacon._query import variant_types
 
@@ -314,11 +327,11 @@ class BeaconDescription:
                 "alternateBases": "N" if alt.startswith("<") else alt,
                 "location": {
                     "type": "SequenceLocation",
-                    "sequence_id": f"{self.genome_build or 'unknown'}:{contig}",
+                    "sequence_id": self._sequence_id(contig),
                     "interval": {
                         "type": "SequenceInterval",
                         "start": {"type": "Number", "value": pos - 1},
-                        "end": {"type": "Number", "value": pos - 1 + len(ref)},
+                        "end": {"type": "Number", "value": end},
                     },
                 },
             },

@@ -62,6 +62,9 @@ class BeaconRelease:
         Contig names; ``contig_code`` indexes into it.
     contig_code, position, ref, alt
         Per variant (1-based VCF ``position``).
+    end
+        Per variant: the 1-based last base the record covers (INFO/END of a symbolic allele,
+        else ``position + len(ref) - 1``), which is also its 0-based exclusive end.
     variant_id
         Per variant: the VCF ID (rsID) or ``""``.
     ac, an
@@ -107,11 +110,19 @@ class BeaconRelease:
     n_samples: int
     n_multiallelic_excluded: int = 0
     dp: dict[str, Any] | None = None
+    end: np.ndarray | None = None
     _ref_len: np.ndarray = field(init=False, repr=False)
     _starts: dict[int, tuple[int, int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._ref_len = np.char.str_len(self.ref.astype(str)) if len(self.ref) else np.zeros(0)
+        self._ref_len = (
+            np.char.str_len(self.ref.astype(str)).astype(np.int64)
+            if len(self.ref)
+            else np.zeros(0, dtype=np.int64)
+        )
+        if self.end is None:
+            self.end = self.position + np.maximum(self._ref_len, 1) - 1
+        self.end = np.asarray(self.end, dtype=np.int64)
         self._starts = {}
         for code in range(len(self.contigs)):
             lo = int(np.searchsorted(self.contig_code, code, side="left"))
@@ -132,28 +143,35 @@ class BeaconRelease:
     def max_ref_len(self) -> int:
         return int(self._ref_len.max()) if len(self._ref_len) else 1
 
-    def contig_index(self, name: str) -> int | None:
-        """The code of contig ``name`` (``chr1`` and ``1`` both accepted), or None."""
-        for candidate in (name, name[3:] if name.lower().startswith("chr") else f"chr{name}"):
-            if candidate in self.contigs:
-                return self.contigs.index(candidate)
-        return None
+    @property
+    def max_span(self) -> int:
+        """The most bases one record covers (a structural variant's whole body)."""
+        assert self.end is not None
+        return int((self.end - self.position).max()) + 1 if len(self.end) else 1
+
+    def rows_overlapping_starts(self, contig: int, lo0: int, hi0: int) -> tuple[int, int]:
+        """The row range of the records on ``contig`` whose 0-based start ``POS - 1`` is in
+        ``[lo0, hi0)``."""
+        lo, hi = self._starts.get(contig, (0, 0))
+        pos = self.position[lo:hi]
+        return (
+            lo + int(np.searchsorted(pos, lo0 + 1, side="left")),
+            lo + int(np.searchsorted(pos, hi0 + 1, side="left")),
+        )
 
     def rows_overlapping(self, contig: int, start0: int, end0: int) -> np.ndarray:
         """Rows of variants on ``contig`` overlapping the 0-based half-open ``[start0, end0)``.
 
-        A VCF record at 1-based ``POS`` with REF of length L covers 0-based ``[POS-1,
-        POS-1+L)``.
+        A VCF record at 1-based ``POS`` covers 0-based ``[POS - 1, END)`` (see ``end``): a
+        structural variant is found by any range inside its body.
         """
-        lo, hi = self._starts.get(contig, (0, 0))
-        pos = self.position[lo:hi]
-        first = lo + int(np.searchsorted(pos, start0 + 1 - self.max_ref_len + 1, side="left"))
-        last = lo + int(np.searchsorted(pos, end0, side="right"))
-        rows = np.arange(max(first, lo), last)
+        assert self.end is not None
+        first, last = self.rows_overlapping_starts(contig, start0 - self.max_span, end0)
+        rows = np.arange(first, last)
         if not len(rows):
             return rows
         begin = self.position[rows] - 1
-        keep = (begin < end0) & (begin + self._ref_len[rows] > start0)
+        keep = (begin < end0) & (self.end[rows] > start0)
         return rows[keep]
 
     def rows_at(self, contig: int, position: int) -> np.ndarray:
@@ -337,6 +355,9 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
         ids = with_variant_ids(released, cohort)["variant_id"].values.astype(str)
     except Exception:  # no ID column in this store: variants are found by position only
         ids = np.full(len(position), "", dtype=object).astype(str)
+    from genshare_widgets.counts import with_variant_ends
+
+    ends = with_variant_ends(released, cohort)["variant_end"].values.astype(np.int64)
     released_sizes = released["group_n_samples"].values.astype(np.int64)
     group_sizes: dict[str, Any] = {g: int(n) for g, n in zip(groups, released_sizes, strict=True)}
     group_sizes.update({g: f"<{floor}" for g in withheld})
@@ -364,6 +385,7 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
             released.attrs.get("filters", {}).get("n_multiallelic_excluded", 0)
         ),
         dp=dict(released.attrs["dp"]) if "dp" in released.attrs else None,
+        end=ends[order],
     )
 
 

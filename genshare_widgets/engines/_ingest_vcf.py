@@ -18,7 +18,7 @@ import numpy as np
 
 from genshare_widgets._errors import InputFormatError
 from genshare_widgets.engines._vcf_text import TextVcfReader
-from genshare_widgets.engines._zarr_writer import VcfZarrWriter
+from genshare_widgets.engines._zarr_writer import VcfZarrWriter, record_ends
 
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
@@ -158,7 +158,7 @@ class _RecordBlock:
         self.gt = np.empty((size, n_samples, 2), dtype=np.int8)
         self.phased = np.empty((size, n_samples), dtype=bool)
         self.fields: dict[str, list] = {
-            k: [] for k in ("contig", "position", "alleles", "ids", "quality", "filters")
+            k: [] for k in ("contig", "position", "alleles", "ids", "quality", "filters", "end")
         }
 
     def __len__(self) -> int:
@@ -177,6 +177,18 @@ class _RecordBlock:
         f["contig"].append(w.contig_code(rec.CHROM))
         f["position"].append(rec.POS)
         f["alleles"].append([rec.REF, *rec.ALT])
+        # INFO/END of a symbolic allele (the text reader's rule: engines._vcf_text.info_end)
+        end = -1
+        if any(a.startswith("<") for a in rec.ALT):
+            raw = rec.INFO.get("END")
+            if raw is not None:
+                from genshare_widgets.engines._vcf_text import info_end
+
+                try:
+                    end = info_end(f"END={raw}", rec.POS)
+                except ValueError as exc:
+                    raise InputFormatError(f"record {rec.CHROM}:{rec.POS}: {exc}") from None
+        f["end"].append(end)
         f["ids"].append(rec.ID or "")
         f["quality"].append(float("nan") if rec.QUAL is None else float(rec.QUAL))
         flt = rec.FILTER
@@ -199,6 +211,7 @@ class _RecordBlock:
             filters=f["filters"],
             genotypes=self.gt[:k],
             phased=self.phased[:k],
+            end=record_ends(f["position"], [a[0] for a in f["alleles"]], f["end"]),
         )
         self.fields = {key: [] for key in f}
         if self.on_flush is not None:

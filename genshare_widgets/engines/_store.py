@@ -28,8 +28,9 @@ from genshare_widgets.fetch import build_lock, cache_dir, sha256_file, writes_to
 
 # 2: call_genotype_packed + variant_genotype_packable; 3: manifest;
 # 4: variant_n_alleles + variant_snv (engines/_variants.py);
-# 5: variant_ref_alt_length + variant_ref_alt_bytes (REF/first ALT, engines/_variants.py)
-INGEST_FORMAT_VERSION = 5
+# 5: variant_ref_alt_length + variant_ref_alt_bytes (REF/first ALT, engines/_variants.py);
+# 6: variant_end (INFO/END of symbolic alleles, else POS + len(REF) - 1)
+INGEST_FORMAT_VERSION = 6
 
 
 def store_key(inputs: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from genshare_widgets._errors import InputFormatError
-from genshare_widgets.engines._zarr_writer import VcfZarrWriter
+from genshare_widgets.engines._zarr_writer import VcfZarrWriter, record_ends
 
 # Compressed bytes per read. Genotype text compresses 20-60 fold, so 256 KiB of BGZF becomes
 # up to ~15 MiB of text: small reads keep peak memory flat whatever the file size.
@@ -186,6 +186,29 @@ def _parse_call(text: bytes) -> tuple[int, int, bool]:
         raise ValueError(f"allele {bad[0].decode(errors='replace')!r} is not an index or '.'")
     codes = [-1 if a in (b".", b"") else int(a) for a in parts]
     return codes[0], codes[1] if len(codes) == 2 else -2, phased
+
+
+def info_end(info: str, position: int) -> int:
+    """INFO/END of a record (-1 when INFO has none); ValueError naming the problem when END
+    is not an integer at or after POS."""
+    for item in info.split(";"):
+        key, _, value = item.partition("=")
+        if key == "END":
+            try:
+                end = int(value)
+            except ValueError:
+                raise ValueError(f"INFO/END {value!r} is not an integer") from None
+            if end < position:
+                raise ValueError(f"INFO/END {end} is before POS {position}")
+            return end
+    return -1
+
+
+def _info_end(info: str, position: int, reader, line_no: int) -> int:
+    try:
+        return info_end(info, position)
+    except ValueError as exc:
+        raise reader._error(line_no, str(exc)) from None
 
 
 def _is_float(text: str) -> bool:
@@ -374,7 +397,14 @@ class TextVcfReader:
             filters.append(codes)
         self._check_sorted(np.asarray(contig, dtype=np.int64), self.positions[lo:hi], first_line)
         lines = np.arange(first_line, first_line + hi - lo)
-        self.blocks.append((contig, alleles, ids, quality, filters, lines, self.path))
+        info_end = np.full(hi - lo, -1, dtype=np.int64)
+        symbolic = (j for j, a in enumerate(alt) if any(x.startswith("<") for x in a.split(",")))
+        for j in symbolic:  # INFO/END of records with a symbolic allele
+            row = f[j].tolist()
+            info = bytes(data[row[7] : row[8] - 1]).decode(errors="replace")
+            info_end[j] = _info_end(info, int(self.positions[lo + j]), self, first_line + j)
+        ends = record_ends(self.positions[lo:hi], ref, info_end)
+        self.blocks.append((contig, alleles, ids, quality, filters, lines, self.path, ends))
 
         for j in np.flatnonzero(~self.fast[lo:hi]).tolist():
             row = f[j].tolist()
@@ -457,6 +487,7 @@ class TextVcfReader:
             genotypes=self.gt[:k],
             phased=self.phased[:k],
             copy=False,  # handed over: the next chunk gets fresh buffers (no 45 MB copy)
+            end=np.concatenate([b[7] for b in blocks]),
         )
         self.gt = np.empty_like(self.gt)
         self.phased = np.empty_like(self.phased)

@@ -77,6 +77,19 @@ def _write_row_chunk(folder: Path, arr: zarr.Array, row_chunk: int, values: np.n
         path.write_bytes(compressor.encode(block) if compressor is not None else block.tobytes())
 
 
+def record_ends(position, ref, info_end=None) -> np.ndarray:
+    """int32: the 1-based last base each VCF record covers (``variant_end``): its INFO/END
+    where ``info_end`` gives one (a symbolic allele's span, e.g. the deleted body of
+    ``<CN0>``; ``info_end`` holds -1 elsewhere), else ``POS + len(REF) - 1`` (at least POS)."""
+    position = np.asarray(position, dtype=np.int64)
+    ref_len = np.fromiter((len(r) for r in ref), dtype=np.int64, count=len(position))
+    end = position + np.maximum(ref_len, 1) - 1
+    if info_end is not None:
+        info_end = np.asarray(info_end, dtype=np.int64)
+        end = np.where(info_end >= 0, info_end, end)
+    return end.astype(np.int32)
+
+
 class VcfZarrWriter:
     """Accumulates variants and writes a complete VCF-Zarr store at ``path``.
 
@@ -163,6 +176,7 @@ class VcfZarrWriter:
         self._filter_index = {"PASS": 0}
         self._contig: list[np.ndarray] = []
         self._position: list[np.ndarray] = []
+        self._end: list[np.ndarray] = []
         self._alleles: list[np.ndarray] = []  # object (variants, alleles) blocks
         self._ids: list[np.ndarray] = []
         self._quality: list[np.ndarray] = []
@@ -235,6 +249,7 @@ class VcfZarrWriter:
         genotypes: np.ndarray,
         phased: np.ndarray,
         copy: bool = True,
+        end: np.ndarray | None = None,
     ) -> None:
         """Append one block of variants (genotypes int8 (variants, samples, ploidy)).
 
@@ -242,6 +257,8 @@ class VcfZarrWriter:
         width) padded with ""; ``ids`` uses "" for a missing ID; ``filters`` lists FILTER codes
         per variant (see :meth:`filter_code`). With ``copy=False`` the writer takes
         ``genotypes`` and ``phased`` as they are (the caller must not change them afterwards).
+        ``end``: the 1-based last base each record covers (see :func:`record_ends`); default
+        ``position + len(REF) - 1``.
         """
         n = len(position)
         if n == 0:
@@ -273,6 +290,9 @@ class VcfZarrWriter:
                 block[i, : len(row)] = row
             alleles = block
         self._alleles.append(alleles)
+        self._end.append(
+            record_ends(position, alleles[:, 0]) if end is None else np.asarray(end, dtype=np.int32)
+        )
         self._ids.append(np.asarray(ids, dtype=object))
         self._quality.append(np.asarray(quality, dtype=np.float32))
         self._filter_rows.extend(filters)
@@ -326,6 +346,12 @@ class VcfZarrWriter:
         for name, values, dtype, fill in (
             ("variant_contig", contig, "i2", 0),
             ("variant_position", position, "i4", 0),
+            (
+                "variant_end",
+                np.concatenate(self._end) if self._end else np.zeros(0, np.int32),
+                "i4",
+                0,
+            ),
             (
                 "variant_quality",
                 np.concatenate(self._quality) if self._quality else np.zeros(0, np.float32),
