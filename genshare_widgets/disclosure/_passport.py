@@ -65,38 +65,52 @@ Examples
 >>> passport.grant_for("urn:genshare:dataset:sim-ooa-hmb-controlled").record()  # doctest: +SKIP
 """
 
-import json
 import logging
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from genshare_widgets._errors import GenShareError
+from genshare_widgets.disclosure._trusted_issuers import (
+    ALGORITHMS,
+    AUDIENCE_ENV,
+    TRUSTED_ISSUERS_ENV,
+    PassportError,
+    TrustedIssuers,
+    as_trusted_issuers,
+    load_trusted_issuers,
+    short,
+)
+
+__all__ = [
+    "ALGORITHMS",
+    "LEEWAY_SECONDS",
+    "REGISTERED_ACCESS",
+    "TRUSTED_ISSUERS_ENV",
+    "Passport",
+    "PassportCredential",
+    "PassportError",
+    "PassportGate",
+    "PassportGrant",
+    "TrustedIssuers",
+    "Visa",
+    "as_trusted_issuers",
+    "bearer_token",
+    "grant_from_header",
+    "load_trusted_issuers",
+    "looks_like_jwt",
+    "verify_passport",
+]
 
 log = logging.getLogger("genshare_widgets.passports")
-TRUSTED_ISSUERS_ENV = "GENSHARE_TRUSTED_ISSUERS"
-AUDIENCE_ENV = "GENSHARE_PASSPORT_AUDIENCE"
 #: The GA4GH Registered Access version GenShare accepts (value of both visas).
 REGISTERED_ACCESS = "https://doi.org/10.1038/s41431-018-0219-y"
 #: Clock skew allowed on exp, iat and nbf, in seconds.
 LEEWAY_SECONDS = 60
 MAX_TOKEN_BYTES = 64 * 1024  # a Passport larger than this is refused before any crypto
 MAX_VISAS = 64
-ALGORITHMS = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-)
 VISA_TYPES = (
     "AffiliationAndRole",
     "AcceptedTermsAndPolicies",
@@ -106,18 +120,6 @@ VISA_TYPES = (
 )
 _JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
-
-
-class PassportError(GenShareError):
-    """A Passport is refused, or grants nothing here; the message says why (never the token).
-
-    ``status`` is the HTTP status a service answers: 401 for a token that does not verify,
-    403 for a valid Passport without the grant needed.
-    """
-
-    def __init__(self, message: str, *, status: int = 401) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def looks_like_jwt(text: str) -> bool:
@@ -137,151 +139,6 @@ class PassportCredential:
 
     token: str = field(repr=False)
     path: str = ""
-
-
-# --- the custodian's trusted issuers ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrustedIssuers:
-    """Issuer (``iss``) → its public keys (``kid`` → :class:`jwt.PyJWK`), read from a file."""
-
-    keys: dict[str, tuple[Any, ...]] = field(repr=False)
-    path: str = ""
-
-    @property
-    def issuers(self) -> list[str]:
-        """The trusted issuers, sorted."""
-        return sorted(self.keys)
-
-    def key_for(self, issuer: str, header: dict[str, Any], *, what: str):
-        """The issuer's key named by the header's ``kid`` (or its only key), whose declared
-        algorithm is the header's ``alg``; :class:`PassportError` otherwise."""
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in ALGORITHMS:
-            shown = alg if isinstance(alg, str) and len(alg) < 20 else type(alg).__name__
-            raise PassportError(
-                f"{what}: algorithm {shown!r} is not accepted; only asymmetric signatures "
-                f"({', '.join(ALGORITHMS)}) with a key of the issuer's JWKS verify ('none' and "
-                "HS* are always refused)"
-            )
-        if issuer not in self.keys:
-            raise PassportError(
-                f"{what}: issuer {_short(issuer)!r} is not trusted by this custodian (trusted: "
-                f"{', '.join(self.issuers)}; see {TRUSTED_ISSUERS_ENV})"
-            )
-        candidates = self.keys[issuer]
-        kid = header.get("kid")
-        if kid is not None:
-            candidates = tuple(k for k in candidates if k.key_id == kid)
-            if not candidates:
-                raise PassportError(
-                    f"{what}: key id {_short(str(kid))!r} is not in the JWKS of issuer "
-                    f"{_short(issuer)!r}"
-                )
-        elif len(candidates) != 1:
-            raise PassportError(
-                f"{what}: the token names no key id (kid) and issuer {_short(issuer)!r} has "
-                f"{len(candidates)} keys"
-            )
-        key = candidates[0]
-        if key.algorithm_name != alg:
-            raise PassportError(
-                f"{what}: signed with {alg} but the issuer's key {key.key_id or ''} is an "
-                f"{key.algorithm_name} key; the token is refused"
-            )
-        return key
-
-
-def _short(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GenShareError(f"{what}: file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise GenShareError(f"{what}: {path} is not readable JSON ({exc})") from None
-
-
-def _jwks_keys(jwks: Any, where: str) -> tuple[Any, ...]:
-    import jwt
-
-    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
-        raise GenShareError(f"{where}: a JWKS is an object with a non-empty 'keys' list")
-    keys = []
-    for i, jwk in enumerate(jwks["keys"]):
-        at = f"{where}: keys[{i}]"
-        if not isinstance(jwk, dict):
-            raise GenShareError(f"{at} is not a JWK object")
-        if jwk.get("kty") == "oct":
-            raise GenShareError(
-                f"{at} is a symmetric (oct) key; passports are verified only with public "
-                "asymmetric keys (RSA, EC, OKP)"
-            )
-        if "d" in jwk:
-            raise GenShareError(
-                f"{at} holds a PRIVATE key (field 'd'); give only the issuer's public JWKS and "
-                "keep the private key with the issuer"
-            )
-        try:
-            key = jwt.PyJWK(jwk)
-        except jwt.PyJWTError as exc:
-            raise GenShareError(f"{at} is not a usable JWK ({type(exc).__name__}: {exc})") from None
-        if key.algorithm_name not in ALGORITHMS:
-            raise GenShareError(
-                f"{at} declares algorithm {key.algorithm_name!r}; use one of "
-                f"{', '.join(ALGORITHMS)}"
-            )
-        keys.append(key)
-    kids = [k.key_id for k in keys if k.key_id is not None]
-    dupes = sorted({k for k in kids if kids.count(k) > 1})
-    if dupes:
-        raise GenShareError(f"{where}: key ids listed twice: {dupes}")
-    return tuple(keys)
-
-
-def load_trusted_issuers(path: "str | Path | None" = None) -> TrustedIssuers | None:
-    """The custodian's trusted issuers from ``path`` or ``$GENSHARE_TRUSTED_ISSUERS`` (None
-    when neither is set); see the module docstring for the file format.
-
-    Examples
-    --------
-    >>> load_trusted_issuers("trusted_issuers.json").issuers  # doctest: +SKIP
-    ['https://broker.example.org/']
-    """
-    if path is None:
-        env = os.environ.get(TRUSTED_ISSUERS_ENV, "").strip()
-        if not env:
-            return None
-        path = env
-    file = Path(path).expanduser()
-    what = f"trusted issuers ({TRUSTED_ISSUERS_ENV})"
-    raw = _read_json(file, what)
-    if not isinstance(raw, dict) or not raw:
-        raise GenShareError(
-            f"{what}: {file} must map each issuer (iss) to its JWKS (an object or a path)"
-        )
-    keys: dict[str, tuple[Any, ...]] = {}
-    for issuer, jwks in raw.items():
-        where = f"{file}: issuer {issuer!r}"
-        if isinstance(jwks, str):
-            jwks_path = Path(jwks).expanduser()
-            if not jwks_path.is_absolute():
-                jwks_path = file.parent / jwks_path
-            jwks = _read_json(jwks_path, where)
-            where = f"{where} (JWKS file {jwks_path})"
-        keys[issuer] = _jwks_keys(jwks, where)
-    return TrustedIssuers(keys, str(file))
-
-
-def as_trusted_issuers(issuers: "TrustedIssuers | str | Path | None") -> TrustedIssuers | None:
-    """Accept a :class:`TrustedIssuers`, a path, or None (``$GENSHARE_TRUSTED_ISSUERS``)."""
-    if isinstance(issuers, TrustedIssuers):
-        return issuers
-    return load_trusted_issuers(issuers)
 
 
 # --- verification -------------------------------------------------------------------------
@@ -359,27 +216,27 @@ def _decode(token: str, issuers: TrustedIssuers, *, what: str, audience: str | N
     except jwt.ExpiredSignatureError:
         exp = unverified.get("exp")
         when = f" on {_iso(int(exp))}" if isinstance(exp, int) else ""
-        raise PassportError(f"{what} (issuer {_short(issuer)!r}): expired{when}") from None
+        raise PassportError(f"{what} (issuer {short(issuer)!r}): expired{when}") from None
     except jwt.ImmatureSignatureError:
         raise PassportError(
-            f"{what} (issuer {_short(issuer)!r}): not valid yet (iat or nbf in the future, "
+            f"{what} (issuer {short(issuer)!r}): not valid yet (iat or nbf in the future, "
             f"beyond {LEEWAY_SECONDS} s of clock skew)"
         ) from None
     except jwt.InvalidSignatureError:
         raise PassportError(
-            f"{what} (issuer {_short(issuer)!r}): the signature does not verify with the "
+            f"{what} (issuer {short(issuer)!r}): the signature does not verify with the "
             "issuer's key: the token was altered or signed by another key"
         ) from None
     except jwt.MissingRequiredClaimError as exc:
         raise PassportError(f"{what}: the required claim {exc.claim!r} is missing") from None
     except (jwt.InvalidAudienceError, jwt.InvalidIssuerError):
         raise PassportError(
-            f"{what} (issuer {_short(issuer)!r}): its audience (aud) is not this service"
+            f"{what} (issuer {short(issuer)!r}): its audience (aud) is not this service"
             + (f" ({AUDIENCE_ENV} is not set)" if audience is None else "")
         ) from None
     except jwt.PyJWTError as exc:
         raise PassportError(
-            f"{what} (issuer {_short(issuer)!r}): invalid ({type(exc).__name__})"
+            f"{what} (issuer {short(issuer)!r}): invalid ({type(exc).__name__})"
         ) from None
 
 
