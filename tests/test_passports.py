@@ -534,3 +534,40 @@ def test_site_accepts_a_bearer_passport_beside_its_token(hmb_cohort, keys):
         assert httpx.get(f"{server.url}/").status_code == 401
     finally:
         server.stop()
+
+
+def test_registered_beacon_with_passports_only(trusted, keys):
+    """No token table: a REGISTERED Beacon that trusts issuers starts, and admits the GA4GH
+    Registered Access pair but not half of it."""
+    import httpx
+
+    from genshare_widgets import open_cohort
+    from genshare_widgets._serve import RunningServer
+    from genshare_widgets.beacon import beacon_app
+
+    registered = open_cohort("sim-ooa-gru-registered", purpose="GRU")
+    server = RunningServer(beacon_app(registered, tokens=[])).start()
+    try:
+        url = f"{server.url}/g_variants"
+        params = {"referenceName": "1", "start": 0, "end": 10_000_000}
+        status = visa(keys, type="ResearcherStatus", value=REGISTERED_ACCESS, by="so")
+        terms = visa(keys, type="AcceptedTermsAndPolicies", value=REGISTERED_ACCESS, by="self")
+        both = httpx.get(url, params=params, headers=_bearer(passport(keys, [status, terms])))
+        assert both.status_code == 200, both.text
+        half = httpx.get(url, params=params, headers=_bearer(passport(keys, [status])))
+        assert half.status_code == 403 and "no AcceptedTermsAndPolicies" in half.text
+        assert httpx.get(f"{server.url}/info").status_code == 200  # public paths stay public
+    finally:
+        server.stop()
+
+
+def test_teaching_issuer_grants_then_expires(tmp_path, monkeypatch):
+    from genshare_widgets.disclosure._passport_teaching import TeachingIssuer
+
+    issuer = TeachingIssuer()
+    monkeypatch.setenv(
+        "GENSHARE_TRUSTED_ISSUERS", str(issuer.write_trusted_issuers(tmp_path / "t.json"))
+    )
+    assert _grant(issuer.passport(HMB_URL, valid_for=600)).level == "controlled"
+    with pytest.raises(PassportError, match="expired"):
+        _grant(issuer.passport(HMB_URL, valid_for=-3600))
