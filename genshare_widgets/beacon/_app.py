@@ -32,7 +32,12 @@ from genshare_widgets.beacon._query import (
     normalize_granularity,
     parse_query,
 )
-from genshare_widgets.beacon._security import RateLimiter, as_token_table, authenticate
+from genshare_widgets.beacon._security import (
+    RateLimiter,
+    as_token_table,
+    authenticate,
+    authenticate_passport,
+)
 
 TIER_SECURITY = {"open": "PUBLIC", "registered": "REGISTERED", "controlled": "CONTROLLED"}
 PUBLIC_PATHS = {"/", "/info", "/service-info", "/configuration", "/map", "/entry_types"}
@@ -82,6 +87,7 @@ def beacon_app(
     budget=None,
     beacon_id: str | None = None,
     organization: dict[str, str] | None = None,
+    trusted_issuers=None,
 ):
     """A GA4GH Beacon v2 FastAPI application answering from ``cohort``'s released counts.
 
@@ -109,6 +115,11 @@ def beacon_app(
         A token file path, a table from :func:`~genshare_widgets.beacon.load_tokens`, or a
         list of token strings / ``{name, token, level}`` mappings; default
         ``$GENSHARE_BEACON_TOKENS``.
+    trusted_issuers
+        The custodian's trusted GA4GH Passport issuers (a
+        :class:`~genshare_widgets.disclosure._passport.TrustedIssuers` or its JSON file);
+        default ``$GENSHARE_TRUSTED_ISSUERS``. A REGISTERED/CONTROLLED Beacon then also
+        accepts a bearer Passport (see :mod:`genshare_widgets.beacon._security`).
     policy
         A :class:`~genshare_widgets.disclosure.DisclosurePolicy`; default
         ``policy_for(cohort.entry, min_count=min_count, epsilon=epsilon)``.
@@ -148,10 +159,12 @@ def beacon_app(
         raise GenShareError("give either policy= or min_count=/epsilon=, not both")
     level = _security_level(entry, security)
     table = as_token_table(tokens)
-    if level != "PUBLIC" and not table:
+    gate = _passport_gate(entry, level, trusted_issuers)
+    if level != "PUBLIC" and not table and gate is None:
         raise GenShareError(
             f"a {level} Beacon needs bearer tokens: give --token-file FILE (one token per line, "
-            "or a YAML list) or set GENSHARE_BEACON_TOKENS"
+            "or a YAML list), set GENSHARE_BEACON_TOKENS, or trust GA4GH Passport issuers "
+            "(GENSHARE_TRUSTED_ISSUERS=FILE)"
         )
     tier = getattr(entry, "access", None) or "open"
     max_granularity = normalize_granularity(
@@ -175,10 +188,21 @@ def beacon_app(
         homepage=getattr(entry, "homepage", None),
         catalog_version=cohort.provenance.get("catalog_version"),
     )
-    return _build_app(description, level=level, table=table, limiter=limiter)
+    return _build_app(description, level=level, table=table, limiter=limiter, gate=gate)
 
 
-def _build_app(description: BeaconDescription, *, level: str, table, limiter):
+def _passport_gate(entry, level: str, trusted_issuers):
+    """The Beacon's Passport check (None on a PUBLIC Beacon or without trusted issuers)."""
+    from genshare_widgets.disclosure._passport import PassportGate, as_trusted_issuers
+
+    issuers = as_trusted_issuers(trusted_issuers)
+    if issuers is None or level == "PUBLIC":
+        return None
+    dataset_url = getattr(entry, "dataset_url", None)
+    return PassportGate(issuers, level=level.lower(), dataset_url=dataset_url)
+
+
+def _build_app(description: BeaconDescription, *, level: str, table, limiter, gate=None):
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -204,6 +228,9 @@ def _build_app(description: BeaconDescription, *, level: str, table, limiter):
     @app.middleware("http")
     async def guard(request: Request, call_next):
         holder = authenticate(request.headers.get("authorization"), table)
+        refusal = None
+        if holder is None:
+            holder, refusal = authenticate_passport(request.headers.get("authorization"), gate)
         if limiter is not None:
             client = (
                 f"token:{holder.name}"
@@ -221,11 +248,18 @@ def _build_app(description: BeaconDescription, *, level: str, table, limiter):
         if level != "PUBLIC" and request.url.path.rstrip("/") not in {
             p.rstrip("/") for p in PUBLIC_PATHS
         }:
+            if holder is None and refusal is not None:
+                return error(
+                    refusal.status,
+                    f"this Beacon is {level}: {refusal}",
+                    headers={"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None,
+                )
             if holder is None:
                 return error(
                     401,
                     f"this Beacon is {level}: send 'Authorization: Bearer <token>' with a "
-                    "token issued by its operator",
+                    "token issued by its operator"
+                    + (" or a GA4GH Passport from an issuer it trusts" if gate else ""),
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             if level == "CONTROLLED" and holder.level != "controlled":

@@ -24,6 +24,17 @@ Only SHA-256 digests of the tokens are kept in memory; a token is never logged o
 Make tokens long and random (``python -c "import secrets; print(secrets.token_urlsafe(32))"``)
 and serve over TLS (``--ssl-certfile/--ssl-keyfile``) so they do not travel in clear text.
 
+GA4GH Passports
+---------------
+Beside these tokens, when the custodian trusts Passport issuers (``GENSHARE_TRUSTED_ISSUERS``,
+see :mod:`genshare_widgets.disclosure._passport`), the bearer may be a GA4GH Passport (the
+AAI flow): a CONTROLLED Beacon accepts one holding a ControlledAccessGrants visa for the
+cohort's ``dataset_url``; a REGISTERED Beacon one holding the Registered Access pair
+(ResearcherStatus + AcceptedTermsAndPolicies) or that grant. Everything is verified here on
+every request (signatures, issuers, expiry); a refused Passport gets 401 (does not verify) or
+403 (no grant here) with the reason, never the token. Grants are logged (issuer, visa types,
+dataset, expiry) on the ``genshare_widgets.passports`` logger.
+
 Rate limiting
 -------------
 A sliding window of 60 s per client: the token's name when one was presented, else the client
@@ -36,8 +47,9 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from genshare_widgets._errors import GenShareError
 
@@ -51,6 +63,7 @@ class TokenHolder:
 
     name: str
     level: str = "controlled"
+    passport: dict[str, Any] | None = field(default=None, compare=False)  # what granted it
 
 
 def _digest(token: str) -> str:
@@ -141,6 +154,24 @@ def authenticate(header: str | None, table: dict[str, TokenHolder]) -> TokenHold
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return table.get(_digest(token.strip()))
+
+
+def authenticate_passport(header: str | None, gate) -> tuple[TokenHolder | None, Any]:
+    """``(holder, None)`` for a bearer GA4GH Passport that ``gate`` (a
+    :class:`~genshare_widgets.disclosure._passport.PassportGate`) grants, ``(None, error)``
+    with the :class:`~genshare_widgets.disclosure._passport.PassportError` when it refuses it,
+    ``(None, None)`` when there is no gate or the bearer is not a JWT."""
+    from genshare_widgets.disclosure._passport import PassportError, grant_from_header
+
+    try:
+        grant = grant_from_header(header, gate, service="beacon")
+    except PassportError as exc:
+        return None, exc
+    if grant is None:
+        return None, None
+    name = f"passport {grant.passport.subject} ({grant.passport.issuer})"
+    level = "controlled" if grant.level == "controlled" else "registered"
+    return TokenHolder(name=name, level=level, passport=grant.record()), None
 
 
 class RateLimiter:

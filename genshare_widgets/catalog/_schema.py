@@ -5,7 +5,7 @@ entry and the field rather than a silently ignored key.
 """
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -339,6 +339,14 @@ class CohortEntry(_Strict):
     licence: str
     citation: str
     homepage: str | None = None
+    dataset_url: str = Field(
+        default="",
+        max_length=255,
+        pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$",
+        description="the dataset's persistent identifier as a URL: what a GA4GH Passport's "
+        "ControlledAccessGrants visa names (value) to grant this entry; default "
+        "urn:genshare:dataset:<id>",
+    )
     version: str
     notes: str | None = None
     min_cell_count: int | None = Field(
@@ -350,6 +358,14 @@ class CohortEntry(_Strict):
     disclosure: DisclosureSettings | None = Field(
         default=None, description="the custodian's disclosure settings (k, DP cap and budget)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_dataset_url(cls, data: Any) -> Any:
+        """An entry without ``dataset_url`` is ``urn:genshare:dataset:<id>``."""
+        if isinstance(data, dict) and not data.get("dataset_url") and "id" in data:
+            data = {**data, "dataset_url": f"urn:genshare:dataset:{data['id']}"}
+        return data
 
     @field_validator("duo")
     @classmethod
@@ -461,4 +477,12 @@ class Catalog(_Strict):
                     f"duplicate cohort id {entry.id!r} (entries {seen[entry.id]} and {i})"
                 )
             seen[entry.id] = i
+        urls: dict[str, str] = {}
+        for entry in self.cohorts:  # one grant must never open two entries
+            if entry.dataset_url in urls:
+                raise ValueError(
+                    f"cohorts {urls[entry.dataset_url]!r} and {entry.id!r} share the dataset_url "
+                    f"{entry.dataset_url!r}; a Passport grant names one dataset: give each its own"
+                )
+            urls[entry.dataset_url] = entry.id
         return self

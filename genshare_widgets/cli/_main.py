@@ -154,7 +154,9 @@ def catalog_show(cohort_id: str):
     click.secho(f"{e.id}: {e.title}", bold=True)
     click.echo(e.description.strip())
     click.echo(f"\nkind: {e.kind}    genome build: {e.genome_build}    version: {e.version}")
-    click.echo(f"access: {e.access}")
+    click.echo(
+        f"access: {e.access}    dataset URL (what a GA4GH Passport grant names): {e.dataset_url}"
+    )
     for code in e.duo:
         t = duo_term(code)
         click.echo(f"consent: {t.id} {t.shorthand} ({t.label})")

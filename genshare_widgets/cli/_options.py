@@ -45,7 +45,9 @@ def _consent_options(command):
         type=click.Path(dir_okay=False, path_type=Path),
         expose_value=False,
         callback=_declare("GENSHARE_CREDENTIAL"),
-        help="YAML/JSON credential approving controlled cohorts (or $GENSHARE_CREDENTIAL).",
+        help="Credential for controlled cohorts: a file holding a GA4GH Passport (JWT; issuers "
+        "trusted via $GENSHARE_TRUSTED_ISSUERS) or the teaching YAML/JSON approval file "
+        "(or $GENSHARE_CREDENTIAL).",
     )(command)
     return click.option(
         "--purpose",

@@ -9,7 +9,8 @@
 - :class:`PrivacyBudget`: the epsilon a cohort may spend (a ledger keyed by cohort id);
   :func:`custodian_settings`: the custodian's k, min_variants, epsilon cap and budget;
 - consent and access: :class:`Purpose` (declared research purpose), :class:`Credential`
-  (approvals from a file), :func:`match_purpose` / :func:`check_access` (DUO matching, access
+  (approvals from a file) or a GA4GH Passport (:func:`verify_passport`, issuers trusted via
+  :func:`load_trusted_issuers`), :func:`match_purpose` / :func:`check_access` (DUO matching, access
   tiers), :func:`check_grouping` (ancestry comparisons refused where the codes forbid them),
   :func:`check_pca` (no PCA at all under such codes);
 - publishing (:mod:`~genshare_widgets.disclosure._publishing`): no per-person output under a
@@ -69,6 +70,12 @@ if TYPE_CHECKING:
         check_pca,
         governing_entry,
         is_ancestry_grouping,
+    )
+    from genshare_widgets.disclosure._passport import (
+        PassportError,
+        PassportGrant,
+        load_trusted_issuers,
+        verify_passport,
     )
     from genshare_widgets.disclosure._publishing import (
         ReleaseLog,
@@ -136,6 +143,10 @@ _LAZY = {
     "permissions_summary": "_consent",
     "check_grouping": "_gate",
     "check_pca": "_gate",
+    "PassportError": "_passport",
+    "PassportGrant": "_passport",
+    "load_trusted_issuers": "_passport",
+    "verify_passport": "_passport",
     "ReleaseLog": "_publishing",
     "ReleaseRefused": "_publishing",
     "refuse_per_person_output": "_publishing",
@@ -155,6 +166,8 @@ __all__ = [
     "Credential",
     "CustodianSettings",
     "DisclosurePolicy",
+    "PassportError",
+    "PassportGrant",
     "PrivacyBudget",
     "PrivacyBudgetExceeded",
     "Purpose",
@@ -182,6 +195,7 @@ __all__ = [
     "ledger_for",
     "load_credential",
     "load_custodian_config",
+    "load_trusted_issuers",
     "match_purpose",
     "noise_at_least",
     "parse_purpose",
@@ -198,6 +212,7 @@ __all__ = [
     "shared_private",
     "suppress_counts",
     "usable_counts",
+    "verify_passport",
     "zcdp_delta",
     "zcdp_rho",
 ]

@@ -46,10 +46,13 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genshare_widgets._errors import GenShareError
 from genshare_widgets.catalog._duo import duo_term, forbids_ancestry_research
+
+if TYPE_CHECKING:
+    from genshare_widgets.disclosure._passport import PassportCredential
 
 PURPOSE_ENV = "GENSHARE_PURPOSE"
 CREDENTIAL_ENV = "GENSHARE_CREDENTIAL"
@@ -265,8 +268,12 @@ class Credential:
         return current[0]
 
 
-def load_credential(path: str | Path) -> Credential:
+def load_credential(path: str | Path) -> "Credential | PassportCredential":
     """Read and check a credential file (YAML or JSON; see :class:`Credential`).
+
+    A file holding a GA4GH Passport (a JWT) gives a
+    :class:`~genshare_widgets.disclosure._passport.PassportCredential` instead, verified when
+    a controlled entry is opened (:func:`check_access`).
 
     Examples
     --------
@@ -282,8 +289,15 @@ def load_credential(path: str | Path) -> Credential:
         )
     try:
         text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GenShareError(f"credential file {path}: not readable text ({exc})") from None
+    from genshare_widgets.disclosure._passport import PassportCredential, looks_like_jwt
+
+    if looks_like_jwt(text.strip()):  # a GA4GH Passport (JWT); else the YAML/JSON teaching file
+        return PassportCredential(text.strip(), str(path))
+    try:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+    except (ValueError, yaml.YAMLError) as exc:
         raise GenShareError(f"credential file {path}: not valid YAML/JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise GenShareError(f"credential file {path}: must be a mapping with holder, approvals")
@@ -346,15 +360,24 @@ def declared_purpose(purpose: "Purpose | str | None" = None) -> Purpose | None:
     return parse_purpose(text, where=PURPOSE_ENV) if text else None
 
 
-def declared_credential(credential: "Credential | str | Path | None" = None) -> Credential | None:
+def declared_credential(
+    credential: "Credential | PassportCredential | str | Path | None" = None,
+) -> "Credential | PassportCredential | None":
     """The session's credential: ``credential`` (object or file) if given, else the file
-    named by ``$GENSHARE_CREDENTIAL``, else None."""
-    if isinstance(credential, Credential):
+    named by ``$GENSHARE_CREDENTIAL``, else None. A GA4GH Passport may be the file's content
+    or the value itself (a JWT)."""
+    from genshare_widgets.disclosure._passport import PassportCredential, looks_like_jwt
+
+    if isinstance(credential, (Credential, PassportCredential)):
         return credential
-    if credential is not None:
-        return load_credential(credential)
-    env = os.environ.get(CREDENTIAL_ENV, "").strip()
-    return load_credential(env) if env else None
+    where = "credential"
+    if credential is None:
+        credential, where = os.environ.get(CREDENTIAL_ENV, "").strip() or None, CREDENTIAL_ENV
+    if credential is None:
+        return None
+    if isinstance(credential, str) and looks_like_jwt(credential):  # the token itself
+        return PassportCredential(credential.strip(), where)
+    return load_credential(credential)
 
 
 @dataclass(frozen=True)
@@ -375,6 +398,7 @@ class AccessDecision:
     project: str | None = None
     holder: str | None = None
     ancestry: str | None = field(default=None, compare=False)
+    passport: dict[str, Any] | None = field(default=None, compare=False)
 
     def record(self) -> dict[str, Any]:
         """A JSON-ready record for ``cohort.provenance["access"]``."""
@@ -387,6 +411,7 @@ class AccessDecision:
             "reasons": list(self.reasons),
             "obligations": list(self.obligations),
             "ancestry_research": "forbidden" if self.ancestry else "permitted",
+            **({"passport": self.passport} if self.passport else {}),
         }
 
     def explain(self) -> str:
@@ -478,7 +503,9 @@ def _how_to_declare(entry) -> str:
     if entry.access == "controlled":
         return (
             f"Give a credential approving {entry.id!r}: --credential FILE or {CREDENTIAL_ENV}="
-            "FILE (YAML/JSON with holder and approvals: cohorts, project, purpose, expires)."
+            f"FILE, a GA4GH Passport (JWT) with a ControlledAccessGrants visa for "
+            f"{entry.dataset_url} plus --purpose, or the teaching YAML/JSON file (holder and "
+            "approvals: cohorts, project, purpose, expires)."
         )
     return (
         f"Declare a purpose: --purpose TEXT, {PURPOSE_ENV}=TEXT or open_cohort(..., "
@@ -490,7 +517,7 @@ def check_access(
     entry,
     *,
     purpose: "Purpose | str | None" = None,
-    credential: "Credential | str | Path | None" = None,
+    credential: "Credential | PassportCredential | str | Path | None" = None,
     today: date | None = None,
 ) -> AccessDecision:
     """Decide whether ``entry`` may be opened; raise :class:`AccessDenied` if not.
@@ -516,6 +543,16 @@ def check_access(
                 f"cohort {entry.id!r} is controlled: its individual-level data open only with "
                 f"a declared credential, and none was given. {_how_to_declare(entry)}"
             )
+        from genshare_widgets.disclosure._passport import PassportCredential
+
+        if isinstance(cred, PassportCredential):
+            decision = _passport_decision(entry, cred, declared)
+            if not decision.allowed:
+                raise AccessDenied(
+                    f"cohort {entry.id!r} (controlled) does not permit the purpose "
+                    f"{decision.purpose!r}: " + "; ".join(decision.reasons)
+                )
+            return decision
         approval = cred.approval_for(entry.id, today=today)
         approved = approval.purpose
         if declared is not None and (declared.primary, declared.disease) != (
@@ -544,6 +581,32 @@ def check_access(
     return decision
 
 
+def _passport_decision(entry, cred, declared: Purpose | None) -> AccessDecision:
+    """A controlled entry opened with a GA4GH Passport: a ControlledAccessGrants visa for the
+    entry's ``dataset_url`` from a trusted issuer, and a declared purpose its codes permit
+    (a Passport grants a dataset, not a purpose); see
+    :mod:`genshare_widgets.disclosure._passport`."""
+    from genshare_widgets.disclosure._passport import (
+        PassportError,
+        load_trusted_issuers,
+        verify_passport,
+    )
+
+    where = f"Passport {cred.path}" if cred.path else "the Passport"
+    try:
+        passport = verify_passport(cred.token, load_trusted_issuers(), where=where)
+        grant = passport.grant_for(entry.dataset_url)
+    except PassportError as exc:
+        raise AccessDenied(f"cohort {entry.id!r} is controlled: {exc}") from None
+    if declared is None:
+        raise AccessDenied(
+            f"cohort {entry.id!r}: {where} grants access to {entry.dataset_url}, but a "
+            "Passport names no research purpose; declare the one the data access committee "
+            "approved (--purpose TEXT or GENSHARE_PURPOSE), e.g. 'HMB;non-commercial;irb=REF'"
+        )
+    return replace(match_purpose(entry, declared), holder=grant.holder, passport=grant.record())
+
+
 def permissions_summary(entry) -> list[str]:
     """Lines saying what an entry's codes permit and require (``genshare catalog show``).
 
@@ -557,7 +620,8 @@ def permissions_summary(entry) -> list[str]:
         "open": "anyone may open it; no purpose needs declaring",
         "registered": "open with a declared purpose that the codes permit (--purpose)",
         "controlled": "individual-level data open only with a credential approving this "
-        "cohort (--credential)",
+        f"cohort (--credential: a GA4GH Passport granting {entry.dataset_url}, or the "
+        "teaching YAML file)",
     }[entry.access]
     lines = [f"access: {entry.access} — {tier}"]
     allowed = [

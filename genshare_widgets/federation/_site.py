@@ -25,6 +25,16 @@ querier could choose is fixed by the custodian at start; nothing from the client
   its sha256 is the approved one; ``/pca/project`` returns group means and covariances of
   groups with at least ``max(k, 10)`` samples.
 
+**Who may ask**: with ``token``, requests carry ``Authorization: Bearer <token>``. When the
+custodian trusts GA4GH Passport issuers (``trusted_issuers`` or ``GENSHARE_TRUSTED_ISSUERS``),
+a bearer Passport is accepted beside the token (the GA4GH AAI flow), verified on every
+request: a controlled-tier site needs a ControlledAccessGrants visa for the entry's
+``dataset_url``, a registered-tier site the Registered Access pair (or that grant), an
+open-tier site with a token any valid Passport; a registered or controlled site with trusted
+issuers then answers nobody without one of them. A refused Passport answers 401 (does not
+verify) or 403 (no grant here) with the reason, never the token; grants are logged
+(``genshare_widgets.passports`` logger).
+
 A refused request answers a 4xx JSON ``{"detail": what and what to change, "rule": id}``.
 No endpoint returns sample ids, genotypes or per-sample values.
 """
@@ -207,6 +217,7 @@ def site_app(
     assoc_phenotypes: list[str] | None = None,
     assoc_covariates: list[str] | None = None,
     assoc_pcs: int = 0,
+    trusted_issuers=None,
 ):
     """The FastAPI app of one federation site (protocol in :mod:`genshare_widgets.federation`).
 
@@ -230,7 +241,12 @@ def site_app(
         The :class:`~genshare_widgets.disclosure.PrivacyBudget` charged under an epsilon
         (default: a fresh in-memory budget of ``GENSHARE_EPSILON_BUDGET``).
     token
-        When given, every request must carry ``Authorization: Bearer <token>``.
+        When given, every request must carry ``Authorization: Bearer <token>`` (or a
+        GA4GH Passport, with ``trusted_issuers``).
+    trusted_issuers
+        The custodian's trusted GA4GH Passport issuers (a
+        :class:`~genshare_widgets.disclosure._passport.TrustedIssuers` or its JSON file);
+        default ``$GENSHARE_TRUSTED_ISSUERS`` (see the module docstring).
     pca_reference
         A custodian-approved reference (:meth:`PCAReference.load` checks its pinned sha256).
     pca_k, pca_min_maf
@@ -285,12 +301,26 @@ def site_app(
     lock = threading.Lock()  # one genotype pass at a time; answers are cached
     cache: dict[Any, Any] = {}  # (region, snps_only) → counts; "pca" → the projection summary
 
+    gate = _site_passport_gate(cohort, token=token, trusted_issuers=trusted_issuers)
+
     def check_token(request: Request) -> None:
-        if token is None:
+        if token is None and gate is None:
             return
         given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise HTTPException(401, "this site needs Authorization: Bearer <token>")
+        if token is not None and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return
+        from genshare_widgets.disclosure._passport import PassportError, grant_from_header
+
+        try:
+            if grant_from_header(given, gate, service=f"site {name}") is not None:
+                return
+        except PassportError as exc:
+            raise HTTPException(exc.status, f"site {name}: {exc}") from None
+        raise HTTPException(
+            401,
+            "this site needs Authorization: Bearer <token>"
+            + (" (its token, or a GA4GH Passport from an issuer it trusts)" if gate else ""),
+        )
 
     app = FastAPI(
         title=f"GenShare federation site {name}",
@@ -525,6 +555,20 @@ def site_app(
         return _json_response(assoc_answer(assoc, request, site=name), http)
 
     return app
+
+
+def _site_passport_gate(cohort, *, token: str | None, trusted_issuers):
+    """The site's Passport check, or None (no trusted issuers; or an open-tier site without a
+    token, which answers everyone)."""
+    from genshare_widgets.disclosure._passport import PassportGate, as_trusted_issuers
+
+    issuers = as_trusted_issuers(trusted_issuers)
+    entry = getattr(cohort, "entry", None)
+    tier = getattr(entry, "access", None) or "open"
+    if issuers is None or (tier == "open" and token is None):
+        return None
+    level = {"open": "authenticated"}.get(tier, tier)
+    return PassportGate(issuers, level=level, dataset_url=getattr(entry, "dataset_url", None))
 
 
 def _asked_reference_sha256(request: dict[str, Any]) -> str | None:
