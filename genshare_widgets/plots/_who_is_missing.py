@@ -76,7 +76,8 @@ def who_is_missing_plot(
     n = [int(v) for v in table["n_samples"]]
     contributing = [str(p) for p in table["populations"]]
     world_hover = [
-        f"<b>{r}</b><br>{_percent(w)} of the world's people" for r, w in zip(regions, world, strict=True)
+        f"<b>{r}</b><br>{_percent(w)} of the world's people"
+        for r, w in zip(regions, world, strict=True)
     ]
     sample_hover = []
     labels = []

@@ -49,7 +49,7 @@ def audit_html(audit) -> str:
         f"<h4>Who is missing: {escape(audit.title)} ({audit.n_samples:,} samples)</h4>"
         f"<table>{head}{''.join(rows)}</table>{missing}{under}"
         f"<ul>{notes}</ul>"
-        f'<p><small>World shares: {escape(source["citation"].strip())} '
+        f"<p><small>World shares: {escape(source['citation'].strip())} "
         f'<a href="{escape(source["url"])}" target="_blank">{escape(source["url"])}</a></small></p>'
     )
 
