@@ -77,7 +77,7 @@ def world_population():  # -> pandas.DataFrame
 
     Examples
     --------
-    >>> round(world_population()["world_share"].sum(), 12)
+    >>> float(round(world_population()["world_share"].sum(), 12))
     1.0
     """
     import pandas as pd

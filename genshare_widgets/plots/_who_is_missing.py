@@ -12,6 +12,7 @@ from genshare_widgets.plots._provenance import stamp
 from genshare_widgets.plots._style import apply_style
 
 WORLD_COLOR = "#BBBBBB"
+LEFT_MARGIN = 250  # px: room for "Northern Africa and Western Asia" at the house font size
 STATUS_COLORS = {
     "missing": "#D55E00",
     "under": "#D55E00",
@@ -158,4 +159,10 @@ def who_is_missing_plot(
         "withheld": list(withheld),
         "notes": list(audit.notes),
     }
-    return stamp(fig, builder="who_is_missing_plot", provenance=prov, details=details)
+    stamp(fig, builder="who_is_missing_plot", provenance=prov, details=details)
+    # Region names need a wide left margin; the footer (which carries the citation) starts
+    # under them rather than under the bars, so it fits the figure's width.
+    fig.update_layout(margin={"l": LEFT_MARGIN})
+    fig.update_yaxes(automargin=False)
+    fig.update_annotations(selector={"name": "genshare-footer"}, xshift=-(LEFT_MARGIN - 10))
+    return fig
