@@ -32,6 +32,7 @@ KINDS = (
     "joint-sfs",
     "shared",
     "representation",
+    "who-is-missing",
     "variant",
     "manhattan",
     "qq",
@@ -53,6 +54,7 @@ SIZES = {
     "joint-sfs": (780, 700),
     "shared": (1000, 560),
     "representation": (900, 560),
+    "who-is-missing": (1000, 600),
     "variant": (1000, 720),
     "manhattan": (1100, 560),
     "qq": (760, 680),
@@ -193,6 +195,8 @@ def build_figure(
             colors=colors,
             provenance=prov,
         )
+    if kind == "who-is-missing":
+        return _who_is_missing_figure(cohort, options, policy=policy, policy_record=policy_record)
     from genshare_widgets.counts import select_groups
 
     if counts is None:
@@ -273,6 +277,44 @@ def build_figure(
         populations=populations,
         colors=colors,
         provenance=prov,
+    )
+
+
+def _who_is_missing_figure(cohort, options: Mapping[str, Any], *, policy, policy_record):
+    """The cohort's samples per world region against UN WPP 2024 shares (who is missing).
+
+    Samples are counted from the opened cohort's sample table (so withdrawn samples and a
+    ``--samples`` table count as they are), per ``--by`` group, and released through the
+    door: under a policy, a group with 1..k-1 samples is left out of every bar and only named
+    as withheld (the region totals then never give its size away).
+    """
+    from genshare_widgets import plots
+    from genshare_widgets._outputs import group_sizes
+    from genshare_widgets.catalog._representation import populations_audit
+    from genshare_widgets.disclosure._release import release_group_sizes
+
+    by = options["by"]
+    sizes = group_sizes(cohort, by)
+    keep = kept_groups(options)
+    if keep is not None:
+        sizes = {g: n for g, n in sizes.items() if g in keep}
+    released = release_group_sizes(sizes, policy)
+    shown = {g: int(n) for g, n in released.items() if not isinstance(n, str)}
+    withheld = sorted(g for g, n in released.items() if isinstance(n, str))
+    sup: dict[str, str | None] = {}
+    names: dict[str, str] = {}
+    if cohort.entry is not None and by == "population":
+        sup = {p.code: p.superpopulation for p in cohort.entry.populations}
+        names = {p.code: p.name or "" for p in cohort.entry.populations}
+    if "superpopulation" in cohort.samples.columns and by in cohort.samples.columns:
+        table = cohort.samples[[by, "superpopulation"]].dropna()
+        for group, first in table.groupby(by)["superpopulation"].first().items():
+            sup.setdefault(str(group), str(first))
+    audit = populations_audit(shown, superpopulations=sup, names=names, title=cohort.id)
+    prov = plots.figure_provenance(cohort, by=by, disclosure_policy=policy_record)
+    prov["groups"] = released
+    return plots.who_is_missing_plot(
+        audit, withheld=withheld, marker=policy.marker, provenance=prov
     )
 
 

@@ -1,4 +1,5 @@
-"""The cohort catalog: schema, loading and validation, search, DUO consent codes."""
+"""The cohort catalog: schema, loading and validation, search, DUO consent codes, and the
+representation audit (samples per world region against UN World Population Prospects 2024)."""
 
 from genshare_widgets.catalog._duo import DUO_TERMS, DuoTerm, duo_term, forbids_ancestry_research
 from genshare_widgets.catalog._load import (
@@ -8,6 +9,14 @@ from genshare_widgets.catalog._load import (
     load_catalog,
     parse_catalog,
     search_catalog,
+)
+from genshare_widgets.catalog._representation import (
+    RepresentationAudit,
+    catalog_audit,
+    cohort_audit,
+    place_population,
+    populations_audit,
+    world_population,
 )
 from genshare_widgets.catalog._schema import (
     Catalog,
@@ -27,16 +36,22 @@ __all__ = [
     "DuoTerm",
     "FileSpec",
     "Population",
+    "RepresentationAudit",
     "SampleTableSpec",
     "SimulatedCovariate",
     "SimulatedTrait",
     "SimulationRecipe",
+    "catalog_audit",
     "catalog_table",
+    "cohort_audit",
     "default_catalog_path",
     "duo_term",
     "forbids_ancestry_research",
     "get_entry",
     "load_catalog",
     "parse_catalog",
+    "place_population",
+    "populations_audit",
     "search_catalog",
+    "world_population",
 ]

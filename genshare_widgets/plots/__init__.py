@@ -17,6 +17,7 @@ every figure of a cohort) and stamps ``provenance`` into ``fig.layout.meta`` and
 ``joint_sfs_heatmap``        joint SFS of two groups, log colour
 ``shared_private_plot``      UpSet plot of shared/private variants
 ``representation_panel``     samples per group, small groups flagged
+``who_is_missing_plot``      samples vs world population share per region (UN WPP 2024)
 ``variant_card``             one variant: bars + pies on a world map
 ``roc_plot``                 membership attacks: ROC per attack × protection (risk lab)
 ``power_vs_epsilon_plot``    attack power versus DP epsilon (risk lab)
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     )
     from genshare_widgets.plots._sharing import shared_private_plot
     from genshare_widgets.plots._variant import find_variant, variant_card
+    from genshare_widgets.plots._who_is_missing import who_is_missing_plot
 
 _LAZY = {
     "af_compare": "_frequency",
@@ -77,6 +79,7 @@ _LAZY = {
     "superpopulations_of": "_cohort_colors",
     "utility_vs_epsilon_plot": "_risk",
     "variant_card": "_variant",
+    "who_is_missing_plot": "_who_is_missing",
 }
 
 __all__ = [
@@ -104,6 +107,7 @@ __all__ = [
     "superpopulations_of",
     "utility_vs_epsilon_plot",
     "variant_card",
+    "who_is_missing_plot",
 ]
 
 

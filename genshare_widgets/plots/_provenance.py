@@ -157,6 +157,8 @@ def footer_text(provenance: Mapping[str, Any] | None) -> str:
     if prov.get("filters"):
         pieces.append(filters_summary(prov["filters"]))
     pieces.append(policy_text(prov.get("disclosure_policy")))
+    for citation in prov.get("citations") or []:  # data a figure compares with (e.g. UN WPP)
+        pieces.append(f"source: {citation}")
     pieces.append(f"genshare {prov.get('genshare_version', __version__)}")
     return " · ".join(pieces)
 

@@ -91,7 +91,9 @@ def entry_details_html(entry, *, purpose=None, credential=None) -> str:
 
 
 class CatalogBrowser:
-    """Browse the catalog: text search, filters, a details pane and an Open button.
+    """Browse the catalog: text search, filters, a details pane, a representation pane (who
+    is in the selected cohort or the whole catalog, and who is missing, against UN World
+    Population Prospects 2024) and an Open button.
 
     Parameters
     ----------
@@ -143,6 +145,16 @@ class CatalogBrowser:
         self.details = w.HTML()
         self.open_button = w.Button(description="Open", button_style="primary", icon="folder-open")
         self.status = w.HTML()
+        from genshare_widgets.widgets._representation_panel import RepresentationPanel
+
+        # Representation tab: who is in the selected cohort (or the catalog), who is missing;
+        # drawn when the tab is shown.
+        self.representation = RepresentationPanel(self.catalog, ipywidgets=w)
+        self.panes = w.Tab(
+            children=[self.details, self.representation.widget],
+            titles=("Details", "Representation"),
+        )
+        self.panes.observe(self._show_representation, names="selected_index")
         for control in (self.search, self.access, self.population, self.kind, self.consent):
             control.observe(self._refresh, names="value")
         self.results.observe(self._show_details, names="value")
@@ -154,7 +166,7 @@ class CatalogBrowser:
                 w.HBox([self.kind, self.consent]),
                 self.results,
                 w.HBox([self.open_button, self.status]),
-                self.details,
+                self.panes,
             ]
         )
         self.widget.add_class("genshare-catalog-browser")  # named in the page (browser tests)
@@ -211,6 +223,11 @@ class CatalogBrowser:
             else ""
         )
         self.open_button.disabled = entry is None
+        self._show_representation()
+
+    def _show_representation(self, _change=None) -> None:
+        if self.panes.selected_index == 1:
+            self.representation.show(self.selected())
 
     def _open(self, _button=None) -> None:
         from genshare_widgets.cohort import open_cohort
