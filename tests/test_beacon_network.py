@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
@@ -162,6 +164,9 @@ class _Bad(BaseHTTPRequestHandler):
             return self._send(200, json.dumps(doc).encode())
         if kind == "good":
             return self._send(200, json.dumps(GOOD_ANSWER).encode())
+        if kind == "gzipgood":
+            body = gzip.compress(json.dumps(GOOD_ANSWER).encode())
+            return self._send(200, body, headers=[("Content-Encoding", "gzip")])
         return self._send(404, b"{}")
 
 
@@ -423,6 +428,61 @@ def test_a_query_mistake_is_refused_before_any_request(bad):
             [bad + "/good"], reference_name="1", start=5, alternate_bases="T",
             tokens={"http://other:1": "x"},
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_compressed_answer_is_read(bad, method):
+    result = beacon_network(
+        [bad + "/gzipgood"], reference_name="1", start=5, alternate_bases="T", method=method
+    )
+    assert result.excluded == []
+    assert result.beacons[["beacon_id", "exists", "count"]].iloc[0].tolist() == [
+        "org.example.fake",
+        True,
+        1,
+    ]
+
+
+def test_tokens_parse_from_options_and_files():
+    from genshare_widgets.beacon._network import parse_tokens
+
+    assert parse_tokens(["http://a:1/=abc==", "http://b:2 x=y"]) == {
+        "http://a:1": "abc==",
+        "http://b:2": "x=y",
+    }
+    with pytest.raises(GenShareError, match="URL=TOKEN"):
+        parse_tokens(["http://a:1"])
+
+
+_KEYS = st.sampled_from(
+    ["meta", "responseSummary", "exists", "numTotalResults", "response", "resultSets",
+     "results", "frequencyInPopulations", "frequencies", "population", "alleleFrequency",
+     "alleleCount", "alleleNumber", "variation", "id", "returnedGranularity", "beaconId",
+     "error", "errorCode", "errorMessage"]
+)  # fmt: skip
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=_JSON)
+def test_any_json_answer_is_read_or_named_malformed(document):
+    """Whatever JSON a Beacon sends, reading it returns rows or raises MalformedAnswer: no
+    other exception, so no Beacon can crash the network query."""
+    from genshare_widgets.beacon._network_answers import MalformedAnswer, decode_answer
+
+    body = json.dumps(document).encode()
+    try:
+        summary, rows = read_answer(decode_answer(200, body))
+    except MalformedAnswer:
+        return
+    assert isinstance(summary["exists"], bool) and rows
+    for row in rows:
+        frequency = row.get("allele_frequency")
+        assert frequency is None or 0.0 <= frequency <= 1.0
 
 
 def test_read_answer_reads_a_boolean_answer_without_a_count():
