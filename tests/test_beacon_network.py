@@ -485,6 +485,22 @@ def test_any_json_answer_is_read_or_named_malformed(document):
         assert frequency is None or 0.0 <= frequency <= 1.0
 
 
+@pytest.mark.parametrize(
+    "location",
+    [
+        {"interval": {"start": {"type": "Number", "value": 16}}},  # VRS 1.2 (GenShare today)
+        {"interval": {"start": 16}},
+        {"type": "SequenceLocation", "start": 16, "end": 17},  # VRS 2
+    ],
+)
+def test_a_variant_start_is_read_from_each_vrs_location_form(location):
+    answer = _record_answer(0.5)
+    record = answer["response"]["resultSets"][0]["results"][0]
+    record["variation"]["location"] = location
+    _, rows = read_answer(answer)
+    assert rows[0]["start"] == 16 and rows[0]["variant"] == "1:17:A:T"
+
+
 def test_read_answer_reads_a_boolean_answer_without_a_count():
     summary, rows = read_answer(
         {"meta": {"returnedGranularity": "boolean"}, "responseSummary": {"exists": False}}

@@ -161,14 +161,7 @@ def _record_rows(record: Any, *, where: str, base: dict, dataset: str | None) ->
     if not isinstance(record, dict):
         raise MalformedAnswer(f"malformed answer: {where} is not an object")
     variation = _optional(record, "variation", dict, where=where) or {}
-    start = None
-    location = variation.get("location")
-    if isinstance(location, dict):  # VRS SequenceLocation; other location forms: no start
-        interval = location.get("interval")
-        if isinstance(interval, dict) and isinstance(interval.get("start"), dict):
-            value = interval["start"].get("value")
-            if isinstance(value, int) and not isinstance(value, bool):
-                start = value
+    start = _location_start(variation.get("location"))
     vid = _optional(record, "variantInternalId", str, where=where)
     variant = {
         "dataset": clean_text(dataset) if dataset else None,
@@ -216,6 +209,23 @@ def _record_rows(record: Any, *, where: str, base: dict, dataset: str | None) ->
                 }
             )
     return rows or [{**base, **variant}]
+
+
+def _location_start(location: Any) -> int | None:
+    """The 0-based start of a VRS SequenceLocation: VRS 1.x ``interval.start.value`` (a
+    Number), ``interval.start`` as an integer, or VRS 2 ``start``; else None (a range, a
+    ChromosomeLocation or an unknown form is not guessed)."""
+    if not isinstance(location, dict):
+        return None
+    interval = location.get("interval")
+    candidates = [location.get("start")]
+    if isinstance(interval, dict):
+        first = interval.get("start")
+        candidates.insert(0, first.get("value") if isinstance(first, dict) else first)
+    for value in candidates:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
 
 
 def _field(doc: dict, key: str, kind: type, *, where: str) -> Any:
