@@ -23,6 +23,7 @@ from genshare_widgets._version import __version__
 
 if TYPE_CHECKING:
     from genshare_widgets.association import association
+    from genshare_widgets.beacon import beacon_network
     from genshare_widgets.catalog import catalog_table, get_entry, load_catalog, search_catalog
     from genshare_widgets.cohort import Cohort, open_cohort
     from genshare_widgets.counts import allele_counts_by_group
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "association": "genshare_widgets.association",
+    "beacon_network": "genshare_widgets.beacon",
     "Cohort": "genshare_widgets.cohort",
     "open_cohort": "genshare_widgets.cohort",
     "load_catalog": "genshare_widgets.catalog",
@@ -57,6 +59,7 @@ __all__ = [
     "__version__",
     "allele_counts_by_group",
     "association",
+    "beacon_network",
     "catalog_table",
     "fetch_cohort",
     "fetch_file",

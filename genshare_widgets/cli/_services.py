@@ -316,3 +316,112 @@ def federate(sites, wanted, by, pheno, covar, binary, pcs, meta, out_dir, region
         click.secho(f"excluded {describe_exclusion(item)}", fg="yellow", err=True)
     for path in result.files.values():
         click.echo(str(path))
+
+
+@beacon.command("network")
+@click.option(
+    "--beacon",
+    "beacons",
+    multiple=True,
+    required=True,
+    metavar="URL",
+    help="A Beacon's base URL (repeatable): each is asked the same /g_variants question.",
+)
+@click.option("--reference-name", required=True, help="referenceName, e.g. 1 or chr1.")
+@click.option("--start", type=click.IntRange(0), required=True, help="0-based start (VCF POS - 1).")
+@click.option("--end", type=click.IntRange(1), help="0-based exclusive end: a range query.")
+@click.option("--reference-bases", help="referenceBases (sequence query).")
+@click.option("--alternate-bases", help="alternateBases (sequence query).")
+@click.option("--variant-type", help="variantType (SNP, INDEL, DEL, ...).")
+@click.option("--assembly-id", help="assemblyId (GRCh37, GRCh38, ...).")
+@click.option(
+    "--granularity",
+    type=click.Choice(["boolean", "count", "record", "aggregated"]),
+    default="record",
+    show_default=True,
+    help="requestedGranularity (frequencies come from record-level answers).",
+)
+@click.option("--method", type=click.Choice(["GET", "POST"]), default="GET", show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds each Beacon has for its whole answer; a slower one is excluded.",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds the whole query may take (default 2 x --timeout + 1).",
+)
+@click.option(
+    "--token",
+    "token_items",
+    multiple=True,
+    metavar="URL=TOKEN",
+    help="Bearer token for one Beacon (repeatable); sent to that Beacon only.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Lines 'URL TOKEN' (or URL=TOKEN): tokens kept off the command line.",
+)
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="TLS CA file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the merged table to this TSV file (excluded Beacons included, with reasons).",
+)
+def beacon_network(beacons, reference_name, start, end, reference_bases, alternate_bases,
+                   variant_type, assembly_id, granularity, method, timeout, deadline,
+                   token_items, token_file, ca_bundle, as_json, out_file):  # fmt: skip
+    """Ask many Beacons one /g_variants question in parallel; print one merged table.
+
+    One row per Beacon and, at record granularity, per variant and population. A Beacon that
+    is down, slow, refuses or answers malformed data is listed as excluded, with the reason
+    (on stderr, and in the table's status/reason columns). Exit status 1 when no Beacon
+    answered.
+
+    \b
+    Example:
+      genshare beacon network --beacon http://127.0.0.1:5050 --beacon http://127.0.0.1:5051 \\
+          --reference-name 1 --start 16 --alternate-bases T --granularity record
+    """
+    import json
+
+    from genshare_widgets.beacon import _network
+
+    tokens = _network.parse_tokens(token_items)
+    if token_file is not None:
+        tokens.update(_network.parse_tokens(token_file.read_text().splitlines()))
+    result = _network.beacon_network(
+        list(beacons), reference_name=reference_name, start=start, end=end,
+        reference_bases=reference_bases, alternate_bases=alternate_bases,
+        variant_type=variant_type, assembly_id=assembly_id, granularity=granularity,
+        method=method, timeout=timeout, deadline=deadline, tokens=tokens,
+        verify=ca_bundle or True,
+    )  # fmt: skip
+    table = result.table
+    if out_file is not None:
+        table.to_csv(out_file, sep="\t", index=False, na_rep="NA")
+        click.echo(str(out_file))
+    elif as_json:
+        records = json.loads(table.to_json(orient="records"))
+        click.echo(json.dumps({"query": result.query.describe(), "rows": records}, indent=1))
+    else:
+        shown = table.drop(columns=["reason"]).dropna(axis=1, how="all").astype(object)
+        shown = shown.where(shown.notna(), ".")  # one mark for "this Beacon did not say"
+        with _wide_display():
+            click.echo(shown.to_string(index=False))
+    for item in result.excluded:
+        click.secho(f"excluded {item['beacon']}: {item['reason']}", fg="yellow", err=True)
+    if len(result.excluded) == len(result.beacons):
+        raise SystemExit(1)
+
+
+def _wide_display():
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.max_columns", None)
