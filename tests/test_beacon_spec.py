@@ -267,9 +267,7 @@ def test_variant_length_bounds_are_honoured(region):
     SNVs are 1 base."""
     where = {"referenceName": "1", "start": CN0_POS - 10, "end": CN0_END}
     long = region.variants(**where, variantMinLength=1000, requestedGranularity="record")
-    assert [r["info"]["vcfAlt"] for r in long["response"]["resultSets"][0]["results"]] == [
-        "<CN0>"
-    ]
+    assert [r["info"]["vcfAlt"] for r in long["response"]["resultSets"][0]["results"]] == ["<CN0>"]
     assert not region.variants(**where, variantMinLength=1180)["responseSummary"]["exists"]
     short = region.variants(**where, variantMaxLength=1, requestedGranularity="record")
     for record in short["response"]["resultSets"][0]["results"]:
