@@ -1,5 +1,13 @@
 """The cohort catalog: schema, loading and validation, search, DUO consent codes."""
 
+from genshare_widgets.catalog._data_use import (
+    LABEL_TYPES,
+    DuoTerms,
+    LabelType,
+    LocalContextsLabel,
+    ReturnAddress,
+    label_type,
+)
 from genshare_widgets.catalog._duo import DUO_TERMS, DuoTerm, duo_term, forbids_ancestry_research
 from genshare_widgets.catalog._load import (
     catalog_table,
@@ -22,11 +30,16 @@ from genshare_widgets.catalog._schema import (
 
 __all__ = [
     "DUO_TERMS",
+    "LABEL_TYPES",
     "Catalog",
     "CohortEntry",
     "DuoTerm",
+    "DuoTerms",
     "FileSpec",
+    "LabelType",
+    "LocalContextsLabel",
     "Population",
+    "ReturnAddress",
     "SampleTableSpec",
     "SimulatedCovariate",
     "SimulatedTrait",
@@ -36,6 +49,7 @@ __all__ = [
     "duo_term",
     "forbids_ancestry_research",
     "get_entry",
+    "label_type",
     "load_catalog",
     "parse_catalog",
     "search_catalog",

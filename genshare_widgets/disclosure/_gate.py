@@ -156,9 +156,14 @@ def _check_purpose(cohort, analysis: str) -> None:
     """Refuse every analysis when the declared purpose did not match the entry's codes."""
     access = cohort.provenance.get("access") or {}
     if access and not access.get("allowed", True):
+        declared = access.get("purpose")
+        said = (
+            f"the declared purpose {declared!r} is not permitted"
+            if declared
+            else "its terms refuse use with no declared purpose"
+        )
         raise AnalysisRefused(
-            f"cohort {cohort.entry.id!r} refuses {analysis}: the declared purpose "
-            f"{access.get('purpose')!r} is not permitted — "
+            f"cohort {cohort.entry.id!r} refuses {analysis}: {said} — "
             + "; ".join(access["reasons"])
             + f". Declare a permitted purpose ({PURPOSE_ENV} or --purpose)."
         )
