@@ -169,6 +169,20 @@ def _check_purpose(cohort, analysis: str) -> None:
         )
 
 
+def check_use(cohort, analysis: str) -> None:
+    """Refuse (:class:`AnalysisRefused`) any use of a catalog cohort whose terms refused the
+    session at open: a purpose the DUO codes do not permit, an expired time limit (TS), a
+    location outside a geographic restriction (GS), a Local Contexts label (a commercial
+    purpose, no community approval). Cohorts outside the catalog are never refused.
+
+    Examples
+    --------
+    >>> check_use(open_cohort("sim-ooa"), "a figure")  # doctest: +SKIP
+    """
+    if cohort.entry is not None:
+        _check_purpose(cohort, analysis)
+
+
 def check_grouping(
     cohort, by, *, codes=None, selection=None, analysis: str = "a per-group analysis"
 ) -> None:

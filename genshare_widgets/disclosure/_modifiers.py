@@ -178,14 +178,16 @@ def return_to(access: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def write_return_manifest(
-    folder: Path, provenance: dict[str, Any], *, name: str = RETURN_MANIFEST
+    target: Path, provenance: dict[str, Any], files: "list[Path]"
 ) -> Path | None:
-    """Write the RTN return manifest into ``folder`` (beside the files it lists) when the
-    cohort's terms ask for derived data to be returned; → its path, or None.
+    """Write the RTN return manifest ``target`` (``--out/RETURN.md``, or
+    ``FIGURE.RETURN.md`` beside a figure) when the cohort's terms ask for derived data to be
+    returned; → its path, or None (no RTN return address: nothing written).
 
-    The manifest is the return bundle: the files of ``folder`` with their sha256, the
+    The manifest is the return bundle's table of contents: ``files`` with their sha256, the
     cohort and entry version, the command, the return address, and the obligations and
-    labels that travel with the data. ``provenance`` is the run's provenance record.
+    labels that travel with the data. ``provenance`` is the run's provenance record (with
+    ``access`` as :meth:`AccessDecision.record` writes it).
     """
     from genshare_widgets._hashing import sha256_file
 
@@ -210,7 +212,7 @@ def write_return_manifest(
         "## Files (sha256)",
         "",
     ]
-    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name != name):
+    for path in sorted(Path(f) for f in files):
         lines.append(f"- `{path.name}` {sha256_file(path)}")
     obligations = access.get("obligations") or []
     if obligations:
@@ -225,7 +227,7 @@ def write_return_manifest(
             + f" <{lab['url']}>"
             for lab in labels
         ]
-    target = Path(folder) / name
+    target = Path(target)
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target
 
@@ -249,14 +251,17 @@ def data_use_record(access: dict[str, Any] | None) -> dict[str, Any] | None:
 def footer_lines(record: dict[str, Any]) -> list[str]:
     """The short lines a figure footer adds for its data-use terms (no dates of today)."""
     lines = [f"⚠ {w}" for w in record.get("warnings") or []]
-    labels = record.get("local_contexts") or []
-    if labels:
+    by_community: dict[str, list[str]] = {}  # "" for Notices naming no community
+    for lab in record.get("local_contexts") or []:
+        by_community.setdefault(lab.get("community") or "", []).append(
+            lab.get("code") or lab["type"]
+        )
+    if by_community:
         lines.append(
             "Local Contexts: "
             + "; ".join(
-                (lab.get("code") or lab["type"])
-                + (f" — {lab['community']}" if lab.get("community") else "")
-                for lab in labels
+                (f"{community}: " if community else "") + ", ".join(codes)
+                for community, codes in by_community.items()
             )
         )
     terms = record.get("duo_terms") or {}
