@@ -127,13 +127,13 @@ def review_labels(
 
 def approved_communities(credential, cohort_id: str, *, today: "date | None" = None) -> set[str]:
     """The communities whose approval ``credential`` records for ``cohort_id`` (its current,
-    unexpired approvals of that cohort)."""
+    unexpired approvals of that cohort; an approval without ``communities`` records none)."""
     today = today or date.today()
     return {
         community
         for approval in credential.approvals
         if cohort_id in approval.cohorts and (approval.expires is None or approval.expires >= today)
-        for community in approval.communities
+        for community in getattr(approval, "communities", ())  # other credential kinds: none
     }
 
 
