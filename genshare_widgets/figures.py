@@ -167,6 +167,9 @@ def build_figure(
     from genshare_widgets.disclosure._release import release_group_sizes
 
     check_options(kind, options)
+    from genshare_widgets.disclosure._gate import check_use
+
+    check_use(cohort, f"a {kind} figure")  # the entry's terms (DUO modifiers, labels)
     if kind in ASSOCIATION_KINDS:
         return _association_figure(cohort, kind, options, result=association)
     by = options["by"]
@@ -655,6 +658,9 @@ def run_figure(
     check_options(kind, opts)
     src: str | list[str] = source[0] if len(source) == 1 else list(source)
     cohort = open_cohort(src, samples=opts["samples"])
+    from genshare_widgets.disclosure._modifiers import check_export
+
+    check_export(cohort, what=f"the figure {out}")  # MOR, before any work
     budget = None
     if opts["epsilon"] is not None:
         from genshare_widgets.disclosure._policy import cohort_budget
@@ -670,8 +676,15 @@ def export_figure(
     """Write ``fig`` (built by :func:`build_figure` with ``options``) to ``out`` and its recipe
     sidecar; → {"figure": path, "provenance": path}. Used by the CLI and the export widget."""
     from genshare_widgets._outputs import package_versions
+    from genshare_widgets.disclosure._modifiers import (
+        check_export,
+        data_use_record,
+        return_to,
+        write_return_manifest,
+    )
 
     out = Path(out)
+    check_export(cohort, what=f"the figure {out}")  # MOR: viewing yes, writing to disk no
     fmt = output_format(out)
     opts = {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k in DEFAULT_OPTIONS}}
     content = figure_bytes(fig, fmt, kind=kind)
@@ -697,14 +710,28 @@ def export_figure(
         "figure_json_sha256": hashlib.sha256(figure_json(fig).encode()).hexdigest(),
         "package_versions": {**package_versions(), **_plot_versions()},
     }
+    data_use = data_use_record(prov.get("access"))
+    if data_use is not None:  # obligations, labels, warnings travel with the figure
+        recipe["data_use"] = data_use
+    back = return_to(prov.get("access"))
+    if back is not None:
+        recipe["return_to"] = back
     atomic_write(out, content)
     side = sidecar_path(out)
+    written = {"figure": out, "provenance": side}
     try:
         atomic_write(side, (json.dumps(recipe, indent=2, default=str) + "\n").encode())
+        if back is not None:  # RTN: FIGURE.RETURN.md lists the figure and its recipe
+            record = {**recipe, "cohort_id": cohort.id, "access": prov.get("access")}
+            record["entry_version"] = prov.get("entry_version")
+            target = out.with_name(out.name + ".RETURN.md")
+            if write_return_manifest(target, record, [out, side]) is not None:
+                written["return"] = target
     except BaseException:
         out.unlink(missing_ok=True)  # a figure without its recipe is half a result
+        side.unlink(missing_ok=True)
         raise
-    return {"figure": out, "provenance": side}
+    return written
 
 
 def _plot_versions() -> dict[str, str]:

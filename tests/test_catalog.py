@@ -175,8 +175,8 @@ def test_search_filters():
     assert {e.id for e in search_catalog(kind="plink")} == {"hapmap3"}
     assert "sim-admix" in {e.id for e in search_catalog(population="admix")}
     consent_teaching = [e for e in load_catalog().cohorts if e.id.startswith("sim-ooa-")]
-    assert len(consent_teaching) == 4  # the consent-teaching entries carry other codes
-    assert len(search_catalog(duo="NRES")) == len(load_catalog().cohorts) - 4
+    assert len(consent_teaching) >= 4  # the consent-teaching entries carry other codes
+    assert len(search_catalog(duo="NRES")) == len(load_catalog().cohorts) - len(consent_teaching)
 
 
 def test_duo_terms_and_ancestry_gating():
@@ -210,7 +210,8 @@ def test_cli_catalog_commands(tmp_path):
     assert out.exit_code == 0
     assert "NRES" in out.output and "ACB" in out.output and "sha256 6ff95342f48f" in out.output
     out = runner.invoke(main, ["catalog", "validate"])
-    assert out.exit_code == 0 and "valid (13 cohorts" in out.output
+    n = len(load_catalog().cohorts)
+    assert out.exit_code == 0 and f"valid ({n} cohorts" in out.output
     bad = tmp_path / "bad.yaml"
     bad.write_text(_catalog_text(_minimal_entry(kind="nonsense")))
     out = runner.invoke(main, ["catalog", "validate", str(bad)])

@@ -1,6 +1,14 @@
 """The cohort catalog: schema, loading and validation, search, DUO consent codes, and the
 representation audit (samples per world region against UN World Population Prospects 2024)."""
 
+from genshare_widgets.catalog._data_use import (
+    LABEL_TYPES,
+    DuoTerms,
+    LabelType,
+    LocalContextsLabel,
+    ReturnAddress,
+    label_type,
+)
 from genshare_widgets.catalog._duo import DUO_TERMS, DuoTerm, duo_term, forbids_ancestry_research
 from genshare_widgets.catalog._load import (
     catalog_table,
@@ -31,12 +39,17 @@ from genshare_widgets.catalog._schema import (
 
 __all__ = [
     "DUO_TERMS",
+    "LABEL_TYPES",
     "Catalog",
     "CohortEntry",
     "DuoTerm",
+    "DuoTerms",
     "FileSpec",
+    "LabelType",
+    "LocalContextsLabel",
     "Population",
     "RepresentationAudit",
+    "ReturnAddress",
     "SampleTableSpec",
     "SimulatedCovariate",
     "SimulatedTrait",
@@ -48,6 +61,7 @@ __all__ = [
     "duo_term",
     "forbids_ancestry_research",
     "get_entry",
+    "label_type",
     "load_catalog",
     "parse_catalog",
     "place_population",

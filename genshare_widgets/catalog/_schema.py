@@ -9,6 +9,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from genshare_widgets.catalog._data_use import (
+    DuoTerms,
+    LocalContextsLabel,
+    check_terms_against_codes,
+)
 from genshare_widgets.catalog._duo import duo_term
 
 CohortKind = Literal["simulated", "vcf", "vcf-zarr", "plink", "hail-mt", "sites"]
@@ -336,6 +341,15 @@ class CohortEntry(_Strict):
         pattern=r"^(MONDO:\d{7}|DOID:\d+)$",
         description="the disease of a DS (DUO:0000007) code: a MONDO (or DOID) id",
     )
+    duo_terms: DuoTerms | None = Field(
+        default=None,
+        description="parameters of the DUO modifiers (GS regions, TS end, MOR date, RTN "
+        "address, COL investigators): catalog/_data_use.py",
+    )
+    local_contexts: list[LocalContextsLabel] = Field(
+        default_factory=list,
+        description="Local Contexts TK/BC Labels and Notices: catalog/_data_use.py",
+    )
     licence: str
     citation: str
     homepage: str | None = None
@@ -385,6 +399,7 @@ class CohortEntry(_Strict):
             raise ValueError("DS (DUO:0000007) needs the disease: set duo_disease (MONDO id)")
         if self.duo_disease is not None and not has_ds:
             raise ValueError("duo_disease is only meaningful with DS (DUO:0000007) in duo")
+        check_terms_against_codes(self.duo, self.duo_terms)
         if self.kind == "simulated":
             if self.simulation is None:
                 raise ValueError("kind 'simulated' needs a 'simulation' recipe")

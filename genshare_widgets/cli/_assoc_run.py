@@ -59,7 +59,13 @@ def run_association(
 ) -> dict[str, Path]:
     """Compute the association and write its files into ``out``; → {file name: final path}."""
     from genshare_widgets.association import released_association
+    from genshare_widgets.disclosure._modifiers import (
+        check_export,
+        return_to,
+        write_return_manifest,
+    )
 
+    check_export(cohort, what=f"an association into {out}")  # MOR: before anything is made
     out = Path(out)
     made = [d for d in (out, *out.parents) if not d.exists()]  # removed again on failure
     out.mkdir(parents=True, exist_ok=True)
@@ -81,7 +87,13 @@ def run_association(
             out=tmp / "assoc.tsv",
         )
         record = association_provenance(cohort, result, command=command)
+        back = return_to(record.get("access"))
+        if back is not None:  # RTN: provenance names the return address; RETURN.md lists files
+            record["return_to"] = back
         (tmp / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
+        if back is not None:
+            made = [p for p in tmp.iterdir() if p.is_file()]
+            write_return_manifest(tmp / "RETURN.md", record, made)
         return publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

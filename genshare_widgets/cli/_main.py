@@ -24,6 +24,8 @@ from genshare_widgets.cli._options import (
     check_selection,
     no_debris_at,
     source_argument,
+    warn_data_use,
+    warn_data_use_of,
 )
 from genshare_widgets.figures import KINDS as FIGURE_KINDS
 from genshare_widgets.figures import covariate_names
@@ -166,6 +168,13 @@ def catalog_show(cohort_id: str):
 
     for line in permissions_summary(e):
         click.echo(f"  {line}")
+    from genshare_widgets.disclosure._labels import labels_summary
+
+    labels = labels_summary(e)
+    if labels:
+        click.echo("Local Contexts labels and notices:")
+        for line in labels:
+            click.echo(f"  {line}")
     click.echo(f"licence: {e.licence}")
     click.echo(f"citation: {e.citation}")
     if e.homepage:
@@ -398,6 +407,7 @@ def _stats(
 
     src = source_argument(source)
     cohort = open_cohort(src, engine=engine, samples=samples, scheduler=scheduler)
+    warn_data_use(cohort.provenance.get("access"))
     written = run_stats(
         cohort,
         out_dir,
@@ -479,6 +489,7 @@ def assoc(
         from genshare_widgets.disclosure import policy_for
 
         cohort = open_cohort(source_argument(source), samples=samples)
+        warn_data_use(cohort.provenance.get("access"))
         written = run_association(
             cohort,
             out_dir,
@@ -660,6 +671,7 @@ def figure(
             "pcs": pcs,
             "binary": binary,
         }
+        warn_data_use_of(source)
         with no_debris_at(out), _out_writes(out.absolute().parent, "the --out folder"):
             written = run_figure(list(source), kind=kind, out=out, options=options)
     for path in written.values():

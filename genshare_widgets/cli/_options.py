@@ -213,3 +213,21 @@ def check_selection(*, region: str | None, min_maf: float | None) -> None:
     if region is not None:
         parse_region(region)
     check_min_maf(min_maf)
+
+
+def warn_data_use(access: "dict | None") -> None:
+    """Print the warnings of a cohort's terms (e.g. BC Consent Non-Verified) on stderr."""
+    for warning in (access or {}).get("warnings") or []:
+        click.secho(f"genshare: warning: {warning}", fg="yellow", err=True)
+
+
+def warn_data_use_of(source: tuple[str, ...]) -> None:
+    """:func:`warn_data_use` for a SOURCE that is a catalog id (its labels' warnings)."""
+    if len(source) != 1 or Path(source[0]).exists():
+        return
+    from genshare_widgets.catalog import load_catalog
+    from genshare_widgets.disclosure._labels import review_labels
+
+    entry = next((e for e in load_catalog().cohorts if e.id == source[0]), None)
+    if entry is not None:
+        warn_data_use({"warnings": review_labels(entry, None)[2]})

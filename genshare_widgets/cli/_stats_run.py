@@ -88,6 +88,11 @@ def run_stats(
             from genshare_widgets.disclosure._gate import check_pca
 
             check_pca(cohort)
+    from genshare_widgets.disclosure._gate import check_use
+    from genshare_widgets.disclosure._modifiers import check_export, return_to
+
+    check_use(cohort, "statistics")  # the entry's terms (e.g. --sample-stats alone)
+    check_export(cohort, what=f"statistics into {out}")  # MOR: before anything is written
     group_sizes = _group_sizes(cohort, by)
     withheld = withheld_groups(group_sizes, policy)
     released_sets: dict[str, list[str]] = {}
@@ -177,7 +182,15 @@ def run_stats(
             else None,
             command=command,
         )
+        back = return_to(provenance.get("access"))
+        if back is not None:  # RTN: the return bundle is --out itself, listed in RETURN.md
+            from genshare_widgets.disclosure._modifiers import write_return_manifest
+
+            provenance["return_to"] = back
         (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
+        if back is not None:
+            made = [p for p in tmp.iterdir() if p.is_file()]
+            write_return_manifest(tmp / "RETURN.md", provenance, made)
         if log is not None:  # checked again and recorded under the log's lock
             log.record(
                 released_sets,

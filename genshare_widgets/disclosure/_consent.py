@@ -30,8 +30,12 @@ includes the study of population origins or ancestry; HMB "does not include the 
 population origins or ancestry"; DS use "must be related to" the named disease (a MONDO id).
 Modifiers: NPOA (DUO:0000044) refuses POA and ancestry analyses; NMDS (DUO:0000015) refuses
 MDS; NCU (DUO:0000046), NPUNCU (DUO:0000018) and NPU (DUO:0000045) refuse a commercial
-purpose; IRB (DUO:0000021) needs an ethics approval reference. PUB, COL, RTN, MOR, TS, GS,
-US, PS, IS, RS, GSO and CC are obligations or conditions: reported and recorded, not refused.
+purpose; IRB (DUO:0000021) needs an ethics approval reference. With their parameters in
+the catalog (``duo_terms``) GS, TS and MOR are enforced and RTN/COL reported with their
+address and investigators (:mod:`~genshare_widgets.disclosure._modifiers`); Local Contexts
+labels are applied by :mod:`~genshare_widgets.disclosure._labels`. PUB, COL, RTN, MOR, TS,
+GS, US, PS, IS, RS, GSO and CC are otherwise obligations or conditions: reported and
+recorded, not refused.
 
 Examples
 --------
@@ -50,6 +54,12 @@ from typing import TYPE_CHECKING, Any
 
 from genshare_widgets._errors import GenShareError
 from genshare_widgets.catalog._duo import duo_term, forbids_ancestry_research
+from genshare_widgets.disclosure._labels import (
+    approved_communities,
+    needs_community_approval,
+    review_labels,
+)
+from genshare_widgets.disclosure._modifiers import modifier_requirements, review_modifiers
 
 if TYPE_CHECKING:
     from genshare_widgets.disclosure._passport import PassportCredential
@@ -61,6 +71,7 @@ _DISEASE = re.compile(r"^(MONDO:\d{7}|DOID:\d+)$")
 _PURPOSE_HELP = (
     "write it as 'PRIMARY[;flag...]' with PRIMARY one of GRU, HMB, DS:MONDO:0005148, POA, MDS "
     "and flags commercial | non-commercial | irb=REF | publish | collaboration | project=NAME "
+    "| geo=WHERE (country code where you work) "
     "(e.g. 'HMB;non-commercial;irb=IRB-2026-017;publish')"
 )
 # Modifiers that are obligations or conditions: reported to the user, never refused.
@@ -113,6 +124,9 @@ class Purpose:
         The user collaborates with the cohort's investigators (COL).
     project
         Name of the project.
+    geo
+        Where the user works (an ISO 3166-1 country code or region name), for entries whose
+        use is geographically restricted (GS, DUO:0000022).
 
     Examples
     --------
@@ -127,6 +141,7 @@ class Purpose:
     publish: bool = False
     collaboration: bool = False
     project: str | None = None
+    geo: str | None = None
 
     def __post_init__(self) -> None:
         if self.primary not in PRIMARY_PURPOSES:
@@ -151,6 +166,8 @@ class Purpose:
             parts.append("collaboration")
         if self.project:
             parts.append(f"project={self.project}")
+        if self.geo:
+            parts.append(f"geo={self.geo}")
         return ";".join(parts)
 
 
@@ -184,7 +201,7 @@ def parse_purpose(text: str, *, where: str = "purpose") -> Purpose:
             values["publish"] = True
         elif key in ("collaboration", "col") and not value:
             values["collaboration"] = True
-        elif key in ("irb", "project") and value.strip():
+        elif key in ("irb", "project", "geo") and value.strip():
             values[key] = value.strip()
         else:
             raise GenShareError(f"{where}: cannot read {token!r} in {text!r}; {_PURPOSE_HELP}")
@@ -200,7 +217,8 @@ def _purpose_from(value: Any, *, where: str) -> Purpose:
     if isinstance(value, str):
         return parse_purpose(value, where=where)
     if isinstance(value, dict):
-        known = {"primary", "disease", "commercial", "irb", "publish", "collaboration", "project"}
+        known = {"primary", "disease", "commercial", "irb", "publish", "collaboration"}
+        known |= {"project", "geo"}
         unknown = sorted(set(value) - known)
         if unknown or "primary" not in value:
             raise GenShareError(
@@ -216,12 +234,15 @@ def _purpose_from(value: Any, *, where: str) -> Purpose:
 
 @dataclass(frozen=True)
 class Approval:
-    """One approval of a credential: which cohorts, for which project and purpose, until when."""
+    """One approval of a credential: which cohorts, for which project and purpose, until when;
+    ``communities``: the communities whose approval of the project it records (Local Contexts
+    community-approval labels, :mod:`~genshare_widgets.disclosure._labels`)."""
 
     cohorts: tuple[str, ...]
     project: str
     purpose: Purpose
     expires: date | None = None
+    communities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,6 +257,7 @@ class Credential:
             project: Height genetics teaching
             purpose: HMB;non-commercial;irb=IRB-2026-017
             expires: 2027-12-31
+            communities: [Example Community]   # optional: community approvals of the project
 
     Examples
     --------
@@ -316,6 +338,7 @@ def load_credential(path: str | Path) -> "Credential | PassportCredential":
         if not isinstance(item, dict):
             raise GenShareError(f"{where} must be a mapping (cohorts, project, purpose, expires)")
         extra = sorted(set(item) - {"cohorts", "cohort", "project", "purpose", "expires"})
+        extra = [k for k in extra if k != "communities"]  # Local Contexts approvals
         if extra:
             raise GenShareError(f"{where}: unknown field(s) {extra}")
         cohorts = item.get("cohorts", item.get("cohort"))
@@ -342,7 +365,13 @@ def load_credential(path: str | Path) -> "Credential | PassportCredential":
                 raise GenShareError(f"{where}.expires: {expires!r} is not YYYY-MM-DD") from None
         if expires is not None and not isinstance(expires, date):
             raise GenShareError(f"{where}.expires: {expires!r} is not a date (YYYY-MM-DD)")
-        approvals.append(Approval(tuple(cohorts), project.strip(), purpose, expires))
+        communities = item.get("communities", [])
+        if not isinstance(communities, list) or not all(
+            isinstance(c, str) and c.strip() for c in communities
+        ):
+            raise GenShareError(f"{where}.communities: list the approving communities' names")
+        approval = Approval(tuple(cohorts), project.strip(), purpose, expires)
+        approvals.append(replace(approval, communities=tuple(c.strip() for c in communities)))
     return Credential(holder.strip(), tuple(approvals), str(path))
 
 
@@ -399,6 +428,9 @@ class AccessDecision:
     holder: str | None = None
     ancestry: str | None = field(default=None, compare=False)
     passport: dict[str, Any] | None = field(default=None, compare=False)
+    warnings: tuple[str, ...] = ()
+    terms: dict[str, Any] = field(default_factory=dict, compare=False)
+    labels: tuple[dict[str, Any], ...] = ()
 
     def record(self) -> dict[str, Any]:
         """A JSON-ready record for ``cohort.provenance["access"]``."""
@@ -412,6 +444,9 @@ class AccessDecision:
             "obligations": list(self.obligations),
             "ancestry_research": "forbidden" if self.ancestry else "permitted",
             **({"passport": self.passport} if self.passport else {}),
+            "duo_terms": dict(self.terms),
+            "local_contexts": [dict(label) for label in self.labels],
+            "warnings": list(self.warnings),
         }
 
     def explain(self) -> str:
@@ -424,6 +459,8 @@ class AccessDecision:
             text += " — " + "; ".join(self.reasons)
         if self.obligations:
             text += ". Obligations: " + "; ".join(self.obligations)
+        if self.warnings:
+            text += ". Warning: " + "; ".join(self.warnings)
         return text
 
 
@@ -431,11 +468,25 @@ def _codes(entry) -> set[str]:
     return {duo_term(c).shorthand for c in entry.duo}
 
 
-def match_purpose(entry, purpose: Purpose | None) -> AccessDecision:
-    """Match a declared purpose against an entry's DUO codes (table in the module docstring).
+def match_purpose(
+    entry,
+    purpose: Purpose | None,
+    *,
+    today: date | None = None,
+    communities: "set[str] | None" = None,
+    credential_path: str | None = None,
+    terms: bool = True,
+) -> AccessDecision:
+    """Match a declared purpose against an entry's DUO codes (table in the module docstring),
+    the parameters of its modifiers on ``today`` (GS, TS, MOR, RTN, COL:
+    :func:`~genshare_widgets.disclosure._modifiers.review_modifiers`) and its Local Contexts
+    labels (:func:`~genshare_widgets.disclosure._labels.review_labels`; ``communities``: the
+    communities whose approval the session's credential records). ``terms=False`` matches
+    the codes alone (what a purpose may be, whatever the date or approvals).
 
-    ``purpose=None`` (nothing declared) is allowed here; whether a tier needs a purpose is
-    :func:`check_access`'s business.
+    ``purpose=None`` (nothing declared) is allowed by the codes; whether a tier needs a
+    purpose is :func:`check_access`'s business. Modifiers and labels apply with or without a
+    declared purpose (an expired time limit refuses everyone).
 
     Examples
     --------
@@ -445,7 +496,11 @@ def match_purpose(entry, purpose: Purpose | None) -> AccessDecision:
     """
     codes = _codes(entry)
     reasons: list[str] = []
-    obligations = [f"{_code(c)}: {text}" for c, text in _OBLIGATIONS.items() if c in codes]
+    review = review_modifiers(entry, purpose, today=today) if terms else ([], {}, {})
+    said = review[1]
+    obligations = [
+        said.get(c, f"{_code(c)}: {text}") for c, text in _OBLIGATIONS.items() if c in codes
+    ]
     ancestry = forbids_ancestry_research(list(entry.duo))
     if purpose is not None:
         p = purpose.primary
@@ -487,15 +542,24 @@ def match_purpose(entry, purpose: Purpose | None) -> AccessDecision:
             )
         if "PUB" in codes and not purpose.publish:
             obligations.append(f"{_code('PUB')}: declare 'publish' to acknowledge it")
+    labels = (
+        review_labels(entry, purpose, communities=communities, credential_path=credential_path)
+        if terms
+        else ([], [], [], [])
+    )
+    reasons += review[0] + labels[0]
     return AccessDecision(
         cohort=entry.id,
         tier=entry.access,
         allowed=not reasons,
         reasons=tuple(reasons),
-        obligations=tuple(obligations),
+        obligations=tuple(obligations + labels[1]),
         purpose=purpose.to_text() if purpose else None,
         project=purpose.project if purpose else None,
         ancestry=ancestry,
+        warnings=tuple(labels[2]),
+        terms=review[2],
+        labels=tuple(labels[3]),
     )
 
 
@@ -536,6 +600,12 @@ def check_access(
     """
     declared = declared_purpose(purpose)
     holder = None
+    communities: set[str] = set()
+    cred_path = None
+    if entry.access != "controlled" and needs_community_approval(entry):
+        cred = declared_credential(credential)  # community approvals live in the credential
+        if cred is not None:
+            communities, cred_path = approved_communities(cred, entry.id, today=today), cred.path
     if entry.access == "controlled":
         cred = declared_credential(credential)
         if cred is None:
@@ -546,7 +616,7 @@ def check_access(
         from genshare_widgets.disclosure._passport import PassportCredential
 
         if isinstance(cred, PassportCredential):
-            decision = _passport_decision(entry, cred, declared)
+            decision = _passport_decision(entry, cred, declared, today=today)
             if not decision.allowed:
                 raise AccessDenied(
                     f"cohort {entry.id!r} (controlled) does not permit the purpose "
@@ -564,6 +634,7 @@ def check_access(
                 f"approved purpose {approved.to_text()!r} of credential {cred.path}"
             )
         declared = declared or approved
+        communities, cred_path = set(approval.communities), cred.path
         if declared.project is None:
             declared = replace(declared, project=approval.project)
         holder = cred.holder
@@ -572,7 +643,10 @@ def check_access(
             f"cohort {entry.id!r} is registered: it opens for a declared research purpose "
             f"that its consent codes permit, and none was declared. {_how_to_declare(entry)}"
         )
-    decision = replace(match_purpose(entry, declared), holder=holder)
+    decision = match_purpose(
+        entry, declared, today=today, communities=communities, credential_path=cred_path
+    )
+    decision = replace(decision, holder=holder)
     if not decision.allowed and entry.access != "open":
         raise AccessDenied(
             f"cohort {entry.id!r} ({entry.access}) does not permit the purpose "
@@ -581,7 +655,9 @@ def check_access(
     return decision
 
 
-def _passport_decision(entry, cred, declared: Purpose | None) -> AccessDecision:
+def _passport_decision(
+    entry, cred, declared: Purpose | None, *, today: date | None = None
+) -> AccessDecision:
     """A controlled entry opened with a GA4GH Passport: a ControlledAccessGrants visa for the
     entry's ``dataset_url`` from a trusted issuer, and a declared purpose its codes permit
     (a Passport grants a dataset, not a purpose); see
@@ -604,7 +680,10 @@ def _passport_decision(entry, cred, declared: Purpose | None) -> AccessDecision:
             "Passport names no research purpose; declare the one the data access committee "
             "approved (--purpose TEXT or GENSHARE_PURPOSE), e.g. 'HMB;non-commercial;irb=REF'"
         )
-    return replace(match_purpose(entry, declared), holder=grant.holder, passport=grant.record())
+    # the entry's modifiers and labels apply as for any credential (a Passport carries no
+    # community approval: a label that needs one refuses)
+    decision = match_purpose(entry, declared, today=today, credential_path=cred.path)
+    return replace(decision, holder=grant.holder, passport=grant.record())
 
 
 def permissions_summary(entry) -> list[str]:
@@ -625,7 +704,9 @@ def permissions_summary(entry) -> list[str]:
     }[entry.access]
     lines = [f"access: {entry.access} — {tier}"]
     allowed = [
-        p for p in PRIMARY_PURPOSES if match_purpose(entry, _example_purpose(entry, p)).allowed
+        p
+        for p in PRIMARY_PURPOSES
+        if match_purpose(entry, _example_purpose(entry, p), terms=False).allowed
     ]
     lines.append("purposes permitted: " + (", ".join(allowed) or "none"))
     codes = _codes(entry)
@@ -639,9 +720,11 @@ def permissions_summary(entry) -> list[str]:
         "ancestry comparisons (per-population frequencies, Fst, groups made mostly of one "
         "population, any PCA): " + (f"refused — {ancestry}" if ancestry else "permitted")
     )
+    lines += modifier_requirements(entry)
+    said = review_modifiers(entry, None)[1]
     for c, text in _OBLIGATIONS.items():
         if c in codes:
-            lines.append(f"obligation: {_code(c)}: {text}")
+            lines.append("obligation: " + said.get(c, f"{_code(c)}: {text}"))
     return lines
 
 

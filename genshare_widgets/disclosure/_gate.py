@@ -156,12 +156,31 @@ def _check_purpose(cohort, analysis: str) -> None:
     """Refuse every analysis when the declared purpose did not match the entry's codes."""
     access = cohort.provenance.get("access") or {}
     if access and not access.get("allowed", True):
+        declared = access.get("purpose")
+        said = (
+            f"the declared purpose {declared!r} is not permitted"
+            if declared
+            else "its terms refuse use with no declared purpose"
+        )
         raise AnalysisRefused(
-            f"cohort {cohort.entry.id!r} refuses {analysis}: the declared purpose "
-            f"{access.get('purpose')!r} is not permitted — "
+            f"cohort {cohort.entry.id!r} refuses {analysis}: {said} — "
             + "; ".join(access["reasons"])
             + f". Declare a permitted purpose ({PURPOSE_ENV} or --purpose)."
         )
+
+
+def check_use(cohort, analysis: str) -> None:
+    """Refuse (:class:`AnalysisRefused`) any use of a catalog cohort whose terms refused the
+    session at open: a purpose the DUO codes do not permit, an expired time limit (TS), a
+    location outside a geographic restriction (GS), a Local Contexts label (a commercial
+    purpose, no community approval). Cohorts outside the catalog are never refused.
+
+    Examples
+    --------
+    >>> check_use(open_cohort("sim-ooa"), "a figure")  # doctest: +SKIP
+    """
+    if cohort.entry is not None:
+        _check_purpose(cohort, analysis)
 
 
 def check_grouping(

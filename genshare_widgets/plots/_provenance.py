@@ -62,7 +62,9 @@ def figure_provenance(
     -------
     dict
         ``cohort_id, entry_version, catalog_version, source, store_key, files, by, filters,
-        groups, disclosure_policy, genshare_version, plotly_version`` (+ ``extra`` keys).
+        groups, disclosure_policy, genshare_version, plotly_version`` (+ ``extra`` keys), and
+        ``data_use`` when the cohort's terms carry obligations, Local Contexts labels or
+        warnings (:func:`genshare_widgets.disclosure._modifiers.data_use_record`).
 
     Examples
     --------
@@ -95,6 +97,11 @@ def figure_provenance(
             store_key=prov.get("store_key"),
             files=[{"name": f["name"], "sha256": f["sha256"]} for f in prov.get("files") or []],
         )
+        from genshare_widgets.disclosure._modifiers import data_use_record
+
+        data_use = data_use_record(prov.get("access"))  # DUO obligations, Local Contexts labels
+        if data_use is not None:
+            record["data_use"] = data_use
     if counts is not None:
         if record["disclosure_policy"] is None and "disclosure" in counts.attrs:
             record["disclosure_policy"] = dict(counts.attrs["disclosure"])
@@ -160,7 +167,9 @@ def footer_text(provenance: Mapping[str, Any] | None) -> str:
     for citation in prov.get("citations") or []:  # data a figure compares with (e.g. UN WPP)
         pieces.append(f"source: {citation}")
     pieces.append(f"genshare {prov.get('genshare_version', __version__)}")
-    return " · ".join(pieces)
+    # the data-use terms (warnings, Local Contexts labels, DUO obligations): one line each
+    extra = list((prov.get("data_use") or {}).get("footer") or [])
+    return "<br>".join([" · ".join(pieces), *extra])
 
 
 def stamp(
@@ -180,11 +189,13 @@ def stamp(
         meta["details"] = jsonable(dict(details))
     fig.update_layout(meta=meta)
     bottom = fig.layout.margin.b
-    margin = max(FOOTER_MARGIN, bottom if bottom is not None else 0)
+    text = footer_text(record)
+    lines = text.count("<br>")  # each data-use line needs room below the first
+    margin = max(FOOTER_MARGIN + 14 * lines, bottom if bottom is not None else 0)
     fig.update_layout(margin={"b": margin})
     fig.add_annotation(
         name=_FOOTER_NAME,
-        text=footer_text(record),
+        text=text,
         xref="paper",
         yref="paper",
         x=0,

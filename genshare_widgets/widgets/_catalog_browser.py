@@ -44,7 +44,15 @@ def access_html(entry, *, purpose=None, credential=None) -> str:
     if decision.ancestry:
         verdict += f"<br>ancestry comparisons refused: {escape(decision.ancestry)}"
     items = "".join(f"<li>{escape(o)}</li>" for o in decision.obligations)
-    return head + verdict + "</p>" + (f"<p>Obligations:</p><ul>{items}</ul>" if items else "")
+    from genshare_widgets.widgets._data_use_banner import warning_banner_html
+
+    return (
+        warning_banner_html(decision.warnings)  # e.g. BC Consent Non-Verified
+        + head
+        + verdict
+        + "</p>"
+        + (f"<p>Obligations:</p><ul>{items}</ul>" if items else "")
+    )
 
 
 def entry_details_html(entry, *, purpose=None, credential=None) -> str:
@@ -52,6 +60,7 @@ def entry_details_html(entry, *, purpose=None, credential=None) -> str:
     decision for the declared ``purpose``/``credential`` (see :func:`access_html`)."""
     from genshare_widgets.catalog._duo import duo_term
     from genshare_widgets.disclosure import policy_for
+    from genshare_widgets.widgets._data_use_banner import duo_terms_html, labels_html
 
     consent = "".join(
         f"<li><b>{escape(duo_term(c).shorthand)}</b> ({escape(c)}): "
@@ -84,6 +93,8 @@ def entry_details_html(entry, *, purpose=None, credential=None) -> str:
         f"<p>{escape(entry.description)}</p><table>{table}</table>"
         f"<p><b>Populations:</b> {pops or 'none listed'}</p>"
         f"<p><b>Consent (GA4GH DUO):</b></p><ul>{consent}</ul>"
+        + duo_terms_html(entry)
+        + labels_html(entry)
         + access_html(entry, purpose=purpose, credential=credential)
         + f"<p><b>Cite:</b> {escape(entry.citation)}</p>{link}"
         + (f"<p><i>{escape(entry.notes)}</i></p>" if entry.notes else "")

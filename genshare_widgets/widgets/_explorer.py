@@ -218,7 +218,10 @@ class CohortExplorer:
 
             budget = self.budget if self.budget is not None else session_budget(self.cohort.id)
             text += f" · privacy budget left: ε={budget.remaining:g} of {budget.total:g}"
-        return f'<span style="color:#555555;font-size:90%">{text}</span>'
+        from genshare_widgets.widgets._data_use_banner import data_use_banner_html
+
+        banner = data_use_banner_html(self.cohort.provenance.get("access"))  # labels, terms
+        return f'<span style="color:#555555;font-size:90%">{text}</span>' + banner
 
     def counts(self):
         """Unfiltered counts for the current grouping, region and SNP filter (cached)."""
