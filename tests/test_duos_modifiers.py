@@ -47,6 +47,7 @@ RETURN = {"name": "Test DAC", "contact": "https://example.org/returns"}
 
 def _entry(codes, *, terms=None, access="open", id_="sim-terms") -> CohortEntry:
     raw = get_entry("sim-ooa").model_dump(mode="json", exclude_none=True)
+    raw.pop("dataset_url")  # each copy gets its own (urn:genshare:dataset:<id>)
     raw.update(id=id_, access=access, duo=[ID[c] for c in codes])
     if terms is not None:
         raw["duo_terms"] = terms

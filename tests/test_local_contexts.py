@@ -40,6 +40,7 @@ OTHER = "Another Community"
 
 def _entry(labels, *, access="open") -> CohortEntry:
     raw = get_entry("sim-ooa").model_dump(mode="json", exclude_none=True)
+    raw.pop("dataset_url")  # each copy gets its own (urn:genshare:dataset:<id>)
     raw.update(id="sim-labelled", access=access, duo=["DUO:0000042"], local_contexts=labels)
     return CohortEntry.model_validate(raw)
 
@@ -98,6 +99,7 @@ def test_label_types_are_the_published_ones():
 
 def _catalog_with(labels) -> str:
     raw = get_entry("sim-ooa").model_dump(mode="json", exclude_none=True)
+    raw.pop("dataset_url")  # each copy gets its own (urn:genshare:dataset:<id>)
     raw.update(id="sim-labelled", local_contexts=labels)
     return yaml.safe_dump({"catalog_version": "t", "cohorts": [raw]}, sort_keys=False)
 
