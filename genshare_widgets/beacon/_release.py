@@ -281,8 +281,8 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
     """
 
     from genshare_widgets.counts import allele_counts_by_group
-    from genshare_widgets.disclosure._consent import AnalysisRefused
     from genshare_widgets.disclosure._gate import check_grouping
+    from genshare_widgets.disclosure._purpose import AnalysisRefused
     from genshare_widgets.disclosure._release import release_counts
 
     grouping = _partition(cohort, by)

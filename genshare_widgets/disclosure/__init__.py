@@ -38,18 +38,15 @@ if TYPE_CHECKING:
     from genshare_widgets.disclosure._budget import PrivacyBudget, PrivacyBudgetExceeded, ledger_for
     from genshare_widgets.disclosure._consent import (
         AccessDecision,
-        AccessDenied,
-        AnalysisRefused,
+        check_access,
+        match_purpose,
+        permissions_summary,
+    )
+    from genshare_widgets.disclosure._credentials import (
         Approval,
         Credential,
-        Purpose,
-        check_access,
         declared_credential,
-        declared_purpose,
         load_credential,
-        match_purpose,
-        parse_purpose,
-        permissions_summary,
     )
     from genshare_widgets.disclosure._dp import (
         COUNT_SENSITIVITY,
@@ -81,6 +78,13 @@ if TYPE_CHECKING:
         ReleaseLog,
         ReleaseRefused,
         refuse_per_person_output,
+    )
+    from genshare_widgets.disclosure._purpose import (
+        AccessDenied,
+        AnalysisRefused,
+        Purpose,
+        declared_purpose,
+        parse_purpose,
     )
     from genshare_widgets.disclosure._release import (
         frequency_table,
@@ -129,17 +133,17 @@ _LAZY = {
     "released_maf_filter": "_release",
     "suppress_counts": "_suppress",
     "AccessDecision": "_consent",
-    "AccessDenied": "_consent",
-    "AnalysisRefused": "_consent",
-    "Approval": "_consent",
-    "Credential": "_consent",
-    "Purpose": "_consent",
+    "AccessDenied": "_purpose",
+    "AnalysisRefused": "_purpose",
+    "Approval": "_credentials",
+    "Credential": "_credentials",
+    "Purpose": "_purpose",
     "check_access": "_consent",
-    "declared_credential": "_consent",
-    "declared_purpose": "_consent",
-    "load_credential": "_consent",
+    "declared_credential": "_credentials",
+    "declared_purpose": "_purpose",
+    "load_credential": "_credentials",
     "match_purpose": "_consent",
-    "parse_purpose": "_consent",
+    "parse_purpose": "_purpose",
     "permissions_summary": "_consent",
     "check_grouping": "_gate",
     "check_pca": "_gate",

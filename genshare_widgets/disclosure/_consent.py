@@ -44,36 +44,34 @@ Examples
 True
 """
 
-import json
-import os
-import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genshare_widgets._errors import GenShareError
 from genshare_widgets.catalog._duo import duo_term, forbids_ancestry_research
+from genshare_widgets.disclosure._credentials import (
+    CREDENTIAL_ENV,
+    Credential,
+    declared_credential,
+)
 from genshare_widgets.disclosure._labels import (
     approved_communities,
     needs_community_approval,
     review_labels,
 )
 from genshare_widgets.disclosure._modifiers import modifier_requirements, review_modifiers
+from genshare_widgets.disclosure._purpose import (
+    PRIMARY_PURPOSES,
+    PURPOSE_ENV,
+    AccessDenied,
+    Purpose,
+    declared_purpose,
+)
 
 if TYPE_CHECKING:
     from genshare_widgets.disclosure._passport import PassportCredential
 
-PURPOSE_ENV = "GENSHARE_PURPOSE"
-CREDENTIAL_ENV = "GENSHARE_CREDENTIAL"
-PRIMARY_PURPOSES = ("GRU", "HMB", "DS", "POA", "MDS")
-_DISEASE = re.compile(r"^(MONDO:\d{7}|DOID:\d+)$")
-_PURPOSE_HELP = (
-    "write it as 'PRIMARY[;flag...]' with PRIMARY one of GRU, HMB, DS:MONDO:0005148, POA, MDS "
-    "and flags commercial | non-commercial | irb=REF | publish | collaboration | project=NAME "
-    "| geo=WHERE (country code where you work) "
-    "(e.g. 'HMB;non-commercial;irb=IRB-2026-017;publish')"
-)
 # Modifiers that are obligations or conditions: reported to the user, never refused.
 _OBLIGATIONS = {
     "PUB": "publish the results (or make them available to the scientific community)",
@@ -91,322 +89,9 @@ _OBLIGATIONS = {
 }
 
 
-class AccessDenied(GenShareError):  # noqa: N818 (reads as the verdict it reports)
-    """A catalog cohort may not be opened: missing or non-matching purpose or credential."""
-
-
-class AnalysisRefused(GenShareError):  # noqa: N818 (reads as the verdict it reports)
-    """An analysis is not permitted by the cohort's consent codes or the declared purpose."""
-
-
 def _code(shorthand: str) -> str:
     """``NPOA (DUO:0000044)``: how reasons quote a code."""
     return f"{shorthand} ({duo_term(shorthand).id})"
-
-
-@dataclass(frozen=True)
-class Purpose:
-    """A declared research purpose and the declarations that go with it.
-
-    Attributes
-    ----------
-    primary
-        ``"GRU"``, ``"HMB"``, ``"DS"`` (with ``disease``), ``"POA"`` or ``"MDS"``.
-    disease
-        The disease studied under ``DS``: a MONDO (or DOID) id, e.g. ``MONDO:0005148``.
-    commercial
-        True for use by or for a commercial entity.
-    irb
-        Reference of the ethics (IRB) approval, or None.
-    publish
-        The user agrees to publish the results (PUB).
-    collaboration
-        The user collaborates with the cohort's investigators (COL).
-    project
-        Name of the project.
-    geo
-        Where the user works (an ISO 3166-1 country code or region name), for entries whose
-        use is geographically restricted (GS, DUO:0000022).
-
-    Examples
-    --------
-    >>> Purpose("DS", disease="MONDO:0005148").to_text()
-    'DS:MONDO:0005148;non-commercial'
-    """
-
-    primary: str
-    disease: str | None = None
-    commercial: bool = False
-    irb: str | None = None
-    publish: bool = False
-    collaboration: bool = False
-    project: str | None = None
-    geo: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.primary not in PRIMARY_PURPOSES:
-            raise GenShareError(f"unknown research purpose {self.primary!r}; {_PURPOSE_HELP}")
-        if self.primary == "DS" and (self.disease is None or not _DISEASE.match(self.disease)):
-            raise GenShareError(
-                f"purpose DS needs the disease as a MONDO id (DS:MONDO:0005148), not "
-                f"{self.disease!r}"
-            )
-        if self.primary != "DS" and self.disease is not None:
-            raise GenShareError(f"only purpose DS names a disease; {self.primary} does not")
-
-    def to_text(self) -> str:
-        """The compact text form read by :func:`parse_purpose` (``GENSHARE_PURPOSE``)."""
-        parts = [f"DS:{self.disease}" if self.primary == "DS" else self.primary]
-        parts.append("commercial" if self.commercial else "non-commercial")
-        if self.irb:
-            parts.append(f"irb={self.irb}")
-        if self.publish:
-            parts.append("publish")
-        if self.collaboration:
-            parts.append("collaboration")
-        if self.project:
-            parts.append(f"project={self.project}")
-        if self.geo:
-            parts.append(f"geo={self.geo}")
-        return ";".join(parts)
-
-
-def parse_purpose(text: str, *, where: str = "purpose") -> Purpose:
-    """Read a purpose from its compact text form.
-
-    ``PRIMARY[;flag...]``: PRIMARY is GRU, HMB, POA, MDS or ``DS:<MONDO id>``; flags are
-    ``commercial``, ``non-commercial``, ``irb=REF``, ``publish``, ``collaboration`` and
-    ``project=NAME`` (case-insensitive keys). ``where`` names the source in errors.
-
-    Examples
-    --------
-    >>> parse_purpose("HMB;non-commercial;irb=IRB-2026-017;publish").irb
-    'IRB-2026-017'
-    """
-    tokens = [t.strip() for t in str(text).split(";") if t.strip()]
-    if not tokens:
-        raise GenShareError(f"{where}: empty research purpose; {_PURPOSE_HELP}")
-    head = tokens[0]
-    disease = None
-    primary = head.upper()
-    if primary.startswith(("DS:", "DS=")):
-        primary, disease = "DS", head[3:].strip().upper()
-    values: dict[str, Any] = {}
-    for token in tokens[1:]:
-        key, _, value = token.partition("=")
-        key = key.strip().lower()
-        if key in ("commercial", "non-commercial", "noncommercial") and not value:
-            values["commercial"] = key == "commercial"
-        elif key in ("publish", "pub") and not value:
-            values["publish"] = True
-        elif key in ("collaboration", "col") and not value:
-            values["collaboration"] = True
-        elif key in ("irb", "project", "geo") and value.strip():
-            values[key] = value.strip()
-        else:
-            raise GenShareError(f"{where}: cannot read {token!r} in {text!r}; {_PURPOSE_HELP}")
-    try:
-        return Purpose(primary, disease=disease, **values)
-    except GenShareError as exc:
-        raise GenShareError(f"{where}: {exc}") from None
-
-
-def _purpose_from(value: Any, *, where: str) -> Purpose:
-    if isinstance(value, Purpose):
-        return value
-    if isinstance(value, str):
-        return parse_purpose(value, where=where)
-    if isinstance(value, dict):
-        known = {"primary", "disease", "commercial", "irb", "publish", "collaboration"}
-        known |= {"project", "geo"}
-        unknown = sorted(set(value) - known)
-        if unknown or "primary" not in value:
-            raise GenShareError(
-                f"{where}: a purpose mapping needs 'primary' and may hold {sorted(known)}; "
-                f"got {sorted(value)}"
-            )
-        try:
-            return Purpose(**{k: value[k] for k in value})
-        except (GenShareError, TypeError) as exc:
-            raise GenShareError(f"{where}: {exc}") from None
-    raise GenShareError(f"{where}: a purpose is text or a mapping, not {type(value).__name__}")
-
-
-@dataclass(frozen=True)
-class Approval:
-    """One approval of a credential: which cohorts, for which project and purpose, until when;
-    ``communities``: the communities whose approval of the project it records (Local Contexts
-    community-approval labels, :mod:`~genshare_widgets.disclosure._labels`)."""
-
-    cohorts: tuple[str, ...]
-    project: str
-    purpose: Purpose
-    expires: date | None = None
-    communities: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Credential:
-    """A declared credential: the approvals a data access committee granted to a holder.
-
-    Read from a YAML or JSON file (``--credential FILE`` or ``GENSHARE_CREDENTIAL``)::
-
-        holder: A. Researcher, Example University
-        approvals:
-          - cohorts: [sim-ooa-hmb-controlled]
-            project: Height genetics teaching
-            purpose: HMB;non-commercial;irb=IRB-2026-017
-            expires: 2027-12-31
-            communities: [Example Community]   # optional: community approvals of the project
-
-    Examples
-    --------
-    >>> load_credential("approval.yaml").approval_for("sim-ooa-ds")  # doctest: +SKIP
-    """
-
-    holder: str
-    approvals: tuple[Approval, ...]
-    path: str = ""
-
-    def approval_for(self, cohort_id: str, *, today: date | None = None) -> Approval:
-        """The approval covering ``cohort_id``; :class:`AccessDenied` when none does or it
-        has expired."""
-        today = today or date.today()
-        matching = [a for a in self.approvals if cohort_id in a.cohorts]
-        if not matching:
-            covered = sorted({c for a in self.approvals for c in a.cohorts})
-            raise AccessDenied(
-                f"credential {self.path}: no approval for cohort {cohort_id!r} (it approves "
-                f"{covered}). Ask the cohort's data access committee for an approval and add "
-                "it to the file."
-            )
-        current = [a for a in matching if a.expires is None or a.expires >= today]
-        if not current:
-            last = max(a.expires for a in matching if a.expires is not None)
-            raise AccessDenied(
-                f"credential {self.path}: the approval for cohort {cohort_id!r} expired on "
-                f"{last.isoformat()}. Renew it with the data access committee."
-            )
-        return current[0]
-
-
-def load_credential(path: str | Path) -> "Credential | PassportCredential":
-    """Read and check a credential file (YAML or JSON; see :class:`Credential`).
-
-    A file holding a GA4GH Passport (a JWT) gives a
-    :class:`~genshare_widgets.disclosure._passport.PassportCredential` instead, verified when
-    a controlled entry is opened (:func:`check_access`).
-
-    Examples
-    --------
-    >>> credential = load_credential("approval.yaml")  # doctest: +SKIP
-    """
-    import yaml
-
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise GenShareError(
-            f"credential file {path} does not exist; give an existing file with --credential "
-            f"or {CREDENTIAL_ENV}"
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GenShareError(f"credential file {path}: not readable text ({exc})") from None
-    from genshare_widgets.disclosure._passport import PassportCredential, looks_like_jwt
-
-    if looks_like_jwt(text.strip()):  # a GA4GH Passport (JWT); else the YAML/JSON teaching file
-        return PassportCredential(text.strip(), str(path))
-    try:
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise GenShareError(f"credential file {path}: not valid YAML/JSON ({exc})") from None
-    if not isinstance(raw, dict):
-        raise GenShareError(f"credential file {path}: must be a mapping with holder, approvals")
-    unknown = sorted(set(raw) - {"holder", "approvals"})
-    if unknown:
-        raise GenShareError(f"credential file {path}: unknown field(s) {unknown}")
-    holder = raw.get("holder")
-    if not isinstance(holder, str) or not holder.strip():
-        raise GenShareError(f"credential file {path}: field 'holder' (who holds it) is missing")
-    items = raw.get("approvals")
-    if not isinstance(items, list) or not items:
-        raise GenShareError(f"credential file {path}: field 'approvals' must be a non-empty list")
-    approvals = []
-    for i, item in enumerate(items):
-        where = f"credential file {path}: approvals[{i}]"
-        if not isinstance(item, dict):
-            raise GenShareError(f"{where} must be a mapping (cohorts, project, purpose, expires)")
-        extra = sorted(set(item) - {"cohorts", "cohort", "project", "purpose", "expires"})
-        extra = [k for k in extra if k != "communities"]  # Local Contexts approvals
-        if extra:
-            raise GenShareError(f"{where}: unknown field(s) {extra}")
-        cohorts = item.get("cohorts", item.get("cohort"))
-        cohorts = [cohorts] if isinstance(cohorts, str) else cohorts
-        if (
-            not isinstance(cohorts, list)
-            or not cohorts
-            or not all(isinstance(c, str) for c in cohorts)
-        ):
-            raise GenShareError(f"{where}.cohorts: list the approved cohort id(s)")
-        project = item.get("project")
-        if not isinstance(project, str) or not project.strip():
-            raise GenShareError(f"{where}.project: name the approved project")
-        if "purpose" not in item:
-            raise GenShareError(f"{where}.purpose: give the approved purpose (e.g. 'HMB')")
-        purpose = _purpose_from(item["purpose"], where=f"{where}.purpose")
-        if purpose.project is None:
-            purpose = replace(purpose, project=project)
-        expires = item.get("expires")
-        if isinstance(expires, str):
-            try:
-                expires = date.fromisoformat(expires)
-            except ValueError:
-                raise GenShareError(f"{where}.expires: {expires!r} is not YYYY-MM-DD") from None
-        if expires is not None and not isinstance(expires, date):
-            raise GenShareError(f"{where}.expires: {expires!r} is not a date (YYYY-MM-DD)")
-        communities = item.get("communities", [])
-        if not isinstance(communities, list) or not all(
-            isinstance(c, str) and c.strip() for c in communities
-        ):
-            raise GenShareError(f"{where}.communities: list the approving communities' names")
-        approval = Approval(tuple(cohorts), project.strip(), purpose, expires)
-        approvals.append(replace(approval, communities=tuple(c.strip() for c in communities)))
-    return Credential(holder.strip(), tuple(approvals), str(path))
-
-
-def declared_purpose(purpose: "Purpose | str | None" = None) -> Purpose | None:
-    """The session's purpose: ``purpose`` if given, else ``$GENSHARE_PURPOSE``, else None.
-
-    Examples
-    --------
-    >>> declared_purpose("GRU").primary
-    'GRU'
-    """
-    if purpose is not None:
-        return _purpose_from(purpose, where="purpose")
-    text = os.environ.get(PURPOSE_ENV, "").strip()
-    return parse_purpose(text, where=PURPOSE_ENV) if text else None
-
-
-def declared_credential(
-    credential: "Credential | PassportCredential | str | Path | None" = None,
-) -> "Credential | PassportCredential | None":
-    """The session's credential: ``credential`` (object or file) if given, else the file
-    named by ``$GENSHARE_CREDENTIAL``, else None. A GA4GH Passport may be the file's content
-    or the value itself (a JWT)."""
-    from genshare_widgets.disclosure._passport import PassportCredential, looks_like_jwt
-
-    if isinstance(credential, (Credential, PassportCredential)):
-        return credential
-    where = "credential"
-    if credential is None:
-        credential, where = os.environ.get(CREDENTIAL_ENV, "").strip() or None, CREDENTIAL_ENV
-    if credential is None:
-        return None
-    if isinstance(credential, str) and looks_like_jwt(credential):  # the token itself
-        return PassportCredential(credential.strip(), where)
-    return load_credential(credential)
 
 
 @dataclass(frozen=True)

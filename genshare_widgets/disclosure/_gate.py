@@ -15,7 +15,7 @@ from pathlib import Path
 
 from genshare_widgets._sample_tables import read_sample_table
 from genshare_widgets.catalog._duo import forbids_ancestry_research
-from genshare_widgets.disclosure._consent import PURPOSE_ENV, AnalysisRefused
+from genshare_widgets.disclosure._purpose import PURPOSE_ENV, AnalysisRefused
 
 
 def _entry_table_populations(entry) -> "dict[str, str] | None":
@@ -327,7 +327,8 @@ def check_association(cohort, *, trait: str) -> None:
     covariates (``pcs=N``) adjust for ancestry and release nothing about it, so NPOA does not
     refuse them here.
     """
-    from genshare_widgets.disclosure._consent import _code, _codes, parse_purpose
+    from genshare_widgets.disclosure._consent import _code, _codes
+    from genshare_widgets.disclosure._purpose import parse_purpose
 
     entry = cohort.entry
     if entry is None:
