@@ -95,6 +95,8 @@ def figure_provenance(
             store_key=prov.get("store_key"),
             files=[{"name": f["name"], "sha256": f["sha256"]} for f in prov.get("files") or []],
         )
+        if prov.get("withdrawals"):  # dynamic consent: list versions, hashes, n withdrawn
+            record["withdrawals"] = prov["withdrawals"]
     if counts is not None:
         if record["disclosure_policy"] is None and "disclosure" in counts.attrs:
             record["disclosure_policy"] = dict(counts.attrs["disclosure"])
@@ -157,6 +159,13 @@ def footer_text(provenance: Mapping[str, Any] | None) -> str:
     if prov.get("filters"):
         pieces.append(filters_summary(prov["filters"]))
     pieces.append(policy_text(prov.get("disclosure_policy")))
+    if prov.get("withdrawals"):
+        lists = prov["withdrawals"].get("lists") or []
+        versions = ", ".join(f"v{w['version']}" for w in lists if w.get("version"))
+        pieces.append(
+            f"{prov['withdrawals'].get('n_withdrawn', 0)} withdrawn"
+            + (f" (list {versions})" if versions else "")
+        )
     pieces.append(f"genshare {prov.get('genshare_version', __version__)}")
     return " · ".join(pieces)
 
