@@ -251,7 +251,7 @@ class WithdrawalReload:
     """ASGI app serving ``build(cohort)``, rebuilt when the cohort's withdrawal lists change.
 
     Before each HTTP request, ``refresh(cohort)`` (:func:`genshare_widgets.cohort.
-    refresh_withdrawals`: a ``stat`` per list file, the hash only when it moved) says whether a
+    refresh_withdrawals`: each list file hashed again, a few microseconds) says whether a
     list changed; if so the cohort is re-masked and the app rebuilt from it (the Beacon's or
     site's release is computed again without the newly withdrawn samples; the store is not
     touched), and the request is answered by the new app. So a service picks up a new list

@@ -38,7 +38,6 @@ Examples
 (1, [True, False, True])
 """
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +67,6 @@ class WithdrawalList:
     origin: str = "--withdrawn"  # "catalog" for the entry's list
     version: str | None = None
     date: str | None = None
-    identity: tuple[int, int] = (0, 0)  # (mtime_ns, size) when read: a cheap change check
 
     def record(self) -> dict[str, Any]:
         """Provenance of this list: no sample id, only what identifies the list."""
@@ -80,11 +78,6 @@ class WithdrawalList:
             "sha256": self.sha256,
             "n_ids": len(self.sample_ids),
         }
-
-
-def _identity(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
-    return (st.st_mtime_ns, st.st_size)
 
 
 def read_withdrawal_list(
@@ -103,7 +96,6 @@ def read_withdrawal_list(
     """
     path = Path(path).expanduser()
     try:
-        identity = _identity(path)
         raw = path.read_bytes()
     except OSError as exc:
         raise WithdrawalError(
@@ -139,7 +131,6 @@ def read_withdrawal_list(
         origin=origin,
         version=version,
         date=date,
-        identity=identity,
     )
 
 
@@ -174,15 +165,15 @@ class Withdrawals:
         }
 
     def changed(self) -> list[str]:
-        """The lists whose file changed (or vanished) since they were read: a service checks
-        this on every request (a stat call per list; the hash only when size or time moved)."""
+        """The lists whose content changed (or that vanished) since they were read: a service
+        checks this on every request. Each list is hashed every time: file times are too
+        coarse (a same-size rewrite within one clock tick keeps size and mtime), and a list
+        of thousands of ids hashes in well under a millisecond."""
         out = []
         for item in self.lists:
             try:
-                if _identity(Path(item.path)) == item.identity:
-                    continue
                 if sha256_file(Path(item.path)) == item.sha256:
-                    continue  # touched, same content
+                    continue
             except OSError:
                 pass
             out.append(item.path)

@@ -272,12 +272,14 @@ def test_beacon_answers_without_the_withdrawn_and_reloads_a_changed_list(sim_ooa
     from genshare_widgets.beacon import serve_beacon
     from genshare_widgets.counts import allele_counts_by_group
 
-    listed = _write_list(tmp_path / "beacon.txt", EXTRA[:1])  # YRI0001
+    listed = _write_list(tmp_path / "beacon.txt", [])  # an empty list, watched from the start
     cohort = open_cohort("sim-ooa", withdrawn=listed)
     counts = allele_counts_by_group(sim_ooa)
     i = int(np.flatnonzero(counts["allele_count"].values.sum(axis=1) > 10)[0])
     server = serve_beacon(cohort, granularity="record")
     try:
+        assert _beacon_row(server.url, counts, i)["ALL"]["alleleNumber"] == 600
+        _write_list(listed, EXTRA[:1])  # YRI0001
         rows = _beacon_row(server.url, counts, i)
         assert rows["YRI"]["alleleNumber"] == 198 and rows["CEU"]["alleleNumber"] == 200
         assert rows["ALL"]["alleleNumber"] == 598
