@@ -596,7 +596,9 @@ def open_cohort(
         (:mod:`genshare_widgets._withdrawals`); ``provenance["withdrawals"]`` records each
         list's version and sha256 and the number withdrawn. An unreadable list, a catalog list
         whose hash differs, or ids not in the cohort raise
-        :class:`~genshare_widgets._withdrawals.WithdrawalError` naming the file.
+        :class:`~genshare_widgets._withdrawals.WithdrawalError` naming the file. The files
+        named by ``$GENSHARE_WITHDRAWN`` (``os.pathsep``-separated; what ``--withdrawn`` sets
+        for one command) are added too.
 
     Examples
     --------

@@ -67,6 +67,12 @@ def test_packaged_list_is_applied_by_hash_and_recorded(teaching, sim_ooa):
     assert teaching.populations()["n_samples"].tolist() == [98, 98, 99]  # CEU, CHB, YRI
 
 
+def test_catalog_show_names_the_list():
+    done = run_genshare("catalog", "show", "sim-ooa-withdrawals")
+    assert done.returncode == 0, done.stderr
+    assert "withdrawals: list version 2 (2026-11-20), 5 samples" in done.stdout
+
+
 def test_list_parsing_comments_blank_lines_and_duplicates(tmp_path):
     from genshare_widgets._withdrawals import read_withdrawal_list, resolve_withdrawals
 

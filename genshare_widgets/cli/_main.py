@@ -171,6 +171,13 @@ def catalog_show(cohort_id: str):
         click.echo(f"homepage: {e.homepage}")
     n = f"{e.n_samples:,}" if e.n_samples is not None else "unknown"
     click.echo(f"samples: {n}    variants: {e.n_variants or 'unknown'}")
+    if e.withdrawals is not None:  # dynamic consent
+        w = e.withdrawals
+        size = "" if w.n_samples is None else f"{w.n_samples:,} samples, "
+        click.echo(
+            f"withdrawals: list version {w.version} ({w.date}), {size}{w.file} "
+            f"(sha256 {w.sha256[:12]}…): left out of every analysis"
+        )
     if e.simulation:
         s = e.simulation
         click.echo(f"simulation: stdpopsim {s.species}/{s.model}, {s.length:,} bp, seed {s.seed}")
