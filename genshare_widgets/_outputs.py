@@ -258,6 +258,7 @@ def stats_provenance(
         "disclosure_policy": policy.to_dict() if policy is not None else None,
         "withheld_groups": withheld_groups or {},
         "access": source.get("access"),
+        "withdrawals": source.get("withdrawals"),
         "package_versions": package_versions(engine=engine),
         "command": command or sys.argv,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -79,11 +79,17 @@ def contig_code(contigs: list[str], contig: str) -> int:
 
 
 def resolve_groups(
-    samples: "pd.DataFrame", by: "str | Mapping[str, str] | pd.Series"
+    samples: "pd.DataFrame",
+    by: "str | Mapping[str, str] | pd.Series",
+    *,
+    kept: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str], str]:
     """Per-sample group codes (-1 = not analysed), sorted group names, and a label for ``by``.
 
-    ``by`` is a sample column name, or a mapping / Series from sample id to group.
+    ``by`` is a sample column name, or a mapping / Series from sample id to group. ``kept``
+    (bool per sample, the cohort's :attr:`~genshare_widgets.cohort.Cohort.kept`): samples
+    where it is False are withdrawn (:mod:`genshare_widgets._withdrawals`) and get no group,
+    whatever ``by`` says.
     """
     import pandas as pd
 
@@ -106,6 +112,10 @@ def resolve_groups(
         labels = mapping.reindex(samples.index)
         label = str(mapping.name or "group")
     labels = labels.astype(object).where(labels.notna(), None)
+    if kept is not None and not np.all(kept):
+        if len(kept) != len(labels):
+            raise ValueError(f"kept has {len(kept)} samples, the table {len(labels)}")
+        labels = labels.where(np.asarray(kept, dtype=bool), None)
     names = sorted({str(v) for v in labels if v is not None})
     if not names:
         raise GenShareError(f"grouping by {label!r} leaves no sample with a group")
@@ -313,6 +323,9 @@ class Selection:
         only.
     names
         Sorted group names (``codes`` index them).
+    n_withdrawn
+        Samples withdrawn from the cohort (:mod:`genshare_widgets._withdrawals`): their code
+        is -1 whatever the grouping; recorded so that every output can say how many left.
     """
 
     region: str | None = None
@@ -322,6 +335,7 @@ class Selection:
     by: str | None = None
     codes: np.ndarray = field(default_factory=lambda: _frozen_codes([]), compare=False)
     names: tuple[str, ...] = ()
+    n_withdrawn: int = 0
 
     def __post_init__(self) -> None:
         check_min_maf(self.min_maf)
@@ -339,11 +353,13 @@ class Selection:
         region: str | None = None,
         snps_only: bool = False,
         min_maf: float | None = None,
+        kept: np.ndarray | None = None,
     ) -> "Selection":
         """The selection of a run: ``min_maf`` checked first, then ``by`` resolved against the
-        sample table (:func:`resolve_groups`; its errors name the columns)."""
+        sample table (:func:`resolve_groups`; its errors name the columns). ``kept``: the
+        cohort's mask of samples not withdrawn (withdrawn samples get no group)."""
         check_min_maf(min_maf)
-        codes, names, label = resolve_groups(samples, by)
+        codes, names, label = resolve_groups(samples, by, kept=kept)
         return cls(
             region=region,
             snps_only=snps_only,
@@ -351,6 +367,7 @@ class Selection:
             by=label,
             codes=codes,
             names=tuple(names),
+            n_withdrawn=0 if kept is None else int(len(kept) - np.count_nonzero(kept)),
         )
 
     @property

@@ -247,6 +247,88 @@ class RequestLimits:
         await send({"type": "http.response.body", "body": payload})
 
 
+class WithdrawalReload:
+    """ASGI app serving ``build(cohort)``, rebuilt when the cohort's withdrawal lists change.
+
+    Before each HTTP request, ``refresh(cohort)`` (:func:`genshare_widgets.cohort.
+    refresh_withdrawals`: each list file hashed again, a few microseconds) says whether a
+    list changed; if so the cohort is re-masked and the app rebuilt from it (the Beacon's or
+    site's release is computed again without the newly withdrawn samples; the store is not
+    touched), and the request is answered by the new app. So a service picks up a new list
+    without restart. A new list that fails its checks (catalog hash, unknown ids, unreadable)
+    makes every request a 503 naming the file until the list is fixed: nothing is answered
+    from the old mask once the list has changed.
+    """
+
+    def __init__(
+        self,
+        cohort,
+        build: Callable[[Any], Any],
+        *,
+        refresh: Callable[[Any], Any],
+        error_document: Callable[[int, str], dict[str, Any]] | None = None,
+    ) -> None:
+        self.cohort, self.build, self.refresh = cohort, build, refresh
+        self.app = build(cohort)
+        self.error_document = error_document or (
+            lambda _status, message: {"detail": message, "rule": "withdrawals"}
+        )
+        self.reloads = 0
+        self._lock = threading.Lock()
+
+    def _check(self) -> str | None:
+        """Reload when a list changed; → the refusal message while a new list is bad."""
+        with self._lock:
+            try:
+                fresh = self.refresh(self.cohort)
+                if fresh is not None:
+                    app = self.build(fresh)
+                    self.cohort, self.app = fresh, app
+                    self.reloads += 1
+            except GenShareError as exc:
+                return (
+                    f"the withdrawal list changed and cannot be applied, so this service "
+                    f"answers nothing until it is fixed: {exc}"
+                )
+        return None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            problem = await asyncio.get_running_loop().run_in_executor(None, self._check)
+            if problem is not None:
+                import json
+
+                payload = json.dumps(self.error_document(503, problem)).encode()
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ]
+                await send({"type": "http.response.start", "status": 503, "headers": headers})
+                await send({"type": "http.response.body", "body": payload})
+                return
+        await self.app(scope, receive, send)
+
+
+def withdrawal_aware_app(cohort, build: Callable[[Any], Any], *, error_document=None):
+    """``build(cohort)``, wrapped in :class:`WithdrawalReload` when the cohort has
+    withdrawal lists (the one place both services get their app from)."""
+    if getattr(cohort, "withdrawals", None) is None:
+        return build(cohort)
+    from genshare_widgets.cohort import refresh_withdrawals
+
+    return WithdrawalReload(
+        cohort, build, refresh=refresh_withdrawals, error_document=error_document
+    )
+
+
+def beacon_error_document(status: int, message: str) -> dict[str, Any]:
+    """A minimal beaconErrorResponse (for answers given outside the Beacon app)."""
+    return {
+        "meta": {"apiVersion": "v2.0.0"},
+        "error": {"errorCode": status, "errorMessage": message},
+    }
+
+
 _PROTOCOLS: dict[float, type] = {}
 
 

@@ -170,10 +170,14 @@ def association_inputs(
             f"{list(table.columns)}); give --samples TSV with it or name another with --pheno"
         )
     y = _numeric(table[pheno], what=f"phenotype {pheno!r}")
-    keep = np.isfinite(y)
+    withdrawals = getattr(cohort, "withdrawals", None)
+    kept = np.ones(len(y), dtype=bool) if withdrawals is None else withdrawals.kept
+    keep = np.isfinite(y) & kept  # withdrawn samples (dynamic consent) are never analysed
     excluded: dict[str, int] = {}
-    if (~keep).any():
-        excluded[f"no {pheno}"] = int((~keep).sum())
+    if not kept.all():
+        excluded["withdrawn"] = int((~kept).sum())
+    if (kept & ~np.isfinite(y)).any():
+        excluded[f"no {pheno}"] = int((kept & ~np.isfinite(y)).sum())
     names: list[str] = []
     blocks: list[np.ndarray] = []
     for name in covar or []:
@@ -191,7 +195,9 @@ def association_inputs(
 
         result = principal_components(cohort, k=pcs, by=None, min_maf=0.05)
         names += [f"PC{i + 1}" for i in range(pcs)]
-        blocks.append(result.coordinates[[f"PC{i + 1}" for i in range(pcs)]].to_numpy())
+        coords = result.coordinates[[f"PC{i + 1}" for i in range(pcs)]]
+        # withdrawn samples have no coordinates (NaN here; they are not kept anyway)
+        blocks.append(coords.reindex(table.index).to_numpy())
     index = np.flatnonzero(keep)
     values = y[index]
     if not len(values):

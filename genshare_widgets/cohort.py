@@ -6,6 +6,7 @@ a URL (``https://.../cohort.vcz``, ``s3://...``, ``gs://...``) is read in place:
 converted or hashed; its provenance records the URL.
 """
 
+import dataclasses
 import glob
 import logging
 import os
@@ -15,12 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from genshare_widgets._errors import GenShareError, GenShareWarning, InputFormatError
 from genshare_widgets._sample_tables import read_sample_table as _read_sample_table
 from genshare_widgets._sample_tables import sample_table_columns
 from genshare_widgets._version import __version__
+from genshare_widgets._withdrawals import (
+    PACKAGED_LISTS,
+    WithdrawalList,
+    Withdrawals,
+    blank_withdrawn,
+    read_withdrawal_list,
+    resolve_withdrawals,
+)
 from genshare_widgets.catalog import CohortEntry, SampleTableSpec, get_entry, load_catalog
 from genshare_widgets.disclosure._consent import check_access
 from genshare_widgets.disclosure._gate import governing_entry
@@ -85,6 +95,12 @@ class Cohort:
     reader
         For a local GenShare store: its chunk reader (:class:`engines._direct.DirectStore`,
         numpy and numcodecs only), through which the local engine counts; None otherwise.
+    withdrawals
+        The withdrawal lists applied (the catalog entry's, then ``withdrawn=``) and their mask
+        (:class:`~genshare_widgets._withdrawals.Withdrawals`), or None. Withdrawn samples stay
+        in ``samples`` (one row per genotype column) with every metadata column blanked, and
+        :attr:`kept` is False for them: no analysis, figure, explorer view, Beacon or site
+        answer counts them (see :mod:`genshare_widgets._withdrawals`).
 
     A local store's ``genotypes`` Dataset is built on first use (xarray, Dask and zarr load
     then): count statistics on this machine never need it.
@@ -100,6 +116,7 @@ class Cohort:
     engine: str = "dask"
     scheduler: str | None = None
     reader: Any = field(default=None, repr=False, compare=False)
+    withdrawals: Withdrawals | None = field(default=None, repr=False, compare=False)
 
     def __getattribute__(self, name: str) -> Any:
         value = object.__getattribute__(self, name)
@@ -116,6 +133,18 @@ class Cohort:
         if self.reader is not None:
             return len(self.samples)
         return int(self.genotypes.sizes["samples"])
+
+    @property
+    def kept(self) -> np.ndarray:
+        """bool per genotype column: False for a withdrawn sample (all True without one)."""
+        if self.withdrawals is None:
+            return np.ones(len(self.samples), dtype=bool)
+        return self.withdrawals.kept
+
+    @property
+    def n_withdrawn(self) -> int:
+        """Samples withdrawn (dynamic consent): never analysed."""
+        return 0 if self.withdrawals is None else self.withdrawals.n_withdrawn
 
     @property
     def n_variants(self) -> int:
@@ -142,7 +171,7 @@ class Cohort:
                 f"cohort {self.id!r} has no sample column {by!r}; columns: "
                 f"{list(self.samples.columns)}"
             )
-        groups = self.samples[by].fillna("(no metadata)")
+        groups = self.samples[by][self.kept].fillna("(no metadata)")
         table = groups.value_counts().rename("n_samples").rename_axis(by).reset_index()
         if by == "population" and "superpopulation" in self.samples.columns:
             sup = self.samples.groupby("population")["superpopulation"].first()
@@ -157,7 +186,9 @@ class Cohort:
     def __repr__(self) -> str:
         groups = self.samples["population"].nunique() if "population" in self.samples else 0
         return (
-            f"<Cohort {self.id!r}: {self.n_samples:,} samples × {self.n_variants:,} variants, "
+            f"<Cohort {self.id!r}: {self.n_samples:,} samples"
+            + (f" ({self.n_withdrawn:,} withdrawn)" if self.n_withdrawn else "")
+            + f" × {self.n_variants:,} variants, "
             f"{groups} populations, engine={self.engine}, store={self.store_path}>"
         )
 
@@ -516,6 +547,7 @@ def open_cohort(
     storage_options: dict[str, Any] | None = None,
     purpose: Any = None,
     credential: Any = None,
+    withdrawn: str | Path | Sequence[str | Path] | None = None,
 ) -> Cohort:
     """Open a cohort lazily.
 
@@ -558,6 +590,15 @@ def open_cohort(
         work; the decision (purpose, project, obligations, credential holder) is recorded in
         ``provenance["access"]``. The user's own files are not gated, except a store converted
         from a gated catalog entry, which keeps that entry's terms.
+    withdrawn
+        Withdrawal list file(s) (sample ids, one per line), ADDED to the catalog entry's own
+        list (``withdrawals`` in the catalog): those samples are left out of everything
+        (:mod:`genshare_widgets._withdrawals`); ``provenance["withdrawals"]`` records each
+        list's version and sha256 and the number withdrawn. An unreadable list, a catalog list
+        whose hash differs, or ids not in the cohort raise
+        :class:`~genshare_widgets._withdrawals.WithdrawalError` naming the file. The files
+        named by ``$GENSHARE_WITHDRAWN`` (``os.pathsep``-separated; what ``--withdrawn`` sets
+        for one command) are added too.
 
     Examples
     --------
@@ -656,6 +697,10 @@ def open_cohort(
         table = _read_sample_table(table_path, spec)
         table_name = table_path.name
     joined, report = _join_samples(sample_ids_, table, table_name=table_name)
+    withdrawals = _withdrawals(entry, withdrawn, sample_ids_)
+    if withdrawals is not None:
+        withdrawals = dataclasses.replace(withdrawals, table_before=joined)
+        joined = blank_withdrawn(joined, withdrawals.kept)
     genotypes: Any
     if hail:
         genotypes = open_matrix_table(store, joined)
@@ -686,6 +731,8 @@ def open_cohort(
     }
     if access is not None:
         provenance["access"] = access.record()
+    if withdrawals is not None:
+        provenance["withdrawals"] = withdrawals.record()
     if hail:
         provenance["n_variants"] = summary.get("n_variants")
         provenance["hail_store"] = {
@@ -704,4 +751,75 @@ def open_cohort(
         engine=engine,
         scheduler=scheduler,
         reader=reader,
+        withdrawals=withdrawals,
     )
+
+
+def withdrawal_lists(
+    entry: CohortEntry | None, withdrawn: str | Path | Sequence[str | Path] | None
+) -> list[WithdrawalList]:
+    """Read the catalog entry's withdrawal list (hash-checked) and each ``withdrawn`` file."""
+    lists = []
+    spec = getattr(entry, "withdrawals", None) if entry is not None else None
+    if spec is not None:
+        path = Path(spec.file)
+        if not path.is_absolute():
+            path = PACKAGED_LISTS / spec.file
+        lists.append(
+            read_withdrawal_list(
+                path,
+                expected_sha256=spec.sha256,
+                origin="catalog",
+                version=spec.version,
+                date=str(spec.date),
+                field_name=f"catalog entry {entry.id!r} field withdrawals.file",  # type: ignore[union-attr]
+            )
+        )
+    extra: list[str | Path] = []
+    if withdrawn is not None:
+        extra = [withdrawn] if isinstance(withdrawn, (str, Path)) else list(withdrawn)
+    env = os.environ.get("GENSHARE_WITHDRAWN")  # set by --withdrawn for one command
+    if env:
+        extra += [p for p in env.split(os.pathsep) if p]
+    seen = set()
+    for item in extra:
+        path = Path(item).expanduser().resolve()
+        if path not in seen:
+            seen.add(path)
+            lists.append(read_withdrawal_list(path))
+    return lists
+
+
+def refresh_withdrawals(cohort: Cohort) -> Cohort | None:
+    """``cohort`` with its withdrawal lists read again when a list file changed since it was
+    opened; None when none changed (or it has none). A changed list is checked as at open
+    (the catalog's hash, unknown ids): a failing check raises
+    :class:`~genshare_widgets._withdrawals.WithdrawalError`. Services call this per request
+    (:class:`genshare_widgets._serve.WithdrawalReload`); the store is not touched.
+
+    Examples
+    --------
+    >>> fresh = refresh_withdrawals(cohort)  # doctest: +SKIP
+    """
+    from genshare_widgets._withdrawals import reread
+
+    old = cohort.withdrawals
+    if old is None or not old.changed():
+        return None
+    spec = getattr(cohort.entry, "withdrawals", None)
+    lists = reread(old.lists, spec.sha256 if spec is not None else None)
+    table = old.table_before
+    fresh = resolve_withdrawals([str(s) for s in table.index], lists)
+    fresh = dataclasses.replace(fresh, table_before=table)
+    provenance = {**cohort.provenance, "withdrawals": fresh.record()}
+    return dataclasses.replace(
+        cohort,
+        samples=blank_withdrawn(table, fresh.kept),
+        withdrawals=fresh,
+        provenance=provenance,
+    )
+
+
+def _withdrawals(entry, withdrawn, sample_ids: list[str]) -> Withdrawals | None:
+    lists = withdrawal_lists(entry, withdrawn)
+    return resolve_withdrawals(sample_ids, lists) if lists else None

@@ -25,6 +25,10 @@ Variant selection, applied in this order and recorded in ``attrs["filters"]``:
    is in ``attrs["n_multiallelic_excluded"]``);
 3. ``snps_only``: REF and ALT single bases (drops indels and symbolic alleles);
 4. ``min_maf``: minor allele frequency over ALL analysed samples (every sample with a group).
+
+Withdrawn samples (:mod:`genshare_widgets._withdrawals`) are in no group, whatever the
+grouping: the selection is built with the cohort's mask (:func:`withdrawal_mask`), and
+``attrs["filters"]["n_withdrawn"]`` says how many were left out.
 """
 
 from collections.abc import Mapping
@@ -73,6 +77,15 @@ def _direct_store(cohort):
         return None
 
 
+def withdrawal_mask(cohort) -> np.ndarray | None:
+    """The cohort's mask of samples not withdrawn (None when nothing is withdrawn): the one
+    place every genotype pass gets it from (:mod:`genshare_widgets._withdrawals`)."""
+    withdrawals = getattr(cohort, "withdrawals", None)
+    if withdrawals is None or withdrawals.kept.all():
+        return None
+    return withdrawals.kept
+
+
 def pass_scheduler(cohort, scheduler: str | None = None) -> str | None:
     """Where a genotype pass over ``cohort`` runs: ``scheduler`` if given, else the cohort's
     (``open_cohort(..., scheduler=...)``); None lets ``$GENSHARE_DASK_SCHEDULER`` or Dask's
@@ -116,7 +129,12 @@ def allele_counts_by_group(
         from genshare_widgets.disclosure._gate import check_grouping
     try:
         selection = Selection.build(
-            cohort.samples, by, region=region, snps_only=snps_only, min_maf=min_maf
+            cohort.samples,
+            by,
+            region=region,
+            snps_only=snps_only,
+            min_maf=min_maf,
+            kept=withdrawal_mask(cohort),
         )
     except Exception:
         if gated:  # a refusal speaks before a grouping that does not resolve
@@ -163,6 +181,8 @@ def allele_counts_by_group(
         contig_ids = _strings(ds["contig_id"].values)
         contig_codes = ds["variant_contig"].values[index]
         position = ds["variant_position"].values[index]
+    if selection.n_withdrawn:
+        info["n_withdrawn"] = selection.n_withdrawn
     passing = selection.maf_mask(raw, index, info)
     # every row passes without a MAF filter: keep the arrays (no copies of a million rows)
     keep = slice(None) if passing.all() else passing

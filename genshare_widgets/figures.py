@@ -647,9 +647,18 @@ def recipe_command(source: list[str], kind: str, options: Mapping[str, Any], out
 
 
 def run_figure(
-    source: list[str], *, kind: str, out: Path, options: Mapping[str, Any]
+    source: list[str],
+    *,
+    kind: str,
+    out: Path,
+    options: Mapping[str, Any],
+    withdrawn: list[str] | None = None,
+    since: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Open ``source``, build the figure, write ``out`` and its sidecar; → {role: path}."""
+    """Open ``source``, build the figure, write ``out`` and its sidecar; → {role: path}.
+
+    ``withdrawn``: withdrawal list files added to the entry's (and ``$GENSHARE_WITHDRAWN``'s);
+    ``since``: what a rebuild from a recipe says about samples withdrawn since (recorded)."""
     from genshare_widgets.cohort import open_cohort
 
     out = Path(out)
@@ -657,7 +666,7 @@ def run_figure(
     opts = {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k in DEFAULT_OPTIONS}}
     check_options(kind, opts)
     src: str | list[str] = source[0] if len(source) == 1 else list(source)
-    cohort = open_cohort(src, samples=opts["samples"])
+    cohort = open_cohort(src, samples=opts["samples"], withdrawn=withdrawn)
     from genshare_widgets.disclosure._modifiers import check_export
 
     check_export(cohort, what=f"the figure {out}")  # MOR, before any work
@@ -667,11 +676,20 @@ def run_figure(
 
         budget = cohort_budget(cohort)
     fig = build_figure(cohort, kind, opts, budget=budget)
-    return export_figure(fig, cohort, source=list(source), kind=kind, out=out, options=opts)
+    return export_figure(
+        fig, cohort, source=list(source), kind=kind, out=out, options=opts, since=since
+    )
 
 
 def export_figure(
-    fig, cohort, *, source: list[str], kind: str, out: Path, options: Mapping[str, Any]
+    fig,
+    cohort,
+    *,
+    source: list[str],
+    kind: str,
+    out: Path,
+    options: Mapping[str, Any],
+    since: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write ``fig`` (built by :func:`build_figure` with ``options``) to ``out`` and its recipe
     sidecar; → {"figure": path, "provenance": path}. Used by the CLI and the export widget."""
@@ -716,6 +734,16 @@ def export_figure(
     back = return_to(prov.get("access"))
     if back is not None:
         recipe["return_to"] = back
+    withdrawals = getattr(cohort, "withdrawals", None)
+    if withdrawals is not None:  # list versions, hashes and counts; the ids never
+        cohort_record: dict[str, Any] = recipe["cohort"]  # type: ignore[assignment]
+        cohort_record["withdrawals"] = {
+            **withdrawals.record(),
+            # the --withdrawn files, re-read by --from (a list only ever grows)
+            "withdrawn_files": [w.path for w in withdrawals.lists if w.origin != "catalog"],
+        }
+    if since is not None:
+        recipe["withdrawals_since_recipe"] = dict(since)
     atomic_write(out, content)
     side = sidecar_path(out)
     written = {"figure": out, "provenance": side}
@@ -746,8 +774,34 @@ def _plot_versions() -> dict[str, str]:
     return found
 
 
-def run_from_recipe(recipe_path: Path, *, out: Path | None = None) -> dict[str, Path]:
-    """Rebuild the figure of a sidecar; refuses when the source data changed."""
+def withdrawals_since(then: Mapping[str, Any] | None, cohort) -> dict[str, Any]:
+    """How many samples were withdrawn since a recipe (its ``cohort.withdrawals`` record,
+    None for a recipe made before any list) given the cohort opened now."""
+    then = dict(then or {})
+    now = cohort.withdrawals.record() if getattr(cohort, "withdrawals", None) else {}
+    n_then, n_now = int(then.get("n_withdrawn", 0)), int(now.get("n_withdrawn", 0))
+
+    def versions(record: Mapping[str, Any]) -> list[Any]:
+        return [(w.get("file"), w.get("version"), w.get("sha256")) for w in record.get("lists", [])]
+
+    return {
+        "n_withdrawn_then": n_then,
+        "n_withdrawn_now": n_now,
+        "n_left_since_recipe": n_now - n_then,
+        "lists_then": versions(then),
+        "lists_now": versions(now),
+    }
+
+
+def run_from_recipe(recipe_path: Path, *, out: Path | None = None, report=None) -> dict[str, Path]:
+    """Rebuild the figure of a sidecar; refuses when the source data changed.
+
+    Withdrawals are the one change a rebuild follows rather than refuses: the rebuilt figure
+    leaves out every sample withdrawn now (the entry's current list, the recipe's
+    ``--withdrawn`` files read again), and ``report`` (default: a
+    :class:`~genshare_widgets._errors.GenShareWarning`) says how many samples left since the
+    recipe; the new sidecar records it in ``withdrawals_since_recipe``.
+    """
     from genshare_widgets.cohort import open_cohort
 
     recipe_path = Path(recipe_path)
@@ -802,7 +856,18 @@ def run_from_recipe(recipe_path: Path, *, out: Path | None = None) -> dict[str, 
         if sha256_file(samples) != recipe["cohort"].get("samples_sha256"):
             raise GenShareError(f"--from: the sample table {samples} changed since the figure")
     source = recipe["source"]
-    cohort = open_cohort(source[0] if len(source) == 1 else source, samples=options["samples"])
+    then = recipe["cohort"].get("withdrawals")
+    if then is not None and not isinstance(then, dict):
+        raise GenShareError(
+            f"--from {recipe_path}: field cohort.withdrawals is a JSON {_json_kind(then)}, not "
+            "a JSON object; the recipe was edited: draw the figure again"
+        )
+    withdrawn = [str(p) for p in (then or {}).get("withdrawn_files", [])]
+    cohort = open_cohort(
+        source[0] if len(source) == 1 else source,
+        samples=options["samples"],
+        withdrawn=withdrawn or None,
+    )
     recorded = [(f["name"], f["sha256"]) for f in recipe["cohort"].get("files") or []]
     now = [(f["name"], f["sha256"]) for f in cohort.provenance.get("files") or []]
     if recorded != now:
@@ -811,7 +876,32 @@ def run_from_recipe(recipe_path: Path, *, out: Path | None = None) -> dict[str, 
             f"(recorded files {recorded}, now {now}); the figure cannot be reproduced"
         )
     _check_store_content(recipe_path, recipe["cohort"], cohort)
-    return run_figure(source, kind=recipe["kind"], out=target, options=options)
+    since = withdrawals_since(then, cohort)
+    if (
+        since["n_withdrawn_now"] != since["n_withdrawn_then"]
+        or since["lists_now"] != since["lists_then"]
+    ):
+        message = (
+            f"--from {recipe_path}: {since['n_left_since_recipe']} sample(s) withdrawn since the "
+            f"recipe ({since['n_withdrawn_then']} then, {since['n_withdrawn_now']} now); the "
+            "figure is rebuilt without them, so it differs from the recorded one"
+        )
+        if report is None:
+            import warnings
+
+            from genshare_widgets._errors import GenShareWarning
+
+            warnings.warn(message, GenShareWarning, stacklevel=2)
+        else:
+            report(message)
+    return run_figure(
+        source,
+        kind=recipe["kind"],
+        out=target,
+        options=options,
+        withdrawn=withdrawn or None,
+        since=since,
+    )
 
 
 def _check_store_content(recipe_path: Path, recorded: Mapping[str, Any], cohort) -> None:

@@ -36,7 +36,7 @@ import pandas as pd
 
 from genshare_widgets._errors import GenShareError
 from genshare_widgets._selection import variant_selection, variant_span
-from genshare_widgets.counts import allele_counts_by_group, pass_scheduler
+from genshare_widgets.counts import allele_counts_by_group, pass_scheduler, withdrawal_mask
 
 
 def _policy(cohort, policy):
@@ -101,6 +101,7 @@ def sample_stats(
         )
         n_variants = len(index)
     table = pd.DataFrame(raw, columns=list(SAMPLE_FIELDS), index=cohort.samples.index)
+    kept = withdrawal_mask(cohort)
     table.insert(0, "n_variants", n_variants)
     with np.errstate(invalid="ignore", divide="ignore"):
         table["observed_het"] = table["n_het"] / table["n_called"]
@@ -108,7 +109,7 @@ def sample_stats(
     for col in ("population", "superpopulation"):
         if col in cohort.samples.columns:
             table.insert(0, col, cohort.samples[col])
-    return table
+    return table if kept is None else table[kept]  # withdrawn samples: no row
 
 
 @dataclass
@@ -268,7 +269,14 @@ def principal_components(
             "method='exact', or engine='dask' for the randomized method"
         )
     everyone = pd.Series("all", index=cohort.samples.index, name="all", dtype=object)
-    keep = np.ones(n_samples, dtype=bool)
+    kept = withdrawal_mask(cohort)  # withdrawn samples never enter the PCA
+    keep = np.ones(n_samples, dtype=bool) if kept is None else kept.copy()
+    if kept is not None:
+        everyone = everyone.where(keep, None)
+        if keep.sum() <= k:
+            raise GenShareError(
+                f"PCA needs more than k={k} samples; {keep.sum()} remain after withdrawals"
+            )
     if keep_groups is not None:
         if by is None:
             raise GenShareError("keep_groups needs by= (the column whose groups are kept)")
@@ -279,7 +287,7 @@ def principal_components(
         if unknown or not keep_groups:
             raise GenShareError(f"keep_groups {unknown or keep_groups} are not among {names}")
         wanted = [names.index(g) for g in keep_groups]
-        keep = np.isin(codes, wanted)
+        keep &= np.isin(codes, wanted)
         if keep.sum() <= k:
             raise GenShareError(
                 f"PCA needs more than k={k} samples; keep_groups {keep_groups} keep {keep.sum()}"

@@ -51,7 +51,11 @@ def serve_beacon(
     ... )  # doctest: +SKIP
     >>> server.stop()  # doctest: +SKIP
     """
-    from genshare_widgets._serve import RunningServer
+    from genshare_widgets._serve import (
+        RunningServer,
+        beacon_error_document,
+        withdrawal_aware_app,
+    )
     from genshare_widgets.beacon._app import beacon_app
 
     cohort = cohort_or_source
@@ -63,7 +67,11 @@ def serve_beacon(
         )
     elif samples is not None:
         raise GenShareError("samples= applies to a source being opened, not to an opened cohort")
-    app = beacon_app(cohort, **app_options)
+    app = withdrawal_aware_app(
+        cohort,
+        lambda c: beacon_app(c, **app_options),
+        error_document=beacon_error_document,
+    )
     return RunningServer(
         app,
         host=host,
@@ -98,7 +106,13 @@ def serve_beacon_forever(
     """
     import click
 
-    from genshare_widgets._serve import proxy_options, serve_forever, tls_options
+    from genshare_widgets._serve import (
+        beacon_error_document,
+        proxy_options,
+        serve_forever,
+        tls_options,
+        withdrawal_aware_app,
+    )
     from genshare_widgets.beacon._app import beacon_app
     from genshare_widgets.cohort import open_cohort
     from genshare_widgets.disclosure import custodian_settings, policy_for
@@ -109,7 +123,11 @@ def serve_beacon_forever(
     settings = custodian_settings(cohort.entry, custodian)  # contradictions stop here
     policy = policy_for(cohort.entry, min_count=min_count, epsilon=epsilon, custodian=settings)
     budget = settings.budget(cohort.id).create() if epsilon is not None else None
-    app = beacon_app(cohort, policy=policy, budget=budget, **app_options)
+    app = withdrawal_aware_app(  # a changed withdrawal list is picked up per request
+        cohort,
+        lambda c: beacon_app(c, policy=policy, budget=budget, **app_options),
+        error_document=beacon_error_document,
+    )
     scheme = "https" if tls else "http"
     click.echo(f"Beacon v2 for {cohort.id} on {scheme}://{host}:{port} (Ctrl-C stops)", err=True)
     if forwarded_allow_ips:

@@ -4,6 +4,7 @@ Every model forbids unknown fields, so a typo in the YAML (``sha265:``) is an er
 entry and the field rather than a silently ignored key.
 """
 
+import datetime
 import re
 from typing import Any, Literal
 
@@ -317,6 +318,27 @@ class DisclosureSettings(_Strict):
         return self
 
 
+class WithdrawalSpec(_Strict):
+    """The entry's versioned withdrawal list (dynamic consent): sample ids, one per line, that
+    no analysis may use (see :mod:`genshare_widgets._withdrawals`)."""
+
+    file: str = Field(
+        description="a list shipped in genshare_widgets/withdrawal_lists/ (plain name) or an "
+        "absolute path to the custodian's list"
+    )
+    version: str = Field(description="the list's version; a new list is a new version")
+    date: datetime.date = Field(description="the date of this version (YYYY-MM-DD)")
+    sha256: str = Field(description="sha256 of the list file: a mismatch is refused")
+    n_samples: int | None = Field(default=None, ge=0, description="ids in the list")
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256_hex(cls, value: str) -> str:
+        if not _SHA256.match(value):
+            raise ValueError(f"sha256 {value!r} is not 64 lowercase hex digits")
+        return value
+
+
 class CohortEntry(_Strict):
     """One cohort of the catalog."""
 
@@ -371,6 +393,9 @@ class CohortEntry(_Strict):
     )
     disclosure: DisclosureSettings | None = Field(
         default=None, description="the custodian's disclosure settings (k, DP cap and budget)"
+    )
+    withdrawals: WithdrawalSpec | None = Field(
+        default=None, description="the versioned list of withdrawn samples (dynamic consent)"
     )
 
     @model_validator(mode="before")

@@ -18,6 +18,7 @@ from genshare_widgets.cli._options import (
     EPSILON_OPTION,
     MIN_COUNT_OPTION,
     SAMPLES_OPTION,
+    WITHDRAWN_OPTION,
     _consent_options,
     check_grouping_table,
     check_out,
@@ -181,6 +182,13 @@ def catalog_show(cohort_id: str):
         click.echo(f"homepage: {e.homepage}")
     n = f"{e.n_samples:,}" if e.n_samples is not None else "unknown"
     click.echo(f"samples: {n}    variants: {e.n_variants or 'unknown'}")
+    if e.withdrawals is not None:  # dynamic consent
+        w = e.withdrawals
+        size = "" if w.n_samples is None else f"{w.n_samples:,} samples, "
+        click.echo(
+            f"withdrawals: list version {w.version} ({w.date}), {size}{w.file} "
+            f"(sha256 {w.sha256[:12]}…): left out of every analysis"
+        )
     if e.simulation:
         s = e.simulation
         click.echo(f"simulation: stdpopsim {s.species}/{s.model}, {s.length:,} bp, seed {s.seed}")
@@ -259,6 +267,7 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None, rebuild:
 @_consent_options
 @click.argument("source", nargs=-1, required=True)
 @SAMPLES_OPTION
+@WITHDRAWN_OPTION
 @click.option(
     "--by",
     default="population",
@@ -431,6 +440,7 @@ def _stats(
 @_consent_options
 @click.argument("source", nargs=-1, required=True)
 @SAMPLES_OPTION
+@WITHDRAWN_OPTION
 @click.option("--pheno", required=True, help="Sample column holding the phenotype.")
 @click.option(
     "--covar",
@@ -527,6 +537,7 @@ def assoc(
     help="Rebuild the figure of a FILE.provenance.json sidecar (--out to write elsewhere).",
 )
 @SAMPLES_OPTION
+@WITHDRAWN_OPTION
 @click.option("--by", default="population", show_default=True, help="Grouping sample column.")
 @click.option("--region", help="CHR or CHR:START-END (1-based, inclusive).")
 @click.option("--min-maf", type=float, help="Keep variants with MAF >= F (PCA default 0.05).")
@@ -627,7 +638,9 @@ def figure(
             output_format(out)
         folder = (out or Path(recipe)).absolute().parent
         with no_debris_at(out or Path(recipe).parent), _out_writes(folder, "the --out folder"):
-            written = run_from_recipe(recipe, out=out)
+            written = run_from_recipe(
+                recipe, out=out, report=lambda message: click.echo(message, err=True)
+            )
     else:
         if not source:
             raise click.UsageError(

@@ -81,6 +81,36 @@ SAMPLES_OPTION = click.option(
 )
 
 
+def _declare_withdrawn(ctx: click.Context, _param: click.Parameter, values) -> None:
+    """--withdrawn FILE (repeatable): declared through ``$GENSHARE_WITHDRAWN`` for this
+    command only, so every cohort it opens (``open_cohort``) adds the lists to its entry's."""
+    if not values:
+        return
+    old = os.environ.get("GENSHARE_WITHDRAWN")
+    paths = [str(Path(v).resolve()) for v in values]
+    os.environ["GENSHARE_WITHDRAWN"] = os.pathsep.join([*([old] if old else []), *paths])
+    ctx.call_on_close(
+        lambda: (
+            os.environ.pop("GENSHARE_WITHDRAWN", None)
+            if old is None
+            else os.environ.__setitem__("GENSHARE_WITHDRAWN", old)
+        )
+    )
+
+
+#: Withdrawal lists added to the catalog entry's (dynamic consent; see _withdrawals).
+WITHDRAWN_OPTION = click.option(
+    "--withdrawn",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
+    metavar="FILE",
+    expose_value=False,
+    callback=_declare_withdrawn,
+    help="Withdrawn sample ids, one per line (repeatable; or $GENSHARE_WITHDRAWN): added to "
+    "the catalog entry's withdrawal list; those samples are left out of every output.",
+)
+
+
 def serve_options(*, port: int):
     """--host, --port (default ``port``) and the TLS pair of the serving commands."""
 

@@ -11,6 +11,7 @@ from genshare_widgets.cli._options import (
     EPSILON_OPTION,
     MIN_COUNT_OPTION,
     SAMPLES_OPTION,
+    WITHDRAWN_OPTION,
     _consent_options,
     serve_options,
     source_argument,
@@ -34,6 +35,7 @@ def beacon() -> None:
 @_consent_options
 @click.argument("source", nargs=-1, required=True)
 @SAMPLES_OPTION
+@WITHDRAWN_OPTION
 @click.option(
     "--by",
     default="population",
@@ -112,6 +114,7 @@ def site() -> None:
 @_consent_options
 @click.argument("source", nargs=-1, required=True)
 @SAMPLES_OPTION
+@WITHDRAWN_OPTION
 @click.option(
     "--by",
     "groupings",
@@ -179,7 +182,7 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
           --by superpopulation --pca-reference ref.json \\
           --pca-reference-sha256 "$(sha256sum ref.json | cut -d' ' -f1)"
     """
-    from genshare_widgets._serve import serve_forever, tls_options
+    from genshare_widgets._serve import serve_forever, tls_options, withdrawal_aware_app
     from genshare_widgets.disclosure import custodian_settings, policy_for
     from genshare_widgets.federation import PCAReference, open_site_cohort, site_app
 
@@ -218,12 +221,12 @@ def site_serve(source, samples, groupings, name, host, port, min_count, epsilon,
     budget = settings.budget(cohort.id)  # the cohort's ledger: persists across restarts
     if policy.epsilon is not None:
         budget.create()  # total and cap recorded now: a restart cannot raise them
-    app = site_app(
-        cohort, name=name or cohort.id, by=groupings[0] if groupings else None, policy=policy,
+    app = withdrawal_aware_app(cohort, lambda c: site_app(  # a changed list: picked up
+        c, name=name or c.id, by=groupings[0] if groupings else None, policy=policy,
         token=token, pca_reference=reference, pca_k=pca_k, pca_min_maf=pca_min_maf,
         budget=budget, assoc_phenotypes=_listed(assoc_pheno),
         assoc_covariates=_listed(assoc_covar), assoc_pcs=assoc_pcs,
-    )  # fmt: skip
+    ))  # fmt: skip
     click.echo(f"site {name or cohort.id}: {policy.describe()}", err=True)
     if policy.epsilon is not None:
         click.echo(

@@ -158,7 +158,7 @@ def start_site(
     'http://127.0.0.1:54321'
     >>> site.stop()  # doctest: +SKIP
     """
-    from genshare_widgets._serve import RunningServer
+    from genshare_widgets._serve import RunningServer, withdrawal_aware_app
     from genshare_widgets.disclosure import policy_for
     from genshare_widgets.federation._pca import PCAReference
     from genshare_widgets.federation._site import open_site_cohort, site_app
@@ -172,17 +172,20 @@ def start_site(
     reference = pca_reference
     if pca_reference is not None and not isinstance(pca_reference, PCAReference):
         reference = PCAReference.load(pca_reference, sha256=pca_reference_sha256 or "")
-    app = site_app(
+    app = withdrawal_aware_app(  # a changed withdrawal list is picked up per request
         cohort,
-        name=name or cohort.id,
-        by=by,
-        groupings=groupings,
-        policy=policy,
-        token=token,
-        pca_reference=reference,
-        pca_k=pca_k,
-        assoc_phenotypes=assoc_phenotypes,
-        assoc_covariates=assoc_covariates,
-        assoc_pcs=assoc_pcs,
+        lambda c: site_app(
+            c,
+            name=name or c.id,
+            by=by,
+            groupings=groupings,
+            policy=policy,
+            token=token,
+            pca_reference=reference,
+            pca_k=pca_k,
+            assoc_phenotypes=assoc_phenotypes,
+            assoc_covariates=assoc_covariates,
+            assoc_pcs=assoc_pcs,
+        ),
     )
     return RunningServer(app, host=host, port=port, timeout_graceful_shutdown=1).start()

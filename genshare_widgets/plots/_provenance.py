@@ -102,6 +102,8 @@ def figure_provenance(
         data_use = data_use_record(prov.get("access"))  # DUO obligations, Local Contexts labels
         if data_use is not None:
             record["data_use"] = data_use
+        if prov.get("withdrawals"):  # dynamic consent: list versions, hashes, n withdrawn
+            record["withdrawals"] = prov["withdrawals"]
     if counts is not None:
         if record["disclosure_policy"] is None and "disclosure" in counts.attrs:
             record["disclosure_policy"] = dict(counts.attrs["disclosure"])
@@ -166,6 +168,13 @@ def footer_text(provenance: Mapping[str, Any] | None) -> str:
     pieces.append(policy_text(prov.get("disclosure_policy")))
     for citation in prov.get("citations") or []:  # data a figure compares with (e.g. UN WPP)
         pieces.append(f"source: {citation}")
+    if prov.get("withdrawals"):
+        lists = prov["withdrawals"].get("lists") or []
+        versions = ", ".join(f"v{w['version']}" for w in lists if w.get("version"))
+        pieces.append(
+            f"{prov['withdrawals'].get('n_withdrawn', 0)} withdrawn"
+            + (f" (list {versions})" if versions else "")
+        )
     pieces.append(f"genshare {prov.get('genshare_version', __version__)}")
     # the data-use terms (warnings, Local Contexts labels, DUO obligations): one line each
     extra = list((prov.get("data_use") or {}).get("footer") or [])
