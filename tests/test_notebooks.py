@@ -155,6 +155,7 @@ EXPECTED_SET = {
     "07_beacon_and_federation",
     "08_scaling_out",
     "09_association",
+    "10_consent_over_time",
 }
 
 
