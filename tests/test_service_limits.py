@@ -4,10 +4,8 @@ unknown variantType is 400, a connection that never finishes its request line is
 body that stalls is 408. Every Beacon refusal is a valid beaconErrorResponse.
 """
 
-import json
 import socket
 import time
-from pathlib import Path
 
 import pytest
 
@@ -15,17 +13,15 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 jsonschema = pytest.importorskip("jsonschema")
 
-ERROR_SCHEMA = Path(__file__).parent / "schemas" / "beacon" / "error.json"
 DEEP = b"[" * 10_000 + b"]" * 10_000
 
 
 @pytest.fixture(scope="module")
 def error_schema():
-    from referencing import Registry, Resource
+    """The official beaconErrorResponse schema (tests/schemas/beacon-v2, refs resolved)."""
+    import beacon_schemas
 
-    docs = [json.loads(p.read_text()) for p in ERROR_SCHEMA.parent.glob("*.json")]
-    registry = Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs)
-    return jsonschema.Draft202012Validator(json.loads(ERROR_SCHEMA.read_text()), registry=registry)
+    return beacon_schemas.validator(beacon_schemas.DOCUMENTS["error"])
 
 
 @pytest.fixture(scope="module")
