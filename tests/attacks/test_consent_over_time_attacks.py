@@ -258,3 +258,98 @@ def test_w4_publishing_before_and_after_a_withdrawal_is_refused(tmp_path, state,
     written = list(after.iterdir()) if after.is_dir() else ([after] if after.exists() else [])
     print(f"attack W4 ({command} before/after a withdrawal): files written =", len(written))
     assert written == []
+
+
+# -- attack W5: a withdrawn entry's store opened by its path ----------------------------------
+
+
+@pytest.mark.realdata
+def test_w5_store_opened_by_path_keeps_the_withdrawal_list(tmp_path, kg_subset, monkeypatch):
+    """An open entry (1000 Genomes subset) whose catalog names a withdrawal list: its store
+    opened by path (ungoverned for access: open tier) still leaves the withdrawn out. Before:
+    the path open had no list, so the withdrawn person counted in every analysis."""
+    import hashlib
+
+    from genshare_widgets import open_cohort
+    from genshare_widgets.catalog._load import default_catalog_path
+    from genshare_widgets.counts import allele_counts_by_group
+
+    target = str(kg_subset.samples.index[0])
+    listed = _write_list(tmp_path / "kg-withdrawn.txt", [target])
+    digest = hashlib.sha256(listed.read_bytes()).hexdigest()
+    text = default_catalog_path().read_text()
+    anchor = "    n_samples: 1126\n    n_variants: 25709\n    access: open\n"
+    assert text.count(anchor) == 1
+    text = text.replace(
+        anchor,
+        anchor + f'    withdrawals:\n      file: {listed}\n      version: "1"\n'
+        f"      date: 2026-11-27\n      sha256: {digest}\n      n_samples: 1\n",
+    )
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(text)
+    monkeypatch.setenv("GENSHARE_CATALOG", str(catalog))
+    by_id = open_cohort("1kg-phase3-subset")
+    assert by_id.n_withdrawn == 1
+    table = tmp_path / "samples.tsv"  # the public sample table, as a user would give it
+    kg_subset.samples.reset_index()[["sample", "population"]].to_csv(table, sep="\t", index=False)
+    by_path = open_cohort(str(by_id.store_path), samples=table)
+    counted = allele_counts_by_group(by_path, by="population")["group_n_samples"].values
+    leaked = int(by_path.n_withdrawn == 0) + int(counted.sum() == 1126)
+    print("attack W5 (a withdrawn entry's store opened by path): withdrawn counted =", leaked)
+    assert leaked == 0 and counted.sum() == 1125
+    assert by_path.provenance["withdrawals"]["lists"][0]["version"] == "1"
+
+
+# -- attack W6: the risk lab reads a withdrawn person's genotypes --------------------------------
+
+
+def test_w6_risk_lab_never_reads_a_withdrawn_person():
+    """`dosage_matrix` by id, and `membership_split` of the blanked value ("None"), gave the
+    withdrawn people's genotypes (1000 dosages each) and drew them into a split."""
+    from genshare_widgets import GenShareError, open_cohort
+    from genshare_widgets.disclosure.risk import dosage_matrix, membership_split
+
+    teaching = open_cohort("sim-ooa-withdrawals")
+    withdrawn = ["YRI0007", "CEU0012"]
+    recovered = 0
+    try:
+        x, _ = dosage_matrix(teaching, samples=withdrawn, max_variants=1000)
+        recovered += int(np.isfinite(x).sum())
+    except GenShareError as exc:
+        assert "withdrawn" in str(exc)
+    for value in ("None", "nan", "<NA>"):
+        try:
+            split = membership_split(
+                teaching, population=value, n_members=2, n_nonmembers=2, n_reference=1
+            )
+            recovered += len(split.members)
+        except GenShareError:
+            pass
+    split = membership_split(teaching, population="YRI", n_members=40, n_nonmembers=40)
+    drawn = {*split.members, *split.nonmembers, *split.reference}
+    recovered += len(drawn & set(withdrawn))
+    assert len(drawn) == 99  # YRI without YRI0007
+    print("attack W6 (risk lab): withdrawn genotypes/people read =", recovered)
+    assert recovered == 0
+
+
+# -- attack M1: MOR through the Python association API ---------------------------------------
+
+
+def test_m1_moratorium_refuses_association_files_from_the_python_api(tmp_path):
+    """`association(..., out=)` and `AssociationResult.write_tsv` wrote assoc.tsv during the
+    moratorium of sim-ooa-gs-ts-mor (the CLI `assoc --out` was refused, the API was not)."""
+    from genshare_widgets import open_cohort
+    from genshare_widgets.association import association
+    from genshare_widgets.disclosure._modifiers import ExportRefused
+
+    cohort = open_cohort("sim-ooa-gs-ts-mor", purpose="GRU;geo=CA")
+    with pytest.raises(ExportRefused, match="MOR"):
+        association(cohort, pheno="height_like", region="1:1-300000", out=tmp_path / "a.tsv")
+    viewed = association(cohort, pheno="height_like", region="1:1-300000")  # viewing: allowed
+    assert len(viewed.table) > 0
+    with pytest.raises(ExportRefused, match="MOR"):
+        viewed.write_tsv(tmp_path / "b.tsv")
+    written = list(tmp_path.iterdir())
+    print("attack M1 (MOR via the association API): files written =", len(written))
+    assert written == []
