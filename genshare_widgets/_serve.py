@@ -257,7 +257,12 @@ class WithdrawalReload:
     touched), and the request is answered by the new app. So a service picks up a new list
     without restart. A new list that fails its checks (catalog hash, unknown ids, unreadable)
     makes every request a 503 naming the file until the list is fixed: nothing is answered
-    from the old mask once the list has changed.
+    from the old mask once the list has changed. Under a suppressing policy without DP, a
+    rebuilt release whose groups differ from an earlier release by fewer than k samples is
+    refused by the release log (rule 6: the answers before and after would give the
+    withdrawn people's genotype counts by subtraction): every request is then a 503 naming
+    the rule, until the lists change again to a release the log allows (a restart is
+    checked against the same log).
     """
 
     def __init__(
@@ -274,23 +279,36 @@ class WithdrawalReload:
             lambda _status, message: {"detail": message, "rule": "withdrawals"}
         )
         self.reloads = 0
+        self.problem: str | None = None
+        self.problem_rule = "withdrawals"
         self._lock = threading.Lock()
 
     def _check(self) -> str | None:
-        """Reload when a list changed; → the refusal message while a new list is bad."""
+        """Reload when a list changed; → the refusal message while the new lists cannot be
+        served (a list fails its checks, or the release log refuses the rebuilt release)."""
         with self._lock:
             try:
                 fresh = self.refresh(self.cohort)
-                if fresh is not None:
-                    app = self.build(fresh)
-                    self.cohort, self.app = fresh, app
-                    self.reloads += 1
             except GenShareError as exc:
                 return (
                     f"the withdrawal list changed and cannot be applied, so this service "
                     f"answers nothing until it is fixed: {exc}"
                 )
-        return None
+            if fresh is not None:
+                # the old app holds withdrawn people: never answer from it again
+                self.cohort, self.app, self.problem = fresh, None, None
+                self.problem_rule = "withdrawals"
+                try:
+                    self.app = self.build(fresh)
+                    self.reloads += 1
+                except GenShareError as exc:
+                    # kept until a list changes again (no rebuild per request)
+                    self.problem_rule = getattr(exc, "rule", None) or "withdrawals"
+                    self.problem = (
+                        "the withdrawal list changed and the release without those samples "
+                        f"cannot be served, so this service answers nothing: {exc}"
+                    )
+            return self.problem
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
@@ -298,7 +316,10 @@ class WithdrawalReload:
             if problem is not None:
                 import json
 
-                payload = json.dumps(self.error_document(503, problem)).encode()
+                document = self.error_document(503, problem)
+                if "rule" in document:  # a site's {"detail", "rule"}: name the rule refusing
+                    document["rule"] = self.problem_rule
+                payload = json.dumps(document).encode()
                 headers = [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),

@@ -67,6 +67,8 @@ class WithdrawalList:
     origin: str = "--withdrawn"  # "catalog" for the entry's list
     version: str | None = None
     date: str | None = None
+    #: The hash the catalog records (checked again whenever the list is re-read).
+    expected_sha256: str | None = None
 
     def record(self) -> dict[str, Any]:
         """Provenance of this list: no sample id, only what identifies the list."""
@@ -131,6 +133,7 @@ def read_withdrawal_list(
         origin=origin,
         version=version,
         date=date,
+        expected_sha256=expected_sha256,
     )
 
 
@@ -209,7 +212,8 @@ def reread(
     return [
         read_withdrawal_list(
             item.path,
-            expected_sha256=entry_sha256 if item.origin == "catalog" else None,
+            expected_sha256=item.expected_sha256
+            or (entry_sha256 if item.origin == "catalog" else None),
             origin=item.origin,
             version=item.version,
             date=item.date,

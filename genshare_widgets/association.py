@@ -366,6 +366,8 @@ class AssociationResult:
     n_withheld: int = 0
     cohort_id: str = ""
     n_tested: int = 0
+    #: The catalog entry analysed (its terms: a publication moratorium refuses write_tsv).
+    entry: Any = field(default=None, repr=False, compare=False)
     written: Any = None
 
     def provenance(self) -> dict[str, Any]:
@@ -406,7 +408,14 @@ class AssociationResult:
         return frame
 
     def write_tsv(self, path, *, block_rows: int = 65536) -> None:
-        """Write ``assoc.tsv`` (:func:`write_assoc_tsv`) from the kept table."""
+        """Write ``assoc.tsv`` (:func:`write_assoc_tsv`) from the kept table; refused
+        (:class:`~genshare_widgets.disclosure.ExportRefused`) during the entry's publication
+        moratorium (MOR)."""
+        from types import SimpleNamespace
+
+        from genshare_widgets.disclosure._modifiers import check_export
+
+        check_export(SimpleNamespace(entry=self.entry), what=f"an association into {path}")
         columns, n_defined = self._kept()
         n = len(n_defined)
         parts = (
@@ -641,6 +650,10 @@ def association(
     )
 
     check_association(cohort, trait=pheno)
+    if out is not None:  # MOR: writing results to disk waits for the moratorium's end
+        from genshare_widgets.disclosure._modifiers import check_export
+
+        check_export(cohort, what=f"an association into {out}")
     if policy is None:
         policy = policy_for(cohort.entry) if getattr(cohort, "entry", None) else None
     if policy is None:
@@ -736,6 +749,7 @@ def association(
         cohort_id=cohort.id,
         n_tested=tally["tested"],
         written=out,
+        entry=getattr(cohort, "entry", None),
     )
 
 

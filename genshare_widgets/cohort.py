@@ -33,7 +33,7 @@ from genshare_widgets._withdrawals import (
 )
 from genshare_widgets.catalog import CohortEntry, SampleTableSpec, get_entry, load_catalog
 from genshare_widgets.disclosure._consent import check_access
-from genshare_widgets.disclosure._gate import governing_entry
+from genshare_widgets.disclosure._gate import governing_entry, withdrawal_entry
 from genshare_widgets.engines._integrity import (
     MANIFEST_ATTR,
     content_hash,
@@ -620,6 +620,7 @@ def open_cohort(
     hashes: list[dict[str, str]] = []
     hail = engine == "hail"
     access = None
+    withdrawal_source = None  # the entry whose withdrawal list applies when ``entry`` is None
     remote = is_url(source)
     if storage_options is not None and not remote:
         raise GenShareError(
@@ -647,6 +648,8 @@ def open_cohort(
             entry = governing_entry(paths[0])  # a store keeps its catalog entry's terms
             if entry is not None:
                 access = check_access(entry, purpose=purpose, credential=credential)
+            else:  # and its withdrawal list, on every tier (dynamic consent)
+                withdrawal_source = withdrawal_entry(paths[0])
         if hail:
             store, cohort_id, hashes = _hail_open_paths(paths)
         else:
@@ -697,7 +700,7 @@ def open_cohort(
         table = _read_sample_table(table_path, spec)
         table_name = table_path.name
     joined, report = _join_samples(sample_ids_, table, table_name=table_name)
-    withdrawals = _withdrawals(entry, withdrawn, sample_ids_)
+    withdrawals = _withdrawals(entry or withdrawal_source, withdrawn, sample_ids_)
     if withdrawals is not None:
         withdrawals = dataclasses.replace(withdrawals, table_before=joined)
         joined = blank_withdrawn(joined, withdrawals.kept)

@@ -69,7 +69,11 @@ def genshare_env(tmp_path_factory):
 def fresh_release_log(genshare_env):
     """Each test starts with no earlier releases: the publishing release log (rule 6) is
     per cohort and persistent, so one test's groups would refuse another's. A test that plays
-    a sequence of releases does so within itself."""
+    a sequence of releases does so within itself. Cleared after the test too: a session
+    fixture set up for the next test (a Beacon or site, whose start is a release) runs before
+    this fixture does."""
+    shutil.rmtree(genshare_env / "releases", ignore_errors=True)
+    yield
     shutil.rmtree(genshare_env / "releases", ignore_errors=True)
 
 

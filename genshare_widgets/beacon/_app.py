@@ -149,8 +149,9 @@ def beacon_app(
     from genshare_widgets._serve import require_serve_extra
 
     require_serve_extra()
-    from genshare_widgets.beacon._release import beacon_release
+    from genshare_widgets.beacon._release import beacon_release, served_sample_sets
     from genshare_widgets.disclosure import policy_for
+    from genshare_widgets.disclosure._publishing import check_service_release
 
     entry = cohort.entry
     if policy is None:
@@ -172,6 +173,14 @@ def beacon_app(
     )
     limiter = RateLimiter(rate_limit) if rate_limit else None
     release = beacon_release(cohort, by=by, policy=policy, budget=budget)
+    # rule 6 across withdrawals and restarts: nothing served that differs from an earlier
+    # release by fewer than k samples (raises ReleaseRefused)
+    check_service_release(
+        cohort,
+        served_sample_sets(cohort, release),
+        policy,
+        service=f"the Beacon of {cohort.id} (by {by})",
+    )
     description = BeaconDescription(
         release=release,
         cohort_id=cohort.id,

@@ -198,6 +198,14 @@ def _partition(cohort, by: str, *, whole: bool = False):
     return pd.Series(labels, index=cohort.samples.index, name="cohort" if whole else by)
 
 
+def served_sample_sets(cohort, release: "BeaconRelease") -> dict[str, list[str]]:
+    """{served group: its sample ids} of ``release`` (the whole cohort as ``ALL`` when
+    consent refused the grouping): what the release log checks before a Beacon serves."""
+    grouping = _partition(cohort, release.by, whole=release.refused is not None)
+    names = release.groups if release.refused is None else [TOTAL]
+    return {g: sorted(str(s) for s in grouping.index[(grouping == g).to_numpy()]) for g in names}
+
+
 def group_floor(policy: DisclosurePolicy) -> int:
     """The smallest group a Beacon serves: ``max(k, 5)`` under suppression, 5 otherwise.
 

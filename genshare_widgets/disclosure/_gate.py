@@ -274,13 +274,9 @@ def freely_usable(entry) -> bool:
     return entry.access == "open" and forbids_ancestry_research(list(entry.duo)) is None
 
 
-def governing_entry(store: Path):
-    """The catalog entry whose terms govern a store folder opened by its path, or None.
-
-    A store converted from a catalog entry keeps that entry's terms (its provenance names
-    the entry). Simulated entries with the same recipe share one store: it is ungoverned
-    when any entry that produces it is :func:`freely_usable` (the same genotypes are open).
-    """
+def _store_owners(store: Path) -> list:
+    """The catalog entries a store folder was converted from: the entry its provenance names,
+    and every simulated entry whose recipe makes the same store."""
     import json as _json
 
     from genshare_widgets.catalog import load_catalog
@@ -289,11 +285,11 @@ def governing_entry(store: Path):
     record = store_provenance(Path(store))
     source, key = record.get("source"), record.get("key")
     if not isinstance(source, str):
-        return None
+        return []
     catalog = load_catalog()
     owners = [e for e in catalog.cohorts if e.id == source]
     if not owners:
-        return None
+        return []
     zarray = Path(store) / "call_genotype" / ".zarray"
     if key and zarray.is_file():
         from genshare_widgets.simulate import recipe_key
@@ -304,9 +300,37 @@ def governing_entry(store: Path):
                 continue
             if store_key({"simulated": recipe_key(e.simulation), "chunks": chunks}) == key:
                 owners.append(e)
-    if any(freely_usable(e) for e in owners):
+    return owners
+
+
+def governing_entry(store: Path):
+    """The catalog entry whose terms govern a store folder opened by its path, or None.
+
+    A store converted from a catalog entry keeps that entry's terms (its provenance names
+    the entry). Simulated entries with the same recipe share one store: it is ungoverned
+    when any entry that produces it is :func:`freely_usable` (the same genotypes are open).
+    """
+    owners = _store_owners(store)
+    if not owners or any(freely_usable(e) for e in owners):
         return None
     return owners[0]
+
+
+def withdrawal_entry(store: Path):
+    """The catalog entry whose withdrawal list applies to a store folder opened by its path
+    (dynamic consent holds on every tier, open included), or None.
+
+    The entry the store was converted from, when it names a withdrawal list; None when the
+    store is shared with another entry that names none and whose genotypes are freely usable
+    (the same people are then open without the list: a simulated teaching twin).
+    """
+    owners = _store_owners(store)
+    listed = [e for e in owners if getattr(e, "withdrawals", None) is not None]
+    if not listed:
+        return None
+    if any(freely_usable(e) and e not in listed for e in owners):
+        return None
+    return listed[0]
 
 
 #: The purposes under which a per-variant association with a trait is in scope: health,

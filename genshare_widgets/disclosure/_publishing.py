@@ -62,6 +62,9 @@ MIN_CENTROID_GROUP = 10
 class ReleaseRefused(GenShareError):  # noqa: N818 -- reads as the verdict it reports
     """A release the publishing rules do not allow (nothing was written)."""
 
+    #: The rule's short name (a service's refusal carries it: ``{"detail", "rule"}``).
+    rule = "release-log"
+
 
 def refuse_per_person_output(policy, *, what: str, cohort_id: str = "") -> None:
     """Raise :class:`ReleaseRefused` when ``policy`` is active (rule 5).
@@ -502,3 +505,46 @@ def _nesting(outer, outer_hashes, inner, inner_hashes, k: int):
         if len(names) >= 2 and difference < k:
             return name, names, difference
     return None
+
+
+def check_service_release(
+    cohort,
+    sets: Mapping[str, list[str]],
+    policy,
+    *,
+    service: str,
+    key: str | None = None,
+) -> None:
+    """Rule 6 for a service (Beacon, federation site): what it is about to serve is a release.
+
+    ``sets`` ({group: sample ids}) are the groups the service would answer for. Under a
+    suppressing policy without differential privacy they are checked against, and recorded
+    in, the cohort's :class:`ReleaseLog` (the same log as ``genshare stats`` and figures,
+    kept in ``$GENSHARE_STATE``, so a restart does not start afresh). A group that differs
+    from an earlier released group by 1..k-1 samples, as after withdrawing fewer than k
+    people, raises :class:`ReleaseRefused`: the querier of a service has unlimited queries,
+    so the answers before and after would give the withdrawn people's genotype counts by
+    subtraction. Under an epsilon each start is a new noisy release charged to the budget,
+    and nothing is checked here. ``key``: a log of its own (e.g. an association sample set,
+    compared only with earlier association sets).
+    """
+    if not policy.suppresses or policy.epsilon is not None:
+        return
+    k = min_difference(policy)
+    log = ReleaseLog(key) if key is not None else ReleaseLog.for_cohort(cohort)
+    try:
+        log.record(with_union(sets), k=k, command=service, region=None)
+    except ReleaseRefused as exc:
+        raise ReleaseRefused(
+            f"{service} does not serve this release (rule 6, release log, rule name "
+            f"'{SERVICE_RULE}'): what it would serve differs from an earlier release of "
+            f"{cohort.id!r} by fewer than k = {k} samples (e.g. after withdrawing fewer than "
+            f"{k} people), and a querier could subtract the answers before and after to get "
+            "those people's genotype counts; the earlier release is not served either (it "
+            "holds withdrawn people). Batch withdrawals until every served group changes by "
+            f"{k} or more samples, or serve under differential privacy (--epsilon). {exc}"
+        ) from None
+
+
+#: The rule a service names when the release log refuses what it would serve.
+SERVICE_RULE = "release-log"

@@ -298,6 +298,7 @@ def site_app(
         raise GenShareError(
             "--assoc-covar and --assoc-pcs need --assoc-pheno (the phenotypes served)"
         )
+    _check_site_release(cohort, by, sizes, assoc, policy, name=name)
     lock = threading.Lock()  # one genotype pass at a time; answers are cached
     cache: dict[Any, Any] = {}  # (region, snps_only) → counts; "pca" → the projection summary
 
@@ -555,6 +556,34 @@ def site_app(
         return _json_response(assoc_answer(assoc, request, site=name), http)
 
     return app
+
+
+def _check_site_release(cohort, by: str, sizes, assoc, policy, *, name: str) -> None:
+    """Rule 6 across withdrawals and restarts (:func:`~genshare_widgets.disclosure.
+    _publishing.check_service_release`): the served groups, and the association's analysed
+    sample set in a log of its own, may not differ from an earlier release by 1..k-1 samples.
+    """
+    import numpy as np
+
+    from genshare_widgets.disclosure._publishing import (
+        check_service_release,
+        group_sample_sets,
+        log_key,
+    )
+
+    service = f"site {name} of {cohort.id} (by {by})"
+    check_service_release(
+        cohort, group_sample_sets(cohort.samples, by, list(sizes)), policy, service=service
+    )
+    if assoc is not None:
+        ids = [str(s) for s in np.asarray(cohort.samples.index)[assoc.sample_index]]
+        check_service_release(
+            cohort,
+            {"(association samples)": sorted(ids)},
+            policy,
+            service=f"{service}, POST /assoc",
+            key=f"{log_key(cohort)}.assoc",
+        )
 
 
 def _site_passport_gate(cohort, *, token: str | None, trusted_issuers):

@@ -120,7 +120,12 @@ def membership_split(
     samples = cohort.samples
     if by not in samples.columns:
         raise GenShareError(f"no sample column {by!r}; columns: {list(samples.columns)}")
-    ids = [str(s) for s in samples.index[samples[by].astype(str) == str(population)]]
+    kept = getattr(cohort, "kept", None)
+    kept = np.ones(len(samples), dtype=bool) if kept is None else np.asarray(kept, dtype=bool)
+    # withdrawn samples (dynamic consent) are never drawn, whatever value is asked for
+    values = samples[by]
+    chosen = values.notna().to_numpy() & (values.astype(str) == str(population)).to_numpy()
+    ids = [str(s) for s in samples.index[chosen & kept]]
     if not ids:
         known = sorted(samples[by].dropna().astype(str).unique())
         raise GenShareError(f"no sample has {by} = {population!r}; values: {known}")
@@ -184,10 +189,14 @@ def dosage_matrix(
         raise GenShareError(f"max_variants must be positive (got {max_variants})")
     ds = cohort.genotypes
     column = {s: i for i, s in enumerate(str(s) for s in ds["sample_id"].values)}
+    withdrawals = getattr(cohort, "withdrawals", None)
+    if withdrawals is not None:  # dynamic consent: a withdrawn sample is not in the cohort
+        column = {s: i for s, i in column.items() if withdrawals.kept[i]}
     missing = [s for s in samples if str(s) not in column]
     if missing:
         raise GenShareError(
-            f"{len(missing)} samples are not in cohort {cohort.id!r}: {missing[:5]}"
+            f"{len(missing)} samples are not in cohort {cohort.id!r} (or were withdrawn): "
+            f"{missing[:5]}"
         )
     index, _info, alleles = variant_selection(ds, region=region, snps_only=snps_only)
     if max_variants is not None:
