@@ -179,10 +179,10 @@ def select_variants(
     The numpy core shared by every genotype pass: ``alleles`` is the store's
     ``variant_allele`` (fixed-width or object strings, "" pads), ``contig_ids`` its contig
     names. A store that carries the compact per-variant arrays gives ``n_alleles`` (alleles
-    per record) and, for ``snps_only``, ``is_snv`` (REF and every ALT single bases) instead:
-    the masks are then vectorised, and only multi-allelic rows that are not all SNVs need
-    their strings, from ``alleles_of(rows)`` (the ``variant_allele`` rows ``rows``; default:
-    ``alleles[rows]``). ``snps_only`` applies per split record (its REF and its ALT), as
+    per record) and, for ``snps_only``, ``is_snv`` (REF and first ALT single bases)
+    instead: the masks are then vectorised, and with ``snps_only`` only the multi-allelic
+    rows need their strings, from ``alleles_of(rows)`` (the ``variant_allele`` rows
+    ``rows``; default: ``alleles[rows]``). ``snps_only`` applies per split record (its REF and its ALT), as
     after ``bcftools norm -m-``. Records with fewer than two alleles are always dropped.
 
     ``biallelic_only=True`` keeps sites that are biallelic in the store (multi-allelic rows
@@ -242,27 +242,11 @@ def select_variants(
     if snps_only:
         if is_snv is not None:
             snv_1 = np.asarray(is_snv, dtype=bool)[rows_1]
-            kept_m = np.repeat(np.asarray(is_snv, dtype=bool)[multi], per_row)
         else:
             snv_1 = snv_flags(strings(rows_1)) if len(rows_1) else np.zeros(0, dtype=bool)
-            kept_m = np.zeros(len(rows_m), dtype=bool)
-        # a row whose alleles are not all bases may still have SNV records: read its strings
-        unsure = (
-            np.flatnonzero(~np.asarray(is_snv, dtype=bool)[multi])
-            if is_snv is not None
-            else np.arange(len(multi))
-        )
-        if len(unsure):
-            flags = split_snv_flags(strings(multi[unsure]), n_alleles[multi[unsure]])
-            where = np.concatenate(
-                [
-                    np.arange(a, a + k)
-                    for a, k in zip(
-                        (np.cumsum(per_row) - per_row)[unsure], per_row[unsure], strict=True
-                    )
-                ]
-            )
-            kept_m[where] = flags
+        # each split record's own REF and ALT decide, from the (few) multi-allelic rows'
+        # strings: ``is_snv`` speaks for a row's first ALT (or all ALTs), not for each
+        kept_m = split_snv_flags(strings(multi), n_alleles[multi])
         info["n_non_snp_excluded"] = int((~snv_1).sum() + (~kept_m).sum())
         rows_1, rows_m, alt_m = rows_1[snv_1], rows_m[kept_m], alt_m[kept_m]
     index = np.concatenate([rows_1, rows_m])
