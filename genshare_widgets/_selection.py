@@ -182,8 +182,9 @@ def select_variants(
     per record) and, for ``snps_only``, ``is_snv`` (REF and first ALT single bases)
     instead: the masks are then vectorised, and with ``snps_only`` only the multi-allelic
     rows need their strings, from ``alleles_of(rows)`` (the ``variant_allele`` rows
-    ``rows``; default: ``alleles[rows]``). ``snps_only`` applies per split record (its REF and its ALT), as
-    after ``bcftools norm -m-``. Records with fewer than two alleles are always dropped.
+    ``rows``; default: ``alleles[rows]``). ``snps_only`` applies per split record (its REF
+    and its ALT), as after ``bcftools norm -m-``. Records with fewer than two alleles are
+    always dropped.
 
     ``biallelic_only=True`` keeps sites that are biallelic in the store (multi-allelic rows
     are excluded, ``info["n_multiallelic_excluded"]``): the passes that read a store row's

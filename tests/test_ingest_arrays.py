@@ -299,20 +299,27 @@ def test_long_indels_and_symbolic_alts_round_trip(tmp_path):
     ]  # fmt: skip
     table = DirectStore(store).variant_table()
     assert table.biallelic_width == 500  # the 500 bp REF is multi-allelic: split, reported
-    # the local engine's pass reports them with main's fixed width
-    raw, index, _, alleles, *_ = _local_pass(
-        open_direct(store), np.zeros(3, dtype=np.int64), 1, region=None, snps_only=False
+    # the local engine's pass reports them, multi-allelic rows split per ALT (issue 18)
+    from genshare_widgets._selection import Selection
+
+    raw, index, alt, _, alleles, *_ = _local_pass(
+        open_direct(store), np.zeros(3, dtype=np.int64), 1, Selection()
     )
-    assert index.tolist() == [0, 1, 3, 4, 6, 7, 9]
-    assert alleles.dtype == np.dtype("<U401")
+    assert index.tolist() == [0, 1, 3, 4, 5, 5, 6, 7, 8, 8, 9]
+    assert alt.tolist() == [1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1]
+    assert alleles.dtype == np.dtype("<U500")
     assert alleles[:2].tolist() == [["A", LONG_INSERTION], [LONG_DELETION, "G"]]
-    assert alleles[2:].tolist() == [["A", "<DUP:TANDEM>"], ["G", "*"], ["G", "G]1:900]"],
-                                    ["ac", "a"], ["C", "T"]]  # fmt: skip
-    assert raw[:, 0, 0].tolist() == [3, 3, 1, 3, 1, 1, 1]
-    _, index, _, alleles, *_ = _local_pass(
-        open_direct(store), np.zeros(3, dtype=np.int64), 1, region=None, snps_only=True
+    assert alleles[2:8].tolist() == [
+        ["A", "<DUP:TANDEM>"], ["G", "*"], ["T", "C"], ["T", "<NON_REF>"], ["G", "G]1:900]"],
+        ["ac", "a"],
+    ]  # fmt: skip
+    assert alleles[8:].tolist() == [["T" * 500, LONG_INSERTION], ["T" * 500, "G"], ["C", "T"]]
+    assert raw[:, 0, 0].tolist() == [3, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1]
+    _, index, alt, _, alleles, *_ = _local_pass(
+        open_direct(store), np.zeros(3, dtype=np.int64), 1, Selection(snps_only=True)
     )
-    assert index.tolist() == [9] and alleles.dtype == np.dtype("<U401")
+    assert index.tolist() == [5, 9] and alt.tolist() == [1, 1]
+    assert alleles.dtype == np.dtype("<U500")
 
 
 def test_non_ascii_and_empty_tables_decode():

@@ -163,7 +163,7 @@ def test_filters_and_grouping(sim_ooa, sim_admix):
 def test_multiallelic_excluded_and_snps_only(kg_subset):
     counts = allele_counts_by_group(kg_subset, by="superpopulation")
     f = counts.attrs["filters"]
-    assert f["n_multiallelic_excluded"] == 516
+    assert f["n_multiallelic_split"] == 516
     assert counts.sizes["variants"] == 25709 - 516
     snps = allele_counts_by_group(kg_subset, by="superpopulation", snps_only=True)
     refs, alts = snps["variant_ref"].values, snps["variant_alt"].values
