@@ -59,7 +59,7 @@ def _split_vcf(source: Path, out: Path) -> Path:
 
 
 def _samples_file(path: Path, groups: dict[str, str]) -> Path:
-    pd.DataFrame({"sample": list(groups), "group": list(groups.values())}).to_csv(
+    pd.DataFrame({"sample": list(groups), "population": list(groups.values())}).to_csv(
         path, sep="\t", index=False
     )
     return path
@@ -126,8 +126,8 @@ def edge(tmp_path_factory):
 
 def test_edge_split_counts_equal_bcftools_split(edge):
     unsplit, split = edge
-    ours = allele_counts_by_group(unsplit, by="group")
-    theirs = allele_counts_by_group(split, by="group")
+    ours = allele_counts_by_group(unsplit, by="population")
+    theirs = allele_counts_by_group(split, by="population")
     assert ours.sizes["variants"] == 15  # 2 biallelic records + 13 from 6 multi-allelic
     pd.testing.assert_frame_equal(_table(ours), _table(theirs))
     assert ours["variant_allele_index"].values.tolist() == [
@@ -156,7 +156,7 @@ def test_edge_split_counts_equal_bcftools_split(edge):
 
 def test_edge_split_counts_equal_a_naive_count(edge):
     unsplit, _ = edge
-    ours = _table(allele_counts_by_group(unsplit, by="group"))
+    ours = _table(allele_counts_by_group(unsplit, by="population"))
     expected = _naive_counts(RECORDS, GROUPS)
     expected = expected.sort_values("group", kind="stable").reset_index(drop=True)
     pd.testing.assert_frame_equal(ours, expected)
@@ -165,10 +165,10 @@ def test_edge_split_counts_equal_a_naive_count(edge):
 def test_split_records_repeat_ids_and_ends(edge):
     unsplit, split = edge
     ours = with_variant_ends(
-        with_variant_ids(allele_counts_by_group(unsplit, by="group"), unsplit), unsplit
+        with_variant_ids(allele_counts_by_group(unsplit, by="population"), unsplit), unsplit
     )
     theirs = with_variant_ends(
-        with_variant_ids(allele_counts_by_group(split, by="group"), split), split
+        with_variant_ids(allele_counts_by_group(split, by="population"), split), split
     )
     assert ours["variant_id"].values.tolist() == theirs["variant_id"].values.tolist()
     assert ours["variant_end"].values.tolist() == theirs["variant_end"].values.tolist()
@@ -182,8 +182,8 @@ def test_split_records_repeat_ids_and_ends(edge):
 @pytest.mark.parametrize("region", [None, "1:150-300"])
 def test_filters_apply_per_split_record(edge, snps_only, region):
     unsplit, split = edge
-    ours = allele_counts_by_group(unsplit, by="group", snps_only=snps_only, region=region)
-    theirs = allele_counts_by_group(split, by="group", snps_only=snps_only, region=region)
+    ours = allele_counts_by_group(unsplit, by="population", snps_only=snps_only, region=region)
+    theirs = allele_counts_by_group(split, by="population", snps_only=snps_only, region=region)
     pd.testing.assert_frame_equal(_table(ours), _table(theirs))
     if snps_only:  # '*', '<DEL>' and the indels are not SNVs; C of the <DEL>,C site is
         alts = _table(ours)["alt"].unique().tolist()
@@ -193,16 +193,16 @@ def test_filters_apply_per_split_record(edge, snps_only, region):
             == (theirs.attrs["filters"]["n_non_snp_excluded"])
         )
     for maf in (0.1, 0.3):
-        a = allele_counts_by_group(unsplit, by="group", min_maf=maf, region=region)
-        b = allele_counts_by_group(split, by="group", min_maf=maf, region=region)
+        a = allele_counts_by_group(unsplit, by="population", min_maf=maf, region=region)
+        b = allele_counts_by_group(split, by="population", min_maf=maf, region=region)
         pd.testing.assert_frame_equal(_table(a), _table(b))
 
 
 def test_dask_pass_gives_the_local_engine_counts(edge, monkeypatch):
     unsplit, _ = edge
-    local = allele_counts_by_group(unsplit, by="group")
+    local = allele_counts_by_group(unsplit, by="population")
     monkeypatch.setenv("GENSHARE_DIRECT", "0")
-    dask = allele_counts_by_group(unsplit, by="group")
+    dask = allele_counts_by_group(unsplit, by="population")
     pd.testing.assert_frame_equal(_table(local), _table(dask))
     np.testing.assert_array_equal(local["variant_index"], dask["variant_index"])
     np.testing.assert_array_equal(local["variant_allele_index"], dask["variant_allele_index"])
@@ -211,7 +211,7 @@ def test_dask_pass_gives_the_local_engine_counts(edge, monkeypatch):
 
 def test_biallelic_only_keeps_the_sites_pca_uses(edge):
     unsplit, _ = edge
-    sites = allele_counts_by_group(unsplit, by="group", biallelic_only=True)
+    sites = allele_counts_by_group(unsplit, by="population", biallelic_only=True)
     assert sites["variant_position"].values.tolist() == [100, 800]
     assert sites.attrs["filters"]["n_multiallelic_excluded"] == 6
 
@@ -246,3 +246,70 @@ def test_real_subset_split_equals_bcftools_split(kg_subset, kg_split):
     b = b.sort_values(keys, kind="stable").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
     assert (ours["variant_allele_index"].values > 1).sum() == f["n_split_records"] - 516
+
+
+# --- Beacon and federation serve the split records --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def edge_beacon(edge):
+    import httpx
+
+    from genshare_widgets._serve import RunningServer
+    from genshare_widgets.beacon import beacon_app
+
+    unsplit, _ = edge
+    server = RunningServer(
+        beacon_app(unsplit, granularity="record"), host="127.0.0.1", port=0
+    ).start()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    ("position", "ref", "alt"),
+    [(150, "A", "C"), (150, "A", "G"), (200, "A", "T"), (300, "A", "*"), (400, "G", "C")],
+)
+def test_beacon_finds_every_alt_of_a_multiallelic_site(edge, edge_beacon, position, ref, alt):
+    unsplit, _ = edge
+    counts = _table(allele_counts_by_group(unsplit, by="population"))
+    mine = counts[(counts["position"] == position) & (counts["alt"] == alt)]
+    query = {
+        "referenceName": "1",
+        "start": position - 1,
+        "referenceBases": ref,
+        "alternateBases": alt,
+        "requestedGranularity": "record",
+    }
+    got = edge_beacon.get("/g_variants", params=query)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["responseSummary"]["exists"] is True  # before issue 18: false
+    (record,) = body["response"]["resultSets"][0]["results"]
+    rows = {f["population"]: f for f in record["frequencyInPopulations"][0]["frequencies"]}
+    for _, row in mine.iterrows():
+        assert rows[row["group"]]["alleleCount"] == row["allele_count"]
+        assert rows[row["group"]]["alleleNumber"] == row["allele_number"]
+    params = {k: v for k, v in query.items() if k != "requestedGranularity"}
+    posted = edge_beacon.post(
+        "/g_variants",
+        json={
+            "meta": {"apiVersion": "v2.0.0"},
+            "query": {
+                "requestParameters": {**params, "start": [params["start"]]},
+                "requestedGranularity": "record",
+            },
+        },
+    )
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["response"] == body["response"]
+    # an ALT the site does not have still answers false
+    absent = edge_beacon.get("/g_variants", params={**query, "alternateBases": "TTTT"})
+    assert absent.json()["responseSummary"]["exists"] is False
+
+
+def test_beacon_info_says_records_are_split(edge_beacon):
+    info = edge_beacon.get("/info").json()
+    text = str(info)
+    assert "bcftools norm -m-" in text and "6 split" in text
