@@ -565,7 +565,9 @@ def _variants_to_test(cohort, *, region: str | None, snps_only: bool):
     direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
     if direct is not None:
         table = direct.variant_table()
-        index, info = table_selection(table, region=region, snps_only=snps_only)
+        index, _, info = table_selection(
+            table, region=region, snps_only=snps_only, biallelic_only=True
+        )
         contig_ids, contig, position = (
             table.contig_ids,
             table.variant_contig,
@@ -577,7 +579,10 @@ def _variants_to_test(cohort, *, region: str | None, snps_only: bool):
             return table.ref_alt(rows, width=width)
     else:
         ds = cohort.genotypes
-        index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
+        index, _, info, _ = variant_selection(
+            ds, region=region, snps_only=snps_only, biallelic_only=True
+        )
+        all_alleles = fixed_strings(ds["variant_allele"].values)
         contig_ids = fixed_strings(ds["contig_id"].values)
         contig, position = ds["variant_contig"].values, ds["variant_position"].values
 

@@ -280,8 +280,8 @@ class BeaconDescription:
             ),
             "rowRule": ROW_RULE,
             "minimumGroupSize": release.floor,
-            "variantsServed": "biallelic variants only (multi-allelic records excluded: "
-            f"{release.n_multiallelic_excluded})",
+            "variantsServed": "one biallelic record per ALT allele: multi-allelic records "
+            f"split as bcftools norm -m- does ({release.n_multiallelic_split} split)",
             "coordinates": "start is 0-based inclusive, end 0-based exclusive (Beacon v2); "
             "VCF POS = start + 1",
         }

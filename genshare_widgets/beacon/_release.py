@@ -36,8 +36,9 @@ genotypes, no per-query privacy cost). What the Beacon adds on top of the door:
   charged ONCE to the budget of :func:`beacon_budget`; totals are sums of noisy released parts.
   Every answer is post-processing of that one release, so any number of queries costs no more.
 
-Only biallelic variants are served (multi-allelic records are excluded, as in every GenShare
-count; their number is in :attr:`BeaconRelease.n_multiallelic_excluded`).
+Multi-allelic records are served as one biallelic record per ALT allele, split as ``bcftools
+norm -m-`` does and as in every GenShare count (a query for any present ALT of such a site
+finds its record); how many were split is in :attr:`BeaconRelease.n_multiallelic_split`.
 """
 
 from dataclasses import dataclass, field
@@ -108,7 +109,7 @@ class BeaconRelease:
     group_sizes: dict[str, Any]
     policy: DisclosurePolicy
     n_samples: int
-    n_multiallelic_excluded: int = 0
+    n_multiallelic_split: int = 0
     dp: dict[str, Any] | None = None
     end: np.ndarray | None = None
     _ref_len: np.ndarray = field(init=False, repr=False)
@@ -381,9 +382,7 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
         group_sizes=group_sizes,
         policy=policy,
         n_samples=int(released_sizes.sum()),
-        n_multiallelic_excluded=int(
-            released.attrs.get("filters", {}).get("n_multiallelic_excluded", 0)
-        ),
+        n_multiallelic_split=int(released.attrs.get("filters", {}).get("n_multiallelic_split", 0)),
         dp=dict(released.attrs["dp"]) if "dp" in released.attrs else None,
         end=ends[order],
     )

@@ -7,7 +7,8 @@ For a local VCF-Zarr store written by GenShare (Zarr format 2, with the bit-plan
 — ``.zarray`` metadata, numcodecs decompression — and counts with numpy popcounts in threads
 (numpy and blosc release the GIL), importing only numpy and numcodecs. Rows that are not
 packable (haploid or half-missing calls, alleles ≥ 2) are counted from ``call_genotype`` with
-the numpy reference of the Dask engine. The results are tested equal to
+the numpy reference of the Dask engine, as are the records of the later ALTs of a multi-allelic
+site (split per ALT allele, as ``bcftools norm -m-`` does). The results are tested equal to
 :func:`genshare_widgets.counts.allele_counts_by_group` on simulated and real stores.
 
 Anything this reader does not understand (another chunk layout, a missing packed array,
@@ -177,6 +178,19 @@ class DirectStore:
                 f"store {self.path}: chunk {name}/{key} cannot be decoded ({exc}). "
                 + rebuild_hint(self.path)
             ) from None
+
+    def allele_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Fixed-width strings (len(rows), alleles): the ``variant_allele`` rows ``rows``,
+        reading only the chunks that hold them (the ALTs of split multi-allelic records)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        width = self.shape("variant_allele")[1]
+        out = np.empty((len(rows), width), dtype=object)
+        step = self.chunk_rows("variant_allele")
+        for c in np.unique(rows // step).tolist():
+            at = np.flatnonzero(rows // step == c)
+            out[at] = self.read_chunk("variant_allele", c)[rows[at] - c * step]
+        out[out == None] = ""  # noqa: E711 (elementwise)
+        return out.astype(str) if len(rows) else np.zeros((0, width), dtype="<U1")
 
     def read(self, name: str) -> np.ndarray:
         """The whole array ``name``."""
@@ -351,9 +365,17 @@ class DirectCounter:
         packable = self.store.read_chunk("variant_genotype_packable", c)
         return self._counter.planes(planes), packable
 
-    def result(self, index: np.ndarray) -> np.ndarray:
-        """int32 (len(index), groups, 5) for the sorted rows ``index`` (all in the span)."""
+    def result(self, index: np.ndarray, alt_allele: np.ndarray | None = None) -> np.ndarray:
+        """int32 (len(index), groups, 5) for the sorted rows ``index`` (all in the span).
+
+        ``alt_allele`` (per row of ``index``; default all 1): the ALT allele each record
+        counts, as :func:`genshare_widgets._selection.select_variants` gives it; a store row
+        split into several records appears once per record. Records of a later ALT are
+        counted from ``call_genotype`` (they are rare) with that allele as ALT."""
         out = np.zeros((len(index), self.n_groups, 5), dtype=np.int32)
+        later = (
+            np.zeros(len(index), dtype=bool) if alt_allele is None else np.asarray(alt_allele) > 1
+        )
         try:
             if len(index) and (index[0] < self.lo or index[-1] >= self.hi):
                 raise ValueError("rows outside the counted span")
@@ -365,15 +387,17 @@ class DirectCounter:
                 c = int(chunk_of[a])
                 rows = index[a:b] - c * self.step
                 counts, packable = self._chunks.pop(c).result()  # freed once copied
-                if rows[-1] - rows[0] + 1 == len(rows):  # a run of rows: slices, no gathers
+                if rows[-1] - rows[0] + 1 == len(rows) and not later[a:b].any():
+                    # a run of distinct rows: slices, no gathers
                     out[a:b] = counts[rows[0] : rows[-1] + 1]
                     exact = ~packable[rows[0] : rows[-1] + 1]
                 else:
                     out[a:b] = counts[rows]
-                    exact = ~packable[rows]
+                    exact = ~packable[rows] | later[a:b]
                 if exact.any():
                     gt = self.store.read_chunk("call_genotype", c)[rows[exact]]
-                    out[a:b][exact] = self._counter.calls(gt)
+                    alt = 1 if alt_allele is None else np.asarray(alt_allele)[a:b][exact]
+                    out[a:b][exact] = self._counter.calls(gt, alt)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
         return out
@@ -399,11 +423,12 @@ class GroupCounter:
         """int32 (rows, groups, 5) of packable rows' planes uint64 (rows, 2, words)."""
         return bitplane_group_counts(planes, self.masks, self.n_group)
 
-    def calls(self, gt: np.ndarray) -> np.ndarray:
-        """int32 (rows, groups, 5) of genotype calls int8 (rows, samples, 2)."""
+    def calls(self, gt: np.ndarray, alt_allele: "np.ndarray | int" = 1) -> np.ndarray:
+        """int32 (rows, groups, 5) of genotype calls int8 (rows, samples, 2), counting
+        ``alt_allele`` (per row, or one for all) as ALT."""
         from genshare_widgets.engines._group_counts import block_counts
 
-        return block_counts(np.asarray(gt), self.onehot)
+        return block_counts(np.asarray(gt), self.onehot, alt_allele)
 
     def rows(self, packable: np.ndarray, planes: np.ndarray, slow_calls) -> np.ndarray:
         """Counts of rows with packable flags ``packable``: ``planes`` are the packable
@@ -420,18 +445,21 @@ def direct_group_counts(
     group: np.ndarray,
     n_groups: int,
     index: np.ndarray,
+    alt_allele: np.ndarray | None = None,
     *,
     threads: int | None = None,
 ) -> np.ndarray:
     """int32 (len(index), n_groups, 5): the counts of ``_group_counts.group_counts`` for the
-    variants ``index`` (sorted), read from the bit-plane copy in threads.
+    records ``index`` (sorted store rows) and ``alt_allele`` (their ALT; default 1), read
+    from the bit-plane copy in threads.
 
     ``group`` int64 per sample, -1 for samples left out.
     """
     if not len(index):
         return np.zeros((0, n_groups, 5), dtype=np.int32)
     lo, hi = int(index[0]), int(index[-1]) + 1
-    return DirectCounter(store, group, n_groups, lo, hi, threads=threads).result(index)
+    counter = DirectCounter(store, group, n_groups, lo, hi, threads=threads)
+    return counter.result(index, alt_allele)
 
 
 def standardized_from_planes(planes: np.ndarray, p: np.ndarray, n_samples: int) -> np.ndarray:

@@ -469,7 +469,9 @@ def _selection(service: AssocService, region: str | None):
             service.selections.clear()
         ds = service.cohort.genotypes
         try:
-            index, _, alleles = variant_selection(ds, region=region, snps_only=False)
+            index, _, _, alleles = variant_selection(
+                ds, region=region, snps_only=False, biallelic_only=True
+            )
         except GenShareError as exc:
             raise _refusal(400, "assoc-request", str(exc)) from None
         contigs = fixed_strings(ds["contig_id"].values)[ds["variant_contig"].values[index]]
@@ -478,8 +480,8 @@ def _selection(service: AssocService, region: str | None):
             index,
             [str(c) for c in contigs],
             positions.tolist(),
-            [str(a[0]) for a in alleles[index]],
-            [str(a[1]) for a in alleles[index]],
+            [str(a[0]) for a in alleles],
+            [str(a[1]) for a in alleles],
         )
     return service.selections[region]
 
