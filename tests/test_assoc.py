@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from genshare_widgets import GenShareError, open_cohort
+from genshare_widgets._selection import fixed_strings
 from genshare_widgets.association import association, association_inputs, dosage_blocks
 from genshare_widgets.cli import main
 from genshare_widgets.disclosure import AnalysisRefused, DisclosurePolicy
@@ -26,10 +27,12 @@ from genshare_widgets.disclosure._association import WITHHELD_NOTE
 from genshare_widgets.stats._association import linear_fit, linear_sums, logistic_fit
 
 
-def _dense_dosage(cohort, index, samples):
-    """ALT dosage (variants, samples) from xarray's call_genotype: the obvious way."""
+def _dense_dosage(cohort, index, samples, alt=1):
+    """ALT dosage (variants, samples) from xarray's call_genotype: the obvious way (``alt``:
+    the ALT index counted per variant, for split multi-allelic records)."""
     gt = cohort.genotypes["call_genotype"].values[index][:, samples]
-    x = (gt == 1).sum(axis=2).astype(float)
+    alt = np.asarray(alt)
+    x = (gt == (alt[:, None, None] if alt.ndim else alt)).sum(axis=2).astype(float)
     x[(gt < 0).any(axis=2)] = np.nan
     return x
 
@@ -58,12 +61,22 @@ def test_whole_cohort_linear_equals_naive_fit(sim_ooa):
     table = result.table
     assert result.model == "linear" and result.n_samples == 300
     assert inputs.covariate_names == ["sex=male", "PC1", "PC2"]
+    # 400 records at random and every record of a multi-allelic site (split per ALT)
+    split = table.duplicated(["contig", "position"], keep=False).to_numpy()
+    assert split.sum() == 315  # 157 multi-allelic sites of sim-ooa
     rows = np.random.default_rng(1).choice(len(table), 400, replace=False)
-    counts = sim_ooa.genotypes["variant_position"].values
-    index = np.flatnonzero(np.isin(counts, table["position"].to_numpy()[rows]))
-    x = _dense_dosage(sim_ooa, index, inputs.sample_index)
+    got = table.iloc[np.union1d(rows, np.flatnonzero(split))]
+    ds = sim_ooa.genotypes
+    contigs = fixed_strings(ds["contig_id"].values)[ds["variant_contig"].values]
+    positions = ds["variant_position"].values
+    row_of = {(str(c), int(p)): i for i, (c, p) in enumerate(zip(contigs, positions, strict=True))}
+    index = np.array(
+        [row_of[(str(c), int(p))] for c, p in zip(got["contig"], got["position"], strict=True)]
+    )
+    alleles = fixed_strings(ds["variant_allele"].values)
+    alt = np.array([list(alleles[i]).index(a) for i, a in zip(index, got["alt"], strict=True)])
+    x = _dense_dosage(sim_ooa, index, inputs.sample_index, alt)
     want = linear_fit(linear_sums(x, inputs.y, inputs.covariates))
-    got = table.set_index("position").loc[counts[index]]
     np.testing.assert_allclose(got["beta"], want["beta"], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(got["se"], want["se"], rtol=1e-9)
     assert (got["n"].to_numpy() == want["n"]).all()

@@ -430,13 +430,20 @@ class GroupCounter:
 
         return block_counts(np.asarray(gt), self.onehot, alt_allele)
 
-    def rows(self, packable: np.ndarray, planes: np.ndarray, slow_calls) -> np.ndarray:
+    def rows(
+        self,
+        packable: np.ndarray,
+        planes: np.ndarray,
+        slow_calls,
+        slow_alt: "np.ndarray | int" = 1,
+    ) -> np.ndarray:
         """Counts of rows with packable flags ``packable``: ``planes`` are the packable
-        rows' planes and ``slow_calls`` the other rows' calls, each in row order."""
+        rows' planes and ``slow_calls`` the other rows' calls, each in row order, counting
+        ``slow_alt`` (per slow row, or one for all) as their ALT."""
         out = np.empty((len(packable), self.n_groups, 5), dtype=np.int32)
         out[packable] = self.planes(planes)
         if slow_calls is not None:
-            out[~packable] = self.calls(slow_calls)
+            out[~packable] = self.calls(slow_calls, slow_alt)
         return out
 
 
@@ -545,13 +552,18 @@ def direct_reduce_standardized(
     return result
 
 
-def dosage_from_calls(gt: np.ndarray) -> np.ndarray:
+def dosage_from_calls(gt: np.ndarray, alt_allele: "np.ndarray | int" = 1) -> np.ndarray:
     """ALT dosage float64 (variants, samples) from int8 calls (variants, samples, ploidy): the
-    number of ALT (allele 1) copies among the called alleles; NaN when any allele is missing
-    (−1). Fill values (−2, the absent second allele of a haploid call) are not alleles, so a
-    haploid call counts 0 or 1 (PLINK 2's ``--xchr-model 1`` for males)."""
+    number of ALT copies among the called alleles; NaN when any allele is missing (−1). Fill
+    values (−2, the absent second allele of a haploid call) are not alleles, so a haploid call
+    counts 0 or 1 (PLINK 2's ``--xchr-model 1`` for males). ``alt_allele`` (per variant, or
+    one for all; default 1, the first ALT): the allele whose copies are counted, every other
+    called allele counting as REF (a record of a multi-allelic site split as ``bcftools norm
+    -m-`` does)."""
     gt = np.asarray(gt)
-    x = (gt == 1).sum(axis=2).astype(np.float64)
+    alt = np.asarray(alt_allele, dtype=gt.dtype if gt.dtype.kind == "i" else np.int64)
+    alt = alt[:, None, None] if alt.ndim else alt
+    x = (gt == alt).sum(axis=2).astype(np.float64)
     x[(gt == -1).any(axis=2) | (gt < 0).all(axis=2)] = np.nan
     return x
 
@@ -589,6 +601,16 @@ def filled_block(positions: np.ndarray, dosage: np.ndarray) -> DosageBlock:
     return DosageBlock(positions, np.where(nan, 0.0, dosage), gaps, nan[gaps])
 
 
+def _later_alts(index: np.ndarray, alt_allele: np.ndarray | None) -> np.ndarray:
+    """bool per record of ``index``: True for a second or later ALT of its row."""
+    if alt_allele is None:
+        return np.zeros(len(index), dtype=bool)
+    alt_allele = np.asarray(alt_allele)
+    if len(alt_allele) != len(index):
+        raise ValueError("alt_allele must give one ALT index per record of index")
+    return alt_allele > 1
+
+
 def _sample_words(samples: np.ndarray, n_words: int) -> np.ndarray:
     """uint64 words with the bits of ``samples`` set (bit s % 64 of word s // 64)."""
     bits = np.zeros(n_words * 64, dtype=np.uint8)
@@ -603,14 +625,19 @@ def direct_dosage_blocks(
     *,
     rows_per_block: int = 2048,
     counter: "GroupCounter | None" = None,
+    alt_allele: np.ndarray | None = None,
 ):
-    """Iterate :class:`DosageBlock` over the rows ``index`` (sorted) of a local store, at most
-    ``rows_per_block`` variants at a time, restricted to the sample positions ``samples``
-    (None: all).
+    """Iterate :class:`DosageBlock` over the records ``index`` (sorted store rows) of a local
+    store, at most ``rows_per_block`` records at a time, restricted to the sample positions
+    ``samples`` (None: all). ``alt_allele``: each record's ALT index in its row (default all
+    1), as :func:`genshare_widgets._selection.select_variants` gives it: a multi-allelic row
+    split per ALT appears once per ALT.
 
-    Packable rows come from the bit planes: the missing calls (both bits set) are found on
-    the packed words, cleared there, and the two planes unpacked into 0/1/2; other rows come
-    from ``call_genotype`` (:func:`dosage_from_calls`). A worker thread prepares the next block
+    Packable rows counted for their first ALT come from the bit planes: the missing calls
+    (both bits set) are found on the packed words, cleared there, and the two planes unpacked
+    into 0/1/2; other records (rows that are not packable, and every record of a second or
+    later ALT, whose dosage the planes do not hold) come from ``call_genotype``
+    (:func:`dosage_from_calls` of their ALT). A worker thread prepares the next block
     (decompression, unpacking, conversion to float64 in one of two reused buffers) while the
     caller works on the current one, so memory stays at two blocks whatever the number of
     variants."""
@@ -618,6 +645,8 @@ def direct_dosage_blocks(
     step = store.chunk_rows("call_genotype_bitplanes")
     n_words = store.shape("call_genotype_bitplanes")[2]
     index = np.asarray(index, dtype=np.int64)
+    alt_allele = None if alt_allele is None else np.asarray(alt_allele, dtype=np.int64)
+    later = _later_alts(index, alt_allele)
     n_out = n_samples if samples is None else len(samples)
     kept = None if samples is None else _sample_words(np.asarray(samples), n_words)
     tasks: list[tuple[int, int, int]] = []
@@ -653,20 +682,24 @@ def direct_dosage_blocks(
             code = code[:, samples]
         x = buffers[t % len(buffers)][: hi - lo]
         x[...] = code
-        # missing calls of packable rows from their planes (non-packable rows' planes are 0)
+        # missing calls of packable rows from their planes (non-packable rows' planes are 0;
+        # a later ALT's record of a packable row takes its missing calls from its calls)
+        miss[later[lo:hi]] = 0
         gaps = np.flatnonzero(miss.any(axis=1))
         missing = np.unpackbits(
             miss[gaps].view(np.uint8), axis=1, count=n_samples, bitorder="little"
         ).astype(bool)
         if samples is not None:
             missing = missing[:, samples]
-        slow = np.flatnonzero(~chunk["packable"][rows])
+        packable = chunk["packable"][rows] & ~later[lo:hi]
+        slow = np.flatnonzero(~packable)
         slow_calls = None
+        slow_alt = alt_allele[lo:hi][slow] if alt_allele is not None else 1
         if len(slow):
             if chunk["calls"] is None:
                 chunk["calls"] = store.read_chunk("call_genotype", c)
             slow_calls = chunk["calls"][rows[slow]]
-            d = dosage_from_calls(slow_calls)
+            d = dosage_from_calls(slow_calls, slow_alt)
             if samples is not None:
                 d = d[:, samples]
             nan = np.isnan(d)
@@ -676,8 +709,11 @@ def direct_dosage_blocks(
             missing = np.concatenate([missing, nan[with_nan]])
             order = np.argsort(gaps)
             gaps, missing = gaps[order], missing[order]
-        packable = chunk["packable"][rows]
-        counts = None if counter is None else counter.rows(packable, planes[packable], slow_calls)
+        counts = (
+            None
+            if counter is None
+            else counter.rows(packable, planes[packable], slow_calls, slow_alt)
+        )
         return DosageBlock(np.arange(lo, hi), x, gaps, missing, counts)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -727,14 +763,18 @@ def direct_regression_products(
     *,
     threads: int | None = None,
     counter: "GroupCounter | None" = None,
+    alt_allele: np.ndarray | None = None,
 ):
-    """Iterate the regression sums of the rows ``index`` (sorted) of a local store, one store
-    chunk at a time, as ``(lo, hi, products, block, counts)``: the chunk's rows are positions
-    ``lo .. hi - 1`` of ``index``; ``products`` the :class:`PlaneProducts` of its packable
-    rows, computed on the bit planes without unpacking them (in ``threads`` parts), and
-    ``block`` a :class:`DosageBlock` of its other rows (haploid or partly called genotypes,
-    read from ``call_genotype``) for the caller's dense path; either is None when the chunk
-    has no such row; ``counts`` the rows' per-group counts (int32 (hi - lo, groups, 5)) when
+    """Iterate the regression sums of the records ``index`` (sorted store rows;
+    ``alt_allele`` their ALT index in the row, default all 1, as
+    :func:`direct_dosage_blocks`) of a local store, one store chunk at a time, as ``(lo, hi,
+    products, block, counts)``: the chunk's records are positions ``lo .. hi - 1`` of
+    ``index``; ``products`` the :class:`PlaneProducts` of its packable rows counted for
+    their first ALT, computed on the bit planes without unpacking them (in ``threads``
+    parts), and ``block`` a :class:`DosageBlock` of its other records (haploid or partly
+    called genotypes, and every second or later ALT of a split row, read from
+    ``call_genotype``) for the caller's dense path; either is None when the chunk has no
+    such record; ``counts`` the rows' per-group counts (int32 (hi - lo, groups, 5)) when
     a :class:`GroupCounter` is given, else None. ``weights`` (samples, m) and ``moments``
     (samples, q) are per-sample rows over ALL the store's samples (rows of samples not
     analysed are ignored); ``samples``: the analysed sample positions (None: all). The next
@@ -749,6 +789,8 @@ def direct_regression_products(
     kept = _sample_words(everyone, n_words)
     table = byte_tables(weights, n_words * 8)
     moments = np.ascontiguousarray(moments, dtype=np.float64)
+    alt_allele = None if alt_allele is None else np.asarray(alt_allele, dtype=np.int64)
+    later = _later_alts(index, alt_allele)
     workers = max(1, threads or min(2, os.cpu_count() or 1))
     chunk_of = index // step
     chunks = np.unique(chunk_of)
@@ -756,12 +798,14 @@ def direct_regression_products(
     def load(c: int):
         lo, hi = np.searchsorted(chunk_of, [c, c + 1])
         rows = index[lo:hi] - c * step
-        packable = store.read_chunk("variant_genotype_packable", c)[rows]
+        # the planes hold a row's first ALT: a later ALT's record takes the dense path
+        packable = store.read_chunk("variant_genotype_packable", c)[rows] & ~later[lo:hi]
         planes = store.read_chunk("call_genotype_bitplanes", c)[rows[packable]]
         slow = np.flatnonzero(~packable)
+        slow_alt = alt_allele[lo:hi][slow] if alt_allele is not None else 1
         calls = store.read_chunk("call_genotype", c)[rows[slow]] if len(slow) else None
-        counts = None if counter is None else counter.rows(packable, planes, calls)
-        return lo, packable, planes, slow, calls, counts
+        counts = None if counter is None else counter.rows(packable, planes, calls, slow_alt)
+        return lo, packable, planes, slow, (calls, slow_alt), counts
 
     def start(pool, loaded):
         """Submit the kernel on a loaded chunk's packable rows, in ``workers`` parts."""
@@ -784,8 +828,9 @@ def direct_regression_products(
                 lo + fast, *(np.concatenate([d[f] for d in done]) for f in range(4))
             )
         if len(slow):
+            calls, slow_alt = calls
             assert calls is not None
-            x = dosage_from_calls(calls)
+            x = dosage_from_calls(calls, slow_alt)
             block = filled_block(lo + slow, x if samples is None else x[:, samples])
         return lo, lo + len(packable), products, block, counts
 
