@@ -115,12 +115,19 @@ def _naive_counts(text: str, groups: dict[str, str]) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def edge(tmp_path_factory):
-    """The edge VCF as a cohort, and the cohort of its ``bcftools norm -m-`` split."""
+def edge_files(tmp_path_factory):
+    """The edge VCF, its ``bcftools norm -m-`` split and the sample table."""
     folder = tmp_path_factory.mktemp("multiallelic")
     vcf = _bgzip(HEADER + RECORDS, folder / "edge.vcf.gz")
     samples = _samples_file(folder / "samples.tsv", GROUPS)
     split = _split_vcf(vcf, folder / "edge.split.vcf.gz")
+    return vcf, split, samples
+
+
+@pytest.fixture(scope="module")
+def edge(edge_files):
+    """The edge VCF as a cohort, and the cohort of its ``bcftools norm -m-`` split."""
+    vcf, split, samples = edge_files
     return open_cohort(vcf, samples=samples), open_cohort(split, samples=samples)
 
 
@@ -209,6 +216,27 @@ def test_dask_pass_gives_the_local_engine_counts(edge, monkeypatch):
     assert local.attrs["filters"] == dask.attrs["filters"]
 
 
+@pytest.mark.hail
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"snps_only": True}, {"region": "1:150-300"}, {"min_maf": 0.3}, {"biallelic_only": True}],
+    ids=["all", "snps_only", "region", "min_maf", "biallelic_only"],
+)
+def test_hail_engine_gives_the_local_engine_counts(edge, edge_files, hail_session, options):
+    """The Hail engine's split records (rows exploded per ALT) are the local engine's: same
+    records, same counts, same provenance, on every edge of the VCF (1/2 calls, half-missing
+    and haploid calls, ``*``, a symbolic ALT beside a base, indels)."""
+    unsplit, _ = edge
+    vcf, _, samples = edge_files
+    hail = open_cohort(vcf, samples=samples, engine="hail")
+    local = allele_counts_by_group(unsplit, by="population", **options)
+    ours = allele_counts_by_group(hail, by="population", **options)
+    pd.testing.assert_frame_equal(_table(local), _table(ours))
+    np.testing.assert_array_equal(local["variant_index"], ours["variant_index"])
+    np.testing.assert_array_equal(local["variant_allele_index"], ours["variant_allele_index"])
+    assert local.attrs["filters"] == ours.attrs["filters"]
+
+
 def test_biallelic_only_keeps_the_sites_pca_uses(edge):
     unsplit, _ = edge
     sites = allele_counts_by_group(unsplit, by="population", biallelic_only=True)
@@ -253,7 +281,11 @@ def test_real_subset_split_equals_bcftools_split(kg_subset, kg_split):
 
 @pytest.fixture(scope="module")
 def edge_beacon(edge):
-    import httpx
+    """A Beacon of the edge VCF whose every response is validated against the official
+    Beacon v2 schemas (tests/test_beacon.py's client)."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("jsonschema")
+    from test_beacon import Client, OfficialSchemas
 
     from genshare_widgets._serve import RunningServer
     from genshare_widgets.beacon import beacon_app
@@ -267,8 +299,7 @@ def edge_beacon(edge):
     served = open_cohort(vcf, samples=samples)
     server = RunningServer(beacon_app(served, granularity="record"), host="127.0.0.1", port=0)
     server.start()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
+    yield Client(server.url, OfficialSchemas())
     server.stop()
 
 
@@ -288,7 +319,7 @@ def test_beacon_finds_every_alt_of_a_multiallelic_site(edge, edge_beacon, positi
         "alternateBases": alt,
         "requestedGranularity": "record",
     }
-    got = edge_beacon.get("/g_variants", params=query)
+    got = edge_beacon.get("/g_variants", **query)
     assert got.status_code == 200, got.text
     body = got.json()
     assert body["responseSummary"]["exists"] is True  # before issue 18: false
@@ -300,7 +331,7 @@ def test_beacon_finds_every_alt_of_a_multiallelic_site(edge, edge_beacon, positi
     params = {k: v for k, v in query.items() if k != "requestedGranularity"}
     posted = edge_beacon.post(
         "/g_variants",
-        json={
+        {
             "meta": {"apiVersion": "v2.0.0"},
             "query": {
                 "requestParameters": {**params, "start": [params["start"]]},
@@ -311,7 +342,7 @@ def test_beacon_finds_every_alt_of_a_multiallelic_site(edge, edge_beacon, positi
     assert posted.status_code == 200, posted.text
     assert posted.json()["response"] == body["response"]
     # an ALT the site does not have still answers false
-    absent = edge_beacon.get("/g_variants", params={**query, "alternateBases": "TTTT"})
+    absent = edge_beacon.get("/g_variants", **{**query, "alternateBases": "TTTT"})
     assert absent.json()["responseSummary"]["exists"] is False
 
 
@@ -319,3 +350,24 @@ def test_beacon_info_says_records_are_split(edge_beacon):
     info = edge_beacon.get("/info").json()
     text = str(info)
     assert "bcftools norm -m-" in text and "6 split" in text
+    assert "'*'" in text and "not served (1)" in text
+
+
+def test_beacon_refuses_the_spanning_deletion_allele(edge_beacon):
+    """``*`` is not a sequence: a 400 that says where the deletion is found instead."""
+    query = {"referenceName": "1", "start": 299, "referenceBases": "A", "alternateBases": "*"}
+    got = edge_beacon.get("/g_variants", **query)
+    assert got.status_code == 400
+    assert "spanning-deletion" in got.json()["error"]["errorMessage"]
+
+
+def test_beacon_range_over_a_star_site_serves_its_other_alts(edge_beacon):
+    """A range query over 1:300 A → G,* returns the G record only (the official schema
+    validates the answer: an ``alternateBases`` of ``*`` would fail it)."""
+    got = edge_beacon.get(
+        "/g_variants", referenceName="1", start=299, end=300, requestedGranularity="record"
+    )
+    assert got.status_code == 200, got.text
+    (result_set,) = got.json()["response"]["resultSets"]
+    alts = [r["variation"]["alternateBases"] for r in result_set["results"]]
+    assert alts == ["G"]
