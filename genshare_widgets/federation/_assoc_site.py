@@ -38,9 +38,9 @@ class);
 coefficients put the weights μ(1-μ) on too few people (effective sample size
 (Σw)²/Σw² < max(k, 5)) or some linear predictor |η| > ``ETA_MAX``; ``4`` the variant has
 already been answered at ``MAX_LOGISTIC_ROUNDS`` distinct coefficient vectors (over every
-phenotype and covariate set, and over every ALT record of a split multi-allelic row: the
-rounds are counted per store row, whose genotypes they speak about; counted in a ledger
-under ``$GENSHARE_STATE`` that survives a restart; an exact repeat of a coefficient vector
+phenotype and covariate set; each ALT record of a split multi-allelic row is a variant of its
+own, as its dosage (copies of that ALT) is: :func:`round_key`; counted in a ledger under
+``$GENSHARE_STATE`` that survives a restart; an exact repeat of a coefficient vector
 already answered costs nothing, and coefficients 0 tell nothing the linear sums do not).
 
 Threat model and residual risk: the querier chooses everything a request can carry and may
@@ -77,6 +77,22 @@ STATUS = {
 }
 
 
+def round_key(row: int, alt_allele: int) -> int:
+    """The ledger's key of a record for the logistic round limit: its store row for a first
+    ALT (the key of every record before issue 18, so existing ledgers keep counting), and
+    ``-(row · 2¹⁶ + ALT index)`` for a second or later ALT of a split multi-allelic row.
+
+    A split record has a round budget of its own: its rounds are equations in its own
+    unknowns (each person's copies of that ALT), as a biallelic variant's are.
+
+    Examples
+    --------
+    >>> round_key(7, 1), round_key(7, 2)
+    (7, -458754)
+    """
+    return row if alt_allele == 1 else -((row << 16) + alt_allele)
+
+
 def _refusal(status: int, rule: str, message: str):
     from genshare_widgets.federation._site_rules import SiteRefusal
 
@@ -88,7 +104,7 @@ def _is_binary(values: np.ndarray) -> bool:
 
 
 class RoundsLedger:
-    """The distinct coefficient vectors answered per variant (store row), kept in an
+    """The distinct coefficient vectors answered per variant (:func:`round_key`), kept in an
     append-only file of (row, 64-bit hash of phenotype, covariates and coefficients) pairs
     (``$GENSHARE_STATE/assoc_rounds/<cohort>.<site>.rounds``, owner-only): a restart gives a
     querier no fresh rounds, and an exact repeat (a notebook run again) costs nothing.
@@ -655,18 +671,16 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
         charged: list[tuple[int, int]] = []
         model_key = repr((pheno, covar)).encode()
         for i in np.flatnonzero((status == 0) & new):
-            # a later ALT's record is its own model on the row's genotypes: its rounds are
-            # distinct, charged to the row (ALT 1 hashes as before issue 18)
-            alt_key = b"" if alts[i] == 1 else f"alt{int(alts[i])}".encode()
-            digest = hashlib.sha256(model_key + alt_key + coef[i].tobytes()).digest()
+            digest = hashlib.sha256(model_key + coef[i].tobytes()).digest()
             row_key = int.from_bytes(digest[:8], "little")
-            seen = service.rounds.seen(int(rows[i]))
+            variant = round_key(int(rows[i]), int(alts[i]))
+            seen = service.rounds.seen(variant)
             if row_key in seen:
                 continue
             if len(seen) >= MAX_LOGISTIC_ROUNDS:
                 status[i] = 4
                 continue
-            charged.append((int(rows[i]), row_key))
+            charged.append((variant, row_key))
         service.rounds.charge(charged)
         keep = status == 0
         h, g, loglik = logistic_terms(dosage[keep], y, cov, coef[keep], with_loglik=True)

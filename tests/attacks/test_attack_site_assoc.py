@@ -79,11 +79,12 @@ def truth(site_table):
 
     cohort = open_site_cohort("sim-ooa", samples=site_table[0])
     inputs = association_inputs(cohort, "case", covar=["age", "sex"])
-    index, _, _, _ = variant_selection(cohort.genotypes, region=REGION, biallelic_only=True)
-    x = np.vstack([b for _, b in dosage_blocks(cohort, index, inputs.sample_index)])
+    # the site's records: multi-allelic rows split per ALT, each its ALT's dosage
+    index, alt, _, _ = variant_selection(cohort.genotypes, region=REGION)
+    x = np.vstack([b for _, b in dosage_blocks(cohort, index, inputs.sample_index, alt_allele=alt)])
     trait = association_inputs(cohort, "trait", covar=["age", "sex"])
     assert np.array_equal(trait.sample_index, inputs.sample_index)
-    small, _, _, _ = variant_selection(cohort.genotypes, region=SMALL_REGION, biallelic_only=True)
+    small, _, _, _ = variant_selection(cohort.genotypes, region=SMALL_REGION)
     return {
         "x": x,
         "case": inputs.y,
