@@ -761,7 +761,13 @@ def association(
         parts = list(blocks())
         columns = {k: np.concatenate([c[k] for c, _ in parts]) for k in parts[0][0]}
         n_defined = np.concatenate([d for _, d in parts])
-    filters = {**info, "snps_only": snps_only, "min_maf": min_maf, "region": region}
+    filters = {
+        "multiallelic": "split per ALT allele (bcftools norm -m-); each ALT's own dosage",
+        **info,
+        "snps_only": snps_only,
+        "min_maf": min_maf,
+        "region": region,
+    }
     filters["n_variants_analysed"] = tally["tested"]
     if min_maf is not None and policy.active and (policy.min_count or 1) > 1:
         filters["min_maf_rule"] = (
