@@ -252,7 +252,7 @@ def stats_provenance(
         "genotype_pass": genotype_pass,
         "by": by,
         "statistics": files_written,
-        "filters": {"biallelic_only": True, **filters},
+        "filters": {"multiallelic": "split per ALT allele (bcftools norm -m-)", **filters},
         "pca": pca_info,
         "groups": groups,
         "disclosure_policy": policy.to_dict() if policy is not None else None,

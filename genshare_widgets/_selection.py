@@ -1,7 +1,7 @@
 """The selection value: which variants and which samples (in which groups) a genotype pass
 counts, decided once at the top and handed down to the engines.
 
-A :class:`Selection` holds the region, the biallelic and SNP filters, the MAF threshold and
+A :class:`Selection` holds the region, the SNP filter, the MAF threshold and
 the resolved grouping (a group code per sample and the sorted group names). It is built
 where a run starts (:func:`genshare_widgets.counts.allele_counts_by_group`, ``genshare
 stats``) and the engines (the bit-plane reader, the Dask pass, Hail) read it; they depend on
@@ -11,9 +11,12 @@ grouping here without importing the cohort or counts modules.
 Variant selection, applied in this order and recorded in the pass's ``info``:
 
 1. ``region`` (``"1"``, ``"chr1:1000-2000"``, 1-based inclusive);
-2. biallelic sites only: multi-allelic records are excluded (their count is in
-   ``info["n_multiallelic_excluded"]``);
-3. ``snps_only``: REF and ALT single bases (drops indels and symbolic alleles);
+2. multi-allelic records are split into one biallelic record per ALT allele, as
+   ``bcftools norm -m-`` does (the other ALTs count as REF; ``info["n_multiallelic_split"]``
+   rows became ``info["n_split_records"]`` records); the variant axis is (store row, ALT
+   index);
+3. ``snps_only``: REF and ALT single bases, per split record (drops indels and symbolic
+   alleles);
 4. ``min_maf``: minor allele frequency over ALL analysed samples (every sample with a group).
 
 This module imports numpy and the standard library only (pandas inside the functions that
@@ -21,7 +24,7 @@ take a DataFrame), so every layer may depend on it.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -169,22 +172,42 @@ def select_variants(
     alleles: np.ndarray | None = None,
     region: str | None = None,
     snps_only: bool = False,
-    biallelic_only: bool = True,
+    biallelic_only: bool = False,
     n_alleles: np.ndarray | None = None,
     is_snv: np.ndarray | None = None,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Indices of the variants to analyse (before the MAF filter) and what was dropped.
+    alleles_of: "Callable[[np.ndarray], np.ndarray] | None" = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The records to analyse (before the MAF filter): ``(index, alt_allele, info)``.
+
+    A record with A ALT alleles becomes A biallelic records, as ``bcftools norm -m-`` splits
+    it: ``index`` (int64) is the store row of each record (repeated for a split one, sorted)
+    and ``alt_allele`` (int16) its ALT allele's index in the row (1 = first ALT); the other
+    ALT alleles count as REF. ``info`` records ``n_multiallelic_split`` (multi-allelic rows in
+    the region) and ``n_split_records`` (the biallelic records they became) before the SNP
+    filter, and ``n_non_snp_excluded``.
 
     The numpy core shared by every genotype pass: ``alleles`` is the store's
     ``variant_allele`` (fixed-width or object strings, "" pads), ``contig_ids`` its contig
     names. A store that carries the compact per-variant arrays gives ``n_alleles`` (alleles
-    per record) and, for ``snps_only``, ``is_snv`` (REF and first ALT single bases) instead:
-    the masks are then vectorised and no string is touched (:func:`allele_flags` computes
-    the same arrays from the strings). ``is_snv`` is read only on records with two alleles,
-    where "REF and the first ALT" and "REF and every ALT" are the same rule; with
-    ``biallelic_only=False`` and ``snps_only`` the strings decide (``alleles`` is then needed).
-    ``biallelic_only=False`` keeps multi-allelic records (records with fewer than two alleles
-    are always dropped).
+    per record) and, for ``snps_only``, ``is_snv`` (REF and first ALT single bases)
+    instead: the masks are then vectorised, and with ``snps_only`` only the multi-allelic
+    rows need their strings, from ``alleles_of(rows)`` (the ``variant_allele`` rows
+    ``rows``; default: ``alleles[rows]``). ``snps_only`` applies per split record (its REF
+    and its ALT), as after ``bcftools norm -m-``. Records with fewer than two alleles are
+    always dropped.
+
+    ``biallelic_only=True`` keeps sites that are biallelic in the store (multi-allelic rows
+    are excluded, ``info["n_multiallelic_excluded"]``): the passes that read a store row's
+    dosage of its first ALT (PCA, the risk lab) use it.
+
+    Examples
+    --------
+    >>> index, alt, info = select_variants(
+    ...     contig_ids=np.array(["1"]), variant_contig=np.array([0, 0]),
+    ...     variant_position=np.array([5, 9]), alleles=np.array([["A", "C", ""], ["G", "T", "TA"]]),
+    ... )
+    >>> index.tolist(), alt.tolist(), info["n_split_records"]
+    ([0, 1, 1], [1, 1, 2], 2)
     """
     n = len(variant_position)
     keep = region_mask(
@@ -197,25 +220,79 @@ def select_variants(
     if region:
         info["region"] = region
 
-    def strings() -> np.ndarray:
+    def strings(rows: np.ndarray | None = None) -> np.ndarray:
+        if rows is not None and alleles_of is not None:
+            return np.asarray(alleles_of(rows))
         if alleles is None:
             raise ValueError("select_variants needs alleles, or n_alleles (and is_snv)")
-        return alleles
+        return alleles if rows is None else alleles[rows]
 
     n_alleles = np.asarray(allele_counts_per_record(strings()) if n_alleles is None else n_alleles)
+    is_multi = keep & (n_alleles > 2)
     if biallelic_only:
-        multi = keep & (n_alleles > 2)
-        info["n_multiallelic_excluded"] = int(multi.sum())
+        info["n_multiallelic_excluded"] = int(is_multi.sum())
         keep &= n_alleles == 2
+        multi = np.zeros(0, dtype=np.int64)
     else:
-        info["n_multiallelic_excluded"] = 0
         keep &= n_alleles >= 2
+        multi = np.flatnonzero(is_multi)
+        info["n_multiallelic_split"] = len(multi)
+        info["n_split_records"] = int(n_alleles[multi].astype(np.int64).sum() - len(multi))
+    if not len(multi):  # the common case: no row to split, no strings to read
+        if snps_only:
+            snv = np.asarray(is_snv, dtype=bool) if is_snv is not None else snv_flags(strings())
+            info["n_non_snp_excluded"] = int((keep & ~snv).sum())
+            keep &= snv
+        index = np.flatnonzero(keep)
+        return index, np.ones(len(index), dtype=np.int16), info
+    single = keep & (n_alleles == 2)
+    rows_1 = np.flatnonzero(single)
+    per_row = n_alleles[multi].astype(np.int64) - 1  # records each multi-allelic row becomes
+    rows_m = np.repeat(multi, per_row)
+    alt_m = np.arange(len(rows_m)) - np.repeat(np.cumsum(per_row) - per_row, per_row) + 1
     if snps_only:
-        precomputed = is_snv is not None and biallelic_only
-        snv = np.asarray(is_snv, dtype=bool) if precomputed else snv_flags(strings())
-        info["n_non_snp_excluded"] = int((keep & ~snv).sum())
-        keep &= snv
-    return np.flatnonzero(keep), info
+        if is_snv is not None:
+            snv_1 = np.asarray(is_snv, dtype=bool)[rows_1]
+        else:
+            snv_1 = snv_flags(strings(rows_1)) if len(rows_1) else np.zeros(0, dtype=bool)
+        # each split record's own REF and ALT decide, from the (few) multi-allelic rows'
+        # strings: ``is_snv`` speaks for a row's first ALT (or all ALTs), not for each
+        kept_m = split_snv_flags(strings(multi), n_alleles[multi])
+        info["n_non_snp_excluded"] = int((~snv_1).sum() + (~kept_m).sum())
+        rows_1, rows_m, alt_m = rows_1[snv_1], rows_m[kept_m], alt_m[kept_m]
+    index = np.concatenate([rows_1, rows_m])
+    alt = np.concatenate([np.ones(len(rows_1), dtype=np.int64), alt_m])
+    order = np.lexsort((alt, index))
+    return index[order].astype(np.int64), alt[order].astype(np.int16), info
+
+
+def split_snv_flags(alleles: np.ndarray, n_alleles: np.ndarray) -> np.ndarray:
+    """For each split record of the rows ``alleles`` (multi-allelic ``variant_allele`` rows),
+    in row then ALT order: True when its REF and its ALT are single bases."""
+    table = np.char.upper(np.asarray(alleles).astype(str))
+    base = np.isin(table, list(_BASES))
+    out = [base[r, 0] & base[r, i] for r in range(len(table)) for i in range(1, int(n_alleles[r]))]
+    return np.array(out, dtype=bool)
+
+
+def record_alleles(
+    ref_alt: np.ndarray,
+    index: np.ndarray,
+    alt_allele: np.ndarray,
+    alleles_of: "Callable[[np.ndarray], np.ndarray]",
+) -> np.ndarray:
+    """REF/ALT (records, 2) of the records ``(index, alt_allele)``: ``ref_alt`` holds each
+    record's REF and first ALT; the records of a later ALT get that ALT (from
+    ``alleles_of(rows)``, the ``variant_allele`` rows), widening the strings if needed."""
+    later = np.flatnonzero(alt_allele > 1)
+    if not len(later):
+        return ref_alt
+    rows = np.asarray(alleles_of(index[later])).astype(str)
+    alts = rows[np.arange(len(later)), alt_allele[later].astype(np.int64)]
+    width = max(ref_alt.dtype.itemsize // 4, int(np.char.str_len(alts).max()), 1)
+    out = ref_alt.astype(f"<U{width}")
+    out[later, 1] = alts
+    return out
 
 
 def fixed_strings(values) -> np.ndarray:
@@ -224,20 +301,23 @@ def fixed_strings(values) -> np.ndarray:
 
 
 def variant_selection(
-    ds, *, region: str | None = None, snps_only: bool = False
-) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
-    """Indices of the variants to analyse (before the MAF filter), what was dropped, and the
-    alleles of every variant of the store (fixed-width strings, read once)."""
+    ds, *, region: str | None = None, snps_only: bool = False, biallelic_only: bool = False
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], np.ndarray]:
+    """The records to analyse (before the MAF filter) of an xarray store: ``(index,
+    alt_allele, info, ref_alt)`` as :func:`select_variants` gives them, and each record's REF
+    and ALT (fixed-width strings (records, 2); the store's alleles are read once)."""
     alleles = fixed_strings(ds["variant_allele"].values)
-    index, info = select_variants(
+    index, alt, info = select_variants(
         contig_ids=fixed_strings(ds["contig_id"].values),
         variant_contig=ds["variant_contig"].values,
         variant_position=ds["variant_position"].values,
         alleles=alleles,
         region=region,
         snps_only=snps_only,
+        biallelic_only=biallelic_only,
     )
-    return index, info, alleles
+    ref_alt = alleles[index][:, :2] if alleles.shape[1] >= 2 else np.zeros((len(index), 2), str)
+    return index, alt, info, record_alleles(ref_alt, index, alt, alleles.__getitem__)
 
 
 def variant_span(ds, index: np.ndarray):
@@ -302,8 +382,9 @@ def _frozen_codes(codes: Any) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Selection:
-    """What a genotype pass counts: the variants (region, biallelic, SNP, MAF filters) and the
-    samples' groups. Built once where a run starts; engines read it.
+    """What a genotype pass counts: the variants (region, SNP, MAF filters; multi-allelic
+    records split per ALT allele) and the samples' groups. Built once where a run starts;
+    engines read it.
 
     Attributes
     ----------
@@ -312,7 +393,8 @@ class Selection:
     snps_only
         Keep records whose REF and ALT are single bases.
     biallelic_only
-        Exclude multi-allelic records (the documented default; always True today).
+        Exclude multi-allelic records instead of splitting them (PCA's sites, as PLINK 2's
+        ``--pca``); False (split, as ``bcftools norm -m-``) for counts.
     min_maf
         Minor allele frequency threshold over all analysed samples, or None.
     by
@@ -330,7 +412,7 @@ class Selection:
 
     region: str | None = None
     snps_only: bool = False
-    biallelic_only: bool = True
+    biallelic_only: bool = False
     min_maf: float | None = None
     by: str | None = None
     codes: np.ndarray = field(default_factory=lambda: _frozen_codes([]), compare=False)
@@ -354,6 +436,7 @@ class Selection:
         snps_only: bool = False,
         min_maf: float | None = None,
         kept: np.ndarray | None = None,
+        biallelic_only: bool = False,
     ) -> "Selection":
         """The selection of a run: ``min_maf`` checked first, then ``by`` resolved against the
         sample table (:func:`resolve_groups`; its errors name the columns). ``kept``: the
@@ -363,6 +446,7 @@ class Selection:
         return cls(
             region=region,
             snps_only=snps_only,
+            biallelic_only=biallelic_only,
             min_maf=min_maf,
             by=label,
             codes=codes,
@@ -389,7 +473,8 @@ class Selection:
         alleles: np.ndarray | None = None,
         n_alleles: np.ndarray | None = None,
         is_snv: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, dict[str, Any]]:
+        alleles_of: "Callable[[np.ndarray], np.ndarray] | None" = None,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """:func:`select_variants` with this selection's region and filters."""
         return select_variants(
             contig_ids=contig_ids,
@@ -401,6 +486,7 @@ class Selection:
             biallelic_only=self.biallelic_only,
             n_alleles=n_alleles,
             is_snv=is_snv,
+            alleles_of=alleles_of,
         )
 
     def region_mask(

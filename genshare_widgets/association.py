@@ -17,10 +17,15 @@ runs the one genotype pass:
   cohort's first N principal components (:func:`genshare_widgets.samples.principal_components`
   on all its samples, default filters: MAF ≥ 0.05 over the whole cohort). A covariate that is
   constant or a linear combination of others is refused by name.
-- **Variants**: the biallelic variants of the selection (region, ``snps_only``, ``min_maf``
-  over the analysed samples), read block by block from the store's bit planes
-  (:func:`dosage_blocks`), so memory does not grow with the number of variants. A missing
-  call drops the sample for that variant only.
+- **Variants**: the records of the selection (region, ``snps_only``, ``min_maf`` over the
+  analysed samples), read block by block from the store's bit planes (:func:`dosage_blocks`),
+  so memory does not grow with the number of variants. A missing call drops the sample for
+  that variant only. A multi-allelic site is split into one biallelic record per ALT allele,
+  as ``bcftools norm -m-`` splits it and as every GenShare count does: the record of ALT i is
+  tested on the dosage "copies of ALT i" (every other allele counts as REF), one model per
+  ALT. That is ``plink2 --glm`` on the split VCF; ``plink2 --glm`` on the unsplit VCF fits
+  the ALTs of a site jointly instead (one line per non-major allele, each adjusted for the
+  others), which is not a per-record statistic.
 - **Release**: under the cohort's disclosure policy the table goes through the release door
   (:mod:`genshare_widgets.disclosure._association`); the consent gate treats association as
   health research (:func:`genshare_widgets.disclosure._gate.check_association`).
@@ -283,9 +288,12 @@ def dosage_stream(
     *,
     rows: int = 2048,
     groups: "np.ndarray | None" = None,
+    alt_allele: "np.ndarray | None" = None,
 ) -> "Iterator[DosageBlock]":
-    """:class:`~genshare_widgets.engines._direct.DosageBlock` s over the store rows ``index``
-    (sorted), ≤ ``rows`` variants each, samples of ``sample_index`` (None = all), missing calls
+    """:class:`~genshare_widgets.engines._direct.DosageBlock` s over the records ``index``
+    (sorted store rows) with ALTs ``alt_allele`` (their ALT index in the row, default all 1:
+    a split multi-allelic row appears once per ALT, its dosage the copies of that ALT),
+    ≤ ``rows`` variants each, samples of ``sample_index`` (None = all), missing calls
     as 0 with their positions listed. Local stores stream their bit planes
     (:func:`engines._direct.direct_dosage_blocks`); other cohorts read ``call_genotype``. A
     block's ``x`` is valid until the next block is asked for. ``groups``: an int64 group code
@@ -301,20 +309,27 @@ def dosage_stream(
         from genshare_widgets.engines._direct import direct_dosage_blocks
 
         yield from direct_dosage_blocks(
-            direct, index, sample_index, rows_per_block=rows, counter=counter
+            direct,
+            index,
+            sample_index,
+            rows_per_block=rows,
+            counter=counter,
+            alt_allele=alt_allele,
         )
         return
     from genshare_widgets.engines._direct import dosage_from_calls
 
+    alts = np.ones(len(index), np.int64) if alt_allele is None else np.asarray(alt_allele)
     calls = cohort.genotypes["call_genotype"]
     for start in range(0, len(index), rows):
         part = index[start : start + rows]
+        alt = alts[start : start + rows]
         gt = np.asarray(calls[part[0] : part[-1] + 1].values)[part - part[0]]
-        x = dosage_from_calls(gt)
+        x = dosage_from_calls(gt, alt)
         if sample_index is not None:
             x = x[:, sample_index]
         block = filled_block(np.arange(start, start + len(part)), x)
-        yield block if counter is None else block._replace(counts=counter.calls(gt))
+        yield block if counter is None else block._replace(counts=counter.calls(gt, alt))
 
 
 def _counter(cohort, groups: "np.ndarray | None"):
@@ -328,11 +343,17 @@ def _counter(cohort, groups: "np.ndarray | None"):
 
 
 def dosage_blocks(
-    cohort, index: np.ndarray, sample_index: np.ndarray | None = None, *, rows: int = 2048
+    cohort,
+    index: np.ndarray,
+    sample_index: np.ndarray | None = None,
+    *,
+    rows: int = 2048,
+    alt_allele: "np.ndarray | None" = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(positions, dosage)`` over the store rows ``index``: :func:`dosage_stream` with each
-    block as a fresh float64 matrix (rows, samples), NaN for a missing call."""
-    for block in dosage_stream(cohort, index, sample_index, rows=rows):
+    """``(positions, dosage)`` over the records ``index`` (store rows) and ``alt_allele``:
+    :func:`dosage_stream` with each block as a fresh float64 matrix (rows, samples), NaN for
+    a missing call."""
+    for block in dosage_stream(cohort, index, sample_index, rows=rows, alt_allele=alt_allele):
         yield block.positions, block.with_nan()
 
 
@@ -459,11 +480,17 @@ def _full(values: np.ndarray, inputs: AssociationInputs, n_all: int) -> np.ndarr
 
 
 def linear_sums_stream(
-    cohort, inputs: AssociationInputs, index: np.ndarray, *, groups: "np.ndarray | None" = None
+    cohort,
+    inputs: AssociationInputs,
+    index: np.ndarray,
+    *,
+    groups: "np.ndarray | None" = None,
+    alt_allele: "np.ndarray | None" = None,
 ) -> "Iterator[tuple[np.ndarray, LinearSums, np.ndarray | None]]":
     """``(positions, sums, counts)``: the linear model's sufficient statistics
-    (:class:`~genshare_widgets.stats._association.LinearSums`) of the store rows ``index``
-    over the analysed samples, a store chunk at a time, ``positions`` consecutive and in
+    (:class:`~genshare_widgets.stats._association.LinearSums`) of the records ``index``
+    (store rows) and ``alt_allele`` (their ALTs, as :func:`dosage_stream`) over the analysed
+    samples, a store chunk at a time, ``positions`` consecutive and in
     order. Local stores are summed on their bit planes
     (:func:`engines._direct.direct_regression_products`); other rows and cohorts go through
     :func:`dosage_stream`. ``counts``: the rows' per-group counts when ``groups`` (a code per
@@ -481,7 +508,9 @@ def linear_sums_stream(
     y, cov = inputs.y, inputs.covariates
     direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
     if direct is None:
-        for block in dosage_stream(cohort, index, _subset(cohort, inputs), groups=groups):
+        for block in dosage_stream(
+            cohort, index, _subset(cohort, inputs), groups=groups, alt_allele=alt_allele
+        ):
             yield block.positions, linear_sums(block, y, cov), block.counts
         return
     weights, moments = regression_weights(y, cov)
@@ -493,6 +522,7 @@ def linear_sums_stream(
         _full(weights, inputs, n_all),
         _full(moments, inputs, n_all),
         counter=_counter(cohort, groups),
+        alt_allele=alt_allele,
     ):
         parts = []
         if products is not None:
@@ -530,15 +560,22 @@ def _subset(cohort, inputs: AssociationInputs) -> np.ndarray | None:
 
 
 def _fit_stream(
-    cohort, inputs: AssociationInputs, index: np.ndarray, groups: np.ndarray
+    cohort,
+    inputs: AssociationInputs,
+    index: np.ndarray,
+    groups: np.ndarray,
+    alt_allele: np.ndarray,
 ) -> "Iterator[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]]":
-    """``(positions, fit, counts)`` over the store rows ``index``: consecutive positions in
+    """``(positions, fit, counts)`` over the records ``index`` (store rows) and
+    ``alt_allele`` (their ALTs): consecutive positions in
     order, a block of variants at a time, with the rows' per-group counts (``groups``: a code
     per store sample), so nothing grows with the number of variants."""
     from genshare_widgets.stats._association import linear_fit, logistic_fit
 
     if not inputs.binary:
-        for positions, sums, counts in linear_sums_stream(cohort, inputs, index, groups=groups):
+        for positions, sums, counts in linear_sums_stream(
+            cohort, inputs, index, groups=groups, alt_allele=alt_allele
+        ):
             assert counts is not None
             yield positions, linear_fit(sums), counts
         return
@@ -551,7 +588,9 @@ def _fit_stream(
     workers = max(1, min(2, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque = deque()
-        for block in dosage_stream(cohort, index, _subset(cohort, inputs), groups=groups):
+        for block in dosage_stream(
+            cohort, index, _subset(cohort, inputs), groups=groups, alt_allele=alt_allele
+        ):
             own = block._replace(x=block.x.copy())
             job = pool.submit(logistic_fit, own, inputs.y, inputs.covariates)
             pending.append((own.positions, job, own.counts))
@@ -564,17 +603,23 @@ def _fit_stream(
 
 
 def _variants_to_test(cohort, *, region: str | None, snps_only: bool):
-    """The store rows an association tests, before the MAF filter (the selection rules of
-    every genotype pass: biallelic, in ``region``, SNVs with ``snps_only``), what was left
-    out (``info``), and ``describe(rows)``: the contig, position, REF and ALT of store rows,
-    decoded only for the rows of a block (nothing held per variant but the row numbers)."""
-    from genshare_widgets._selection import fixed_strings, variant_selection
+    """The records an association tests, before the MAF filter (the selection rules of every
+    genotype pass: in ``region``, a multi-allelic site split into one record per ALT allele
+    as ``bcftools norm -m-`` does, SNVs with ``snps_only`` per record): ``(index,
+    alt_allele, info, describe)`` with ``index`` the records' store rows (sorted; repeated
+    for a split row), ``alt_allele`` their ALT index in the row, ``info`` what was left out,
+    and ``describe(positions)``: the contig, position, REF and ALT of the records at
+    ``positions`` of ``index``, decoded only for the records of a block (nothing held per
+    variant but the row numbers and ALT indices)."""
+    from genshare_widgets._selection import fixed_strings, record_alleles, variant_selection
     from genshare_widgets.counts import _direct_store, pass_scheduler, table_selection
 
     direct = _direct_store(cohort) if pass_scheduler(cohort) is None else None
     if direct is not None:
         table = direct.variant_table()
-        index, info = table_selection(table, region=region, snps_only=snps_only)
+        index, alt_allele, info = table_selection(
+            table, region=region, snps_only=snps_only, alleles_of=direct.allele_rows
+        )
         contig_ids, contig, position = (
             table.contig_ids,
             table.variant_contig,
@@ -582,21 +627,24 @@ def _variants_to_test(cohort, *, region: str | None, snps_only: bool):
         )
         width = table.biallelic_width
 
-        def alleles_of(rows: np.ndarray) -> np.ndarray:
-            return table.ref_alt(rows, width=width)
+        def alleles_of(rows: np.ndarray, alt: np.ndarray) -> np.ndarray:
+            return record_alleles(table.ref_alt(rows, width=width), rows, alt, direct.allele_rows)
     else:
         ds = cohort.genotypes
-        index, info, all_alleles = variant_selection(ds, region=region, snps_only=snps_only)
+        index, alt_allele, info, _ = variant_selection(ds, region=region, snps_only=snps_only)
+        all_alleles = fixed_strings(ds["variant_allele"].values)
         contig_ids = fixed_strings(ds["contig_id"].values)
         contig, position = ds["variant_contig"].values, ds["variant_position"].values
 
-        def alleles_of(rows: np.ndarray) -> np.ndarray:
-            return all_alleles[rows]
+        def alleles_of(rows: np.ndarray, alt: np.ndarray) -> np.ndarray:
+            ref_alt = all_alleles[rows][:, :2]
+            return record_alleles(ref_alt, rows, alt, all_alleles.__getitem__)
 
     contig_ids = np.asarray(contig_ids)
 
-    def describe(rows: np.ndarray) -> dict[str, np.ndarray]:
-        alleles = alleles_of(rows)
+    def describe(positions: np.ndarray) -> dict[str, np.ndarray]:
+        rows, alt = index[positions], alt_allele[positions]
+        alleles = alleles_of(rows, alt)
         return {
             "contig": contig_ids[contig[rows]],
             "position": np.asarray(position[rows], dtype=np.int64),
@@ -604,7 +652,7 @@ def _variants_to_test(cohort, *, region: str | None, snps_only: bool):
             "alt": alleles[:, 1],
         }
 
-    return index, info, describe
+    return index, alt_allele, info, describe
 
 
 def association(
@@ -672,7 +720,9 @@ def association(
     names = ["case", "control"] if inputs.binary else ["all"]
     groups = np.full(cohort.n_samples, -1, dtype=np.int64)
     groups[inputs.sample_index] = (inputs.y == 0).astype(np.int64) if inputs.binary else 0
-    index, info, describe = _variants_to_test(cohort, region=region, snps_only=snps_only)
+    index, alt_allele, info, describe = _variants_to_test(
+        cohort, region=region, snps_only=snps_only
+    )
     if inputs.binary:
         case, control = names.index("case"), names.index("control")
         ac, an = FIELDS.index("allele_count"), FIELDS.index("allele_number")
@@ -692,7 +742,7 @@ def association(
         )
         out, n_withheld = release_association(fit, withheld)
         tally["withheld"] += n_withheld
-        columns: dict[str, Any] = describe(index[positions])
+        columns: dict[str, Any] = describe(positions)
         columns["n"] = np.asarray(out["n"], dtype=np.int64)
         for key in ("beta", "se", "stat", "p", "note"):
             columns[key] = out[key]
@@ -713,7 +763,7 @@ def association(
     def blocks():
         nothing = np.zeros((0, len(names), len(FIELDS)), dtype=np.int32)
         yield released(np.zeros(0, dtype=np.int64), empty_fit(0), nothing)  # the header
-        for positions, fit, counts in _fit_stream(cohort, inputs, index, groups):
+        for positions, fit, counts in _fit_stream(cohort, inputs, index, groups, alt_allele):
             yield released(positions, fit, counts)
 
     columns: dict[str, np.ndarray] | None = None
@@ -724,7 +774,13 @@ def association(
         parts = list(blocks())
         columns = {k: np.concatenate([c[k] for c, _ in parts]) for k in parts[0][0]}
         n_defined = np.concatenate([d for _, d in parts])
-    filters = {**info, "snps_only": snps_only, "min_maf": min_maf, "region": region}
+    filters = {
+        "multiallelic": "split per ALT allele (bcftools norm -m-); each ALT's own dosage",
+        **info,
+        "snps_only": snps_only,
+        "min_maf": min_maf,
+        "region": region,
+    }
     filters["n_variants_analysed"] = tally["tested"]
     if min_maf is not None and policy.active and (policy.min_count or 1) > 1:
         filters["min_maf_rule"] = (

@@ -17,13 +17,19 @@ in both):
     Samples in each group.
 ``variant_contig``, ``variant_position``, ``variant_ref``, ``variant_alt`` (variants)
     Which variant each row is.
+``variant_index`` (int64), ``variant_allele_index`` (int16) (variants)
+    The record's store row and its ALT allele's index in that row (1 = first ALT): a
+    multi-allelic record gives one biallelic row per ALT allele, as ``bcftools norm -m-``
+    splits it (``variant_alt`` is that ALT; the other ALTs count as REF, so AC counts copies
+    of that ALT, AN the called alleles, het the calls with exactly one copy, hom-alt two).
 
 Variant selection, applied in this order and recorded in ``attrs["filters"]``:
 
 1. ``region`` (``"1"``, ``"chr1:1000-2000"``, 1-based inclusive);
-2. biallelic sites only: multi-allelic records are excluded (documented default; their count
-   is in ``attrs["n_multiallelic_excluded"]``);
-3. ``snps_only``: REF and ALT single bases (drops indels and symbolic alleles);
+2. multi-allelic records are split into one biallelic record per ALT allele
+   (``n_multiallelic_split`` rows became ``n_split_records`` records);
+3. ``snps_only``: REF and ALT single bases, per split record (drops indels and symbolic
+   alleles);
 4. ``min_maf``: minor allele frequency over ALL analysed samples (every sample with a group).
 
 Withdrawn samples (:mod:`genshare_widgets._withdrawals`) are in no group, whatever the
@@ -47,6 +53,7 @@ from genshare_widgets._selection import check_min_maf as check_min_maf
 from genshare_widgets._selection import contig_code as _contig_code  # noqa: F401
 from genshare_widgets._selection import fixed_strings as _strings
 from genshare_widgets._selection import parse_region as parse_region
+from genshare_widgets._selection import record_alleles as record_alleles
 from genshare_widgets._selection import region_mask as region_mask
 from genshare_widgets._selection import resolve_groups as resolve_groups
 from genshare_widgets._selection import select_variants as select_variants
@@ -101,8 +108,13 @@ def allele_counts_by_group(
     min_maf: float | None = None,
     snps_only: bool = False,
     scheduler: str | None = None,
+    biallelic_only: bool = False,
 ):  # -> xarray.Dataset
     """Per-group allele counts in one genotype pass (see the module docstring for fields).
+
+    Multi-allelic records are split into one biallelic record per ALT allele (``bcftools
+    norm -m-``); ``biallelic_only=True`` excludes them instead (PCA's sites: PLINK 2's
+    ``--pca`` takes no multi-allelic variant; ``attrs["filters"]["n_multiallelic_excluded"]``).
 
     The pass runs where ``scheduler`` says: a Dask cluster address (``tcp://HOST:PORT``) or a
     local scheduler name; by default the cohort's ``scheduler``, else
@@ -135,6 +147,7 @@ def allele_counts_by_group(
             snps_only=snps_only,
             min_maf=min_maf,
             kept=withdrawal_mask(cohort),
+            biallelic_only=biallelic_only,
         )
     except Exception:
         if gated:  # a refusal speaks before a grouping that does not resolve
@@ -150,6 +163,7 @@ def allele_counts_by_group(
             cohort.genotypes, selection, store=cohort.provenance.get("hail_store")
         )
         raw, index, info = selected.raw, selected.variant_index, selected.info
+        alt_allele = selected.alt_allele
         alleles = np.stack([selected.ref, selected.alt], axis=1).reshape(-1, 2)
         contig_ids, contig_codes = np.unique(
             np.asarray(selected.contig, dtype=str), return_inverse=True
@@ -158,13 +172,16 @@ def allele_counts_by_group(
     elif pass_scheduler(cohort, scheduler) is None and _direct_store(cohort) is not None:
         # The local engine: the variant table and the genotypes straight from the store's
         # chunks (numpy + numcodecs; no xarray Dataset, no Dask).
-        raw, index, info, alleles, contig_ids, contig_codes, position = _local_pass(
-            _direct_store(cohort), codes, len(names), region=region, snps_only=snps_only
+        raw, index, alt_allele, info, alleles, contig_ids, contig_codes, position = _local_pass(
+            _direct_store(cohort), codes, len(names), selection
         )
     else:
         ds = cohort.genotypes
-        index, info, all_alleles = variant_selection(
-            ds, region=selection.region, snps_only=selection.snps_only
+        index, alt_allele, info, alleles = variant_selection(
+            ds,
+            region=selection.region,
+            snps_only=selection.snps_only,
+            biallelic_only=selection.biallelic_only,
         )
         where = pass_scheduler(cohort, scheduler)
         direct = _direct_store(cohort) if where is None else None
@@ -173,11 +190,18 @@ def allele_counts_by_group(
         elif direct is not None:
             from genshare_widgets.engines._direct import direct_group_counts
 
-            raw = direct_group_counts(direct, codes, len(names), index)
+            raw = direct_group_counts(direct, codes, len(names), index, alt_allele)
         else:
             span, rows = variant_span(ds, index)
             raw = group_counts(span["call_genotype"], codes, len(names), scheduler=where)[rows]
-        alleles = all_alleles[index]
+            later = np.flatnonzero(alt_allele > 1)
+            if len(later):  # later ALTs of multi-allelic rows (rare): counted from their calls
+                from genshare_widgets.engines._distributed import compute
+                from genshare_widgets.engines._group_counts import split_record_counts
+
+                gt = span["call_genotype"].data[rows[later]]
+                gt = compute(gt, scheduler=where) if hasattr(gt, "dask") else np.asarray(gt)
+                raw[later] = split_record_counts(gt, codes, len(names), alt_allele[later])
         contig_ids = _strings(ds["contig_id"].values)
         contig_codes = ds["variant_contig"].values[index]
         position = ds["variant_position"].values[index]
@@ -189,6 +213,7 @@ def allele_counts_by_group(
     return counts_dataset(
         raw[keep],
         index=index[keep],
+        alt_allele=alt_allele[keep],
         info={**info, "snps_only": selection.snps_only},
         names=names,
         label=label,
@@ -201,9 +226,17 @@ def allele_counts_by_group(
     )
 
 
-def table_selection(table, *, region: str | None, snps_only: bool):
+def table_selection(
+    table,
+    *,
+    region: str | None,
+    snps_only: bool,
+    alleles_of=None,
+    biallelic_only: bool = False,
+):
     """:func:`select_variants` over a store's :class:`~.engines._variants.VariantTable`:
-    → (selected rows, what was left out)."""
+    → (selected rows, their ALT allele, what was left out). ``alleles_of``: the store's
+    ``variant_allele`` rows, for the SNP flags of split multi-allelic records."""
     return select_variants(
         contig_ids=table.contig_ids,
         variant_contig=table.variant_contig,
@@ -212,17 +245,21 @@ def table_selection(table, *, region: str | None, snps_only: bool):
         is_snv=table.is_snv,
         region=region,
         snps_only=snps_only,
+        alleles_of=alleles_of,
+        biallelic_only=biallelic_only,
     )
 
 
-def _local_pass(store, codes: np.ndarray, n_groups: int, *, region, snps_only):
+def _local_pass(store, codes: np.ndarray, n_groups: int, selection: Selection):
     """One genotype pass of the local engine over a :class:`engines._direct.DirectStore`:
-    → (raw, index, info, alleles of ``index``, contig ids, contig codes and positions of
-    ``index``). The pass over the region's rows starts in threads while the variants are
-    chosen (the same selection functions as every engine, on the compact flags)."""
+    → (raw, index, ALT allele of each record, info, REF/ALT of the records, contig ids,
+    contig codes and positions of ``index``). The pass over the region's rows starts in
+    threads while the variants are chosen (the same selection functions as every engine,
+    on the compact flags)."""
     from genshare_widgets.engines._direct import DirectCounter
 
     table = store.variant_table()  # read once per open store
+    region = selection.region
     in_region = np.flatnonzero(
         region_mask(
             contig_ids=table.contig_ids,
@@ -233,14 +270,23 @@ def _local_pass(store, codes: np.ndarray, n_groups: int, *, region, snps_only):
     )
     lo, hi = (int(in_region[0]), int(in_region[-1]) + 1) if len(in_region) else (0, 0)
     counter = DirectCounter(store, codes, n_groups, lo, hi)
-    index, info = table_selection(table, region=region, snps_only=snps_only)
+    index, alt_allele, info = table_selection(
+        table,
+        region=region,
+        snps_only=selection.snps_only,
+        alleles_of=store.allele_rows,
+        biallelic_only=selection.biallelic_only,
+    )
     # REF/ALT of the selected rows only, decoded from the compact table; one fixed width per
-    # store (its longest biallelic REF/ALT) whatever the selection, as before.
-    alleles = table.ref_alt(index, width=table.biallelic_width)
-    raw = counter.result(index)
+    # store (its longest biallelic REF/ALT) unless a split record's later ALT is longer.
+    alleles = record_alleles(
+        table.ref_alt(index, width=table.biallelic_width), index, alt_allele, store.allele_rows
+    )
+    raw = counter.result(index, alt_allele)
     return (
         raw,
         index,
+        alt_allele,
         info,
         alleles,
         table.contig_ids,
@@ -253,6 +299,7 @@ def counts_dataset(
     raw: np.ndarray,
     *,
     index: np.ndarray,
+    alt_allele: np.ndarray | None = None,
     info: dict[str, Any],
     names: list[str],
     label: str,
@@ -263,7 +310,8 @@ def counts_dataset(
     alleles: np.ndarray,
     cohort_id: str,
 ):  # -> xarray.Dataset
-    """Assemble the counts Dataset from a genotype pass's raw (variants, groups, FIELDS)."""
+    """Assemble the counts Dataset from a genotype pass's raw (variants, groups, FIELDS);
+    ``alt_allele``: each record's ALT allele index (default 1: no split record)."""
     import xarray as xr
 
     from genshare_widgets._lazy import defer_dask_array_import
@@ -281,6 +329,12 @@ def counts_dataset(
             "variant_ref": (("variants",), alleles[:, 0]),
             "variant_alt": (("variants",), alleles[:, 1]),
             "variant_index": (("variants",), index.astype(np.int64)),
+            "variant_allele_index": (
+                ("variants",),
+                np.ones(len(index), np.int16)
+                if alt_allele is None
+                else np.asarray(alt_allele, dtype=np.int16),
+            ),
         },
         coords={"groups": names},
         attrs={"by": label, "filters": info, "cohort": cohort_id},
@@ -319,7 +373,10 @@ def with_variant_ids(counts, cohort):  # -> xarray.Dataset
 def with_variant_ends(counts, cohort):  # -> xarray.Dataset
     """``counts`` with a ``variant_end`` (variants) variable: the 1-based last base each
     record covers, from the store's ``variant_end`` (INFO/END of a symbolic allele such as
-    ``<CN0>``; else ``POS + len(REF) - 1``), read at the counts' ``variant_index``.
+    ``<CN0>``; else ``POS + len(REF) - 1``), read at the counts' ``variant_index``. A split
+    record of a multi-allelic row follows that rule for its own ALT (in ``G → <DEL>,C`` the
+    ``<DEL>`` record ends at INFO/END, the ``C`` record at POS), as the store of the
+    ``bcftools norm -m-`` split VCF has it.
 
     A store written before ingest format 6 (or by another tool) has no ``variant_end``: the
     ends are then ``POS + len(REF) - 1`` and ``attrs["variant_end"]`` says so.
@@ -334,6 +391,13 @@ def with_variant_ends(counts, cohort):  # -> xarray.Dataset
     if "variant_end" in ds:
         ends = np.asarray(ds["variant_end"].values)[index].astype(np.int64)
         note = "the store's variant_end (INFO/END of symbolic alleles)"
+        # a split record keeps its row's INFO/END only if its own ALT is symbolic (the
+        # ingest rule, applied to the record as bcftools norm -m- writes it)
+        alt = np.asarray(counts["variant_alt"].values).astype(str)
+        plain = ~np.char.startswith(alt, "<")
+        if plain.any():
+            ref_len = np.char.str_len(np.asarray(counts["variant_ref"].values).astype(str))
+            ends = np.where(plain, position + np.maximum(ref_len, 1) - 1, ends)
     else:
         ref_len = np.char.str_len(np.asarray(counts["variant_ref"].values).astype(str))
         ends = position + np.maximum(ref_len, 1) - 1

@@ -85,12 +85,16 @@ def sample_stats(
 
         n_variants, raw = hail_engine.sample_counts(
             cohort.genotypes,
-            Selection(region=region, snps_only=snps_only),
+            Selection(region=region, snps_only=snps_only, biallelic_only=True),
             store=cohort.provenance.get("hail_store"),
         )
     else:
         ds = cohort.genotypes
-        index, _, _ = variant_selection(ds, region=region, snps_only=snps_only)
+        # per-sample calls of the store's sites that are biallelic (a per-sample count of
+        # split records would count one call of a multi-allelic site several times)
+        index, _, _, _ = variant_selection(
+            ds, region=region, snps_only=snps_only, biallelic_only=True
+        )
         span, rows = variant_span(ds, index)
         keep = np.zeros(span.sizes["variants"], dtype=bool)
         keep[rows] = True
@@ -301,6 +305,7 @@ def principal_components(
         min_maf=min_maf,
         snps_only=snps_only,
         scheduler=scheduler,
+        biallelic_only=True,  # sites biallelic in the store, as PLINK 2's --pca
     )
     called = counts["called_count"].values[:, 0].astype(np.float64)
     dosage_sum = 2.0 * counts["hom_alt_count"].values[:, 0] + counts["het_count"].values[:, 0]

@@ -130,3 +130,23 @@ def hapmap3(mirror):
     from genshare_widgets import open_cohort
 
     return open_cohort("hapmap3")
+
+
+@pytest.fixture(scope="session")
+def hail_session():
+    """Hail started once for the session on local[2]; skips (with the reason) without Hail/Java."""
+    pytest.importorskip("hail", reason="Hail not installed: pip install 'genshare_widgets[hail]'")
+    from genshare_widgets import GenShareError
+    from genshare_widgets.engines import _hail_session
+
+    try:
+        _hail_session.find_java()
+    except GenShareError as exc:
+        pytest.skip(f"no Java for Hail: {exc}")
+    old = os.environ.get("GENSHARE_SPARK_MASTER")
+    os.environ["GENSHARE_SPARK_MASTER"] = "local[2]"
+    yield _hail_session.hail_session()
+    if old is None:
+        os.environ.pop("GENSHARE_SPARK_MASTER", None)
+    else:
+        os.environ["GENSHARE_SPARK_MASTER"] = old

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from genshare_widgets import GenShareError, open_cohort
+from genshare_widgets._selection import fixed_strings
 from genshare_widgets.association import association, association_inputs, dosage_blocks
 from genshare_widgets.cli import main
 from genshare_widgets.disclosure import AnalysisRefused, DisclosurePolicy
@@ -26,12 +27,29 @@ from genshare_widgets.disclosure._association import WITHHELD_NOTE
 from genshare_widgets.stats._association import linear_fit, linear_sums, logistic_fit
 
 
-def _dense_dosage(cohort, index, samples):
-    """ALT dosage (variants, samples) from xarray's call_genotype: the obvious way."""
+def _dense_dosage(cohort, index, samples, alt=1):
+    """ALT dosage (variants, samples) from xarray's call_genotype: the obvious way (``alt``:
+    the ALT index counted per variant, for split multi-allelic records)."""
     gt = cohort.genotypes["call_genotype"].values[index][:, samples]
-    x = (gt == 1).sum(axis=2).astype(float)
+    alt = np.asarray(alt)
+    x = (gt == (alt[:, None, None] if alt.ndim else alt)).sum(axis=2).astype(float)
     x[(gt < 0).any(axis=2)] = np.nan
     return x
+
+
+def _records(cohort, table):
+    """(store rows, ALT indices) of an association table's records (split multi-allelic
+    records: one per ALT of a row), found from their contig, position and ALT."""
+    ds = cohort.genotypes
+    contigs = fixed_strings(ds["contig_id"].values)[ds["variant_contig"].values]
+    positions = ds["variant_position"].values
+    row_of = {(str(c), int(p)): i for i, (c, p) in enumerate(zip(contigs, positions, strict=True))}
+    index = np.array(
+        [row_of[(str(c), int(p))] for c, p in zip(table["contig"], table["position"], strict=True)]
+    )
+    alleles = fixed_strings(ds["variant_allele"].values)
+    alt = np.array([list(alleles[i]).index(a) for i, a in zip(index, table["alt"], strict=True)])
+    return index, alt
 
 
 def _read_assoc(path):
@@ -58,12 +76,14 @@ def test_whole_cohort_linear_equals_naive_fit(sim_ooa):
     table = result.table
     assert result.model == "linear" and result.n_samples == 300
     assert inputs.covariate_names == ["sex=male", "PC1", "PC2"]
+    # 400 records at random and every record of a multi-allelic site (split per ALT)
+    split = table.duplicated(["contig", "position"], keep=False).to_numpy()
+    assert split.sum() == 315  # 157 multi-allelic sites of sim-ooa
     rows = np.random.default_rng(1).choice(len(table), 400, replace=False)
-    counts = sim_ooa.genotypes["variant_position"].values
-    index = np.flatnonzero(np.isin(counts, table["position"].to_numpy()[rows]))
-    x = _dense_dosage(sim_ooa, index, inputs.sample_index)
+    got = table.iloc[np.union1d(rows, np.flatnonzero(split))]
+    index, alt = _records(sim_ooa, got)
+    x = _dense_dosage(sim_ooa, index, inputs.sample_index, alt)
     want = linear_fit(linear_sums(x, inputs.y, inputs.covariates))
-    got = table.set_index("position").loc[counts[index]]
     np.testing.assert_allclose(got["beta"], want["beta"], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(got["se"], want["se"], rtol=1e-9)
     assert (got["n"].to_numpy() == want["n"]).all()
@@ -197,10 +217,8 @@ def test_binary_trait_has_the_allelic_chisq(sim_ooa, tmp_path):
     assert result.model == "logistic" and result.coding.startswith("binary: 0 = control")
     inputs = association_inputs(sim_ooa, "case", samples=samples)
     table = result.table.dropna(subset=["allelic_chisq"]).head(30)
-    index = np.flatnonzero(
-        np.isin(sim_ooa.genotypes["variant_position"].values, table["position"].to_numpy())
-    )
-    x = _dense_dosage(sim_ooa, index, inputs.sample_index)
+    index, alt = _records(sim_ooa, table)
+    x = _dense_dosage(sim_ooa, index, inputs.sample_index, alt)
     for row, dosage in zip(table.itertuples(), x, strict=True):
         case = inputs.y > 0
         alt_case, alt_control = np.nansum(dosage[case]), np.nansum(dosage[~case])
@@ -424,11 +442,9 @@ def test_no_released_row_reveals_a_small_count(sim_ooa, binary):
     result = association(sim_ooa, pheno, region="1:1-600000", samples=samples, policy=policy)
     table = result.table
     inputs = association_inputs(sim_ooa, pheno, samples=samples)
-    index = np.flatnonzero(
-        np.isin(sim_ooa.genotypes["variant_position"].values, table["position"].to_numpy())
-    )
-    assert len(index) == len(table)
-    x = _dense_dosage(sim_ooa, index, inputs.sample_index)
+    index, alt = _records(sim_ooa, table)  # split multi-allelic records: their own ALT
+    assert (alt > 1).any()
+    x = _dense_dosage(sim_ooa, index, inputs.sample_index, alt)
     groups = [inputs.y > 0, inputs.y == 0] if binary else [np.ones(len(inputs.y), bool)]
     cells = _cells(x, groups)
     small = ((cells >= 1) & (cells < 20)).any(axis=1)
@@ -451,20 +467,19 @@ def test_maf_filter_under_a_policy_sees_only_coarse_counts(sim_ooa):
     passed = []
     for maf in np.arange(0.0, 0.2, 0.005):
         t = association(sim_ooa, "height_like", region=region, min_maf=float(maf), policy=policy)
-        passed.append(set(t.table["position"]))
+        passed.append(set(zip(t.table["position"], t.table["alt"], strict=True)))
     base = association(sim_ooa, "height_like", region=region, policy=policy).table
-    index = np.flatnonzero(
-        np.isin(sim_ooa.genotypes["variant_position"].values, base["position"].to_numpy())
-    )
-    x = _dense_dosage(sim_ooa, index, np.arange(sim_ooa.n_samples))
+    index, alt = _records(sim_ooa, base)  # one record per ALT of a multi-allelic site
+    x = _dense_dosage(sim_ooa, index, np.arange(sim_ooa.n_samples), alt)
     ac = np.nansum(x, axis=1)
     mac = np.minimum(ac, 2 * np.isfinite(x).sum(1) - ac).astype(int)
-    pattern = {pos: tuple(pos in s for s in passed) for pos in base["position"]}
+    keys = list(zip(base["position"], base["alt"], strict=True))
+    pattern = {key: tuple(key in s for s in passed) for key in keys}
     by_bin: dict[int, set] = {}
-    for pos, m in zip(base["position"], mac, strict=True):
-        by_bin.setdefault(m // 20, set()).add(pattern[pos])
+    for key, m in zip(keys, mac, strict=True):
+        by_bin.setdefault(m // 20, set()).add(pattern[key])
     assert all(len(p) == 1 for p in by_bin.values())  # same bin → same fate at every threshold
-    assert len({pattern[p] for p in base["position"]}) > 2  # the filter does select
+    assert len({pattern[k] for k in keys}) > 2  # the filter does select
 
 
 def test_differential_privacy_is_refused_for_association(sim_ooa):
@@ -666,10 +681,11 @@ def test_stream_counts_equal_the_count_pass(which, request):
         cohort, by=pd.Series(labels, index=cohort.samples.index, name="g", dtype=object)
     )
     index = counts["variant_index"].values[-3000:]
+    alt = counts["variant_allele_index"].values[-3000:]  # split multi-allelic records
     want = np.stack([counts[f].values[-3000:] for f in FIELDS], axis=2)
     assert [str(g) for g in counts["groups"].values] == ["a", "b"]
     got = np.full_like(want, -1)
-    for block in dosage_stream(cohort, index, samples, rows=700, groups=groups):
+    for block in dosage_stream(cohort, index, samples, rows=700, groups=groups, alt_allele=alt):
         got[block.positions] = block.counts
     np.testing.assert_array_equal(got, want)
     inputs = AssociationInputs(
@@ -683,8 +699,12 @@ def test_stream_counts_equal_the_count_pass(which, request):
         coding="",
     )
     got[:] = -1
-    for positions, _sums, block_counts in linear_sums_stream(cohort, inputs, index, groups=groups):
+    for positions, _sums, block_counts in linear_sums_stream(
+        cohort, inputs, index, groups=groups, alt_allele=alt
+    ):
         got[positions] = block_counts
     np.testing.assert_array_equal(got, want)
     called = want[:, :, FIELDS.index("called_count")].sum(axis=1)
     assert (called < len(samples)).any()  # rows with missing calls are among them
+    if which == "kg_subset":  # and later ALTs of split multi-allelic rows
+        assert (alt > 1).any()

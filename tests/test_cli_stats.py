@@ -93,7 +93,7 @@ def test_provenance(subset_stats, kg_subset):
     assert prov["catalog_version"] == "2026.11.0"
     assert len(prov["files"]) == 23 and all(len(f["sha256"]) == 64 for f in prov["files"])
     assert prov["by"] == "superpopulation"
-    assert prov["filters"]["n_multiallelic_excluded"] == 516
+    assert prov["filters"]["n_multiallelic_split"] == 516
     assert prov["groups"] == {"AFR": 364, "AMR": 262, "EAS": 207, "EUR": 190, "SAS": 103}
     assert prov["package_versions"]["genshare_widgets"]
     assert prov["command"][:3] == ["genshare", "stats", "1kg-phase3-subset"]

@@ -130,9 +130,9 @@ def test_foreign_store_is_not_read_directly(tmp_path):
 
 def _direct_vs_dask(cohort, by, region=None):
     codes, names, _ = resolve_groups(cohort.samples, by)
-    index, _, _ = variant_selection(cohort.genotypes, region=region)
+    index, alt, _, _ = variant_selection(cohort.genotypes, region=region)
     store = open_direct(cohort.store_path)
-    got = direct_group_counts(store, codes, len(names), index, threads=2)
+    got = direct_group_counts(store, codes, len(names), index, alt, threads=2)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GENSHARE_DIRECT", "0")  # the Dask pass over call_genotype
         counts = allele_counts_by_group(cohort, by=by, region=region)

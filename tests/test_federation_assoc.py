@@ -17,7 +17,7 @@ pytest.importorskip("httpx")
 
 from genshare_widgets import GenShareError
 
-REGION = "1:1-200000"  # 1,775 biallelic variants of sim-ooa
+REGION = "1:1-200000"  # 1,791 records of sim-ooa: 1,775 biallelic + 8 tri-allelic sites split
 LOGISTIC_REGION = "1:1-100000"  # 895: Newton rounds cost one request per site and round
 COVAR = ["age", "sex"]
 
@@ -149,6 +149,9 @@ def test_federated_linear_equals_pooled(mixed_sites, pooled_cohort, tmp_path):
           f"max SE rel = {se_err:.2e} over {compared} variants")  # fmt: skip
     assert compared > 1000
     assert beta_err <= 1e-9 and se_err <= 1e-9
+    # the sites serve the split records of the region's multi-allelic sites, ALT by ALT
+    split = written[written.duplicated(["contig", "position"], keep=False)]
+    assert len(split) == 16 and split["alt"].nunique() > 1
     provenance = json.loads((tmp_path / "provenance.json").read_text())
     assert provenance["association"]["model"] == "linear"
     assert provenance["association"]["covariate_columns"] == ["age", "sex=male"]

@@ -175,12 +175,13 @@ def _check_flags(store: Path) -> None:
     contig = root["variant_contig"][...]
     position = root["variant_position"][...]
     for snps_only in (False, True):
-        index, _ = select_variants(
+        index, _, _ = select_variants(
             contig_ids=np.asarray(root["contig_id"][...], dtype=object).astype(str),
             variant_contig=contig,
             variant_position=position,
             alleles=np.asarray(alleles, dtype=object).astype(str),
             snps_only=snps_only,
+            biallelic_only=True,
         )
         keep = n_alleles == 2
         if snps_only:
@@ -189,9 +190,10 @@ def _check_flags(store: Path) -> None:
 
 
 def _old_local_alleles(alleles: np.ndarray, n_alleles: np.ndarray) -> np.ndarray:
-    """What the local engine built before ingest format 5 (counts._local_alleles on main):
-    fixed-width REF/ALT of the records with two alleles, "" elsewhere."""
-    two = np.flatnonzero(n_alleles == 2)
+    """What the local engine built before ingest format 5 (counts._local_alleles on main),
+    over the records it counts since multi-allelic sites are split (issue 18): fixed-width
+    REF/first ALT of the records with two alleles or more, "" elsewhere."""
+    two = np.flatnonzero(n_alleles >= 2)
     fixed = np.asarray(alleles[two, :2], dtype=object).astype(str)
     out = np.zeros((len(alleles), 2), dtype=fixed.dtype)
     out[two] = fixed
@@ -223,7 +225,7 @@ def _check_ref_alt(store: Path) -> None:
     assert arrow_ref.to_pylist() == ref and arrow_alt.to_pylist() == alt
     # the rows the counts report: main's values and main's fixed width
     old = _old_local_alleles(alleles, table.n_alleles)
-    two = np.flatnonzero(table.n_alleles == 2)
+    two = np.flatnonzero(table.n_alleles >= 2)
     counted = table.ref_alt(two, width=table.biallelic_width)
     assert counted.dtype == old.dtype
     np.testing.assert_array_equal(counted, old[two])
@@ -296,21 +298,28 @@ def test_long_indels_and_symbolic_alts_round_trip(tmp_path):
         [1, 401], [351, 1], [1, 0], [1, 12], [1, 1], [1, 1], [1, 8], [2, 1], [500, 401], [1, 1]
     ]  # fmt: skip
     table = DirectStore(store).variant_table()
-    assert table.biallelic_width == 401  # the 500 bp REF is multi-allelic: not reported
-    # the local engine's pass reports them with main's fixed width
-    raw, index, _, alleles, *_ = _local_pass(
-        open_direct(store), np.zeros(3, dtype=np.int64), 1, region=None, snps_only=False
+    assert table.biallelic_width == 500  # the 500 bp REF is multi-allelic: split, reported
+    # the local engine's pass reports them, multi-allelic rows split per ALT (issue 18)
+    from genshare_widgets._selection import Selection
+
+    raw, index, alt, _, alleles, *_ = _local_pass(
+        open_direct(store), np.zeros(3, dtype=np.int64), 1, Selection()
     )
-    assert index.tolist() == [0, 1, 3, 4, 6, 7, 9]
-    assert alleles.dtype == np.dtype("<U401")
+    assert index.tolist() == [0, 1, 3, 4, 5, 5, 6, 7, 8, 8, 9]
+    assert alt.tolist() == [1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1]
+    assert alleles.dtype == np.dtype("<U500")
     assert alleles[:2].tolist() == [["A", LONG_INSERTION], [LONG_DELETION, "G"]]
-    assert alleles[2:].tolist() == [["A", "<DUP:TANDEM>"], ["G", "*"], ["G", "G]1:900]"],
-                                    ["ac", "a"], ["C", "T"]]  # fmt: skip
-    assert raw[:, 0, 0].tolist() == [3, 3, 1, 3, 1, 1, 1]
-    _, index, _, alleles, *_ = _local_pass(
-        open_direct(store), np.zeros(3, dtype=np.int64), 1, region=None, snps_only=True
+    assert alleles[2:8].tolist() == [
+        ["A", "<DUP:TANDEM>"], ["G", "*"], ["T", "C"], ["T", "<NON_REF>"], ["G", "G]1:900]"],
+        ["ac", "a"],
+    ]  # fmt: skip
+    assert alleles[8:].tolist() == [["T" * 500, LONG_INSERTION], ["T" * 500, "G"], ["C", "T"]]
+    assert raw[:, 0, 0].tolist() == [3, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1]
+    _, index, alt, _, alleles, *_ = _local_pass(
+        open_direct(store), np.zeros(3, dtype=np.int64), 1, Selection(snps_only=True)
     )
-    assert index.tolist() == [9] and alleles.dtype == np.dtype("<U401")
+    assert index.tolist() == [5, 9] and alt.tolist() == [1, 1]
+    assert alleles.dtype == np.dtype("<U500")
 
 
 def test_non_ascii_and_empty_tables_decode():
@@ -434,8 +443,11 @@ def test_counts_alleles_equal_main_on_real_data(kg_subset):
     counts = allele_counts_by_group(kg_subset, by="population")
     alleles = np.asarray(kg_subset.genotypes["variant_allele"].values, dtype=object)
     n_alleles, _ = flags_from_alleles(alleles)
-    old = _old_local_alleles(alleles, n_alleles)[counts["variant_index"].values]
+    rows, alt = counts["variant_index"].values, counts["variant_allele_index"].values
+    old = _old_local_alleles(alleles, n_alleles)[rows]
     assert (n_alleles > 2).any() and (np.char.str_len(old) > 1).any()
+    # a split record's ALT is its own allele of the row
+    old[:, 1] = np.asarray(alleles[rows, alt], dtype=object).astype(str)
     assert counts["variant_ref"].dtype == old.dtype == counts["variant_alt"].dtype
     np.testing.assert_array_equal(counts["variant_ref"].values, old[:, 0])
     np.testing.assert_array_equal(counts["variant_alt"].values, old[:, 1])

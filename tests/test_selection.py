@@ -71,10 +71,16 @@ def test_compact_arrays_select_what_the_strings_select(records, seed, region, sn
     from_strings = select_variants(**arrays, region=region, snps_only=snps_only)
     compact = {k: v for k, v in arrays.items() if k != "alleles"}
     from_arrays = select_variants(
-        **compact, region=region, snps_only=snps_only, n_alleles=n_alleles, is_snv=is_snv
+        **compact,
+        region=region,
+        snps_only=snps_only,
+        n_alleles=n_alleles,
+        is_snv=is_snv,
+        alleles_of=arrays["alleles"].__getitem__,  # a split record's ALT, when not all bases
     )
     assert np.array_equal(from_strings[0], from_arrays[0])
-    assert from_strings[1] == from_arrays[1]
+    assert np.array_equal(from_strings[1], from_arrays[1])
+    assert from_strings[2] == from_arrays[2]
     # allele_flags (what an ingest may store) agrees with the reference too
     flags = allele_flags(arrays["alleles"])
     assert np.array_equal(flags[0], n_alleles) and np.array_equal(flags[1], is_snv)
@@ -93,9 +99,14 @@ def test_compact_arrays_on_a_simulated_store(sim_ooa):
     }
     for region in (None, "1:1-5000000"):
         for snps_only in (False, True):
-            expected, info, _ = variant_selection(ds, region=region, snps_only=snps_only)
-            got, got_info = select_variants(
-                **compact, region=region, snps_only=snps_only, n_alleles=n_alleles, is_snv=is_snv
+            expected, _, info, _ = variant_selection(ds, region=region, snps_only=snps_only)
+            got, _, got_info = select_variants(
+                **compact,
+                region=region,
+                snps_only=snps_only,
+                n_alleles=n_alleles,
+                is_snv=is_snv,
+                alleles_of=alleles.__getitem__,
             )
             assert np.array_equal(got, expected) and got_info == info
             assert len(got) > 0
@@ -108,15 +119,17 @@ def test_without_strings_or_arrays_select_variants_says_what_it_needs():
         select_variants(**compact)
     with pytest.raises(ValueError, match="needs alleles"):
         select_variants(**compact, n_alleles=np.array([2]), snps_only=True)
-    index, _ = select_variants(**compact, n_alleles=np.array([2]))  # no SNP filter: no strings
+    index, _, _ = select_variants(**compact, n_alleles=np.array([2]))  # no SNP filter: no strings
     assert index.tolist() == [0]
 
 
-def test_biallelic_only_false_keeps_multiallelic_records():
+def test_multiallelic_records_are_split_unless_biallelic_only():
     arrays = _store_arrays([["A", "C", "G"], ["A", "C", ""], ["A", "", ""]], [0, 0, 0], [1, 2, 3])
-    assert select_variants(**arrays)[0].tolist() == [1]
-    index, info = select_variants(**arrays, biallelic_only=False)
-    assert index.tolist() == [0, 1] and info["n_multiallelic_excluded"] == 0
+    index, alt, info = select_variants(**arrays, biallelic_only=True)
+    assert index.tolist() == [1] and info["n_multiallelic_excluded"] == 1
+    index, alt, info = select_variants(**arrays)
+    assert index.tolist() == [0, 0, 1] and alt.tolist() == [1, 2, 1]
+    assert info["n_multiallelic_split"] == 1 and info["n_split_records"] == 2
 
 
 def test_selection_is_built_once_from_the_sample_table():
@@ -131,7 +144,7 @@ def test_selection_is_built_once_from_the_sample_table():
     assert (sel.region, sel.snps_only, sel.biallelic_only, sel.min_maf) == (
         "1:1-10",
         True,
-        True,
+        False,
         0.05,
     )
     with pytest.raises(dataclasses.FrozenInstanceError):

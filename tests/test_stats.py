@@ -160,11 +160,12 @@ def test_filters_and_grouping(sim_ooa, sim_admix):
         parse_region("1:10-5")
 
 
-def test_multiallelic_excluded_and_snps_only(kg_subset):
+def test_multiallelic_split_and_snps_only(kg_subset):
     counts = allele_counts_by_group(kg_subset, by="superpopulation")
     f = counts.attrs["filters"]
-    assert f["n_multiallelic_excluded"] == 516
-    assert counts.sizes["variants"] == 25709 - 516
+    assert f["n_multiallelic_split"] == 516
+    # 516 rows became n_split_records biallelic records (one per ALT allele)
+    assert counts.sizes["variants"] == 25709 - 516 + f["n_split_records"] == 26250
     snps = allele_counts_by_group(kg_subset, by="superpopulation", snps_only=True)
     refs, alts = snps["variant_ref"].values, snps["variant_alt"].values
     assert all(len(r) == 1 and len(a) == 1 for r, a in zip(refs, alts, strict=True))

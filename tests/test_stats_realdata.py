@@ -24,14 +24,21 @@ def _tool(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def plink2_subset(mirror, tmp_path_factory):
-    """PLINK 2's Hudson Fst and per-population frequencies on the subset's autosomes."""
+    """PLINK 2's Hudson Fst and per-population frequencies on the subset's autosomes, split
+    by ``bcftools norm -m-`` (one biallelic record per ALT allele, as GenShare counts)."""
     plink2, bcftools = _tool("plink2"), _tool("bcftools")
     work = tmp_path_factory.mktemp("plink2")
     folder = mirror / "1kg_phase3_subset"
     vcfs = [str(folder / f"1KG_phase3_subset_chr{c}.vcf.gz") for c in AUTOSOMES]
     merged = work / "autosomes.vcf.gz"
+    concat = work / "autosomes.unsplit.vcf.gz"
     subprocess.run(
-        [bcftools, "concat", "-Oz", "-o", str(merged), *vcfs], check=True, capture_output=True
+        [bcftools, "concat", "-Oz", "-o", str(concat), *vcfs], check=True, capture_output=True
+    )
+    subprocess.run(
+        [bcftools, "norm", "-m-", "--no-version", "-Oz", "-o", str(merged), str(concat)],
+        check=True,
+        capture_output=True,
     )
     panel = pd.read_csv(folder / "samples_pop.tsv", sep="\t")
     pheno = work / "pheno.tsv"
@@ -44,8 +51,6 @@ def plink2_subset(mirror, tmp_path_factory):
         str(merged),
         "--pheno",
         str(pheno),
-        "--max-alleles",
-        "2",
         "--threads",
         "2",
     ]

@@ -280,8 +280,10 @@ class BeaconDescription:
             ),
             "rowRule": ROW_RULE,
             "minimumGroupSize": release.floor,
-            "variantsServed": "biallelic variants only (multi-allelic records excluded: "
-            f"{release.n_multiallelic_excluded})",
+            "variantsServed": "one biallelic record per ALT allele: multi-allelic records "
+            f"split as bcftools norm -m- does ({release.n_multiallelic_split} split); "
+            "records whose ALT is '*' (a spanning deletion, described by the deletion's own "
+            f"record) are not served ({release.n_spanning_deletion_records})",
             "coordinates": "start is 0-based inclusive, end 0-based exclusive (Beacon v2); "
             "VCF POS = start + 1",
         }

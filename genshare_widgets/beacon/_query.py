@@ -124,6 +124,12 @@ def _bases(name: str, value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).strip().upper()
+    if text == "*":
+        raise BeaconRequestError(
+            f"{name} '*' is VCF's spanning-deletion allele, not a sequence (Beacon v2 bases "
+            "have no '*'): this Beacon serves the deletion through its own record; find it "
+            "with a range query (start and end) over the site, or by its bases"
+        )
     if not _BASES.match(text):
         raise BeaconRequestError(
             f"{name} {value!r} must be bases (A, C, G, T, IUPAC codes such as N or R; '' or "

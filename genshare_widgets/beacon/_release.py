@@ -36,8 +36,15 @@ genotypes, no per-query privacy cost). What the Beacon adds on top of the door:
   charged ONCE to the budget of :func:`beacon_budget`; totals are sums of noisy released parts.
   Every answer is post-processing of that one release, so any number of queries costs no more.
 
-Only biallelic variants are served (multi-allelic records are excluded, as in every GenShare
-count; their number is in :attr:`BeaconRelease.n_multiallelic_excluded`).
+Multi-allelic records are served as one biallelic record per ALT allele, split as ``bcftools
+norm -m-`` does and as in every GenShare count (a query for any present ALT of such a site
+finds its record); how many were split is in :attr:`BeaconRelease.n_multiallelic_split`.
+The records whose ALT is ``*`` (the VCF's spanning-deletion allele, which ``bcftools norm -m-``
+keeps: "this haplotype carries a deletion that starts upstream, described by its own record")
+are not served: ``*`` is not a sequence (Beacon v2's ``alternateBases`` pattern has no ``*``;
+a response carrying it fails the official schema), and the deletion it stands for is found
+through its own record (by a range query over the site, or the deletion's sequence).
+Their number is :attr:`BeaconRelease.n_spanning_deletion_records`.
 """
 
 from dataclasses import dataclass, field
@@ -50,6 +57,10 @@ from genshare_widgets.disclosure._policy import DisclosurePolicy
 
 TOTAL = "ALL"
 MIN_GROUP_SIZE = 5  # smallest group shown on its own, whatever the policy
+
+
+#: The VCF's spanning-deletion ALT (an overlapping deletion, described by its own record).
+SPANNING_DELETION = "*"
 
 
 @dataclass
@@ -108,7 +119,8 @@ class BeaconRelease:
     group_sizes: dict[str, Any]
     policy: DisclosurePolicy
     n_samples: int
-    n_multiallelic_excluded: int = 0
+    n_multiallelic_split: int = 0
+    n_spanning_deletion_records: int = 0
     dp: dict[str, Any] | None = None
     end: np.ndarray | None = None
     _ref_len: np.ndarray = field(init=False, repr=False)
@@ -357,6 +369,9 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
     code = np.array([contigs.index(str(c)) for c in contig_values], np.int64)
     position = released["variant_position"].values.astype(np.int64)
     order = np.lexsort((position, code))
+    # '*' (a spanning deletion; see the module doc) is not a sequence: not served
+    spanning = np.asarray(released["variant_alt"].values).astype(str) == SPANNING_DELETION
+    order = order[~spanning[order]]
     try:
         from genshare_widgets.counts import with_variant_ids
 
@@ -389,9 +404,8 @@ def beacon_release(cohort, *, by: str = "population", policy: DisclosurePolicy, 
         group_sizes=group_sizes,
         policy=policy,
         n_samples=int(released_sizes.sum()),
-        n_multiallelic_excluded=int(
-            released.attrs.get("filters", {}).get("n_multiallelic_excluded", 0)
-        ),
+        n_multiallelic_split=int(released.attrs.get("filters", {}).get("n_multiallelic_split", 0)),
+        n_spanning_deletion_records=int(spanning.sum()),
         dp=dict(released.attrs["dp"]) if "dp" in released.attrs else None,
         end=ends[order],
     )

@@ -31,7 +31,12 @@ The rules (minimum cell count k)
    so a released object never carries a hidden value. ``allele_usable`` marks released allele
    rows (frequencies, Fst, expected heterozygosity, the MAF filter use only those);
    ``genotype_usable`` marks released genotype rows (observed heterozygosity uses only those).
-5. **No totals over groups** are computed here; a service that shows one (a Beacon's ``ALL``)
+5. **Split multi-allelic rows** (issue 18): the records of one row (``variant_index``), one
+   per ALT allele, share its AN, and their ACs add up to AN minus the REF allele's own count.
+   In each group the allele rows of a row's records are released or hidden together, and
+   hidden together where AN - Σ AC (the REF allele count, derivable from what they show) is
+   in 1..k-1; their genotype rows then follow (:func:`split_rows_hidden`).
+6. **No totals over groups** are computed here; a service that shows one (a Beacon's ``ALL``)
    shows it only where every row under it is released (then it is a sum of released numbers).
 
 What this guarantees (checked by an exact solver in ``tests/attacks``): given everything a
@@ -129,6 +134,34 @@ def small_groups(group_sizes: Mapping[str, int], k: int) -> dict[str, str]:
     return {g: f"fewer than {k} samples" for g, n in group_sizes.items() if 1 <= n < k}
 
 
+def split_rows_hidden(
+    row: np.ndarray, ac: np.ndarray, an: np.ndarray, hidden: np.ndarray, k: int
+) -> np.ndarray:
+    """Rule 5: ``hidden`` (records, groups) widened so that the records of one store row
+    (``row``: each record's ``variant_index``, sorted; a multi-allelic row split per ALT
+    appears once per ALT) are hidden together in a group where any of them is, or where
+    AN - Σ AC over them (the REF allele's own count) is in 1..k-1.
+
+    Examples
+    --------
+    >>> split_rows_hidden(np.array([0, 1, 1]), np.array([[30], [25], [30]]),
+    ...                   np.array([[60], [60], [60]]), np.zeros((3, 1), bool), 20)[:, 0]
+    array([False,  True,  True])
+    """
+    row = np.asarray(row)
+    if len(row) < 2:
+        return hidden
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    sizes = np.diff(np.r_[starts, len(row)])
+    if (sizes == 1).all():  # no split row: nothing shared between records
+        return hidden
+    ac = np.asarray(ac, dtype=np.int64)
+    ref = np.asarray(an, dtype=np.int64)[starts] - np.add.reduceat(ac, starts, axis=0)
+    together = np.logical_or.reduceat(hidden, starts, axis=0) | primary(ref, k)
+    together &= (sizes > 1)[:, None]
+    return hidden | np.repeat(together, sizes, axis=0)
+
+
 def check_rows(released) -> None:
     """The runtime audit of a release: the allele cells (AC, AN) and the genotype counts are
     each released or hidden as a whole, genotype counts only beside released alleles, and no
@@ -208,6 +241,9 @@ def suppress_counts(counts, k: int, *, min_variants: int = 1000):
     )
     if has_genotypes:  # rule 3: alleles shown beside hidden genotypes only where that is safe
         allele_hidden = allele_hidden | (genotype_hidden & ~genotypes_stay_free(ac, an, called, k))
+    if "variant_index" in kept:  # rule 5: the records of a split row, together
+        allele_hidden = split_rows_hidden(kept["variant_index"].values, ac, an, allele_hidden, k)
+        genotype_hidden = genotype_hidden | allele_hidden
     for name in [n for n in ROW_CELLS if n in kept]:
         hidden = allele_hidden if name in ("allele_count", "allele_number") else genotype_hidden
         status = np.where(hidden, WITHHELD, RELEASED).astype(np.int8)

@@ -7,7 +7,8 @@ For a local VCF-Zarr store written by GenShare (Zarr format 2, with the bit-plan
 — ``.zarray`` metadata, numcodecs decompression — and counts with numpy popcounts in threads
 (numpy and blosc release the GIL), importing only numpy and numcodecs. Rows that are not
 packable (haploid or half-missing calls, alleles ≥ 2) are counted from ``call_genotype`` with
-the numpy reference of the Dask engine. The results are tested equal to
+the numpy reference of the Dask engine, as are the records of the later ALTs of a multi-allelic
+site (split per ALT allele, as ``bcftools norm -m-`` does). The results are tested equal to
 :func:`genshare_widgets.counts.allele_counts_by_group` on simulated and real stores.
 
 Anything this reader does not understand (another chunk layout, a missing packed array,
@@ -177,6 +178,19 @@ class DirectStore:
                 f"store {self.path}: chunk {name}/{key} cannot be decoded ({exc}). "
                 + rebuild_hint(self.path)
             ) from None
+
+    def allele_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Fixed-width strings (len(rows), alleles): the ``variant_allele`` rows ``rows``,
+        reading only the chunks that hold them (the ALTs of split multi-allelic records)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        width = self.shape("variant_allele")[1]
+        out = np.empty((len(rows), width), dtype=object)
+        step = self.chunk_rows("variant_allele")
+        for c in np.unique(rows // step).tolist():
+            at = np.flatnonzero(rows // step == c)
+            out[at] = self.read_chunk("variant_allele", c)[rows[at] - c * step]
+        out[out == None] = ""  # noqa: E711 (elementwise)
+        return out.astype(str) if len(rows) else np.zeros((0, width), dtype="<U1")
 
     def read(self, name: str) -> np.ndarray:
         """The whole array ``name``."""
@@ -351,9 +365,17 @@ class DirectCounter:
         packable = self.store.read_chunk("variant_genotype_packable", c)
         return self._counter.planes(planes), packable
 
-    def result(self, index: np.ndarray) -> np.ndarray:
-        """int32 (len(index), groups, 5) for the sorted rows ``index`` (all in the span)."""
+    def result(self, index: np.ndarray, alt_allele: np.ndarray | None = None) -> np.ndarray:
+        """int32 (len(index), groups, 5) for the sorted rows ``index`` (all in the span).
+
+        ``alt_allele`` (per row of ``index``; default all 1): the ALT allele each record
+        counts, as :func:`genshare_widgets._selection.select_variants` gives it; a store row
+        split into several records appears once per record. Records of a later ALT are
+        counted from ``call_genotype`` (they are rare) with that allele as ALT."""
         out = np.zeros((len(index), self.n_groups, 5), dtype=np.int32)
+        later = (
+            np.zeros(len(index), dtype=bool) if alt_allele is None else np.asarray(alt_allele) > 1
+        )
         try:
             if len(index) and (index[0] < self.lo or index[-1] >= self.hi):
                 raise ValueError("rows outside the counted span")
@@ -365,15 +387,17 @@ class DirectCounter:
                 c = int(chunk_of[a])
                 rows = index[a:b] - c * self.step
                 counts, packable = self._chunks.pop(c).result()  # freed once copied
-                if rows[-1] - rows[0] + 1 == len(rows):  # a run of rows: slices, no gathers
+                if rows[-1] - rows[0] + 1 == len(rows) and not later[a:b].any():
+                    # a run of distinct rows: slices, no gathers
                     out[a:b] = counts[rows[0] : rows[-1] + 1]
                     exact = ~packable[rows[0] : rows[-1] + 1]
                 else:
                     out[a:b] = counts[rows]
-                    exact = ~packable[rows]
+                    exact = ~packable[rows] | later[a:b]
                 if exact.any():
                     gt = self.store.read_chunk("call_genotype", c)[rows[exact]]
-                    out[a:b][exact] = self._counter.calls(gt)
+                    alt = 1 if alt_allele is None else np.asarray(alt_allele)[a:b][exact]
+                    out[a:b][exact] = self._counter.calls(gt, alt)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
         return out
@@ -399,19 +423,27 @@ class GroupCounter:
         """int32 (rows, groups, 5) of packable rows' planes uint64 (rows, 2, words)."""
         return bitplane_group_counts(planes, self.masks, self.n_group)
 
-    def calls(self, gt: np.ndarray) -> np.ndarray:
-        """int32 (rows, groups, 5) of genotype calls int8 (rows, samples, 2)."""
+    def calls(self, gt: np.ndarray, alt_allele: "np.ndarray | int" = 1) -> np.ndarray:
+        """int32 (rows, groups, 5) of genotype calls int8 (rows, samples, 2), counting
+        ``alt_allele`` (per row, or one for all) as ALT."""
         from genshare_widgets.engines._group_counts import block_counts
 
-        return block_counts(np.asarray(gt), self.onehot)
+        return block_counts(np.asarray(gt), self.onehot, alt_allele)
 
-    def rows(self, packable: np.ndarray, planes: np.ndarray, slow_calls) -> np.ndarray:
+    def rows(
+        self,
+        packable: np.ndarray,
+        planes: np.ndarray,
+        slow_calls,
+        slow_alt: "np.ndarray | int" = 1,
+    ) -> np.ndarray:
         """Counts of rows with packable flags ``packable``: ``planes`` are the packable
-        rows' planes and ``slow_calls`` the other rows' calls, each in row order."""
+        rows' planes and ``slow_calls`` the other rows' calls, each in row order, counting
+        ``slow_alt`` (per slow row, or one for all) as their ALT."""
         out = np.empty((len(packable), self.n_groups, 5), dtype=np.int32)
         out[packable] = self.planes(planes)
         if slow_calls is not None:
-            out[~packable] = self.calls(slow_calls)
+            out[~packable] = self.calls(slow_calls, slow_alt)
         return out
 
 
@@ -420,18 +452,21 @@ def direct_group_counts(
     group: np.ndarray,
     n_groups: int,
     index: np.ndarray,
+    alt_allele: np.ndarray | None = None,
     *,
     threads: int | None = None,
 ) -> np.ndarray:
     """int32 (len(index), n_groups, 5): the counts of ``_group_counts.group_counts`` for the
-    variants ``index`` (sorted), read from the bit-plane copy in threads.
+    records ``index`` (sorted store rows) and ``alt_allele`` (their ALT; default 1), read
+    from the bit-plane copy in threads.
 
     ``group`` int64 per sample, -1 for samples left out.
     """
     if not len(index):
         return np.zeros((0, n_groups, 5), dtype=np.int32)
     lo, hi = int(index[0]), int(index[-1]) + 1
-    return DirectCounter(store, group, n_groups, lo, hi, threads=threads).result(index)
+    counter = DirectCounter(store, group, n_groups, lo, hi, threads=threads)
+    return counter.result(index, alt_allele)
 
 
 def standardized_from_planes(planes: np.ndarray, p: np.ndarray, n_samples: int) -> np.ndarray:
@@ -517,13 +552,18 @@ def direct_reduce_standardized(
     return result
 
 
-def dosage_from_calls(gt: np.ndarray) -> np.ndarray:
+def dosage_from_calls(gt: np.ndarray, alt_allele: "np.ndarray | int" = 1) -> np.ndarray:
     """ALT dosage float64 (variants, samples) from int8 calls (variants, samples, ploidy): the
-    number of ALT (allele 1) copies among the called alleles; NaN when any allele is missing
-    (−1). Fill values (−2, the absent second allele of a haploid call) are not alleles, so a
-    haploid call counts 0 or 1 (PLINK 2's ``--xchr-model 1`` for males)."""
+    number of ALT copies among the called alleles; NaN when any allele is missing (−1). Fill
+    values (−2, the absent second allele of a haploid call) are not alleles, so a haploid call
+    counts 0 or 1 (PLINK 2's ``--xchr-model 1`` for males). ``alt_allele`` (per variant, or
+    one for all; default 1, the first ALT): the allele whose copies are counted, every other
+    called allele counting as REF (a record of a multi-allelic site split as ``bcftools norm
+    -m-`` does)."""
     gt = np.asarray(gt)
-    x = (gt == 1).sum(axis=2).astype(np.float64)
+    alt = np.asarray(alt_allele, dtype=gt.dtype if gt.dtype.kind == "i" else np.int64)
+    alt = alt[:, None, None] if alt.ndim else alt
+    x = (gt == alt).sum(axis=2).astype(np.float64)
     x[(gt == -1).any(axis=2) | (gt < 0).all(axis=2)] = np.nan
     return x
 
@@ -561,6 +601,16 @@ def filled_block(positions: np.ndarray, dosage: np.ndarray) -> DosageBlock:
     return DosageBlock(positions, np.where(nan, 0.0, dosage), gaps, nan[gaps])
 
 
+def _later_alts(index: np.ndarray, alt_allele: np.ndarray | None) -> np.ndarray:
+    """bool per record of ``index``: True for a second or later ALT of its row."""
+    if alt_allele is None:
+        return np.zeros(len(index), dtype=bool)
+    alt_allele = np.asarray(alt_allele)
+    if len(alt_allele) != len(index):
+        raise ValueError("alt_allele must give one ALT index per record of index")
+    return alt_allele > 1
+
+
 def _sample_words(samples: np.ndarray, n_words: int) -> np.ndarray:
     """uint64 words with the bits of ``samples`` set (bit s % 64 of word s // 64)."""
     bits = np.zeros(n_words * 64, dtype=np.uint8)
@@ -575,14 +625,19 @@ def direct_dosage_blocks(
     *,
     rows_per_block: int = 2048,
     counter: "GroupCounter | None" = None,
+    alt_allele: np.ndarray | None = None,
 ):
-    """Iterate :class:`DosageBlock` over the rows ``index`` (sorted) of a local store, at most
-    ``rows_per_block`` variants at a time, restricted to the sample positions ``samples``
-    (None: all).
+    """Iterate :class:`DosageBlock` over the records ``index`` (sorted store rows) of a local
+    store, at most ``rows_per_block`` records at a time, restricted to the sample positions
+    ``samples`` (None: all). ``alt_allele``: each record's ALT index in its row (default all
+    1), as :func:`genshare_widgets._selection.select_variants` gives it: a multi-allelic row
+    split per ALT appears once per ALT.
 
-    Packable rows come from the bit planes: the missing calls (both bits set) are found on
-    the packed words, cleared there, and the two planes unpacked into 0/1/2; other rows come
-    from ``call_genotype`` (:func:`dosage_from_calls`). A worker thread prepares the next block
+    Packable rows counted for their first ALT come from the bit planes: the missing calls
+    (both bits set) are found on the packed words, cleared there, and the two planes unpacked
+    into 0/1/2; other records (rows that are not packable, and every record of a second or
+    later ALT, whose dosage the planes do not hold) come from ``call_genotype``
+    (:func:`dosage_from_calls` of their ALT). A worker thread prepares the next block
     (decompression, unpacking, conversion to float64 in one of two reused buffers) while the
     caller works on the current one, so memory stays at two blocks whatever the number of
     variants."""
@@ -590,6 +645,8 @@ def direct_dosage_blocks(
     step = store.chunk_rows("call_genotype_bitplanes")
     n_words = store.shape("call_genotype_bitplanes")[2]
     index = np.asarray(index, dtype=np.int64)
+    alt_allele = None if alt_allele is None else np.asarray(alt_allele, dtype=np.int64)
+    later = _later_alts(index, alt_allele)
     n_out = n_samples if samples is None else len(samples)
     kept = None if samples is None else _sample_words(np.asarray(samples), n_words)
     tasks: list[tuple[int, int, int]] = []
@@ -625,20 +682,24 @@ def direct_dosage_blocks(
             code = code[:, samples]
         x = buffers[t % len(buffers)][: hi - lo]
         x[...] = code
-        # missing calls of packable rows from their planes (non-packable rows' planes are 0)
+        # missing calls of packable rows from their planes (non-packable rows' planes are 0;
+        # a later ALT's record of a packable row takes its missing calls from its calls)
+        miss[later[lo:hi]] = 0
         gaps = np.flatnonzero(miss.any(axis=1))
         missing = np.unpackbits(
             miss[gaps].view(np.uint8), axis=1, count=n_samples, bitorder="little"
         ).astype(bool)
         if samples is not None:
             missing = missing[:, samples]
-        slow = np.flatnonzero(~chunk["packable"][rows])
+        packable = chunk["packable"][rows] & ~later[lo:hi]
+        slow = np.flatnonzero(~packable)
         slow_calls = None
+        slow_alt = alt_allele[lo:hi][slow] if alt_allele is not None else 1
         if len(slow):
             if chunk["calls"] is None:
                 chunk["calls"] = store.read_chunk("call_genotype", c)
             slow_calls = chunk["calls"][rows[slow]]
-            d = dosage_from_calls(slow_calls)
+            d = dosage_from_calls(slow_calls, slow_alt)
             if samples is not None:
                 d = d[:, samples]
             nan = np.isnan(d)
@@ -648,8 +709,11 @@ def direct_dosage_blocks(
             missing = np.concatenate([missing, nan[with_nan]])
             order = np.argsort(gaps)
             gaps, missing = gaps[order], missing[order]
-        packable = chunk["packable"][rows]
-        counts = None if counter is None else counter.rows(packable, planes[packable], slow_calls)
+        counts = (
+            None
+            if counter is None
+            else counter.rows(packable, planes[packable], slow_calls, slow_alt)
+        )
         return DosageBlock(np.arange(lo, hi), x, gaps, missing, counts)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -699,14 +763,18 @@ def direct_regression_products(
     *,
     threads: int | None = None,
     counter: "GroupCounter | None" = None,
+    alt_allele: np.ndarray | None = None,
 ):
-    """Iterate the regression sums of the rows ``index`` (sorted) of a local store, one store
-    chunk at a time, as ``(lo, hi, products, block, counts)``: the chunk's rows are positions
-    ``lo .. hi - 1`` of ``index``; ``products`` the :class:`PlaneProducts` of its packable
-    rows, computed on the bit planes without unpacking them (in ``threads`` parts), and
-    ``block`` a :class:`DosageBlock` of its other rows (haploid or partly called genotypes,
-    read from ``call_genotype``) for the caller's dense path; either is None when the chunk
-    has no such row; ``counts`` the rows' per-group counts (int32 (hi - lo, groups, 5)) when
+    """Iterate the regression sums of the records ``index`` (sorted store rows;
+    ``alt_allele`` their ALT index in the row, default all 1, as
+    :func:`direct_dosage_blocks`) of a local store, one store chunk at a time, as ``(lo, hi,
+    products, block, counts)``: the chunk's records are positions ``lo .. hi - 1`` of
+    ``index``; ``products`` the :class:`PlaneProducts` of its packable rows counted for
+    their first ALT, computed on the bit planes without unpacking them (in ``threads``
+    parts), and ``block`` a :class:`DosageBlock` of its other records (haploid or partly
+    called genotypes, and every second or later ALT of a split row, read from
+    ``call_genotype``) for the caller's dense path; either is None when the chunk has no
+    such record; ``counts`` the rows' per-group counts (int32 (hi - lo, groups, 5)) when
     a :class:`GroupCounter` is given, else None. ``weights`` (samples, m) and ``moments``
     (samples, q) are per-sample rows over ALL the store's samples (rows of samples not
     analysed are ignored); ``samples``: the analysed sample positions (None: all). The next
@@ -721,6 +789,8 @@ def direct_regression_products(
     kept = _sample_words(everyone, n_words)
     table = byte_tables(weights, n_words * 8)
     moments = np.ascontiguousarray(moments, dtype=np.float64)
+    alt_allele = None if alt_allele is None else np.asarray(alt_allele, dtype=np.int64)
+    later = _later_alts(index, alt_allele)
     workers = max(1, threads or min(2, os.cpu_count() or 1))
     chunk_of = index // step
     chunks = np.unique(chunk_of)
@@ -728,12 +798,14 @@ def direct_regression_products(
     def load(c: int):
         lo, hi = np.searchsorted(chunk_of, [c, c + 1])
         rows = index[lo:hi] - c * step
-        packable = store.read_chunk("variant_genotype_packable", c)[rows]
+        # the planes hold a row's first ALT: a later ALT's record takes the dense path
+        packable = store.read_chunk("variant_genotype_packable", c)[rows] & ~later[lo:hi]
         planes = store.read_chunk("call_genotype_bitplanes", c)[rows[packable]]
         slow = np.flatnonzero(~packable)
+        slow_alt = alt_allele[lo:hi][slow] if alt_allele is not None else 1
         calls = store.read_chunk("call_genotype", c)[rows[slow]] if len(slow) else None
-        counts = None if counter is None else counter.rows(packable, planes, calls)
-        return lo, packable, planes, slow, calls, counts
+        counts = None if counter is None else counter.rows(packable, planes, calls, slow_alt)
+        return lo, packable, planes, slow, (calls, slow_alt), counts
 
     def start(pool, loaded):
         """Submit the kernel on a loaded chunk's packable rows, in ``workers`` parts."""
@@ -756,8 +828,9 @@ def direct_regression_products(
                 lo + fast, *(np.concatenate([d[f] for d in done]) for f in range(4))
             )
         if len(slow):
+            calls, slow_alt = calls
             assert calls is not None
-            x = dosage_from_calls(calls)
+            x = dosage_from_calls(calls, slow_alt)
             block = filled_block(lo + slow, x if samples is None else x[:, samples])
         return lo, lo + len(packable), products, block, counts
 

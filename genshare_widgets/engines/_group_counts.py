@@ -9,6 +9,9 @@ Counting rules (DESIGN.md "Statistics"):
 - an allele is *called* when its code is >= 0 (-1 missing, -2 no allele for haploid calls);
 - ``allele_count`` counts allele code 1 (the first ALT); ``allele_number`` counts called alleles,
   so a chrX male ``0/.`` or a haploid ``1`` adds one allele;
+- the record of a later ALT of a multi-allelic site (split as ``bcftools norm -m-`` does)
+  counts that allele's code instead: :func:`block_counts` with ``alt_allele``, on the rows'
+  calls, whatever engine counted the first ALTs;
 - a *called genotype* has both alleles called; ``het_count`` and ``hom_alt_count`` are among them.
 """
 
@@ -17,10 +20,14 @@ import numpy as np
 FIELDS = ("allele_count", "allele_number", "hom_alt_count", "het_count", "called_count")
 
 
-def block_counts(gt: np.ndarray, onehot: np.ndarray) -> np.ndarray:
+def block_counts(
+    gt: np.ndarray, onehot: np.ndarray, alt_allele: "np.ndarray | int" = 1
+) -> np.ndarray:
     """Counts for one block: gt int8 (variants, samples, 2), onehot (samples, groups).
 
-    Returns int32 (variants, groups, 5) in the order of :data:`FIELDS`.
+    Returns int32 (variants, groups, 5) in the order of :data:`FIELDS`. ``alt_allele`` (one
+    per variant, or one for all): the allele code counted as ALT; every other called allele
+    counts as REF (a split record of a multi-allelic site).
 
     Examples
     --------
@@ -32,7 +39,9 @@ def block_counts(gt: np.ndarray, onehot: np.ndarray) -> np.ndarray:
     a1 = gt[..., 1]
     called0 = a0 >= 0
     called1 = a1 >= 0
-    n_alt = (a0 == 1).view(np.int8) + (a1 == 1).view(np.int8)
+    alt = np.asarray(alt_allele, dtype=np.int8)
+    alt = alt[:, None] if alt.ndim else alt
+    n_alt = (a0 == alt).view(np.int8) + (a1 == alt).view(np.int8)
     n_called = called0.view(np.int8) + called1.view(np.int8)
     full = called0 & called1
     per_sample = (
@@ -87,3 +96,16 @@ def group_counts(
         chunks=(arr.chunks[0], (n_groups,), (len(FIELDS),)),
     )
     return compute(counts, scheduler=scheduler)
+
+
+def split_record_counts(
+    gt: np.ndarray, group: np.ndarray, n_groups: int, alt_allele: np.ndarray
+) -> np.ndarray:
+    """int32 (records, groups, 5): counts of records whose ALT is allele ``alt_allele`` of
+    their row (``gt`` int8 (records, samples, 2), the rows' calls; ``group`` per sample, -1
+    left out), as :func:`block_counts` counts them."""
+    group = np.asarray(group, dtype=np.int64)
+    member = np.flatnonzero(group >= 0)
+    onehot = np.zeros((len(group), n_groups), dtype=np.float32)
+    onehot[member, group[member]] = 1
+    return block_counts(np.asarray(gt), onehot, alt_allele)

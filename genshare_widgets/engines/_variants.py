@@ -280,11 +280,12 @@ class VariantTable:
 
     @property
     def biallelic_width(self) -> int:
-        """Characters of the longest REF or ALT among the records with two alleles (at least
-        1): the fixed width of the counts Dataset's ``variant_ref``/``variant_alt``, the same
-        for every selection of a store."""
+        """Characters of the longest REF or first ALT among the records with two alleles or
+        more (at least 1): the fixed width of the counts Dataset's ``variant_ref`` and
+        ``variant_alt``, the same for every selection of a store (wider only when a later ALT
+        of a split multi-allelic record is longer)."""
         if self._biallelic_width is None:
-            two = self.n_alleles == 2
+            two = self.n_alleles >= 2
             longest = int(self.char_lengths()[two].max()) if two.any() else 0
             self._biallelic_width = max(longest, 1)
         return self._biallelic_width

@@ -14,8 +14,11 @@ table. The passes return the same numbers as the Dask engine's:
 
 Variant selection follows the :class:`~genshare_widgets._selection.Selection` handed down
 (as :func:`genshare_widgets._selection.select_variants` does for the other engines): region,
-then biallelic records only (PLINK's ``0`` "no allele" does not count as an allele), then
-``snps_only``. ``variant_index`` is the row's index in the MatrixTable.
+then records with two alleles or more (PLINK's ``0`` "no allele" does not count as an
+allele), a multi-allelic one split into one biallelic record per ALT allele as ``bcftools norm
+-m-`` does (``explode_rows`` over the ALT indices; ``biallelic_only`` excludes them instead),
+then ``snps_only`` per record. ``variant_index`` is the row's index in the MatrixTable and
+``alt_allele`` the record's ALT index in the row.
 """
 
 from pathlib import Path
@@ -39,6 +42,7 @@ class SelectedCounts(NamedTuple):
 
     raw: np.ndarray  # int32 (variants, groups, len(FIELDS))
     variant_index: np.ndarray  # int64 row index in the MatrixTable
+    alt_allele: np.ndarray  # int16 ALT allele index of each record in its row (1 = first)
     info: dict[str, Any]
     contig: np.ndarray  # fixed-width str
     position: np.ndarray  # int64
@@ -133,11 +137,14 @@ def store_summary(mt) -> dict[str, Any]:
 
 
 def select_variants(mt, selection: Selection, *, store: dict[str, Any] | None = None):
-    """Rows of the selection's region with their MatrixTable index
-    (``genshare_variant_index``) and flags ``genshare_biallelic`` (two alleles, PLINK's ``0``
-    not counted), ``genshare_snp`` (single-base REF and ALT) and ``genshare_keep`` (what is
-    analysed: biallelic, and SNP if ``snps_only``), plus the store summary
-    (:func:`store_summary`; pass ``store`` to skip it).
+    """Records of the selection's region: one per row, or one per ALT allele of a
+    multi-allelic row (split as ``bcftools norm -m-``; rows exploded), with their MatrixTable
+    index (``genshare_variant_index``), ALT index ``genshare_alt`` (1 = first ALT) and flags
+    ``genshare_n_alleles`` (PLINK's ``0`` not counted), ``genshare_snp`` (single-base REF and
+    this record's ALT) and ``genshare_keep`` (what is analysed: two alleles or more — exactly
+    two with ``biallelic_only`` — and SNP if ``snps_only``), plus the store summary
+    (:func:`store_summary`; pass ``store`` to skip it). A row that is not analysed keeps one
+    record (ALT 1, ``genshare_keep`` False) so that the filters can be counted.
     """
     region = selection.region
     hl = hail_session()
@@ -153,18 +160,25 @@ def select_variants(mt, selection: Selection, *, store: dict[str, Any] | None = 
         mt = mt.filter_rows(cond)
     alleles = mt.alleles
     n_alleles = alleles.filter(lambda a: (a != "") & (a != "0")).length()
-    biallelic = n_alleles == 2
-    analysed = biallelic if selection.biallelic_only else n_alleles >= 2
+    analysed = n_alleles == 2 if selection.biallelic_only else n_alleles >= 2
+    alts = hl.range(1, hl.len(alleles)).filter(lambda i: (alleles[i] != "") & (alleles[i] != "0"))
+    split = analysed & (n_alleles > 2)
+    mt = mt.annotate_rows(
+        genshare_n_alleles=n_alleles,
+        genshare_analysed=analysed,
+        genshare_alt=hl.if_else(split, alts, hl.range(1, 2)),
+    )
+    mt = mt.explode_rows(mt.genshare_alt)
     bases = hl.literal(set(_BASES))
+    alt = mt.genshare_alt
     snp = (
-        (alleles.length() >= 2)
-        & bases.contains(alleles[0].upper())
-        & bases.contains(alleles[1].upper())
+        (hl.len(mt.alleles) > alt)
+        & bases.contains(mt.alleles[0].upper())
+        & bases.contains(hl.or_else(mt.alleles[alt], "").upper())
     )
     mt = mt.annotate_rows(
-        genshare_biallelic=biallelic,
         genshare_snp=snp,
-        genshare_keep=analysed & snp if selection.snps_only else analysed,
+        genshare_keep=mt.genshare_analysed & snp if selection.snps_only else mt.genshare_analysed,
     )
     return mt, store
 
@@ -172,17 +186,19 @@ def select_variants(mt, selection: Selection, *, store: dict[str, Any] | None = 
 def _selection_info(
     store: dict[str, Any], selection: Selection, flags: pd.DataFrame
 ) -> dict[str, Any]:
-    """The Dask engine's ``variant_selection`` info, from the region's per-row flags."""
+    """The Dask engine's ``variant_selection`` info, from the region's per-record flags."""
     info: dict[str, Any] = {"n_variants_in_store": int(store["n_variants"])}
     if selection.region:
         info["region"] = selection.region
-    n_alleles_ok = flags["n_alleles"].to_numpy()
+    n_alleles = flags["n_alleles"].to_numpy()
+    first = flags["alt_allele"].to_numpy() == 1
     if selection.biallelic_only:
-        analysed = flags["biallelic"].to_numpy(dtype=bool)
-        info["n_multiallelic_excluded"] = int((n_alleles_ok > 2).sum())
+        analysed = n_alleles == 2
+        info["n_multiallelic_excluded"] = int(((n_alleles > 2) & first).sum())
     else:
-        analysed = n_alleles_ok >= 2
-        info["n_multiallelic_excluded"] = 0
+        analysed = n_alleles >= 2
+        info["n_multiallelic_split"] = int(((n_alleles > 2) & first).sum())
+        info["n_split_records"] = int((n_alleles > 2).sum())
     if selection.snps_only:
         info["n_non_snp_excluded"] = int((analysed & ~flags["snp"].to_numpy(dtype=bool)).sum())
     return info
@@ -231,7 +247,9 @@ def group_counts(
     selected = selected.annotate_cols(genshare_group=group)
     gt = selected.GT
     diploid = gt.ploidy == 2
-    n_alt = gt.n_alt_alleles()
+    alt = selected.genshare_alt
+    # copies of this record's ALT allele (every other allele counts as REF)
+    n_alt = hl.int32(gt[0] == alt) + hl.if_else(diploid, hl.int32(gt[1] == alt), 0)
     per_group = hl.agg.filter(
         selected.genshare_keep & (selected.genshare_group >= 0),
         hl.agg.group_by(
@@ -248,14 +266,16 @@ def group_counts(
     rows = selected.annotate_rows(genshare_counts=per_group).rows().key_by()
     columns: dict[str, Any] = {
         "index": rows[_INDEX],
-        "n_alleles": rows.alleles.filter(lambda a: (a != "") & (a != "0")).length(),
-        "biallelic": hl.int32(rows.genshare_biallelic),
+        "alt_allele": rows.genshare_alt,
+        "n_alleles": rows.genshare_n_alleles,
         "snp": hl.int32(rows.genshare_snp),
         "keep": hl.int32(rows.genshare_keep),
         "contig": rows.locus.contig,
         "position": rows.locus.position,
         "ref": hl.or_else(rows.alleles[0], ""),
-        "alt": hl.if_else(rows.alleles.length() >= 2, rows.alleles[1], ""),
+        "alt": hl.if_else(
+            rows.alleles.length() > rows.genshare_alt, rows.alleles[rows.genshare_alt], ""
+        ),
     }
     for g in range(n_groups):
         cell = rows.genshare_counts.get(g)
@@ -273,6 +293,7 @@ def group_counts(
     return SelectedCounts(
         raw=raw,
         variant_index=table["index"].to_numpy(dtype=np.int64),
+        alt_allele=table["alt_allele"].to_numpy(dtype=np.int16),
         info=info,
         contig=table["contig"].to_numpy().astype(f"<U{contig_width}"),
         position=table["position"].to_numpy(dtype=np.int64),

@@ -1,7 +1,9 @@
 """Association at a federation site: per-variant sufficient statistics under disclosure rules.
 
 ``POST /assoc`` (see :mod:`genshare_widgets.federation`) answers one *page* of the site's
-biallelic variants (``ASSOC_PAGE`` rows, in store order, optionally within a region):
+records (``ASSOC_PAGE`` rows, in store order, optionally within a region; a multi-allelic
+site is one biallelic record per ALT allele, split as ``bcftools norm -m-`` does, its dosage
+the copies of that ALT, as in :func:`genshare_widgets.association.association`):
 
 - ``model: "linear"`` → per variant ``XᵀX``, ``Xᵀy``, ``yᵀy`` and ``n`` with
   ``X = [1, covariates, dosage]`` (the one linear pass,
@@ -36,9 +38,10 @@ class);
 coefficients put the weights μ(1-μ) on too few people (effective sample size
 (Σw)²/Σw² < max(k, 5)) or some linear predictor |η| > ``ETA_MAX``; ``4`` the variant has
 already been answered at ``MAX_LOGISTIC_ROUNDS`` distinct coefficient vectors (over every
-phenotype and covariate set; counted in a ledger under ``$GENSHARE_STATE`` that survives a
-restart; an exact repeat of a coefficient vector already answered costs nothing, and
-coefficients 0 tell nothing the linear sums do not).
+phenotype and covariate set; each ALT record of a split multi-allelic row is a variant of its
+own, as its dosage (copies of that ALT) is: :func:`round_key`; counted in a ledger under
+``$GENSHARE_STATE`` that survives a restart; an exact repeat of a coefficient vector
+already answered costs nothing, and coefficients 0 tell nothing the linear sums do not).
 
 Threat model and residual risk: the querier chooses everything a request can carry and may
 know its target's phenotype and covariates, but not every analysed person's values. The sums
@@ -74,6 +77,22 @@ STATUS = {
 }
 
 
+def round_key(row: int, alt_allele: int) -> int:
+    """The ledger's key of a record for the logistic round limit: its store row for a first
+    ALT (the key of every record before issue 18, so existing ledgers keep counting), and
+    ``-(row · 2¹⁶ + ALT index)`` for a second or later ALT of a split multi-allelic row.
+
+    A split record has a round budget of its own: its rounds are equations in its own
+    unknowns (each person's copies of that ALT), as a biallelic variant's are.
+
+    Examples
+    --------
+    >>> round_key(7, 1), round_key(7, 2)
+    (7, -458754)
+    """
+    return row if alt_allele == 1 else -((row << 16) + alt_allele)
+
+
 def _refusal(status: int, rule: str, message: str):
     from genshare_widgets.federation._site_rules import SiteRefusal
 
@@ -85,7 +104,7 @@ def _is_binary(values: np.ndarray) -> bool:
 
 
 class RoundsLedger:
-    """The distinct coefficient vectors answered per variant (store row), kept in an
+    """The distinct coefficient vectors answered per variant (:func:`round_key`), kept in an
     append-only file of (row, 64-bit hash of phenotype, covariates and coefficients) pairs
     (``$GENSHARE_STATE/assoc_rounds/<cohort>.<site>.rounds``, owner-only): a restart gives a
     querier no fresh rounds, and an exact repeat (a notebook run again) costs nothing.
@@ -461,7 +480,8 @@ def encode_coef(coef: np.ndarray) -> str:
 
 
 def _selection(service: AssocService, region: str | None):
-    """(store rows, contig, position, ref, alt) of the site's biallelic variants in ``region``."""
+    """(store rows, ALT index, contig, position, ref, alt) of the site's records in
+    ``region`` (multi-allelic rows split per ALT allele)."""
     from genshare_widgets._selection import fixed_strings, variant_selection
 
     if region not in service.selections:
@@ -469,23 +489,27 @@ def _selection(service: AssocService, region: str | None):
             service.selections.clear()
         ds = service.cohort.genotypes
         try:
-            index, _, alleles = variant_selection(ds, region=region, snps_only=False)
+            index, alt_allele, _, alleles = variant_selection(ds, region=region, snps_only=False)
         except GenShareError as exc:
             raise _refusal(400, "assoc-request", str(exc)) from None
         contigs = fixed_strings(ds["contig_id"].values)[ds["variant_contig"].values[index]]
         positions = np.asarray(ds["variant_position"].values[index], dtype=np.int64)
         service.selections[region] = (
             index,
+            alt_allele,
             [str(c) for c in contigs],
             positions.tolist(),
-            [str(a[0]) for a in alleles[index]],
-            [str(a[1]) for a in alleles[index]],
+            [str(a[0]) for a in alleles],
+            [str(a[1]) for a in alleles],
         )
     return service.selections[region]
 
 
-def _page_dosage(service: AssocService, region: str | None, page: int, rows: np.ndarray):
-    """Dosage (rows, analysed samples) of one page, through the lead's genotype pass."""
+def _page_dosage(
+    service: AssocService, region: str | None, page: int, rows: np.ndarray, alts: np.ndarray
+):
+    """Dosage (records, analysed samples) of one page's records (store rows ``rows``, ALTs
+    ``alts``), through the lead's genotype pass."""
     from genshare_widgets.association import dosage_blocks
 
     key = (region, page)
@@ -494,7 +518,7 @@ def _page_dosage(service: AssocService, region: str | None, page: int, rows: np.
         return service.pages[key]
     block = np.full((len(rows), service.n), np.nan)
     for positions, values in dosage_blocks(
-        service.cohort, rows, service.sample_index, rows=ASSOC_PAGE
+        service.cohort, rows, service.sample_index, rows=ASSOC_PAGE, alt_allele=alts
     ):
         block[np.asarray(positions)] = values
     service.pages[key] = block
@@ -503,10 +527,13 @@ def _page_dosage(service: AssocService, region: str | None, page: int, rows: np.
     return block
 
 
-def _page_sums(service: AssocService, pheno: str, cols: list[int], rows: np.ndarray):
-    """The linear sums of one page's variants over the site's analysed samples, through the
-    one linear pass (:func:`genshare_widgets.association.linear_sums_stream`: the bit-plane
-    kernel on a local store), in the page's order."""
+def _page_sums(
+    service: AssocService, pheno: str, cols: list[int], rows: np.ndarray, alts: np.ndarray
+):
+    """The linear sums of one page's records (store rows ``rows``, ALTs ``alts``) over the
+    site's analysed samples, through the one linear pass
+    (:func:`genshare_widgets.association.linear_sums_stream`: the bit-plane kernel on a local
+    store), in the page's order."""
     from genshare_widgets.association import AssociationInputs, linear_sums_stream
     from genshare_widgets.stats._association import LinearSums
 
@@ -521,7 +548,8 @@ def _page_sums(service: AssocService, pheno: str, cols: list[int], rows: np.ndar
         coding="",
     )
     parts = [
-        (positions, sums) for positions, sums, _ in linear_sums_stream(service.cohort, inputs, rows)
+        (positions, sums)
+        for positions, sums, _ in linear_sums_stream(service.cohort, inputs, rows, alt_allele=alts)
     ]
     return LinearSums(
         *(
@@ -587,12 +615,12 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
     if not isinstance(page, int) or isinstance(page, bool) or page < 0:
         raise _refusal(400, "assoc-request", "'page' must be an integer >= 0")
     with service.lock:
-        index, contig, position, ref, alt = _selection(service, region)
+        index, alt_allele, contig, position, ref, alt = _selection(service, region)
         n_pages = max(1, -(-len(index) // ASSOC_PAGE))
         if page >= n_pages:
             raise _refusal(400, "assoc-request", f"'page' must be below {n_pages}")
         lo, hi = page * ASSOC_PAGE, min(len(index), (page + 1) * ASSOC_PAGE)
-        rows = index[lo:hi]
+        rows, alts = index[lo:hi], alt_allele[lo:hi]
         coef = None
         if model == "logistic":  # no coef: round 0 (coefficients 0)
             given = request.get("coef")
@@ -607,7 +635,7 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
                 return service.repeats[repeat_key]
         y = service.y[pheno]
         cov = service.covariates[:, cols] if cols else None
-        sums = _page_sums(service, pheno, cols, rows)
+        sums = _page_sums(service, pheno, cols, rows, alts)
         status = count_status(service, sums, pheno, cols)
         answer: dict[str, Any] = {
             "protocol": PROTOCOL,
@@ -636,7 +664,7 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
             answer["yty"] = np.where(keep, sums.yty, 0.0).tolist()
             return answer
         assert repeat_key is not None
-        dosage = _page_dosage(service, region, page, rows)
+        dosage = _page_dosage(service, region, page, rows, alts)
         weights = logistic_weight_status(dosage, cov, coef, service.min_n)
         status = np.where(status == 0, weights, status)
         new = (coef != 0).any(axis=1)
@@ -645,13 +673,14 @@ def assoc_answer(service: AssocService, request: dict[str, Any], *, site: str) -
         for i in np.flatnonzero((status == 0) & new):
             digest = hashlib.sha256(model_key + coef[i].tobytes()).digest()
             row_key = int.from_bytes(digest[:8], "little")
-            seen = service.rounds.seen(int(rows[i]))
+            variant = round_key(int(rows[i]), int(alts[i]))
+            seen = service.rounds.seen(variant)
             if row_key in seen:
                 continue
             if len(seen) >= MAX_LOGISTIC_ROUNDS:
                 status[i] = 4
                 continue
-            charged.append((int(rows[i]), row_key))
+            charged.append((variant, row_key))
         service.rounds.charge(charged)
         keep = status == 0
         h, g, loglik = logistic_terms(dosage[keep], y, cov, coef[keep], with_loglik=True)

@@ -2,7 +2,8 @@
 
 Alignment
     Variants are matched on (contig, position, ref, alt) — the same biallelic definition at
-    every site (multi-allelic records are excluded before counting). The combined variant set
+    every site (multi-allelic records are split per ALT allele before counting, as
+    ``bcftools norm -m-`` does). The combined variant set
     is the union over sites. When every site sent the same variant list (sites cut from one
     source) its order is kept, so the files match ``genshare stats`` on the pooled cohort row
     for row; otherwise variants are ordered by contig (first seen) and position. A variant a

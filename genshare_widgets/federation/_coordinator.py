@@ -340,7 +340,7 @@ def federate(
         "by": by,
         "statistics": sorted(tables),
         "filters": {
-            "biallelic_only": True,
+            "multiallelic": "split per ALT allele (bcftools norm -m-)",
             "region": region,
             "min_maf": min_maf,
             "min_maf_on": "combined counts",

@@ -237,12 +237,12 @@ def _store_rows(cohort, variants: pd.DataFrame) -> np.ndarray:
     from genshare_widgets._selection import variant_selection
 
     ds = cohort.genotypes
-    index, _, alleles = variant_selection(ds, region=None, snps_only=False)
+    index, _, _, alleles = variant_selection(ds, region=None, snps_only=False, biallelic_only=True)
     contigs = _strings(ds["contig_id"].values)[ds["variant_contig"].values[index]]
     positions = ds["variant_position"].values[index]
     lookup = {
         (str(c), int(p), str(a[0]), str(a[1])): int(i)
-        for c, p, a, i in zip(contigs, positions, alleles[index], index, strict=True)
+        for c, p, a, i in zip(contigs, positions, alleles, index, strict=True)
     }
     keys = zip(
         variants["contig"], variants["position"], variants["ref"], variants["alt"], strict=True
@@ -334,7 +334,12 @@ def pca_reference(
     labels = np.array(["all" if m else None for m in members], dtype=object)
     everyone = pd.Series(labels, index=cohort.samples.index, dtype=object)
     counts = allele_counts_by_group(
-        cohort, by=everyone, region=region, min_maf=min_maf, snps_only=snps_only
+        cohort,
+        by=everyone,
+        region=region,
+        min_maf=min_maf,
+        snps_only=snps_only,
+        biallelic_only=True,  # PCA's sites, as samples.pca and PLINK 2's --pca
     )
     called = counts["called_count"].values[:, 0].astype(np.float64)
     dosage = 2.0 * counts["hom_alt_count"].values[:, 0] + counts["het_count"].values[:, 0]

@@ -125,8 +125,11 @@ def figure_provenance(
 
 
 def filters_summary(filters: Mapping[str, Any]) -> str:
-    """A short human-readable line: ``region 1:1-2000, MAF ≥ 0.05, SNPs only, 9,321 variants``."""
-    parts = ["biallelic"]
+    """A short human-readable line: ``biallelic, region 1:1-2000, MAF ≥ 0.05, SNPs only,
+    9,321 variants``; it starts ``multi-allelic split`` when the pass split multi-allelic sites
+    into one record per ALT (``n_multiallelic_split`` in the filters: every count since issue
+    18), ``biallelic`` when it kept only sites biallelic in the store (PCA) or says neither."""
+    parts = ["multi-allelic split" if "n_multiallelic_split" in filters else "biallelic"]
     if filters.get("region"):
         parts.append(f"region {filters['region']}")
     if filters.get("min_maf") is not None:

@@ -75,7 +75,12 @@ def find_variant(
             f"no analysed variant at {what}"
             + (f" with ALT {alt}" if alt else "")
             + f" ({filters.get('n_variants_analysed', counts.sizes['variants']):,} variants "
-            "after the filters: biallelic only"
+            "after the filters: "
+            + (
+                "multi-allelic sites split per ALT"
+                if "n_multiallelic_split" in filters
+                else "biallelic only"
+            )
             + (", MAF ≥ " + str(filters["min_maf"]) if filters.get("min_maf") else "")
             + (", SNPs only" if filters.get("snps_only") else "")
             + "). Check the coordinates/ID and relax the filters."

@@ -198,9 +198,12 @@ def dosage_matrix(
             f"{len(missing)} samples are not in cohort {cohort.id!r} (or were withdrawn): "
             f"{missing[:5]}"
         )
-    index, _info, alleles = variant_selection(ds, region=region, snps_only=snps_only)
+    # sites biallelic in the store: the dosages below count every non-REF allele
+    index, _alt, _info, alleles = variant_selection(
+        ds, region=region, snps_only=snps_only, biallelic_only=True
+    )
     if max_variants is not None:
-        index = index[:max_variants]
+        index, alleles = index[:max_variants], alleles[:max_variants]
     cols = np.array([column[str(s)] for s in samples], dtype=np.int64)
     if len(index):
         span, rows = variant_span(ds, index)
@@ -215,8 +218,8 @@ def dosage_matrix(
         {
             "contig": contigs[ds["variant_contig"].values[index]] if len(index) else [],
             "position": ds["variant_position"].values[index].astype(np.int64),
-            "ref": alleles[index, 0] if len(index) else [],
-            "alt": alleles[index, 1] if len(index) else [],
+            "ref": alleles[:, 0] if len(index) else [],
+            "alt": alleles[:, 1] if len(index) else [],
             "variant_index": index.astype(np.int64),
         }
     )
