@@ -123,18 +123,24 @@ class BeaconRelease:
     n_spanning_deletion_records: int = 0
     dp: dict[str, Any] | None = None
     end: np.ndarray | None = None
-    _ref_len: np.ndarray = field(init=False, repr=False)
+    #: The longest REF and the most bases one record covers (a structural variant's whole
+    #: body): how far before a queried position a matching record may start. Set once here,
+    #: not per query.
+    max_ref_len: int = field(init=False, repr=False)
+    max_span: int = field(init=False, repr=False)
     _starts: dict[int, tuple[int, int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._ref_len = (
+        ref_len = (
             np.char.str_len(self.ref.astype(str)).astype(np.int64)
             if len(self.ref)
             else np.zeros(0, dtype=np.int64)
         )
         if self.end is None:
-            self.end = self.position + np.maximum(self._ref_len, 1) - 1
+            self.end = self.position + np.maximum(ref_len, 1) - 1
         self.end = np.asarray(self.end, dtype=np.int64)
+        self.max_ref_len = int(ref_len.max()) if len(ref_len) else 1
+        self.max_span = int((self.end - self.position).max()) + 1 if len(self.end) else 1
         self._starts = {}
         for code in range(len(self.contigs)):
             lo = int(np.searchsorted(self.contig_code, code, side="left"))
@@ -150,16 +156,6 @@ class BeaconRelease:
     def floor(self) -> int:
         """The smallest group served: ``max(k, 5)`` (:func:`group_floor`)."""
         return group_floor(self.policy)
-
-    @property
-    def max_ref_len(self) -> int:
-        return int(self._ref_len.max()) if len(self._ref_len) else 1
-
-    @property
-    def max_span(self) -> int:
-        """The most bases one record covers (a structural variant's whole body)."""
-        assert self.end is not None
-        return int((self.end - self.position).max()) + 1 if len(self.end) else 1
 
     def rows_overlapping_starts(self, contig: int, lo0: int, hi0: int) -> tuple[int, int]:
         """The row range of the records on ``contig`` whose 0-based start ``POS - 1`` is in
