@@ -313,6 +313,13 @@ def _fetch_locked(spec: FileSpec, dest: Path, cohort_id: str) -> Path:
             "Replace them with the original file or remove them from GENSHARE_MIRROR."
         )
 
+    if spec.derivation is not None:  # the url holds its source, not this file
+        mirror = os.environ.get("GENSHARE_MIRROR")
+        raise FetchError(
+            f"{spec.name} ({cohort_id}) is a derived file: it was made from {spec.url} "
+            f"({spec.derivation}), so it cannot be downloaded as is. Put the mirror folder that "
+            f"holds it in GENSHARE_MIRROR (now: {mirror or 'unset'}), or copy it to {dest}."
+        )
     tmp = _download(spec, dest)
     got = sha256_file(tmp)
     if expected is not None and got != expected:

@@ -43,6 +43,15 @@ class FileSpec(_Strict):
     md5: str | None = None
     size: int | None = Field(default=None, ge=0, description="bytes")
     role: FileRole = "genotypes"
+    derivation: str | None = Field(
+        default=None,
+        description="set when this file is NOT the one at url but was made from it: how. "
+        "Such a file exists only in a cache or an offline mirror (GENSHARE_MIRROR); sha256 "
+        "and size are those of the derived file, never downloaded",
+    )
+    source_sha256: str | None = Field(
+        default=None, description="sha256 of the source file at url (derived files only)"
+    )
 
     @field_validator("name")
     @classmethod
@@ -66,6 +75,24 @@ class FileSpec(_Strict):
         if value is not None and not _SHA256.match(value):
             raise ValueError(f"sha256 {value!r} is not 64 lowercase hex digits")
         return value
+
+    @field_validator("source_sha256")
+    @classmethod
+    def _source_sha256_hex(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA256.match(value):
+            raise ValueError(f"source_sha256 {value!r} is not 64 lowercase hex digits")
+        return value
+
+    @model_validator(mode="after")
+    def _derived_is_verifiable(self) -> "FileSpec":
+        if self.source_sha256 is not None and self.derivation is None:
+            raise ValueError("source_sha256 is only for a derived file: say how in derivation")
+        if self.derivation is not None and self.sha256 is None:
+            raise ValueError(
+                "a derived file needs the sha256 of the derived file (it cannot be recorded "
+                "on a first download: the url holds its source, not the file)"
+            )
+        return self
 
     @field_validator("md5")
     @classmethod
