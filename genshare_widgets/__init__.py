@@ -27,12 +27,14 @@ if TYPE_CHECKING:
     from genshare_widgets.catalog import catalog_table, get_entry, load_catalog, search_catalog
     from genshare_widgets.cohort import Cohort, open_cohort
     from genshare_widgets.counts import allele_counts_by_group
+    from genshare_widgets.famous import famous_variants
     from genshare_widgets.fetch import fetch_cohort, fetch_file
     from genshare_widgets.figures import figure, figure_command
     from genshare_widgets.samples import pca, sample_stats
 
 _LAZY = {
     "association": "genshare_widgets.association",
+    "famous_variants": "genshare_widgets.famous",
     "beacon_network": "genshare_widgets.beacon",
     "Cohort": "genshare_widgets.cohort",
     "open_cohort": "genshare_widgets.cohort",
@@ -61,6 +63,7 @@ __all__ = [
     "association",
     "beacon_network",
     "catalog_table",
+    "famous_variants",
     "fetch_cohort",
     "fetch_file",
     "figure",

@@ -19,6 +19,7 @@ every figure of a cohort) and stamps ``provenance`` into ``fig.layout.meta`` and
 ``representation_panel``     samples per group, small groups flagged
 ``who_is_missing_plot``      samples vs world population share per region (UN WPP 2024)
 ``variant_card``             one variant: bars + pies on a world map
+``famous_panel``             famous variants × groups: frequency of the allele of interest
 ``roc_plot``                 membership attacks: ROC per attack × protection (risk lab)
 ``power_vs_epsilon_plot``    attack power versus DP epsilon (risk lab)
 ``utility_vs_epsilon_plot``  AF and Fst error versus DP epsilon (risk lab)
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
         joint_sfs_heatmap,
         sfs_plot,
     )
+    from genshare_widgets.plots._famous import famous_panel
     from genshare_widgets.plots._frequency import af_compare
     from genshare_widgets.plots._fst import cluster_order, fst_heatmap, fst_windows_plot
     from genshare_widgets.plots._pca import pca_centroids, pca_scatter
@@ -59,6 +61,7 @@ _LAZY = {
     "cluster_order": "_fst",
     "cohort_colors": "_cohort_colors",
     "contig_order": "_association",
+    "famous_panel": "_famous",
     "figure_provenance": "_provenance",
     "find_variant": "_variant",
     "footer_of": "_provenance",
@@ -87,6 +90,7 @@ __all__ = [
     "cluster_order",
     "cohort_colors",
     "contig_order",
+    "famous_panel",
     "figure_provenance",
     "find_variant",
     "footer_of",

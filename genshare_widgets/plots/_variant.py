@@ -187,6 +187,9 @@ def variant_card(
     colors: Mapping[str, str] | None = None,
     provenance: Mapping[str, Any] | None = None,
     title: str | None = None,
+    allele: str | None = None,
+    published: Mapping[str, float] | None = None,
+    published_label: str = "published",
 ):
     """One variant: its ALT allele frequency in every group as bars and as pies on a map.
 
@@ -215,6 +218,13 @@ def variant_card(
         at least 2).
     colors, provenance, title
         As for every builder (bars take the groups' colours).
+    allele
+        Draw the frequency of this allele (default: the ALT). The REF of a biallelic record
+        shows ``AN - AC`` where both are released (e.g. SLC24A5 rs1426654, whose allele of
+        interest A is the REF).
+    published, published_label
+        ``group → frequency`` from the literature, drawn as black diamonds beside the bars
+        (the famous-variants panel gives them: :mod:`genshare_widgets.famous`).
 
     Examples
     --------
@@ -233,10 +243,24 @@ def variant_card(
         if "allele_usable" in counts
         else np.ones(len(groups), dtype=bool)
     )
+    ref_allele = str(counts["variant_ref"].values[row])
+    flip = allele is not None and allele == ref_allele
+    if allele is not None and not flip and allele != str(counts["variant_alt"].values[row]):
+        raise GenShareError(
+            f"allele {allele!r} is neither the REF {ref_allele!r} nor the ALT "
+            f"{str(counts['variant_alt'].values[row])!r} of this record"
+        )
+    if flip:  # the REF count of a biallelic record: AN - AC (released cells only)
+        ac = an - ac
     with np.errstate(invalid="ignore", divide="ignore"):
         af = np.where((an > 0) & usable, ac / np.maximum(an, 1), np.nan)
     # Under a disclosure policy a count may be "<k" (suppressed) or "NA" (withheld).
     ac_text, an_text = (_cell_text(counts, name, row) for name in ("allele_count", "allele_number"))
+    if flip:
+        ac_text = [
+            str(int(c)) if t.lstrip("-").isdigit() and n.isdigit() else t
+            for c, t, n in zip(ac, ac_text, an_text, strict=True)
+        ]
     marker = f"<{counts.attrs.get('min_count', '')}"
     bar_text = [
         f"{f:.2f}"
@@ -247,6 +271,7 @@ def variant_card(
     contig = str(counts["variant_contig"].values[row])
     pos = int(counts["variant_position"].values[row])
     ref, alt_allele = str(counts["variant_ref"].values[row]), str(counts["variant_alt"].values[row])
+    shown_allele = ref if flip else alt_allele
     vid = str(counts["variant_id"].values[row]) if "variant_id" in counts else ""
     # bare numbers are simulator site ids (msprime), not names worth a title
     named = bool(vid) and not vid.isdigit()
@@ -301,7 +326,20 @@ def variant_card(
         ),
         showlegend=False,
     )
-    for trace in (bars, notes) if missing.any() else (bars,):
+    extra = []
+    if published:
+        shown = [g for g in groups if g in published]
+        extra.append(
+            go.Scatter(
+                x=shown,
+                y=[float(published[g]) for g in shown],
+                mode="markers",
+                marker={"symbol": "diamond", "size": 11, "color": "#111111"},
+                name=published_label,
+                hovertemplate="<b>%{x}</b><br>" + published_label + " %{y:.4f}<extra></extra>",
+            )
+        )
+    for trace in ((bars, notes) if missing.any() else (bars,)) + tuple(extra):
         if with_map:
             fig.add_trace(trace, row=2, col=1)
         else:
@@ -368,8 +406,18 @@ def variant_card(
                 col=1,
             )
         slices: tuple[tuple[str, list[float | None], list[float | None], str], ...] = (
-            (f"REF allele {ref}", ref_lat, ref_lon, REF_COLOR),
-            (f"ALT allele {alt_allele}", alt_lat, alt_lon, ALT_COLOR),
+            (
+                f"ALT allele {alt_allele}" if flip else f"REF allele {ref}",
+                ref_lat,
+                ref_lon,
+                REF_COLOR,
+            ),
+            (
+                f"REF allele {ref}" if flip else f"ALT allele {alt_allele}",
+                alt_lat,
+                alt_lon,
+                ALT_COLOR,
+            ),
         )
         if unknown_lat:
             slices = (*slices, ("frequency not shown", unknown_lat, unknown_lon, "#FFFFFF"))
@@ -454,11 +502,16 @@ def variant_card(
             height=720,
             legend={"x": 1, "xanchor": "right", "y": 1, "yanchor": "top", "bgcolor": "white"},
         )
-    apply_style(fig, title=title or f"{label}: ALT allele frequency by group")
+    what = f"frequency of {shown_allele} (REF)" if flip else "ALT allele frequency"
+    apply_style(fig, title=title or f"{label}: {what} by group")
     axis = {"row": 2, "col": 1} if with_map else {}
-    fig.update_yaxes(title_text=f"frequency of {alt_allele}", range=[0, 1.12], **axis)
+    fig.update_yaxes(title_text=f"frequency of {shown_allele}", range=[0, 1.12], **axis)
     fig.update_xaxes(title_text="", **axis)
-    details = {
+    details: dict[str, Any] = {
         "variant": {"contig": contig, "position": pos, "ref": ref, "alt": alt_allele, "id": vid}
     }
+    if allele is not None:
+        details["allele"] = allele
+    if published:
+        details["published"] = {str(k): float(v) for k, v in published.items()}
     return stamp(fig, builder="variant_card", provenance=provenance, details=details)
