@@ -74,11 +74,13 @@ def famous_panel(table, *, provenance: Mapping[str, Any] | None = None, title: s
     missing = [f"{r.rsid} ({r.gene})" for r in absent.itertuples()]
     if missing:
         fig.add_annotation(
-            text="not in this cohort: " + ", ".join(missing),
+            text="not in this cohort: "
+            + ",<br>".join(", ".join(missing[i : i + 4]) for i in range(0, len(missing), 4)),
             xref="paper",
             yref="paper",
             x=0,
-            y=-0.12 if len(present) else 0.5,
+            y=-0.1 if len(present) else 0.5,
+            yanchor="top",
             xanchor="left",
             showarrow=False,
             font={"size": 11, "color": "#555555"},
