@@ -178,10 +178,13 @@ def famous_table(
             else:
                 ok = _status(released, "allele_count", row, j) == 0 and bool(usable_all[row, j])
                 count = int(ac_all[row, j])
-            status = max(
-                _status(released, "allele_count", row, j),
-                _status(released, "allele_number", row, j),
-            )
+            # each cell as freq.tsv writes it: "<k" suppressed, "NA" withheld; the REF count
+            # of interest is hidden as the most hidden of AN and the site's AC
+            an_status = _status(released, "allele_number", row, j)
+            if variant.interest_is_ref:
+                status = max([an_status] + [_status(released, "allele_count", r, j) for r in site])
+            else:
+                status = _status(released, "allele_count", row, j)
             shown = "NA" if status == 2 else marker
             pub = published.get(group)
             rows.append(
@@ -194,7 +197,7 @@ def famous_table(
                     "alt": variant.alt,
                     "group": group,
                     "allele_count": count if ok else shown,
-                    "allele_number": an if an_ok else shown,
+                    "allele_number": an if an_ok else ("NA" if an_status == 2 else marker),
                     "frequency": count / an if ok and an_ok and an > 0 else np.nan,
                     "published_frequency": pub.value if pub else np.nan,
                     "published_source": pub.citation if pub else "",
@@ -299,6 +302,50 @@ def famous_variants(
     """
     released, build = released_famous_counts(cohort, by=by, min_count=min_count, epsilon=epsilon)
     return famous_table(released, build=build)
+
+
+def famous_card(cohort, released, build: str | None, rsid: str, *, by: str, provenance=None):
+    """The variant card of the panel variant ``rsid`` drawn from its released counts
+    (:func:`released_famous_counts`): the frequency of its allele of interest per group,
+    the published values as diamonds. A variant the cohort lacks is refused with "not in
+    this cohort" and the reason.
+
+    Examples
+    --------
+    >>> released, build = released_famous_counts(cohort, by="superpopulation")  # doctest: +SKIP
+    >>> famous_card(cohort, released, build, "rs1426654", by="superpopulation")  # doctest: +SKIP
+    """
+    from genshare_widgets import plots
+
+    site = load_famous_panel().get(rsid)
+    builds: list[str] = [build] if build else ["GRCh37", "GRCh38"]
+    found = locate(released, site, builds)
+    if found is None:
+        where = ", ".join(
+            f"{b} {site.chrom}:{site.position(b):,}"
+            if site.position(b)
+            else f"{b}: position not verified in the panel"
+            for b in builds
+        )
+        raise GenShareError(
+            f"{rsid} ({site.name}) is not in this cohort {cohort.id!r}: no {site.ref}>{site.alt} "
+            f"record at {where}"
+        )
+    row = found[1][0]
+    entry = getattr(cohort, "entry", None)
+    return plots.variant_card(
+        released,
+        position=f"{released['variant_contig'].values[row]}:"
+        f"{int(released['variant_position'].values[row])}",
+        alt=site.alt,
+        allele=site.allele_of_interest,
+        published=published_for_card(site),
+        published_label="published (famous-variants panel)",
+        title=f"{rsid} {site.allele_of_interest} ({site.name}): frequency by group",
+        populations=entry.populations if entry is not None and by == "population" else None,
+        colors=plots.cohort_colors(cohort, by=by),
+        provenance=provenance,
+    )
 
 
 def published_for_card(variant: FamousVariant) -> Mapping[str, float]:

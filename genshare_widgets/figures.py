@@ -202,8 +202,9 @@ def build_figure(
         )
     if kind == "who-is-missing":
         return _who_is_missing_figure(cohort, options, policy=policy, policy_record=policy_record)
-    if kind == "famous":
-        from genshare_widgets.famous import famous_table, released_famous_counts
+    if kind == "famous" or (kind == "variant" and _is_panel_rsid(options["variant"])):
+        # the panel's sites only, released as famous_variants() releases them
+        from genshare_widgets.famous import famous_card, famous_table, released_famous_counts
 
         released, build = released_famous_counts(
             cohort,
@@ -215,6 +216,9 @@ def build_figure(
             command=_release_command(cohort, kind, options),
         )
         prov = plots.figure_provenance(cohort, released, disclosure_policy=policy_record)
+        if kind == "variant":
+            rsid = str(options["variant"]).strip()
+            return famous_card(cohort, released, build, rsid, by=by, provenance=prov)
         return plots.famous_panel(famous_table(released, build=build), provenance=prov)
     from genshare_widgets.counts import select_groups
 
@@ -234,9 +238,6 @@ def build_figure(
         )
     variant = str(options["variant"]).strip()
     by_position = bool(_POSITION.match(variant))
-    famous = _famous_site(cohort, variant) if kind == "variant" and not by_position else None
-    if famous is not None:  # a panel variant: found by position, allele and published values
-        variant, by_position = famous["position"], True
     if kind == "variant" and not by_position:
         counts = with_variant_ids(counts, cohort)
     released = disclosure.release_counts(
@@ -292,56 +293,22 @@ def build_figure(
     populations = (
         cohort.entry.populations if cohort.entry is not None and by == "population" else None
     )
-    try:
-        return plots.variant_card(
-            released,
-            position=variant if by_position else None,
-            rsid=None if by_position else variant,
-            populations=populations,
-            colors=colors,
-            provenance=prov,
-            **(famous["card"] if famous is not None else {}),
-        )
-    except GenShareError as exc:
-        if famous is None:
-            raise
-        card = famous["card"]
-        raise GenShareError(
-            f"{options['variant']} ({card['title'].split(' (', 1)[1].split(')')[0]}) is not in "
-            f"this cohort {cohort.id!r}: no {famous['ref']}>{card['alt']} record at "
-            f"{famous['position']} ({famous['build']}). {exc}"
-        ) from None
-
-
-def _famous_site(cohort, rsid: str) -> dict[str, Any] | None:
-    """For an rsID of the famous-variants panel: its ``CHR:POS`` on the cohort's build and
-    the card options (allele of interest, published values); None for other IDs. A panel
-    variant the cohort does not have is refused with the panel's "not in this cohort"."""
-    from genshare_widgets.catalog._famous import load_famous_panel
-    from genshare_widgets.famous import cohort_build, published_for_card
-
-    panel = load_famous_panel()
-    if rsid not in panel.rsids:
-        return None
-    site = panel.get(rsid)
-    build = cohort_build(cohort)
-    builds = [build] if build else ["GRCh37", "GRCh38"]
-    for b in builds:
-        pos = site.position(b)
-        if pos is None:
-            continue
-        card = {
-            "alt": site.alt,
-            "allele": site.allele_of_interest,
-            "published": published_for_card(site),
-            "published_label": "published (famous-variants panel)",
-            "title": f"{rsid} {site.allele_of_interest} ({site.name}): frequency by group",
-        }
-        return {"position": f"{site.chrom}:{pos}", "card": card, "build": b, "ref": site.ref}
-    raise GenShareError(
-        f"{rsid} ({site.name}) is not in this cohort: the famous-variants panel has no "
-        f"verified {' or '.join(builds)} position for it"
+    return plots.variant_card(
+        released,
+        position=variant if by_position else None,
+        rsid=None if by_position else variant,
+        populations=populations,
+        colors=colors,
+        provenance=prov,
     )
+
+
+def _is_panel_rsid(variant) -> bool:
+    """Whether ``--variant`` names a variant of the famous-variants panel (its card draws
+    the allele of interest and the published values)."""
+    from genshare_widgets.catalog._famous import load_famous_panel
+
+    return variant is not None and str(variant).strip() in load_famous_panel().rsids
 
 
 def _who_is_missing_figure(cohort, options: Mapping[str, Any], *, policy, policy_record):

@@ -23,7 +23,19 @@ from genshare_widgets.catalog import (
 )
 from genshare_widgets.cli import main
 
-LOCAL_IDS = ["sim-ooa", "sim-admix", "1kg-phase3-subset", "1kg-phase3-chr1-region", "hapmap3"]
+LOCAL_IDS = [
+    "sim-ooa",
+    "sim-admix",
+    "1kg-phase3-subset",
+    "1kg-phase3-chr1-region",
+    "hapmap3",
+    # the real slices of the famous-variants stories (mirror only; tests/test_famous.py opens them)
+    "1kg-phase3-lct",
+    "1kg-phase3-edar",
+    "1kg-phase3-slc24a5",
+    "1kg-phase3-kidd-aisnps",
+    "1kg-30x-apol1",
+]
 LARGE_IDS = ["1kg-phase3", "1kg-nygc-30x", "gnomad-hgdp-1kg", "gnomad-v4-sites"]
 
 
@@ -85,7 +97,8 @@ def test_local_hashes_match_the_mirror_checksums(mirror):
         for spec in get_entry(cid).files:
             assert sums[spec.name] == spec.sha256, spec.name
             checked += 1
-    assert checked == 23 + 1 + 3 + 4  # subset VCFs + panel, chr1 region, hapmap3
+    # subset VCFs + panel, chr1 region, hapmap3, then the five slices (VCF, index, samples)
+    assert checked == 23 + 1 + 3 + 4 + 5 * 3
 
 
 @pytest.mark.parametrize("cohort_id", LARGE_IDS)

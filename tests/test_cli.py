@@ -73,3 +73,40 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_cli_famous_writes_the_released_panel_and_its_provenance(tmp_path, mirror):
+    import json
+
+    import pandas as pd
+
+    out = tmp_path / "famous"
+    done = run_genshare(
+        "famous", "1kg-phase3-kidd-aisnps", "--by", "superpopulation", "--min-count", "10",
+        "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["famous.tsv", "provenance.json"]
+    table = pd.read_csv(out / "famous.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert list(table.columns[:5]) == ["variant", "gene", "name", "allele", "in_cohort"]
+    rows = table.set_index("variant")
+    # Duffy-null C: AFR 1274 of 1322 alleles (a direct count of the VCF: test_famous.py)
+    assert rows.loc["rs2814778", ["AFR_ac", "AFR_an"]].tolist() == ["1274", "1322"]
+    assert float(rows.loc["rs2814778", "AFR_af"]) == 1274 / 1322
+    assert rows.loc["rs2814778", "EUR_ac"] == "<10"  # 6 alleles: suppressed, never the number
+    assert rows.loc["rs3827760", "AFR_ac"] == "<10" and rows.loc["rs3827760", "AFR_af"] == "NA"
+    assert rows.loc["rs1426654", "EUR_af"] == "NA"  # REF = AN - AC hides with the AC of 3
+    assert (
+        rows.loc["rs334", "in_cohort"] == "no" and "not in this cohort" in rows.loc["rs334", "note"]
+    )
+    assert rows.loc["rs4988235", "published"] == "ALL=0.1613"
+    record = json.loads((out / "provenance.json").read_text())
+    assert record["cohort_id"] == "1kg-phase3-kidd-aisnps" and record["genome_build"] == "GRCh37"
+    assert record["disclosure_policy"]["min_count"] == 10
+    assert "EAS" in record["famous_panel"]["citations"]["rs3827760"]
+    assert record["command"][:3] == ["genshare", "famous", "1kg-phase3-kidd-aisnps"]
+    # a grouping the sample table lacks: one clear error, no --out left behind
+    bad = run_genshare(
+        "famous", "1kg-phase3-kidd-aisnps", "--by", "nope", "--out", str(tmp_path / "x")
+    )
+    assert bad.returncode == 2 and "nope" in bad.stderr and not (tmp_path / "x").exists()

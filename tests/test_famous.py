@@ -173,6 +173,17 @@ def test_every_curated_number_matches_its_source(mirror):
     assert load_famous_panel().get("rs334").grch37.position is None  # never from memory
 
 
+def test_citations_name_the_canonical_page_never_a_proxy():
+    from urllib.parse import urlparse
+
+    for v in load_famous_panel().variants:
+        cited = [s.url for s in (v.grch37, v.grch38)] + [p.url for p in v.published]
+        for url in filter(None, cited):
+            parts = urlparse(url)
+            assert parts.scheme in ("http", "https") and not parts.query, (v.rsid, url)
+            assert "faq.com" not in parts.netloc and "bots." not in parts.netloc, (v.rsid, url)
+
+
 def test_famous_frequencies_equal_a_direct_count_of_the_vcfs(mirror, slice_cohort):
     from genshare_widgets import famous_variants
 
@@ -261,7 +272,7 @@ def test_cards_and_panel(slice_cohort, tmp_path):
         build_figure(cohort, "variant", default_options(variant="rs334"))
     panel = build_figure(cohort, "famous", default_options(by="superpopulation"))
     heat = next(t for t in panel.data if t.type == "heatmap")
-    assert list(heat.y) == ["rs1426654 A (SLC24A5)"]
+    assert list(heat.y) == ["rs1426654 A<br>SLC24A5"]
     assert np.nanmax(np.asarray(heat.z, dtype=float)) == pytest.approx(1003 / 1006)
     notes = " ".join(a.text for a in panel.layout.annotations)
     assert "not in this cohort" in notes and "rs334 (HBB)" in notes

@@ -790,6 +790,9 @@ def _add_service_commands() -> None:
 
     for command in (beacon, site, federate):
         main.add_command(command)
+    from genshare_widgets.cli._famous_run import famous
+
+    main.add_command(famous)
     from genshare_widgets.cli._audit import catalog_audit_command
 
     catalog.add_command(catalog_audit_command)

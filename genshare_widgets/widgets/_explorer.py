@@ -5,8 +5,10 @@ MAF threshold derives each view from it (:func:`~genshare_widgets.counts.select_
 an update on a prepared cohort is numpy work plus building one figure — no genotype pass.
 Figures come from the same :func:`genshare_widgets.figures.build_figure` as
 ``genshare figure``, so every view can be exported with the exact command that rebuilds it.
-The last tab (after :data:`TABS`) is the association tab
-(:mod:`genshare_widgets.widgets._association_tab`): Manhattan and QQ plots of a phenotype.
+After :data:`TABS` come the association tab
+(:mod:`genshare_widgets.widgets._association_tab`): Manhattan and QQ plots of a phenotype, and
+the famous-variants tab (:mod:`genshare_widgets.widgets._famous_tab`): the curated panel's
+frequencies by group and a variant's card.
 """
 
 import threading
@@ -35,6 +37,11 @@ TABS = (
 #: The title of the last tab (after :data:`TABS`): Manhattan and QQ plots of an association
 #: (:class:`~genshare_widgets.widgets._association_tab.AssociationTab`).
 ASSOCIATION_TITLE = "Association"
+#: The title of the tab after the association tab: the famous-variants panel
+#: (:class:`~genshare_widgets.widgets._famous_tab.FamousTab`).
+FAMOUS_TITLE = "Famous variants"
+#: The figure kinds of the famous-variants tab (the card of a variant, the panel heatmap).
+FAMOUS_KINDS = ("variant", "famous")
 
 
 class CohortExplorer:
@@ -141,14 +148,18 @@ class CohortExplorer:
         self.groups.add_class("genshare-groups")
         self.pair_b.add_class("genshare-pair-b")
         from genshare_widgets.widgets._association_tab import AssociationTab
+        from genshare_widgets.widgets._famous_tab import FamousTab
 
         self.association = AssociationTab(self)
+        self.famous = FamousTab(self)
         self.tabs = w.Tab(
-            children=[self._slots[kind] for _title, kind in TABS] + [self.association.widget]
+            children=[self._slots[kind] for _title, kind in TABS]
+            + [self.association.widget, self.famous.widget]
         )
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
         self.tabs.set_title(len(TABS), ASSOCIATION_TITLE)
+        self.tabs.set_title(len(TABS) + 1, FAMOUS_TITLE)
         self.export = ExportControl(self)
         self._quiet = False  # True while controls are set in bulk: one update at the end
         self._set_group_options()
@@ -177,8 +188,11 @@ class CohortExplorer:
     @property
     def kind(self) -> str:
         """The figure kind of the selected tab (on the association tab: the figure chosen
-        for export, ``manhattan`` or ``qq``)."""
+        for export, ``manhattan`` or ``qq``; on the famous-variants tab: ``variant`` or
+        ``famous``)."""
         index = self.tabs.selected_index or 0
+        if index == len(TABS) + 1:
+            return self.famous.export_kind.value
         if index >= len(TABS):
             return self.association.export_kind.value
         return TABS[index][1]
@@ -193,6 +207,17 @@ class CohortExplorer:
                 "min_maf": float(self.min_maf.value) if self.min_maf.value > 0 else None,
                 "snps_only": bool(self.snps_only.value),
                 **self.association.options(),
+                **self._disclosure_options,
+            }
+        if kind in FAMOUS_KINDS:  # the panel's fixed sites, every group: no filter applies
+            return {
+                "by": self.by.value,
+                "region": None,
+                "min_maf": None,
+                "snps_only": False,
+                "keep_groups": None,
+                "groups": None,
+                **self.famous.options(kind),
                 **self._disclosure_options,
             }
         names = list(self.groups.options)
@@ -254,10 +279,11 @@ class CohortExplorer:
         from genshare_widgets.figures import DEFAULT_OPTIONS, build_figure
 
         opts = {**DEFAULT_OPTIONS, **self.options(kind)}
-        if kind in ASSOCIATION_KINDS:  # one association per choice, both figures from it
+        if kind in ASSOCIATION_KINDS or kind in FAMOUS_KINDS:  # the tab's own result
             view = (kind, self._view_key(kind))
             if view not in self._built:
-                self._built[view] = self.association.figure(kind, opts)
+                tab = self.famous if kind in FAMOUS_KINDS else self.association
+                self._built[view] = tab.figure(kind, opts)
                 while len(self._built) > self.KEEP_VIEWS:
                     self._built.popitem(last=False)
             self._built.move_to_end(view)
@@ -360,6 +386,9 @@ class CohortExplorer:
         key = self._view_key(kind)
         if kind in ASSOCIATION_KINDS:
             self.association.show(key, started)
+            return False
+        if kind in FAMOUS_KINDS:
+            self.famous.show(key, started)
             return False
         if self._drawn.get(kind) == key:
             self.last_update_seconds = time.perf_counter() - started
