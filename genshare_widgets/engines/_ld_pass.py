@@ -17,12 +17,33 @@ import numpy as np
 
 
 class Planes(NamedTuple):
-    """uint64 (rows, words) planes of the analysed samples: ``het``, ``hom`` (one and two ALT
-    copies) and ``called``."""
+    """uint64 (rows, words) planes of the analysed samples: ``het``, ``hom`` (one and two
+    copies of the row's coded allele: its minor allele once :func:`prepared`) and ``called``;
+    per row once prepared: ``n`` called samples, ``s``/``q`` Σ dosage and Σ dosage², ``nnz``
+    non-zero words and their positions ``nzw``."""
 
     het: np.ndarray
     hom: np.ndarray
     called: np.ndarray
+    n: np.ndarray | None = None
+    s: np.ndarray | None = None
+    q: np.ndarray | None = None
+    nnz: np.ndarray | None = None
+    nzw: np.ndarray | None = None
+
+
+def prepared(planes: Planes) -> Planes:
+    """``planes`` recoded to each row's minor allele, with its sums and non-zero words
+    (:func:`engines._ld_kernels.prepare_planes`)."""
+    from genshare_widgets.engines._ld_kernels import prepare_planes
+
+    het, hom, called = (np.ascontiguousarray(p) for p in planes[:3])
+    rows, words = het.shape
+    n, s, q = (np.zeros(rows, np.int64) for _ in range(3))
+    nnz = np.zeros(rows, np.int32)
+    nzw = np.zeros((rows, words), np.int32)
+    prepare_planes(het, hom, called, n, s, q, nnz, nzw)
+    return Planes(het, hom, called, n, s, q, nnz, nzw)
 
 
 def sample_words(keep: np.ndarray) -> np.ndarray:
@@ -105,37 +126,26 @@ class PlaneSource:
             fast = packable[local]
             part = planes_from_bitplanes(planes[local[fast]], self.kept)
             where = np.arange(lo, hi)
-            for target, values in zip(out, part, strict=True):
+            for target, values in zip(out[:3], part[:3], strict=True):
                 target[where[fast]] = values
             if not fast.all():  # haploid or half-missing calls: from call_genotype
                 if self._calls is None or self._calls[0] != c:
                     self._calls = (c, store.read_chunk("call_genotype", c))
                 gt = self._calls[1][local[~fast]]
                 slow = planes_from_dosage(dosage_from_calls(gt), self.kept)
-                for target, values in zip(out, slow, strict=True):
+                for target, values in zip(out[:3], slow[:3], strict=True):
                     target[where[~fast]] = values
-        return out
+        return prepared(out)
 
     def _from_calls(self, rows: np.ndarray) -> Planes:
         from genshare_widgets.engines._direct import dosage_from_calls
 
         if not len(rows):
             empty = np.zeros((0, len(self.kept)), dtype=np.uint64)
-            return Planes(empty, empty, empty)
+            return prepared(Planes(empty, empty, empty))
         span = self.call_genotype[int(rows[0]) : int(rows[-1]) + 1]
         gt = np.asarray(getattr(span, "values", span))[rows - rows[0]]
-        return planes_from_dosage(dosage_from_calls(gt), self.kept)
-
-
-def row_sums(planes: Planes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: called samples, Σ dosage, Σ dosage² (int64)."""
-    from genshare_widgets.engines._direct import POPCOUNT8
-
-    def count(plane: np.ndarray) -> np.ndarray:
-        return POPCOUNT8[plane.view(np.uint8)].reshape(len(plane), -1).sum(axis=1)
-
-    het, hom = count(planes.het), count(planes.hom)
-    return count(planes.called), het + 2 * hom, het + 4 * hom
+        return prepared(planes_from_dosage(dosage_from_calls(gt), self.kept))
 
 
 def pair_moments(
@@ -146,15 +156,18 @@ def pair_moments(
     samples called at both."""
     from genshare_widgets.engines._ld_kernels import pair_moments as kernel
 
-    n, s, q = row_sums(planes)
+    if planes.n is None:
+        planes = prepared(planes)
     return kernel(
         planes.het,
         planes.hom,
         planes.called,
-        n == n_samples,
+        planes.nnz,
+        planes.nzw,
+        planes.n == n_samples,
         int(n_samples),
-        s,
-        q,
+        planes.s,
+        planes.q,
         np.asarray(first, dtype=np.int64),
         np.asarray(second, dtype=np.int64),
     )
@@ -248,10 +261,9 @@ def prune(
     n_var = len(called)
     removed = np.zeros(n_var, dtype=np.bool_)
     called = np.asarray(called, dtype=np.int64)
-    s = np.ascontiguousarray(dosage_sum, dtype=np.int64)
-    q = np.ascontiguousarray(dosage_ssq, dtype=np.int64)
+    s = np.asarray(dosage_sum, dtype=np.int64)
+    q = np.asarray(dosage_ssq, dtype=np.int64)
     zero_var = (q * called - s * s) <= 0
-    complete = called == n_samples
     maj = np.ascontiguousarray(major_freq, dtype=np.float64)
     if not len(starts):
         return removed
@@ -263,8 +275,7 @@ def prune(
     threshold = float(r2) * (1.0 + SMALL_EPSILON)
     w = 0
     buf_lo = buf_hi = int(starts[0])
-    empty = np.zeros((0, len(source.kept)), dtype=np.uint64)
-    planes = Planes(empty, empty, empty)
+    planes = source.rows(buf_lo, buf_lo)  # an empty block of the right shapes
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = None
         while w < len(starts):
@@ -290,9 +301,11 @@ def prune(
                 planes.het,
                 planes.hom,
                 planes.called,
-                complete[buf_lo:buf_hi],
-                s[buf_lo:buf_hi],
-                q[buf_lo:buf_hi],
+                planes.nnz,
+                planes.nzw,
+                planes.n == n_samples,
+                planes.s,
+                planes.q,
                 n_samples,
                 maj,
                 zero_var,
