@@ -798,5 +798,14 @@ def _add_service_commands() -> None:
 _add_service_commands()
 
 
+def _add_ld_commands() -> None:
+    from genshare_widgets.cli._ld import ld_prune_command
+
+    main.add_command(ld_prune_command)
+
+
+_add_ld_commands()
+
+
 if __name__ == "__main__":
     main()

@@ -31,16 +31,8 @@ def _popcount(x):
 
 
 @numba.njit(nogil=True, cache=True)
-def prepare_planes(het, hom, called, n, s, q, nnz, nzw):
-    """Recode each row to its minor allele and index its non-zero words, in place.
-
-    A row whose ALT copies outnumber its REF copies (among called samples) gets the REF
-    allele's planes instead (hom-REF becomes ``hom``): r² is the same (the dosage 2 − x
-    only flips the covariance's sign, and the integers ``cov²``, ``var`` are identical), and
-    most words of a rare variant are then zero. Fills per row ``n`` (called samples), ``s``,
-    ``q`` (Σ dosage, Σ dosage² of the coded allele), ``nnz`` and ``nzw[row, :nnz]`` (the
-    words where ``het | hom`` is non-zero, in order).
-    """
+def row_sums(het, hom, called, n, s, q):
+    """Per row: ``n`` called samples, ``s`` Σ dosage, ``q`` Σ dosage² (in place)."""
     rows, words = het.shape
     for r in range(rows):
         c = 0
@@ -50,43 +42,23 @@ def prepare_planes(het, hom, called, n, s, q, nnz, nzw):
             c += _popcount(called[r, w])
             h += _popcount(het[r, w])
             H += _popcount(hom[r, w])
-        if h + 2 * H > 2 * c - h - 2 * H:  # ALT is the major allele: code REF copies
-            for w in range(words):
-                hom[r, w] = called[r, w] & ~(het[r, w] | hom[r, w])
-            H = c - h - H
-        k = 0
-        for w in range(words):
-            if (het[r, w] | hom[r, w]) != 0:
-                nzw[r, k] = w
-                k += 1
         n[r] = c
         s[r] = h + 2 * H
         q[r] = h + 4 * H
-        nnz[r] = k
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
-def _dot(het, hom, nnz, nzw, i, j):
-    """Σ dosage_i · dosage_j (missing calls have dosage 0 in the planes), over the non-zero
-    words of the sparser row (every word when both are dense: a vectorised loop)."""
+def _dot(het, hom, i, j):
+    """Σ dosage_i · dosage_j (missing calls have dosage 0 in the planes). Every word, in a
+    loop LLVM vectorises: faster here than visiting only the non-zero words of rare rows."""
     one = 0
     two = 0
     four = 0
-    if nnz[i] > nnz[j]:
-        i, j = j, i
-    if 4 * nnz[i] > het.shape[1]:
-        for w in range(het.shape[1]):
-            hi, hj, Hi, Hj = het[i, w], het[j, w], hom[i, w], hom[j, w]
-            one += _popcount(hi & hj)
-            two += _popcount((hi & Hj) | (Hi & hj))  # disjoint: a call is het or hom
-            four += _popcount(Hi & Hj)
-    else:
-        for k in range(nnz[i]):
-            w = nzw[i, k]
-            hi, hj, Hi, Hj = het[i, w], het[j, w], hom[i, w], hom[j, w]
-            one += _popcount(hi & hj)
-            two += _popcount((hi & Hj) | (Hi & hj))
-            four += _popcount(Hi & Hj)
+    for w in range(het.shape[1]):
+        hi, hj, Hi, Hj = het[i, w], het[j, w], hom[i, w], hom[j, w]
+        one += _popcount(hi & hj)
+        two += _popcount((hi & Hj) | (Hi & hj))  # disjoint: a call is het or hom, not both
+        four += _popcount(Hi & Hj)
     return one + 2 * two + 4 * four
 
 
@@ -105,11 +77,11 @@ def _sums_where(het, hom, i, called, j):
 
 
 @numba.njit(nogil=True, cache=True)
-def pair_counts(het, hom, called, nnz, nzw, complete, n_all, s, q, i, j):
+def pair_counts(het, hom, called, complete, n_all, s, q, i, j):
     """``(n, s1, s2, q1, q2, d)`` of rows ``i`` and ``j``: sums over the samples called at
     both. ``complete`` (per row): no missing call among the ``n_all`` analysed samples, so
     its whole-row sums ``s``, ``q`` hold for any partner that is complete too."""
-    d = _dot(het, hom, nnz, nzw, i, j)
+    d = _dot(het, hom, i, j)
     if complete[i] and complete[j]:
         return n_all, s[i], s[j], q[i], q[j], d
     n, s1, q1 = _sums_where(het, hom, i, called, j)
@@ -118,12 +90,12 @@ def pair_counts(het, hom, called, nnz, nzw, complete, n_all, s, q, i, j):
 
 
 @numba.njit(nogil=True, cache=True)
-def pair_moments(het, hom, called, nnz, nzw, complete, n_all, s, q, first, second):
+def pair_moments(het, hom, called, complete, n_all, s, q, first, second):
     """int64 (pairs, 6): :func:`pair_counts` of row pairs ``first[k]``, ``second[k]``."""
     out = np.empty((len(first), 6), dtype=np.int64)
     for k in range(len(first)):
         n, s1, s2, q1, q2, d = pair_counts(
-            het, hom, called, nnz, nzw, complete, n_all, s, q, first[k], second[k]
+            het, hom, called, complete, n_all, s, q, first[k], second[k]
         )
         out[k, 0] = n
         out[k, 1] = s1
@@ -152,7 +124,7 @@ def _next_live(removed, pos, size):
 
 @numba.njit(nogil=True, cache=True)
 def prune_windows(
-    het, hom, called, nnz, nzw, complete, s, q, n_all, maj, zero_var, buf_lo,
+    het, hom, called, complete, s, q, n_all, maj, zero_var, buf_lo,
     win_start, win_end, win_last, w0, threshold, state, members, unchecked, live_removed,
     removed,
 ):  # fmt: skip
@@ -215,7 +187,7 @@ def prune_windows(
                     while True:
                         j = members[sec] - buf_lo
                         n, s1, s2, q1, q2, d = pair_counts(
-                            het, hom, called, nnz, nzw, complete, n_all, s, q, i, j
+                            het, hom, called, complete, n_all, s, q, i, j
                         )
                         if _exceeds(n, s1, s2, q1, q2, d, threshold):
                             if maj[members[f]] > maj[members[sec]] * (1.0 + SMALL_EPSILON):

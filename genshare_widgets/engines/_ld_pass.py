@@ -17,10 +17,9 @@ import numpy as np
 
 
 class Planes(NamedTuple):
-    """uint64 (rows, words) planes of the analysed samples: ``het``, ``hom`` (one and two
-    copies of the row's coded allele: its minor allele once :func:`prepared`) and ``called``;
-    per row once prepared: ``n`` called samples, ``s``/``q`` Σ dosage and Σ dosage², ``nnz``
-    non-zero words and their positions ``nzw``."""
+    """uint64 (rows, words) planes of the analysed samples: ``het``, ``hom`` (one and two ALT
+    copies) and ``called``; per row once :func:`prepared`: ``n`` called samples, ``s``/``q``
+    Σ dosage and Σ dosage²."""
 
     het: np.ndarray
     hom: np.ndarray
@@ -28,22 +27,17 @@ class Planes(NamedTuple):
     n: np.ndarray | None = None
     s: np.ndarray | None = None
     q: np.ndarray | None = None
-    nnz: np.ndarray | None = None
-    nzw: np.ndarray | None = None
 
 
 def prepared(planes: Planes) -> Planes:
-    """``planes`` recoded to each row's minor allele, with its sums and non-zero words
-    (:func:`engines._ld_kernels.prepare_planes`)."""
-    from genshare_widgets.engines._ld_kernels import prepare_planes
+    """``planes`` (C-contiguous) with their per-row sums
+    (:func:`engines._ld_kernels.row_sums`)."""
+    from genshare_widgets.engines._ld_kernels import row_sums
 
     het, hom, called = (np.ascontiguousarray(p) for p in planes[:3])
-    rows, words = het.shape
-    n, s, q = (np.zeros(rows, np.int64) for _ in range(3))
-    nnz = np.zeros(rows, np.int32)
-    nzw = np.zeros((rows, words), np.int32)
-    prepare_planes(het, hom, called, n, s, q, nnz, nzw)
-    return Planes(het, hom, called, n, s, q, nnz, nzw)
+    n, s, q = (np.zeros(len(het), np.int64) for _ in range(3))
+    row_sums(het, hom, called, n, s, q)
+    return Planes(het, hom, called, n, s, q)
 
 
 def sample_words(keep: np.ndarray) -> np.ndarray:
@@ -162,8 +156,6 @@ def pair_moments(
         planes.het,
         planes.hom,
         planes.called,
-        planes.nnz,
-        planes.nzw,
         planes.n == n_samples,
         int(n_samples),
         planes.s,
@@ -301,8 +293,6 @@ def prune(
                 planes.het,
                 planes.hom,
                 planes.called,
-                planes.nnz,
-                planes.nzw,
                 planes.n == n_samples,
                 planes.s,
                 planes.q,
