@@ -249,3 +249,30 @@ def test_prune_equals_plink2_1kg(kg_subset, kg_autosomes, tmp_path, window, step
     ours = {f"{c}:{p}:{r}:{a}" for c, p, r, a in kept.itertuples(index=False)}
     assert ours == theirs
     assert len(ours) < result.n_analysed
+
+
+@pytest.mark.realdata
+def test_pca_after_pruning_equals_plink2(hapmap3, mirror, tmp_path):
+    """``pca(ld_prune=...)`` = ``plink2 --maf 0.05 --indep-pairwise`` then ``--extract
+    prune.in --maf 0.05 --pca``: the same variants, the same components."""
+    from genshare_widgets.samples import pca
+
+    base = mirror / "hapmap3" / "HM3_thinned_autosomal_overlap"
+    for ext in ("bed", "bim", "fam"):
+        shutil.copy(f"{base}.{ext}", tmp_path / f"hm.{ext}")
+    bfile = ["--bfile", str(tmp_path / "hm"), "--maf", "0.05"]
+    theirs = _prune_in([*bfile, "--indep-pairwise", "50", "5", "0.02"], tmp_path / "p")
+    subprocess.run(
+        [_plink2(), *bfile, "--extract", str(tmp_path / "p.prune.in"), "--pca", "3",
+         "--threads", "2", "--out", str(tmp_path / "pca")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    vec = pd.read_csv(tmp_path / "pca.eigenvec", sep="\t", dtype=str)
+    vec = vec.rename(columns={"#IID": "IID"}).set_index("IID")
+    vec = vec.drop(columns=["#FID"], errors="ignore").astype(float)
+    ours = pca(hapmap3, k=3, ld_prune=(50, 5, 0.02), policy=None)
+    assert ours.n_variants == len(theirs) < 13691  # 13,691 pass --maf 0.05 alone
+    assert ours.filters["ld_prune"]["n_variants_before"] == 13691
+    for i in range(1, 4):
+        ours_pc = ours.coordinates[f"PC{i}"]
+        assert abs(np.corrcoef(ours_pc, vec.loc[ours_pc.index, f"PC{i}"])[0, 1]) > 0.9999

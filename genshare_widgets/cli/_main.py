@@ -313,6 +313,12 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None, rebuild:
     metavar="K",
     help="pca.tsv + pca_eigenvalues.tsv: top K PCs.",
 )
+@click.option(
+    "--ld-prune",
+    metavar="W,S,R2",
+    help="--pca on LD-pruned variants: plink2 --indep-pairwise W S R2 (W variants or e.g. "
+    "500kb) after the MAF filter.",
+)
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
 @click.option(
@@ -340,6 +346,7 @@ def stats(
     want_shared,
     sample_stats,
     pca_k,
+    ld_prune,
     min_count,
     epsilon,
     out_dir,
@@ -359,6 +366,12 @@ def stats(
     check_selection(region=region, min_maf=min_maf)
     check_out(out_dir)
     check_grouping_table(source, samples, by)
+    if ld_prune is not None:
+        if not pca_k:
+            raise click.UsageError("--ld-prune prunes the variants of --pca K: give --pca")
+        from genshare_widgets.ld import as_settings
+
+        as_settings(ld_prune)  # a bad W,S,R2 says so before anything opens
     with no_debris_at(out_dir), _out_writes(out_dir):
         _stats(
             source,
@@ -383,6 +396,7 @@ def stats(
             min_count,
             epsilon,
             out_dir,
+            ld_prune=ld_prune,
         )
 
 
@@ -403,6 +417,7 @@ def _stats(
     min_count,
     epsilon,
     out_dir,
+    ld_prune=None,
 ):
     """The body of `genshare stats` (its options checked; a failure leaves no --out)."""
     from genshare_widgets._outputs import STATISTICS
@@ -429,6 +444,7 @@ def _stats(
         folded=folded,
         fst_window=fst_window,
         sample_table=sample_stats,
+        ld_prune=ld_prune,
         command=["genshare", *sys.argv[1:]],
         policy=policy_for(cohort.entry, min_count=min_count, epsilon=epsilon),
     )
