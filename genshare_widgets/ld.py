@@ -359,3 +359,183 @@ def ld_prune(
         n_samples=int(keep.sum()),
         filters=filters,
     )
+
+
+def _released_r2(moments: np.ndarray, k: int) -> np.ndarray:
+    """r² of pair moments, NaN where the door withholds it (k > 1): pairs whose minor alleles
+    share 1..k−1 copies (:func:`stats._ld.minor_co_copies`)."""
+    from genshare_widgets.stats._ld import minor_co_copies, r2_from_moments
+
+    r2 = r2_from_moments(moments)
+    if k > 1:
+        shared = minor_co_copies(moments)
+        r2[(shared > 0) & (shared < k)] = np.nan
+    return r2
+
+
+@dataclass
+class LDMatrix:
+    """r² between every pair of the analysed variants of a region (``variants``: contig,
+    position, ref, alt; ``r2``: float64 (variants, variants), NaN = undefined or withheld)."""
+
+    variants: "pd.DataFrame"
+    r2: np.ndarray
+    n_samples: int
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+def ld_matrix(
+    cohort,
+    *,
+    region: str,
+    by: str | None = None,
+    groups: "str | list[str] | None" = None,
+    min_maf: float | None = None,
+    snps_only: bool = False,
+    max_variants: int = 400,
+    policy=None,
+) -> LDMatrix:
+    """r² (see :mod:`genshare_widgets.stats._ld`) between all pairs of the variants of
+    ``region``, over all samples or the ``groups`` of ``by`` (one population, or a chosen
+    group of them).
+
+    Under a disclosure policy (k): fewer than k samples are refused, only variants with minor
+    allele count ≥ k enter, and an r² whose pair shares 1..k−1 minor-allele copies is
+    withheld (NaN). More than ``max_variants`` variants are refused (narrow the region or
+    raise ``min_maf``).
+
+    Examples
+    --------
+    >>> m = ld_matrix(open_cohort("1kg-phase3-subset"), region="2:136.5M-136.7M")  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    from genshare_widgets.engines._ld_pass import pair_moments
+    from genshare_widgets.samples import _policy
+
+    if not region:
+        raise GenShareError("an LD heatmap needs --region CHR:START-END (a few hundred variants)")
+    policy = _policy(cohort, policy)
+    _require_local(cohort)
+    k = _mac_floor(policy)
+    keep = analysed_samples(cohort, by=by, groups=groups, policy=policy, analysis="an LD heatmap")
+    counts = _counts(cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only)
+    counts, n_rare = _rare_rule(counts, max(k, 1))
+    n = counts.sizes["variants"]
+    if n > max_variants:
+        raise GenShareError(
+            f"region {region} has {n} variants after the filters; an LD heatmap draws at most "
+            f"{max_variants}: narrow --region or raise --min-maf"
+        )
+    if n < 2:
+        raise GenShareError(f"region {region} has {n} variant(s) to compare after the filters")
+    source = _plane_source(cohort, np.asarray(counts["variant_index"].values), keep)
+    first, second = np.triu_indices(n, 1)
+    moments = pair_moments(source.rows(0, n), first, second, n_samples=int(keep.sum()))
+    r2 = np.full((n, n), np.nan)
+    r2[first, second] = r2[second, first] = _released_r2(moments, k)
+    np.fill_diagonal(r2, 1.0)
+    variants = pd.DataFrame(
+        {col: np.asarray(counts[f"variant_{name}"].values)
+         for col, name in (("contig", "contig"), ("position", "position"), ("ref", "ref"),
+                           ("alt", "alt"))}
+    )  # fmt: skip
+    filters = {**counts.attrs["filters"], "region": region, "min_maf": min_maf,
+               "snps_only": snps_only, "biallelic_only": True, "groups": groups, "by": by}  # fmt: skip
+    if k > 1:
+        filters.update(min_minor_allele_count=k, n_below_min_minor_allele_count=n_rare,
+                       n_pairs_withheld=int(np.isnan(r2[first, second]).sum()))  # fmt: skip
+    return LDMatrix(variants=variants, r2=r2, n_samples=int(keep.sum()), filters=filters)
+
+
+def ld_decay(
+    cohort,
+    *,
+    by: str = "population",
+    groups: "list[str] | None" = None,
+    region: str | None = None,
+    min_maf: float | None = 0.05,
+    snps_only: bool = False,
+    max_distance: int = 100_000,
+    n_bins: int = 20,
+    max_neighbours: int = 50,
+    max_variants: int = 20_000,
+    policy=None,
+) -> "tuple[pd.DataFrame, dict[str, str]]":
+    """Mean r² by distance, per group of ``by`` → ``(table, withheld)``.
+
+    For each group: its variants with MAF ≥ ``min_maf`` in the group (at most
+    ``max_variants``, evenly thinned along the selection when more), every pair within
+    ``max_distance`` bp and ``max_neighbours`` variants of each other on one contig; r² per
+    pair over the group's samples, averaged in ``n_bins`` equal distance bins.
+    ``table``: group, n_samples, bin_start, bin_end, mean_r2, n_pairs. Under a policy: groups
+    of fewer than k samples are left out (``withheld`` names them), variants need minor
+    allele count ≥ k in the group, pairs sharing 1..k−1 minor-allele copies are left out and
+    bins of fewer than k pairs are NaN.
+
+    Examples
+    --------
+    >>> table, _ = ld_decay(open_cohort("sim-ooa"), region="1")  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    from genshare_widgets.counts import allele_counts_by_group
+    from genshare_widgets.engines._ld_pass import pair_moments
+    from genshare_widgets.samples import _policy
+    from genshare_widgets.stats._ld import ld_decay_table, minor_allele_count
+
+    policy = _policy(cohort, policy)
+    _require_local(cohort)
+    k = _mac_floor(policy)
+    counts = allele_counts_by_group(
+        cohort, by=by, region=region, snps_only=snps_only, biallelic_only=True
+    )  # the consent gate checks the grouping
+    names = [str(g) for g in counts["groups"].values]
+    sizes = np.asarray(counts["group_n_samples"].values)
+    from genshare_widgets.counts import resolve_groups, withdrawal_mask
+
+    codes, code_names, _ = resolve_groups(cohort.samples, by, kept=withdrawal_mask(cohort))
+    edges = np.linspace(0, max_distance, n_bins + 1)
+    rows, withheld = [], {}
+    for g, name in enumerate(names):
+        if groups is not None and name not in groups:
+            continue
+        if sizes[g] < max(k, 2):
+            withheld[name] = f"fewer than {max(k, 2)} samples"
+            continue
+        ac = np.asarray(counts["allele_count"].values[:, g], np.int64)
+        an = np.asarray(counts["allele_number"].values[:, g], np.int64)
+        mac = minor_allele_count(ac, an)
+        ok = (mac >= max(k, 1)) & (an > 0)
+        if min_maf is not None:
+            ok &= mac >= min_maf * an
+        rows_g = np.flatnonzero(ok)
+        if len(rows_g) > max_variants:
+            rows_g = rows_g[np.linspace(0, len(rows_g) - 1, max_variants).astype(int)]
+        keep = codes == code_names.index(name)
+        index = np.asarray(counts["variant_index"].values)[rows_g]
+        pos = np.asarray(counts["variant_position"].values)[rows_g]
+        contig = np.asarray(counts["variant_contig"].values)[rows_g]
+        first, second = [], []
+        for step in range(1, max_neighbours + 1):
+            a = np.arange(len(rows_g) - step)
+            near = (contig[a] == contig[a + step]) & (pos[a + step] - pos[a] < max_distance)
+            first.append(a[near])
+            second.append(a[near] + step)
+        first_a, second_a = np.concatenate(first), np.concatenate(second)
+        mean = np.full(n_bins, np.nan)
+        n_pairs = np.zeros(n_bins, np.int64)
+        if len(first_a):
+            planes = _plane_source(cohort, index, keep).rows(0, len(index))
+            moments = pair_moments(planes, first_a, second_a, n_samples=int(keep.sum()))
+            mean, n_pairs = ld_decay_table(
+                pos[second_a] - pos[first_a], _released_r2(moments, k), bin_edges=edges,
+                min_pairs=k,
+            )  # fmt: skip
+        for b in range(n_bins):
+            rows.append((name, int(sizes[g]), int(edges[b]), int(edges[b + 1]), mean[b],
+                         int(n_pairs[b])))  # fmt: skip
+    table = pd.DataFrame(
+        rows, columns=["group", "n_samples", "bin_start", "bin_end", "mean_r2", "n_pairs"]
+    )
+    return table, withheld

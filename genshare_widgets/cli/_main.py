@@ -558,7 +558,7 @@ def assoc(
 @click.option("--region", help="CHR or CHR:START-END (1-based, inclusive).")
 @click.option("--min-maf", type=float, help="Keep variants with MAF >= F (PCA default 0.05).")
 @click.option("--snps-only", is_flag=True, help="Keep only single-base REF/ALT.")
-@click.option("--groups", help="A,B: the two groups of af-compare and joint-sfs.")
+@click.option("--groups", help="A,B: the two groups of af-compare and joint-sfs; ld-heatmap: its samples.")
 @click.option("--variant", help="CHR:POS or an rsID (from the VCF ID column), for --kind variant.")
 @click.option("--pca-k", type=click.IntRange(1), default=4, show_default=True, help="PCs computed.")
 @click.option("--color-by", help="Sample column colouring the PCA (default: --by).")
@@ -606,6 +606,18 @@ def assoc(
     default=None,
     help="manhattan/qq: force logistic or linear regression (default: as genshare assoc).",
 )
+@click.option(
+    "--ld-prune",
+    metavar="W,S,R2",
+    help="pca: on LD-pruned variants (plink2 --indep-pairwise W S R2 after the MAF filter).",
+)
+@click.option(
+    "--ld-max-kb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=100,
+    show_default=True,
+    help="ld-decay: longest distance between the variants of a pair (kb).",
+)
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
 def figure(
@@ -631,6 +643,8 @@ def figure(
     covar,
     pcs,
     binary,
+    ld_prune,
+    ld_max_kb,
     min_count,
     epsilon,
 ):
@@ -641,6 +655,7 @@ def figure(
       genshare figure sim-ooa --kind pca --out pca.png
       genshare figure 1kg-phase3-subset --kind variant --variant rs17160776 --out card.html
       genshare figure sim-ooa --kind manhattan --pheno height_like --pcs 2 --out gwas.html
+      genshare figure hapmap3 --kind ld-decay --keep-groups CEU,YRI --out decay.png
       genshare figure --from pca.png.provenance.json --out again.svg
     """
     from genshare_widgets.figures import output_format, run_figure, run_from_recipe
@@ -699,6 +714,8 @@ def figure(
             "covar": covar,
             "pcs": pcs,
             "binary": binary,
+            "ld_prune": ld_prune,
+            "ld_max_kb": ld_max_kb,
         }
         warn_data_use_of(source)
         with no_debris_at(out), _out_writes(out.absolute().parent, "the --out folder"):

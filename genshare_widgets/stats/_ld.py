@@ -105,3 +105,28 @@ def minor_allele_count(allele_count: np.ndarray, allele_number: np.ndarray) -> n
     """
     ac = np.asarray(allele_count, dtype=np.int64)
     return np.minimum(ac, np.asarray(allele_number, dtype=np.int64) - ac)
+
+
+def minor_co_copies(moments: np.ndarray) -> np.ndarray:
+    """Per pair: Σ over the samples called at both of (minor-allele copies at variant 1) ×
+    (minor-allele copies at variant 2), each variant's minor allele taken among those
+    samples — how many copies the rare alleles share (0 when no one carries both).
+
+    With r² and each variant's released allele counts an attacker recovers this number (the
+    covariance fixes Σxy), so under a disclosure policy an r² whose pair shares 1..k−1
+    co-copies is not released: ``1`` between two singletons is one person carrying both.
+
+    Examples
+    --------
+    >>> x = np.array([[0, 0, 1, 0.0]]); y = np.array([[0, 0, 1, 2.0]])
+    >>> minor_co_copies(pair_moments_naive(x, y)).tolist()
+    [1]
+    """
+    m = np.asarray(moments, dtype=np.int64).reshape(-1, 6)
+    n, s1, s2, d = m[:, 0], m[:, 1], m[:, 2], m[:, 5]
+    flip1, flip2 = s1 > n, s2 > n  # ALT is the major allele among the jointly called
+    # Σ(2 − x)y = 2Σy − Σxy; Σ(2 − x)(2 − y) = 4n − 2Σx − 2Σy + Σxy
+    out = d.copy()
+    out = np.where(flip1 & ~flip2, 2 * s2 - d, out)
+    out = np.where(~flip1 & flip2, 2 * s1 - d, out)
+    return np.where(flip1 & flip2, 4 * n - 2 * s1 - 2 * s2 + d, out)
