@@ -195,14 +195,22 @@ def prune_counts(cohort, counts, keep: np.ndarray, settings) -> np.ndarray:
     return ~removed
 
 
-def analysed_samples(cohort, *, by=None, groups=None, policy=None, analysis="LD") -> np.ndarray:
-    """bool per sample: not withdrawn, and in ``groups`` of ``by`` when given (consent gate
-    first: a grouping that compares populations is refused where the codes forbid it).
-    Under a policy a set of fewer than k samples is refused."""
+def analysed_samples(
+    cohort, *, by=None, groups=None, keep=None, policy=None, analysis="LD"
+) -> np.ndarray:
+    """bool per sample: not withdrawn, in the mask ``keep`` (bool per sample) when given,
+    and in ``groups`` of ``by`` when given (consent gate first: a grouping that compares
+    populations is refused where the codes forbid it). Under a policy a set of fewer than k
+    samples is refused."""
     from genshare_widgets.counts import resolve_groups, withdrawal_mask
 
     kept = withdrawal_mask(cohort)
-    keep = np.ones(cohort.n_samples, dtype=bool) if kept is None else kept.copy()
+    mask = np.ones(cohort.n_samples, dtype=bool) if kept is None else kept.copy()
+    if keep is not None:
+        if len(keep) != cohort.n_samples:
+            raise GenShareError(f"keep= has {len(keep)} values for {cohort.n_samples} samples")
+        mask &= np.asarray(keep, dtype=bool)
+    keep = mask
     if groups is not None and by is None:
         raise GenShareError("groups= needs by= (the sample column whose groups are analysed)")
     if by is not None:
@@ -324,13 +332,9 @@ def ld_prune(
     settings = PruneSettings.parse(window, step, r2)
     policy = _policy(cohort, policy)
     _require_local(cohort)
-    if keep is None:
-        keep = analysed_samples(cohort, by=by, groups=groups, policy=policy, analysis="LD pruning")
-    else:
-        keep = np.asarray(keep, dtype=bool) & analysed_samples(cohort, policy=None)
-        if _mac_floor(policy) > 1 and keep.sum() < _mac_floor(policy):
-            analysed_samples(cohort, policy=policy)  # raises for the whole set if too small
-            raise GenShareError(f"the analysed samples number fewer than k={_mac_floor(policy)}")
+    keep = analysed_samples(
+        cohort, by=by, groups=groups, keep=keep, policy=policy, analysis="LD pruning"
+    )
     counts = _counts(cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only)
     counts, n_rare = _rare_rule(counts, _mac_floor(policy))
     kept = prune_counts(cohort, counts, keep, settings)
