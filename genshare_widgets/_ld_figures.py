@@ -21,8 +21,18 @@ def _groups(options: Mapping[str, Any]) -> list[str] | None:
     return names or None
 
 
-def ld_figure(cohort, kind: str, options: Mapping[str, Any], *, policy, policy_record):
-    """Build the ``ld-decay`` or ``ld-heatmap`` figure of ``cohort`` for ``options``."""
+def ld_figure(
+    cohort,
+    kind: str,
+    options: Mapping[str, Any],
+    *,
+    policy,
+    policy_record,
+    keep_groups: list[str] | None,
+    command: str,
+):
+    """Build the ``ld-decay`` or ``ld-heatmap`` figure of ``cohort`` for ``options``
+    (``keep_groups``: the parsed ``--keep-groups``; ``command``: the release log's record)."""
     import numpy as np
 
     from genshare_widgets import plots
@@ -32,7 +42,6 @@ def ld_figure(cohort, kind: str, options: Mapping[str, Any], *, policy, policy_r
         min_difference,
         with_union,
     )
-    from genshare_widgets.figures import _release_command, kept_groups
     from genshare_widgets.ld import analysed_samples, ld_decay, ld_matrix
 
     if policy.epsilon is not None:
@@ -43,27 +52,41 @@ def ld_figure(cohort, kind: str, options: Mapping[str, Any], *, policy, policy_r
         groups = _groups(options)
         if policy.active:
             keep = analysed_samples(
-                cohort, by=by if groups else None, groups=groups, policy=policy,
+                cohort,
+                by=by if groups else None,
+                groups=groups,
+                policy=policy,
                 analysis="an LD heatmap",
-            )  # fmt: skip
+            )
             label = ",".join(groups) if groups else "all samples"
             sets = {label: [str(s) for s in np.asarray(cohort.samples.index)[keep]]}
             log = ReleaseLog.for_cohort(cohort)
             log.check(sets, k=min_difference(policy), region=options["region"])
         matrix = ld_matrix(
-            cohort, region=options["region"], by=by if groups else None, groups=groups,
-            min_maf=options["min_maf"], snps_only=options["snps_only"], policy=policy,
-        )  # fmt: skip
+            cohort,
+            region=options["region"],
+            by=by if groups else None,
+            groups=groups,
+            min_maf=options["min_maf"],
+            snps_only=options["snps_only"],
+            policy=policy,
+        )
         group_label = ", ".join(groups) if groups else None
         prov = plots.figure_provenance(
-            cohort, by=by if groups else None, filters=matrix.filters,
+            cohort,
+            by=by if groups else None,
+            filters=matrix.filters,
             disclosure_policy=policy_record,
-            extra={"ld": {"statistic": "r² of unphased dosages", "n_samples": matrix.n_samples,
-                          "groups": groups}},
-        )  # fmt: skip
+            extra={
+                "ld": {
+                    "statistic": "r² of unphased dosages",
+                    "n_samples": matrix.n_samples,
+                    "groups": groups,
+                }
+            },
+        )
         fig = plots.ld_heatmap(matrix.variants, matrix.r2, group=group_label, provenance=prov)
     else:
-        keep_groups = kept_groups(options)
         min_maf = 0.05 if options["min_maf"] is None else options["min_maf"]
         if policy.active:
             from genshare_widgets.disclosure._publishing import min_difference as k_of
@@ -79,20 +102,35 @@ def ld_figure(cohort, kind: str, options: Mapping[str, Any], *, policy, policy_r
             log = ReleaseLog.for_cohort(cohort)
             log.check(with_union(sets), k=min_difference(policy), region=options["region"])
         table, withheld = ld_decay(
-            cohort, by=by, groups=keep_groups, region=options["region"], min_maf=min_maf,
-            snps_only=options["snps_only"], max_distance=int(options["ld_max_kb"] * 1000),
+            cohort,
+            by=by,
+            groups=keep_groups,
+            region=options["region"],
+            min_maf=min_maf,
+            snps_only=options["snps_only"],
+            max_distance=int(options["ld_max_kb"] * 1000),
             policy=policy,
-        )  # fmt: skip
+        )
         if table.empty:
             raise GenShareError(f"no group of --by {by!r} can be drawn: {withheld or 'none'}")
         prov = plots.figure_provenance(
-            cohort, by=by, disclosure_policy=policy_record,
-            filters={"region": options["region"], "min_maf": min_maf,
-                     "snps_only": options["snps_only"], "biallelic_only": True},
-            extra={"ld": {"statistic": "mean r² of unphased dosages by distance",
-                          "max_kb": options["ld_max_kb"]},
-                   "withheld_groups": withheld},
-        )  # fmt: skip
+            cohort,
+            by=by,
+            disclosure_policy=policy_record,
+            filters={
+                "region": options["region"],
+                "min_maf": min_maf,
+                "snps_only": options["snps_only"],
+                "biallelic_only": True,
+            },
+            extra={
+                "ld": {
+                    "statistic": "mean r² of unphased dosages by distance",
+                    "max_kb": options["ld_max_kb"],
+                },
+                "withheld_groups": withheld,
+            },
+        )
         prov["groups"] = {
             str(g): int(n) for g, n in table.groupby("group")["n_samples"].first().items()
         }
@@ -101,7 +139,7 @@ def ld_figure(cohort, kind: str, options: Mapping[str, Any], *, policy, policy_r
         log.record(
             with_union(sets) if kind == "ld-decay" else sets,
             k=min_difference(policy),
-            command=_release_command(cohort, kind, options),
+            command=command,
             region=options["region"],
         )
     return fig

@@ -121,7 +121,9 @@ def check_options(kind: str, options: Mapping[str, Any]) -> None:
     if kind == "pca" and options["pca_k"] < options["dims"]:
         raise GenShareError(f"--pca-k {options['pca_k']} is smaller than --dims {options['dims']}")
     if kind == "ld-heatmap" and not options.get("region"):
-        raise GenShareError("--kind ld-heatmap needs --region CHR:START-END (a few hundred variants)")
+        raise GenShareError(
+            "--kind ld-heatmap needs --region CHR:START-END (a few hundred variants)"
+        )
     if options.get("ld_prune") is not None:
         from genshare_widgets.ld import as_settings
 
@@ -199,7 +201,15 @@ def build_figure(
     if kind in ("ld-decay", "ld-heatmap"):
         from genshare_widgets._ld_figures import ld_figure
 
-        return ld_figure(cohort, kind, options, policy=policy, policy_record=policy_record)
+        return ld_figure(
+            cohort,
+            kind,
+            options,
+            policy=policy,
+            policy_record=policy_record,
+            keep_groups=kept_groups(options),
+            command=_release_command(cohort, kind, options),
+        )
     if kind == "representation":
         table = cohort.populations(by=by)
         keep = kept_groups(options)

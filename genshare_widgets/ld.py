@@ -70,7 +70,7 @@ class PruneSettings:
             if step != 1:
                 raise GenShareError("with a kb window the step must be 1 (as in PLINK 2)")
             settings = cls(window=None, step=1, r2=float(r2), window_kb=value)
-            if settings.window_bp < 2:
+            if (settings.window_bp or 0) < 2:
                 raise GenShareError(f"LD window {window!r} is below 2 bp")
             return settings
         if value != int(value) or value < 2:
@@ -88,8 +88,12 @@ class PruneSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (provenance, figure recipes)."""
-        return {"window": self.window, "window_kb": self.window_kb, "step": self.step,
-                "r2": self.r2}  # fmt: skip
+        return {
+            "window": self.window,
+            "window_kb": self.window_kb,
+            "step": self.step,
+            "r2": self.r2,
+        }
 
     def plink_args(self) -> str:
         """The equivalent PLINK 2 arguments."""
@@ -126,6 +130,15 @@ def _require_local(cohort) -> None:
         raise GenShareError(
             "LD runs on the local engine: open the cohort with engine='dask' (the default)"
         )
+
+
+def _policy(cohort, policy):
+    """``policy``, or the cohort's access-tier default."""
+    if policy is not None:
+        return policy
+    from genshare_widgets.disclosure import policy_for
+
+    return policy_for(getattr(cohort, "entry", None))
 
 
 def _mac_floor(policy) -> int:
@@ -327,8 +340,6 @@ def ld_prune(
     """
     import pandas as pd
 
-    from genshare_widgets.samples import _policy
-
     settings = PruneSettings.parse(window, step, r2)
     policy = _policy(cohort, policy)
     _require_local(cohort)
@@ -347,8 +358,13 @@ def ld_prune(
             "alt": np.asarray(counts["variant_alt"].values)[rows],
         }
     )
-    filters = {**counts.attrs["filters"], "region": region, "min_maf": min_maf,
-               "snps_only": snps_only, "biallelic_only": True}  # fmt: skip
+    filters = {
+        **counts.attrs["filters"],
+        "region": region,
+        "min_maf": min_maf,
+        "snps_only": snps_only,
+        "biallelic_only": True,
+    }
     if _mac_floor(policy) > 1:
         filters["min_minor_allele_count"] = _mac_floor(policy)
         filters["n_below_min_minor_allele_count"] = n_rare
@@ -415,7 +431,6 @@ def ld_matrix(
     import pandas as pd
 
     from genshare_widgets.engines._ld_pass import pair_moments
-    from genshare_widgets.samples import _policy
 
     if not region:
         raise GenShareError("an LD heatmap needs --region CHR:START-END (a few hundred variants)")
@@ -440,15 +455,31 @@ def ld_matrix(
     r2[first, second] = r2[second, first] = _released_r2(moments, k)
     np.fill_diagonal(r2, 1.0)
     variants = pd.DataFrame(
-        {col: np.asarray(counts[f"variant_{name}"].values)
-         for col, name in (("contig", "contig"), ("position", "position"), ("ref", "ref"),
-                           ("alt", "alt"))}
-    )  # fmt: skip
-    filters = {**counts.attrs["filters"], "region": region, "min_maf": min_maf,
-               "snps_only": snps_only, "biallelic_only": True, "groups": groups, "by": by}  # fmt: skip
+        {
+            col: np.asarray(counts[f"variant_{name}"].values)
+            for col, name in (
+                ("contig", "contig"),
+                ("position", "position"),
+                ("ref", "ref"),
+                ("alt", "alt"),
+            )
+        }
+    )
+    filters = {
+        **counts.attrs["filters"],
+        "region": region,
+        "min_maf": min_maf,
+        "snps_only": snps_only,
+        "biallelic_only": True,
+        "groups": groups,
+        "by": by,
+    }
     if k > 1:
-        filters.update(min_minor_allele_count=k, n_below_min_minor_allele_count=n_rare,
-                       n_pairs_withheld=int(np.isnan(r2[first, second]).sum()))  # fmt: skip
+        filters.update(
+            min_minor_allele_count=k,
+            n_below_min_minor_allele_count=n_rare,
+            n_pairs_withheld=int(np.isnan(r2[first, second]).sum()),
+        )
     return LDMatrix(variants=variants, r2=r2, n_samples=int(keep.sum()), filters=filters)
 
 
@@ -485,7 +516,6 @@ def ld_decay(
 
     from genshare_widgets.counts import allele_counts_by_group
     from genshare_widgets.engines._ld_pass import pair_moments
-    from genshare_widgets.samples import _policy
     from genshare_widgets.stats._ld import ld_decay_table, minor_allele_count
 
     policy = _policy(cohort, policy)
@@ -533,12 +563,15 @@ def ld_decay(
             planes = _plane_source(cohort, index, keep).rows(0, len(index))
             moments = pair_moments(planes, first_a, second_a, n_samples=int(keep.sum()))
             mean, n_pairs = ld_decay_table(
-                pos[second_a] - pos[first_a], _released_r2(moments, k), bin_edges=edges,
+                pos[second_a] - pos[first_a],
+                _released_r2(moments, k),
+                bin_edges=edges,
                 min_pairs=k,
-            )  # fmt: skip
+            )
         for b in range(n_bins):
-            rows.append((name, int(sizes[g]), int(edges[b]), int(edges[b + 1]), mean[b],
-                         int(n_pairs[b])))  # fmt: skip
+            rows.append(
+                (name, int(sizes[g]), int(edges[b]), int(edges[b + 1]), mean[b], int(n_pairs[b]))
+            )
     table = pd.DataFrame(
         rows, columns=["group", "n_samples", "bin_start", "bin_end", "mean_r2", "n_pairs"]
     )

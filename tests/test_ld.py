@@ -28,7 +28,7 @@ def _dosages(rng, n_var=60, n_samp=150, missing=0.02) -> np.ndarray:
     """Dosages with LD (copies of earlier rows with noise), rare and monomorphic rows, ties
     (identical rows) and missing calls (NaN)."""
     rows = []
-    for v in range(n_var):
+    for _ in range(n_var):
         kind = rng.integers(0, 6)
         if kind == 0 and rows:
             x = rows[-1 - rng.integers(0, min(len(rows), 5))].copy()  # an exact copy: a tie
@@ -86,9 +86,12 @@ def _naive_prune(x: np.ndarray, contig, position, settings: PruneSettings) -> np
         return np.nanvar(x[i]) if called[i].any() else 0.0
 
     starts, ends, lasts = plan_windows(
-        contig, position, window=settings.window or 0, step=settings.step,
+        contig,
+        position,
+        window=settings.window or 0,
+        step=settings.step,
         window_bp=settings.window_bp,
-    )  # fmt: skip
+    )
     members: list[int] = []
     unchecked: dict[int, int] = {}
     loaded = 0
@@ -124,10 +127,8 @@ def _naive_prune(x: np.ndarray, contig, position, settings: PruneSettings) -> np
                     unchecked[f] = end
             if removed.sum() == before:
                 break
-        if lasts[w]:
-            members = []
-        else:
-            members = [t for t in members if not removed[t] and t >= starts[w + 1]]
+        last = lasts[w]
+        members = [] if last else [t for t in members if not removed[t] and t >= starts[w + 1]]
     return ~removed
 
 
@@ -147,19 +148,28 @@ def test_prune_equals_naive_reference(window, step, r2):
     rng = np.random.default_rng(7)
     x = _dosages(rng, n_var=90)
     contig = np.repeat([0, 1, 2], [50, 1, 39])  # a one-variant contig is kept as is
-    position = np.concatenate([np.cumsum(rng.integers(1, 400, 50)), [5],
-                               np.cumsum(rng.integers(1, 700, 39))])  # fmt: skip
+    position = np.concatenate(
+        [np.cumsum(rng.integers(1, 400, 50)), [5], np.cumsum(rng.integers(1, 700, 39))]
+    )
     settings = PruneSettings.parse(window, step, r2)
     called = (~np.isnan(x)).sum(axis=1)
     s = np.nansum(x, axis=1).astype(int)
     q = np.nansum(x * x, axis=1).astype(int)
     ac, an = s, 2 * called
-    windows = plan_windows(contig, position, window=settings.window or 0, step=step,
-                           window_bp=settings.window_bp)  # fmt: skip
+    windows = plan_windows(
+        contig, position, window=settings.window or 0, step=step, window_bp=settings.window_bp
+    )
     removed = prune(
-        _Source(x), n_samples=x.shape[1], called=called, dosage_sum=s, dosage_ssq=q,
-        major_freq=np.maximum(ac, an - ac) / an, windows=windows, r2=r2, block_rows=16,
-    )  # fmt: skip
+        _Source(x),
+        n_samples=x.shape[1],
+        called=called,
+        dosage_sum=s,
+        dosage_ssq=q,
+        major_freq=np.maximum(ac, an - ac) / an,
+        windows=windows,
+        r2=r2,
+        block_rows=16,
+    )
     expected = _naive_prune(x, contig, position, settings)
     np.testing.assert_array_equal(~removed, expected)
     assert 0 < (~removed).sum() < len(x)
@@ -174,9 +184,11 @@ def test_settings_errors():
 
 def test_decay_table_bins():
     mean, n = ld_decay_table(
-        np.array([0, 5, 10, 99, 100]), np.array([1.0, np.nan, 0.5, 0.25, 0.0]),
-        bin_edges=np.array([0, 10, 100]), min_pairs=2,
-    )  # fmt: skip
+        np.array([0, 5, 10, 99, 100]),
+        np.array([1.0, np.nan, 0.5, 0.25, 0.0]),
+        bin_edges=np.array([0, 10, 100]),
+        min_pairs=2,
+    )
     assert n.tolist() == [1, 2] and np.isnan(mean[0]) and mean[1] == 0.375
 
 
@@ -208,9 +220,10 @@ def test_prune_equals_plink2_hapmap3(hapmap3, mirror, tmp_path, window, step, r2
         tmp_path / "plink",
     )
     bim = pd.read_csv(tmp_path / "hm.bim", sep="\t", header=None, usecols=[0, 1, 3])
-    expected = set(zip(bim[0].astype(str)[bim[1].isin(theirs)], bim[3][bim[1].isin(theirs)]))
+    chosen = bim[bim[1].isin(theirs)]
+    expected = set(zip(chosen[0].astype(str), chosen[3], strict=True))
     result = ld_prune(hapmap3, window=window, step=step, r2=r2, policy=None)
-    ours = set(zip(result.kept["contig"].astype(str), result.kept["position"]))
+    ours = set(zip(result.kept["contig"].astype(str), result.kept["position"], strict=True))
     assert ours == expected
     assert 0.2 * result.n_analysed < len(ours) < 0.9 * result.n_analysed
 
@@ -224,10 +237,17 @@ def kg_autosomes(mirror, tmp_path_factory):
     folder = mirror / "1kg_phase3_subset"
     vcf = tmp_path_factory.mktemp("kg") / "autosomes.vcf.gz"
     subprocess.run(
-        [bcftools, "concat", "-Oz", "-o", str(vcf),
-         *(str(folder / f"1KG_phase3_subset_chr{c}.vcf.gz") for c in AUTOSOMES)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            bcftools,
+            "concat",
+            "-Oz",
+            "-o",
+            str(vcf),
+            *(str(folder / f"1KG_phase3_subset_chr{c}.vcf.gz") for c in AUTOSOMES),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return vcf
 
 
@@ -237,14 +257,25 @@ def test_prune_equals_plink2_1kg(kg_subset, kg_autosomes, tmp_path, window, step
     """Like for like: PLINK 2 with ``--snps-only --max-alleles 2`` (GenShare analyses sites
     biallelic in the store; PLINK 2 would collapse a multi-allelic site to major vs rest)."""
     vcf = kg_autosomes
-    args = ["--vcf", str(vcf), "--snps-only", "--max-alleles", "2", "--set-all-var-ids",
-            "@:#:$r:$a", "--new-id-max-allele-len", "1000"]  # fmt: skip
+    args = [
+        "--vcf",
+        str(vcf),
+        "--snps-only",
+        "--max-alleles",
+        "2",
+        "--set-all-var-ids",
+        "@:#:$r:$a",
+        "--new-id-max-allele-len",
+        "1000",
+    ]
     if maf is not None:
         args += ["--maf", str(maf)]
-    theirs = _prune_in([*args, "--indep-pairwise", str(window), str(step), str(r2)],
-                       tmp_path / "plink")  # fmt: skip
-    result = ld_prune(kg_subset, window=window, step=step, r2=r2, snps_only=True,
-                      min_maf=maf, policy=None)  # fmt: skip
+    theirs = _prune_in(
+        [*args, "--indep-pairwise", str(window), str(step), str(r2)], tmp_path / "plink"
+    )
+    result = ld_prune(
+        kg_subset, window=window, step=step, r2=r2, snps_only=True, min_maf=maf, policy=None
+    )
     kept = result.kept[result.kept["contig"].astype(str).isin(AUTOSOMES)]
     ours = {f"{c}:{p}:{r}:{a}" for c, p, r, a in kept.itertuples(index=False)}
     assert ours == theirs
@@ -263,10 +294,21 @@ def test_pca_after_pruning_equals_plink2(hapmap3, mirror, tmp_path):
     bfile = ["--bfile", str(tmp_path / "hm"), "--maf", "0.05"]
     theirs = _prune_in([*bfile, "--indep-pairwise", "50", "5", "0.02"], tmp_path / "p")
     subprocess.run(
-        [_plink2(), *bfile, "--extract", str(tmp_path / "p.prune.in"), "--pca", "3",
-         "--threads", "2", "--out", str(tmp_path / "pca")],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            _plink2(),
+            *bfile,
+            "--extract",
+            str(tmp_path / "p.prune.in"),
+            "--pca",
+            "3",
+            "--threads",
+            "2",
+            "--out",
+            str(tmp_path / "pca"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     vec = pd.read_csv(tmp_path / "pca.eigenvec", sep="\t", dtype=str)
     vec = vec.rename(columns={"#IID": "IID"}).set_index("IID")
     vec = vec.drop(columns=["#FID"], errors="ignore").astype(float)

@@ -18,8 +18,20 @@ def run(*args: str):
 
 def test_ld_prune_writes_prune_in_and_provenance(sim_ooa, tmp_path):
     out = tmp_path / "pruned"
-    result = run("ld-prune", "sim-ooa", "--min-maf", "0.05", "--window", "50", "--step", "5",
-                 "--r2", "0.2", "--out", str(out))  # fmt: skip
+    result = run(
+        "ld-prune",
+        "sim-ooa",
+        "--min-maf",
+        "0.05",
+        "--window",
+        "50",
+        "--step",
+        "5",
+        "--r2",
+        "0.2",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "prune.in", sep="\t", dtype={"contig": str})
     assert list(table.columns) == ["contig", "position", "ref", "alt"]
@@ -34,8 +46,22 @@ def test_ld_prune_writes_prune_in_and_provenance(sim_ooa, tmp_path):
 
 def test_ld_prune_groups_and_kb_window(sim_ooa, tmp_path):
     out = tmp_path / "yri"
-    result = run("ld-prune", "sim-ooa", "--by", "population", "--groups", "YRI", "--region",
-                 "1:1-1000000", "--window", "20kb", "--r2", "0.5", "--out", str(out))  # fmt: skip
+    result = run(
+        "ld-prune",
+        "sim-ooa",
+        "--by",
+        "population",
+        "--groups",
+        "YRI",
+        "--region",
+        "1:1-1000000",
+        "--window",
+        "20kb",
+        "--r2",
+        "0.5",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     record = json.loads((out / "provenance.json").read_text())
     assert record["ld_prune"]["n_samples"] == (sim_ooa.samples["population"] == "YRI").sum()
@@ -64,8 +90,9 @@ def test_stats_pca_after_pruning(tmp_path):
     pca_info = json.loads((out / "provenance.json").read_text())["pca"]
     assert pca_info["ld_prune"]["r2"] == 0.1
     assert pca_info["n_variants"] < pca_info["ld_prune"]["n_variants_before"]
-    bad = CliRunner().invoke(main, ["stats", "sim-ooa", "--ld-prune", "50,5,0.1", "--out",
-                                    str(tmp_path / "b")])  # fmt: skip
+    bad = CliRunner().invoke(
+        main, ["stats", "sim-ooa", "--ld-prune", "50,5,0.1", "--out", str(tmp_path / "b")]
+    )
     assert bad.exit_code == 2 and "--pca" in bad.output
 
 
@@ -73,11 +100,13 @@ def test_stats_pca_after_pruning(tmp_path):
     "kind, extra",
     [
         ("ld-decay", ["--region", "1:1-2000000", "--ld-max-kb", "50"]),
-        ("ld-heatmap", ["--region", "1:1-60000", "--min-maf", "0.05", "--by", "population",
-                        "--groups", "CEU"]),
+        (
+            "ld-heatmap",
+            ["--region", "1:1-60000", "--min-maf", "0.05", "--by", "population", "--groups", "CEU"],
+        ),
         ("pca", ["--ld-prune", "50,5,0.1"]),
     ],
-)  # fmt: skip
+)
 def test_ld_figures_and_from_round_trip(tmp_path, kind, extra):
     first = tmp_path / f"{kind}.json"
     result = run("figure", "sim-ooa", "--kind", kind, *extra, "--out", str(first))
@@ -87,14 +116,17 @@ def test_ld_figures_and_from_round_trip(tmp_path, kind, extra):
     flags = [w for w in extra if w.startswith("--") and w != "--by"]  # --by: the default
     assert all(flag in recipe["command"] for flag in flags)
     again = tmp_path / "again.json"
-    result = run("figure", "--from", str(tmp_path / f"{kind}.json.provenance.json"),
-                 "--out", str(again))  # fmt: skip
+    result = run(
+        "figure", "--from", str(tmp_path / f"{kind}.json.provenance.json"), "--out", str(again)
+    )
     assert result.exit_code == 0, result.output
     assert again.read_bytes() == first.read_bytes()
     figure = json.loads(first.read_text())
     builder = figure["layout"]["meta"]["genshare_builder"]
-    assert builder == {"ld-decay": "ld_decay_plot", "ld-heatmap": "ld_heatmap",
-                       "pca": "pca_scatter"}[kind]  # fmt: skip
+    assert (
+        builder
+        == {"ld-decay": "ld_decay_plot", "ld-heatmap": "ld_heatmap", "pca": "pca_scatter"}[kind]
+    )
     if kind == "ld-decay":
         assert {t["name"] for t in figure["data"]} == {"CEU", "CHB", "YRI"}
 

@@ -67,9 +67,17 @@ def test_heatmap_file_under_policy_recovers_no_carrier(registered, tmp_path, mon
     out = tmp_path / "ld.json"
     result = CliRunner().invoke(
         main,
-        ["figure", "sim-ooa-gru-registered", "--kind", "ld-heatmap", "--region", "1:1-150000",
-         "--out", str(out)],
-    )  # fmt: skip
+        [
+            "figure",
+            "sim-ooa-gru-registered",
+            "--kind",
+            "ld-heatmap",
+            "--region",
+            "1:1-150000",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     fig = json.loads(out.read_text())
     heat = fig["data"][0]
@@ -108,10 +116,16 @@ def test_small_sample_sets_refused(registered):
     with pytest.raises(ReleaseRefused):
         ld_prune(registered, window=50, step=5, r2=0.2, keep=keep, policy=K20)
     with pytest.raises(ReleaseRefused):
-        ld_matrix(registered, region=REGION, by="population", groups=["YRI"],
-                  policy=DisclosurePolicy(min_count=150))  # fmt: skip
-    table, withheld = ld_decay(registered, region="1:1-1000000",
-                               policy=DisclosurePolicy(min_count=150))  # fmt: skip
+        ld_matrix(
+            registered,
+            region=REGION,
+            by="population",
+            groups=["YRI"],
+            policy=DisclosurePolicy(min_count=150),
+        )
+    table, withheld = ld_decay(
+        registered, region="1:1-1000000", policy=DisclosurePolicy(min_count=150)
+    )
     assert table.empty and set(withheld) == {"YRI", "CEU", "CHB"}
 
 
@@ -128,9 +142,21 @@ def test_prune_in_under_policy_only_common_variants(registered, tmp_path, monkey
     out = tmp_path / "p"
     result = CliRunner().invoke(
         main,
-        ["ld-prune", "sim-ooa-gru-registered", "--region", "1:1-1000000", "--window", "50",
-         "--step", "5", "--r2", "0.2", "--out", str(out)],
-    )  # fmt: skip
+        [
+            "ld-prune",
+            "sim-ooa-gru-registered",
+            "--region",
+            "1:1-1000000",
+            "--window",
+            "50",
+            "--step",
+            "5",
+            "--r2",
+            "0.2",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     import pandas as pd
 

@@ -100,9 +100,16 @@ def run_ld_prune(
     tmp = Path(tempfile.mkdtemp(prefix=".genshare-ld-", dir=out))
     try:
         result = ld_prune(
-            cohort, window=window, step=step, r2=r2, keep=keep, region=region,
-            min_maf=min_maf, snps_only=snps_only, policy=policy,
-        )  # fmt: skip
+            cohort,
+            window=window,
+            step=step,
+            r2=r2,
+            keep=keep,
+            region=region,
+            min_maf=min_maf,
+            snps_only=snps_only,
+            policy=policy,
+        )
         if by is not None:
             result.filters.update(by=by, groups=groups)
         with open(tmp / "prune.in", "w", encoding="utf-8", newline="\n") as fh:
@@ -183,19 +190,27 @@ def ld_prune_command(
     wanted = [g.strip() for g in groups.split(",")] if groups else None
     if wanted and not by:
         raise click.UsageError("--groups needs --by (the sample column of the groups)")
-    from genshare_widgets.cli._main import _out_writes
+    from genshare_widgets.fetch import writes_under
 
-    with no_debris_at(out_dir), _out_writes(out_dir):
+    with no_debris_at(out_dir), writes_under(out_dir, what="--out", instead="choose another --out"):
         from genshare_widgets.cohort import open_cohort
         from genshare_widgets.disclosure import policy_for
 
         cohort = open_cohort(source_argument(source), samples=samples)
         warn_data_use(cohort.provenance.get("access"))
         written = run_ld_prune(
-            cohort, out_dir, window=window, step=step, r2=r2, by=by, groups=wanted,
-            region=region, min_maf=min_maf, snps_only=snps_only,
+            cohort,
+            out_dir,
+            window=window,
+            step=step,
+            r2=r2,
+            by=by,
+            groups=wanted,
+            region=region,
+            min_maf=min_maf,
+            snps_only=snps_only,
             policy=policy_for(cohort.entry, min_count=min_count),
             command=["genshare", *sys.argv[1:]],
-        )  # fmt: skip
+        )
     for path in written.values():
         click.echo(str(path))

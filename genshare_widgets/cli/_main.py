@@ -558,7 +558,9 @@ def assoc(
 @click.option("--region", help="CHR or CHR:START-END (1-based, inclusive).")
 @click.option("--min-maf", type=float, help="Keep variants with MAF >= F (PCA default 0.05).")
 @click.option("--snps-only", is_flag=True, help="Keep only single-base REF/ALT.")
-@click.option("--groups", help="A,B: the two groups of af-compare and joint-sfs; ld-heatmap: its samples.")
+@click.option(
+    "--groups", help="A,B: the two groups of af-compare and joint-sfs; ld-heatmap: its samples."
+)
 @click.option("--variant", help="CHR:POS or an rsID (from the VCF ID column), for --kind variant.")
 @click.option("--pca-k", type=click.IntRange(1), default=4, show_default=True, help="PCs computed.")
 @click.option("--color-by", help="Sample column colouring the PCA (default: --by).")

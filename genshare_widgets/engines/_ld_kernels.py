@@ -37,14 +37,14 @@ def row_sums(het, hom, called, n, s, q):
     for r in range(rows):
         c = 0
         h = 0
-        H = 0
+        hh = 0
         for w in range(words):
             c += _popcount(called[r, w])
             h += _popcount(het[r, w])
-            H += _popcount(hom[r, w])
+            hh += _popcount(hom[r, w])
         n[r] = c
-        s[r] = h + 2 * H
-        q[r] = h + 4 * H
+        s[r] = h + 2 * hh
+        q[r] = h + 4 * hh
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -55,10 +55,10 @@ def _dot(het, hom, i, j):
     two = 0
     four = 0
     for w in range(het.shape[1]):
-        hi, hj, Hi, Hj = het[i, w], het[j, w], hom[i, w], hom[j, w]
+        hi, hj, mi, mj = het[i, w], het[j, w], hom[i, w], hom[j, w]
         one += _popcount(hi & hj)
-        two += _popcount((hi & Hj) | (Hi & hj))  # disjoint: a call is het or hom, not both
-        four += _popcount(Hi & Hj)
+        two += _popcount((hi & mj) | (mi & hj))  # disjoint: a call is het or hom, not both
+        four += _popcount(mi & mj)
     return one + 2 * two + 4 * four
 
 
@@ -67,13 +67,13 @@ def _sums_where(het, hom, i, called, j):
     """(n, Σ dosage_i, Σ dosage_i²) over the samples called at both ``i`` and ``j``."""
     n = 0
     h = 0
-    H = 0
+    hh = 0
     for w in range(het.shape[1]):
         both = called[i, w] & called[j, w]
         n += _popcount(both)
         h += _popcount(het[i, w] & both)
-        H += _popcount(hom[i, w] & both)
-    return n, h + 2 * H, h + 4 * H
+        hh += _popcount(hom[i, w] & both)
+    return n, h + 2 * hh, h + 4 * hh
 
 
 @numba.njit(nogil=True, cache=True)
@@ -124,10 +124,27 @@ def _next_live(removed, pos, size):
 
 @numba.njit(nogil=True, cache=True)
 def prune_windows(
-    het, hom, called, complete, s, q, n_all, maj, zero_var, buf_lo,
-    win_start, win_end, win_last, w0, threshold, state, members, unchecked, live_removed,
+    het,
+    hom,
+    called,
+    complete,
+    s,
+    q,
+    n_all,
+    maj,
+    zero_var,
+    buf_lo,
+    win_start,
+    win_end,
+    win_last,
+    w0,
+    threshold,
+    state,
+    members,
+    unchecked,
+    live_removed,
     removed,
-):  # fmt: skip
+):
     """Run ``plink2 --indep-pairwise`` (PLINK 2.00a3's pruning order) over windows ``w0 ..``.
 
     Rows are variant numbers ``t`` (the order of the analysed variants); the planes hold rows

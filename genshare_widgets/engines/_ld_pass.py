@@ -273,7 +273,8 @@ def prune(
         while w < len(starts):
             cut = int(starts[w])  # every member of window w is at or after its start
             if cut > buf_lo:
-                planes = Planes(*(p[min(cut, buf_hi) - buf_lo :] for p in planes))
+                drop = min(cut, buf_hi) - buf_lo
+                planes = Planes(*(p[drop:] for p in planes if p is not None))
                 buf_lo, buf_hi = cut, max(buf_hi, cut)
             while buf_hi < ends[w]:
                 hi = min(n_var, max(int(ends[w]), buf_hi + block_rows))

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
         sfs_plot,
     )
     from genshare_widgets.plots._frequency import af_compare
-    from genshare_widgets.plots._ld import ld_decay_plot, ld_heatmap
     from genshare_widgets.plots._fst import cluster_order, fst_heatmap, fst_windows_plot
+    from genshare_widgets.plots._ld import ld_decay_plot, ld_heatmap
     from genshare_widgets.plots._pca import pca_centroids, pca_scatter
     from genshare_widgets.plots._provenance import figure_provenance, footer_of
     from genshare_widgets.plots._representation import representation_panel

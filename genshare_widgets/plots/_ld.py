@@ -108,10 +108,13 @@ def ld_heatmap(
     labels = [
         f"{c}:{p:,} {a}>{b}"
         for c, p, a, b in zip(
-            variants["contig"], variants["position"], variants["ref"], variants["alt"],
+            variants["contig"],
+            variants["position"],
+            variants["ref"],
+            variants["alt"],
             strict=True,
         )
-    ]  # fmt: skip
+    ]
     shown = np.where(np.tril(np.ones((n, n), dtype=bool), -1), np.nan, r2)  # upper triangle
     fig = go.Figure(
         go.Heatmap(
