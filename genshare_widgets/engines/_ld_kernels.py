@@ -76,7 +76,7 @@ def _sums_where(het, hom, i, called, j):
     return n, h + 2 * hh, h + 4 * hh
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, inline="always")
 def pair_counts(het, hom, called, complete, n_all, s, q, i, j):
     """``(n, s1, s2, q1, q2, d)`` of rows ``i`` and ``j``: sums over the samples called at
     both. ``complete`` (per row): no missing call among the ``n_all`` analysed samples, so
@@ -115,7 +115,7 @@ def _exceeds(n, s1, s2, q1, q2, d, threshold):
     return cov * cov > threshold * var1 * var2
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, inline="always")
 def _next_live(removed, pos, size):
     while pos < size and removed[pos]:
         pos += 1
@@ -196,9 +196,18 @@ def prune_windows(
                 if f == n_members:
                     break
                 first_unchecked = unchecked[f]
-                sec = _next_live(live_removed, f + 1, n_members)
-                while sec < n_members and members[sec] < first_unchecked:
-                    sec = _next_live(live_removed, sec + 1, n_members)
+                if first_unchecked >= end:  # compared with every member already
+                    f += 1
+                    continue
+                # members are in row order: the first at or after ``first_unchecked``
+                lo, hi = f + 1, n_members
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if members[mid] < first_unchecked:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                sec = _next_live(live_removed, lo, n_members)
                 if sec < n_members:
                     i = members[f] - buf_lo
                     while True:
