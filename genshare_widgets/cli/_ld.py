@@ -76,7 +76,7 @@ def run_ld_prune(
     """Prune and write ``prune.in`` + ``provenance.json`` into ``out``; → {name: path}."""
     import numpy as np
 
-    from genshare_widgets._outputs import publish
+    from genshare_widgets._outputs import publish, write_tsv
     from genshare_widgets.disclosure import policy_for
     from genshare_widgets.disclosure._gate import check_use
     from genshare_widgets.disclosure._modifiers import check_export, return_to
@@ -112,9 +112,7 @@ def run_ld_prune(
         )
         if by is not None:
             result.filters.update(by=by, groups=groups)
-        with open(tmp / "prune.in", "w", encoding="utf-8", newline="\n") as fh:
-            fh.write("contig\tposition\tref\talt\n")
-            result.kept.to_csv(fh, sep="\t", header=False, index=False, lineterminator="\n")
+        write_tsv(result.kept, tmp / "prune.in")  # contig position ref alt
         record = ld_provenance(cohort, result, policy=policy, command=command)
         back = return_to(record.get("access"))
         if back is not None:

@@ -31,6 +31,21 @@ def _popcount(x):
 
 
 @numba.njit(nogil=True, cache=True)
+def split_bitplanes(raw, rows, kept, het, hom, called, out_rows):
+    """Store bit planes (uint64 (chunk rows, 2, words): 01 het, 10 hom-ALT, 11 missing) of
+    the chunk rows ``rows`` into the analysed samples' planes at ``out_rows``."""
+    for k in range(len(rows)):
+        r = rows[k]
+        o = out_rows[k]
+        for w in range(raw.shape[2]):
+            lo = raw[r, 0, w]
+            hi = raw[r, 1, w]
+            het[o, w] = lo & ~hi & kept[w]
+            hom[o, w] = hi & ~lo & kept[w]
+            called[o, w] = ~(lo & hi) & kept[w]
+
+
+@numba.njit(nogil=True, cache=True)
 def row_sums(het, hom, called, n, s, q):
     """Per row: ``n`` called samples, ``s`` Σ dosage, ``q`` Σ dosage² (in place)."""
     rows, words = het.shape

@@ -101,6 +101,7 @@ class PlaneSource:
         if self.direct is None:
             return self._from_calls(rows)
         from genshare_widgets.engines._direct import dosage_from_calls
+        from genshare_widgets.engines._ld_kernels import split_bitplanes
 
         store = self.direct
         step = store.chunk_rows("call_genotype_bitplanes")
@@ -118,10 +119,8 @@ class PlaneSource:
             _, planes, packable = self._chunk
             local = rows[lo:hi] - c * step
             fast = packable[local]
-            part = planes_from_bitplanes(planes[local[fast]], self.kept)
             where = np.arange(lo, hi)
-            for target, values in zip(out[:3], part[:3], strict=True):
-                target[where[fast]] = values
+            split_bitplanes(planes, local[fast], self.kept, *out[:3], where[fast])
             if not fast.all():  # haploid or half-missing calls: from call_genotype
                 if self._calls is None or self._calls[0] != c:
                     self._calls = (c, store.read_chunk("call_genotype", c))
