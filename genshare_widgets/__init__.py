@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from genshare_widgets.counts import allele_counts_by_group
     from genshare_widgets.fetch import fetch_cohort, fetch_file
     from genshare_widgets.figures import figure, figure_command
+    from genshare_widgets.ld import ld_decay, ld_matrix, ld_prune
     from genshare_widgets.samples import pca, sample_stats
 
 _LAZY = {
@@ -47,6 +48,9 @@ _LAZY = {
     "figure": "genshare_widgets.figures",
     "figure_command": "genshare_widgets.figures",
     "sample_stats": "genshare_widgets.samples",
+    "ld_prune": "genshare_widgets.ld",
+    "ld_matrix": "genshare_widgets.ld",
+    "ld_decay": "genshare_widgets.ld",
 }
 
 __all__ = [
@@ -66,6 +70,9 @@ __all__ = [
     "figure",
     "figure_command",
     "get_entry",
+    "ld_decay",
+    "ld_matrix",
+    "ld_prune",
     "load_catalog",
     "open_cohort",
     "pca",
