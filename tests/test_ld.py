@@ -318,3 +318,18 @@ def test_pca_after_pruning_equals_plink2(hapmap3, mirror, tmp_path):
     for i in range(1, 4):
         ours_pc = ours.coordinates[f"PC{i}"]
         assert abs(np.corrcoef(ours_pc, vec.loc[ours_pc.index, f"PC{i}"])[0, 1]) > 0.9999
+
+
+def test_dask_path_equals_bit_planes_and_withdrawals_leave(sim_ooa, monkeypatch):
+    """The same pruning from ``call_genotype`` (GENSHARE_DIRECT=0: the pass for stores the
+    direct reader does not handle), and a withdrawn sample never enters."""
+    from genshare_widgets import open_cohort
+
+    direct = ld_prune(sim_ooa, window=20, step=2, r2=0.1, region="1:1-2000000", policy=None)
+    monkeypatch.setenv("GENSHARE_DIRECT", "0")
+    dask = ld_prune(sim_ooa, window=20, step=2, r2=0.1, region="1:1-2000000", policy=None)
+    pd.testing.assert_frame_equal(direct.kept, dask.kept)
+    monkeypatch.delenv("GENSHARE_DIRECT")
+    withdrawn = open_cohort("sim-ooa-withdrawals")
+    result = ld_prune(withdrawn, window=20, step=2, r2=0.1, region="1:1-2000000", policy=None)
+    assert result.n_samples == withdrawn.n_samples - 5
