@@ -333,3 +333,8 @@ def test_dask_path_equals_bit_planes_and_withdrawals_leave(sim_ooa, monkeypatch)
     withdrawn = open_cohort("sim-ooa-withdrawals")
     result = ld_prune(withdrawn, window=20, step=2, r2=0.1, region="1:1-2000000", policy=None)
     assert result.n_samples == withdrawn.n_samples - 5
+
+
+def test_kb_window_needs_sorted_positions():
+    with pytest.raises(GenShareError, match="sorted"):
+        plan_windows(np.zeros(3, int), np.array([5, 3, 9]), window=0, step=1, window_bp=1000)

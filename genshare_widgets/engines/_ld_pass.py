@@ -202,6 +202,14 @@ def plan_windows(
             stretches.append((a, b))
             continue
         pos = position[a:b]
+        if (np.diff(pos) < 0).any():
+            from genshare_widgets._errors import GenShareError
+
+            raise GenShareError(
+                "a kb LD window needs the variants of each contig sorted by position, and "
+                "this store's are not: sort the input (bcftools sort) or use a variant-count "
+                "window"
+            )
         gap = np.flatnonzero((pos[1:] >= window_bp) & (pos[1:] - window_bp > pos[:-1])) + 1
         cuts = np.concatenate([[0], gap, [b - a]]) + a
         stretches += list(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True))
