@@ -8,11 +8,13 @@ with PLINK 2 give it ``--max-alleles 2``): GenShare splits multi-allelic sites p
 two records of one site are not two loci.
 
 :func:`ld_prune` reproduces ``plink2 [--maf F] [--snps-only] --indep-pairwise W[kb] S R2``
-(PLINK 2.00a3's pruning order): the same windows (variant counts, or kb with step 1, over the
-analysed variants of each contig), the same pairwise-complete r² from exact integer counts,
-the same greedy removal (the lower-MAF variant of a pair above the threshold goes; ties drop
-the later one), and variants with no genotype variance removed. Tests hold the kept set equal
-to PLINK 2's on HapMap3 and the 1000 Genomes subset.
+(PLINK 2.00a3's pruning order, which later PLINK 2 builds run with ``--indep-order 1``; their
+default ``--indep-order 2`` scans each window backwards and is not implemented): the same
+windows (variant counts, or kb with step 1, over the analysed variants of each contig), the
+same pairwise-complete r² from exact integer counts, the same greedy removal (the lower-MAF
+variant of a pair above the threshold goes; ties drop the later one), and variants with no
+genotype variance removed. Tests hold the kept set equal to PLINK 2's on HapMap3 and the 1000
+Genomes subset.
 
 Disclosure (registered/controlled tiers, or any active policy with minimum count k): an r²
 between rare variants names carriers (r² = 1 between two singletons says one person carries
