@@ -434,6 +434,10 @@ def bench_size(
         add_pca_rows(timed, genshare, plink2, store, pops, work, pca_k, env)
     if "assoc" not in skip:
         add_assoc_rows(timed, genshare, plink2, store, pops, work, env)
+    if "ld" not in skip:  # the ld-prune rows (issue 19)
+        from _ld_rows import add_ld_rows
+
+        add_ld_rows(timed, genshare, plink2, store, pops, work, env)
     with contextlib.ExitStack() as stack:
         # The same command on a Dask cluster: a scheduler + 2 single-threaded workers started
         # (and warmed up: imports, compiled kernel) outside the timed region, on this machine.
@@ -645,6 +649,8 @@ def report(results: list[dict]) -> str:
         "`hail-startup` its `import hail` + `hl.init`, `hail-2nd-query` a second query in that "
         "session. `assoc-linear` / `assoc-logistic`: `genshare assoc STORE` and `plink2 --glm` "
         "(no-firth) on its pgen, 4 covariates, a trait simulated from them (30 % cases). "
+        "`ld-prune`: `genshare ld-prune STORE --window 50 --step 5 --r2 0.2` and `plink2 "
+        "--max-alleles 2 --indep-pairwise 50 5 0.2` (the same kept set). "
         "Peak MiB is the whole process tree's."
     )
     return "\n".join(lines)
@@ -671,7 +677,7 @@ def main() -> None:
         "--skip",
         default="",
         help="peers or rows to leave out, comma-separated (vcf2zarr, dask-distributed, hail, pca, "
-        "assoc)",
+        "assoc, ld)",
     )
     args = parser.parse_args()
     sizes = (

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from genshare_widgets.famous import famous_variants
     from genshare_widgets.fetch import fetch_cohort, fetch_file
     from genshare_widgets.figures import figure, figure_command
+    from genshare_widgets.ld import ld_decay, ld_matrix, ld_prune
     from genshare_widgets.samples import pca, sample_stats
 
 _LAZY = {
@@ -49,6 +50,9 @@ _LAZY = {
     "figure": "genshare_widgets.figures",
     "figure_command": "genshare_widgets.figures",
     "sample_stats": "genshare_widgets.samples",
+    "ld_prune": "genshare_widgets.ld",
+    "ld_matrix": "genshare_widgets.ld",
+    "ld_decay": "genshare_widgets.ld",
 }
 
 __all__ = [
@@ -69,6 +73,9 @@ __all__ = [
     "figure",
     "figure_command",
     "get_entry",
+    "ld_decay",
+    "ld_matrix",
+    "ld_prune",
     "load_catalog",
     "open_cohort",
     "pca",

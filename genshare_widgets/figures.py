@@ -37,6 +37,8 @@ KINDS = (
     "manhattan",
     "qq",
     "famous",
+    "ld-decay",
+    "ld-heatmap",
 )
 #: Kinds drawn from an association (``--pheno``; no ``--by`` grouping).
 ASSOCIATION_KINDS = ("manhattan", "qq")
@@ -60,6 +62,8 @@ SIZES = {
     "manhattan": (1100, 560),
     "qq": (760, 680),
     "famous": (1000, 640),
+    "ld-decay": (900, 560),
+    "ld-heatmap": (820, 760),
 }
 #: Every option of the command with its default: the recipe always records all of them.
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -83,6 +87,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "covar": None,
     "pcs": 0,
     "binary": None,
+    "ld_prune": None,
+    "ld_max_kb": 100,
 }
 _POSITION = re.compile(r"^[^:\s]+:[\d,]+$")
 _ASSETS = Path(__file__).resolve().parent / "plots" / "_assets"
@@ -116,6 +122,14 @@ def check_options(kind: str, options: Mapping[str, Any]) -> None:
         raise GenShareError(f"--dims must be 2 or 3, not {options.get('dims')}")
     if kind == "pca" and options["pca_k"] < options["dims"]:
         raise GenShareError(f"--pca-k {options['pca_k']} is smaller than --dims {options['dims']}")
+    if kind == "ld-heatmap" and not options.get("region"):
+        raise GenShareError(
+            "--kind ld-heatmap needs --region CHR:START-END (a few hundred variants)"
+        )
+    if options.get("ld_prune") is not None:
+        from genshare_widgets.ld import as_settings
+
+        as_settings(options["ld_prune"])
     if options.get("fst_window") is not None and options["fst_window"] <= 0:
         raise GenShareError(
             f"--fst-window must be a positive number of bp, not {options['fst_window']}"
@@ -186,6 +200,18 @@ def build_figure(
     colors = plots.cohort_colors(cohort, by=by)
     if kind == "pca":
         return _pca_figure(cohort, options, policy=policy, policy_record=policy_record)
+    if kind in ("ld-decay", "ld-heatmap"):
+        from genshare_widgets._ld_figures import ld_figure
+
+        return ld_figure(
+            cohort,
+            kind,
+            options,
+            policy=policy,
+            policy_record=policy_record,
+            keep_groups=kept_groups(options),
+            command=_release_command(cohort, kind, options),
+        )
     if kind == "representation":
         table = cohort.populations(by=by)
         keep = kept_groups(options)
@@ -465,6 +491,7 @@ def _pca_figure(cohort, options: Mapping[str, Any], *, policy, policy_record):
         region=options["region"],
         snps_only=options["snps_only"],
         min_maf=min_maf,
+        ld_prune=options.get("ld_prune"),
     )
     if not policy.active:
         prov = plots.figure_provenance(

@@ -190,6 +190,7 @@ def pca(
     seed: int = 0,
     scheduler: str | None = None,
     keep_groups: list[str] | None = None,
+    ld_prune=None,
     policy=None,
 ) -> PCAResult:
     """Principal components of the samples (see the module docstring for the method).
@@ -200,7 +201,10 @@ def pca(
     in the cohort). ``method`` is
     ``"exact"``, ``"randomized"`` or ``"auto"`` (exact up to 5,000 samples).
     ``scheduler``: where the genotype passes run, as in
-    :func:`~genshare_widgets.counts.allele_counts_by_group`.
+    :func:`~genshare_widgets.counts.allele_counts_by_group`. ``ld_prune``: ``(window, step,
+    r2)`` (or ``"W,S,R2"``; window in variants or ``"500kb"``) prunes the variants that pass
+    the filters first, exactly as ``plink2 --maf F --indep-pairwise W S R2`` then ``--extract
+    prune.in --pca`` (:func:`genshare_widgets.ld.prune_counts` on the same samples).
 
     Refused (:class:`~genshare_widgets.disclosure.AnalysisRefused`) on a cohort whose consent
     forbids ancestry research, labelled or not (:func:`~genshare_widgets.disclosure.check_pca`),
@@ -229,6 +233,7 @@ def pca(
         seed=seed,
         scheduler=scheduler,
         keep_groups=keep_groups,
+        ld_prune=ld_prune,
     )
 
 
@@ -255,6 +260,7 @@ def principal_components(
     seed: int = 0,
     scheduler: str | None = None,
     keep_groups: list[str] | None = None,
+    ld_prune=None,
 ) -> PCAResult:
     """:func:`pca` without its checks: for callers that check consent with
     :func:`check_pca_grouping` and release only group summaries (the PCA figure under a
@@ -312,6 +318,13 @@ def principal_components(
     with np.errstate(invalid="ignore", divide="ignore"):
         p = dosage_sum / (2 * called)
     usable = (called > 0) & (p > 0) & (p < 1)
+    pruning = None
+    if ld_prune is not None:  # on the variants the filters kept, over the PCA's samples
+        from genshare_widgets.ld import as_settings, prune_counts
+
+        pruning = as_settings(ld_prune)
+        before = int(usable.sum())
+        usable &= prune_counts(cohort, counts, keep, pruning)
     index = counts["variant_index"].values[usable]
     p = p[usable]
     if len(index) < 2:
@@ -363,6 +376,8 @@ def principal_components(
         {"pc": np.arange(1, k + 1), "eigenvalue": values, "variance_explained": values / trace}
     )
     filters = {**counts.attrs["filters"], "n_variants_pca": m}
+    if pruning is not None:
+        filters["ld_prune"] = {**pruning.to_dict(), "n_variants_before": before}
     if keep_groups is not None:
         filters["groups_kept"] = list(keep_groups)
     return PCAResult(

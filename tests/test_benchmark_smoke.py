@@ -35,10 +35,12 @@ def test_benchmark_smoke_run(tmp_path):
         "| pca | genshare |",
         "| assoc-linear | genshare |",
         "| assoc-logistic | genshare |",
+        "| ld-prune | genshare |",
     ):
         assert row in table
     assert "| ingest | plink2 |" in table and "| freq+fst | scikit-allel |" in table
     assert "| assoc-linear | plink2 |" in table and "| assoc-logistic | plink2 |" in table
+    assert "| ld-prune | plink2 |" in table
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         from run import hail_available

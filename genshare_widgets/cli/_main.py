@@ -313,6 +313,12 @@ def prepare(source: tuple[str, ...], engine: str, samples: Path | None, rebuild:
     metavar="K",
     help="pca.tsv + pca_eigenvalues.tsv: top K PCs.",
 )
+@click.option(
+    "--ld-prune",
+    metavar="W,S,R2",
+    help="--pca on LD-pruned variants: plink2 --indep-pairwise W S R2 (W variants or e.g. "
+    "500kb) after the MAF filter.",
+)
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
 @click.option(
@@ -340,6 +346,7 @@ def stats(
     want_shared,
     sample_stats,
     pca_k,
+    ld_prune,
     min_count,
     epsilon,
     out_dir,
@@ -359,6 +366,12 @@ def stats(
     check_selection(region=region, min_maf=min_maf)
     check_out(out_dir)
     check_grouping_table(source, samples, by)
+    if ld_prune is not None:
+        if not pca_k:
+            raise click.UsageError("--ld-prune prunes the variants of --pca K: give --pca")
+        from genshare_widgets.ld import as_settings
+
+        as_settings(ld_prune)  # a bad W,S,R2 says so before anything opens
     with no_debris_at(out_dir), _out_writes(out_dir):
         _stats(
             source,
@@ -383,6 +396,7 @@ def stats(
             min_count,
             epsilon,
             out_dir,
+            ld_prune=ld_prune,
         )
 
 
@@ -403,6 +417,7 @@ def _stats(
     min_count,
     epsilon,
     out_dir,
+    ld_prune=None,
 ):
     """The body of `genshare stats` (its options checked; a failure leaves no --out)."""
     from genshare_widgets._outputs import STATISTICS
@@ -429,6 +444,7 @@ def _stats(
         folded=folded,
         fst_window=fst_window,
         sample_table=sample_stats,
+        ld_prune=ld_prune,
         command=["genshare", *sys.argv[1:]],
         policy=policy_for(cohort.entry, min_count=min_count, epsilon=epsilon),
     )
@@ -542,7 +558,9 @@ def assoc(
 @click.option("--region", help="CHR or CHR:START-END (1-based, inclusive).")
 @click.option("--min-maf", type=float, help="Keep variants with MAF >= F (PCA default 0.05).")
 @click.option("--snps-only", is_flag=True, help="Keep only single-base REF/ALT.")
-@click.option("--groups", help="A,B: the two groups of af-compare and joint-sfs.")
+@click.option(
+    "--groups", help="A,B: the two groups of af-compare and joint-sfs; ld-heatmap: its samples."
+)
 @click.option("--variant", help="CHR:POS or an rsID (from the VCF ID column), for --kind variant.")
 @click.option("--pca-k", type=click.IntRange(1), default=4, show_default=True, help="PCs computed.")
 @click.option("--color-by", help="Sample column colouring the PCA (default: --by).")
@@ -590,6 +608,18 @@ def assoc(
     default=None,
     help="manhattan/qq: force logistic or linear regression (default: as genshare assoc).",
 )
+@click.option(
+    "--ld-prune",
+    metavar="W,S,R2",
+    help="pca: on LD-pruned variants (plink2 --indep-pairwise W S R2 after the MAF filter).",
+)
+@click.option(
+    "--ld-max-kb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=100,
+    show_default=True,
+    help="ld-decay: longest distance between the variants of a pair (kb).",
+)
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
 def figure(
@@ -615,6 +645,8 @@ def figure(
     covar,
     pcs,
     binary,
+    ld_prune,
+    ld_max_kb,
     min_count,
     epsilon,
 ):
@@ -625,6 +657,7 @@ def figure(
       genshare figure sim-ooa --kind pca --out pca.png
       genshare figure 1kg-phase3-subset --kind variant --variant rs17160776 --out card.html
       genshare figure sim-ooa --kind manhattan --pheno height_like --pcs 2 --out gwas.html
+      genshare figure hapmap3 --kind ld-decay --keep-groups CEU,YRI --out decay.png
       genshare figure --from pca.png.provenance.json --out again.svg
     """
     from genshare_widgets.figures import output_format, run_figure, run_from_recipe
@@ -683,6 +716,8 @@ def figure(
             "covar": covar,
             "pcs": pcs,
             "binary": binary,
+            "ld_prune": ld_prune,
+            "ld_max_kb": ld_max_kb,
         }
         warn_data_use_of(source)
         with no_debris_at(out), _out_writes(out.absolute().parent, "the --out folder"):
@@ -799,6 +834,15 @@ def _add_service_commands() -> None:
 
 
 _add_service_commands()
+
+
+def _add_ld_commands() -> None:
+    from genshare_widgets.cli._ld import ld_prune_command
+
+    main.add_command(ld_prune_command)
+
+
+_add_ld_commands()
 
 
 if __name__ == "__main__":

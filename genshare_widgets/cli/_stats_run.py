@@ -42,6 +42,7 @@ def run_stats(
     command: list[str] | None = None,
     policy: "DisclosurePolicy | None" = None,
     budget=None,
+    ld_prune=None,
 ) -> dict[str, Path]:
     """Compute and write the requested statistics; returns {file name: final path}.
 
@@ -145,6 +146,7 @@ def run_stats(
                 min_maf=0.05 if min_maf is None else min_maf,
                 region=region,
                 snps_only=snps_only,
+                ld_prune=ld_prune,
                 policy=policy,
             )
             coords = result.coordinates.reset_index().rename(columns={"index": "sample"})
@@ -155,6 +157,8 @@ def run_stats(
                 "n_variants": result.n_variants,
                 "min_maf": 0.05 if min_maf is None else min_maf,
             }
+            if ld_prune is not None:
+                pca_info["ld_prune"] = result.filters["ld_prune"]
         for name, table in tables.items():
             write_tsv(table, tmp / name)
         files += list(tables)

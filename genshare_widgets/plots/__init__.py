@@ -20,11 +20,12 @@ every figure of a cohort) and stamps ``provenance`` into ``fig.layout.meta`` and
 ``who_is_missing_plot``      samples vs world population share per region (UN WPP 2024)
 ``variant_card``             one variant: bars + pies on a world map
 ``famous_panel``             famous variants × groups: frequency of the allele of interest
+``ld_decay_plot``            LD decay: mean r² by distance bin, one line per group
+``ld_heatmap``               local LD: r² between every pair of a region's variants
 ``roc_plot``                 membership attacks: ROC per attack × protection (risk lab)
 ``power_vs_epsilon_plot``    attack power versus DP epsilon (risk lab)
 ``utility_vs_epsilon_plot``  AF and Fst error versus DP epsilon (risk lab)
-===========================  ==========================================================
-
+===========================  ===================================================
 plotly is imported when a builder runs, never when ``genshare_widgets`` is imported.
 """
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from genshare_widgets.plots._famous import famous_panel
     from genshare_widgets.plots._frequency import af_compare
     from genshare_widgets.plots._fst import cluster_order, fst_heatmap, fst_windows_plot
+    from genshare_widgets.plots._ld import ld_decay_plot, ld_heatmap
     from genshare_widgets.plots._pca import pca_centroids, pca_scatter
     from genshare_widgets.plots._provenance import figure_provenance, footer_of
     from genshare_widgets.plots._representation import representation_panel
@@ -70,6 +72,8 @@ _LAZY = {
     "group_colors": "_colors",
     "heterozygosity_plot": "_diversity",
     "joint_sfs_heatmap": "_diversity",
+    "ld_decay_plot": "_ld",
+    "ld_heatmap": "_ld",
     "manhattan_plot": "_association",
     "pca_centroids": "_pca",
     "pca_scatter": "_pca",
@@ -99,6 +103,8 @@ __all__ = [
     "group_colors",
     "heterozygosity_plot",
     "joint_sfs_heatmap",
+    "ld_decay_plot",
+    "ld_heatmap",
     "manhattan_plot",
     "pca_centroids",
     "pca_scatter",
