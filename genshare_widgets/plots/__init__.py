@@ -25,7 +25,7 @@ every figure of a cohort) and stamps ``provenance`` into ``fig.layout.meta`` and
 ``roc_plot``                 membership attacks: ROC per attack × protection (risk lab)
 ``power_vs_epsilon_plot``    attack power versus DP epsilon (risk lab)
 ``utility_vs_epsilon_plot``  AF and Fst error versus DP epsilon (risk lab)
-===========================  ===================================================
+===========================  ==========================================================
 plotly is imported when a builder runs, never when ``genshare_widgets`` is imported.
 """
 
