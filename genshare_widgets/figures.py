@@ -36,6 +36,9 @@ KINDS = (
     "variant",
     "manhattan",
     "qq",
+    # selection scans (genshare_widgets.scan_figures)
+    "scan",
+    "haplotype-spectrum",
 )
 #: Kinds drawn from an association (``--pheno``; no ``--by`` grouping).
 ASSOCIATION_KINDS = ("manhattan", "qq")
@@ -58,6 +61,8 @@ SIZES = {
     "variant": (1000, 720),
     "manhattan": (1100, 560),
     "qq": (760, 680),
+    "scan": (1100, 520),
+    "haplotype-spectrum": (900, 560),
 }
 #: Every option of the command with its default: the recipe always records all of them.
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -81,6 +86,12 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "covar": None,
     "pcs": 0,
     "binary": None,
+    # selection scans (--kind scan, haplotype-spectrum)
+    "stat": None,
+    "window": None,
+    "step": None,
+    "window_unit": "variants",
+    "top": 5,
 }
 _POSITION = re.compile(r"^[^:\s]+:[\d,]+$")
 _ASSETS = Path(__file__).resolve().parent / "plots" / "_assets"
@@ -110,6 +121,12 @@ def check_options(kind: str, options: Mapping[str, Any]) -> None:
         raise GenShareError(f"--pcs must be 0 or more, not {options.get('pcs')}")
     if kind == "variant" and not options.get("variant"):
         raise GenShareError("--kind variant needs --variant CHR:POS or --variant rsID")
+    if kind == "scan" and not (options.get("stat") and options.get("groups")):
+        raise GenShareError("--kind scan needs --stat pbs|h12|ihs|xpehh and --groups")
+    if kind == "haplotype-spectrum" and not (options.get("groups") and options.get("region")):
+        raise GenShareError(
+            "--kind haplotype-spectrum needs --groups A (one group) and --region CHR:START-END"
+        )
     if options.get("dims") not in (2, 3):
         raise GenShareError(f"--dims must be 2 or 3, not {options.get('dims')}")
     if kind == "pca" and options["pca_k"] < options["dims"]:
@@ -172,6 +189,10 @@ def build_figure(
     check_use(cohort, f"a {kind} figure")  # the entry's terms (DUO modifiers, labels)
     if kind in ASSOCIATION_KINDS:
         return _association_figure(cohort, kind, options, result=association)
+    if kind in ("scan", "haplotype-spectrum"):
+        from genshare_widgets.scan_figures import scan_figure
+
+        return scan_figure(cohort, kind, options, command=_release_command(cohort, kind, options))
     by = options["by"]
     if by not in cohort.samples.columns:
         raise GenShareError(

@@ -19,6 +19,8 @@ every figure of a cohort) and stamps ``provenance`` into ``fig.layout.meta`` and
 ``representation_panel``     samples per group, small groups flagged
 ``who_is_missing_plot``      samples vs world population share per region (UN WPP 2024)
 ``variant_card``             one variant: bars + pies on a world map
+``scan_track``               a selection scan along the genome, top windows labelled
+``haplotype_spectrum_plot``  a window's haplotype classes, largest first (door-pooled)
 ``roc_plot``                 membership attacks: ROC per attack × protection (risk lab)
 ``power_vs_epsilon_plot``    attack power versus DP epsilon (risk lab)
 ``utility_vs_epsilon_plot``  AF and Fst error versus DP epsilon (risk lab)
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from genshare_widgets.plots._pca import pca_centroids, pca_scatter
     from genshare_widgets.plots._provenance import figure_provenance, footer_of
     from genshare_widgets.plots._representation import representation_panel
+    from genshare_widgets.plots._scans import haplotype_spectrum_plot, scan_track
     from genshare_widgets.plots._risk import (
         power_vs_epsilon_plot,
         roc_plot,
@@ -65,6 +68,7 @@ _LAZY = {
     "fst_heatmap": "_fst",
     "fst_windows_plot": "_fst",
     "group_colors": "_colors",
+    "haplotype_spectrum_plot": "_scans",
     "heterozygosity_plot": "_diversity",
     "joint_sfs_heatmap": "_diversity",
     "manhattan_plot": "_association",
@@ -74,6 +78,7 @@ _LAZY = {
     "qq_plot": "_association",
     "representation_panel": "_representation",
     "roc_plot": "_risk",
+    "scan_track": "_scans",
     "sfs_plot": "_diversity",
     "shared_private_plot": "_sharing",
     "superpopulations_of": "_cohort_colors",
@@ -93,6 +98,7 @@ __all__ = [
     "fst_heatmap",
     "fst_windows_plot",
     "group_colors",
+    "haplotype_spectrum_plot",
     "heterozygosity_plot",
     "joint_sfs_heatmap",
     "manhattan_plot",
@@ -102,6 +108,7 @@ __all__ = [
     "qq_plot",
     "representation_panel",
     "roc_plot",
+    "scan_track",
     "sfs_plot",
     "shared_private_plot",
     "superpopulations_of",
