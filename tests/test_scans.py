@@ -341,3 +341,40 @@ def test_genetic_map_integrates_in_cm(sweep, sweep_haplotypes, tmp_path):
     np.testing.assert_allclose(got.table["raw"], want, rtol=0, atol=TOL)
     assert got.parameters["gap_units"] == "cM"
     assert N_SAMPLES == 40
+
+
+# --- figures and the explorer tab ----------------------------------------------------------
+
+
+def test_scan_figures_and_explorer_tab(sweep, tmp_path):
+    """The scan tab computes a scan once per choice, labels the top windows, draws the top
+    window's haplotype spectrum, and exports a recipe whose options rebuild the figure."""
+    from genshare_widgets.widgets import TABS, CohortExplorer
+
+    explorer = CohortExplorer(sweep)
+    tab = explorer.scan
+    assert tab.groups.value == "A" and tab.results == {}
+    explorer.tabs.selected_index = len(TABS) + 1
+    assert "updated in" in explorer.status.value, explorer.status.value
+    track = explorer.figures["scan"]
+    top = track.layout.meta["details"]["top"]
+    assert len(top) == 5 and top[0]["start"] <= SWEEP_POSITION + 1 <= top[0]["end"]
+    spectrum = explorer.figures["haplotype-spectrum"].layout.meta["details"]
+    assert spectrum["n_haplotypes"] == 2 * N_SAMPLES and spectrum["shown"][0] > 40
+    tab.stat.value = "pbs"  # three groups offered, one more scan
+    assert tab.groups.value == "A,B,C" and len(tab.results) == 2
+    assert explorer.figures["scan"].layout.meta["provenance"]["scan"]["stat"] == "pbs"
+    tab.stat.value = "h12"  # back: nothing recomputed
+    assert len(tab.results) == 2
+    explorer.export.folder = tmp_path
+    explorer.export.format.value = "json"
+    explorer.export.button.click()
+    written = explorer.export.written
+    recipe = json.loads(written["provenance"].read_text())
+    assert "--kind scan --groups A --stat h12 --window 100" in recipe["command"]
+    # the recipe's options rebuild the same figure (a cohort opened by path with --samples:
+    # the explorer's recipes do not name the sample table, so rebuild from the opened cohort)
+    from genshare_widgets.figures import build_figure, figure_json
+
+    again = build_figure(sweep, "scan", recipe["options"])
+    assert json.loads(figure_json(again))["data"] == json.loads(written["figure"].read_text())["data"]

@@ -35,6 +35,11 @@ TABS = (
 #: The title of the last tab (after :data:`TABS`): Manhattan and QQ plots of an association
 #: (:class:`~genshare_widgets.widgets._association_tab.AssociationTab`).
 ASSOCIATION_TITLE = "Association"
+#: The title of the selection-scan tab, after the association tab
+#: (:class:`~genshare_widgets.widgets._scan_tab.ScanTab`).
+SCAN_TITLE = "Selection scan"
+#: Figure kinds of the scan tab.
+SCAN_KINDS = ("scan", "haplotype-spectrum")
 
 
 class CohortExplorer:
@@ -143,12 +148,17 @@ class CohortExplorer:
         from genshare_widgets.widgets._association_tab import AssociationTab
 
         self.association = AssociationTab(self)
+        from genshare_widgets.widgets._scan_tab import ScanTab
+
+        self.scan = ScanTab(self)  # the tab after the association's (issue 20)
         self.tabs = w.Tab(
-            children=[self._slots[kind] for _title, kind in TABS] + [self.association.widget]
+            children=[self._slots[kind] for _title, kind in TABS]
+            + [self.association.widget, self.scan.widget]
         )
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
         self.tabs.set_title(len(TABS), ASSOCIATION_TITLE)
+        self.tabs.set_title(len(TABS) + 1, SCAN_TITLE)
         self.export = ExportControl(self)
         self._quiet = False  # True while controls are set in bulk: one update at the end
         self._set_group_options()
@@ -179,6 +189,8 @@ class CohortExplorer:
         """The figure kind of the selected tab (on the association tab: the figure chosen
         for export, ``manhattan`` or ``qq``)."""
         index = self.tabs.selected_index or 0
+        if index == len(TABS) + 1:
+            return self.scan.export_kind.value
         if index >= len(TABS):
             return self.association.export_kind.value
         return TABS[index][1]
@@ -187,6 +199,8 @@ class CohortExplorer:
         """The ``genshare figure`` options of the current view (for ``kind``, default: the
         selected tab's)."""
         kind = kind or self.kind
+        if kind in SCAN_KINDS:  # the scan tab's statistic, groups and windows
+            return {**self.scan.options(kind), **self._disclosure_options}
         if kind in ASSOCIATION_KINDS:  # every analysed sample: no grouping applies
             return {
                 "region": self.region.value.strip() or None,
@@ -254,6 +268,8 @@ class CohortExplorer:
         from genshare_widgets.figures import DEFAULT_OPTIONS, build_figure
 
         opts = {**DEFAULT_OPTIONS, **self.options(kind)}
+        if kind in SCAN_KINDS:  # one scan per choice (kept by the tab)
+            return self.scan.figure(kind, opts)
         if kind in ASSOCIATION_KINDS:  # one association per choice, both figures from it
             view = (kind, self._view_key(kind))
             if view not in self._built:
@@ -358,6 +374,9 @@ class CohortExplorer:
 
     def _show(self, kind: str, started: float) -> bool:
         key = self._view_key(kind)
+        if kind in SCAN_KINDS:
+            self.scan.show(key, started)
+            return False
         if kind in ASSOCIATION_KINDS:
             self.association.show(key, started)
             return False
