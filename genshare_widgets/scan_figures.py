@@ -22,7 +22,9 @@ def _sample_sets(cohort, by: str, groups: list[str]) -> dict[str, list[str]]:
 
     sets, _ = _group_samples(cohort, by, groups)
     ids = cohort.samples.index
-    return with_union({f"{by}={g}": [str(ids[i]) for i in s] for g, s in zip(groups, sets, strict=True)})
+    return with_union(
+        {f"{by}={g}": [str(ids[i]) for i in s] for g, s in zip(groups, sets, strict=True)}
+    )
 
 
 def _logged(cohort, policy, by: str, groups: list[str], region: str | None, command: str, run):
@@ -46,7 +48,8 @@ def released_scan(cohort, *, command: str, policy=None, **options: Any):
 
     Examples
     --------
-    >>> released_scan(cohort, command="genshare scan ...", stat="h12", groups="CEU", window=200)  # doctest: +SKIP
+    >>> options = {"stat": "h12", "groups": "CEU", "window": 200}
+    >>> released_scan(cohort, command="genshare scan ...", **options)  # doctest: +SKIP
     """
     from genshare_widgets.disclosure import NO_POLICY, policy_for
     from genshare_widgets.scans import scan
@@ -77,7 +80,8 @@ def haplotype_spectrum(
 
     Examples
     --------
-    >>> haplotype_spectrum(cohort, group="CEU", by="pop", region="2:136545000-136565000")  # doctest: +SKIP
+    >>> window = "2:136545000-136565000"
+    >>> haplotype_spectrum(cohort, group="CEU", by="pop", region=window)  # doctest: +SKIP
     {'shown': [...], 'other': ..., 'n_haplotypes': 198, ...}
     """
     from genshare_widgets.disclosure import NO_POLICY, policy_for
@@ -132,7 +136,9 @@ def scan_options(options: Mapping[str, Any]) -> dict[str, Any]:
     if not options.get("stat"):
         raise GenShareError("--kind scan needs --stat pbs|h12|ihs|xpehh and --groups")
     if not options.get("groups"):
-        raise GenShareError("--kind scan needs --groups (A for h12/ihs, A,B for xpehh, A,B,C for pbs)")
+        raise GenShareError(
+            "--kind scan needs --groups (A for h12/ihs, A,B for xpehh, A,B,C for pbs)"
+        )
     return {
         "stat": options["stat"],
         "groups": options["groups"],

@@ -204,7 +204,7 @@ class ScanResult:
             "window_unit": self.window_unit,
             "parameters": self.parameters,
             "filters": self.filters,
-            "n_rows": int(len(self.table)),
+            "n_rows": len(self.table),
             "n_withheld": self.n_withheld,
         }
 
@@ -238,7 +238,7 @@ def _group_samples(cohort, by: str, groups: list[str]) -> tuple[list[np.ndarray]
     if len(set(groups)) != len(groups):
         raise GenShareError(f"--groups names a group twice ({groups}); give distinct groups")
     sets = [np.flatnonzero(codes == names.index(g)) for g in groups]
-    return sets, {g: int(len(s)) for g, s in zip(groups, sets, strict=True)}
+    return sets, {g: len(s) for g, s in zip(groups, sets, strict=True)}
 
 
 def _pbs_rows(cohort, by, groups, records, window, step, unit, region, normed, policy):
@@ -265,7 +265,9 @@ def _pbs_rows(cohort, by, groups, records, window, step, unit, region, normed, p
     contigs = np.asarray(counts["variant_contig"].values).astype(str)
     positions = np.asarray(counts["variant_position"].values, dtype=np.int64)
     rows, withheld = [], 0
-    for contig, lo, hi in ScanRecords(records.index, records.alt_allele, contigs, positions).contig_runs():
+    for contig, lo, hi in ScanRecords(
+        records.index, records.alt_allele, contigs, positions
+    ).contig_runs():
         index, bounds = windows_of(positions[lo:hi], window, step, unit)
         fst = []
         for num, den in terms:
@@ -289,7 +291,8 @@ def _h12_rows(cohort, samples, records, window, step, unit, policy):
     from genshare_widgets.stats._selection_scans import garud_h
 
     source = _haplotype_source(cohort)
-    rows, extra = [], {"h1": [], "h123": [], "h2_h1": []}
+    rows: list[tuple] = []
+    extra: dict[str, list[float]] = {"h1": [], "h123": [], "h2_h1": []}
     for contig, lo, hi in records.contig_runs():
         positions = records.position[lo:hi]
         index, bounds = windows_of(positions, window, step, unit)
@@ -409,8 +412,11 @@ def scan(
 
     Examples
     --------
-    >>> cohort = open_cohort("1kg_phase3_LCT.vcf.gz", samples="1kg_phase3_samples.tsv")  # doctest: +SKIP
-    >>> scan(cohort, stat="pbs", by="pop", groups="CEU,CHB,YRI", window=100).top(3)  # doctest: +SKIP
+    >>> lct = "1kg_phase3_LCT.vcf.gz"
+    >>> cohort = open_cohort(lct, samples="1kg_phase3_samples.tsv")  # doctest: +SKIP
+    >>> trio = "CEU,CHB,YRI"
+    >>> result = scan(cohort, stat="pbs", by="pop", groups=trio, window=100)  # doctest: +SKIP
+    >>> result.top(3)  # doctest: +SKIP
     """
     import pandas as pd
 
@@ -432,7 +438,9 @@ def scan(
         raise GenShareError(f"--window-unit must be variants or bp, not {window_unit!r}")
     if stat in ("pbs", "h12"):
         if window is None:
-            raise GenShareError(f"--stat {stat} needs --window N (variants, or bp with --window-unit bp)")
+            raise GenShareError(
+                f"--stat {stat} needs --window N (variants, or bp with --window-unit bp)"
+            )
         if int(window) < 1 or (step is not None and int(step) < 1):
             raise GenShareError(f"--window ({window}) and --step ({step}) must be positive")
     if by not in cohort.samples.columns:
@@ -463,7 +471,10 @@ def scan(
             cohort, by, group_list, records, window, step, window_unit, region, normed, policy
         )
         filters.update(more)
-        parameters = {"normed": normed, "fst": "Hudson (Bhatia et al. 2013), ratio of sums per window"}
+        parameters = {
+            "normed": normed,
+            "fst": "Hudson (Bhatia et al. 2013), ratio of sums per window",
+        }
     elif stat == "h12":
         rows, extra, withheld = _h12_rows(
             cohort, sample_sets[0], records, window, step, window_unit, policy

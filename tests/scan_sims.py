@@ -71,7 +71,9 @@ def sweep_tree_sequence(seed: int = SEED, n: int = N_SAMPLES):
             tables.individuals.append(ind.replace(parents=[]))
         for node in alone.tables.nodes:
             i = node.individual
-            tables.nodes.append(node.replace(population=pid, individual=i + individuals if i >= 0 else -1))
+            tables.nodes.append(
+                node.replace(population=pid, individual=i + individuals if i >= 0 else -1)
+            )
         for edge in alone.tables.edges:
             tables.edges.append(edge.replace(parent=edge.parent + nodes, child=edge.child + nodes))
     tables.sort()

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from genshare_widgets.stats import _ehh
-from genshare_widgets.stats import _selection_scans as S
+from genshare_widgets.stats import _selection_scans as scans
 from tests.cli_runner import run_genshare
 from tests.scan_sims import LENGTH, N_SAMPLES, SWEEP_POSITION, haplotypes_of, sweep_files
 
@@ -90,8 +90,8 @@ def test_pbs_equals_naive_reference():
     rng = np.random.default_rng(5)
     an = [rng.integers(0, 40, 60) for _ in range(3)]
     ac = [rng.integers(0, a + 1) for a in an]
-    windows = S.variant_windows(60, 12, 5)
-    got = S.pbs(list(zip(ac, an, strict=True)), windows)
+    windows = scans.variant_windows(60, 12, 5)
+    got = scans.pbs(list(zip(ac, an, strict=True)), windows)
     want = [naive_pbs(ac, an, lo, hi) for lo, hi in windows]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
@@ -100,14 +100,14 @@ def test_h12_equals_naive_reference():
     rng = np.random.default_rng(6)
     for _ in range(20):
         h = rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=(8, 30), p=[0.05, 0.6, 0.35])
-        assert S.garud_h(h)[1] == pytest.approx(naive_h12(h), abs=1e-15)
-        assert S.haplotype_counts(h).sum() == 30
+        assert scans.garud_h(h)[1] == pytest.approx(naive_h12(h), abs=1e-15)
+        assert scans.haplotype_counts(h).sum() == 30
 
 
 def test_windows_follow_the_definitions():
-    assert S.variant_windows(10, 4, 3).tolist() == [[0, 4], [3, 7], [6, 10]]
-    assert S.variant_windows(3, 4).shape == (0, 2)
-    bounds, index = S.bp_windows(np.array([3, 10, 11, 25]), 10, 5)
+    assert scans.variant_windows(10, 4, 3).tolist() == [[0, 4], [3, 7], [6, 10]]
+    assert scans.variant_windows(3, 4).shape == (0, 2)
+    bounds, index = scans.bp_windows(np.array([3, 10, 11, 25]), 10, 5)
     assert bounds[:, 0].tolist() == [1, 6, 11, 16, 21]
     assert index.tolist() == [[0, 2], [1, 3], [2, 3], [3, 4], [3, 4]]
 
@@ -120,12 +120,12 @@ def test_arrays_equal_scikit_allel(sweep_haplotypes, sweep):
     pos = np.asarray(sweep.genotypes["variant_position"].values)
     acs = [h.count_alleles(max_allele=1) for h in (ha, hb, hc)]
     for size, step in ((100, None), (50, 20)):
-        windows = S.variant_windows(len(pos), size, step)
-        got = S.pbs([(a[:, 1], a.sum(1)) for a in acs], windows)
+        windows = scans.variant_windows(len(pos), size, step)
+        got = scans.pbs([(a[:, 1], a.sum(1)) for a in acs], windows)
         want = allel.pbs(*acs, window_size=size, window_step=step)
         np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
         mine = np.array(
-            [v for _, v in S.moving_garud_h(iter(np.array_split(ha, 7)), size, step)]
+            [v for _, v in scans.moving_garud_h(iter(np.array_split(ha, 7)), size, step)]
         ).T
         for a, b in zip(mine, allel.moving_garud_h(ha, size, step=step), strict=True):
             np.testing.assert_allclose(a, b, rtol=0, atol=TOL)
@@ -143,7 +143,7 @@ def test_arrays_equal_scikit_allel(sweep_haplotypes, sweep):
         atol=TOL,
     )
     aac = acs[0][near, 1]
-    z, bins = S.standardize_by_allele_count(ref, aac, n_bins=20)
+    z, bins = scans.standardize_by_allele_count(ref, aac, n_bins=20)
     zr, br = allel.standardize_by_allele_count(ref, aac, n_bins=20, diagnostics=False)
     ok = ~np.isnan(ref)
     assert np.array_equal(bins, br)
@@ -174,8 +174,10 @@ def test_scan_api_equals_scikit_allel(sweep, sweep_haplotypes):
     for column, want in zip(("h1", "value", "h123", "h2_h1"), ref, strict=True):
         np.testing.assert_allclose(h12.table[column], want, rtol=0, atol=TOL)
     bp = scan(sweep, stat="pbs", groups="A,B,C", window=200_000, window_unit="bp")
-    want = [naive_pbs([a[:, 1] for a in acs], [a.sum(1) for a in acs], lo, hi)
-            for lo, hi in (np.searchsorted(pos, [s, s + 200_000]) for s in bp.table["start"])]
+    want = [
+        naive_pbs([a[:, 1] for a in acs], [a.sum(1) for a in acs], lo, hi)
+        for lo, hi in (np.searchsorted(pos, [s, s + 200_000]) for s in bp.table["start"])
+    ]
     np.testing.assert_allclose(bp.table["value"], want, rtol=0, atol=TOL, equal_nan=True)
     region = f"1:{SWEEP_POSITION - 1_000_000}-{SWEEP_POSITION + 1_000_000}"
     near = slice(*np.searchsorted(pos, [SWEEP_POSITION - 1_000_000, SWEEP_POSITION + 1_000_001]))
@@ -255,8 +257,20 @@ def test_cli_writes_scan_tsv_and_provenance(sweep_paths, tmp_path):
     vcf, table = sweep_paths
     out = tmp_path / "scan"
     done = run_genshare(
-        "scan", str(vcf), "--samples", str(table), "--stat", "h12", "--groups", "A",
-        "--window", "200", "--step", "100", "--out", str(out),
+        "scan",
+        str(vcf),
+        "--samples",
+        str(table),
+        "--stat",
+        "h12",
+        "--groups",
+        "A",
+        "--window",
+        "200",
+        "--step",
+        "100",
+        "--out",
+        str(out),
     )
     assert done.returncode == 0, done.stderr
     written = pd.read_csv(out / "scan.tsv", sep="\t")
@@ -270,7 +284,9 @@ def test_cli_writes_scan_tsv_and_provenance(sweep_paths, tmp_path):
         (("--stat", "h12", "--groups", "Z", "--window", "10"), "no group 'Z'"),
         (("--stat", "h12", "--groups", "A"), "needs --window"),
     ):
-        bad = run_genshare("scan", str(vcf), "--samples", str(table), *args, "--out", str(tmp_path / "bad"))
+        bad = run_genshare(
+            "scan", str(vcf), "--samples", str(table), *args, "--out", str(tmp_path / "bad")
+        )
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
         assert not (tmp_path / "bad").exists()
 
@@ -282,19 +298,27 @@ def test_unphased_genotypes_are_refused(tmp_path):
     from genshare_widgets.engines._haplotypes import UnphasedGenotypesError
     from genshare_widgets.scans import scan
 
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=1,length=1000>",
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(f"s{i}" for i in range(6))]
+    lines = [
+        "##fileformat=VCFv4.2",
+        "##contig=<ID=1,length=1000>",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+        + "\t".join(f"s{i}" for i in range(6)),
+    ]
     calls = ["0|1", "1|1", "0/1", "0|0", "1|0", "0|0"]
     for p in range(1, 31):
-        lines.append(f"1\t{p * 10}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(calls[p % 6:] + calls[: p % 6]))
+        lines.append(
+            f"1\t{p * 10}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(calls[p % 6 :] + calls[: p % 6])
+        )
     plain = tmp_path / "unphased.vcf"
     plain.write_text("\n".join(lines) + "\n")
     pysam.tabix_index(str(plain), preset="vcf", force=True)
-    (tmp_path / "s.tsv").write_text("sample\tpopulation\n" + "".join(f"s{i}\t{'XY'[i % 2]}\n" for i in range(6)))
+    (tmp_path / "s.tsv").write_text(
+        "sample\tpopulation\n" + "".join(f"s{i}\t{'XY'[i % 2]}\n" for i in range(6))
+    )
     cohort = open_cohort(str(tmp_path / "unphased.vcf.gz"), samples=str(tmp_path / "s.tsv"))
     for stat in ("h12", "ihs"):
-        with pytest.raises(UnphasedGenotypesError, match="unphased.*Phase the VCF"):
+        with pytest.raises(UnphasedGenotypesError, match=r"unphased.*Phase the VCF"):
             scan(cohort, stat=stat, groups="X", window=10)
     with pytest.raises(UnphasedGenotypesError, match="needs phased"):
         scan(cohort, stat="xpehh", groups="X,Y")
@@ -304,13 +328,21 @@ def test_pbs_needs_no_phase(tmp_path):
     from genshare_widgets import open_cohort
     from genshare_widgets.scans import scan
 
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=1,length=1000>",
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(f"s{i}" for i in range(6))]
-    for p, calls in zip(range(1, 21), itertools.cycle([["0/1", "1/1", "0/0"], ["0/0", "0/1", "0/1"]])):
+    lines = [
+        "##fileformat=VCFv4.2",
+        "##contig=<ID=1,length=1000>",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+        + "\t".join(f"s{i}" for i in range(6)),
+    ]
+    for p, calls in zip(
+        range(1, 21), itertools.cycle([["0/1", "1/1", "0/0"], ["0/0", "0/1", "0/1"]])
+    ):
         lines.append(f"1\t{p * 10}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(calls * 2))
     (tmp_path / "u.vcf").write_text("\n".join(lines) + "\n")
-    (tmp_path / "s.tsv").write_text("sample\tpopulation\n" + "".join(f"s{i}\t{'XYZ'[i % 3]}\n" for i in range(6)))
+    (tmp_path / "s.tsv").write_text(
+        "sample\tpopulation\n" + "".join(f"s{i}\t{'XYZ'[i % 3]}\n" for i in range(6))
+    )
     cohort = open_cohort(str(tmp_path / "u.vcf"), samples=str(tmp_path / "s.tsv"))
     assert len(scan(cohort, stat="pbs", groups="X,Y,Z", window=5).table) == 4
 
@@ -377,4 +409,6 @@ def test_scan_figures_and_explorer_tab(sweep, tmp_path):
     from genshare_widgets.figures import build_figure, figure_json
 
     again = build_figure(sweep, "scan", recipe["options"])
-    assert json.loads(figure_json(again))["data"] == json.loads(written["figure"].read_text())["data"]
+    assert (
+        json.loads(figure_json(again))["data"] == json.loads(written["figure"].read_text())["data"]
+    )

@@ -67,7 +67,9 @@ def check_scan_consent(cohort, stat: str, by) -> None:
         check_use(cohort, f"a {stat} scan")
 
 
-def check_scan_policy(policy, group_sizes: dict[str, int], *, stat: str, cohort_id: str = "") -> None:
+def check_scan_policy(
+    policy, group_sizes: dict[str, int], *, stat: str, cohort_id: str = ""
+) -> None:
     """Rules S1 and DP: refuse a scan under ``epsilon`` and any group under k samples."""
     if policy is None or not policy.active:
         return
@@ -99,12 +101,12 @@ def released_spectrum(counts: np.ndarray, policy) -> tuple[list[int], int]:
     >>> released_spectrum(np.array([30, 25, 21, 3, 1]), DisclosurePolicy(min_count=20))
     ([30, 25], 25)
     """
-    counts = sorted((int(c) for c in counts), reverse=True)
+    ordered = sorted((int(c) for c in counts), reverse=True)
     if policy is None or not policy.suppresses:
-        return counts, 0
+        return ordered, 0
     k = int(policy.min_count)
-    shown = [c for c in counts if c >= k]
-    other = sum(counts) - sum(shown)
+    shown = [c for c in ordered if c >= k]
+    other = sum(ordered) - sum(shown)
     while 0 < other < k and shown:
         other += shown.pop()
     return shown, other

@@ -94,7 +94,9 @@ def haplotype_blocks(
         step = source.chunk_rows("call_genotype")
         has_phase = source.has("call_genotype_phased")
     else:
-        step = int(source["call_genotype"].chunks[0][0]) if source["call_genotype"].chunks else 10_000
+        step = (
+            int(source["call_genotype"].chunks[0][0]) if source["call_genotype"].chunks else 10_000
+        )
         has_phase = "call_genotype_phased" in source
     chunk_of = index // step
     bounds = np.flatnonzero(np.diff(chunk_of)) + 1
@@ -105,7 +107,11 @@ def haplotype_blocks(
     def load(c: int) -> tuple[np.ndarray, np.ndarray | None]:
         if direct:
             gt = source.read_chunk("call_genotype", c)
-            ph = source.read_chunk("call_genotype_phased", c) if has_phase and require_phase else None
+            ph = (
+                source.read_chunk("call_genotype_phased", c)
+                if has_phase and require_phase
+                else None
+            )
             return gt, ph
         part = slice(c * step, (c + 1) * step)
         gt = np.asarray(source["call_genotype"][part].values)

@@ -47,12 +47,12 @@ if TYPE_CHECKING:
     from genshare_widgets.plots._pca import pca_centroids, pca_scatter
     from genshare_widgets.plots._provenance import figure_provenance, footer_of
     from genshare_widgets.plots._representation import representation_panel
-    from genshare_widgets.plots._scans import haplotype_spectrum_plot, scan_track
     from genshare_widgets.plots._risk import (
         power_vs_epsilon_plot,
         roc_plot,
         utility_vs_epsilon_plot,
     )
+    from genshare_widgets.plots._scans import haplotype_spectrum_plot, scan_track
     from genshare_widgets.plots._sharing import shared_private_plot
     from genshare_widgets.plots._variant import find_variant, variant_card
     from genshare_widgets.plots._who_is_missing import who_is_missing_plot

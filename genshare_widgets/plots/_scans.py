@@ -40,7 +40,9 @@ def _top_rows(
     for i in np.argsort(-key, kind="stable"):
         if len(chosen) >= top or not np.isfinite(values[i]):
             break
-        if any(contig[j] == contig[i] and start[i] <= end[j] and start[j] <= end[i] for j in chosen):
+        if any(
+            contig[j] == contig[i] and start[i] <= end[j] and start[j] <= end[i] for j in chosen
+        ):
             continue
         chosen.append(int(i))
     return np.asarray(chosen, dtype=np.int64)
@@ -157,8 +159,13 @@ def scan_track(
         "n_rows": len(value),
         "n_na": n_na,
         "top": [
-            {"rank": i + 1, "contig": contig[r], "start": int(start[r]), "end": int(end[r]),
-             "value": float(value[r])}
+            {
+                "rank": i + 1,
+                "contig": contig[r],
+                "start": int(start[r]),
+                "end": int(end[r]),
+                "value": float(value[r]),
+            }
             for i, r in enumerate(best)
         ],
     }
@@ -189,7 +196,8 @@ def haplotype_spectrum_plot(
 
     Examples
     --------
-    >>> fig = haplotype_spectrum_plot({"shown": [60, 30], "other": 10, "n_haplotypes": 100})  # doctest: +SKIP
+    >>> spectrum = {"shown": [60, 30], "other": 10, "n_haplotypes": 100}
+    >>> fig = haplotype_spectrum_plot(spectrum)  # doctest: +SKIP
     """
     import plotly.graph_objects as go
 
@@ -216,7 +224,11 @@ def haplotype_spectrum_plot(
             hovertemplate="%{x}: %{customdata:,} haplotypes (%{y:.1%})<extra></extra>",
         )
     )
-    h12 = (sum(shown[:2]) / total) ** 2 + sum((c / total) ** 2 for c in shown[2:]) if not other else None
+    h12 = (
+        (sum(shown[:2]) / total) ** 2 + sum((c / total) ** 2 for c in shown[2:])
+        if not other
+        else None
+    )
     where = spectrum.get("window", "")
     group = spectrum.get("group", "")
     sub = f"{total:,} haplotypes, {spectrum.get('n_variants', '?')} SNVs"

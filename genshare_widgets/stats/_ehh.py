@@ -161,10 +161,8 @@ def _kernels():
                 a1 = h[i, j]
                 for k in range(j + 1, n_hap):
                     a2 = h[i, k]
-                    if a1 != a2 and a1 >= 0 and a2 >= 0:
-                        length = 0
-                    else:
-                        length = ssl[u] + 1
+                    # unequal and both called: the shared suffix breaks
+                    length = 0 if a1 != a2 and a1 >= 0 and a2 >= 0 else ssl[u] + 1
                     ssl[u] = length
                     u += 1
                     l_max = max(l_max, length)

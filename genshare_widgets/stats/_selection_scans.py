@@ -6,7 +6,8 @@ Windows
     starting every ``step`` variants (default ``step = size``); only whole windows, so the
     last ``< size`` variants of a contig start no window (scikit-allel's
     ``moving_statistic``). *By base pairs* (:func:`bp_windows`): ``[start, start + size)``
-    starting at 1 and advancing by ``step`` (as :func:`~genshare_widgets.stats._fst.hudson_fst_windows`).
+    starting at 1 and advancing by ``step`` (as
+    :func:`~genshare_widgets.stats._fst.hudson_fst_windows`).
 
 PBS (population branching statistic; Yi et al. 2010, Science 329:75)
     For a trio (A, B, C) and a window, with the window's Hudson Fst of each pair
@@ -83,9 +84,7 @@ def bp_windows(
 
 def _check_window(size: int, step: int | None) -> None:
     if int(size) < 1 or (step is not None and int(step) < 1):
-        raise GenShareError(
-            f"--window ({size}) and --step ({step}) must be positive whole numbers"
-        )
+        raise GenShareError(f"--window ({size}) and --step ({step}) must be positive whole numbers")
 
 
 def window_sums(values: np.ndarray, windows: np.ndarray) -> np.ndarray:
@@ -122,7 +121,10 @@ def pbs_from_fst(
     >>> round(float(pbs_from_fst(np.array([0.3]), np.array([0.3]), np.array([0.05]))[0]), 6)
     0.189203
     """
-    t = [-np.log(1 - np.clip(np.asarray(f, dtype=np.float64), 0, FST_CLIP)) for f in (fst_ab, fst_ac, fst_bc)]
+    t = [
+        -np.log(1 - np.clip(np.asarray(f, dtype=np.float64), 0, FST_CLIP))
+        for f in (fst_ab, fst_ac, fst_bc)
+    ]
     value = (t[0] + t[1] - t[2]) / 2
     if normed:
         value = value / (1 + (t[0] + t[1] + t[2]) / 2)
@@ -169,10 +171,9 @@ def haplotype_counts(h: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if n_var == 0:
         return np.array([n_hap], dtype=np.int64)
-    if h.min() >= 0 and h.max() <= 1:
-        rows = np.packbits(h.astype(np.uint8), axis=0).T  # (haplotypes, bytes), 8× fewer
-    else:
-        rows = h.T
+    # 0/1 only: one bit per allele, (haplotypes, bytes), 8 times fewer bytes to compare
+    binary = h.min() >= 0 and h.max() <= 1
+    rows = np.packbits(h.astype(np.uint8), axis=0).T if binary else h.T
     rows = np.ascontiguousarray(rows)
     keys = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
     _, counts = np.unique(keys, return_counts=True)
@@ -268,7 +269,8 @@ def standardize_by_allele_count(
 
     Examples
     --------
-    >>> z, edges = standardize_by_allele_count(np.array([1.0, 3.0, 2.0, 6.0]), np.array([1, 1, 5, 5]), n_bins=2)
+    >>> score, count = np.array([1.0, 3.0, 2.0, 6.0]), np.array([1, 1, 5, 5])
+    >>> z, edges = standardize_by_allele_count(score, count, n_bins=2)
     >>> z.tolist(), edges.tolist()
     ([-1.0, 1.0, -1.0, 1.0], [1, 5])
     """

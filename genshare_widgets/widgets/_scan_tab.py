@@ -48,7 +48,9 @@ class ScanTab:
         self.stat = w.Dropdown(options=list(STAT_GROUPS), value="h12", description="Statistic")
         self.groups = w.Text(description="Groups", placeholder="A (h12, ihs), A,B,C (pbs)")
         self.window = w.BoundedIntText(value=100, min=1, max=10_000_000, description="Window")
-        self.step = w.BoundedIntText(value=0, min=0, max=10_000_000, description="Step (0 = window)")
+        self.step = w.BoundedIntText(
+            value=0, min=0, max=10_000_000, description="Step (0 = window)"
+        )
         self.unit = w.Dropdown(options=["variants", "bp"], value="variants", description="Unit")
         self.top = w.BoundedIntText(value=5, min=0, max=50, description="Label top")
         self.export_kind = w.ToggleButtons(
@@ -64,8 +66,13 @@ class ScanTab:
         self.export_kind.observe(self._changed, names="value")
         self.widget = w.VBox(
             [
-                w.HBox([w.VBox([self.stat, self.groups]), w.VBox([self.window, self.step]),
-                        w.VBox([self.unit, self.top])]),
+                w.HBox(
+                    [
+                        w.VBox([self.stat, self.groups]),
+                        w.VBox([self.window, self.step]),
+                        w.VBox([self.unit, self.top]),
+                    ]
+                ),
                 w.HBox([w.HTML("Export:"), self.export_kind]),
                 self.note,
                 self._slots["scan"],
@@ -166,8 +173,11 @@ class ScanTab:
                 extra={"scan": result.provenance()},
             )
             return plots.scan_track(
-                result.table, stat=result.stat, groups=result.groups,
-                top=int(options.get("top") or 5), provenance=prov,
+                result.table,
+                stat=result.stat,
+                groups=result.groups,
+                top=int(options.get("top") or 5),
+                provenance=prov,
             )
         return build_figure(self.explorer.cohort, kind, options)
 

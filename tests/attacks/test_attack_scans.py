@@ -65,8 +65,22 @@ def test_one_person_group_is_refused_cli(files, tmp_path):
     for stat in ("h12", "ihs"):
         out = tmp_path / stat
         done = run_genshare(
-            "scan", str(vcf), "--samples", str(mine), "--by", "grp", "--stat", stat,
-            "--groups", "T", "--window", "50", "--min-count", str(K), "--out", str(out),
+            "scan",
+            str(vcf),
+            "--samples",
+            str(mine),
+            "--by",
+            "grp",
+            "--stat",
+            stat,
+            "--groups",
+            "T",
+            "--window",
+            "50",
+            "--min-count",
+            str(K),
+            "--out",
+            str(out),
         )
         assert done.returncode == 2 and "scan rule S1" in done.stderr, done.stderr
         recovered += int(out.exists())
@@ -81,10 +95,14 @@ def test_differencing_two_groups_is_refused(files, policy, tmp_path):
 
     ids = [f"A_{i}" for i in range(1, 31)]
     base = _opened_with(files, tmp_path, "base", {"G": ids})
-    plus = _opened_with(files, tmp_path, "plus", {"G": ids + [TARGET]})
-    released_scan(base, command="attack 1", policy=policy, stat="h12", groups="G", by="grp", window=50)
+    plus = _opened_with(files, tmp_path, "plus", {"G": [*ids, TARGET]})
+    released_scan(
+        base, command="attack 1", policy=policy, stat="h12", groups="G", by="grp", window=50
+    )
     with pytest.raises(ReleaseRefused, match="release"):
-        released_scan(plus, command="attack 2", policy=policy, stat="h12", groups="G", by="grp", window=50)
+        released_scan(
+            plus, command="attack 2", policy=policy, stat="h12", groups="G", by="grp", window=50
+        )
 
 
 def test_haplotype_spectrum_shows_no_small_class(cohort, policy):
@@ -102,7 +120,9 @@ def test_haplotype_spectrum_shows_no_small_class(cohort, policy):
         assert shown.sum() == spectrum["n_haplotypes"] == 80
         exact = haplotype_counts(  # the referee's classes: small ones exist
             haplotypes_of(cohort, "A")[
-                slice(*np.searchsorted(cohort.genotypes["variant_position"].values, [lo, lo + 40_001]))
+                slice(
+                    *np.searchsorted(cohort.genotypes["variant_position"].values, [lo, lo + 40_001])
+                )
             ]
         )
         assert (exact < K).any()
