@@ -16,6 +16,7 @@ the next chunk decompressed in a thread while this one is used), other stores th
 xarray Dataset; memory is one chunk, whatever the number of variants.
 """
 
+import functools
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -65,6 +66,34 @@ def to_haplotypes(gt: np.ndarray, alt_allele: np.ndarray) -> np.ndarray:
     alt = np.asarray(alt_allele, dtype=np.int8)[:, None, None]
     h = np.where(gt < 0, np.int8(-1), (gt == alt).astype(np.int8))
     return h.reshape(len(gt), -1)
+
+
+@functools.cache
+def _kernel():
+    import numba
+
+    @numba.njit(nogil=True, cache=True)
+    def gather(chunk, rows, samples, alt, phased, check):
+        """Haplotypes (rows, 2 × samples) of ``chunk`` (variants, samples, 2) at ``rows``
+        and ``samples`` coding ALT ``alt[i]`` as 1; with ``check``, the first heterozygous
+        call not marked in ``phased`` as ``(row index, sample index)`` (else (-1, -1))."""
+        n, m = len(rows), len(samples)
+        out = np.empty((n, 2 * m), dtype=np.int8)
+        bad_row, bad_sample = -1, -1
+        for i in range(n):
+            r = rows[i]
+            a = alt[i]
+            for j in range(m):
+                s = samples[j]
+                x = chunk[r, s, 0]
+                y = chunk[r, s, 1]
+                out[i, 2 * j] = -1 if x < 0 else (1 if x == a else 0)
+                out[i, 2 * j + 1] = -1 if y < 0 else (1 if y == a else 0)
+                if check and bad_row < 0 and x >= 0 and y >= 0 and x != y and not phased[r, s]:
+                    bad_row, bad_sample = i, j
+        return out, bad_row, bad_sample
+
+    return gather
 
 
 def haplotype_blocks(
@@ -131,13 +160,21 @@ def haplotype_blocks(
             lo, hi = int(starts[i]), int(stops[i])
             rows = index[lo:hi]
             local = rows - c * step
-            gt_rows = gt_chunk[local]
             blocks = []
+            alts = alt_allele[lo:hi].astype(np.int8)
+            gather = _kernel()
             for samples in sets:
-                gt = gt_rows[:, samples]
-                if require_phase:
-                    ph = None if ph_chunk is None else ph_chunk[local][:, samples]
+                if require_phase and ph_chunk is None:
+                    _check_phased(gt_chunk[local[:1]][:, samples], None, rows, None, what)
+                phased = ph_chunk if ph_chunk is not None else np.ones((1, 1), dtype=np.bool_)
+                h, bad_row, _bad_sample = gather(
+                    gt_chunk, local, samples, alts, phased, bool(require_phase)
+                )
+                if bad_row >= 0:  # name it (and count the others) with the numpy check
                     ids = None if sample_ids is None else np.asarray(sample_ids)[samples]
-                    _check_phased(gt, ph, rows, ids, what)
-                blocks.append(to_haplotypes(gt, alt_allele[lo:hi]))
+                    assert ph_chunk is not None
+                    _check_phased(
+                        gt_chunk[local][:, samples], ph_chunk[local][:, samples], rows, ids, what
+                    )
+                blocks.append(h)
             yield lo, blocks

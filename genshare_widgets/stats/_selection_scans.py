@@ -31,6 +31,7 @@ Garud's H (Garud et al. 2015, PLoS Genet. 11:e1005004)
     Equal to ``allel.garud_h`` / ``allel.moving_garud_h``.
 """
 
+import functools
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -171,13 +172,37 @@ def haplotype_counts(h: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if n_var == 0:
         return np.array([n_hap], dtype=np.int64)
-    # 0/1 only: one bit per allele, (haplotypes, bytes), 8 times fewer bytes to compare
-    binary = h.min() >= 0 and h.max() <= 1
-    rows = np.packbits(h.astype(np.uint8), axis=0).T if binary else h.T
-    rows = np.ascontiguousarray(rows)
-    keys = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
-    _, counts = np.unique(keys, return_counts=True)
+    # each haplotype as bits (ALT; and missing), packed into uint64 words: equal haplotypes
+    # have equal words, so a lexicographic sort puts each class in one run
+    words = _pack_haplotypes()(np.ascontiguousarray(h))  # (haplotypes, words)
+    order = np.lexsort(words.T[::-1])
+    ordered = words[order]
+    starts = np.flatnonzero(np.r_[True, (ordered[1:] != ordered[:-1]).any(axis=1)])
+    counts = np.diff(np.r_[starts, n_hap])
     return np.sort(counts)[::-1].astype(np.int64)
+
+
+@functools.cache
+def _pack_haplotypes():
+    import numba
+
+    @numba.njit(nogil=True, cache=True)
+    def pack(h):
+        n_var, n_hap = h.shape
+        n_words = (n_var + 63) // 64
+        words = np.zeros((n_hap, 2 * n_words), dtype=np.uint64)
+        for i in range(n_var):
+            w = i // 64
+            bit = np.uint64(1) << np.uint64(i % 64)
+            for j in range(n_hap):
+                a = h[i, j]
+                if a == 1:
+                    words[j, w] |= bit
+                elif a < 0:
+                    words[j, n_words + w] |= bit
+        return words
+
+    return pack
 
 
 def garud_h_from_counts(counts: np.ndarray) -> tuple[float, float, float, float]:
