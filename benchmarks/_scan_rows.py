@@ -61,16 +61,15 @@ print(len(values), float(np.nansum(values)))
 """
 
 
-def add_scan_rows(timed, genshare, store, pops, work: Path, env) -> None:
-    """Add ``scan-h12/…`` and ``scan-pbs/…`` rows (GenShare and the scikit-allel script)."""
+def add_scan_rows(timed, run, genshare, store, pops, work: Path, env) -> None:
+    """Add ``scan-h12/…`` and ``scan-pbs/…`` rows (GenShare and the scikit-allel script);
+    ``run`` is the harness's whole-process timer (benchmarks/run.py)."""
     script = work / "allel_scan.py"
     script.write_text(ALLEL_SCAN_SCRIPT)
     options = {
         "h12": ["--stat", "h12", "--groups", "CEU", "--window", "200"],
         "pbs": ["--stat", "pbs", "--groups", "CEU,CHB,YRI", "--window", "100", "--step", "50"],
     }
-    from run import run  # benchmarks/run.py, the harness that imports this module
-
     for stat, args in options.items():
         timed[f"scan-{stat}/genshare"] = lambda args=args, stat=stat: run(
             [

@@ -434,6 +434,10 @@ def bench_size(
         add_pca_rows(timed, genshare, plink2, store, pops, work, pca_k, env)
     if "assoc" not in skip:
         add_assoc_rows(timed, genshare, plink2, store, pops, work, env)
+    if "scan" not in skip:  # selection scans vs scikit-allel (benchmarks/_scan_rows.py)
+        from _scan_rows import add_scan_rows
+
+        add_scan_rows(timed, run, genshare, store, pops, work, env)
     with contextlib.ExitStack() as stack:
         # The same command on a Dask cluster: a scheduler + 2 single-threaded workers started
         # (and warmed up: imports, compiled kernel) outside the timed region, on this machine.
@@ -645,6 +649,9 @@ def report(results: list[dict]) -> str:
         "`hail-startup` its `import hail` + `hl.init`, `hail-2nd-query` a second query in that "
         "session. `assoc-linear` / `assoc-logistic`: `genshare assoc STORE` and `plink2 --glm` "
         "(no-firth) on its pgen, 4 covariates, a trait simulated from them (30 % cases). "
+        "`scan-h12` / `scan-pbs`: `genshare scan STORE` (H12 of CEU, 200-SNV windows; PBS of "
+        "CEU, CHB, YRI, 100-SNV windows every 50) and a scikit-allel script on the same arrays "
+        "read from the store (`allel.moving_garud_h`, `allel.pbs`). "
         "Peak MiB is the whole process tree's."
     )
     return "\n".join(lines)
@@ -671,7 +678,7 @@ def main() -> None:
         "--skip",
         default="",
         help="peers or rows to leave out, comma-separated (vcf2zarr, dask-distributed, hail, pca, "
-        "assoc)",
+        "assoc, scan)",
     )
     args = parser.parse_args()
     sizes = (
