@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from genshare_widgets.fetch import fetch_cohort, fetch_file
     from genshare_widgets.figures import figure, figure_command
     from genshare_widgets.samples import pca, sample_stats
+    from genshare_widgets.scans import scan
 
 _LAZY = {
     "association": "genshare_widgets.association",
@@ -47,6 +48,7 @@ _LAZY = {
     "figure": "genshare_widgets.figures",
     "figure_command": "genshare_widgets.figures",
     "sample_stats": "genshare_widgets.samples",
+    "scan": "genshare_widgets.scans",
 }
 
 __all__ = [
@@ -70,6 +72,7 @@ __all__ = [
     "open_cohort",
     "pca",
     "sample_stats",
+    "scan",
     "search_catalog",
     "stats",
 ]
