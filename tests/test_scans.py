@@ -412,3 +412,45 @@ def test_scan_figures_and_explorer_tab(sweep, tmp_path):
     assert (
         json.loads(figure_json(again))["data"] == json.loads(written["figure"].read_text())["data"]
     )
+
+
+def test_scan_track_builder_labels_distinct_peaks():
+    from genshare_widgets.plots import haplotype_spectrum_plot, scan_track
+
+    table = pd.DataFrame(
+        {
+            "contig": ["1"] * 6 + ["2"] * 2,
+            "start": [1, 51, 101, 151, 201, 251, 1, 51],
+            "end": [100, 150, 200, 250, 300, 350, 100, 150],
+            "n_variants": 100,
+            "value": [0.1, 0.9, 0.85, 0.2, np.nan, 0.3, 0.8, 0.1],
+        }
+    )
+    fig = scan_track(table, stat="h12", groups=["A"], top=3)
+    top = fig.layout.meta["details"]["top"]
+    # 51-150 and 101-200 overlap: one label for that peak, the next distinct ones follow
+    assert [(t["contig"], t["start"]) for t in top] == [("1", 51), ("2", 1), ("1", 251)]
+    assert fig.layout.meta["details"]["n_na"] == 1 and "1 NA" in fig.layout.title.text
+    spectrum = {"shown": [60, 30], "other": 20, "n_haplotypes": 110, "min_count": 20}
+    bars = haplotype_spectrum_plot(spectrum).data[0]
+    assert list(bars.x) == ["H1", "H2", "other (classes of < 20)"]
+    assert list(bars.customdata) == [60, 30, 20]
+
+
+def test_figure_command_draws_a_scan(sweep_paths, tmp_path):
+    from click.testing import CliRunner
+
+    from genshare_widgets.cli import main
+
+    vcf, table = sweep_paths
+    out = tmp_path / "pbs.json"
+    args = ["figure", str(vcf), "--samples", str(table), "--kind", "scan", "--stat", "pbs"]
+    args += ["--groups", "A,B,C", "--window", "100", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    fig = json.loads(out.read_text())
+    best = fig["layout"]["meta"]["details"]["top"][0]
+    assert best["start"] <= SWEEP_POSITION + 1 <= best["end"]
+    assert fig["layout"]["meta"]["provenance"]["scan"]["window"] == 100
+    bad = CliRunner().invoke(main, ["figure", str(vcf), "--kind", "scan", "--out", str(out)])
+    assert bad.exit_code == 2 and "--stat" in bad.output
