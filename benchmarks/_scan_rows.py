@@ -42,15 +42,19 @@ for c, start in enumerate(range(0, gt.shape[0], step)):
     block = np.asarray(gt[start:start + step])
     rows = rec_rows[bounds[c]:bounds[c + 1]] - start
     alts = rec_alts[bounds[c]:bounds[c + 1]]
+    if stat == "pbs":  # scikit-allel's allele counts per group; a record's ALT picked out
+        ac = allel.GenotypeArray(block).count_alleles_subpops(
+            dict(enumerate(idx)), max_allele=alleles.shape[1] - 1
+        )
+        for k in range(len(idx)):
+            counts = np.asarray(ac[k])[rows]
+            alt_count = counts[np.arange(len(rows)), alts]
+            parts[k].append(np.column_stack([counts.sum(axis=1) - alt_count, alt_count]))
+        continue
     for k, s in enumerate(idx):
-        g = block[rows][:, s]
-        if stat == "h12":
-            h = np.where(g < 0, -1, g == alts[:, None, None]).astype("i1")
-            parts[k].append(h.reshape(len(rows), -1))
-        else:
-            alt_count = (g == alts[:, None, None]).sum(axis=(1, 2))
-            called = (g >= 0).sum(axis=(1, 2))
-            parts[k].append(np.column_stack([called - alt_count, alt_count]))
+        g = allel.GenotypeArray(block).subset(rows, s)
+        h = np.where(g < 0, -1, g == alts[:, None, None]).astype("i1")
+        parts[k].append(h.reshape(len(rows), -1))
 if stat == "h12":
     values = allel.moving_garud_h(np.concatenate(parts[0]), 200)[1]
 else:
