@@ -438,6 +438,10 @@ def bench_size(
         from _ld_rows import add_ld_rows
 
         add_ld_rows(timed, genshare, plink2, store, pops, work, env)
+    if "scan" not in skip:  # selection scans vs scikit-allel (benchmarks/_scan_rows.py)
+        from _scan_rows import add_scan_rows
+
+        add_scan_rows(timed, run, genshare, store, pops, work, env)
     with contextlib.ExitStack() as stack:
         # The same command on a Dask cluster: a scheduler + 2 single-threaded workers started
         # (and warmed up: imports, compiled kernel) outside the timed region, on this machine.
@@ -651,6 +655,9 @@ def report(results: list[dict]) -> str:
         "(no-firth) on its pgen, 4 covariates, a trait simulated from them (30 % cases). "
         "`ld-prune`: `genshare ld-prune STORE --window 50 --step 5 --r2 0.2` and `plink2 "
         "--max-alleles 2 --indep-pairwise 50 5 0.2` (the same kept set). "
+        "`scan-h12` / `scan-pbs`: `genshare scan STORE` (H12 of CEU, 200-SNV windows; PBS of "
+        "CEU, CHB, YRI, 100-SNV windows every 50) and a scikit-allel script on the same arrays "
+        "read from the store (`allel.moving_garud_h`, `allel.pbs`). "
         "Peak MiB is the whole process tree's."
     )
     return "\n".join(lines)
@@ -677,7 +684,7 @@ def main() -> None:
         "--skip",
         default="",
         help="peers or rows to leave out, comma-separated (vcf2zarr, dask-distributed, hail, pca, "
-        "assoc, ld)",
+        "assoc, ld, scan)",
     )
     args = parser.parse_args()
     sizes = (

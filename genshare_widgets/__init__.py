@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from genshare_widgets.figures import figure, figure_command
     from genshare_widgets.ld import ld_decay, ld_matrix, ld_prune
     from genshare_widgets.samples import pca, sample_stats
+    from genshare_widgets.scans import scan
 
 _LAZY = {
     "association": "genshare_widgets.association",
@@ -53,6 +54,7 @@ _LAZY = {
     "ld_prune": "genshare_widgets.ld",
     "ld_matrix": "genshare_widgets.ld",
     "ld_decay": "genshare_widgets.ld",
+    "scan": "genshare_widgets.scans",
 }
 
 __all__ = [
@@ -80,6 +82,7 @@ __all__ = [
     "open_cohort",
     "pca",
     "sample_stats",
+    "scan",
     "search_catalog",
     "stats",
 ]

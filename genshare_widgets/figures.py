@@ -39,6 +39,9 @@ KINDS = (
     "famous",
     "ld-decay",
     "ld-heatmap",
+    # selection scans (genshare_widgets.scan_figures)
+    "scan",
+    "haplotype-spectrum",
 )
 #: Kinds drawn from an association (``--pheno``; no ``--by`` grouping).
 ASSOCIATION_KINDS = ("manhattan", "qq")
@@ -64,6 +67,8 @@ SIZES = {
     "famous": (1000, 640),
     "ld-decay": (900, 560),
     "ld-heatmap": (820, 760),
+    "scan": (1100, 520),
+    "haplotype-spectrum": (900, 560),
 }
 #: Every option of the command with its default: the recipe always records all of them.
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -89,6 +94,12 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "binary": None,
     "ld_prune": None,
     "ld_max_kb": 100,
+    # selection scans (--kind scan, haplotype-spectrum)
+    "stat": None,
+    "window": None,
+    "step": None,
+    "window_unit": "variants",
+    "top": 5,
 }
 _POSITION = re.compile(r"^[^:\s]+:[\d,]+$")
 _ASSETS = Path(__file__).resolve().parent / "plots" / "_assets"
@@ -118,6 +129,12 @@ def check_options(kind: str, options: Mapping[str, Any]) -> None:
         raise GenShareError(f"--pcs must be 0 or more, not {options.get('pcs')}")
     if kind == "variant" and not options.get("variant"):
         raise GenShareError("--kind variant needs --variant CHR:POS or --variant rsID")
+    if kind == "scan" and not (options.get("stat") and options.get("groups")):
+        raise GenShareError("--kind scan needs --stat pbs|h12|ihs|xpehh and --groups")
+    if kind == "haplotype-spectrum" and not (options.get("groups") and options.get("region")):
+        raise GenShareError(
+            "--kind haplotype-spectrum needs --groups A (one group) and --region CHR:START-END"
+        )
     if options.get("dims") not in (2, 3):
         raise GenShareError(f"--dims must be 2 or 3, not {options.get('dims')}")
     if kind == "pca" and options["pca_k"] < options["dims"]:
@@ -188,6 +205,10 @@ def build_figure(
     check_use(cohort, f"a {kind} figure")  # the entry's terms (DUO modifiers, labels)
     if kind in ASSOCIATION_KINDS:
         return _association_figure(cohort, kind, options, result=association)
+    if kind in ("scan", "haplotype-spectrum"):
+        from genshare_widgets.scan_figures import scan_figure
+
+        return scan_figure(cohort, kind, options, command=_release_command(cohort, kind, options))
     by = options["by"]
     if by not in cohort.samples.columns:
         raise GenShareError(

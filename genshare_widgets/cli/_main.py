@@ -28,6 +28,7 @@ from genshare_widgets.cli._options import (
     warn_data_use,
     warn_data_use_of,
 )
+from genshare_widgets.cli._scan_run import scan as _scan_command
 from genshare_widgets.figures import KINDS as FIGURE_KINDS
 from genshare_widgets.figures import covariate_names
 
@@ -533,6 +534,9 @@ def assoc(
         click.echo(str(path))
 
 
+main.add_command(_scan_command)  # genshare scan (cli/_scan_run.py)
+
+
 @main.command()
 @_consent_options
 @click.argument("source", nargs=-1)
@@ -620,6 +624,23 @@ def assoc(
     show_default=True,
     help="ld-decay: longest distance between the variants of a pair (kb).",
 )
+@click.option(
+    "--stat",
+    type=click.Choice(["pbs", "h12", "ihs", "xpehh"]),
+    help="scan: the statistic (--groups A,B,C for pbs; A for h12/ihs and haplotype-spectrum).",
+)
+@click.option("--window", type=click.IntRange(1), metavar="N", help="scan: window size.")
+@click.option("--step", type=click.IntRange(1), metavar="M", help="scan: window step.")
+@click.option(
+    "--window-unit",
+    type=click.Choice(["variants", "bp"]),
+    default="variants",
+    show_default=True,
+    help="scan: unit of --window/--step.",
+)
+@click.option(
+    "--top", type=click.IntRange(0), default=5, show_default=True, help="scan: rows labelled."
+)
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
 def figure(
@@ -647,6 +668,11 @@ def figure(
     binary,
     ld_prune,
     ld_max_kb,
+    stat,
+    window,
+    step,
+    window_unit,
+    top,
     min_count,
     epsilon,
 ):
@@ -718,6 +744,11 @@ def figure(
             "binary": binary,
             "ld_prune": ld_prune,
             "ld_max_kb": ld_max_kb,
+            "stat": stat,
+            "window": window,
+            "step": step,
+            "window_unit": window_unit,
+            "top": top,
         }
         warn_data_use_of(source)
         with no_debris_at(out), _out_writes(out.absolute().parent, "the --out folder"):

@@ -22,6 +22,8 @@ every figure of a cohort) and stamps ``provenance`` into ``fig.layout.meta`` and
 ``famous_panel``             famous variants × groups: frequency of the allele of interest
 ``ld_decay_plot``            LD decay: mean r² by distance bin, one line per group
 ``ld_heatmap``               local LD: r² between every pair of a region's variants
+``scan_track``               a selection scan along the genome, top windows labelled
+``haplotype_spectrum_plot``  a window's haplotype classes, largest first (door-pooled)
 ``roc_plot``                 membership attacks: ROC per attack × protection (risk lab)
 ``power_vs_epsilon_plot``    attack power versus DP epsilon (risk lab)
 ``utility_vs_epsilon_plot``  AF and Fst error versus DP epsilon (risk lab)
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
         roc_plot,
         utility_vs_epsilon_plot,
     )
+    from genshare_widgets.plots._scans import haplotype_spectrum_plot, scan_track
     from genshare_widgets.plots._sharing import shared_private_plot
     from genshare_widgets.plots._variant import find_variant, variant_card
     from genshare_widgets.plots._who_is_missing import who_is_missing_plot
@@ -70,6 +73,7 @@ _LAZY = {
     "fst_heatmap": "_fst",
     "fst_windows_plot": "_fst",
     "group_colors": "_colors",
+    "haplotype_spectrum_plot": "_scans",
     "heterozygosity_plot": "_diversity",
     "joint_sfs_heatmap": "_diversity",
     "ld_decay_plot": "_ld",
@@ -81,6 +85,7 @@ _LAZY = {
     "qq_plot": "_association",
     "representation_panel": "_representation",
     "roc_plot": "_risk",
+    "scan_track": "_scans",
     "sfs_plot": "_diversity",
     "shared_private_plot": "_sharing",
     "superpopulations_of": "_cohort_colors",
@@ -101,6 +106,7 @@ __all__ = [
     "fst_heatmap",
     "fst_windows_plot",
     "group_colors",
+    "haplotype_spectrum_plot",
     "heterozygosity_plot",
     "joint_sfs_heatmap",
     "ld_decay_plot",
@@ -112,6 +118,7 @@ __all__ = [
     "qq_plot",
     "representation_panel",
     "roc_plot",
+    "scan_track",
     "sfs_plot",
     "shared_private_plot",
     "superpopulations_of",

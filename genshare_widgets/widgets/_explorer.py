@@ -42,6 +42,11 @@ ASSOCIATION_TITLE = "Association"
 FAMOUS_TITLE = "Famous variants"
 #: The figure kinds of the famous-variants tab (the card of a variant, the panel heatmap).
 FAMOUS_KINDS = ("variant", "famous")
+#: The title of the selection-scan tab, after the famous-variants tab
+#: (:class:`~genshare_widgets.widgets._scan_tab.ScanTab`).
+SCAN_TITLE = "Selection scan"
+#: Figure kinds of the scan tab.
+SCAN_KINDS = ("scan", "haplotype-spectrum")
 
 
 class CohortExplorer:
@@ -151,15 +156,19 @@ class CohortExplorer:
         from genshare_widgets.widgets._famous_tab import FamousTab
 
         self.association = AssociationTab(self)
+        from genshare_widgets.widgets._scan_tab import ScanTab
+
         self.famous = FamousTab(self)
+        self.scan = ScanTab(self)  # the tab after the famous variants' (issue 20)
         self.tabs = w.Tab(
             children=[self._slots[kind] for _title, kind in TABS]
-            + [self.association.widget, self.famous.widget]
+            + [self.association.widget, self.famous.widget, self.scan.widget]
         )
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
         self.tabs.set_title(len(TABS), ASSOCIATION_TITLE)
         self.tabs.set_title(len(TABS) + 1, FAMOUS_TITLE)
+        self.tabs.set_title(len(TABS) + 2, SCAN_TITLE)
         self.export = ExportControl(self)
         self._quiet = False  # True while controls are set in bulk: one update at the end
         self._set_group_options()
@@ -193,6 +202,8 @@ class CohortExplorer:
         index = self.tabs.selected_index or 0
         if index == len(TABS) + 1:
             return self.famous.export_kind.value
+        if index == len(TABS) + 2:
+            return self.scan.export_kind.value
         if index >= len(TABS):
             return self.association.export_kind.value
         return TABS[index][1]
@@ -201,6 +212,8 @@ class CohortExplorer:
         """The ``genshare figure`` options of the current view (for ``kind``, default: the
         selected tab's)."""
         kind = kind or self.kind
+        if kind in SCAN_KINDS:  # the scan tab's statistic, groups and windows
+            return {**self.scan.options(kind), **self._disclosure_options}
         if kind in ASSOCIATION_KINDS:  # every analysed sample: no grouping applies
             return {
                 "region": self.region.value.strip() or None,
@@ -279,6 +292,8 @@ class CohortExplorer:
         from genshare_widgets.figures import DEFAULT_OPTIONS, build_figure
 
         opts = {**DEFAULT_OPTIONS, **self.options(kind)}
+        if kind in SCAN_KINDS:  # one scan per choice (kept by the tab)
+            return self.scan.figure(kind, opts)
         if kind in ASSOCIATION_KINDS or kind in FAMOUS_KINDS:  # the tab's own result
             view = (kind, self._view_key(kind))
             if view not in self._built:
@@ -384,6 +399,9 @@ class CohortExplorer:
 
     def _show(self, kind: str, started: float) -> bool:
         key = self._view_key(kind)
+        if kind in SCAN_KINDS:
+            self.scan.show(key, started)
+            return False
         if kind in ASSOCIATION_KINDS:
             self.association.show(key, started)
             return False

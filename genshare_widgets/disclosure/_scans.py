@@ -1,0 +1,135 @@
+"""The release door for selection scans (``genshare scan``, ``gs.scan``, the scan figures).
+
+Consent: PBS and XP-EHH compare populations, so an entry whose DUO codes forbid ancestry
+research refuses them as it refuses Fst (:func:`check_scan_consent`, through
+:func:`~genshare_widgets.disclosure._gate.check_grouping`); H12 and iHS of one group describe
+that group alone and follow the entry's ordinary terms (:func:`~._gate.check_use`).
+
+Under a disclosure policy with minimum count k (registered and controlled tiers, k = 20) a
+scan plays against an attacker who wants a person's haplotype. What would give it away, and
+the rule that stops it:
+
+1. *A small group.* H1 of a group of one person says, window by window, whether their two
+   haplotypes are identical; iHS of a few people traces their haplotypes' shared lengths.
+   Rule S1: every analysed group has at least k samples (else :class:`ReleaseRefused`).
+2. *Two groups that differ by one person* (a group, then the group plus the target): the
+   difference of their scans is the target's contribution. Rule S2: the analysed sample sets
+   go through the cohort's release log (rule 6), refused within fewer than k samples of an
+   earlier released group.
+3. *Haplotype class counts.* H1, H12, H123 and H2/H1 together give the frequencies of the
+   three commonest haplotypes of a window, which may be 1 or 2 copies: a count in 1..k-1.
+   Rule S3: under a policy a Garud scan releases H12 alone (one sum of squares: no class
+   count can be solved from it); H1, H123 and H2/H1 are withheld.
+4. *The haplotype frequency spectrum* of a window is a list of class counts. Rule S4: only
+   classes of at least k haplotypes are shown; the others are pooled as "other", and when
+   that pool would hold 1..k-1 haplotypes (its size is the group's 2n minus the classes
+   shown) the smallest shown classes join it until it holds k or more
+   (:func:`released_spectrum`). The pool's number of classes is not shown.
+5. *A rare variant's iHS / XP-EHH.* iHS integrates over the pairs of haplotypes carrying the
+   focal allele: with two carriers it is the length their haplotypes agree. Rule S5: a
+   per-variant score is released only where the minor allele count over the analysed
+   haplotypes is at least k; the others are withheld (NA) and left out of the
+   allele-count-bin standardisation, so the released scores' bin means carry nothing of them.
+6. *PBS of a window of a rare variant.* The three pairwise Fst of a one-variant window can be
+   solved for its allele counts. Rule S6: under a policy a variant enters a window's PBS
+   sums only when every REF and ALT count of the trio's groups is 0 or at least k (the cells
+   the door would hide); a window left with none is withheld.
+
+Differential privacy: scans have no noisy release; a policy with ``epsilon`` refuses them.
+"""
+
+import numpy as np
+
+from genshare_widgets.disclosure._publishing import ReleaseRefused
+
+#: Scans that compare populations (refused under NPOA like Fst).
+ANCESTRY_SCANS = ("pbs", "xpehh")
+
+
+def check_scan_consent(cohort, stat: str, by) -> None:
+    """Refuse (:class:`~genshare_widgets.disclosure.AnalysisRefused`) a scan the entry's
+    consent does not permit: PBS and XP-EHH as an ancestry comparison (like Fst), every scan
+    under the entry's ordinary terms.
+
+    Examples
+    --------
+    >>> check_scan_consent(open_cohort("sim-ooa-npoa"), "pbs", "population")  # doctest: +SKIP
+    Traceback (most recent call last):
+    AnalysisRefused: cohort 'sim-ooa-npoa' refuses per-population frequencies, Fst ...
+    """
+    from genshare_widgets.disclosure._gate import check_grouping, check_use
+
+    if cohort.entry is None:
+        return
+    if stat in ANCESTRY_SCANS:
+        check_grouping(cohort, by, analysis=f"a {stat} scan (an ancestry comparison)")
+    else:
+        check_use(cohort, f"a {stat} scan")
+
+
+def check_scan_policy(
+    policy, group_sizes: dict[str, int], *, stat: str, cohort_id: str = ""
+) -> None:
+    """Rules S1 and DP: refuse a scan under ``epsilon`` and any group under k samples."""
+    if policy is None or not policy.active:
+        return
+    where = f" of {cohort_id!r}" if cohort_id else ""
+    if policy.epsilon is not None:
+        raise ReleaseRefused(
+            f"refused: a {stat} scan{where} has no differentially private release "
+            f"('{policy.describe()}'); run it under a minimum-count policy (--min-count) "
+            "without --epsilon"
+        )
+    k = int(policy.min_count or 1)
+    small = {g: n for g, n in group_sizes.items() if n < k}
+    if small:
+        names = ", ".join(f"{g!r} ({policy.marker} samples)" for g in small)
+        raise ReleaseRefused(
+            f"refused (scan rule S1): group(s) {names}{where} have fewer than k = {k} "
+            f"samples; a {stat} scan of so few people traces their haplotypes. Use groups of "
+            f"at least {k} samples."
+        )
+
+
+def released_spectrum(counts: np.ndarray, policy) -> tuple[list[int], int]:
+    """Rule S4: ``(shown class counts, largest first; pooled "other" count)`` of a window's
+    haplotype class counts under ``policy`` (everything shown when no policy is active).
+
+    Examples
+    --------
+    >>> from genshare_widgets.disclosure import DisclosurePolicy
+    >>> released_spectrum(np.array([30, 25, 21, 3, 1]), DisclosurePolicy(min_count=20))
+    ([30, 25], 25)
+    """
+    ordered = sorted((int(c) for c in counts), reverse=True)
+    if policy is None or not policy.suppresses:
+        return ordered, 0
+    k = int(policy.min_count)
+    shown = [c for c in ordered if c >= k]
+    other = sum(ordered) - sum(shown)
+    while 0 < other < k and shown:
+        other += shown.pop()
+    return shown, other
+
+
+def withheld_rare_variants(minor_allele_count: np.ndarray, policy) -> np.ndarray:
+    """Rule S5: True where a per-variant score is withheld (minor allele count < k)."""
+    mac = np.asarray(minor_allele_count)
+    if policy is None or not policy.suppresses:
+        return np.zeros(len(mac), dtype=bool)
+    return mac < int(policy.min_count)
+
+
+def pbs_usable_variants(acs: list[np.ndarray], ans: list[np.ndarray], policy) -> np.ndarray:
+    """Rule S6: True where every REF and ALT count of the trio is 0 or at least k."""
+    n = len(acs[0])
+    if policy is None or not policy.suppresses:
+        return np.ones(n, dtype=bool)
+    k = int(policy.min_count)
+    ok = np.ones(n, dtype=bool)
+    for ac, an in zip(acs, ans, strict=True):
+        ac = np.asarray(ac, dtype=np.int64)
+        ref = np.asarray(an, dtype=np.int64) - ac
+        for cell in (ac, ref):
+            ok &= (cell == 0) | (cell >= k)
+    return ok
