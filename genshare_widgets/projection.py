@@ -1,0 +1,569 @@
+"""Reference PCA and projection: fit a reference you can share, place any cohort on it.
+
+**Fitting** (:func:`fit_reference`): the PCA of ``stats --pca``
+(:func:`genshare_widgets.samples.principal_components`: same variants, same frequencies,
+same eigenvectors ``U`` and eigenvalues λ of ``X Xᵀ / M``) plus one more streaming pass for
+the SNP weights ``W = Xᵀ U / (M λ)``, so that the reference samples project exactly onto
+their PCs: ``X W = U``. The result is a :class:`~genshare_widgets._pca_reference.PCAReference`
+(the file format and the safety rules are described there). Only open-tier data (or the
+user's own files) is fitted: the weights of rare variants point at their carriers (issue 13).
+
+**Projecting** (:func:`project`) a cohort onto a reference:
+
+1. *matching* (:func:`match_variants`) each reference variant to a biallelic record of the
+   cohort by (contig, position, ref, alt) — contig names with or without ``chr`` — or, across
+   genome builds and on request only (``match_by="rsid"``), by rsID. A record whose REF and
+   ALT are swapped is used flipped (ALT dosage ``2 - g``); a strand-ambiguous SNP (A/T or C/G)
+   is dropped when the cohort is not the reference's own store (its strand cannot be told
+   from the alleles); a reference variant the cohort lacks, and every missing call, counts as
+   the reference mean (standardised value 0). The report counts each case; fewer matched
+   variants than ``min_matched`` (a fraction of the reference's, default 0.5) is an error
+   naming the count and the threshold. Two known, different genome builds are refused naming
+   both, unless ``match_by="rsid"``.
+2. *projecting*: ``x @ W`` with ``x`` standardised by the reference's ``p`` (one pass over the
+   cohort's genotypes, :mod:`genshare_widgets.engines._projection_pass`). PLINK 2 computes
+   the same with ``--score FILE cols=scoresums variance-standardize --read-freq`` when the
+   weights are multiplied by ``sqrt(2)`` (PLINK scales by ``sqrt(2p(1 - p))``).
+3. *shrinkage correction* on request (``oadp=True``): projected PCs of samples not in the
+   reference shrink toward 0 (Lee et al. 2010); the Online Augmentation, Decomposition and
+   Procrustes transformation of Zhang, Dey & Lee (2020, Bioinformatics 36:3439), as bigutilsr's
+   ``pca_OADP_proj2`` computes it, undoes it (:func:`oadp_projection`).
+
+Consent and release: projection and assignment are ancestry research — refused on entries
+whose DUO codes forbid it (:func:`genshare_widgets.disclosure.check_projection`) — and the
+coordinates are per person, so refused under a disclosure policy like PCA's.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genshare_widgets._errors import GenShareError
+from genshare_widgets._pca_reference import (
+    MAX_PCS,
+    MIN_REFERENCE_MAF,
+    PCAReference,
+)
+
+MIN_MATCHED = 0.5  # default: at least half the reference's variants must be found
+_AMBIGUOUS = {("A", "T"), ("T", "A"), ("C", "G"), ("G", "C")}
+_LABEL_COLUMNS = ("population", "superpopulation")
+
+
+def _direct(cohort):
+    from genshare_widgets.counts import _direct_store
+
+    return _direct_store(cohort)
+
+
+def standardized_blocks(cohort, rows: np.ndarray, p: np.ndarray):
+    """``(positions, x)`` blocks of ``cohort``'s standardised genotypes at store ``rows``
+    (:func:`genshare_widgets.engines._projection_pass.standardized_blocks`)."""
+    from genshare_widgets.engines._projection_pass import standardized_blocks as blocks
+
+    store = _direct(cohort)
+    if store is not None:
+        return blocks(rows, p, store=store)
+    return blocks(rows, p, call_genotype=cohort.genotypes["call_genotype"])
+
+
+def cohort_variants(cohort) -> pd.DataFrame:
+    """The cohort's biallelic records: ``row`` (store row), contig, position, ref, alt, id
+    (rsID or ``""``)."""
+    from genshare_widgets._selection import allele_counts_per_record, fixed_strings
+    from genshare_widgets.engines._direct import UnsupportedStoreError
+
+    store = _direct(cohort)
+    if store is not None:
+
+        def read(name):
+            return store.read(name)
+
+        has = None
+    else:
+        ds = cohort.genotypes
+
+        def read(name):
+            return ds[name].values
+
+        has = set(ds.variables)
+    alleles = fixed_strings(read("variant_allele"))
+    biallelic = np.flatnonzero(allele_counts_per_record(alleles) == 2)
+    contigs = fixed_strings(read("contig_id"))[np.asarray(read("variant_contig"))[biallelic]]
+    try:
+        ids = fixed_strings(read("variant_id"))[biallelic]
+        if has is None or "variant_id_mask" in has:
+            try:
+                ids = np.where(np.asarray(read("variant_id_mask"))[biallelic], "", ids)
+            except (KeyError, FileNotFoundError, GenShareError, UnsupportedStoreError):
+                pass
+    except (KeyError, FileNotFoundError, GenShareError, UnsupportedStoreError):
+        ids = np.full(len(biallelic), "", dtype=object)
+    ids = np.where(np.isin(ids, [".", ""]), "", ids)
+    return pd.DataFrame(
+        {
+            "row": biallelic.astype(np.int64),
+            "contig": contigs.astype(str),
+            "position": np.asarray(read("variant_position"))[biallelic].astype(np.int64),
+            "ref": alleles[biallelic, 0],
+            "alt": alleles[biallelic, 1],
+            "id": ids.astype(str),
+        }
+    )
+
+
+def _strip_chr(values) -> np.ndarray:
+    text = pd.Series(values, dtype=str)
+    return text.str.replace(r"^chr", "", regex=True, case=False).to_numpy()
+
+
+@dataclass
+class VariantMatch:
+    """Where each reference variant is in a cohort: ``rows`` (store row, -1 not found) and
+    ``flipped`` (REF/ALT swapped), with the ``report`` counts."""
+
+    rows: np.ndarray
+    flipped: np.ndarray
+    report: dict[str, Any]
+
+
+def match_variants(
+    reference: PCAReference,
+    target: pd.DataFrame,
+    *,
+    match_by: str = "position",
+    drop_ambiguous: bool = True,
+) -> VariantMatch:
+    """Match reference variants to a cohort's biallelic records (:func:`cohort_variants`).
+
+    ``match_by``: ``"position"`` (contig, position, ref, alt; contig with or without
+    ``chr``) or ``"rsid"`` (the rsID, then the alleles). A record with REF and ALT swapped
+    is flipped; other allele disagreements are not matched (``allele_mismatch``); A/T and
+    C/G SNPs are dropped when ``drop_ambiguous``.
+
+    Examples
+    --------
+    >>> m = match_variants(ref, cohort_variants(cohort))  # doctest: +SKIP
+    >>> m.report["matched"], m.report["flipped"]  # doctest: +SKIP
+    (3811, 0)
+    """
+    if match_by not in ("position", "rsid"):
+        raise GenShareError(f"match_by must be 'position' or 'rsid', not {match_by!r}")
+    ref = reference.variants.reset_index(drop=True)
+    m = len(ref)
+    left = pd.DataFrame({"i": np.arange(m), "ra": ref["ref"].values, "aa": ref["alt"].values})
+    right = pd.DataFrame(
+        {"row": target["row"].values, "rb": target["ref"].values, "ab": target["alt"].values}
+    )
+    if match_by == "position":
+        left["k1"], left["k2"] = _strip_chr(ref["contig"]), ref["position"].to_numpy(np.int64)
+        right["k1"] = _strip_chr(target["contig"])
+        right["k2"] = target["position"].to_numpy(np.int64)
+        keys = ["k1", "k2"]
+    else:
+        left["k1"], right["k1"] = ref["id"].values, target["id"].values
+        left, right = left[left["k1"] != ""], right[right["k1"] != ""]
+        keys = ["k1"]
+    pairs = left.merge(right, on=keys, how="inner")
+    same = (pairs["ra"] == pairs["rb"]) & (pairs["aa"] == pairs["ab"])
+    swap = (pairs["ra"] == pairs["ab"]) & (pairs["aa"] == pairs["rb"])
+    at_site = np.zeros(m, dtype=bool)
+    at_site[pairs["i"].to_numpy()] = True
+    pairs = pairs[same | swap].assign(flip=swap[same | swap] & ~same[same | swap])
+    pairs = pairs.drop_duplicates("i", keep="first")  # one record per reference variant
+    rows = np.full(m, -1, dtype=np.int64)
+    flipped = np.zeros(m, dtype=bool)
+    rows[pairs["i"].to_numpy()] = pairs["row"].to_numpy()
+    flipped[pairs["i"].to_numpy()] = pairs["flip"].to_numpy()
+    ambiguous = np.array(
+        [(a, b) in _AMBIGUOUS for a, b in zip(ref["ref"], ref["alt"], strict=True)], dtype=bool
+    )
+    dropped = ambiguous & (rows >= 0) & drop_ambiguous
+    rows[dropped] = -1
+    flipped[dropped] = False
+    found = rows >= 0
+    report = {
+        "match_by": match_by,
+        "reference_variants": m,
+        "matched": int(found.sum()),
+        "flipped": int(flipped.sum()),
+        "ambiguous_dropped": int(dropped.sum()),
+        "allele_mismatch": int((at_site & ~found & ~dropped).sum()),
+        "missing_in_target": int((~at_site).sum()),
+    }
+    return VariantMatch(rows=rows, flipped=flipped, report=report)
+
+
+def project_rows(cohort, reference: PCAReference, match: VariantMatch):
+    """``(projections, sums of squares)``: per sample (all genotype columns), ``x @ W`` over
+    the matched variants (flipped ones as ``2 - g``: standardised with ``1 - p`` and the
+    weight row negated) and Σ x² (what the shrinkage correction needs)."""
+    used = np.flatnonzero(match.rows >= 0)
+    p = np.where(match.flipped, 1 - reference.p, reference.p)[used]
+    weights = reference.weights[used] * np.where(match.flipped[used], -1.0, 1.0)[:, None]
+    n = cohort.n_samples
+    proj = np.zeros((n, reference.k), dtype=np.float64)
+    sumsq = np.zeros(n, dtype=np.float64)
+    for positions, x in standardized_blocks(cohort, match.rows[used], p):
+        proj += x.T @ weights[positions]
+        sumsq += np.einsum("ij,ij->j", x, x)
+    return proj, sumsq
+
+
+def oadp_projection(
+    projections: np.ndarray, sumsq: np.ndarray, reference: PCAReference
+) -> np.ndarray:
+    """Shrinkage-corrected projections (OADP; Zhang, Dey & Lee 2020).
+
+    In the SVD ``X_ref = U D Vᵀ`` of the reference's standardised genotypes, the simple
+    projection of a sample ``x`` is ``x V``; OADP augments the reference's ``D`` with that
+    sample and its squared norm ``‖x‖²``, takes the top ``k`` eigenvectors of the
+    (k + 1) × (k + 1) matrix and maps them back onto the reference axes by Procrustes (as
+    bigutilsr's ``pca_OADP_proj2``). Here ``d = sqrt(M λ)``, the simple projection is ``x W =
+    x V / d``, and the result is returned on the same scale (reference PCs ``U``).
+
+    Examples
+    --------
+    >>> corrected = oadp_projection(proj, sumsq, ref)  # doctest: +SKIP
+    """
+    k = reference.k
+    d = np.sqrt(len(reference.p) * reference.eigenvalues[:k])
+    xv = projections * d[None, :]
+    qtq = np.zeros((k + 1, k + 1))
+    qtq[:k, :k] = np.diag(d**2)
+    out = np.zeros_like(xv)
+    for i in range(len(xv)):
+        qtq[k, :k] = qtq[:k, k] = xv[i] * d
+        qtq[k, k] = sumsq[i]
+        values, vectors = np.linalg.eigh(qtq)
+        top = np.argsort(values)[::-1][:k]
+        v2 = vectors[:, top] * np.sqrt(np.maximum(values[top], 0))[None, :]
+        u2, s2, vt2 = np.linalg.svd(v2[:k] * d[:, None])
+        rho = s2.sum() / (v2[:k] ** 2).sum()
+        out[i] = rho * (v2[k] @ vt2.T) @ u2.T
+    return out / d[None, :]
+
+
+def _build(cohort, build: str | None) -> str | None:
+    if build is not None:
+        return str(build)
+    entry = getattr(cohort, "entry", None)
+    return None if entry is None else str(entry.genome_build)
+
+
+def _same_build(a: str, b: str) -> bool:
+    from genshare_widgets._assemblies import canonical_build
+
+    return (canonical_build(a) or a.lower()) == (canonical_build(b) or b.lower())
+
+
+def _own_store(cohort, reference: PCAReference) -> bool:
+    digest = cohort.provenance.get("store_content_sha256")
+    return bool(digest) and digest == reference.provenance.get("store_content_sha256")
+
+
+@dataclass
+class Projection:
+    """Projected PCs of a cohort's analysed samples (``coordinates``: sample index,
+    ``PC1..PCk``; with assignment also ``assigned_group`` and ``probability``), the matching
+    ``report``, and provenance."""
+
+    coordinates: pd.DataFrame
+    report: dict[str, Any]
+    reference_sha256: str
+    oadp: bool
+    provenance: dict[str, Any] = field(default_factory=dict)
+    #: shrinkage-free simple projections (before OADP) when ``oadp``
+    simple: pd.DataFrame | None = None
+
+
+def load_reference(reference, *, sha256: str | None = None) -> PCAReference:
+    """A :class:`PCAReference`, a reference file (checked against ``sha256`` when given), or
+    a catalog id whose entry records one (``pca_reference: {file, sha256}``)."""
+    if isinstance(reference, PCAReference):
+        return reference
+    path = Path(reference)
+    if path.exists():
+        return PCAReference.load(path, sha256=sha256)
+    if isinstance(reference, str) and "/" not in reference and not path.suffix:
+        from genshare_widgets.catalog import get_entry
+
+        return entry_reference(get_entry(reference))
+    raise GenShareError(
+        f"PCA reference {reference!r}: no such file or catalog entry; give the file "
+        "`genshare reference` wrote (or an entry with a pca_reference record)"
+    )
+
+
+def entry_reference(entry) -> PCAReference:
+    """The PCA reference a catalog entry records, checked against the recorded sha256."""
+    record = getattr(entry, "pca_reference", None)
+    if record is None:
+        raise GenShareError(f"catalog entry {entry.id!r} records no pca_reference")
+    path = Path(record.file).expanduser()
+    if not path.is_absolute():
+        import os
+
+        mirror = os.environ.get("GENSHARE_MIRROR")
+        hits = sorted(Path(mirror).rglob(path.name)) if mirror else []
+        if not hits:
+            raise GenShareError(
+                f"catalog entry {entry.id!r}: pca_reference file {record.file} not found "
+                "(give an absolute path, or put it under $GENSHARE_MIRROR)"
+            )
+        path = hits[0]
+    try:
+        return PCAReference.load(path, sha256=record.sha256)
+    except GenShareError as exc:
+        raise GenShareError(
+            f"catalog entry {entry.id!r} field pca_reference: {exc}; the file differs from the "
+            "one the catalog records: restore it or update pca_reference.sha256"
+        ) from None
+
+
+def project(
+    cohort,
+    reference,
+    *,
+    sha256: str | None = None,
+    oadp: bool = False,
+    match_by: str = "position",
+    min_matched: float = MIN_MATCHED,
+    build: str | None = None,
+    drop_ambiguous: bool | None = None,
+    assign: bool = False,
+    label: str | None = None,
+    threshold: float = 0.8,
+    policy=None,
+) -> Projection:
+    """Project ``cohort``'s analysed samples onto a PCA ``reference`` (module docstring).
+
+    Parameters
+    ----------
+    cohort
+        An opened cohort (its ``--samples`` table, if any, selects the samples).
+    reference
+        A :class:`PCAReference`, its file (``sha256`` pins it), or a catalog id with one.
+    oadp
+        Correct the shrinkage of projected PCs (OADP); the simple projections stay in
+        ``.simple``.
+    match_by, min_matched, build, drop_ambiguous
+        How variants are matched: ``"position"`` or ``"rsid"``; the least fraction (< 1) or
+        number (>= 1) of reference variants that must match; the cohort's genome build
+        (default: its catalog entry's); drop A/T and C/G SNPs (default: unless the cohort is
+        the reference's own store).
+    assign, label, threshold
+        Also assign each sample to a group of the reference's ``label`` column
+        (:func:`genshare_widgets.ancestry.assign_ancestry`); below ``threshold`` it is
+        ``"unassigned"``.
+    policy
+        Disclosure policy (default: the cohort's tier): projections are per person, refused
+        under one.
+
+    Examples
+    --------
+    >>> result = project(open_cohort("my.vcf.gz"), "1kg-ref.json", assign=True)  # doctest: +SKIP
+    >>> result.coordinates.head()  # doctest: +SKIP
+    """
+    from genshare_widgets.counts import withdrawal_mask
+    from genshare_widgets.disclosure._gate import check_projection
+    from genshare_widgets.disclosure._publishing import refuse_per_person_output
+    from genshare_widgets.samples import _policy
+
+    check_projection(cohort)
+    refuse_per_person_output(
+        _policy(cohort, policy), what="projected PCA coordinates", cohort_id=cohort.id
+    )
+    ref = load_reference(reference, sha256=sha256)
+    ref.check_limits(what="the PCA reference")
+    target_build, ref_build = _build(cohort, build), ref.genome_build
+    if (
+        match_by == "position"
+        and target_build
+        and ref_build
+        and not _same_build(target_build, ref_build)
+    ):
+        raise GenShareError(
+            f"the reference is on genome build {ref_build} and cohort {cohort.id!r} on "
+            f"{target_build}: positions do not match across builds. Use a reference on "
+            f"{target_build}, lift the cohort over to {ref_build}, or match by rsID "
+            "(--match-by rsid) if both carry rsIDs"
+        )
+    target = cohort_variants(cohort)
+    if match_by == "rsid" and (not (ref.variants["id"] != "").any() or not (target["id"] != "").any()):
+        side = "the reference" if not (ref.variants["id"] != "").any() else f"cohort {cohort.id!r}"
+        raise GenShareError(
+            f"--match-by rsid: {side} carries no rsIDs; match by position on the same build"
+        )
+    own = _own_store(cohort, ref)
+    drop = (not own) if drop_ambiguous is None else bool(drop_ambiguous)
+    match = match_variants(ref, target, match_by=match_by, drop_ambiguous=drop)
+    m = len(ref.p)
+    needed = int(np.ceil(min_matched * m)) if min_matched < 1 else int(min_matched)
+    report = {
+        **match.report,
+        "min_matched": needed,
+        "reference_build": ref_build,
+        "target_build": target_build,
+        "ambiguous_rule": "dropped (another cohort)" if drop else "kept (the reference's store)",
+    }
+    if match.report["matched"] < needed:
+        raise GenShareError(
+            f"only {match.report['matched']} of the reference's {m} variants match cohort "
+            f"{cohort.id!r} (at least {needed} needed, min_matched={min_matched}): "
+            f"{match.report['missing_in_target']} absent, {match.report['allele_mismatch']} "
+            f"with other alleles, {match.report['ambiguous_dropped']} strand-ambiguous dropped. "
+            "Check the genome build and contig names, or lower --min-matched"
+        )
+    proj, sumsq = project_rows(cohort, ref, match)
+    kept = withdrawal_mask(cohort)
+    keep = np.ones(cohort.n_samples, dtype=bool) if kept is None else kept
+    names = [f"PC{i + 1}" for i in range(ref.k)]
+    index = cohort.samples.index[keep]
+    simple = pd.DataFrame(proj[keep], columns=names, index=index)
+    coords = simple
+    if oadp:
+        coords = pd.DataFrame(oadp_projection(proj[keep], sumsq[keep], ref), columns=names, index=index)
+    report["n_samples"] = int(keep.sum())
+    result = Projection(
+        coordinates=coords.copy(),
+        report=report,
+        reference_sha256=ref.sha256,
+        oadp=bool(oadp),
+        provenance={
+            "cohort": cohort.provenance,
+            "reference": {"sha256": ref.sha256, "source": ref.source, "k": ref.k},
+            "oadp": bool(oadp),
+        },
+        simple=simple if oadp else None,
+    )
+    if assign:
+        from genshare_widgets.ancestry import assign_ancestry
+
+        table = assign_ancestry(coords, ref, label=label, threshold=threshold)
+        result.coordinates = pd.concat([coords, table], axis=1)
+        result.provenance["assignment"] = table.attrs.get("model", {})
+    return result
+
+
+def fit_reference(
+    cohort,
+    *,
+    k: int = 10,
+    by: str | None = "population",
+    min_maf: float = MIN_REFERENCE_MAF,
+    region: str | None = None,
+    snps_only: bool = False,
+    method: str = "auto",
+    ld_prune: Any = None,
+    keep_samples: bool = True,
+) -> PCAReference:
+    """Fit a PCA reference on ``cohort``'s analysed samples (module docstring).
+
+    ``k`` <= 10 components, ``min_maf`` >= 0.05 (the safety rules of
+    :mod:`genshare_widgets._pca_reference`); ``by`` labels the reference samples (their
+    PCs and the ``population``/``superpopulation`` columns are stored when
+    ``keep_samples``); ``ld_prune`` is passed to the PCA
+    (:func:`~genshare_widgets.samples.principal_components`). Refused on a cohort that is
+    not open-tier, and where consent forbids PCA.
+
+    Examples
+    --------
+    >>> ref = fit_reference(open_cohort("1kg-phase3-subset"), k=4, by="superpopulation")  # doctest: +SKIP
+    >>> digest = ref.save("1kg-ref.json")  # doctest: +SKIP
+    """
+    from genshare_widgets.samples import check_pca_grouping, principal_components
+
+    entry = getattr(cohort, "entry", None)
+    if entry is not None and entry.access != "open":
+        raise GenShareError(
+            f"cohort {entry.id!r} is {entry.access}-tier: a PCA reference (frequencies and SNP "
+            "weights of its samples) is released only from open-tier data; project onto an "
+            "approved reference file instead (site serve --pca-reference FILE "
+            "--pca-reference-sha256 HEX)"
+        )
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_PCS:
+        raise GenShareError(f"a PCA reference has 1..{MAX_PCS} components; got k={k!r}")
+    if not min_maf >= MIN_REFERENCE_MAF:
+        raise GenShareError(
+            f"a PCA reference needs min_maf >= {MIN_REFERENCE_MAF} (got {min_maf}): a rare "
+            "variant's weights point at its few carriers"
+        )
+    check_pca_grouping(cohort, by)
+    extra = {} if ld_prune is None else {"ld_prune": ld_prune}
+    try:
+        result = principal_components(
+            cohort,
+            k=int(k),
+            by=by,
+            min_maf=min_maf,
+            region=region,
+            snps_only=snps_only,
+            method=method,
+            **extra,
+        )
+    except TypeError as exc:
+        if "ld_prune" in str(exc):
+            raise GenShareError("LD pruning (--ld-prune) is not available in this build") from None
+        raise
+    assert result.variant_index is not None and result.p is not None
+    index, p = result.variant_index, result.p
+    u = result.coordinates[[f"PC{i + 1}" for i in range(k)]].to_numpy(np.float64)
+    values = result.eigenvalues["eigenvalue"].to_numpy(np.float64)
+    m = len(index)
+    keep = np.asarray(cohort.samples.index.isin(result.coordinates.index))
+    weights = np.zeros((m, k), dtype=np.float64)
+    scale = 1.0 / (m * values)
+    for positions, x in standardized_blocks(cohort, index, p):
+        weights[positions] = (x[:, keep] @ u) * scale[None, :]
+    table = cohort_variants(cohort).set_index("row").loc[index]
+    variants = pd.DataFrame(
+        {
+            "contig": table["contig"].to_numpy(str),
+            "position": table["position"].to_numpy(np.int64),
+            "ref": table["ref"].to_numpy(str),
+            "alt": table["alt"].to_numpy(str),
+            "id": table["id"].to_numpy(str),
+        }
+    )
+    samples = None
+    if keep_samples:
+        labels = {}
+        columns = [c for c in (by, *_LABEL_COLUMNS) if isinstance(c, str)]
+        for col in dict.fromkeys(columns):
+            if col in cohort.samples.columns:
+                values_ = cohort.samples.loc[result.coordinates.index, col]
+                labels[col] = ["" if pd.isna(v) else str(v) for v in values_]
+        samples = {"ids": [str(s) for s in result.coordinates.index], "pcs": u, "labels": labels}
+    name = getattr(cohort, "id", None) or "a cohort"
+    tier = entry.access if entry is not None else "user's own files"
+    from genshare_widgets._version import __version__
+
+    reference = PCAReference(
+        variants=variants,
+        p=np.asarray(p, dtype=np.float64),
+        weights=weights,
+        eigenvalues=values,
+        min_maf=float(min_maf),
+        source=f"{name} ({tier}), {len(u)} samples, {m} variants",
+        genome_build=None if entry is None else str(entry.genome_build),
+        samples=samples,
+        provenance={
+            "cohort_id": name,
+            "store_content_sha256": cohort.provenance.get("store_content_sha256"),
+            "files": cohort.provenance.get("files", []),
+            "filters": {k_: v for k_, v in result.filters.items() if _jsonable(v)},
+            "method": result.method,
+            "by": by if isinstance(by, str) else None,
+            "genshare_version": __version__,
+        },
+    )
+    reference.check_limits(what=f"the PCA reference of {name}")
+    return reference
+
+
+def _jsonable(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool, type(None), list, dict))
