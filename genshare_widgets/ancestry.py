@@ -3,7 +3,7 @@
 The reference file (:class:`~genshare_widgets._pca_reference.PCAReference`, open-tier
 references only) stores its samples' PCs — exactly what projecting them gives — and labels
 (population, super-population, the ``--by`` column). :func:`assign_ancestry` trains a
-scikit-learn classifier on them (quadratic discriminant analysis with a small covariance
+scikit-learn classifier on them (PCs standardised, then quadratic discriminant analysis with a small covariance
 regulariser: one Gaussian per group in PC space, which gives calibrated-looking
 probabilities on clusters of this shape; seeded and deterministic) and gives each projected
 sample the most probable group and its probability; below ``threshold`` (default 0.8) the
@@ -24,6 +24,7 @@ from genshare_widgets._errors import GenShareError
 
 DEFAULT_THRESHOLD = 0.8
 UNASSIGNED = "unassigned"
+REG = 0.01  # QDA covariance regulariser (on standardised PCs)
 
 
 def _label_column(reference, label: str | None) -> str:
@@ -57,9 +58,12 @@ def train_classifier(pcs: np.ndarray, labels: np.ndarray, *, seed: int = 0):
     ['B']
     """
     from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     del seed  # QDA is deterministic; kept so another model can be swapped in seeded
-    model = QuadraticDiscriminantAnalysis(reg_param=0.05)
+    # PCs standardised first: the regulariser adds REG to each group's (unit-scale) variances
+    model = make_pipeline(StandardScaler(), QuadraticDiscriminantAnalysis(reg_param=REG))
     model.fit(np.asarray(pcs, dtype=np.float64), np.asarray(labels).astype(str))
     return model
 
@@ -108,7 +112,7 @@ def assign_ancestry(
     for j, name in enumerate(names):
         table[f"p_{name}"] = proba[:, j]
     model_info: dict[str, Any] = {
-        "classifier": "sklearn QuadraticDiscriminantAnalysis(reg_param=0.05)",
+        "classifier": f"sklearn StandardScaler + QuadraticDiscriminantAnalysis(reg_param={REG})",
         "label": column,
         "threshold": float(threshold),
         "groups": names.tolist(),

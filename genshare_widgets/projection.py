@@ -131,13 +131,14 @@ class VariantMatch:
 
 
 def match_variants(
-    reference: PCAReference,
+    reference: "PCAReference | pd.DataFrame",
     target: pd.DataFrame,
     *,
     match_by: str = "position",
     drop_ambiguous: bool = True,
 ) -> VariantMatch:
-    """Match reference variants to a cohort's biallelic records (:func:`cohort_variants`).
+    """Match reference variants (a reference, or its ``variants`` table) to a cohort's
+    biallelic records (:func:`cohort_variants`).
 
     ``match_by``: ``"position"`` (contig, position, ref, alt; contig with or without
     ``chr``) or ``"rsid"`` (the rsID, then the alleles). A record with REF and ALT swapped
@@ -152,7 +153,9 @@ def match_variants(
     """
     if match_by not in ("position", "rsid"):
         raise GenShareError(f"match_by must be 'position' or 'rsid', not {match_by!r}")
-    ref = reference.variants.reset_index(drop=True)
+    ref = getattr(reference, "variants", reference).reset_index(drop=True)
+    if "id" not in ref.columns:
+        ref = ref.assign(id="")
     m = len(ref)
     left = pd.DataFrame({"i": np.arange(m), "ra": ref["ref"].values, "aa": ref["alt"].values})
     right = pd.DataFrame(

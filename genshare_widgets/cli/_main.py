@@ -790,6 +790,10 @@ def _add_service_commands() -> None:
 
     for command in (beacon, site, federate):
         main.add_command(command)
+    from genshare_widgets.cli._projection import project_command, reference_command
+
+    main.add_command(reference_command)
+    main.add_command(project_command)
     from genshare_widgets.cli._audit import catalog_audit_command
 
     catalog.add_command(catalog_audit_command)
