@@ -47,12 +47,12 @@ MIN_REFERENCE_MAF = 0.05  # rarer variants' weight rows point at their few carri
 # (Σw²)²/Σw⁴): identity-like weights make a group's mean projection one allele count. Real
 # PCs of the 1000 Genomes subset spread over 194..1,479 of 3,811 variants.
 MIN_VARIANTS_PER_COMPONENT = 50
-# The MAF filter of the PCA counts every called allele (a haploid chrX call counts one),
-# while p counts fully called genotypes only: on chrX the two differ by a few thousandths
-# (0.0487 for a variant that passed 0.05 on the 1000 Genomes subset). A variant of the
-# reference may sit this far below MIN_REFERENCE_MAF by p; rare variants (the attack's
-# 0.001) stay far out.
-MAF_SLACK = 0.9
+# The MAF filter of the PCA (``stats --pca``, which a reference must reproduce) counts every
+# called allele (a haploid chrX call counts one), while p counts fully called genotypes only:
+# on chrX p's MAF can sit below the filter's (measured: 0.0487 on the 1000 Genomes subset,
+# 0.0381 on its 207 East Asian samples). A reference variant may sit this far below
+# MIN_REFERENCE_MAF by p; rare variants (attack 2's 0.001) stay refused.
+MAF_SLACK = 0.5
 FORMAT = "genshare-pca-reference"
 FORMAT_VERSION = 2
 VARIANT_COLUMNS = ("contig", "position", "ref", "alt", "id")
@@ -64,6 +64,8 @@ def _pack(array: np.ndarray) -> dict[str, Any]:
 
 
 def _unpack(item: Any) -> np.ndarray:
+    if isinstance(item, (list, np.ndarray)):  # version 1 on the wire: plain JSON numbers
+        return np.asarray(item, dtype=np.float64)
     raw = base64.b64decode(item["f8"], validate=True)
     shape = tuple(int(s) for s in item["shape"])
     return np.frombuffer(raw, dtype="<f8").reshape(shape).astype(np.float64)
@@ -200,6 +202,7 @@ class PCAReference:
             payload = json.loads(data)
         except ValueError as exc:
             raise GenShareError(f"PCA reference {path}: not JSON ({exc})") from None
+        cls.check_version(payload, what=f"PCA reference {path}")
         ref = cls.from_json(payload, what=f"PCA reference {path}")
         if ref.to_bytes() != data:
             raise GenShareError(
@@ -244,7 +247,17 @@ class PCAReference:
 
     @classmethod
     def from_json(cls, payload: Any, *, what: str = "PCA reference") -> "PCAReference":
-        """The reference a :meth:`to_json` document describes (format version 2)."""
+        """The reference a :meth:`to_json` document describes (format version 2; a version-1
+        document sent over the wire, weights as k lists of M numbers, is read too — its hash
+        is that of its version-2 form, so no site takes it for an approved file)."""
+        legacy = isinstance(payload, dict) and payload.get("version", 1) == 1
+        if legacy and isinstance(payload.get("weights"), list):
+            payload = {**payload, "weights": np.asarray(payload["weights"], dtype=np.float64).T}
+        return cls._from_payload(payload, what=what)
+
+    @classmethod
+    def check_version(cls, payload: Any, *, what: str) -> None:
+        """Refuse a file of another format version, saying what to do."""
         if isinstance(payload, dict) and payload.get("format", FORMAT) == FORMAT:
             version = payload.get("version")
             if version != FORMAT_VERSION:
@@ -254,6 +267,9 @@ class PCAReference:
                     "with `genshare reference SOURCE --pca K --out REF` (or "
                     "gs.fit_reference(...).save(path)) and pin the new sha256"
                 )
+
+    @classmethod
+    def _from_payload(cls, payload: Any, *, what: str) -> "PCAReference":
         try:
             if payload.get("format", FORMAT) != FORMAT:
                 raise ValueError(f"format {payload.get('format')!r}")

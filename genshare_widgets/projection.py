@@ -463,6 +463,7 @@ def fit_reference(
     method: str = "auto",
     ld_prune: Any = None,
     keep_samples: bool = True,
+    check_consent: bool = True,
 ) -> PCAReference:
     """Fit a PCA reference on ``cohort``'s analysed samples (module docstring).
 
@@ -471,7 +472,8 @@ def fit_reference(
     PCs and the ``population``/``superpopulation`` columns are stored when
     ``keep_samples``); ``ld_prune`` is passed to the PCA
     (:func:`~genshare_widgets.samples.principal_components`). Refused on a cohort that is
-    not open-tier, and where consent forbids PCA.
+    not open-tier, and where consent forbids PCA (``check_consent=False``: the caller gates
+    it, as a federation site does per grouping).
 
     Examples
     --------
@@ -495,7 +497,8 @@ def fit_reference(
             f"a PCA reference needs min_maf >= {MIN_REFERENCE_MAF} (got {min_maf}): a rare "
             "variant's weights point at its few carriers"
         )
-    check_pca_grouping(cohort, by)
+    if check_consent:
+        check_pca_grouping(cohort, by)
     extra = {} if ld_prune is None else {"ld_prune": ld_prune}
     try:
         result = principal_components(

@@ -125,6 +125,7 @@ def pca_reference(
         region=region,
         snps_only=snps_only,
         keep_samples=False,
+        check_consent=False,  # the site gates its groupings itself (site_app)
     )
 
 
