@@ -434,6 +434,11 @@ def bench_size(
         add_pca_rows(timed, genshare, plink2, store, pops, work, pca_k, env)
     if "assoc" not in skip:
         add_assoc_rows(timed, genshare, plink2, store, pops, work, env)
+    if "project" not in skip:  # issue 19: benchmarks/_projection_rows.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _projection_rows import add_projection_rows  # type: ignore[import-not-found]
+
+        add_projection_rows(timed, genshare, plink2, store, pops, work, env, run)
     with contextlib.ExitStack() as stack:
         # The same command on a Dask cluster: a scheduler + 2 single-threaded workers started
         # (and warmed up: imports, compiled kernel) outside the timed region, on this machine.

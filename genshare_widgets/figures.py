@@ -36,6 +36,7 @@ KINDS = (
     "variant",
     "manhattan",
     "qq",
+    "projection",
 )
 #: Kinds drawn from an association (``--pheno``; no ``--by`` grouping).
 ASSOCIATION_KINDS = ("manhattan", "qq")
@@ -58,6 +59,7 @@ SIZES = {
     "variant": (1000, 720),
     "manhattan": (1100, 560),
     "qq": (760, 680),
+    "projection": (900, 650),
 }
 #: Every option of the command with its default: the recipe always records all of them.
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -81,6 +83,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "covar": None,
     "pcs": 0,
     "binary": None,
+    "reference": None,
+    "oadp": True,
+    "threshold": 0.8,
 }
 _POSITION = re.compile(r"^[^:\s]+:[\d,]+$")
 _ASSETS = Path(__file__).resolve().parent / "plots" / "_assets"
@@ -108,6 +113,11 @@ def check_options(kind: str, options: Mapping[str, Any]) -> None:
         )
     if (options.get("pcs") or 0) < 0:
         raise GenShareError(f"--pcs must be 0 or more, not {options.get('pcs')}")
+    if kind == "projection" and not options.get("reference"):
+        raise GenShareError(
+            "--kind projection needs --reference REF (a file `genshare reference` wrote, or a "
+            "catalog id with one)"
+        )
     if kind == "variant" and not options.get("variant"):
         raise GenShareError("--kind variant needs --variant CHR:POS or --variant rsID")
     if options.get("dims") not in (2, 3):
@@ -172,6 +182,10 @@ def build_figure(
     check_use(cohort, f"a {kind} figure")  # the entry's terms (DUO modifiers, labels)
     if kind in ASSOCIATION_KINDS:
         return _association_figure(cohort, kind, options, result=association)
+    if kind == "projection":  # issue 19: the samples over a reference PCA's cloud
+        from genshare_widgets._projection_views import projection_figure
+
+        return projection_figure(cohort, options["reference"], options=options)
     by = options["by"]
     if by not in cohort.samples.columns:
         raise GenShareError(

@@ -590,6 +590,10 @@ def assoc(
     default=None,
     help="manhattan/qq: force logistic or linear regression (default: as genshare assoc).",
 )
+@click.option(
+    "--reference",
+    help="projection: the PCA reference file (genshare reference) or a catalog id with one.",
+)
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
 def figure(
@@ -615,6 +619,7 @@ def figure(
     covar,
     pcs,
     binary,
+    reference,
     min_count,
     epsilon,
 ):
@@ -683,6 +688,7 @@ def figure(
             "covar": covar,
             "pcs": pcs,
             "binary": binary,
+            "reference": reference,
         }
         warn_data_use_of(source)
         with no_debris_at(out), _out_writes(out.absolute().parent, "the --out folder"):

@@ -35,6 +35,9 @@ TABS = (
 #: The title of the last tab (after :data:`TABS`): Manhattan and QQ plots of an association
 #: (:class:`~genshare_widgets.widgets._association_tab.AssociationTab`).
 ASSOCIATION_TITLE = "Association"
+#: The title of the tab after it: the cohort's samples on a reference PCA (issue 19,
+#: :class:`~genshare_widgets.widgets._projection_tab.ProjectionTab`).
+PROJECTION_TITLE = "Projection"
 
 
 class CohortExplorer:
@@ -143,12 +146,17 @@ class CohortExplorer:
         from genshare_widgets.widgets._association_tab import AssociationTab
 
         self.association = AssociationTab(self)
+        from genshare_widgets.widgets._projection_tab import ProjectionTab
+
+        self.projection = ProjectionTab(self)  # issue 19: after the association tab
         self.tabs = w.Tab(
-            children=[self._slots[kind] for _title, kind in TABS] + [self.association.widget]
+            children=[self._slots[kind] for _title, kind in TABS]
+            + [self.association.widget, self.projection.widget]
         )
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
         self.tabs.set_title(len(TABS), ASSOCIATION_TITLE)
+        self.tabs.set_title(len(TABS) + 1, PROJECTION_TITLE)
         self.export = ExportControl(self)
         self._quiet = False  # True while controls are set in bulk: one update at the end
         self._set_group_options()
@@ -179,6 +187,8 @@ class CohortExplorer:
         """The figure kind of the selected tab (on the association tab: the figure chosen
         for export, ``manhattan`` or ``qq``)."""
         index = self.tabs.selected_index or 0
+        if index == len(TABS) + 1:
+            return "projection"
         if index >= len(TABS):
             return self.association.export_kind.value
         return TABS[index][1]
@@ -187,6 +197,8 @@ class CohortExplorer:
         """The ``genshare figure`` options of the current view (for ``kind``, default: the
         selected tab's)."""
         kind = kind or self.kind
+        if kind == "projection":
+            return {**self.projection.options(), **self._disclosure_options}
         if kind in ASSOCIATION_KINDS:  # every analysed sample: no grouping applies
             return {
                 "region": self.region.value.strip() or None,
@@ -262,6 +274,8 @@ class CohortExplorer:
                     self._built.popitem(last=False)
             self._built.move_to_end(view)
             return self._built[view]
+        if kind == "projection":  # the figure on screen (exported as it is drawn)
+            return build_figure(self.cohort, kind, opts)
         if kind == "pca":  # its own pass (all samples); cache by what changes it
             key = repr((opts["region"], opts["min_maf"], opts["snps_only"], opts["by"]))
             if self._figures.get("pca-key") != key:
@@ -358,6 +372,9 @@ class CohortExplorer:
 
     def _show(self, kind: str, started: float) -> bool:
         key = self._view_key(kind)
+        if kind == "projection":  # projected on request (its button), then kept
+            self.projection.show(key, started)
+            return False
         if kind in ASSOCIATION_KINDS:
             self.association.show(key, started)
             return False
