@@ -92,6 +92,9 @@ class PCAReference:
     #: reference samples: ``ids`` (list), ``pcs`` (n × k array), ``labels`` {column: list}
     samples: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: the sha256 of the file :meth:`load` read (its canonical bytes): a loaded reference is
+    #: not to be changed in place (make a new one)
+    _file_sha256: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if "id" not in self.variants.columns:
@@ -154,6 +157,8 @@ class PCAReference:
     @property
     def sha256(self) -> str:
         """sha256 of :meth:`to_bytes`: equal to ``sha256sum`` of the saved file."""
+        if self._file_sha256 is not None:
+            return self._file_sha256
         return hashlib.sha256(self.to_bytes()).hexdigest()
 
     def save(self, path: str | Path) -> str:
@@ -211,6 +216,7 @@ class PCAReference:
                 "PCAReference.from_json(json.load(f)).save(path) and pin the new sha256"
             )
         ref.check_limits(what=f"PCA reference {path}")
+        ref._file_sha256 = hashlib.sha256(data).hexdigest()
         return ref
 
     def check_limits(self, *, what: str = "PCA reference") -> None:

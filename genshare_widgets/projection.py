@@ -59,65 +59,73 @@ def _direct(cohort):
     return _direct_store(cohort)
 
 
-def standardized_blocks(cohort, rows: np.ndarray, p: np.ndarray):
-    """``(positions, x)`` blocks of ``cohort``'s standardised genotypes at store ``rows``
-    (:func:`genshare_widgets.engines._projection_pass.standardized_blocks`)."""
-    from genshare_widgets.engines._projection_pass import standardized_blocks as blocks
+def _blocks(cohort, rows: np.ndarray, p: np.ndarray | None = None):
+    """Dosage blocks (``p`` None) or standardised blocks of ``cohort``'s store ``rows``
+    (:mod:`genshare_widgets.engines._projection_pass`)."""
+    from genshare_widgets.engines import _projection_pass as engine
 
     store = _direct(cohort)
-    if store is not None:
-        return blocks(rows, p, store=store)
-    return blocks(rows, p, call_genotype=cohort.genotypes["call_genotype"])
+    source = (
+        {"store": store}
+        if store is not None
+        else {"call_genotype": cohort.genotypes["call_genotype"]}
+    )
+    if p is None:
+        return engine.dosage_blocks(rows, **source)
+    return engine.standardized_blocks(rows, p, **source)
 
 
-def cohort_variants(cohort) -> pd.DataFrame:
+def cohort_variants(cohort, *, positions: np.ndarray | None = None) -> pd.DataFrame:
     """The cohort's biallelic records: ``row`` (store row), contig, position, ref, alt, id
-    (rsID or ``""``)."""
+    (rsID or ``""``); with ``positions``, only the records at those positions (the alleles
+    and IDs of the others are never decoded)."""
     from genshare_widgets._selection import allele_counts_per_record, fixed_strings
     from genshare_widgets.engines._direct import UnsupportedStoreError
 
+    missing_array = (KeyError, FileNotFoundError, GenShareError, UnsupportedStoreError)
     store = _direct(cohort)
     if store is not None:
-
-        def read(name):
-            return store.read(name)
-
-        has = None
+        read = store.read
     else:
         ds = cohort.genotypes
 
         def read(name):
             return ds[name].values
 
-        has = set(ds.variables)
-    alleles = fixed_strings(read("variant_allele"))
-    biallelic = np.flatnonzero(allele_counts_per_record(alleles) == 2)
+    position = np.asarray(read("variant_position")).astype(np.int64)
+    rows = np.arange(len(position))
+    if positions is not None:
+        rows = np.flatnonzero(np.isin(position, np.asarray(positions, dtype=np.int64)))
+    alleles = fixed_strings(np.asarray(read("variant_allele"))[rows])
+    biallelic = rows[allele_counts_per_record(alleles) == 2]
+    alleles = alleles[allele_counts_per_record(alleles) == 2]
     contigs = fixed_strings(read("contig_id"))[np.asarray(read("variant_contig"))[biallelic]]
     try:
-        ids = fixed_strings(read("variant_id"))[biallelic]
-        if has is None or "variant_id_mask" in has:
-            try:
-                ids = np.where(np.asarray(read("variant_id_mask"))[biallelic], "", ids)
-            except (KeyError, FileNotFoundError, GenShareError, UnsupportedStoreError):
-                pass
-    except (KeyError, FileNotFoundError, GenShareError, UnsupportedStoreError):
+        ids = fixed_strings(np.asarray(read("variant_id"))[biallelic])
+        try:
+            ids = np.where(np.asarray(read("variant_id_mask"))[biallelic], "", ids)
+        except missing_array:
+            pass
+    except missing_array:
         ids = np.full(len(biallelic), "", dtype=object)
     ids = np.where(np.isin(ids, [".", ""]), "", ids)
     return pd.DataFrame(
         {
             "row": biallelic.astype(np.int64),
             "contig": contigs.astype(str),
-            "position": np.asarray(read("variant_position"))[biallelic].astype(np.int64),
-            "ref": alleles[biallelic, 0],
-            "alt": alleles[biallelic, 1],
+            "position": position[biallelic],
+            "ref": alleles[:, 0],
+            "alt": alleles[:, 1],
             "id": ids.astype(str),
         }
     )
 
 
 def _strip_chr(values) -> np.ndarray:
-    text = pd.Series(values, dtype=str)
-    return text.str.replace(r"^chr", "", regex=True, case=False).to_numpy()
+    """Contig names without a ``chr`` prefix (compared per distinct name: few of them)."""
+    names, codes = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+    plain = np.array([n[3:] if n.lower().startswith("chr") else n for n in names], dtype=object)
+    return plain[codes]
 
 
 @dataclass
@@ -181,9 +189,8 @@ def match_variants(
     flipped = np.zeros(m, dtype=bool)
     rows[pairs["i"].to_numpy()] = pairs["row"].to_numpy()
     flipped[pairs["i"].to_numpy()] = pairs["flip"].to_numpy()
-    ambiguous = np.array(
-        [(a, b) in _AMBIGUOUS for a, b in zip(ref["ref"], ref["alt"], strict=True)], dtype=bool
-    )
+    pair = ref["ref"].astype(str) + "/" + ref["alt"].astype(str)
+    ambiguous = pair.isin([f"{a}/{b}" for a, b in _AMBIGUOUS]).to_numpy()
     dropped = ambiguous & (rows >= 0) & drop_ambiguous
     rows[dropped] = -1
     flipped[dropped] = False
@@ -200,20 +207,36 @@ def match_variants(
     return VariantMatch(rows=rows, flipped=flipped, report=report)
 
 
-def project_rows(cohort, reference: PCAReference, match: VariantMatch):
-    """``(projections, sums of squares)``: per sample (all genotype columns), ``x @ W`` over
-    the matched variants (flipped ones as ``2 - g``: standardised with ``1 - p`` and the
-    weight row negated) and Σ x² (what the shrinkage correction needs)."""
+def project_rows(cohort, reference: PCAReference, match: VariantMatch, *, sumsq: bool = True):
+    """``(projections, sums of squares)`` of every genotype column: ``x @ W`` over the
+    matched variants (a flipped one standardised as ``2 - g``) and Σ x² (what the shrinkage
+    correction needs; None unless ``sumsq``).
+
+    With ``w' = ±W / s`` (minus for a flipped variant) and ``c = 2 p' w'`` (``p'`` the
+    frequency of the allele counted in the store), ``x @ W = Σ_called (g w' - c)``: one float64
+    product of the dosages with ``w'``, minus ``Σ c``, plus ``c`` back for each missing call."""
+    from genshare_widgets.engines._projection_pass import MISSING, standardize
+
     used = np.flatnonzero(match.rows >= 0)
-    p = np.where(match.flipped, 1 - reference.p, reference.p)[used]
-    weights = reference.weights[used] * np.where(match.flipped[used], -1.0, 1.0)[:, None]
+    sign = np.where(match.flipped[used], -1.0, 1.0)
+    p_store = np.where(match.flipped[used], 1 - reference.p[used], reference.p[used])
+    w = reference.weights[used] * (sign / np.sqrt(p_store * (1 - p_store)))[:, None]
+    c = 2 * p_store[:, None] * w
     n = cohort.n_samples
     proj = np.zeros((n, reference.k), dtype=np.float64)
-    sumsq = np.zeros(n, dtype=np.float64)
-    for positions, x in standardized_blocks(cohort, match.rows[used], p):
-        proj += x.T @ weights[positions]
-        sumsq += np.einsum("ij,ij->j", x, x)
-    return proj, sumsq
+    squares = np.zeros(n, dtype=np.float64) if sumsq else None
+    for positions, dosage in _blocks(cohort, match.rows[used]):
+        wb, cb = w[positions], c[positions]
+        # a missing call's dosage is 3 here: its 3 w' is taken back, and its c added back
+        proj += dosage.astype(np.float64).T @ wb - cb.sum(axis=0)[None, :]
+        missing = dosage == MISSING
+        if missing.any():
+            block_rows, block_samples = np.nonzero(missing)
+            np.add.at(proj, block_samples, cb[block_rows] - MISSING * wb[block_rows])
+        if squares is not None:
+            x = standardize(dosage, p_store[positions])
+            squares += np.einsum("ij,ij->j", x, x)
+    return proj, squares
 
 
 def oadp_projection(
@@ -382,6 +405,7 @@ def project(
     )
     ref = load_reference(reference, sha256=sha256)
     ref.check_limits(what="the PCA reference")
+    digest = ref.sha256
     target_build, ref_build = _build(cohort, build), ref.genome_build
     if (
         match_by == "position"
@@ -395,7 +419,9 @@ def project(
             f"{target_build}, lift the cohort over to {ref_build}, or match by rsID "
             "(--match-by rsid) if both carry rsIDs"
         )
-    target = cohort_variants(cohort)
+    target = cohort_variants(
+        cohort, positions=ref.variants["position"].to_numpy() if match_by == "position" else None
+    )
     if match_by == "rsid" and (not (ref.variants["id"] != "").any() or not (target["id"] != "").any()):
         side = "the reference" if not (ref.variants["id"] != "").any() else f"cohort {cohort.id!r}"
         raise GenShareError(
@@ -421,7 +447,7 @@ def project(
             f"with other alleles, {match.report['ambiguous_dropped']} strand-ambiguous dropped. "
             "Check the genome build and contig names, or lower --min-matched"
         )
-    proj, sumsq = project_rows(cohort, ref, match)
+    proj, sumsq = project_rows(cohort, ref, match, sumsq=oadp)
     kept = withdrawal_mask(cohort)
     keep = np.ones(cohort.n_samples, dtype=bool) if kept is None else kept
     names = [f"PC{i + 1}" for i in range(ref.k)]
@@ -429,16 +455,18 @@ def project(
     simple = pd.DataFrame(proj[keep], columns=names, index=index)
     coords = simple
     if oadp:
-        coords = pd.DataFrame(oadp_projection(proj[keep], sumsq[keep], ref), columns=names, index=index)
+        assert sumsq is not None
+        corrected = oadp_projection(proj[keep], sumsq[keep], ref)
+        coords = pd.DataFrame(corrected, columns=names, index=index)
     report["n_samples"] = int(keep.sum())
     result = Projection(
         coordinates=coords.copy(),
         report=report,
-        reference_sha256=ref.sha256,
+        reference_sha256=digest,
         oadp=bool(oadp),
         provenance={
             "cohort": cohort.provenance,
-            "reference": {"sha256": ref.sha256, "source": ref.source, "k": ref.k},
+            "reference": {"sha256": digest, "source": ref.source, "k": ref.k},
             "oadp": bool(oadp),
         },
         simple=simple if oadp else None,
@@ -523,7 +551,7 @@ def fit_reference(
     keep = np.asarray(cohort.samples.index.isin(result.coordinates.index))
     weights = np.zeros((m, k), dtype=np.float64)
     scale = 1.0 / (m * values)
-    for positions, x in standardized_blocks(cohort, index, p):
+    for positions, x in _blocks(cohort, index, p):
         weights[positions] = (x[:, keep] @ u) * scale[None, :]
     table = cohort_variants(cohort).set_index("row").loc[index]
     variants = pd.DataFrame(

@@ -1,7 +1,7 @@
-"""Standardised genotype blocks of chosen store rows, in row order: the one genotype pass of
-a PCA reference's SNP weights and of every projection onto them
-(:mod:`genshare_widgets.projection`).
+"""Genotype blocks of chosen store rows, in row order: the one genotype pass of a PCA
+reference's SNP weights and of every projection onto them (:mod:`genshare_widgets.projection`).
 
+:func:`dosage_blocks` yields ``(positions, dosage)`` (uint8 ALT copies, 3 = not called);
 :func:`standardized_blocks` yields ``(positions, x)``: ``positions`` index the caller's
 ``rows`` and ``x`` is float64 (len(positions), samples), Patterson-standardised with the
 caller's ALT frequencies ``p`` (``(g - 2p) / sqrt(p (1 - p))``, a missing call → 0, the
@@ -19,13 +19,19 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 ROWS_PER_BLOCK = 4096  # float64 block: 4,096 × 2,505 samples = 82 MB at most
+MISSING = 3  # the dosage of a genotype with an allele not called
 
 
-def _direct_chunks(store, rows: np.ndarray, p: np.ndarray, order: np.ndarray):
-    """Per store chunk, a function giving its list of (positions, x) blocks."""
-    from genshare_widgets.engines._direct import standardized_from_planes
-    from genshare_widgets.engines._sample_pass import standardized_block
+def _dosage_of_calls(gt: np.ndarray) -> np.ndarray:
+    """ALT dosage (uint8; 3 = not fully called) of int8 calls (variants, samples, ploidy)."""
+    a0, a1 = gt[..., 0], gt[..., 1]
+    dosage = (a0 == 1).astype(np.uint8) + (a1 == 1)
+    dosage[(a0 < 0) | (a1 < 0)] = MISSING
+    return dosage
 
+
+def _direct_chunks(store, rows: np.ndarray, order: np.ndarray):
+    """Per store chunk, a function giving its list of (positions, dosage) blocks."""
     n_samples = store.shape("call_genotype")[1]
     step = store.chunk_rows("call_genotype_bitplanes")
     sorted_rows = rows[order]
@@ -44,48 +50,45 @@ def _direct_chunks(store, rows: np.ndarray, p: np.ndarray, order: np.ndarray):
         fast = np.flatnonzero(packable)
         for b in range(0, len(fast), ROWS_PER_BLOCK):
             part = fast[b : b + ROWS_PER_BLOCK]
-            x = standardized_from_planes(planes[local[part]], p[positions[part]], n_samples)
-            out.append((positions[part], x))
+            raw = np.ascontiguousarray(planes[local[part]]).view(np.uint8)
+            bits = np.unpackbits(raw, axis=2, count=n_samples, bitorder="little")
+            out.append((positions[part], bits[:, 0, :] + 2 * bits[:, 1, :]))  # 3 = missing
         slow = np.flatnonzero(~packable)
         if len(slow):
             gt = store.read_chunk("call_genotype", c)[local[slow]]
-            out.append((positions[slow], standardized_block(gt, p[positions[slow]])))
+            out.append((positions[slow], _dosage_of_calls(gt)))
         return out
 
     return [(one_chunk, int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
 
 
-def standardized_blocks(
+def dosage_blocks(
     rows: np.ndarray,
-    p: np.ndarray,
     *,
     store=None,
     call_genotype=None,
     threads: int | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Blocks ``(positions, x)`` of the standardised genotypes of store ``rows`` (any order,
-    each once; ``p`` their ALT frequencies in (0, 1)), in increasing row order.
+    """Blocks ``(positions, dosage)`` of store ``rows`` (any order, each once), in increasing
+    row order: ``dosage`` is uint8 (len(positions), samples), the ALT copies of a fully called
+    genotype, :data:`MISSING` (3) where an allele is not called.
 
-    Give ``store`` (a local GenShare store's :class:`~engines._direct.DirectStore`) or
-    ``call_genotype`` (an array-like of (variants, samples, ploidy) int8, e.g. the xarray
-    variable, read in blocks of :data:`ROWS_PER_BLOCK` rows).
+    Give ``store`` (a local GenShare store's :class:`~engines._direct.DirectStore`: its bit
+    planes, read ahead in a small thread pool) or ``call_genotype`` (an array-like of
+    (variants, samples, ploidy) int8, e.g. the xarray variable).
 
     Examples
     --------
     >>> gt = np.array([[[0, 1], [1, 1]], [[0, 0], [-1, 0]]], dtype=np.int8)
-    >>> [x.round(3).tolist() for _, x in standardized_blocks(np.array([0, 1]), np.array([0.5, 0.25]),
-    ...                                                   call_genotype=gt)]
-    [[[0.0, 2.0], [-1.155, 0.0]]]
+    >>> [d.tolist() for _, d in dosage_blocks(np.array([1, 0]), call_genotype=gt)]
+    [[[1, 2], [0, 3]]]
     """
-    from genshare_widgets.engines._sample_pass import standardized_block
-
     rows = np.asarray(rows, dtype=np.int64)
-    p = np.asarray(p, dtype=np.float64)
     order = np.argsort(rows, kind="stable")
     if not len(rows):
         return
     if store is not None:
-        jobs = _direct_chunks(store, rows, p, order)
+        jobs = _direct_chunks(store, rows, order)
         workers = max(1, min(threads or 2, len(jobs)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending = []
@@ -103,4 +106,40 @@ def standardized_blocks(
             gt = np.asarray(call_genotype.isel(variants=block_rows).values)
         else:
             gt = np.asarray(call_genotype[block_rows])
-        yield positions, standardized_block(gt, p[positions])
+        yield positions, _dosage_of_calls(gt)
+
+
+def standardize(dosage: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Patterson-standardised float64 of a dosage block (missing → 0): the same float64
+    operations as :func:`engines._direct.standardized_from_planes`, so the same values."""
+    p64 = np.asarray(p, dtype=np.float64)[:, None]
+    x = dosage.astype(np.float64)
+    x -= 2 * p64
+    x /= np.sqrt(p64 * (1 - p64))
+    x[dosage == MISSING] = 0.0
+    return x
+
+
+def standardized_blocks(
+    rows: np.ndarray,
+    p: np.ndarray,
+    *,
+    store=None,
+    call_genotype=None,
+    threads: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """:func:`dosage_blocks` standardised with ALT frequencies ``p`` (one per row):
+    ``(positions, x)``, x float64 (len(positions), samples).
+
+    Examples
+    --------
+    >>> gt = np.array([[[0, 1], [1, 1]], [[0, 0], [-1, 0]]], dtype=np.int8)
+    >>> [x.round(3).tolist() for _, x in standardized_blocks(np.array([0, 1]), np.array([0.5, 0.25]),
+    ...                                                   call_genotype=gt)]
+    [[[0.0, 2.0], [-1.155, 0.0]]]
+    """
+    p = np.asarray(p, dtype=np.float64)
+    for positions, dosage in dosage_blocks(
+        rows, store=store, call_genotype=call_genotype, threads=threads
+    ):
+        yield positions, standardize(dosage, p[positions])

@@ -83,7 +83,7 @@ def project_samples(cohort, reference: PCAReference) -> np.ndarray:
     never sent anywhere."""
     from genshare_widgets.projection import project_rows
 
-    return project_rows(cohort, reference, _site_match(cohort, reference))[0]
+    return project_rows(cohort, reference, _site_match(cohort, reference), sumsq=False)[0]
 
 
 def site_members(cohort) -> np.ndarray:
