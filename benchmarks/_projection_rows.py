@@ -37,7 +37,10 @@ def prepare_reference(genshare: list[str], store: Path, pops: Path, work: Path, 
             env=env,
         )  # fmt: skip
     ref = PCAReference.load(ref_file)
-    ids = [f"{c}:{p}:{r}:{a}" for c, p, r, a in ref.variants[["contig", "position", "ref", "alt"]].itertuples(index=False)]  # noqa: E501
+    ids = [
+        f"{c}:{p}:{r}:{a}"
+        for c, p, r, a in ref.variants[["contig", "position", "ref", "alt"]].itertuples(index=False)
+    ]
     score = pd.DataFrame({"ID": ids, "A1": ref.variants["alt"].to_numpy()})
     for j in range(ref.k):
         score[f"W{j + 1}"] = ref.weights[:, j] * np.sqrt(2)
@@ -64,13 +67,17 @@ def add_projection_rows(
 
     def reference() -> Path:
         if "ref" not in state:
-            state["ref"] = prepare_reference(genshare, Path(store), Path(pops), Path(work), env, run)
+            state["ref"] = prepare_reference(
+                genshare, Path(store), Path(pops), Path(work), env, run
+            )
         return state["ref"]
 
     def ours() -> dict:
         ref = reference()
         out = Path(work) / f"gs_project_{time.monotonic_ns()}"
-        return run([*genshare, "project", str(store), "--reference", str(ref), "--out", str(out)], env=env)  # noqa: E501
+        return run(
+            [*genshare, "project", str(store), "--reference", str(ref), "--out", str(out)], env=env
+        )
 
     timed["project/genshare"] = ours
     if plink2:

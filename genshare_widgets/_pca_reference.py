@@ -120,7 +120,7 @@ class PCAReference:
         return table
 
     def to_json(self) -> dict[str, Any]:
-        variants = {
+        variants: dict[str, list[Any]] = {
             c: [str(v) for v in self.variants[c]] for c in ("contig", "ref", "alt", "id")
         }
         variants["position"] = [int(v) for v in self.variants["position"]]
@@ -296,7 +296,7 @@ class PCAReference:
             min_maf = float(payload.get("min_maf", 0.0))
             source = str(payload.get("source", ""))
             build = payload.get("genome_build")
-            samples = None
+            samples: dict[str, Any] | None = None
             if payload.get("samples"):
                 raw_s = payload["samples"]
                 samples = {

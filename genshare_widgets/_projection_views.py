@@ -23,7 +23,8 @@ def projection_figure(cohort, reference, *, options: Mapping[str, Any] | None = 
 
     options = dict(options or {})
     ref = load_reference(reference)
-    labelled = ref.sample_pcs is not None
+    stored = ref.sample_pcs
+    labelled = stored is not None
     result = project(
         cohort,
         ref,
@@ -35,10 +36,10 @@ def projection_figure(cohort, reference, *, options: Mapping[str, Any] | None = 
     prov = plots.figure_provenance(cohort, by=None)
     prov["projection"] = {"reference_sha256": ref.sha256, "matching": result.report}
     color = options.get("color_by") or "superpopulation"
-    reference_color = color if labelled and color in ref.sample_pcs.columns else None
+    reference_color = color if stored is not None and color in stored.columns else None
     return plots.projection_scatter(
         result.coordinates,
-        ref.sample_pcs,
+        stored,
         color_by="assigned_group",
         reference_color_by=reference_color,
         provenance=prov,

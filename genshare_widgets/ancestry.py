@@ -3,9 +3,9 @@
 The reference file (:class:`~genshare_widgets._pca_reference.PCAReference`, open-tier
 references only) stores its samples' PCs — exactly what projecting them gives — and labels
 (population, super-population, the ``--by`` column). :func:`assign_ancestry` trains a
-scikit-learn classifier on them (PCs standardised, then quadratic discriminant analysis with a small covariance
-regulariser: one Gaussian per group in PC space, which gives calibrated-looking
-probabilities on clusters of this shape; seeded and deterministic) and gives each projected
+scikit-learn classifier on them (PCs standardised, then quadratic discriminant analysis
+with a small covariance regulariser: one Gaussian per group in PC space, which gives
+calibrated-looking probabilities on clusters of this shape; deterministic) and gives each projected
 sample the most probable group and its probability; below ``threshold`` (default 0.8) the
 sample is ``"unassigned"``.
 
@@ -106,9 +106,7 @@ def assign_ancestry(
     top = proba[np.arange(len(x)), best]
     names = np.asarray(model.classes_).astype(str)
     assigned = np.where(top >= threshold, names[best], UNASSIGNED)
-    table = pd.DataFrame(
-        {"assigned_group": assigned, "probability": top}, index=coordinates.index
-    )
+    table = pd.DataFrame({"assigned_group": assigned, "probability": top}, index=coordinates.index)
     for j, name in enumerate(names):
         table[f"p_{name}"] = proba[:, j]
     model_info: dict[str, Any] = {

@@ -711,9 +711,9 @@ def open_cohort(
     joined, report = _join_samples(sample_ids_, table, table_name=table_name)
     # a user's --samples table names the samples to analyse: the unlisted ones are left out
     # of everything, through the cohort's one mask of analysed samples (Cohort.kept)
-    listed = None
-    if samples is not None and report.get("n_without_metadata"):
-        listed = np.asarray(pd.Index(sample_ids_).isin(table.index), dtype=bool)
+    listed: np.ndarray | None = None
+    if table is not None and samples is not None and report.get("n_without_metadata"):
+        listed = np.array(pd.Index(sample_ids_).isin(table.index), dtype=bool)
     withdrawals = _withdrawals(entry or withdrawal_source, withdrawn, sample_ids_)
     if withdrawals is not None:
         withdrawals = dataclasses.replace(withdrawals, table_before=joined)

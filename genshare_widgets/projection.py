@@ -34,6 +34,7 @@ whose DUO codes forbid it (:func:`genshare_widgets.disclosure.check_projection`)
 coordinates are per person, so refused under a disclosure policy like PCA's.
 """
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,10 +103,8 @@ def cohort_variants(cohort, *, positions: np.ndarray | None = None) -> pd.DataFr
     contigs = fixed_strings(read("contig_id"))[np.asarray(read("variant_contig"))[biallelic]]
     try:
         ids = fixed_strings(np.asarray(read("variant_id"))[biallelic])
-        try:
+        with contextlib.suppress(*missing_array):
             ids = np.where(np.asarray(read("variant_id_mask"))[biallelic], "", ids)
-        except missing_array:
-            pass
     except missing_array:
         ids = np.full(len(biallelic), "", dtype=object)
     ids = np.where(np.isin(ids, [".", ""]), "", ids)
@@ -161,7 +160,8 @@ def match_variants(
     """
     if match_by not in ("position", "rsid"):
         raise GenShareError(f"match_by must be 'position' or 'rsid', not {match_by!r}")
-    ref = getattr(reference, "variants", reference).reset_index(drop=True)
+    table: pd.DataFrame = getattr(reference, "variants", reference)
+    ref = table.reset_index(drop=True)
     if "id" not in ref.columns:
         ref = ref.assign(id="")
     m = len(ref)
@@ -422,8 +422,9 @@ def project(
     target = cohort_variants(
         cohort, positions=ref.variants["position"].to_numpy() if match_by == "position" else None
     )
-    if match_by == "rsid" and (not (ref.variants["id"] != "").any() or not (target["id"] != "").any()):
-        side = "the reference" if not (ref.variants["id"] != "").any() else f"cohort {cohort.id!r}"
+    ref_ids, target_ids = (ref.variants["id"] != "").any(), (target["id"] != "").any()
+    if match_by == "rsid" and not (ref_ids and target_ids):
+        side = "the reference" if not ref_ids else f"cohort {cohort.id!r}"
         raise GenShareError(
             f"--match-by rsid: {side} carries no rsIDs; match by position on the same build"
         )
@@ -505,7 +506,8 @@ def fit_reference(
 
     Examples
     --------
-    >>> ref = fit_reference(open_cohort("1kg-phase3-subset"), k=4, by="superpopulation")  # doctest: +SKIP
+    >>> cohort = open_cohort("1kg-phase3-subset")  # doctest: +SKIP
+    >>> ref = fit_reference(cohort, k=4, by="superpopulation")  # doctest: +SKIP
     >>> digest = ref.save("1kg-ref.json")  # doctest: +SKIP
     """
     from genshare_widgets.samples import check_pca_grouping, principal_components

@@ -102,9 +102,7 @@ def _naive_vcf(mirror, tmp_path, ref):
                 calls = ["./."] * 3 + calls[3:]
             fields[9:] = calls
             lines_out.append("\t".join(fields) + "\n")
-            dose = np.array(
-                [np.nan if "." in c else c.count("1") for c in calls], dtype=np.float64
-            )
+            dose = np.array([np.nan if "." in c else c.count("1") for c in calls], dtype=np.float64)
             dosages[(pos, fields[3], fields[4])] = dose
     path = tmp_path / "chr22_edited.vcf"
     path.write_text("".join(lines_out))
@@ -175,7 +173,8 @@ def test_projection_equals_plink2_score(hapmap3, mirror, tmp_path):
     prefix = str(mirror / "hapmap3" / "HM3_thinned_autosomal_overlap")
     subprocess.run(
         ["plink2", "--bfile", prefix, "--score", str(tmp_path / "w.tsv"), "1", "2",
-         "header-read", "variance-standardize", "no-mean-imputation", "cols=+scoresums", "--score-col-nums",
+         "header-read", "variance-standardize", "no-mean-imputation", "cols=+scoresums",
+         "--score-col-nums",
          f"3-{2 + ref.k}", "--read-freq", str(tmp_path / "f.afreq"), "--threads", "1",
          "--out", str(tmp_path / "s")],
         check=True,
@@ -242,11 +241,11 @@ def test_reference_file_roundtrip_version_and_catalog_hash(kg_reference, tmp_pat
     old = json.loads((tmp_path / "ref.json").read_bytes())
     old["version"] = 1
     (tmp_path / "old.json").write_text(json.dumps(old))
-    with pytest.raises(GenShareError, match="format version 1.*genshare reference"):
+    with pytest.raises(GenShareError, match=r"format version 1.*genshare reference"):
         PCAReference.load(tmp_path / "old.json")
     record = types.SimpleNamespace(file=str(tmp_path / "ref.json"), sha256="0" * 64)
     entry = types.SimpleNamespace(id="my-entry", pca_reference=record)
-    with pytest.raises(GenShareError, match="my-entry.*pca_reference.*not the approved"):
+    with pytest.raises(GenShareError, match=r"my-entry.*pca_reference.*not the approved"):
         entry_reference(entry)
     record.sha256 = digest
     assert entry_reference(entry).sha256 == digest
@@ -255,7 +254,7 @@ def test_reference_file_roundtrip_version_and_catalog_hash(kg_reference, tmp_pat
 def test_builds_refused_unless_matched_by_rsid(hapmap3, kg_reference):
     from genshare_widgets.projection import project
 
-    with pytest.raises(GenShareError, match="GRCh37.*NCBI36.*--match-by rsid"):
+    with pytest.raises(GenShareError, match=r"GRCh37.*NCBI36.*--match-by rsid"):
         project(hapmap3, kg_reference)
     with pytest.raises(GenShareError, match=r"only \d+ of the reference's 3812 variants.*at least"):
         project(hapmap3, kg_reference, match_by="rsid")
@@ -280,5 +279,5 @@ def test_consent_and_release_door(kg_subset, kg_reference):
     with pytest.raises(ReleaseRefused):
         project(kg_subset, kg_reference, policy=DisclosurePolicy(min_count=20))
     registered = types.SimpleNamespace(entry=get_entry("sim-ooa-gru-registered"), id="x")
-    with pytest.raises(GenShareError, match="registered-tier.*only from open-tier"):
+    with pytest.raises(GenShareError, match=r"registered-tier.*only from open-tier"):
         fit_reference(registered, k=4)

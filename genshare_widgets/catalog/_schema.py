@@ -344,9 +344,7 @@ class PCAReferenceSpec(_Strict):
     ``genshare project SOURCE --reference ENTRY_ID`` loads it, and a file whose sha256 differs
     is refused (:func:`genshare_widgets.projection.entry_reference`)."""
 
-    file: str = Field(
-        description="absolute path, or a file name looked up under $GENSHARE_MIRROR"
-    )
+    file: str = Field(description="absolute path, or a file name looked up under $GENSHARE_MIRROR")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the reference file")
 
 

@@ -37,8 +37,7 @@ def _ld_prune(text: str | None):
         window, step, r2 = int(parts[0]), int(parts[1]), float(parts[2])
     except (IndexError, ValueError):
         raise GenShareError(
-            f"--ld-prune {text!r}: give WINDOW,STEP,R2 (e.g. 50,5,0.2), as plink2 "
-            "--indep-pairwise"
+            f"--ld-prune {text!r}: give WINDOW,STEP,R2 (e.g. 50,5,0.2), as plink2 --indep-pairwise"
         ) from None
     if len(parts) != 3 or window < 2 or step < 1 or not 0 < r2 < 1:
         raise GenShareError(f"--ld-prune {text!r}: WINDOW >= 2, STEP >= 1, 0 < R2 < 1")

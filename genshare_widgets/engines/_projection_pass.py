@@ -134,8 +134,8 @@ def standardized_blocks(
     Examples
     --------
     >>> gt = np.array([[[0, 1], [1, 1]], [[0, 0], [-1, 0]]], dtype=np.int8)
-    >>> [x.round(3).tolist() for _, x in standardized_blocks(np.array([0, 1]), np.array([0.5, 0.25]),
-    ...                                                   call_genotype=gt)]
+    >>> blocks = standardized_blocks(np.array([0, 1]), np.array([0.5, 0.25]), call_genotype=gt)
+    >>> [x.round(3).tolist() for _, x in blocks]
     [[[0.0, 2.0], [-1.155, 0.0]]]
     """
     p = np.asarray(p, dtype=np.float64)

@@ -101,6 +101,7 @@ __all__ = [
     "pca_centroids",
     "pca_scatter",
     "power_vs_epsilon_plot",
+    "projection_scatter",
     "qq_plot",
     "representation_panel",
     "roc_plot",
