@@ -177,9 +177,10 @@ class PCAReference:
 
     @classmethod
     def load(cls, path: str | Path, *, sha256: str | None = None) -> "PCAReference":
-        """A reference file, checked for its canonical form and limits (:meth:`check_limits`),
-        and against ``sha256`` when given (a custodian's pin, a catalog record); a file whose
-        hash differs is refused naming both hashes.
+        """A reference file, checked for its limits (:meth:`check_limits`), and when
+        ``sha256`` is given (a custodian's pin, a catalog record) against it and for its
+        canonical form; a file whose hash differs is refused naming both hashes. The loaded
+        reference's :attr:`sha256` is the file's.
 
         Examples
         --------
@@ -209,7 +210,9 @@ class PCAReference:
             raise GenShareError(f"PCA reference {path}: not JSON ({exc})") from None
         cls.check_version(payload, what=f"PCA reference {path}")
         ref = cls.from_json(payload, what=f"PCA reference {path}")
-        if ref.to_bytes() != data:
+        # a pinned file must be canonical (a site advertises the hash of what it re-serialises);
+        # an unpinned one is named by its own file hash
+        if sha256 is not None and ref.to_bytes() != data:
             raise GenShareError(
                 f"PCA reference {path}: not in the canonical form PCAReference.save writes "
                 "(its hash would differ from what the site advertises); re-save it with "

@@ -264,14 +264,14 @@ def test_builds_refused_unless_matched_by_rsid(hapmap3, kg_reference):
 
 
 def test_consent_and_release_door(kg_subset, kg_reference):
-    from genshare_widgets import open_cohort
     from genshare_widgets.catalog import get_entry
     from genshare_widgets.disclosure import AnalysisRefused, DisclosurePolicy, ReleaseRefused
     from genshare_widgets.disclosure._gate import check_projection
     from genshare_widgets.projection import fit_reference, project
 
+    npoa = types.SimpleNamespace(entry=get_entry("sim-ooa-npoa"), provenance={}, id="npoa")
     with pytest.raises(AnalysisRefused, match=r"projection.*NPOA \(DUO:0000044\)"):
-        project(open_cohort("sim-ooa-npoa"), kg_reference)
+        project(npoa, kg_reference)  # refused before any genotype is read
     for entry_id, code in (("sim-ooa-hmb-controlled", "HMB"), ("sim-ooa-ds-controlled", "DS")):
         gated = types.SimpleNamespace(entry=get_entry(entry_id), provenance={})
         with pytest.raises(AnalysisRefused, match=f"ancestry assignment.*{code} \\(DUO"):
