@@ -65,6 +65,11 @@ def _blocks(cohort, rows: np.ndarray, p: np.ndarray | None = None):
     (:mod:`genshare_widgets.engines._projection_pass`)."""
     from genshare_widgets.engines import _projection_pass as engine
 
+    if getattr(cohort, "engine", "dask") != "dask":
+        raise GenShareError(
+            "reference PCA and projection read genotypes with the Dask engine; open the cohort "
+            "with engine='dask' (the default)"
+        )
     store = _direct(cohort)
     source = (
         {"store": store}
