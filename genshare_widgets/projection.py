@@ -60,31 +60,36 @@ def _direct(cohort):
     return _direct_store(cohort)
 
 
-def _blocks(cohort, rows: np.ndarray, p: np.ndarray | None = None):
-    """Dosage blocks (``p`` None) or standardised blocks of ``cohort``'s store ``rows``
-    (:mod:`genshare_widgets.engines._projection_pass`)."""
-    from genshare_widgets.engines import _projection_pass as engine
-
+def _source(cohort) -> dict[str, Any]:
+    """Where the genotype passes read: the local store's bit planes, else call_genotype."""
     if getattr(cohort, "engine", "dask") != "dask":
         raise GenShareError(
             "reference PCA and projection read genotypes with the Dask engine; open the cohort "
             "with engine='dask' (the default)"
         )
     store = _direct(cohort)
-    source = (
-        {"store": store}
-        if store is not None
-        else {"call_genotype": cohort.genotypes["call_genotype"]}
-    )
+    if store is not None:
+        return {"store": store}
+    return {"call_genotype": cohort.genotypes["call_genotype"]}
+
+
+def _blocks(cohort, rows: np.ndarray, p: np.ndarray | None = None):
+    """Dosage blocks (``p`` None) or standardised blocks of ``cohort``'s store ``rows``
+    (:mod:`genshare_widgets.engines._projection_pass`)."""
+    from genshare_widgets.engines import _projection_pass as engine
+
+    source = _source(cohort)
     if p is None:
         return engine.dosage_blocks(rows, **source)
     return engine.standardized_blocks(rows, p, **source)
 
 
-def cohort_variants(cohort, *, positions: np.ndarray | None = None) -> pd.DataFrame:
+def cohort_variants(
+    cohort, *, positions: np.ndarray | None = None, ids: bool = True
+) -> pd.DataFrame:
     """The cohort's biallelic records: ``row`` (store row), contig, position, ref, alt, id
-    (rsID or ``""``); with ``positions``, only the records at those positions (the alleles
-    and IDs of the others are never decoded)."""
+    (rsID or ``""``; all ``""`` when not ``ids``: not read); with ``positions``, only the
+    records at those positions (the alleles of the others are never decoded)."""
     from genshare_widgets._selection import allele_counts_per_record, fixed_strings
     from genshare_widgets.engines._direct import UnsupportedStoreError
 
@@ -106,13 +111,15 @@ def cohort_variants(cohort, *, positions: np.ndarray | None = None) -> pd.DataFr
     biallelic = rows[allele_counts_per_record(alleles) == 2]
     alleles = alleles[allele_counts_per_record(alleles) == 2]
     contigs = fixed_strings(read("contig_id"))[np.asarray(read("variant_contig"))[biallelic]]
-    try:
-        ids = fixed_strings(np.asarray(read("variant_id"))[biallelic])
-        with contextlib.suppress(*missing_array):
-            ids = np.where(np.asarray(read("variant_id_mask"))[biallelic], "", ids)
-    except missing_array:
-        ids = np.full(len(biallelic), "", dtype=object)
-    ids = np.where(np.isin(ids, [".", ""]), "", ids)
+    names = np.full(len(biallelic), "", dtype=object)
+    if ids:
+        try:
+            names = fixed_strings(np.asarray(read("variant_id"))[biallelic])
+            with contextlib.suppress(*missing_array):
+                names = np.where(np.asarray(read("variant_id_mask"))[biallelic], "", names)
+        except missing_array:
+            names = np.full(len(biallelic), "", dtype=object)
+        names = np.where(np.isin(names, [".", ""]), "", names)
     return pd.DataFrame(
         {
             "row": biallelic.astype(np.int64),
@@ -120,7 +127,7 @@ def cohort_variants(cohort, *, positions: np.ndarray | None = None) -> pd.DataFr
             "position": position[biallelic],
             "ref": alleles[:, 0],
             "alt": alleles[:, 1],
-            "id": ids.astype(str),
+            "id": names.astype(str),
         }
     )
 
@@ -220,27 +227,31 @@ def project_rows(cohort, reference: PCAReference, match: VariantMatch, *, sumsq:
     With ``w' = ±W / s`` (minus for a flipped variant) and ``c = 2 p' w'`` (``p'`` the
     frequency of the allele counted in the store), ``x @ W = Σ_called (g w' - c)``: one float64
     product of the dosages with ``w'``, minus ``Σ c``, plus ``c`` back for each missing call."""
-    from genshare_widgets.engines._projection_pass import MISSING, standardize
+    from genshare_widgets.engines._projection_pass import MISSING, reduce_dosage, standardize
 
     used = np.flatnonzero(match.rows >= 0)
     sign = np.where(match.flipped[used], -1.0, 1.0)
     p_store = np.where(match.flipped[used], 1 - reference.p[used], reference.p[used])
     w = reference.weights[used] * (sign / np.sqrt(p_store * (1 - p_store)))[:, None]
     c = 2 * p_store[:, None] * w
-    n = cohort.n_samples
-    proj = np.zeros((n, reference.k), dtype=np.float64)
-    squares = np.zeros(n, dtype=np.float64) if sumsq else None
-    for positions, dosage in _blocks(cohort, match.rows[used]):
+    n, k = cohort.n_samples, reference.k
+
+    def block(positions: np.ndarray, dosage: np.ndarray) -> np.ndarray:
         wb, cb = w[positions], c[positions]
+        out = np.zeros((n, k + 1), dtype=np.float64)  # projections, then Σ x²
         # a missing call's dosage is 3 here: its 3 w' is taken back, and its c added back
-        proj += dosage.astype(np.float64).T @ wb - cb.sum(axis=0)[None, :]
+        out[:, :k] = dosage.astype(np.float64).T @ wb - cb.sum(axis=0)[None, :]
         missing = dosage == MISSING
         if missing.any():
             block_rows, block_samples = np.nonzero(missing)
-            np.add.at(proj, block_samples, cb[block_rows] - MISSING * wb[block_rows])
-        if squares is not None:
+            np.add.at(out[:, :k], block_samples, cb[block_rows] - MISSING * wb[block_rows])
+        if sumsq:
             x = standardize(dosage, p_store[positions])
-            squares += np.einsum("ij,ij->j", x, x)
+            out[:, k] = np.einsum("ij,ij->j", x, x)
+        return out
+
+    total = reduce_dosage(match.rows[used], block, (n, k + 1), **_source(cohort))
+    proj, squares = total[:, :k], (total[:, k] if sumsq else None)
     return proj, squares
 
 
@@ -424,8 +435,11 @@ def project(
             f"{target_build}, lift the cohort over to {ref_build}, or match by rsID "
             "(--match-by rsid) if both carry rsIDs"
         )
+    by_position = match_by == "position"
     target = cohort_variants(
-        cohort, positions=ref.variants["position"].to_numpy() if match_by == "position" else None
+        cohort,
+        positions=ref.variants["position"].to_numpy() if by_position else None,
+        ids=not by_position,
     )
     ref_ids, target_ids = (ref.variants["id"] != "").any(), (target["id"] != "").any()
     if match_by == "rsid" and not (ref_ids and target_ids):

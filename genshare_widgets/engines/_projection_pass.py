@@ -13,6 +13,7 @@ The blocks of a store chunk are read in a small thread pool and yielded in chunk
 every sum a caller forms over them has one order fixed by the data.
 """
 
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -143,3 +144,53 @@ def standardized_blocks(
         rows, store=store, call_genotype=call_genotype, threads=threads
     ):
         yield positions, standardize(dosage, p[positions])
+
+
+def reduce_dosage(
+    rows: np.ndarray,
+    block_fn,
+    shape: tuple[int, ...],
+    *,
+    store=None,
+    call_genotype=None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Σ of ``block_fn(positions, dosage)`` (float64 arrays of ``shape``) over the
+    :func:`dosage_blocks` of ``rows``. On a local store each chunk's blocks are reduced in
+    the worker thread that read them (so the float work runs on every core) and the chunk
+    totals are added in chunk order: the result does not depend on the threads.
+
+    Examples
+    --------
+    >>> gt = np.array([[[0, 1], [1, 1]], [[0, 0], [-1, 0]]], dtype=np.int8)
+    >>> reduce_dosage(np.array([0, 1]), lambda pos, d: d.sum(axis=0) * 1.0, (2,),
+    ...               call_genotype=gt).tolist()
+    [1.0, 5.0]
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    total = np.zeros(shape, dtype=np.float64)
+    if not len(rows):
+        return total
+    if store is None:
+        for positions, dosage in dosage_blocks(rows, call_genotype=call_genotype):
+            total += block_fn(positions, dosage)
+        return total
+
+    def reduce_chunk(fn, a: int, b: int) -> np.ndarray:
+        part = np.zeros(shape, dtype=np.float64)
+        for positions, dosage in fn(a, b):
+            part += block_fn(positions, dosage)
+        return part
+
+    jobs = _direct_chunks(store, rows, order)
+    workers = max(1, min(threads or (os.cpu_count() or 1), len(jobs)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = []
+        for fn, a, b in jobs:  # at most `workers + 1` chunks in flight
+            pending.append(pool.submit(reduce_chunk, fn, a, b))
+            if len(pending) > workers:
+                total += pending.pop(0).result()
+        for future in pending:
+            total += future.result()
+    return total
