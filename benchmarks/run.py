@@ -676,7 +676,7 @@ def main() -> None:
         "--skip",
         default="",
         help="peers or rows to leave out, comma-separated (vcf2zarr, dask-distributed, hail, pca, "
-        "assoc)",
+        "assoc, project)",
     )
     args = parser.parse_args()
     sizes = (
