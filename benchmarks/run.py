@@ -442,6 +442,11 @@ def bench_size(
         from _scan_rows import add_scan_rows
 
         add_scan_rows(timed, run, genshare, store, pops, work, env)
+    if "project" not in skip:  # issue 19: benchmarks/_projection_rows.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _projection_rows import add_projection_rows  # type: ignore[import-not-found]
+
+        add_projection_rows(timed, genshare, plink2, store, pops, work, env, run)
     with contextlib.ExitStack() as stack:
         # The same command on a Dask cluster: a scheduler + 2 single-threaded workers started
         # (and warmed up: imports, compiled kernel) outside the timed region, on this machine.
@@ -684,7 +689,7 @@ def main() -> None:
         "--skip",
         default="",
         help="peers or rows to leave out, comma-separated (vcf2zarr, dask-distributed, hail, pca, "
-        "assoc, ld, scan)",
+        "assoc, ld, scan, project)",
     )
     args = parser.parse_args()
     sizes = (

@@ -22,6 +22,8 @@ from genshare_widgets._errors import (
 from genshare_widgets._version import __version__
 
 if TYPE_CHECKING:
+    from genshare_widgets._pca_reference import PCAReference
+    from genshare_widgets.ancestry import assign_ancestry
     from genshare_widgets.association import association
     from genshare_widgets.beacon import beacon_network
     from genshare_widgets.catalog import catalog_table, get_entry, load_catalog, search_catalog
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from genshare_widgets.fetch import fetch_cohort, fetch_file
     from genshare_widgets.figures import figure, figure_command
     from genshare_widgets.ld import ld_decay, ld_matrix, ld_prune
+    from genshare_widgets.projection import fit_reference, project
     from genshare_widgets.samples import pca, sample_stats
     from genshare_widgets.scans import scan
 
@@ -55,6 +58,10 @@ _LAZY = {
     "ld_matrix": "genshare_widgets.ld",
     "ld_decay": "genshare_widgets.ld",
     "scan": "genshare_widgets.scans",
+    "PCAReference": "genshare_widgets._pca_reference",
+    "assign_ancestry": "genshare_widgets.ancestry",
+    "fit_reference": "genshare_widgets.projection",
+    "project": "genshare_widgets.projection",
 }
 
 __all__ = [
@@ -64,8 +71,10 @@ __all__ = [
     "GenShareError",
     "GenShareWarning",
     "InputFormatError",
+    "PCAReference",
     "__version__",
     "allele_counts_by_group",
+    "assign_ancestry",
     "association",
     "beacon_network",
     "catalog_table",
@@ -74,6 +83,7 @@ __all__ = [
     "fetch_file",
     "figure",
     "figure_command",
+    "fit_reference",
     "get_entry",
     "ld_decay",
     "ld_matrix",
@@ -81,6 +91,7 @@ __all__ = [
     "load_catalog",
     "open_cohort",
     "pca",
+    "project",
     "sample_stats",
     "scan",
     "search_catalog",

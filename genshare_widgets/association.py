@@ -176,11 +176,18 @@ def association_inputs(
         )
     y = _numeric(table[pheno], what=f"phenotype {pheno!r}")
     withdrawals = getattr(cohort, "withdrawals", None)
-    kept = np.ones(len(y), dtype=bool) if withdrawals is None else withdrawals.kept
-    keep = np.isfinite(y) & kept  # withdrawn samples (dynamic consent) are never analysed
+    withdrawn = np.zeros(len(y), dtype=bool) if withdrawals is None else ~withdrawals.kept
+    listed = getattr(cohort, "listed", None)
+    unlisted = np.zeros(len(y), dtype=bool) if listed is None else ~listed & ~withdrawn
+    # withdrawn samples (dynamic consent) and samples a --samples table leaves out are never
+    # analysed (the cohort's one mask, Cohort.kept)
+    kept = ~withdrawn & ~unlisted
+    keep = np.isfinite(y) & kept
     excluded: dict[str, int] = {}
-    if not kept.all():
-        excluded["withdrawn"] = int((~kept).sum())
+    if withdrawn.any():
+        excluded["withdrawn"] = int(withdrawn.sum())
+    if unlisted.any():
+        excluded["not in --samples"] = int(unlisted.sum())
     if (kept & ~np.isfinite(y)).any():
         excluded[f"no {pheno}"] = int((kept & ~np.isfinite(y)).sum())
     names: list[str] = []

@@ -117,6 +117,9 @@ class Cohort:
     scheduler: str | None = None
     reader: Any = field(default=None, repr=False, compare=False)
     withdrawals: Withdrawals | None = field(default=None, repr=False, compare=False)
+    #: bool per genotype column: False for a sample that a user's ``samples=`` table
+    #: (``--samples``) does not list; None when every sample is listed (or no table given)
+    listed: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __getattribute__(self, name: str) -> Any:
         value = object.__getattribute__(self, name)
@@ -136,10 +139,16 @@ class Cohort:
 
     @property
     def kept(self) -> np.ndarray:
-        """bool per genotype column: False for a withdrawn sample (all True without one)."""
-        if self.withdrawals is None:
-            return np.ones(len(self.samples), dtype=bool)
-        return self.withdrawals.kept
+        """bool per genotype column: False for a withdrawn sample and for a sample that the
+        user's ``samples=`` table does not list (all True without either): the one mask of
+        analysed samples every genotype pass, figure and service uses
+        (:func:`genshare_widgets.counts.withdrawal_mask`)."""
+        kept = (
+            np.ones(len(self.samples), dtype=bool)
+            if self.withdrawals is None
+            else self.withdrawals.kept
+        )
+        return kept if self.listed is None else kept & self.listed
 
     @property
     def n_withdrawn(self) -> int:
@@ -252,8 +261,8 @@ def _join_samples(
     if len(only_geno):
         warnings.warn(
             f"{len(only_geno)} of {len(in_geno)} genotype samples have no row in {table_name} "
-            f"(e.g. {list(only_geno[:5])}); they stay in the cohort with empty metadata and "
-            "are left out of any grouping.",
+            f"(e.g. {list(only_geno[:5])}); they are left out of every analysis (a sample "
+            "table lists the samples to analyse).",
             GenShareWarning,
             stacklevel=3,
         )
@@ -700,6 +709,11 @@ def open_cohort(
         table = _read_sample_table(table_path, spec)
         table_name = table_path.name
     joined, report = _join_samples(sample_ids_, table, table_name=table_name)
+    # a user's --samples table names the samples to analyse: the unlisted ones are left out
+    # of everything, through the cohort's one mask of analysed samples (Cohort.kept)
+    listed: np.ndarray | None = None
+    if table is not None and samples is not None and report.get("n_without_metadata"):
+        listed = np.array(pd.Index(sample_ids_).isin(table.index), dtype=bool)
     withdrawals = _withdrawals(entry or withdrawal_source, withdrawn, sample_ids_)
     if withdrawals is not None:
         withdrawals = dataclasses.replace(withdrawals, table_before=joined)
@@ -755,6 +769,7 @@ def open_cohort(
         scheduler=scheduler,
         reader=reader,
         withdrawals=withdrawals,
+        listed=listed,
     )
 
 

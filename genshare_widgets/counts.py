@@ -85,12 +85,17 @@ def _direct_store(cohort):
 
 
 def withdrawal_mask(cohort) -> np.ndarray | None:
-    """The cohort's mask of samples not withdrawn (None when nothing is withdrawn): the one
-    place every genotype pass gets it from (:mod:`genshare_widgets._withdrawals`)."""
-    withdrawals = getattr(cohort, "withdrawals", None)
-    if withdrawals is None or withdrawals.kept.all():
+    """The cohort's mask of analysed samples (None when every sample is analysed): not
+    withdrawn, and listed in the user's ``--samples`` table when one was given
+    (:attr:`~genshare_widgets.cohort.Cohort.kept`); the one place every genotype pass gets
+    it from (:mod:`genshare_widgets._withdrawals`)."""
+    kept = getattr(cohort, "kept", None)
+    if kept is None:
+        withdrawals = getattr(cohort, "withdrawals", None)
+        kept = None if withdrawals is None else withdrawals.kept
+    if kept is None or np.asarray(kept).all():
         return None
-    return withdrawals.kept
+    return np.asarray(kept, dtype=bool)
 
 
 def pass_scheduler(cohort, scheduler: str | None = None) -> str | None:

@@ -42,6 +42,7 @@ KINDS = (
     # selection scans (genshare_widgets.scan_figures)
     "scan",
     "haplotype-spectrum",
+    "projection",
 )
 #: Kinds drawn from an association (``--pheno``; no ``--by`` grouping).
 ASSOCIATION_KINDS = ("manhattan", "qq")
@@ -69,6 +70,7 @@ SIZES = {
     "ld-heatmap": (820, 760),
     "scan": (1100, 520),
     "haplotype-spectrum": (900, 560),
+    "projection": (900, 650),
 }
 #: Every option of the command with its default: the recipe always records all of them.
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -100,6 +102,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "step": None,
     "window_unit": "variants",
     "top": 5,
+    "reference": None,
+    "oadp": True,
+    "threshold": 0.8,
 }
 _POSITION = re.compile(r"^[^:\s]+:[\d,]+$")
 _ASSETS = Path(__file__).resolve().parent / "plots" / "_assets"
@@ -127,6 +132,11 @@ def check_options(kind: str, options: Mapping[str, Any]) -> None:
         )
     if (options.get("pcs") or 0) < 0:
         raise GenShareError(f"--pcs must be 0 or more, not {options.get('pcs')}")
+    if kind == "projection" and not options.get("reference"):
+        raise GenShareError(
+            "--kind projection needs --reference REF (a file `genshare reference` wrote, or a "
+            "catalog id with one)"
+        )
     if kind == "variant" and not options.get("variant"):
         raise GenShareError("--kind variant needs --variant CHR:POS or --variant rsID")
     if kind == "scan" and not (options.get("stat") and options.get("groups")):
@@ -209,6 +219,10 @@ def build_figure(
         from genshare_widgets.scan_figures import scan_figure
 
         return scan_figure(cohort, kind, options, command=_release_command(cohort, kind, options))
+    if kind == "projection":  # issue 19: the samples over a reference PCA's cloud
+        from genshare_widgets._projection_views import projection_figure
+
+        return projection_figure(cohort, options["reference"], options=options)
     by = options["by"]
     if by not in cohort.samples.columns:
         raise GenShareError(

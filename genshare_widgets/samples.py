@@ -125,6 +125,10 @@ class PCAResult:
     n_variants: int
     method: str
     filters: dict[str, Any] = field(default_factory=dict)
+    #: store rows of the variants in the PCA and their ALT frequencies over the analysed
+    #: samples: what a PCA reference's SNP weights are computed on (:mod:`projection`)
+    variant_index: np.ndarray | None = field(default=None, repr=False)
+    p: np.ndarray | None = field(default=None, repr=False)
 
 
 def _fix_signs(vectors: np.ndarray) -> np.ndarray:
@@ -381,7 +385,13 @@ def principal_components(
     if keep_groups is not None:
         filters["groups_kept"] = list(keep_groups)
     return PCAResult(
-        coordinates=coords, eigenvalues=eig, n_variants=m, method=method, filters=filters
+        coordinates=coords,
+        eigenvalues=eig,
+        n_variants=m,
+        method=method,
+        filters=filters,
+        variant_index=np.asarray(index),
+        p=p,
     )
 
 

@@ -544,10 +544,11 @@ def reconstruct_people(payload, n_samples: int) -> list[np.ndarray]:
     """Attack 1: from a site's p and W = XᵀU/(Mλ), a single carrier's row of W is its PC
     vector uᵢ (up to a known scale), and (XᵀU)·uᵢ is that person's standardised genotype
     vector when k = n - 1. Returns the genotype vectors rebuilt (one per singleton)."""
-    ref = payload.get("reference", payload)  # today's answer nests it; the old one did not
-    p = np.asarray(ref["p"], dtype=np.float64)
-    weights = np.asarray(ref["weights"], dtype=np.float64).T
-    eigenvalues = np.asarray(ref["eigenvalues"], dtype=np.float64)
+    from genshare_widgets.federation import PCAReference
+
+    # today's answer nests it; the old one did not (decoded as any client would)
+    ref = PCAReference.from_json(payload.get("reference", payload))
+    p, weights, eigenvalues = ref.p, ref.weights, ref.eigenvalues
     scores = weights * (len(p) * eigenvalues)[None, :]  # = XᵀU
     scale = np.sqrt(p * (1 - p))
     singletons = np.flatnonzero(np.isclose(2 * n_samples * p, 1.0))

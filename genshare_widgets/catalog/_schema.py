@@ -366,6 +366,15 @@ class WithdrawalSpec(_Strict):
         return value
 
 
+class PCAReferenceSpec(_Strict):
+    """A PCA reference file fitted on this entry (``genshare reference``), pinned by hash:
+    ``genshare project SOURCE --reference ENTRY_ID`` loads it, and a file whose sha256 differs
+    is refused (:func:`genshare_widgets.projection.entry_reference`)."""
+
+    file: str = Field(description="absolute path, or a file name looked up under $GENSHARE_MIRROR")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the reference file")
+
+
 class CohortEntry(_Strict):
     """One cohort of the catalog."""
 
@@ -423,6 +432,9 @@ class CohortEntry(_Strict):
     )
     withdrawals: WithdrawalSpec | None = Field(
         default=None, description="the versioned list of withdrawn samples (dynamic consent)"
+    )
+    pca_reference: PCAReferenceSpec | None = Field(
+        default=None, description="a PCA reference fitted on this entry (issue 19), by hash"
     )
 
     @model_validator(mode="before")

@@ -641,6 +641,10 @@ main.add_command(_scan_command)  # genshare scan (cli/_scan_run.py)
 @click.option(
     "--top", type=click.IntRange(0), default=5, show_default=True, help="scan: rows labelled."
 )
+@click.option(
+    "--reference",
+    help="projection: the PCA reference file (genshare reference) or a catalog id with one.",
+)
 @MIN_COUNT_OPTION
 @EPSILON_OPTION
 def figure(
@@ -673,6 +677,7 @@ def figure(
     step,
     window_unit,
     top,
+    reference,
     min_count,
     epsilon,
 ):
@@ -749,6 +754,7 @@ def figure(
             "step": step,
             "window_unit": window_unit,
             "top": top,
+            "reference": reference,
         }
         warn_data_use_of(source)
         with no_debris_at(out), _out_writes(out.absolute().parent, "the --out folder"):
@@ -859,6 +865,10 @@ def _add_service_commands() -> None:
     from genshare_widgets.cli._famous_run import famous
 
     main.add_command(famous)
+    from genshare_widgets.cli._projection import project_command, reference_command
+
+    main.add_command(reference_command)
+    main.add_command(project_command)
     from genshare_widgets.cli._audit import catalog_audit_command
 
     catalog.add_command(catalog_audit_command)

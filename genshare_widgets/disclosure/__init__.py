@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from genshare_widgets.disclosure._gate import (
         check_grouping,
         check_pca,
+        check_projection,
         governing_entry,
         is_ancestry_grouping,
     )
@@ -147,6 +148,7 @@ _LAZY = {
     "permissions_summary": "_consent",
     "check_grouping": "_gate",
     "check_pca": "_gate",
+    "check_projection": "_gate",
     "PassportError": "_passport",
     "PassportGrant": "_passport",
     "load_trusted_issuers": "_passport",
@@ -180,6 +182,7 @@ __all__ = [
     "check_access",
     "check_grouping",
     "check_pca",
+    "check_projection",
     "custodian_settings",
     "declared_credential",
     "declared_purpose",

@@ -269,6 +269,32 @@ def check_pca(cohort) -> None:
         )
 
 
+def check_projection(cohort) -> None:
+    """Refuse (:class:`AnalysisRefused`) projecting a cohort onto a reference PCA, and
+    assigning its samples to reference populations, where its codes forbid ancestry research
+    (NPOA; HMB or DS without POA/GRU/NRES), quoting the code. Cohorts outside the catalog
+    are never refused.
+
+    Examples
+    --------
+    >>> check_projection(open_cohort("sim-ooa-npoa"))  # doctest: +SKIP
+    Traceback (most recent call last):
+    AnalysisRefused: cohort 'sim-ooa-npoa' refuses projection onto a reference PCA ...
+    """
+    entry = cohort.entry
+    if entry is None:
+        return
+    _check_purpose(cohort, "projection onto a reference PCA")
+    why = forbids_ancestry_research(list(entry.duo))
+    if why is not None:
+        raise AnalysisRefused(
+            f"cohort {entry.id!r} refuses projection onto a reference PCA and ancestry "
+            f"assignment: {why}. Placing samples among reference populations is "
+            "population-origins (ancestry) research. Use a cohort whose consent permits it "
+            "(GRU, or POA)."
+        )
+
+
 def freely_usable(entry) -> bool:
     """True for an open entry whose codes permit every analysis (no gate applies)."""
     return entry.access == "open" and forbids_ancestry_research(list(entry.duo)) is None

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from genshare_widgets.plots._fst import cluster_order, fst_heatmap, fst_windows_plot
     from genshare_widgets.plots._ld import ld_decay_plot, ld_heatmap
     from genshare_widgets.plots._pca import pca_centroids, pca_scatter
+    from genshare_widgets.plots._projection import projection_scatter
     from genshare_widgets.plots._provenance import figure_provenance, footer_of
     from genshare_widgets.plots._representation import representation_panel
     from genshare_widgets.plots._risk import (
@@ -81,6 +82,7 @@ _LAZY = {
     "manhattan_plot": "_association",
     "pca_centroids": "_pca",
     "pca_scatter": "_pca",
+    "projection_scatter": "_projection",
     "power_vs_epsilon_plot": "_risk",
     "qq_plot": "_association",
     "representation_panel": "_representation",
@@ -115,6 +117,7 @@ __all__ = [
     "pca_centroids",
     "pca_scatter",
     "power_vs_epsilon_plot",
+    "projection_scatter",
     "qq_plot",
     "representation_panel",
     "roc_plot",

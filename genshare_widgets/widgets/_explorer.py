@@ -47,6 +47,9 @@ FAMOUS_KINDS = ("variant", "famous")
 SCAN_TITLE = "Selection scan"
 #: Figure kinds of the scan tab.
 SCAN_KINDS = ("scan", "haplotype-spectrum")
+#: The title of the tab after it: the cohort's samples on a reference PCA (issue 19,
+#: :class:`~genshare_widgets.widgets._projection_tab.ProjectionTab`).
+PROJECTION_TITLE = "Projection"
 
 
 class CohortExplorer:
@@ -156,19 +159,27 @@ class CohortExplorer:
         from genshare_widgets.widgets._famous_tab import FamousTab
 
         self.association = AssociationTab(self)
+        from genshare_widgets.widgets._projection_tab import ProjectionTab
         from genshare_widgets.widgets._scan_tab import ScanTab
 
         self.famous = FamousTab(self)
         self.scan = ScanTab(self)  # the tab after the famous variants' (issue 20)
+        self.projection = ProjectionTab(self)  # issue 19: after the scan tab
         self.tabs = w.Tab(
             children=[self._slots[kind] for _title, kind in TABS]
-            + [self.association.widget, self.famous.widget, self.scan.widget]
+            + [
+                self.association.widget,
+                self.famous.widget,
+                self.scan.widget,
+                self.projection.widget,
+            ]
         )
         for i, (title, _kind) in enumerate(TABS):
             self.tabs.set_title(i, title)
         self.tabs.set_title(len(TABS), ASSOCIATION_TITLE)
         self.tabs.set_title(len(TABS) + 1, FAMOUS_TITLE)
         self.tabs.set_title(len(TABS) + 2, SCAN_TITLE)
+        self.tabs.set_title(len(TABS) + 3, PROJECTION_TITLE)
         self.export = ExportControl(self)
         self._quiet = False  # True while controls are set in bulk: one update at the end
         self._set_group_options()
@@ -204,6 +215,8 @@ class CohortExplorer:
             return self.famous.export_kind.value
         if index == len(TABS) + 2:
             return self.scan.export_kind.value
+        if index == len(TABS) + 3:
+            return "projection"
         if index >= len(TABS):
             return self.association.export_kind.value
         return TABS[index][1]
@@ -214,6 +227,8 @@ class CohortExplorer:
         kind = kind or self.kind
         if kind in SCAN_KINDS:  # the scan tab's statistic, groups and windows
             return {**self.scan.options(kind), **self._disclosure_options}
+        if kind == "projection":
+            return {**self.projection.options(), **self._disclosure_options}
         if kind in ASSOCIATION_KINDS:  # every analysed sample: no grouping applies
             return {
                 "region": self.region.value.strip() or None,
@@ -303,6 +318,8 @@ class CohortExplorer:
                     self._built.popitem(last=False)
             self._built.move_to_end(view)
             return self._built[view]
+        if kind == "projection":  # the figure on screen (exported as it is drawn)
+            return build_figure(self.cohort, kind, opts)
         if kind == "pca":  # its own pass (all samples); cache by what changes it
             key = repr((opts["region"], opts["min_maf"], opts["snps_only"], opts["by"]))
             if self._figures.get("pca-key") != key:
@@ -401,6 +418,8 @@ class CohortExplorer:
         key = self._view_key(kind)
         if kind in SCAN_KINDS:
             self.scan.show(key, started)
+        if kind == "projection":  # projected on request (its button), then kept
+            self.projection.show(key, started)
             return False
         if kind in ASSOCIATION_KINDS:
             self.association.show(key, started)

@@ -63,9 +63,10 @@ def attack_pca_reference(url: str, cohort, members: list[str]) -> int:
     ref = response.json()
     if not all(key in ref for key in ("p", "weights", "eigenvalues", "variants")):
         return 0  # no site-computed frequencies or weights are released
-    p = np.asarray(ref["p"])
-    w = np.asarray(ref["weights"]).T  # M × k
-    lam = np.asarray(ref["eigenvalues"])
+    from genshare_widgets.federation import PCAReference
+
+    decoded = PCAReference.from_json(ref)  # the wire format, decoded as any client would
+    p, w, lam = decoded.p, decoded.weights, decoded.eigenvalues  # w: M × k
     m = len(p)
     sd = np.sqrt(p * (1 - p))
     singletons = np.flatnonzero(np.isclose(p * 2 * n, 1.0))

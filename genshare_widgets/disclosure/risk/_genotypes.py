@@ -189,9 +189,9 @@ def dosage_matrix(
         raise GenShareError(f"max_variants must be positive (got {max_variants})")
     ds = cohort.genotypes
     column = {s: i for i, s in enumerate(str(s) for s in ds["sample_id"].values)}
-    withdrawals = getattr(cohort, "withdrawals", None)
-    if withdrawals is not None:  # dynamic consent: a withdrawn sample is not in the cohort
-        column = {s: i for s, i in column.items() if withdrawals.kept[i]}
+    kept = getattr(cohort, "kept", None)
+    if kept is not None:  # withdrawn or not in --samples: not in the cohort
+        column = {s: i for s, i in column.items() if kept[i]}
     missing = [s for s in samples if str(s) not in column]
     if missing:
         raise GenShareError(
