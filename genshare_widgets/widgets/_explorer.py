@@ -209,7 +209,7 @@ class CohortExplorer:
     def kind(self) -> str:
         """The figure kind of the selected tab (on the association tab: the figure chosen
         for export, ``manhattan`` or ``qq``; on the famous-variants tab: ``variant`` or
-        ``famous``)."""
+        ``famous``; on the scan tab: ``scan`` or ``haplotype-spectrum``; then ``projection``)."""
         index = self.tabs.selected_index or 0
         if index == len(TABS) + 1:
             return self.famous.export_kind.value
@@ -418,6 +418,7 @@ class CohortExplorer:
         key = self._view_key(kind)
         if kind in SCAN_KINDS:
             self.scan.show(key, started)
+            return False
         if kind == "projection":  # projected on request (its button), then kept
             self.projection.show(key, started)
             return False
