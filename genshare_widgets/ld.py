@@ -495,7 +495,7 @@ def ld_decay(
     snps_only: bool = False,
     max_distance: int = 100_000,
     n_bins: int = 20,
-    max_neighbours: int = 50,
+    max_neighbours: int | None = None,
     max_variants: int = 20_000,
     policy=None,
 ) -> "tuple[pd.DataFrame, dict[str, str]]":
@@ -505,8 +505,11 @@ def ld_decay(
     ``max_variants``, evenly thinned along the selection when more), every pair within
     ``max_distance`` bp and ``max_neighbours`` variants of each other on one contig; r² per
     pair over the group's samples, averaged in ``n_bins`` equal distance bins.
-    ``table``: group, n_samples, bin_start, bin_end, mean_r2, n_pairs. Under a policy: groups
-    of fewer than k samples are left out (``withheld`` names them), variants need minor
+    (``max_neighbours=None``, the default: every pair within ``max_distance``; a number caps
+    the pairs at that many variants apart, which empties the far bins where variants are
+    dense). ``table``: group, n_samples, bin_start, bin_end, mean_r2, n_pairs. Under a
+    policy: groups of fewer than k samples are left out (``withheld`` names them), variants
+    need minor
     allele count ≥ k in the group, pairs sharing 1..k−1 minor-allele copies are left out and
     bins of fewer than k pairs are NaN.
 
@@ -552,10 +555,13 @@ def ld_decay(
         index = np.asarray(counts["variant_index"].values)[rows_g]
         pos = np.asarray(counts["variant_position"].values)[rows_g]
         contig = np.asarray(counts["variant_contig"].values)[rows_g]
-        first, second = [], []
-        for step in range(1, max_neighbours + 1):
+        first, second = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+        limit = len(rows_g) if max_neighbours is None else min(max_neighbours + 1, len(rows_g))
+        for step in range(1, limit):
             a = np.arange(len(rows_g) - step)
             near = (contig[a] == contig[a + step]) & (pos[a + step] - pos[a] < max_distance)
+            if not near.any():  # positions are sorted within a contig: no pair further apart
+                break
             first.append(a[near])
             second.append(a[near] + step)
         first_a, second_a = np.concatenate(first), np.concatenate(second)

@@ -338,3 +338,19 @@ def test_dask_path_equals_bit_planes_and_withdrawals_leave(sim_ooa, monkeypatch)
 def test_kb_window_needs_sorted_positions():
     with pytest.raises(GenShareError, match="sorted"):
         plan_windows(np.zeros(3, int), np.array([5, 3, 9]), window=0, step=1, window_bp=1000)
+
+
+def test_decay_uses_every_pair_within_the_distance(sim_ooa):
+    """Pairs are chosen by distance, not by a number of neighbours: where variants are
+    dense, a cap of 50 neighbours left the far bins empty (and the near ones biased); the
+    early stop (positions sorted) gives the same table as trying every neighbour."""
+    from genshare_widgets.ld import ld_decay
+
+    options = dict(by="population", groups=["YRI"], region="1:1-1500000", max_distance=60_000)
+    table, _ = ld_decay(sim_ooa, **options)
+    every, _ = ld_decay(sim_ooa, **options, max_neighbours=10**6)
+    pd.testing.assert_frame_equal(table, every)
+    assert (table["n_pairs"] > 0).all() and table["mean_r2"].notna().all()
+    capped, _ = ld_decay(sim_ooa, **options, max_neighbours=10)
+    assert capped["n_pairs"].sum() < table["n_pairs"].sum()
+    assert capped["n_pairs"].iloc[-1] < table["n_pairs"].iloc[-1]
