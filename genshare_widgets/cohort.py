@@ -746,6 +746,8 @@ def open_cohort(
         "engine": engine,
         "genshare_version": __version__,
     }
+    if samples is not None:  # a figure's recipe and "reproduce" command name it again
+        provenance["samples_table"] = str(Path(samples).resolve())
     if access is not None:
         provenance["access"] = access.record()
     if withdrawals is not None:

@@ -794,7 +794,9 @@ def export_figure(
     out = Path(out)
     check_export(cohort, what=f"the figure {out}")  # MOR: viewing yes, writing to disk no
     fmt = output_format(out)
-    opts = {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k in DEFAULT_OPTIONS}}
+    opts = with_sample_table(
+        cohort, {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if k in DEFAULT_OPTIONS}}
+    )
     content = figure_bytes(fig, fmt, kind=kind)
     prov = cohort.provenance
     samples_hash = sha256_file(Path(opts["samples"])) if opts["samples"] else None
@@ -1052,9 +1054,19 @@ def figure_command(cohort, kind: str, *, out: str | Path = "figure.png", **optio
     >>> figure_command(open_cohort("sim-ooa"), "pca", out="pca.png")  # doctest: +SKIP
     'genshare figure sim-ooa --kind pca --out pca.png'
     """
-    opts = _options(options)
+    opts = with_sample_table(cohort, _options(options))
     check_options(kind, opts)
     return recipe_command(figure_source(cohort), kind, opts, Path(out))
+
+
+def with_sample_table(cohort, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``samples`` set to the ``--samples`` table the cohort was opened with
+    (``open_cohort(..., samples=)``) when the options name none: a recipe or a "reproduce"
+    command then analyses the same samples, not the whole cohort."""
+    table = cohort.provenance.get("samples_table")
+    if options.get("samples") is None and table is not None:
+        return {**options, "samples": str(table)}
+    return options
 
 
 def figure_source(cohort) -> list[str]:

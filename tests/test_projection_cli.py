@@ -171,3 +171,32 @@ def test_cli_reference_on_ld_pruned_variants(sim_reference, tmp_path):
     assert pruned.variants[key].astype(str).values.tolist() == kept[key].astype(str).values.tolist()
     recorded = pruned.provenance["filters"]["ld_prune"]
     assert (recorded["window"], recorded["step"], recorded["r2"]) == (50, 5, 0.2)
+
+
+def test_a_cohort_opened_with_a_samples_table_reproduces_with_it(sim_ooa, partial_table, tmp_path):
+    """figure_command and an exported recipe name the --samples table the cohort was opened
+    with, so the printed command and `genshare figure --from` draw the same 60 samples."""
+    from genshare_widgets import open_cohort
+    from genshare_widgets.figures import (
+        DEFAULT_OPTIONS,
+        build_figure,
+        export_figure,
+        figure_command,
+        figure_source,
+    )
+
+    path, _listed = partial_table
+    with pytest.warns(Warning, match="left out of every analysis"):
+        cohort = open_cohort("sim-ooa", samples=path)
+    command = figure_command(cohort, "het", out="het.html")
+    assert f"--samples {path.resolve()}" in command
+    fig = build_figure(cohort, "het", dict(DEFAULT_OPTIONS))
+    written = export_figure(fig, cohort, source=figure_source(cohort), kind="het",
+                            out=tmp_path / "het.html", options=dict(DEFAULT_OPTIONS))  # fmt: skip
+    recipe = json.loads(written["provenance"].read_text())
+    assert recipe["options"]["samples"] == str(path.resolve())
+    again = run_genshare("figure", "--from", str(written["provenance"]),
+                         "--out", str(tmp_path / "again.html"))  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    rebuilt = json.loads((tmp_path / "again.html.provenance.json").read_text())
+    assert rebuilt["figure_json_sha256"] == recipe["figure_json_sha256"]
