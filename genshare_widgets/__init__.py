@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from genshare_widgets.ld import ld_decay, ld_matrix, ld_prune
     from genshare_widgets.samples import pca, sample_stats
     from genshare_widgets.scans import scan
+    from genshare_widgets.sweep_sim import simulate_sweep
 
 _LAZY = {
     "association": "genshare_widgets.association",
@@ -55,6 +56,7 @@ _LAZY = {
     "ld_matrix": "genshare_widgets.ld",
     "ld_decay": "genshare_widgets.ld",
     "scan": "genshare_widgets.scans",
+    "simulate_sweep": "genshare_widgets.sweep_sim",
 }
 
 __all__ = [
@@ -84,6 +86,7 @@ __all__ = [
     "sample_stats",
     "scan",
     "search_catalog",
+    "simulate_sweep",
     "stats",
 ]
 

@@ -156,6 +156,7 @@ EXPECTED_SET = {
     "08_scaling_out",
     "09_association",
     "10_consent_over_time",
+    "12_selection_stories",
 }
 
 
