@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from genshare_widgets.projection import fit_reference, project
     from genshare_widgets.samples import pca, sample_stats
     from genshare_widgets.scans import scan
+    from genshare_widgets.sweep_sim import simulate_sweep
 
 _LAZY = {
     "association": "genshare_widgets.association",
@@ -62,6 +63,7 @@ _LAZY = {
     "assign_ancestry": "genshare_widgets.ancestry",
     "fit_reference": "genshare_widgets.projection",
     "project": "genshare_widgets.projection",
+    "simulate_sweep": "genshare_widgets.sweep_sim",
 }
 
 __all__ = [
@@ -95,6 +97,7 @@ __all__ = [
     "sample_stats",
     "scan",
     "search_catalog",
+    "simulate_sweep",
     "stats",
 ]
 

@@ -157,6 +157,7 @@ EXPECTED_SET = {
     "09_association",
     "10_consent_over_time",
     "11_ancestry_in_context",
+    "12_selection_stories",
 }
 
 
