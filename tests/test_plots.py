@@ -389,3 +389,23 @@ def test_af_density_histogram_equals_numpy():
         x[50:60], y[60:70] = 1.0, 0.0
         expected, _, _ = np.histogram2d(x, y, bins=[edges, edges])
         np.testing.assert_array_equal(_histogram2d_unit(x, y, edges), expected)
+
+
+def test_a_long_footer_wraps_instead_of_running_off_the_figure():
+    """A footer longer than FOOTER_LINE_CHARS (a policy, citations) goes on over several
+    lines, each within the limit, with every piece kept whole and in order."""
+    from genshare_widgets.plots._provenance import FOOTER_LINE_CHARS, footer_text
+
+    prov = {
+        "cohort_id": "sim-ooa-registered",
+        "entry_version": "1.0",
+        "by": "population",
+        "filters": {"region": "1:1-2000000", "min_maf": 0.05, "snps_only": True},
+        "disclosure_policy": {"min_count": 20, "epsilon": 1.0},
+        "citations": ["United Nations, World Population Prospects 2024 (medium variant)"],
+    }
+    lines = footer_text(prov).split("<br>")
+    assert len(lines) >= 2 and all(len(line) <= FOOTER_LINE_CHARS for line in lines)
+    pieces = " · ".join(lines).split(" · ")
+    assert pieces[0] == "sim-ooa-registered v1.0" and pieces[-1].startswith("genshare ")
+    assert "disclosure: counts below 20 shown as <20, differential privacy ε=1" in pieces

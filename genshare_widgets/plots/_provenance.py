@@ -181,7 +181,24 @@ def footer_text(provenance: Mapping[str, Any] | None) -> str:
     pieces.append(f"genshare {prov.get('genshare_version', __version__)}")
     # the data-use terms (warnings, Local Contexts labels, DUO obligations): one line each
     extra = list((prov.get("data_use") or {}).get("footer") or [])
-    return "<br>".join([" · ".join(pieces), *extra])
+    return "<br>".join([*_packed_lines(pieces), *extra])
+
+
+#: The longest footer line (characters): 10-px text this long fits the narrowest figures
+#: (760 px); longer footers (a disclosure policy, citations) go on to a second line.
+FOOTER_LINE_CHARS = 120
+
+
+def _packed_lines(pieces: list[str]) -> list[str]:
+    """``pieces`` joined by `` · `` into lines of at most :data:`FOOTER_LINE_CHARS` (a piece
+    longer than that has a line of its own)."""
+    lines: list[str] = []
+    for piece in pieces:
+        if lines and len(lines[-1]) + 3 + len(piece) <= FOOTER_LINE_CHARS:
+            lines[-1] += " · " + piece
+        else:
+            lines.append(piece)
+    return lines
 
 
 def stamp(
