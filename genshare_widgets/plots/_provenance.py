@@ -219,8 +219,9 @@ def stamp(
     fig.update_layout(meta=meta)
     bottom = fig.layout.margin.b
     text = footer_text(record)
-    lines = text.count("<br>")  # each data-use line needs room below the first
-    margin = max(FOOTER_MARGIN + 14 * lines, bottom if bottom is not None else 0)
+    lines = text.count("<br>")  # each line after the first needs 14 px more below the plot
+    base = max(FOOTER_MARGIN, bottom if bottom is not None else 0)
+    margin = base + 14 * lines  # the first line stays where a one-line footer sits
     fig.update_layout(margin={"b": margin})
     fig.add_annotation(
         name=_FOOTER_NAME,
@@ -231,7 +232,7 @@ def stamp(
         y=0,
         xanchor="left",
         yanchor="top",
-        yshift=-(margin - 20),
+        yshift=-(base - 20),
         showarrow=False,
         align="left",
         font={"size": 10, "color": "#777777"},
