@@ -14,9 +14,9 @@ from pathlib import Path
 WINDOW, STEP, R2 = "50", "5", "0.2"
 
 
-def add_ld_rows(timed, genshare, plink2, store, pops, work: Path, env) -> None:
+def add_ld_rows(timed, run, genshare, plink2, store, pops, work: Path, env) -> None:
     """Add ``ld-prune/genshare`` (and ``ld-prune/plink2`` when PLINK 2 is installed)."""
-    timed["ld-prune/genshare"] = lambda: run_row(
+    timed["ld-prune/genshare"] = lambda: run(
         [
             *genshare,
             "ld-prune",
@@ -35,7 +35,7 @@ def add_ld_rows(timed, genshare, plink2, store, pops, work: Path, env) -> None:
         env=env,
     )
     if plink2:
-        timed["ld-prune/plink2"] = lambda: run_row(
+        timed["ld-prune/plink2"] = lambda: run(
             [
                 plink2,
                 "--pfile",
@@ -52,9 +52,3 @@ def add_ld_rows(timed, genshare, plink2, store, pops, work: Path, env) -> None:
                 str(work / "p2ld"),
             ]
         )
-
-
-def run_row(cmd, env=None):
-    from run import run  # the harness's timer (benchmarks/ is on sys.path when run.py runs)
-
-    return run(cmd, env=env)

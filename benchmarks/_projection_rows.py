@@ -11,7 +11,6 @@ counts 0, as in GenShare). Timed: ``genshare project STORE --reference REF --out
 Run alone: ``python benchmarks/_projection_rows.py STORE PGEN_PREFIX SAMPLES_TSV WORK``.
 """
 
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -101,27 +100,3 @@ def add_projection_rows(
             )  # fmt: skip
 
         timed["project/plink2"] = theirs
-
-
-if __name__ == "__main__":
-    import shutil
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from run import run as run_process  # type: ignore[import-not-found]
-
-    store, pgen, pops, work = (Path(a) for a in sys.argv[1:5])
-    work.mkdir(parents=True, exist_ok=True)
-    for name in ("pgen", "pvar", "psam"):
-        target = work / f"pg.{name}"
-        if not target.exists():
-            target.symlink_to(pgen.with_suffix(f".{name}"))
-    rows: dict[str, Callable[[], dict]] = {}
-    genshare = [sys.executable, "-m", "genshare_widgets"]
-    env = {"GENSHARE_PROGRESS": "0"}
-    add_projection_rows(rows, genshare, shutil.which("plink2"), store, pops, work, env, run_process)
-    results = {name: fn() for name, fn in rows.items()}
-    for name, row in results.items():
-        print(f"{name}\t{row['seconds']:.2f} s\t{row['peak_mib']:.0f} MiB")
-    if len(results) == 2:
-        a, b = results["project/genshare"], results["project/plink2"]
-        print(f"ratio genshare/plink2: {a['seconds'] / b['seconds']:.2f}")

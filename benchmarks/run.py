@@ -437,7 +437,7 @@ def bench_size(
     if "ld" not in skip:  # the ld-prune rows (issue 19)
         from _ld_rows import add_ld_rows
 
-        add_ld_rows(timed, genshare, plink2, store, pops, work, env)
+        add_ld_rows(timed, run, genshare, plink2, store, pops, work, env)
     if "scan" not in skip:  # selection scans vs scikit-allel (benchmarks/_scan_rows.py)
         from _scan_rows import add_scan_rows
 
