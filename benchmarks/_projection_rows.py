@@ -8,7 +8,7 @@ reference's frequencies through ``--read-freq``, ``no-mean-imputation``: a missi
 counts 0, as in GenShare). Timed: ``genshare project STORE --reference REF --out DIR`` and
 ``plink2 --pfile PG --score ... cols=+scoresums`` (2 threads each).
 
-Run alone: ``python benchmarks/_projection_rows.py STORE PGEN_PREFIX SAMPLES_TSV WORK``.
+Run with the other rows by ``make bench`` (``benchmarks/run.py``; ``--skip project`` leaves them out).
 """
 
 import time
