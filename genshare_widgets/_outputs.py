@@ -222,6 +222,43 @@ def publish(tmp: Path, out: Path) -> dict[str, Path]:
     return written
 
 
+def output_provenance(
+    cohort,
+    *,
+    statistics: list[str],
+    policy=None,
+    command: list[str] | None = None,
+    engine: str | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """The provenance.json record of a run that wrote ``statistics`` from ``cohort``: where
+    the data came from (source, catalog and entry versions, file and store hashes, the
+    ``--samples`` table, withdrawals, access), the run's own ``sections`` (filters, the
+    statistic's settings), the disclosure policy, package versions, command and time. Every
+    command's provenance (stats, assoc, scan, ld-prune, famous) is this record."""
+    source = cohort.provenance
+    engine = str(engine or getattr(cohort, "engine", "dask"))
+    return {
+        "source": source.get("source"),
+        "cohort_id": getattr(cohort, "id", None),
+        "catalog_version": source.get("catalog_version"),
+        "entry_version": source.get("entry_version"),
+        "files": source.get("files"),
+        "store_key": source.get("store_key"),
+        "store_content_sha256": source.get("store_content_sha256"),
+        "samples_table": source.get("samples_table"),
+        "engine": engine,
+        "statistics": list(statistics),
+        **sections,
+        "disclosure_policy": policy.to_dict() if policy is not None else None,
+        "access": source.get("access"),
+        "withdrawals": source.get("withdrawals"),
+        "package_versions": package_versions(engine=engine),
+        "command": command or sys.argv,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def stats_provenance(
     source: dict[str, Any],
     *,
@@ -239,27 +276,25 @@ def stats_provenance(
     withheld_groups: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The provenance.json record of a ``genshare stats`` run."""
-    return {
-        "source": source.get("source"),
-        "cohort_id": cohort_id,
-        "catalog_version": source.get("catalog_version"),
-        "entry_version": source.get("entry_version"),
-        "files": source.get("files"),
-        "store_key": source.get("store_key"),
-        "store_content_sha256": source.get("store_content_sha256"),
-        "engine": engine,
-        "dask_scheduler": dask_scheduler,
-        "genotype_pass": genotype_pass,
-        "by": by,
-        "statistics": files_written,
-        "filters": {"multiallelic": "split per ALT allele (bcftools norm -m-)", **filters},
-        "pca": pca_info,
-        "groups": groups,
-        "disclosure_policy": policy.to_dict() if policy is not None else None,
-        "withheld_groups": withheld_groups or {},
-        "access": source.get("access"),
-        "withdrawals": source.get("withdrawals"),
-        "package_versions": package_versions(engine=engine),
-        "command": command or sys.argv,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    record = output_provenance(
+        _Provenanced(source, cohort_id, engine),
+        statistics=files_written,
+        policy=policy,
+        command=command,
+        dask_scheduler=dask_scheduler,
+        genotype_pass=genotype_pass,
+        by=by,
+        filters={"multiallelic": "split per ALT allele (bcftools norm -m-)", **filters},
+        pca=pca_info,
+        groups=groups,
+        withheld_groups=withheld_groups or {},
+    )
+    return record
+
+
+class _Provenanced:
+    """A cohort's provenance, id and engine (what :func:`output_provenance` reads) for a
+    caller that holds the record, not the cohort."""
+
+    def __init__(self, provenance: dict[str, Any], id: str, engine: str) -> None:
+        self.provenance, self.id, self.engine = provenance, id, engine

@@ -403,14 +403,16 @@ def test_scan_figures_and_explorer_tab(sweep, tmp_path):
     explorer.export.button.click()
     written = explorer.export.written
     recipe = json.loads(written["provenance"].read_text())
-    assert "--kind scan --groups A --stat h12 --window 100" in recipe["command"]
-    # the recipe's options rebuild the same figure (a cohort opened by path with --samples:
-    # the explorer's recipes do not name the sample table, so rebuild from the opened cohort)
-    from genshare_widgets.figures import build_figure, figure_json
-
-    again = build_figure(sweep, "scan", recipe["options"])
+    assert "--kind scan" in recipe["command"]
+    assert "--groups A --stat h12 --window 100" in recipe["command"]
+    # the recipe names the --samples table the cohort was opened with: `genshare figure
+    # --from` rebuilds the same figure in a new process
+    assert recipe["options"]["samples"] is not None
+    again = tmp_path / "again.json"
+    done = run_genshare("figure", "--from", str(written["provenance"]), "--out", str(again))
+    assert done.returncode == 0, done.stderr
     assert (
-        json.loads(figure_json(again))["data"] == json.loads(written["figure"].read_text())["data"]
+        json.loads(again.read_text())["data"] == json.loads(written["figure"].read_text())["data"]
     )
 
 

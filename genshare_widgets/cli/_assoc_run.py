@@ -13,34 +13,21 @@ import shlex
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from genshare_widgets._outputs import package_versions, publish
+from genshare_widgets._outputs import output_provenance, publish
 
 
 def association_provenance(cohort, result, *, command: list[str] | None) -> dict[str, Any]:
     """The provenance.json record of an association run (``genshare assoc``)."""
-    source = cohort.provenance
-    policy = result.policy
-    return {
-        "source": source.get("source"),
-        "cohort_id": cohort.id,
-        "catalog_version": source.get("catalog_version"),
-        "entry_version": source.get("entry_version"),
-        "files": source.get("files"),
-        "store_key": source.get("store_key"),
-        "store_content_sha256": source.get("store_content_sha256"),
-        "engine": cohort.engine,
-        "statistics": ["assoc.tsv"],
-        "association": result.provenance(),
-        "disclosure_policy": policy.to_dict() if policy is not None else None,
-        "access": source.get("access"),
-        "package_versions": package_versions(engine=cohort.engine),
-        "command": command or sys.argv,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    return output_provenance(
+        cohort,
+        statistics=["assoc.tsv"],
+        policy=result.policy,
+        command=command,
+        association=result.provenance(),
+    )
 
 
 def run_association(

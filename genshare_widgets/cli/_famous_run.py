@@ -12,7 +12,6 @@ import shlex
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -95,25 +94,19 @@ def famous_tsv_table(table):
 
 def famous_provenance(cohort, released, *, by: str, build, policy, command) -> dict[str, Any]:
     """The provenance.json record of ``genshare famous``."""
-    from genshare_widgets._outputs import group_sizes, package_versions
+    from genshare_widgets._outputs import group_sizes, output_provenance
     from genshare_widgets.catalog._famous import famous_panel_path, load_famous_panel
     from genshare_widgets.cli._stats_run import _released_sizes
 
-    source = cohort.provenance
     panel = load_famous_panel()
-    return {
-        "source": source.get("source"),
-        "cohort_id": cohort.id,
-        "catalog_version": source.get("catalog_version"),
-        "entry_version": source.get("entry_version"),
-        "files": source.get("files"),
-        "store_key": source.get("store_key"),
-        "store_content_sha256": source.get("store_content_sha256"),
-        "engine": cohort.engine,
-        "by": by,
-        "genome_build": build,
-        "statistics": ["famous.tsv"],
-        "famous_panel": {
+    return output_provenance(
+        cohort,
+        statistics=["famous.tsv"],
+        policy=policy,
+        command=command,
+        by=by,
+        genome_build=build,
+        famous_panel={
             "panel_version": panel.panel_version,
             "file": famous_panel_path().name,
             "citations": {
@@ -122,14 +115,9 @@ def famous_provenance(cohort, released, *, by: str, build, policy, command) -> d
                 if v.published
             },
         },
-        "groups": _released_sizes(released, group_sizes(cohort, by), policy),
-        "n_records_released": int(released.sizes["variants"]),
-        "disclosure_policy": policy.to_dict(),
-        "access": source.get("access"),
-        "package_versions": package_versions(engine=cohort.engine),
-        "command": command or sys.argv,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+        groups=_released_sizes(released, group_sizes(cohort, by), policy),
+        n_records_released=int(released.sizes["variants"]),
+    )
 
 
 def run_famous(

@@ -13,7 +13,6 @@ import shlex
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +33,16 @@ from genshare_widgets.cli._options import (
 
 def ld_provenance(cohort, result, *, policy, command: list[str] | None) -> dict[str, Any]:
     """The provenance.json record of an LD pruning run."""
-    from genshare_widgets._outputs import package_versions
+    from genshare_widgets._outputs import output_provenance
 
-    source = cohort.provenance
-    return {
-        "source": source.get("source"),
-        "cohort_id": cohort.id,
-        "catalog_version": source.get("catalog_version"),
-        "entry_version": source.get("entry_version"),
-        "files": source.get("files"),
-        "store_key": source.get("store_key"),
-        "store_content_sha256": source.get("store_content_sha256"),
-        "engine": cohort.engine,
-        "statistics": ["prune.in"],
-        "ld_prune": result.provenance(),
-        "filters": {"multiallelic": "sites biallelic in the store only", **result.filters},
-        "disclosure_policy": policy.to_dict() if policy is not None else None,
-        "access": source.get("access"),
-        "withdrawals": source.get("withdrawals"),
-        "package_versions": package_versions(engine=cohort.engine),
-        "command": command or sys.argv,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    return output_provenance(
+        cohort,
+        statistics=["prune.in"],
+        policy=policy,
+        command=command,
+        ld_prune=result.provenance(),
+        filters={"multiallelic": "sites biallelic in the store only", **result.filters},
+    )
 
 
 def run_ld_prune(

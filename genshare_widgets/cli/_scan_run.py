@@ -12,7 +12,6 @@ import shlex
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,27 +32,15 @@ from genshare_widgets.cli._options import (
 
 def scan_provenance(cohort, result, *, command: list[str] | None) -> dict[str, Any]:
     """The provenance.json record of a scan (``genshare scan``)."""
-    from genshare_widgets._outputs import package_versions
+    from genshare_widgets._outputs import output_provenance
 
-    source = cohort.provenance
-    policy = result.policy
-    return {
-        "source": source.get("source"),
-        "cohort_id": cohort.id,
-        "catalog_version": source.get("catalog_version"),
-        "entry_version": source.get("entry_version"),
-        "files": source.get("files"),
-        "store_key": source.get("store_key"),
-        "store_content_sha256": source.get("store_content_sha256"),
-        "engine": cohort.engine,
-        "statistics": ["scan.tsv"],
-        "scan": result.provenance(),
-        "disclosure_policy": policy.to_dict() if policy is not None else None,
-        "access": source.get("access"),
-        "package_versions": package_versions(engine=cohort.engine),
-        "command": command or sys.argv,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    return output_provenance(
+        cohort,
+        statistics=["scan.tsv"],
+        policy=result.policy,
+        command=command,
+        scan=result.provenance(),
+    )
 
 
 def run_scan(
