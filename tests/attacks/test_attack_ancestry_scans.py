@@ -58,8 +58,9 @@ def test_h12_of_tiny_windows_gives_no_small_tail(cohort, policy):
     from genshare_widgets.scans import scan
     from genshare_widgets.stats._selection_scans import haplotype_counts
 
-    result = scan(cohort, stat="h12", groups="A", window=2, step=1, region="1:1-3000000",
-                  policy=policy)
+    result = scan(
+        cohort, stat="h12", groups="A", window=2, step=1, region="1:1-3000000", policy=policy
+    )
     h = haplotypes_of(cohort, "A")
     positions = cohort.genotypes["variant_position"].values
     n_hap = h.shape[1]
