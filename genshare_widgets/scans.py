@@ -18,7 +18,8 @@ picks the variants and samples, streams the genotypes and applies the release do
   phase is not needed.
 - **H12**: one group's haplotypes, read from the store a chunk at a time and dropped as soon
   as no window needs them (memory: one chunk plus one window). The table also has H1, H123
-  and H2/H1 without a policy.
+  and H2/H1 without a policy; under one, H12 is that of the window's released haplotype
+  spectrum (rule S3: classes under k pooled and counted as distinct haplotypes).
 - **iHS / XP-EHH**: one row per variant (``start = end`` = its position, ``n_variants`` 1);
   ``value`` is the score standardised within bins of ALT allele count (iHS: in the group;
   XP-EHH: over both groups' haplotypes), ``raw`` the unstandardised one. A contig's
@@ -287,8 +288,14 @@ def _pbs_rows(cohort, by, groups, records, window, step, unit, region, normed, p
 
 
 def _h12_rows(cohort, samples, records, window, step, unit, policy):
+    from genshare_widgets.disclosure._scans import released_h12
     from genshare_widgets.engines._haplotypes import haplotype_blocks
-    from genshare_widgets.stats._selection_scans import garud_h
+    from genshare_widgets.stats._selection_scans import garud_h, haplotype_counts
+
+    def statistic(h: np.ndarray) -> tuple[float, float, float, float]:
+        if not policy.suppresses:
+            return garud_h(h)
+        return np.nan, released_h12(haplotype_counts(h), policy), np.nan, np.nan  # rule S3
 
     source = _haplotype_source(cohort)
     rows: list[tuple] = []
@@ -307,7 +314,7 @@ def _h12_rows(cohort, samples, records, window, step, unit, policy):
                 sample_ids=cohort.samples.index,
             )
         )
-        values = over_windows(blocks, index, garud_h)
+        values = over_windows(blocks, index, statistic)
         for (a, b), (s, e), (h1, h12, h123, h2h1) in zip(index, bounds, values, strict=True):
             rows.append((contig, int(s), int(e), int(b - a), h12 if b > a else np.nan))
             for key, v in (("h1", h1), ("h123", h123), ("h2_h1", h2h1)):

@@ -18,8 +18,14 @@ the rule that stops it:
    earlier released group.
 3. *Haplotype class counts.* H1, H12, H123 and H2/H1 together give the frequencies of the
    three commonest haplotypes of a window, which may be 1 or 2 copies: a count in 1..k-1.
-   Rule S3: under a policy a Garud scan releases H12 alone (one sum of squares: no class
-   count can be solved from it); H1, H123 and H2/H1 are withheld.
+   Rule S3: under a policy a Garud scan releases H12 alone; H1, H123 and H2/H1 are withheld.
+   H12 alone is one sum of squares, yet in a small window it still pins the number of
+   haplotypes outside the two commonest classes (H12 (2n)^2 = T^2 + Q with Q at most S^2 for
+   the S = 2n - T others: a window of a common and a rare variant gives the rare one's count).
+   So H12 is that of the window's *released* spectrum (rule S4, :func:`released_h12`): the
+   classes shown, the pooled ones counted as distinct haplotypes. It is a function of what
+   the haplotype-spectrum figure shows, and equals the exact H12 wherever every class holds
+   0 or at least k haplotypes.
 4. *The haplotype frequency spectrum* of a window is a list of class counts. Rule S4: only
    classes of at least k haplotypes are shown; the others are pooled as "other", and when
    that pool would hold 1..k-1 haplotypes (its size is the group's 2n minus the classes
@@ -110,6 +116,25 @@ def released_spectrum(counts: np.ndarray, policy) -> tuple[list[int], int]:
     while 0 < other < k and shown:
         other += shown.pop()
     return shown, other
+
+
+def released_h12(counts: np.ndarray, policy) -> float:
+    """Rule S3: H12 of a window's haplotype class ``counts`` as released under ``policy``:
+    from :func:`released_spectrum` (the two largest shown classes together, the other shown
+    classes squared, each pooled haplotype as a class of its own); exact without a policy.
+
+    Examples
+    --------
+    >>> from genshare_widgets.disclosure import DisclosurePolicy
+    >>> round(released_h12(np.array([50, 29, 1]), DisclosurePolicy(min_count=20)), 4)
+    0.3953
+    """
+    shown, other = released_spectrum(counts, policy)
+    total = sum(shown) + other
+    if total == 0:
+        return float("nan")
+    squares = sum(shown[:2]) ** 2 + sum(c * c for c in shown[2:])
+    return float((squares + other) / total**2)
 
 
 def withheld_rare_variants(minor_allele_count: np.ndarray, policy) -> np.ndarray:
