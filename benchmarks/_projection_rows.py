@@ -8,7 +8,8 @@ reference's frequencies through ``--read-freq``, ``no-mean-imputation``: a missi
 counts 0, as in GenShare). Timed: ``genshare project STORE --reference REF --out DIR`` and
 ``plink2 --pfile PG --score ... cols=+scoresums`` (2 threads each).
 
-Run with the other rows by ``make bench`` (``benchmarks/run.py``; ``--skip project`` leaves them out).
+Run with the other rows by ``make bench`` (``benchmarks/run.py``; ``--skip project`` leaves
+them out).
 """
 
 import time
