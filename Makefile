@@ -40,8 +40,12 @@ lab: cohorts
 app: cohorts
 	$(BIN)/genshare app $(APP_ARGS)
 
+# Two pytest workers (pytest-xdist), one test module per worker at a time (module fixtures
+# stay shared); each worker has its own cache and state folders. The 20 slowest tests are listed.
+PYTEST_WORKERS ?= 2
 test: env
-	GENSHARE_MIRROR="$${GENSHARE_MIRROR:-$(MIRROR)}" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	GENSHARE_MIRROR="$${GENSHARE_MIRROR:-$(MIRROR)}" $(BIN)/python -m pytest \
+	  -n $(PYTEST_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 test-fast: env
 	GENSHARE_MIRROR="$${GENSHARE_MIRROR:-$(MIRROR)}" $(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
