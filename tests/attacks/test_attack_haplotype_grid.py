@@ -13,6 +13,8 @@ many small counts it derived, each checked against the referee's exact haplotype
 each test asserts 0 (the fix: every haplotype release is on the cohort's fixed grid).
 """
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -161,7 +163,7 @@ def test_sliding_h12_windows(files, tmp_path, referee):
     recovered = 0
     if table is not None:
         decoded = _decoded(table, h, pos)
-        for (a1, b1, t1), (a2, b2, t2) in zip(decoded, decoded[1:], strict=False):
+        for (_, b1, t1), (a2, _, t2) in itertools.pairwise(decoded):
             recovered += int(a2 < b1 and 0 < abs(t1 - t2) < K)
     print(f"S7(b) sliding H12 windows: {recovered} small counts")
     assert recovered == 0
@@ -174,7 +176,7 @@ def test_nested_h12_windows(cohort, policy, referee):
     from genshare_widgets.disclosure import _scans
     from genshare_widgets.scans import scan
 
-    G = getattr(_scans, "HAPLOTYPE_GRID", 100)
+    G = _scans.HAPLOTYPE_GRID  # noqa: N806
 
     h, pos = referee
     region = f"1:{NEAR[0]}-{NEAR[1]}"
@@ -189,7 +191,7 @@ def test_nested_h12_windows(cohort, policy, referee):
     recovered = 0
     if len(tables) == 2:
         halves = {a: t for a, _, t in _decoded(tables[G], h, pos)}
-        for a, b, t in _decoded(tables[2 * G], h, pos):
+        for a, _, t in _decoded(tables[2 * G], h, pos):
             for half in (a, a + G):
                 if half in halves and 0 < halves[half] - t < K:
                     recovered += 1
@@ -207,3 +209,51 @@ def test_spectrum_of_a_grid_window_cli(files, tmp_path):
     done = run_genshare(*base, "--region", region, "--out", str(tmp_path / "x.json"))
     assert done.returncode == 2 and "grid window" in done.stderr, done.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_grid_releases_agree_whatever_the_region(cohort, policy, referee):
+    """On the grid, windows shifted by a ``--region`` start are snapped to the same grid
+    windows: two scans agree on every window they share, each window is G SNVs from the
+    contig's first SNV, and the spectrum of a scanned window is released and gives its H12."""
+    from genshare_widgets.disclosure._scans import HAPLOTYPE_GRID as G
+    from genshare_widgets.disclosure._scans import released_h12
+    from genshare_widgets.scan_figures import haplotype_spectrum
+    from genshare_widgets.scans import scan
+
+    _, pos = referee
+    one = scan(cohort, stat="h12", groups="A", window=G, region=f"1:{NEAR[0]}-{NEAR[1]}",
+               policy=policy).table  # fmt: skip
+    two = scan(cohort, stat="h12", groups="A", window=G, step=G, policy=policy,
+               region=f"1:{NEAR[0] + 7_777}-{NEAR[1] + 3_333}").table  # fmt: skip
+    shared = one.merge(two, on=["contig", "start", "end", "n_variants"])
+    assert len(shared) >= len(one) - 2 and (shared["value_x"] == shared["value_y"]).all()
+    first = np.searchsorted(pos, one["start"].to_numpy())
+    assert ((first % G) == 0).all() and (one["n_variants"] == G).all()
+    assert one["start"].iloc[0] <= NEAR[0] and one["end"].iloc[-1] >= NEAR[1]
+    row = one.iloc[len(one) // 2]
+    spectrum = haplotype_spectrum(
+        cohort, group="A", region=f"1:{row['start']}-{row['end']}", policy=policy
+    )
+    assert spectrum["n_variants"] == G and spectrum["haplotype_grid"] == G
+    counts = np.asarray([*spectrum["shown"], *[1] * spectrum["other"]])
+    assert released_h12(counts, policy) == pytest.approx(row["value"], abs=1e-15)
+
+
+def test_off_grid_scans_are_refused_by_name(files, tmp_path):
+    """``genshare scan --stat h12`` off the grid (another window, a step, bp windows) is
+    refused naming the grid; PBS and iHS are not haplotype-window releases (unchanged)."""
+    from genshare_widgets.disclosure._scans import HAPLOTYPE_GRID as G
+
+    for options in (("--window", str(2 * G)), ("--window", str(G), "--step", str(G // 2)),
+                    ("--window", "50000", "--window-unit", "bp")):  # fmt: skip
+        vcf, samples = files
+        out = tmp_path / "off"
+        done = run_genshare(
+            "scan", str(vcf), "--samples", str(samples), "--stat", "h12", "--groups", "A",
+            "--min-count", str(K), *options, "--out", str(out),
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert (
+            f"fixed grid of {G} SNVs" in done.stderr and f"--window {G} --step {G}" in done.stderr
+        )
+        assert not out.exists()
