@@ -76,7 +76,8 @@ def haplotype_spectrum(
     """The released haplotype frequency spectrum of ``group`` over the SNVs of ``region``
     (the window): class counts largest first, classes under k pooled as ``other`` (scan rule
     S4, :func:`~genshare_widgets.disclosure._scans.released_spectrum`); the group must have
-    k samples (S1) and goes through the release log (S2).
+    k samples (S1) and goes through the release log (S2). Under a policy ``region`` must be
+    one window of the cohort's haplotype grid (S7, refused otherwise, naming one).
 
     Examples
     --------
@@ -86,8 +87,10 @@ def haplotype_spectrum(
     """
     from genshare_widgets.disclosure import NO_POLICY, policy_for
     from genshare_widgets.disclosure._scans import (
+        HAPLOTYPE_GRID,
         check_scan_consent,
         check_scan_policy,
+        on_grid,
         released_spectrum,
     )
     from genshare_widgets.scans import _contig_haplotypes, _group_samples, scan_records
@@ -103,7 +106,13 @@ def haplotype_spectrum(
     check_scan_consent(cohort, "h12", by)
     sets, sizes = _group_samples(cohort, by, [group])
     check_scan_policy(policy, sizes, stat="haplotype spectrum", cohort_id=cohort.id)
-    records = scan_records(cohort, region=region)
+    if on_grid(policy):  # rule S7: exactly one window of the cohort's haplotype grid
+        from genshare_widgets._hapgrid import grid_window_records
+
+        part = scan_records(cohort, region=region)
+        records = grid_window_records(scan_records(cohort), part, HAPLOTYPE_GRID, region)
+    else:
+        records = scan_records(cohort, region=region)
     if len(records.index) > MAX_SPECTRUM_VARIANTS:
         raise GenShareError(
             f"--region {region} holds {len(records.index):,} SNVs; a haplotype spectrum "
@@ -117,7 +126,7 @@ def haplotype_spectrum(
         contig, lo, hi = runs[0]
         (h,) = _contig_haplotypes(cohort, sets, records, lo, hi, "a haplotype spectrum")
         shown, other = released_spectrum(haplotype_counts(h), policy)
-        return {
+        out = {
             "shown": shown,
             "other": other,
             "n_haplotypes": int(h.shape[1]),
@@ -127,6 +136,9 @@ def haplotype_spectrum(
             "window": f"{contig}:{int(records.position[lo]):,}-{int(records.position[hi - 1]):,}",
             "min_count": int(policy.min_count) if policy.suppresses else None,
         }
+        if on_grid(policy):
+            out["haplotype_grid"] = HAPLOTYPE_GRID
+        return out
 
     return _logged(cohort, policy, by, [group], region, command, run)
 

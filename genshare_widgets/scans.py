@@ -19,7 +19,10 @@ picks the variants and samples, streams the genotypes and applies the release do
 - **H12**: one group's haplotypes, read from the store a chunk at a time and dropped as soon
   as no window needs them (memory: one chunk plus one window). The table also has H1, H123
   and H2/H1 without a policy; under one, H12 is that of the window's released haplotype
-  spectrum (rule S3: classes under k pooled and counted as distinct haplotypes).
+  spectrum (rule S3: classes under k pooled and counted as distinct haplotypes), and the
+  windows are the cohort's haplotype grid (rule S7, :mod:`genshare_widgets._hapgrid`):
+  ``window`` must be the grid's G SNVs (step G) and ``region`` selects the whole grid windows
+  it touches.
 - **iHS / XP-EHH**: one row per variant (``start = end`` = its position, ``n_variants`` 1);
   ``value`` is the score standardised within bins of ALT allele count (iHS: in the group;
   XP-EHH: over both groups' haplotypes), ``raw`` the unstandardised one. A contig's
@@ -428,7 +431,13 @@ def scan(
     import pandas as pd
 
     from genshare_widgets.disclosure import NO_POLICY, policy_for
-    from genshare_widgets.disclosure._scans import check_scan_consent, check_scan_policy
+    from genshare_widgets.disclosure._scans import (
+        HAPLOTYPE_GRID,
+        check_grid_scan,
+        check_scan_consent,
+        check_scan_policy,
+        on_grid,
+    )
 
     stat = str(stat).lower()
     if stat not in SCAN_GROUPS:
@@ -462,7 +471,18 @@ def scan(
         policy = policy_for(cohort.entry) if getattr(cohort, "entry", None) else NO_POLICY
     sample_sets, sizes = _group_samples(cohort, by, group_list)
     check_scan_policy(policy, sizes, stat=stat, cohort_id=cohort.id)
-    records = scan_records(cohort, region=region)
+    if stat == "h12" and on_grid(policy):  # rule S7: the cohort's haplotype grid only
+        from genshare_widgets._hapgrid import grid_records
+
+        check_grid_scan(
+            policy, window=window, step=step, unit=window_unit, size=HAPLOTYPE_GRID,
+            cohort_id=cohort.id,
+        )  # fmt: skip
+        part = scan_records(cohort, region=region) if region else None
+        records = grid_records(scan_records(cohort), part, HAPLOTYPE_GRID)
+        step = window
+    else:
+        records = scan_records(cohort, region=region)
     options = {
         "normed": normed,
         "min_maf": min_maf,

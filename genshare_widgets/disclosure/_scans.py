@@ -50,6 +50,57 @@ from genshare_widgets.disclosure._publishing import ReleaseRefused
 
 #: Scans that compare populations (refused under NPOA like Fst).
 ANCESTRY_SCANS = ("pbs", "xpehh")
+#: Rule S7: SNV records per window of a cohort's haplotype grid (the custodian's choice).
+HAPLOTYPE_GRID = 100
+
+
+def on_grid(policy) -> bool:
+    """Rule S7: True when haplotype releases under ``policy`` are held to the grid."""
+    return policy is not None and policy.suppresses
+
+
+def grid_windows(contig: np.ndarray, size: int = HAPLOTYPE_GRID) -> np.ndarray:
+    """Rule S7: ``(lo, hi)`` record indices (int64, shape (n, 2)) of the haplotype grid over
+    a store's SNV records in store order (``contig``: each record's contig): windows of
+    ``size`` records from the first record of each contig; a contig's last ``< size``
+    records are in none.
+
+    Examples
+    --------
+    >>> grid_windows(np.array(["1"] * 5 + ["2"] * 3), size=2).tolist()
+    [[0, 2], [2, 4], [5, 7]]
+    """
+    contig = np.asarray(contig)
+    if not len(contig):
+        return np.zeros((0, 2), dtype=np.int64)
+    cuts = np.flatnonzero(contig[1:] != contig[:-1]) + 1
+    starts = np.concatenate([[0], cuts])
+    stops = np.concatenate([cuts, [len(contig)]])
+    parts = [
+        np.arange(a, b - size + 1, size, dtype=np.int64) for a, b in zip(starts, stops, strict=True)
+    ]
+    lo = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return np.column_stack([lo, lo + size]).reshape(-1, 2)
+
+
+def check_grid_scan(
+    policy, *, window, step, unit: str, size: int = HAPLOTYPE_GRID, cohort_id: str = ""
+) -> None:
+    """Rule S7: refuse an H12 scan under ``policy`` whose windows are not the grid's."""
+    if not on_grid(policy):
+        return
+    fits = unit == "variants" and window is not None and int(window) == size
+    if fits and (step is None or int(step) == size):
+        return
+    where = f" for {cohort_id!r}" if cohort_id else ""
+    asked = f"--window {window}" + (f" --step {step}" if step else "") + f" ({unit})"
+    raise ReleaseRefused(
+        f"refused (scan rule S7){where}: under this cohort's disclosure policy haplotype "
+        f"windows are the fixed grid of {size} SNVs from the contig's first SNV (overlapping "
+        f"or nested windows of one group would difference to counts under k); {asked} is not "
+        f"on it. Use --window {size} --step {size} (window unit variants); --region selects "
+        "the whole grid windows it overlaps."
+    )
 
 
 def check_scan_consent(cohort, stat: str, by) -> None:

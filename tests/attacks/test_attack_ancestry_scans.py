@@ -55,14 +55,18 @@ def test_h12_of_tiny_windows_gives_no_small_tail(cohort, policy):
     haplotypes lie outside the two commonest classes (a window of a common variant and a
     rare one: the rare variant's allele count). Recovered: windows where that number is
     pinned in 1..k-1 and equals the referee's."""
+    from genshare_widgets.disclosure import ReleaseRefused
+    from genshare_widgets.disclosure._scans import HAPLOTYPE_GRID
     from genshare_widgets.scans import scan
     from genshare_widgets.stats._selection_scans import haplotype_counts
 
-    result = scan(
-        cohort, stat="h12", groups="A", window=2, step=1, region="1:1-3000000", policy=policy
+    with pytest.raises(ReleaseRefused, match="scan rule S7"):  # off the grid: refused
+        scan(cohort, stat="h12", groups="A", window=2, step=1, region="1:1-3000000", policy=policy)
+    result = scan(  # the grid's windows: the solver on each
+        cohort, stat="h12", groups="A", window=HAPLOTYPE_GRID, region="1:1-3000000", policy=policy
     )
     h = haplotypes_of(cohort, "A")
-    positions = cohort.genotypes["variant_position"].values
+    positions = cohort.genotypes["variant_position"].values[cohort.genotypes["variant_snv"].values]
     n_hap = h.shape[1]
     recovered = 0
     for row in result.table.itertuples():
@@ -72,5 +76,5 @@ def test_h12_of_tiny_windows_gives_no_small_tail(cohort, policy):
         lo, hi = np.searchsorted(positions, [row.start, row.end + 1])
         classes = haplotype_counts(h[lo:hi])
         recovered += int(n_hap - classes[:2].sum() == s)
-    print(f"R1 H12 window 2: {recovered} windows with a tail of 1..{K - 1} haplotypes pinned")
+    print(f"R1 H12 grid windows (window 2 refused): {recovered} tails of 1..{K - 1} pinned")
     assert recovered == 0

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genshare_widgets.disclosure._scans import HAPLOTYPE_GRID as GRID
 from tests.attacks.red_team import K
 from tests.cli_runner import run_genshare
 from tests.scan_sims import SWEEP_POSITION, haplotypes_of, sweep_files
@@ -97,31 +98,47 @@ def test_differencing_two_groups_is_refused(files, policy, tmp_path):
     base = _opened_with(files, tmp_path, "base", {"G": ids})
     plus = _opened_with(files, tmp_path, "plus", {"G": [*ids, TARGET]})
     released_scan(
-        base, command="attack 1", policy=policy, stat="h12", groups="G", by="grp", window=50
+        base, command="attack 1", policy=policy, stat="h12", groups="G", by="grp", window=GRID
     )
     with pytest.raises(ReleaseRefused, match="release"):
         released_scan(
-            plus, command="attack 2", policy=policy, stat="h12", groups="G", by="grp", window=50
+            plus, command="attack 2", policy=policy, stat="h12", groups="G", by="grp", window=GRID
         )
 
 
 def test_haplotype_spectrum_shows_no_small_class(cohort, policy):
     """Spectra of windows where the target's haplotype is unique: no class of 1..k-1
-    haplotypes is shown, nor a pool of 1..k-1 (rule S4)."""
+    haplotypes is shown, nor a pool of 1..k-1 (rule S4). The windows are grid windows
+    (rule S7), found with an H12 scan of the grid."""
     from genshare_widgets.scan_figures import haplotype_spectrum, spectrum_counts_shown
+    from genshare_widgets.scans import scan
     from genshare_widgets.stats._selection_scans import haplotype_counts
 
     recovered = 0
     for lo in (1_000_000, SWEEP_POSITION - 20_000, 15_000_000):
-        region = f"1:{lo}-{lo + 40_000}"
-        spectrum = haplotype_spectrum(cohort, group="A", region=region, policy=policy)
+        row = scan(
+            cohort,
+            stat="h12",
+            groups="A",
+            window=GRID,
+            region=f"1:{lo}-{lo + 5_000}",
+            policy=policy,
+        ).table.iloc[0]
+        spectrum = haplotype_spectrum(
+            cohort, group="A", region=f"1:{row['start']}-{row['end']}", policy=policy
+        )
         shown = spectrum_counts_shown(spectrum)
         recovered += int(((shown > 0) & (shown < K)).sum())
         assert shown.sum() == spectrum["n_haplotypes"] == 80
         exact = haplotype_counts(  # the referee's classes: small ones exist
             haplotypes_of(cohort, "A")[
                 slice(
-                    *np.searchsorted(cohort.genotypes["variant_position"].values, [lo, lo + 40_001])
+                    *np.searchsorted(
+                        cohort.genotypes["variant_position"].values[
+                            cohort.genotypes["variant_snv"].values
+                        ],
+                        [row["start"], row["end"] + 1],
+                    )
                 )
             ]
         )
@@ -134,7 +151,7 @@ def test_garud_scan_releases_h12_alone(cohort, policy):
     policy only H12 is released (rule S3)."""
     from genshare_widgets.scans import scan
 
-    table = scan(cohort, stat="h12", groups="A", window=50, policy=policy).table
+    table = scan(cohort, stat="h12", groups="A", window=GRID, policy=policy).table
     assert list(table.columns) == ["contig", "start", "end", "n_variants", "value"]
 
 
