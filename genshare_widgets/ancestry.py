@@ -12,7 +12,13 @@ sample is ``"unassigned"``.
 What it can and cannot say: the probability is that of the reference's groups given where
 the sample falls in the reference's PC space — a person whose ancestry is not among the
 reference's groups (or is admixed, as many in the 1000 Genomes AMR populations) is still
-placed among them; "unassigned" is the honest answer for such points.
+placed among them; "unassigned" is the honest answer for such points. Probabilities alone do
+not give it: a point far from every group still has one most probable group (QDA's widest
+Gaussian wins far away; South Asian samples projected on an AFR/EUR/EAS reference came out
+"AFR" with p ≥ 0.8). So a sample is also ``"unassigned"`` when it lies **outside the
+reference**: its squared Mahalanobis distance to the chosen group's Gaussian (the model's
+own, regularised covariance) exceeds the χ² quantile ``outlier_level`` (default 0.999) with
+k degrees of freedom — what a sample of that group exceeds once in a thousand.
 """
 
 from typing import Any
@@ -23,6 +29,7 @@ import pandas as pd
 from genshare_widgets._errors import GenShareError
 
 DEFAULT_THRESHOLD = 0.8
+DEFAULT_OUTLIER_LEVEL = 0.999  # χ² quantile of a group's Mahalanobis distance: "outside"
 UNASSIGNED = "unassigned"
 REG = 0.01  # QDA covariance regulariser (on standardised PCs)
 
@@ -74,14 +81,17 @@ def assign_ancestry(
     *,
     label: str | None = None,
     threshold: float = DEFAULT_THRESHOLD,
+    outlier_level: float | None = DEFAULT_OUTLIER_LEVEL,
 ) -> pd.DataFrame:
     """Assign projected samples to the reference's groups of ``label`` (default:
     super-population, else population).
 
     ``coordinates``: projected ``PC1..PCk`` per sample (e.g. ``project(...).coordinates``).
-    Returns ``assigned_group`` (``"unassigned"`` below ``threshold``), ``probability`` (of
-    the most probable group) and ``p_<group>`` for every group; ``attrs["model"]`` describes
-    the classifier.
+    Returns ``assigned_group`` (``"unassigned"`` below ``threshold`` or outside the
+    reference), ``probability`` (of the most probable group), ``mahalanobis_d2`` (to that
+    group's Gaussian), ``outside_reference`` (``d2`` above the χ² quantile, k degrees of freedom,
+    ``outlier_level``; ``outlier_level=None`` checks nothing) and ``p_<group>`` per group;
+    ``attrs["model"]`` describes the classifier.
 
     Examples
     --------
@@ -89,6 +99,8 @@ def assign_ancestry(
     """
     if not 0 < threshold <= 1:
         raise GenShareError(f"the assignment threshold is a probability in (0, 1]; got {threshold}")
+    if outlier_level is not None and not 0 < outlier_level < 1:
+        raise GenShareError(f"outlier_level is a probability in (0, 1); got {outlier_level}")
     column = _label_column(reference, label)
     train = reference.sample_pcs
     pcs = [f"PC{i + 1}" for i in range(reference.k)]
@@ -105,17 +117,48 @@ def assign_ancestry(
     best = proba.argmax(axis=1)
     top = proba[np.arange(len(x)), best]
     names = np.asarray(model.classes_).astype(str)
-    assigned = np.where(top >= threshold, names[best], UNASSIGNED)
-    table = pd.DataFrame({"assigned_group": assigned, "probability": top}, index=coordinates.index)
+    d2 = group_distances(model, x, best)
+    outside = np.zeros(len(x), dtype=bool)
+    if outlier_level is not None:
+        from scipy.stats import chi2
+
+        outside = d2 > chi2.ppf(outlier_level, df=len(pcs))
+    assigned = np.where((top >= threshold) & ~outside, names[best], UNASSIGNED)
+    table = pd.DataFrame(
+        {
+            "assigned_group": assigned,
+            "probability": top,
+            "mahalanobis_d2": d2,
+            "outside_reference": outside,
+        },
+        index=coordinates.index,
+    )
     for j, name in enumerate(names):
         table[f"p_{name}"] = proba[:, j]
     model_info: dict[str, Any] = {
         "classifier": f"sklearn StandardScaler + QuadraticDiscriminantAnalysis(reg_param={REG})",
         "label": column,
         "threshold": float(threshold),
+        "outlier_level": None if outlier_level is None else float(outlier_level),
+        "n_outside_reference": int(outside.sum()),
         "groups": names.tolist(),
         "groups_left_out_too_small": small.tolist(),
         "n_training_samples": int(use.sum()),
     }
     table.attrs["model"] = model_info
     return table
+
+
+def group_distances(model, x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distance of each row of ``x`` to the Gaussian of its group
+    (``groups``: class indices) in a :func:`train_classifier` model: the standardised point
+    rotated into the group's principal axes, each axis divided by its regularised variance —
+    the distance the model's own likelihood uses."""
+    scaler, qda = model[0], model[-1]
+    z = scaler.transform(np.asarray(x, dtype=np.float64))
+    d2 = np.zeros(len(z))
+    for j in np.unique(groups):
+        rows = groups == j
+        centred = (z[rows] - qda.means_[j]) @ qda.rotations_[j]
+        d2[rows] = (centred**2 / qda.scalings_[j]).sum(axis=1)
+    return d2

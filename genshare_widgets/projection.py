@@ -234,6 +234,7 @@ def project(
     assign: bool = False,
     label: str | None = None,
     threshold: float = 0.8,
+    outlier_level: float | None = 0.999,
     policy=None,
 ) -> Projection:
     """Project ``cohort``'s analysed samples onto a PCA ``reference`` (module docstring).
@@ -252,10 +253,11 @@ def project(
         number (>= 1) of reference variants that must match; the cohort's genome build
         (default: its catalog entry's); drop A/T and C/G SNPs (default: unless the cohort is
         the reference's own store).
-    assign, label, threshold
+    assign, label, threshold, outlier_level
         Also assign each sample to a group of the reference's ``label`` column
-        (:func:`genshare_widgets.ancestry.assign_ancestry`); below ``threshold`` it is
-        ``"unassigned"``.
+        (:func:`genshare_widgets.ancestry.assign_ancestry`); below ``threshold``, or outside
+        the reference (Mahalanobis distance above the χ² ``outlier_level`` quantile; None:
+        not checked), it is ``"unassigned"``.
     policy
         Disclosure policy (default: the cohort's tier): projections are per person, refused
         under one.
@@ -349,7 +351,9 @@ def project(
     if assign:
         from genshare_widgets.ancestry import assign_ancestry
 
-        table = assign_ancestry(coords, ref, label=label, threshold=threshold)
+        table = assign_ancestry(
+            coords, ref, label=label, threshold=threshold, outlier_level=outlier_level
+        )
         result.coordinates = pd.concat([coords, table], axis=1)
         result.provenance["assignment"] = table.attrs.get("model", {})
     return result

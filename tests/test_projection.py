@@ -218,6 +218,39 @@ def test_held_out_superpopulation_accuracy(split_reference, split_tables):
     assert result.coordinates["probability"].between(0, 1).all()
 
 
+def test_samples_from_a_population_the_reference_lacks_are_unassigned(mirror, tmp_path):
+    """South Asian samples projected on an AFR/EUR/EAS reference: without the outside-the-
+    reference check, QDA's widest Gaussian (AFR) claims many of them with p >= 0.8; with it
+    (Mahalanobis d2 above the chi2 0.999 quantile) most are unassigned, while held-in
+    groups keep their assignments."""
+    from genshare_widgets import open_cohort
+    from genshare_widgets.projection import fit_reference, project
+
+    table = pd.read_csv(mirror / KG_DIR / "samples_pop.tsv", sep="\t")
+    table = table.rename(columns={"pop": "population", "super_pop": "superpopulation"})
+    cols = ["sample", "population", "superpopulation"]
+    inside = table["superpopulation"].isin(["AFR", "EUR", "EAS"])
+    table[inside][cols].to_csv(tmp_path / "ref.tsv", sep="\t", index=False)
+    table[table["superpopulation"] == "SAS"][cols].to_csv(
+        tmp_path / "sas.tsv", sep="\t", index=False
+    )
+    with pytest.warns(Warning, match="left out of every analysis"):
+        ref = fit_reference(open_cohort("1kg-phase3-subset", samples=tmp_path / "ref.tsv"), k=4)
+    with pytest.warns(Warning, match="left out of every analysis"):
+        sas = open_cohort("1kg-phase3-subset", samples=tmp_path / "sas.tsv")
+    plain = project(sas, ref, assign=True, outlier_level=None).coordinates
+    checked = project(sas, ref, assign=True).coordinates
+    wrongly = float((plain["assigned_group"] != "unassigned").mean())
+    still = float((checked["assigned_group"] != "unassigned").mean())
+    print(f"SAS assigned to a reference group: {wrongly:.2f} without, {still:.2f} with the check")
+    assert wrongly > 0.3 and still < 0.1
+    assert checked["outside_reference"].mean() > 0.9
+    with pytest.warns(Warning, match="left out of every analysis"):
+        own_samples = open_cohort("1kg-phase3-subset", samples=tmp_path / "ref.tsv")
+    own = project(own_samples, ref, assign=True)
+    assert (own.coordinates["assigned_group"] != "unassigned").mean() > 0.97
+
+
 def test_unassigned_below_the_threshold(split_reference):
     from genshare_widgets.projection import project
 

@@ -167,7 +167,11 @@ def project_command(
         label=label,
         threshold=threshold,
     )
-    columns = [c for c in result.coordinates.columns if not str(c).startswith("p_")]
+    columns = [
+        c
+        for c in result.coordinates.columns
+        if not str(c).startswith("p_") and c not in ("mahalanobis_d2", "outside_reference")
+    ]
     table = result.coordinates[columns].reset_index(names="sample")
     report = result.report
     record = {
