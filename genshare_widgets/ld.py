@@ -269,14 +269,33 @@ def _counts(cohort, keep, *, region, min_maf, snps_only):
     )
 
 
+def _small_rows(counts, k: int, group: int | None = None) -> np.ndarray:
+    """bool per variant of ``counts``: a genotype count in 1..k−1 (over ``group``'s column,
+    or all groups summed)."""
+    from genshare_widgets.stats._ld import small_genotype_row
+
+    def part(name: str) -> np.ndarray:
+        values = np.asarray(counts[name].values, dtype=np.int64)
+        return values.sum(axis=1) if group is None else values[:, group]
+
+    sizes = np.asarray(counts["group_n_samples"].values, dtype=np.int64)
+    size = sizes.sum() if group is None else sizes[group]
+    called = part("called_count")
+    return small_genotype_row(
+        np.full(called.shape, size), called, part("het_count"), part("hom_alt_count"), k
+    )
+
+
 def _rare_rule(counts, k: int):
-    """``counts`` restricted to variants whose minor allele count is >= k (k > 1)."""
+    """``counts`` restricted to variants whose minor allele count is >= k and whose genotype
+    counts (hom-REF, het, hom-ALT, not called) are each 0 or >= k (k > 1: an exact r² pins a
+    variant's hom-ALT count, :func:`stats._ld.small_genotype_row`)."""
     if k <= 1:
         return counts, 0
     from genshare_widgets.stats._ld import minor_allele_count
 
     mac = minor_allele_count(_summed(counts, "allele_count"), _summed(counts, "allele_number"))
-    ok = mac >= k
+    ok = (mac >= k) & ~_small_rows(counts, k)
     return counts.isel(variants=np.flatnonzero(ok)), int((~ok).sum())
 
 
@@ -384,14 +403,15 @@ def ld_prune(
 
 
 def _released_r2(moments: np.ndarray, k: int) -> np.ndarray:
-    """r² of pair moments, NaN where the door withholds it (k > 1): pairs whose minor alleles
-    share 1..k−1 copies (:func:`stats._ld.minor_co_copies`)."""
-    from genshare_widgets.stats._ld import minor_co_copies, r2_from_moments
+    """r² of pair moments, NaN where the door withholds it (k > 1): pairs with a co-copy sum
+    in 1..k−1 (:func:`stats._ld.co_copy_sums`: minor or major alleles sharing 1..k−1
+    copies)."""
+    from genshare_widgets.stats._ld import co_copy_sums, r2_from_moments
 
     r2 = r2_from_moments(moments)
-    if k > 1:
-        shared = minor_co_copies(moments)
-        r2[(shared > 0) & (shared < k)] = np.nan
+    if k > 1:  # Σxy fixes all four co-copy sums (minor×minor, minor×major, ...)
+        shared = co_copy_sums(moments)
+        r2[((shared > 0) & (shared < k)).any(axis=1)] = np.nan
     return r2
 
 
@@ -546,6 +566,8 @@ def ld_decay(
         an = np.asarray(counts["allele_number"].values[:, g], np.int64)
         mac = minor_allele_count(ac, an)
         ok = (mac >= max(k, 1)) & (an > 0)
+        if k > 1:  # an exact r² pins a small hom-ALT count (see _rare_rule)
+            ok &= ~_small_rows(counts, k, g)
         if min_maf is not None:
             ok &= mac >= min_maf * an
         rows_g = np.flatnonzero(ok)

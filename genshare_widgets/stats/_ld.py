@@ -130,3 +130,46 @@ def minor_co_copies(moments: np.ndarray) -> np.ndarray:
     out = np.where(flip1 & ~flip2, 2 * s2 - d, out)
     out = np.where(~flip1 & flip2, 2 * s1 - d, out)
     return np.where(flip1 & flip2, 4 * n - 2 * s1 - 2 * s2 + d, out)
+
+
+def co_copy_sums(moments: np.ndarray) -> np.ndarray:
+    """Per pair: the four co-copy sums over the samples called at both — Σxy, Σx(2 − y),
+    Σ(2 − x)y and Σ(2 − x)(2 − y) (x, y ALT dosages) → int64 (pairs, 4).
+
+    r² and the released allele counts give Σxy, hence all four: any of them in 1..k−1 is a
+    small count of shared copies (minor with minor, minor with major...), so under a
+    disclosure policy such a pair's r² is withheld.
+
+    Examples
+    --------
+    >>> x = np.array([[0, 2, 2, 1.0]]); y = np.array([[0, 2, 2, 2.0]])
+    >>> co_copy_sums(pair_moments_naive(x, y)).tolist()
+    [[10, 0, 2, 2]]
+    """
+    m = np.asarray(moments, dtype=np.int64).reshape(-1, 6)
+    n, s1, s2, d = m[:, 0], m[:, 1], m[:, 2], m[:, 5]
+    return np.stack([d, 2 * s1 - d, 2 * s2 - d, 4 * n - 2 * s1 - 2 * s2 + d], axis=1)
+
+
+def small_genotype_row(
+    n_samples: np.ndarray, called: np.ndarray, het: np.ndarray, hom_alt: np.ndarray, k: int
+) -> np.ndarray:
+    """bool per variant: a genotype count (hom-REF, het, hom-ALT, or not called) in 1..k−1.
+
+    An exact r² of dosages fixes each variant's Σx² = Σx + 2·(hom-ALT), so with the
+    released allele count it pins the hom-ALT count (and so hom-REF and het): under a
+    disclosure policy only variants without a small genotype count enter an LD release.
+
+    Examples
+    --------
+    >>> small_genotype_row(np.array([40, 40]), np.array([40, 40]), np.array([20, 25]),
+    ...                    np.array([0, 3]), 20).tolist()
+    [False, True]
+    """
+    called = np.asarray(called, dtype=np.int64)
+    het, hom = np.asarray(het, dtype=np.int64), np.asarray(hom_alt, dtype=np.int64)
+    cells = (called - het - hom, het, hom, np.asarray(n_samples, dtype=np.int64) - called)
+    small = np.zeros(called.shape, dtype=bool)
+    for cell in cells:
+        small |= (cell > 0) & (cell < k)
+    return small

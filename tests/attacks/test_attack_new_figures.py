@@ -1,0 +1,168 @@
+"""Red team, second pass on the figures of issues 19 and 20 at k = 20 (registered policy):
+what the new figure kinds publish in ``fig.to_plotly_json()`` (data, hover text,
+customdata, ``layout.meta``), their recipe sidecars and the explorer's new tabs.
+
+Each attack plays through a public interface and returns what it recovered (a count in
+1..k-1 the door would hide, checked against the referee's exact value); each test asserts 0.
+
+N1 complementary co-copies of an LD heatmap: the door withholds an r² whose pair's *minor*
+alleles share 1..k-1 copies, since r² and the released genotype counts give the attacker
+``Σxy``. But ``Σxy`` gives the three other co-copy sums too (minor with major, major with
+minor, major with major: ``Σx(2-y) = 2Σx - Σxy``...), and they were not checked.
+"""
+
+import numpy as np
+import pytest
+
+from tests.attacks.red_team import K
+from tests.scan_sims import sweep_files
+
+pytestmark = pytest.mark.timeout(300)
+#: Regions of the sweep simulation the attacker draws heatmaps of (group A, 40 people).
+LD_REGIONS = ("1:1000000-1030000", "1:3000000-3030000", "1:5000000-5030000")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return sweep_files(tmp_path_factory.getbasetemp() / "scan-sweep")
+
+
+@pytest.fixture(scope="module")
+def cohort(files):
+    from genshare_widgets import open_cohort
+
+    return open_cohort(str(files[0]), samples=str(files[1]))
+
+
+@pytest.fixture(autouse=True)
+def _own_release_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENSHARE_STATE", str(tmp_path / "state"))
+
+
+@pytest.fixture(scope="module")
+def policy():
+    from genshare_widgets.disclosure import DisclosurePolicy
+
+    return DisclosurePolicy(min_count=K, tier="registered", origin="attack test")
+
+
+def _alt_dosages(cohort, group: str, positions) -> np.ndarray:
+    """The referee's ALT dosages of ``group`` at ``positions`` (biallelic records)."""
+    ds = cohort.genotypes
+    pos = ds["variant_position"].values
+    rows = [int(np.flatnonzero(pos == p)[0]) for p in positions]
+    members = cohort.samples["population"].to_numpy() == group
+    return ds["call_genotype"].values[rows][:, members].sum(axis=-1).astype(np.int64)
+
+
+def _released_genotype_rows(cohort, policy, group: str, region: str):
+    """The attacker's marginals: ``genshare stats``-style released genotype counts of
+    ``group`` over ``region`` → {position: (n, ALT count, candidate hom-ALT counts)}: the
+    shown hom-ALT count, or every value the release leaves possible when it is hidden
+    (``<k``: 1..k-1; NA: 0..n). Variants whose ALT count is hidden are left out."""
+    from genshare_widgets.counts import allele_counts_by_group
+    from genshare_widgets.disclosure import release_counts
+
+    counts = allele_counts_by_group(cohort, by="population", region=region, biallelic_only=True)
+    released = release_counts(counts, policy)
+    j = [str(g) for g in released["groups"].values].index(group)
+    size = int(released["group_n_samples"].values[j])
+
+    def cell(name, row):
+        return int(released[name].values[row, j]), int(released[f"{name}_status"].values[row, j])
+
+    out = {}
+    for row, position in enumerate(released["variant_position"].values):
+        (ac, ac_status), (called, called_status) = cell("allele_count", row), cell(
+            "called_count", row
+        )
+        if ac_status:
+            continue
+        n = called if not called_status else size
+        hom, hom_status = cell("hom_alt_count", row)
+        if not hom_status:
+            homs = [hom]
+        elif released.attrs.get("min_count") and hom_status == 1:
+            homs = list(range(1, K))
+        else:
+            homs = list(range(n + 1))
+        homs = [h for h in homs if 0 <= ac - 2 * h and ac - h <= n]  # het >= 0, hom-REF >= 0
+        out[int(position)] = (n, ac, homs)
+    return out
+
+
+def _co_copy_sums(n: int, sx: int, sy: int, d: int) -> tuple[int, int, int, int]:
+    """The four co-copy sums of a pair from ``Σxy = d`` (ALT dosages x, y over n people)."""
+    return d, 2 * sx - d, 2 * sy - d, 4 * n - 2 * sx - 2 * sy + d
+
+
+def solve_pair(r2: float, x: tuple, y: tuple) -> list[tuple[int, int, int]]:
+    """The attacker's solver: every ``(hom-ALT x, hom-ALT y, Σxy)`` with integer ``Σxy``
+    that gives the shown r² (to float precision) with the released marginals
+    ``(n, Σx, candidate hom-ALT counts)`` of each variant (r² of dosages:
+    ``(nΣxy - ΣxΣy)² / ((nΣx² - (Σx)²)(nΣy² - (Σy)²))``, ``Σx² = Σx + 2 hom``)."""
+    n = x[0]
+    found = []
+    for hx in x[2]:
+        for hy in y[2]:
+            vx, vy = n * (x[1] + 2 * hx) - x[1] ** 2, n * (y[1] + 2 * hy) - y[1] ** 2
+            if vx <= 0 or vy <= 0:
+                continue
+            root = np.sqrt(max(r2, 0.0) * vx * vy)
+            for sign in (1, -1):
+                d = (x[1] * y[1] + sign * root) / n
+                if abs(d - round(d)) < 1e-7 and 0 <= round(d) <= 4 * n:
+                    found.append((hx, hy, int(round(d))))
+    return sorted(set(found))
+
+
+def test_ld_heatmap_complementary_co_copies(cohort, policy):
+    """N1: ``genshare figure --kind ld-heatmap --groups A`` at k = 20, read from the
+    figure's JSON (z, x labels), with group A's released genotype counts (a hidden hom-ALT
+    count enumerated over what the release leaves possible). For every shown r²: solve for
+    ``(hom-ALT x, hom-ALT y, Σxy)``, then intersect each variant's hom-ALT solutions over
+    all its shown pairs. Recovered: hidden hom-ALT counts pinned in 1..k-1, and pairs whose
+    co-copy sums (minor×minor, minor×major, major×minor, major×major) are pinned in 1..k-1,
+    each equal to the referee's."""
+    from genshare_widgets._errors import GenShareError
+    from genshare_widgets.figures import DEFAULT_OPTIONS, build_figure
+
+    pinned_sums = pinned_homs = shown = 0
+    for region in LD_REGIONS:
+        options = {**DEFAULT_OPTIONS, "groups": "A", "region": region, "min_count": K}
+        try:
+            heat = build_figure(cohort, "ld-heatmap", options).to_plotly_json()["data"][0]
+        except GenShareError as exc:  # the fix: no variant without a small genotype count
+            assert "0 variant(s)" in str(exc), exc
+            continue
+        positions = [int(label.split(":")[1].split()[0].replace(",", "")) for label in heat["x"]]
+        z = np.asarray(heat["z"], dtype=float)
+        margins = _released_genotype_rows(cohort, policy, "A", region)
+        truth = _alt_dosages(cohort, "A", positions)
+        homs = {p: set(margins[p][2]) for p in positions if p in margins}
+        for i, j in zip(*np.triu_indices(len(positions), 1), strict=True):
+            a, b = positions[i], positions[j]
+            if np.isnan(z[i, j]) or a not in margins or b not in margins:
+                continue
+            shown += 1
+            x, y = margins[a], margins[b]
+            solutions = solve_pair(z[i, j], x, y)
+            homs[a] &= {s[0] for s in solutions}
+            homs[b] &= {s[1] for s in solutions}
+            sums = {_co_copy_sums(x[0], x[1], y[1], d) for _, _, d in solutions}
+            if len(sums) != 1:
+                continue
+            (derived,) = sums
+            exact = _co_copy_sums(x[0], x[1], y[1], int((truth[i] * truth[j]).sum()))
+            pinned_sums += int(any(0 < v < K and v == e for v, e in zip(derived, exact, strict=True)))
+        for i, p in enumerate(positions):
+            hidden = p in margins and len(margins[p][2]) > 1
+            if hidden and len(homs[p]) == 1:
+                (value,) = homs[p]
+                pinned_homs += int(0 < value < K and value == int((truth[i] == 2).sum()))
+    print(
+        f"N1 LD heatmap: {shown} shown r²; {pinned_sums} pairs with a co-copy sum pinned in "
+        f"1..{K - 1}; {pinned_homs} hidden hom-ALT counts pinned in 1..{K - 1}"
+    )
+    assert pinned_sums == 0
+    assert pinned_homs == 0
