@@ -165,13 +165,15 @@ def _summed(counts, name: str) -> np.ndarray:
     return np.asarray(counts[name].values, dtype=np.int64).sum(axis=1)
 
 
-def prune_counts(cohort, counts, keep: np.ndarray, settings) -> np.ndarray:
+def prune_counts(cohort, counts, keep: np.ndarray, settings, *, min_shared: int = 0) -> np.ndarray:
     """bool per variant of ``counts`` (the analysed variants, in store order, counted over the
     samples ``keep``; any grouping, summed): kept by ``--indep-pairwise settings``.
 
     The building block of :func:`ld_prune`, the PCA's ``ld_prune=`` and the reference panels:
     give it the counts your analysis already selected (MAF filter included), so pruning runs
-    on exactly the variants the analysis uses.
+    on exactly the variants the analysis uses. ``min_shared``: under a disclosure policy its
+    k — a pair whose r² the door withholds (a co-copy sum in 1..k−1) never prunes, so
+    ``prune.in`` over ``--r2`` thresholds is no oracle on it.
     """
     from genshare_widgets.engines._ld_pass import plan_windows, prune
 
@@ -206,6 +208,7 @@ def prune_counts(cohort, counts, keep: np.ndarray, settings) -> np.ndarray:
         major_freq=major,
         windows=windows,
         r2=settings.r2,
+        min_shared=min_shared,
     )
     return ~removed
 
@@ -369,7 +372,7 @@ def ld_prune(
     )
     counts = _counts(cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only)
     counts, n_rare = _rare_rule(counts, _mac_floor(policy))
-    kept = prune_counts(cohort, counts, keep, settings)
+    kept = prune_counts(cohort, counts, keep, settings, min_shared=_mac_floor(policy))
     rows = np.flatnonzero(kept)
     table = pd.DataFrame(
         {

@@ -131,6 +131,18 @@ def _exceeds(n, s1, s2, q1, q2, d, threshold):
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
+def _withheld(n, s1, s2, d, k):
+    """A pair the release door withholds (k > 1): one of its co-copy sums Σxy, Σx(2 − y),
+    Σ(2 − x)y, Σ(2 − x)(2 − y) in 1..k−1 (:func:`stats._ld.co_copy_sums`)."""
+    if k <= 1:
+        return False
+    for v in (d, 2 * s1 - d, 2 * s2 - d, 4 * n - 2 * s1 - 2 * s2 + d):
+        if 0 < v < k:
+            return True
+    return False
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
 def _next_live(removed, pos, size):
     while pos < size and removed[pos]:
         pos += 1
@@ -159,6 +171,7 @@ def prune_windows(
     unchecked,
     live_removed,
     removed,
+    min_shared=0,
 ):
     """Run ``plink2 --indep-pairwise`` (PLINK 2.00a3's pruning order) over windows ``w0 ..``.
 
@@ -179,6 +192,9 @@ def prune_windows(
     is larger than the second's by more than a factor 1 + 2^-44, else the second, so ties
     drop the later variant), and the first member's next comparison starts after the
     dropped second. Passes repeat until a pass removes nothing; then the window moves on.
+
+    ``min_shared`` (k of a disclosure policy, 0 = none): a pair the release door withholds
+    (:func:`_withheld`) is never "in LD", so ``prune.in`` is no threshold oracle on its r².
 
     Returns the first window not processed (its rows are not all in the buffer yet).
     """
@@ -230,7 +246,9 @@ def prune_windows(
                         n, s1, s2, q1, q2, d = pair_counts(
                             het, hom, called, complete, n_all, s, q, i, j
                         )
-                        if _exceeds(n, s1, s2, q1, q2, d, threshold):
+                        if _exceeds(n, s1, s2, q1, q2, d, threshold) and not _withheld(
+                            n, s1, s2, d, min_shared
+                        ):
                             if maj[members[f]] > maj[members[sec]] * (1.0 + SMALL_EPSILON):
                                 live_removed[f] = True
                                 removed[members[f]] = True

@@ -249,11 +249,13 @@ def prune(
     windows: tuple[np.ndarray, np.ndarray, np.ndarray],
     r2: float,
     block_rows: int = 16384,
+    min_shared: int = 0,
 ) -> np.ndarray:
     """bool per analysed variant: removed by ``--indep-pairwise`` (see
     :func:`engines._ld_kernels.prune_windows`). ``called``, ``dosage_sum``, ``dosage_ssq``:
     per variant over the ``n_samples`` analysed samples (from the count pass);
-    ``major_freq``: the major allele's frequency."""
+    ``major_freq``: the major allele's frequency; ``min_shared``: a disclosure policy's k
+    (pairs the door withholds never prune)."""
     from genshare_widgets.engines._ld_kernels import SMALL_EPSILON, prune_windows
 
     starts, ends, lasts = windows
@@ -318,5 +320,6 @@ def prune(
                 unchecked,
                 live_removed,
                 removed,
+                int(min_shared),
             )
     return removed

@@ -166,3 +166,87 @@ def test_ld_heatmap_complementary_co_copies(cohort, policy):
     )
     assert pinned_sums == 0
     assert pinned_homs == 0
+
+
+@pytest.fixture(scope="module")
+def registered():
+    from genshare_widgets import open_cohort
+
+    return open_cohort("sim-ooa-gru-registered", purpose="GRU")
+
+
+def _released_totals(cohort, policy, region: str) -> dict[int, tuple[int, int, int]]:
+    """Released genotype counts of all samples → {position: (n, Σx, Σx²)} for the variants
+    whose row is shown in full."""
+    import pandas as pd
+
+    from genshare_widgets.counts import allele_counts_by_group
+    from genshare_widgets.disclosure import release_counts
+
+    everyone = pd.Series("all", index=cohort.samples.index, dtype=object)
+    counts = allele_counts_by_group(cohort, by=everyone, region=region, biallelic_only=True)
+    released = release_counts(counts, policy)
+    names = ("called_count", "allele_count", "het_count", "hom_alt_count")
+    out = {}
+    for row, position in enumerate(released["variant_position"].values):
+        if any(int(released[f"{n}_status"].values[row, 0]) for n in names):
+            continue
+        called, ac, het, hom = (int(released[n].values[row, 0]) for n in names)
+        out[int(position)] = (called, ac, het + 4 * hom)
+    return out
+
+
+def cross_moments_in(lo: float, hi: float, x: tuple, y: tuple) -> list[int]:
+    """The integers Σxy whose r² lies in ``[lo, hi]`` given the marginals ``(n, Σx, Σx²)``."""
+    n = x[0]
+    vx, vy = n * x[2] - x[1] ** 2, n * y[2] - y[1] ** 2
+    found = set()
+    for sign in (1, -1):
+        ends = [(x[1] * y[1] + sign * np.sqrt(r * vx * vy)) / n for r in (lo, hi)]
+        for d in range(int(np.floor(min(ends))), int(np.ceil(max(ends))) + 1):
+            r2 = (n * d - x[1] * y[1]) ** 2 / (vx * vy)
+            if lo <= r2 <= hi and d >= 0:
+                found.add(d)
+    return sorted(found)
+
+
+def test_prune_in_threshold_oracle_on_withheld_pairs(registered, policy):
+    """N2: ``ld_prune`` (``genshare ld-prune``) of a region holding two adjacent variants of
+    an LD heatmap whose r² the door withholds, ``--window 2 --step 1``, with ``--r2``
+    halved 40 times: whether ``prune.in`` keeps one or both brackets the withheld r². Then
+    solve Σxy (released genotype counts of all samples) and read the co-copy sums.
+    Recovered: pairs whose co-copy sums are pinned with one in 1..k-1, equal to the
+    referee's. Before the fix: 3 of 3 (e.g. 2 minor copies shared, r² bracketed to 1e-13)."""
+    from genshare_widgets.ld import ld_matrix, ld_prune
+    from genshare_widgets.stats._ld import co_copy_sums, pair_moments_naive
+
+    matrix = ld_matrix(registered, region="1:1-400000", policy=policy)
+    pos = matrix.variants["position"].to_numpy()
+    pairs = [i for i in range(len(pos) - 1) if np.isnan(matrix.r2[i, i + 1])][:3]
+    assert pairs
+    margins = _released_totals(registered, policy, "1:1-400000")
+    ds = registered.genotypes
+    recovered = 0
+    for i in pairs:
+        region = f"1:{pos[i]}-{pos[i + 1]}"
+        lo, hi = 0.0, 1.0
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            kept = ld_prune(registered, window=2, step=1, r2=mid, region=region, policy=policy)
+            lo, hi = (mid, hi) if len(kept.kept) == 1 else (lo, mid)
+        x, y = margins[int(pos[i])], margins[int(pos[i + 1])]
+        sums = {
+            tuple(co_copy_sums(np.array([[x[0], x[1], y[1], x[2], y[2], d]]))[0])
+            for d in cross_moments_in(lo, hi, x, y)
+        }
+        if len(sums) != 1:
+            continue
+        rows = [int(np.flatnonzero(ds["variant_position"].values == p)[0]) for p in pos[i : i + 2]]
+        dosage = ds["call_genotype"].values[rows].sum(axis=-1).astype(float)
+        exact = co_copy_sums(pair_moments_naive(dosage[:1], dosage[1:]))[0]
+        (derived,) = sums
+        recovered += int(
+            any(0 < v < K and v == e for v, e in zip(derived, exact.tolist(), strict=True))
+        )
+    print(f"N2 prune.in threshold oracle: {recovered} of {len(pairs)} withheld pairs solved")
+    assert recovered == 0
