@@ -272,6 +272,34 @@ def _counts(cohort, keep, *, region, min_maf, snps_only):
     )
 
 
+def _analysed_counts(cohort, keep, *, region, min_maf, snps_only, k: int):
+    """The counts of an LD release and how many variants the rare rule left out.
+
+    Under a policy (k > 1) the MAF filter runs after the rare rule, on the variants it
+    lets through only: a filter on exact counts, with the number of variants analysed in the
+    provenance, would be an oracle for a hidden allele count (``--min-maf`` stepped over a
+    region holding one rare variant)."""
+    if k <= 1:
+        return _counts(cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only), 0
+    from genshare_widgets._selection import check_min_maf, maf_passing
+
+    check_min_maf(min_maf)
+    counts = _counts(cohort, keep, region=region, min_maf=None, snps_only=snps_only)
+    counts, n_rare = _rare_rule(counts, k)
+    if min_maf is not None:
+        info: dict[str, Any] = {}
+        passing = maf_passing(
+            np.asarray(counts["allele_count"].values),
+            np.asarray(counts["allele_number"].values),
+            info,
+            min_maf,
+        )
+        filters = dict(counts.attrs.get("filters", {}))
+        counts = counts.isel(variants=np.flatnonzero(passing))
+        counts.attrs["filters"] = {**filters, **info}
+    return counts, n_rare
+
+
 def _small_rows(counts, k: int, group: int | None = None) -> np.ndarray:
     """bool per variant of ``counts``: a genotype count in 1..k−1 (over ``group``'s column,
     or all groups summed)."""
@@ -370,8 +398,9 @@ def ld_prune(
     keep = analysed_samples(
         cohort, by=by, groups=groups, keep=keep, policy=policy, analysis="LD pruning"
     )
-    counts = _counts(cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only)
-    counts, n_rare = _rare_rule(counts, _mac_floor(policy))
+    counts, n_rare = _analysed_counts(
+        cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only, k=_mac_floor(policy)
+    )
     kept = prune_counts(cohort, counts, keep, settings, min_shared=_mac_floor(policy))
     rows = np.flatnonzero(kept)
     table = pd.DataFrame(
@@ -463,8 +492,9 @@ def ld_matrix(
     _require_local(cohort)
     k = _mac_floor(policy)
     keep = analysed_samples(cohort, by=by, groups=groups, policy=policy, analysis="an LD heatmap")
-    counts = _counts(cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only)
-    counts, n_rare = _rare_rule(counts, max(k, 1))
+    counts, n_rare = _analysed_counts(
+        cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only, k=k
+    )
     n = counts.sizes["variants"]
     if n > max_variants:
         raise GenShareError(

@@ -136,10 +136,8 @@ def _withheld(n, s1, s2, d, k):
     Σ(2 − x)y, Σ(2 − x)(2 − y) in 1..k−1 (:func:`stats._ld.co_copy_sums`)."""
     if k <= 1:
         return False
-    for v in (d, 2 * s1 - d, 2 * s2 - d, 4 * n - 2 * s1 - 2 * s2 + d):
-        if 0 < v < k:
-            return True
-    return False
+    a, b, c = 2 * s1 - d, 2 * s2 - d, 4 * n - 2 * s1 - 2 * s2 + d
+    return (0 < d < k) or (0 < a < k) or (0 < b < k) or (0 < c < k)
 
 
 @numba.njit(nogil=True, cache=True, inline="always")

@@ -73,8 +73,9 @@ def _released_genotype_rows(cohort, policy, group: str, region: str):
 
     out = {}
     for row, position in enumerate(released["variant_position"].values):
-        (ac, ac_status), (called, called_status) = cell("allele_count", row), cell(
-            "called_count", row
+        (ac, ac_status), (called, called_status) = (
+            cell("allele_count", row),
+            cell("called_count", row),
         )
         if ac_status:
             continue
@@ -86,7 +87,7 @@ def _released_genotype_rows(cohort, policy, group: str, region: str):
             homs = list(range(1, K))
         else:
             homs = list(range(n + 1))
-        homs = [h for h in homs if 0 <= ac - 2 * h and ac - h <= n]  # het >= 0, hom-REF >= 0
+        homs = [h for h in homs if ac - 2 * h >= 0 and ac - h <= n]  # het >= 0, hom-REF >= 0
         out[int(position)] = (n, ac, homs)
     return out
 
@@ -112,7 +113,7 @@ def solve_pair(r2: float, x: tuple, y: tuple) -> list[tuple[int, int, int]]:
             for sign in (1, -1):
                 d = (x[1] * y[1] + sign * root) / n
                 if abs(d - round(d)) < 1e-7 and 0 <= round(d) <= 4 * n:
-                    found.append((hx, hy, int(round(d))))
+                    found.append((hx, hy, round(d)))
     return sorted(set(found))
 
 
@@ -154,7 +155,9 @@ def test_ld_heatmap_complementary_co_copies(cohort, policy):
                 continue
             (derived,) = sums
             exact = _co_copy_sums(x[0], x[1], y[1], int((truth[i] * truth[j]).sum()))
-            pinned_sums += int(any(0 < v < K and v == e for v, e in zip(derived, exact, strict=True)))
+            pinned_sums += int(
+                any(0 < v < K and v == e for v, e in zip(derived, exact, strict=True))
+            )
         for i, p in enumerate(positions):
             hidden = p in margins and len(margins[p][2]) > 1
             if hidden and len(homs[p]) == 1:
@@ -249,4 +252,62 @@ def test_prune_in_threshold_oracle_on_withheld_pairs(registered, policy):
             any(0 < v < K and v == e for v, e in zip(derived, exact.tolist(), strict=True))
         )
     print(f"N2 prune.in threshold oracle: {recovered} of {len(pairs)} withheld pairs solved")
+    assert recovered == 0
+
+
+def test_ld_heatmap_min_maf_oracle(registered):
+    """N3: attack 5 (the ``--min-maf`` oracle) through an LD heatmap's provenance. Two
+    heatmaps of all samples over ``[t, q]`` and ``[t + 1, q]`` (t a variant shown as ``<k``,
+    q the second LD-releasable variant after it), at ``--min-maf c/AN``: the counts of
+    variants analysed in ``layout.meta.provenance.filters`` differ by whether t passes the
+    filter. Bisection on c gives t's minor allele count. Recovered: counts in 1..k-1 equal
+    to the referee's. Before the fix: 3 of 3 targets."""
+    from genshare_widgets.figures import DEFAULT_OPTIONS, build_figure
+
+    region = "1:1-60000"
+    base = {**DEFAULT_OPTIONS, "region": region, "min_count": K}
+    heat = build_figure(registered, "ld-heatmap", base)
+    assert heat.layout.meta["provenance"]["filters"]["min_minor_allele_count"] == K
+    releasable = sorted(
+        int(lab.split(":")[1].split()[0].replace(",", "")) for lab in heat.data[0].x
+    )
+    ds = registered.genotypes
+    pos = ds["variant_position"].values
+    gt = ds["call_genotype"].values
+    alleles = 2 * registered.n_samples
+    targets = []
+    for row in np.flatnonzero(pos <= 60000):
+        ac = int(gt[row].sum())
+        mac = min(ac, alleles - ac)
+        later = [p for p in releasable if p > pos[row]]
+        if 3 <= mac < K and len(later) >= 2 and int((pos == pos[row]).sum()) == 1:
+            targets.append((int(pos[row]), mac, later[1]))
+    targets = targets[:: max(len(targets) // 3, 1)][:3]
+
+    def observed(lo: int, hi: int, c: int) -> tuple:
+        options = {**base, "region": f"1:{lo}-{hi}", "min_maf": (c - 0.5) / alleles}
+        f = build_figure(registered, "ld-heatmap", options).layout.meta["provenance"]["filters"]
+        return tuple(
+            f.get(name)
+            for name in ("n_variants_analysed", "n_below_min_maf", "n_below_min_minor_allele_count")
+        )
+
+    def passes(t: int, q: int, c: int) -> tuple:
+        one, two = observed(t, q, c), observed(t + 1, q, c)
+        return tuple(
+            None if a is None or b is None else a - b for a, b in zip(one, two, strict=True)
+        )
+
+    recovered = 0
+    for t, mac, q in targets:
+        first = passes(t, q, 1)
+        lo, hi = 1, K  # the attacker's bracket: the difference changes between lo and hi
+        if passes(t, q, K) == first:
+            continue
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if passes(t, q, mid) == first else (lo, mid)
+        recovered += int(lo == mac)
+    print(f"N3 LD heatmap --min-maf oracle: {recovered} of {len(targets)} hidden counts")
+    assert targets
     assert recovered == 0
