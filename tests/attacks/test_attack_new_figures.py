@@ -311,3 +311,121 @@ def test_ld_heatmap_min_maf_oracle(registered):
     print(f"N3 LD heatmap --min-maf oracle: {recovered} of {len(targets)} hidden counts")
     assert targets
     assert recovered == 0
+
+
+#: Where an integer in 1..k-1 may stand in a new figure's JSON without being a count of
+#: people: style, colour scales, coordinates and statistic values (x/y/z, map lon/lat), the
+#: top windows' ranks, LD decay's pairs per bin and a scan window's variants (customdata),
+#: the scan's withheld windows.
+NOT_PEOPLE = (
+    r"\.(width|size|xgap|ygap|zmin|zmax|yshift|xshift|opacity)$",
+    r"colorscale|\.pad\.|\.title\.(x|y)$|annotations\[\]\.(x|y)$",
+    r"^data\[\]\.(x|y|z|lon|lat)(\[\])*$",
+    r"^data\[\]\.customdata(\[\])*$",  # checked by kind below (pairs, variants, classes)
+    r"details\.top\[\]\.rank$|scan\.n_withheld$|\.n_pairs_withheld$",
+)
+
+
+def _small_numbers(fig) -> dict[str, list[float]]:
+    """Every number in 1..k-1 with an integer value in ``fig``'s data and layout.meta /
+    annotations / title, by path (list indices collapsed to ``[]``)."""
+    import re
+
+    found: dict[str, list[float]] = {}
+
+    def walk(value, path: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            for item in list(value):
+                walk(item, path + "[]")
+        elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, bool
+        ):
+            if 0 < value < K and float(value) == int(value):
+                found.setdefault(path, []).append(float(value))
+        elif isinstance(value, str) and re.search(r"\bof\b", value):  # "N of M alleles"
+            for number in re.findall(r"(\d+) of (\d+) alleles", value):
+                for n in number:
+                    if 0 < int(n) < K:
+                        found.setdefault(path + "(text)", []).append(float(n))
+
+    layout = fig.to_plotly_json()["layout"]
+    walk(
+        {
+            "data": fig.to_plotly_json()["data"],
+            "layout": {key: layout.get(key) for key in ("meta", "annotations", "title")},
+        },
+        "",
+    )
+    return found
+
+
+def test_every_new_figure_kind_publishes_no_small_count(cohort, files):
+    """Sweep: every new figure kind at k = 20 (``ld-decay``, ``ld-heatmap``, ``scan`` of each
+    statistic, ``haplotype-spectrum``, the famous panel and a famous variant card), every
+    number of ``fig.to_plotly_json()`` (data, hover text, customdata, layout.meta,
+    annotations): an integer in 1..k-1 only where it counts no people (:data:`NOT_PEOPLE`),
+    the spectrum's class counts and the famous hover counts none in 1..k-1, and no sample id
+    anywhere. Recovered: small numbers at any other path."""
+    import json
+    import re
+
+    from genshare_widgets import open_cohort
+    from genshare_widgets.disclosure._scans import HAPLOTYPE_GRID
+    from genshare_widgets.figures import DEFAULT_OPTIONS, build_figure
+
+    near = "1:9000000-11000000"
+    kinds = {
+        "ld-decay": (cohort, "ld-decay", {"region": near}),
+        "ld-heatmap": (cohort, "ld-heatmap", {"region": "1:1000000-1030000"}),
+        "scan h12": (
+            cohort,
+            "scan",
+            {"stat": "h12", "groups": "A", "window": HAPLOTYPE_GRID, "region": near},
+        ),
+        "scan pbs": (
+            cohort,
+            "scan",
+            {"stat": "pbs", "groups": "A,B,C", "window": 50, "region": near},
+        ),
+        "scan ihs": (cohort, "scan", {"stat": "ihs", "groups": "A", "region": near}),
+        "scan xpehh": (cohort, "scan", {"stat": "xpehh", "groups": "A,B", "region": near}),
+    }
+    lct = open_cohort("1kg-phase3-lct")
+    kinds["famous"] = (lct, "famous", {})
+    kinds["variant card"] = (lct, "variant", {"variant": "rs4988235"})
+    figures = {
+        name: build_figure(c, kind, {**DEFAULT_OPTIONS, "min_count": K, **extra})
+        for name, (c, kind, extra) in kinds.items()
+    }
+    top = figures["scan h12"].layout.meta["details"]["top"][0]
+    figures["haplotype-spectrum"] = build_figure(
+        cohort,
+        "haplotype-spectrum",
+        {
+            **DEFAULT_OPTIONS,
+            "min_count": K,
+            "groups": "A",
+            "region": f"{top['contig']}:{top['start']}-{top['end']}",
+        },
+    )
+    allowed = [re.compile(p) for p in NOT_PEOPLE]
+    assert any(_small_numbers(f) for f in figures.values())  # the walker sees numbers
+    ids = set(map(str, cohort.samples.index)) | set(map(str, lct.samples.index))
+    leaks = {}
+    for name, fig in figures.items():
+        small = _small_numbers(fig)
+        bad = {p: v for p, v in small.items() if not any(a.search(p) for a in allowed)}
+        if name == "haplotype-spectrum":  # its customdata are haplotype counts
+            bad.update({p: v for p, v in small.items() if "customdata" in p})
+        if bad:
+            leaks[name] = bad
+        text = json.dumps(fig.to_plotly_json()["layout"].get("meta"), default=str)
+        text += json.dumps([t.get("text") for t in fig.to_plotly_json()["data"]], default=str)
+        named = {s for s in re.findall(r"[A-Za-z]+[_]?\d+", text) if s in ids}
+        if named:
+            leaks[f"{name} sample ids"] = sorted(named)[:5]
+    print(f"sweep of {len(figures)} new figures: small counts at {leaks or 'no path'}")
+    assert not leaks
