@@ -4,9 +4,9 @@ and ``ld-heatmap`` (r² between the variants of ``--region`` over all samples, o
 samples of ``--groups A[,B...]`` of ``--by``).
 
 Every r² goes through :mod:`genshare_widgets.ld`'s release rules under the cohort's policy
-(minimum group size, minor allele count ≥ k, pairs sharing 1..k−1 minor-allele copies
-withheld), and the released sample sets are checked against and recorded in the cohort's
-release log (rule 6), as for the other figures.
+(minimum group size, minor allele count ≥ k and no genotype count in 1..k−1, pairs with a
+co-copy sum in 1..k−1 withheld), and the released sample sets are checked against and
+recorded in the cohort's release log (rule 6), as for the other figures.
 """
 
 from collections.abc import Mapping

@@ -20,9 +20,12 @@ Disclosure (registered/controlled tiers, or any active policy with minimum count
 between rare variants names carriers (r² = 1 between two singletons says one person carries
 both), and a pruned set chosen by LD among rare variants is a selection made on a few
 people's genotypes. So under a policy every LD output — pruning, r² matrices, decay — uses
-only variants whose minor allele count among the analysed samples is at least k, refuses
-analysed sample sets of fewer than k samples, and suppresses decay bins averaging fewer
-than k pairs. Grouping by population passes the consent gate (``check_grouping``), as Fst.
+only variants whose minor allele count among the analysed samples is at least k and whose
+genotype counts are each 0 or at least k (an exact r² pins Σx², hence the hom-ALT count),
+withholds an r² with a co-copy sum in 1..k−1 (:func:`stats._ld.co_copy_sums`; such a pair
+never prunes), applies ``min_maf`` after these rules only, refuses analysed sample sets of
+fewer than k samples, and suppresses decay bins averaging fewer than k pairs. Grouping by
+population passes the consent gate (``check_grouping``), as Fst.
 """
 
 from dataclasses import dataclass, field
@@ -272,51 +275,6 @@ def _counts(cohort, keep, *, region, min_maf, snps_only):
     )
 
 
-def _analysed_counts(cohort, keep, *, region, min_maf, snps_only, k: int):
-    """The counts of an LD release and how many variants the rare rule left out.
-
-    Under a policy (k > 1) the MAF filter runs after the rare rule, on the variants it
-    lets through only: a filter on exact counts, with the number of variants analysed in the
-    provenance, would be an oracle for a hidden allele count (``--min-maf`` stepped over a
-    region holding one rare variant)."""
-    if k <= 1:
-        return _counts(cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only), 0
-    from genshare_widgets._selection import check_min_maf, maf_passing
-
-    check_min_maf(min_maf)
-    counts = _counts(cohort, keep, region=region, min_maf=None, snps_only=snps_only)
-    counts, n_rare = _rare_rule(counts, k)
-    if min_maf is not None:
-        info: dict[str, Any] = {}
-        passing = maf_passing(
-            np.asarray(counts["allele_count"].values),
-            np.asarray(counts["allele_number"].values),
-            info,
-            min_maf,
-        )
-        filters = dict(counts.attrs.get("filters", {}))
-        counts = counts.isel(variants=np.flatnonzero(passing))
-        counts.attrs["filters"] = {**filters, **info}
-    return counts, n_rare
-
-
-def _small_rows(counts, k: int, group: int | None = None) -> np.ndarray:
-    """bool per variant of ``counts``: a genotype count in 1..k−1 (over ``group``'s column,
-    or all groups summed)."""
-    from genshare_widgets.stats._ld import small_genotype_row
-
-    def part(name: str) -> np.ndarray:
-        values = np.asarray(counts[name].values, dtype=np.int64)
-        return values.sum(axis=1) if group is None else values[:, group]
-
-    sizes = np.asarray(counts["group_n_samples"].values, dtype=np.int64)
-    size = sizes.sum() if group is None else sizes[group]
-    called = part("called_count")
-    return small_genotype_row(
-        np.full(called.shape, size), called, part("het_count"), part("hom_alt_count"), k
-    )
-
-
 def _rare_rule(counts, k: int):
     """``counts`` restricted to variants whose minor allele count is >= k and whose genotype
     counts (hom-REF, het, hom-ALT, not called) are each 0 or >= k (k > 1: an exact r² pins a
@@ -326,7 +284,9 @@ def _rare_rule(counts, k: int):
     from genshare_widgets.stats._ld import minor_allele_count
 
     mac = minor_allele_count(_summed(counts, "allele_count"), _summed(counts, "allele_number"))
-    ok = (mac >= k) & ~_small_rows(counts, k)
+    from genshare_widgets._ld_rules import small_rows
+
+    ok = (mac >= k) & ~small_rows(counts, k)
     return counts.isel(variants=np.flatnonzero(ok)), int((~ok).sum())
 
 
@@ -398,7 +358,9 @@ def ld_prune(
     keep = analysed_samples(
         cohort, by=by, groups=groups, keep=keep, policy=policy, analysis="LD pruning"
     )
-    counts, n_rare = _analysed_counts(
+    from genshare_widgets._ld_rules import analysed_counts
+
+    counts, n_rare = analysed_counts(
         cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only, k=_mac_floor(policy)
     )
     kept = prune_counts(cohort, counts, keep, settings, min_shared=_mac_floor(policy))
@@ -474,8 +436,8 @@ def ld_matrix(
     group of them).
 
     Under a disclosure policy (k): fewer than k samples are refused, only variants with minor
-    allele count ≥ k enter, and an r² whose pair shares 1..k−1 minor-allele copies is
-    withheld (NaN). More than ``max_variants`` variants are refused (narrow the region or
+    allele count ≥ k and no genotype count in 1..k−1 enter, and an r² with a co-copy sum in
+    1..k−1 is withheld (NaN). More than ``max_variants`` variants are refused (narrow the region or
     raise ``min_maf``).
 
     Examples
@@ -492,7 +454,9 @@ def ld_matrix(
     _require_local(cohort)
     k = _mac_floor(policy)
     keep = analysed_samples(cohort, by=by, groups=groups, policy=policy, analysis="an LD heatmap")
-    counts, n_rare = _analysed_counts(
+    from genshare_widgets._ld_rules import analysed_counts
+
+    counts, n_rare = analysed_counts(
         cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only, k=k
     )
     n = counts.sizes["variants"]
@@ -562,9 +526,8 @@ def ld_decay(
     the pairs at that many variants apart, which empties the far bins where variants are
     dense). ``table``: group, n_samples, bin_start, bin_end, mean_r2, n_pairs. Under a
     policy: groups of fewer than k samples are left out (``withheld`` names them), variants
-    need minor
-    allele count ≥ k in the group, pairs sharing 1..k−1 minor-allele copies are left out and
-    bins of fewer than k pairs are NaN.
+    need minor allele count ≥ k and no genotype count in 1..k−1 in the group, pairs with a
+    co-copy sum in 1..k−1 are left out and bins of fewer than k pairs are NaN.
 
     Examples
     --------
@@ -572,6 +535,7 @@ def ld_decay(
     """
     import pandas as pd
 
+    from genshare_widgets._ld_rules import small_rows
     from genshare_widgets.counts import allele_counts_by_group
     from genshare_widgets.engines._ld_pass import pair_moments
     from genshare_widgets.stats._ld import ld_decay_table, minor_allele_count
@@ -600,7 +564,7 @@ def ld_decay(
         mac = minor_allele_count(ac, an)
         ok = (mac >= max(k, 1)) & (an > 0)
         if k > 1:  # an exact r² pins a small hom-ALT count (see _rare_rule)
-            ok &= ~_small_rows(counts, k, g)
+            ok &= ~small_rows(counts, k, g)
         if min_maf is not None:
             ok &= mac >= min_maf * an
         rows_g = np.flatnonzero(ok)
