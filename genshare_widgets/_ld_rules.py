@@ -9,35 +9,28 @@ from typing import Any
 import numpy as np
 
 
-def analysed_counts(cohort, keep, *, region, min_maf, snps_only, k: int):
-    """The counts of an LD release and how many variants the rare rule left out.
-
-    Under a policy (k > 1) the MAF filter runs after the rare rule, on the variants it
-    lets through only: a filter on exact counts, with the number of variants analysed in the
-    provenance, would be an oracle for a hidden allele count (``--min-maf`` stepped over a
-    region holding one rare variant)."""
-    from genshare_widgets.ld import _counts as counts_of
-    from genshare_widgets.ld import _rare_rule as rare_rule
-
-    if k <= 1:
-        return counts_of(cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only), 0
+def maf_filter(counts, min_maf: float | None):
+    """``counts`` with MAF (over all analysed samples, as the counting pass's filter) ≥
+    ``min_maf``, the filter recorded in ``attrs["filters"]``. Under a policy it runs after the
+    rare rule, on the variants it lets through only: a filter on exact counts, with the number
+    of variants analysed in the provenance, would be an oracle for a hidden allele count
+    (``--min-maf`` stepped over a region holding one rare variant)."""
     from genshare_widgets._selection import check_min_maf, maf_passing
 
     check_min_maf(min_maf)
-    counts = counts_of(cohort, keep, region=region, min_maf=None, snps_only=snps_only)
-    counts, n_rare = rare_rule(counts, k)
-    if min_maf is not None:
-        info: dict[str, Any] = {}
-        passing = maf_passing(
-            np.asarray(counts["allele_count"].values),
-            np.asarray(counts["allele_number"].values),
-            info,
-            min_maf,
-        )
-        filters = dict(counts.attrs.get("filters", {}))
-        counts = counts.isel(variants=np.flatnonzero(passing))
-        counts.attrs["filters"] = {**filters, **info}
-    return counts, n_rare
+    if min_maf is None:
+        return counts
+    info: dict[str, Any] = {}
+    passing = maf_passing(
+        np.asarray(counts["allele_count"].values),
+        np.asarray(counts["allele_number"].values),
+        info,
+        min_maf,
+    )
+    filters = dict(counts.attrs.get("filters", {}))
+    counts = counts.isel(variants=np.flatnonzero(passing))
+    counts.attrs["filters"] = {**filters, **info}
+    return counts
 
 
 def small_rows(counts, k: int, group: int | None = None) -> np.ndarray:

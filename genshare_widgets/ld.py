@@ -275,6 +275,18 @@ def _counts(cohort, keep, *, region, min_maf, snps_only):
     )
 
 
+def _analysed_counts(cohort, keep, *, region, min_maf, snps_only, k: int):
+    """The counts of an LD release and how many variants the rare rule left out; under a
+    policy the MAF filter runs after the rules (:func:`_ld_rules.maf_filter`)."""
+    if k <= 1:
+        return _counts(cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only), 0
+    from genshare_widgets._ld_rules import maf_filter
+
+    counts = _counts(cohort, keep, region=region, min_maf=None, snps_only=snps_only)
+    counts, n_rare = _rare_rule(counts, k)
+    return maf_filter(counts, min_maf), n_rare
+
+
 def _rare_rule(counts, k: int):
     """``counts`` restricted to variants whose minor allele count is >= k and whose genotype
     counts (hom-REF, het, hom-ALT, not called) are each 0 or >= k (k > 1: an exact r² pins a
@@ -358,9 +370,7 @@ def ld_prune(
     keep = analysed_samples(
         cohort, by=by, groups=groups, keep=keep, policy=policy, analysis="LD pruning"
     )
-    from genshare_widgets._ld_rules import analysed_counts
-
-    counts, n_rare = analysed_counts(
+    counts, n_rare = _analysed_counts(
         cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only, k=_mac_floor(policy)
     )
     kept = prune_counts(cohort, counts, keep, settings, min_shared=_mac_floor(policy))
@@ -454,9 +464,7 @@ def ld_matrix(
     _require_local(cohort)
     k = _mac_floor(policy)
     keep = analysed_samples(cohort, by=by, groups=groups, policy=policy, analysis="an LD heatmap")
-    from genshare_widgets._ld_rules import analysed_counts
-
-    counts, n_rare = analysed_counts(
+    counts, n_rare = _analysed_counts(
         cohort, keep, region=region, min_maf=min_maf, snps_only=snps_only, k=k
     )
     n = counts.sizes["variants"]
