@@ -2,6 +2,7 @@
 and the move into place. Shared by ``genshare stats`` (:mod:`genshare_widgets.cli`) and the
 federation coordinator, so it sits below both."""
 
+import json
 import os
 import platform
 import sys
@@ -220,6 +221,21 @@ def publish(tmp: Path, out: Path) -> dict[str, Path]:
         os.replace(item, final)
         written[item.name] = final
     return written
+
+
+def write_provenance(folder: Path, record: dict[str, Any]) -> None:
+    """Write a run's ``provenance.json`` into ``folder`` (the temporary folder the run
+    publishes when complete, after its other files). Under a RTN data-use term the record
+    names the return address and ``RETURN.md`` lists every file with its sha256."""
+    from genshare_widgets.disclosure._modifiers import return_to, write_return_manifest
+
+    back = return_to(record.get("access"))
+    if back is not None:
+        record["return_to"] = back
+    (folder / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
+    if back is not None:
+        made = [p for p in folder.iterdir() if p.is_file()]
+        write_return_manifest(folder / "RETURN.md", record, made)
 
 
 def output_provenance(

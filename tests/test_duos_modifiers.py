@@ -283,3 +283,28 @@ def test_build_figure_refuses_under_refused_terms(own_catalog):
     for kind in ("representation", "het"):
         with pytest.raises(AnalysisRefused, match=r"GS \(DUO:0000022\)"):
             figure(cohort, kind, by="sex")
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "written"),
+    [
+        ("famous", ["--by", "population"], "famous.tsv"),
+        ("ld-prune", ["--window", "50", "--step", "5", "--r2", "0.2"], "prune.in"),
+        (
+            "scan",
+            ["--stat", "pbs", "--by", "population", "--groups", "YRI,CEU,CHB", "--window", "100"],
+            "scan.tsv",
+        ),
+    ],
+)
+def test_return_bundle_of_the_new_commands(tmp_path, command, options, written):
+    """famous, ld-prune and scan write their provenance through the one writer: under RTN it
+    names the return address and RETURN.md lists the files with their sha256."""
+    from genshare_widgets._hashing import sha256_file
+
+    out = tmp_path / command
+    purpose = ["--purpose", "GRU;publish;collaboration"]
+    result = _invoke(command, RTN_COL, *purpose, *options, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "provenance.json").read_text())["return_to"]["name"]
+    assert f"`{written}` {sha256_file(out / written)}" in (out / "RETURN.md").read_text()

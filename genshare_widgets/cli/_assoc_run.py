@@ -8,7 +8,6 @@ sample sets are checked against (and recorded in) the cohort's release log, like
 """
 
 import contextlib
-import json
 import shlex
 import shutil
 import sys
@@ -16,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from genshare_widgets._outputs import output_provenance, publish
+from genshare_widgets._outputs import output_provenance, publish, write_provenance
 
 
 def association_provenance(cohort, result, *, command: list[str] | None) -> dict[str, Any]:
@@ -48,8 +47,6 @@ def run_association(
     from genshare_widgets.association import released_association
     from genshare_widgets.disclosure._modifiers import (
         check_export,
-        return_to,
-        write_return_manifest,
     )
 
     check_export(cohort, what=f"an association into {out}")  # MOR: before anything is made
@@ -74,13 +71,7 @@ def run_association(
             out=tmp / "assoc.tsv",
         )
         record = association_provenance(cohort, result, command=command)
-        back = return_to(record.get("access"))
-        if back is not None:  # RTN: provenance names the return address; RETURN.md lists files
-            record["return_to"] = back
-        (tmp / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
-        if back is not None:
-            made = [p for p in tmp.iterdir() if p.is_file()]
-            write_return_manifest(tmp / "RETURN.md", record, made)
+        write_provenance(tmp, record)  # RTN: the return address and RETURN.md too
         return publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

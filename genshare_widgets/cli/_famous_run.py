@@ -7,7 +7,6 @@ are written into a temporary folder beside ``--out`` and moved into place only w
 so a failure leaves no half-written result.
 """
 
-import json
 import shlex
 import shutil
 import sys
@@ -131,12 +130,10 @@ def run_famous(
 ) -> dict[str, Path]:
     """Release the panel's sites of ``cohort`` and write ``famous.tsv`` and
     ``provenance.json`` into ``out``; → {file name: final path}."""
-    from genshare_widgets._outputs import publish, write_tsv
+    from genshare_widgets._outputs import publish, write_provenance, write_tsv
     from genshare_widgets.disclosure import policy_for
     from genshare_widgets.disclosure._modifiers import (
         check_export,
-        return_to,
-        write_return_manifest,
     )
     from genshare_widgets.famous import famous_table, released_famous_counts
 
@@ -157,13 +154,7 @@ def run_famous(
         record = famous_provenance(
             cohort, released, by=by, build=build, policy=policy, command=command
         )
-        back = return_to(record.get("access"))
-        if back is not None:  # RTN: provenance names the return address; RETURN.md lists files
-            record["return_to"] = back
-        (tmp / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
-        if back is not None:
-            made = [p for p in tmp.iterdir() if p.is_file()]
-            write_return_manifest(tmp / "RETURN.md", record, made)
+        write_provenance(tmp, record)  # RTN: the return address and RETURN.md too
         return publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,7 +8,6 @@ sets that differ by a few people would otherwise differ by what those people car
 """
 
 import contextlib
-import json
 import shlex
 import shutil
 import sys
@@ -63,10 +62,10 @@ def run_ld_prune(
     """Prune and write ``prune.in`` + ``provenance.json`` into ``out``; → {name: path}."""
     import numpy as np
 
-    from genshare_widgets._outputs import publish, write_tsv
+    from genshare_widgets._outputs import publish, write_provenance, write_tsv
     from genshare_widgets.disclosure import policy_for
     from genshare_widgets.disclosure._gate import check_use
-    from genshare_widgets.disclosure._modifiers import check_export, return_to
+    from genshare_widgets.disclosure._modifiers import check_export
     from genshare_widgets.disclosure._publishing import ReleaseLog, min_difference
     from genshare_widgets.ld import analysed_samples, ld_prune
 
@@ -101,14 +100,7 @@ def run_ld_prune(
             result.filters.update(by=by, groups=groups)
         write_tsv(result.kept, tmp / "prune.in")  # contig position ref alt
         record = ld_provenance(cohort, result, policy=policy, command=command)
-        back = return_to(record.get("access"))
-        if back is not None:
-            from genshare_widgets.disclosure._modifiers import write_return_manifest
-
-            record["return_to"] = back
-        (tmp / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
-        if back is not None:
-            write_return_manifest(tmp / "RETURN.md", record, [p for p in tmp.iterdir()])
+        write_provenance(tmp, record)  # RTN: the return address and RETURN.md too
         if log is not None:
             log.record(
                 sets,

@@ -7,7 +7,6 @@ count) and ``provenance.json``, into a temporary folder moved into place only wh
 """
 
 import contextlib
-import json
 import shutil
 import sys
 import tempfile
@@ -148,7 +147,7 @@ def project_command(
       genshare project my.vcf.gz --reference 1kg-ref.json --assign --out placed/
       genshare project hapmap3 --reference ref38.json --match-by rsid --out placed/
     """
-    from genshare_widgets._outputs import package_versions, publish, write_tsv
+    from genshare_widgets._outputs import package_versions, publish, write_provenance, write_tsv
     from genshare_widgets.cohort import open_cohort
     from genshare_widgets.projection import project
 
@@ -189,7 +188,7 @@ def project_command(
         (tmp / "matching.tsv").write_text(
             "item\tvalue\n" + "".join(f"{k}\t{v}\n" for k, v in report.items())
         )
-        (tmp / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
+        write_provenance(tmp, record)  # RTN: the return address and RETURN.md too
         written = publish(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -7,7 +7,6 @@ groups are checked against (and recorded in) the cohort's release log.
 """
 
 import contextlib
-import json
 import shlex
 import shutil
 import sys
@@ -48,11 +47,9 @@ def run_scan(
 ) -> dict[str, Path]:
     """Run the scan of ``options`` (:func:`genshare_widgets.scans.scan` keywords) and write
     its files into ``out``; → {file name: final path}."""
-    from genshare_widgets._outputs import publish
+    from genshare_widgets._outputs import publish, write_provenance
     from genshare_widgets.disclosure._modifiers import (
         check_export,
-        return_to,
-        write_return_manifest,
     )
     from genshare_widgets.scan_figures import released_scan
 
@@ -67,13 +64,7 @@ def run_scan(
         )
         result.write_tsv(tmp / "scan.tsv")
         record = scan_provenance(cohort, result, command=command)
-        back = return_to(record.get("access"))
-        if back is not None:
-            record["return_to"] = back
-        (tmp / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
-        if back is not None:
-            files = [p for p in tmp.iterdir() if p.is_file()]
-            write_return_manifest(tmp / "RETURN.md", record, files)
+        write_provenance(tmp, record)  # RTN: the return address and RETURN.md too
         return publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -4,7 +4,6 @@ Every file is written into a temporary folder beside ``--out`` and moved into pl
 all of them are complete, so a failure leaves no half-written result.
 """
 
-import json
 import shlex
 import shutil
 import sys
@@ -18,6 +17,7 @@ from genshare_widgets._outputs import (
     publish,
     stats_provenance,
     write_count_tables,
+    write_provenance,
     write_tsv,
 )
 from genshare_widgets._outputs import group_sizes as _group_sizes
@@ -90,7 +90,7 @@ def run_stats(
 
             check_pca(cohort)
     from genshare_widgets.disclosure._gate import check_use
-    from genshare_widgets.disclosure._modifiers import check_export, return_to
+    from genshare_widgets.disclosure._modifiers import check_export
 
     check_use(cohort, "statistics")  # the entry's terms (e.g. --sample-stats alone)
     check_export(cohort, what=f"statistics into {out}")  # MOR: before anything is written
@@ -186,15 +186,7 @@ def run_stats(
             else None,
             command=command,
         )
-        back = return_to(provenance.get("access"))
-        if back is not None:  # RTN: the return bundle is --out itself, listed in RETURN.md
-            from genshare_widgets.disclosure._modifiers import write_return_manifest
-
-            provenance["return_to"] = back
-        (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
-        if back is not None:
-            made = [p for p in tmp.iterdir() if p.is_file()]
-            write_return_manifest(tmp / "RETURN.md", provenance, made)
+        write_provenance(tmp, provenance)  # RTN: the return bundle is --out, in RETURN.md
         if log is not None:  # checked again and recorded under the log's lock
             log.record(
                 released_sets,
