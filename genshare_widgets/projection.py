@@ -199,7 +199,12 @@ def entry_reference(entry) -> PCAReference:
     """The PCA reference a catalog entry records, checked against the recorded sha256."""
     record = getattr(entry, "pca_reference", None)
     if record is None:
-        raise GenShareError(f"catalog entry {entry.id!r} records no pca_reference")
+        if getattr(entry, "access", None) != "open":
+            raise GenShareError(
+                f"catalog entry {entry.id!r} records no pca_reference, and a reference is "
+                f"fitted only on open data (this entry is {entry.access}); give a reference file"
+            )
+        return catalog_reference(entry)
     path = Path(record.file).expanduser()
     if not path.is_absolute():
         import os
@@ -219,6 +224,56 @@ def entry_reference(entry) -> PCAReference:
             f"catalog entry {entry.id!r} field pca_reference: {exc}; the file differs from the "
             "one the catalog records: restore it or update pca_reference.sha256"
         ) from None
+
+
+#: How :func:`catalog_reference` fits an open entry's reference (recorded in its provenance).
+CATALOG_REFERENCE: dict[str, Any] = {
+    "k": 10,
+    "min_maf": MIN_REFERENCE_MAF,
+    "ld_prune": (50, 5, 0.2),
+}
+
+
+def catalog_reference(entry) -> PCAReference:
+    """The PCA reference of an open catalog entry that records no reference file: fitted on
+    first use with :data:`CATALOG_REFERENCE` (10 PCs, MAF >= 0.05, LD-pruned 50,5,0.2, the
+    entry's population labels) and cached under ``GENSHARE_CACHE/references``, keyed by the
+    store's content hash, the settings and the package version, so ``genshare project FILE
+    --reference 1kg-phase3-subset`` places samples on the 1000 Genomes PCs in one command and
+    every later call reads the same file (same sha256). Built under a lock and written
+    atomically: concurrent first uses fit it once, an interrupted fit leaves no entry.
+
+    Examples
+    --------
+    >>> ref = catalog_reference(get_entry("1kg-phase3-subset"))  # doctest: +SKIP
+    """
+    import hashlib
+    import json
+
+    from genshare_widgets._version import __version__
+    from genshare_widgets.cohort import open_cohort
+    from genshare_widgets.fetch import build_lock, cache_dir, writes_to_cache
+
+    cohort = open_cohort(entry.id)
+    settings = {**CATALOG_REFERENCE, "ld_prune": list(CATALOG_REFERENCE["ld_prune"])}
+    key = hashlib.sha256(
+        json.dumps(
+            [cohort.provenance.get("store_content_sha256"), settings, __version__],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:24]
+    path = cache_dir() / "references" / f"{entry.id}-{key}.json"
+    with writes_to_cache(), build_lock(path):
+        if not path.exists():
+            reference = fit_reference(
+                cohort,
+                k=int(CATALOG_REFERENCE["k"]),
+                by="population" if "population" in cohort.samples.columns else None,
+                min_maf=float(CATALOG_REFERENCE["min_maf"]),
+                ld_prune=CATALOG_REFERENCE["ld_prune"],
+            )
+            reference.save(path)  # atomic: a partial file, then the rename
+    return PCAReference.load(path)
 
 
 def project(

@@ -314,3 +314,33 @@ def test_consent_and_release_door(kg_subset, kg_reference):
     registered = types.SimpleNamespace(entry=get_entry("sim-ooa-gru-registered"), id="x")
     with pytest.raises(GenShareError, match=r"registered-tier.*only from open-tier"):
         fit_reference(registered, k=4)
+
+
+def test_an_open_catalog_entry_is_a_reference_fitted_once(mirror, tmp_path):
+    """`--reference 1kg-phase3-subset` (an open entry recording no reference file): fitted on
+    first use with CATALOG_REFERENCE, cached, and the same file (sha256) on every later use;
+    a registered entry is refused (references come from open data only)."""
+    from genshare_widgets import open_cohort
+    from genshare_widgets.fetch import cache_dir
+    from genshare_widgets.projection import CATALOG_REFERENCE, project
+
+    table = pd.read_csv(mirror / KG_DIR / "samples_pop.tsv", sep="\t").iloc[:40]
+    table = table.rename(columns={"pop": "population", "super_pop": "superpopulation"})
+    table[["sample", "population", "superpopulation"]].to_csv(
+        tmp_path / "mine.tsv", sep="\t", index=False
+    )
+    with pytest.warns(Warning, match="left out of every analysis"):
+        mine = open_cohort("1kg-phase3-subset", samples=tmp_path / "mine.tsv")
+    first = project(mine, "1kg-phase3-subset", assign=True)
+    cached = sorted((cache_dir() / "references").glob("1kg-phase3-subset-*.json"))
+    assert len(cached) == 1 and not list((cache_dir() / "references").glob("*.lock"))
+    stamp = cached[0].stat().st_mtime_ns
+    again = project(mine, "1kg-phase3-subset")
+    assert again.reference_sha256 == first.reference_sha256
+    assert cached[0].stat().st_mtime_ns == stamp  # read, not fitted again
+    assert list(first.coordinates.columns[:10]) == [f"PC{i + 1}" for i in range(10)]
+    assert CATALOG_REFERENCE["k"] == 10
+    assert (first.coordinates["assigned_group"] == table.set_index("sample")["superpopulation"]
+            .reindex(first.coordinates.index)).mean() > 0.9  # fmt: skip
+    with pytest.raises(GenShareError, match="fitted only on open data"):
+        project(mine, "sim-ooa-gru-registered")
