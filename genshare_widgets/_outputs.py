@@ -2,11 +2,14 @@
 and the move into place. Shared by ``genshare stats`` (:mod:`genshare_widgets.cli`) and the
 federation coordinator, so it sits below both."""
 
+import contextlib
 import json
 import os
 import platform
+import shutil
 import sys
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,6 +214,28 @@ def write_count_tables(
         else:
             write_tsv(make(counts), folder / name)
     return list(makers)
+
+
+@contextlib.contextmanager
+def staged_output(out: Path, what: str) -> "Iterator[Path]":
+    """A temporary folder inside ``out`` for a run's files, which :func:`publish` moves into
+    place only when all are complete. On any failure the folders on the way to ``out`` that
+    this run created are removed too (a failed command leaves nothing at ``--out``); the
+    temporary folder is always removed."""
+    out = Path(out)
+    made = [d for d in (out, *out.parents) if not d.exists()]  # innermost first
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".genshare-{what}-", dir=out))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made:  # only folders this run created, if left empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def publish(tmp: Path, out: Path) -> dict[str, Path]:

@@ -7,15 +7,12 @@ sample sets are checked against (and recorded in) the cohort's release log, like
 ``genshare stats``.
 """
 
-import contextlib
 import shlex
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from genshare_widgets._outputs import output_provenance, publish, write_provenance
+from genshare_widgets._outputs import output_provenance, publish, staged_output, write_provenance
 
 
 def association_provenance(cohort, result, *, command: list[str] | None) -> dict[str, Any]:
@@ -51,10 +48,7 @@ def run_association(
 
     check_export(cohort, what=f"an association into {out}")  # MOR: before anything is made
     out = Path(out)
-    made = [d for d in (out, *out.parents) if not d.exists()]  # removed again on failure
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".genshare-assoc-", dir=out))
-    try:
+    with staged_output(out, "assoc") as tmp:
         # the table is written as the variants are tested, then moved into place with its
         # provenance only when both are complete
         result = released_association(
@@ -73,11 +67,3 @@ def run_association(
         record = association_provenance(cohort, result, command=command)
         write_provenance(tmp, record)  # RTN: the return address and RETURN.md too
         return publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for folder in made:  # innermost first: only folders this run created, if left empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

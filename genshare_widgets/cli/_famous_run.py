@@ -8,9 +8,7 @@ so a failure leaves no half-written result.
 """
 
 import shlex
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +128,7 @@ def run_famous(
 ) -> dict[str, Path]:
     """Release the panel's sites of ``cohort`` and write ``famous.tsv`` and
     ``provenance.json`` into ``out``; → {file name: final path}."""
-    from genshare_widgets._outputs import publish, write_provenance, write_tsv
+    from genshare_widgets._outputs import publish, staged_output, write_provenance, write_tsv
     from genshare_widgets.disclosure import policy_for
     from genshare_widgets.disclosure._modifiers import (
         check_export,
@@ -146,18 +144,13 @@ def run_famous(
         epsilon=epsilon,
         command=shlex.join(command or sys.argv),
     )
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".genshare-famous-", dir=out))
-    try:
+    with staged_output(Path(out), "famous") as tmp:
         write_tsv(famous_tsv_table(famous_table(released, build=build)), tmp / "famous.tsv")
         record = famous_provenance(
             cohort, released, by=by, build=build, policy=policy, command=command
         )
         write_provenance(tmp, record)  # RTN: the return address and RETURN.md too
         return publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @click.command()

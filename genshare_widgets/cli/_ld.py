@@ -7,11 +7,8 @@ in) the cohort's release log like the groups of ``genshare stats``: two prunings
 sets that differ by a few people would otherwise differ by what those people carry.
 """
 
-import contextlib
 import shlex
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +59,7 @@ def run_ld_prune(
     """Prune and write ``prune.in`` + ``provenance.json`` into ``out``; → {name: path}."""
     import numpy as np
 
-    from genshare_widgets._outputs import publish, write_provenance, write_tsv
+    from genshare_widgets._outputs import publish, staged_output, write_provenance, write_tsv
     from genshare_widgets.disclosure import policy_for
     from genshare_widgets.disclosure._gate import check_use
     from genshare_widgets.disclosure._modifiers import check_export
@@ -81,10 +78,7 @@ def run_ld_prune(
         log = ReleaseLog.for_cohort(cohort)
         log.check(sets, k=min_difference(policy), region=region)
     out = Path(out)
-    made = [d for d in (out, *out.parents) if not d.exists()]
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".genshare-ld-", dir=out))
-    try:
+    with staged_output(out, "ld") as tmp:
         result = ld_prune(
             cohort,
             window=window,
@@ -109,14 +103,6 @@ def run_ld_prune(
                 region=region,
             )
         return publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for folder in made:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @click.command("ld-prune")

@@ -6,10 +6,7 @@ cohort's samples on one (:mod:`genshare_widgets.projection`).
 count) and ``provenance.json``, into a temporary folder moved into place only when complete.
 """
 
-import contextlib
-import shutil
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -147,7 +144,13 @@ def project_command(
       genshare project my.vcf.gz --reference 1kg-ref.json --assign --out placed/
       genshare project hapmap3 --reference ref38.json --match-by rsid --out placed/
     """
-    from genshare_widgets._outputs import package_versions, publish, write_provenance, write_tsv
+    from genshare_widgets._outputs import (
+        package_versions,
+        publish,
+        staged_output,
+        write_provenance,
+        write_tsv,
+    )
     from genshare_widgets.cohort import open_cohort
     from genshare_widgets.projection import project
 
@@ -180,24 +183,13 @@ def project_command(
         "package_versions": package_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".genshare-project-", dir=out_dir))
-    try:
+    with staged_output(out_dir, "project") as tmp:
         write_tsv(table, tmp / "projection.tsv")
         (tmp / "matching.tsv").write_text(
             "item\tvalue\n" + "".join(f"{k}\t{v}\n" for k, v in report.items())
         )
         write_provenance(tmp, record)  # RTN: the return address and RETURN.md too
         written = publish(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for folder in made:  # innermost first: only folders this run created, if left empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     click.echo(
         f"matched {report['matched']} of {report['reference_variants']} reference variants "
         f"({report['flipped']} flipped, {report['ambiguous_dropped']} strand-ambiguous dropped, "

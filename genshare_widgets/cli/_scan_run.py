@@ -6,11 +6,8 @@ complete, so a failure leaves no half-written result. Under a disclosure policy 
 groups are checked against (and recorded in) the cohort's release log.
 """
 
-import contextlib
 import shlex
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +44,7 @@ def run_scan(
 ) -> dict[str, Path]:
     """Run the scan of ``options`` (:func:`genshare_widgets.scans.scan` keywords) and write
     its files into ``out``; → {file name: final path}."""
-    from genshare_widgets._outputs import publish, write_provenance
+    from genshare_widgets._outputs import publish, staged_output, write_provenance
     from genshare_widgets.disclosure._modifiers import (
         check_export,
     )
@@ -55,10 +52,7 @@ def run_scan(
 
     check_export(cohort, what=f"a scan into {out}")  # MOR: before anything is made
     out = Path(out)
-    made = [d for d in (out, *out.parents) if not d.exists()]  # removed again on failure
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".genshare-scan-", dir=out))
-    try:
+    with staged_output(out, "scan") as tmp:
         result = released_scan(
             cohort, command=shlex.join(command or sys.argv), policy=policy, **options
         )
@@ -66,14 +60,6 @@ def run_scan(
         record = scan_provenance(cohort, result, command=command)
         write_provenance(tmp, record)  # RTN: the return address and RETURN.md too
         return publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for folder in made:  # innermost first: only folders this run created, if left empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @click.command()
